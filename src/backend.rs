@@ -1,0 +1,159 @@
+//! Run-time backend choice. burn 0.22 has no backend type parameter: a [`Device`] is picked at run
+//! time and cargo features decide which backends are compiled in (`flex` by default; `ndarray`,
+//! `wgpu`, `tch` on request). Asking for a backend that was not compiled in is an error naming the
+//! cargo feature to enable.
+//!
+//! Precision: training runs in f32 (as the paper, and as GPUs prefer); Jacobians and eigenvalues can be
+//! computed in f64 ([`Precision::F64`]) on backends that support it (flex, tch, wgpu where the adapter has
+//! f64). ndarray computes `sigmoid` (hence SiLU) at f32 accuracy even in f64 — see STACK-FACTS — so f64
+//! spectral work should use flex.
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::{DType, Device};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A burn backend, selectable with `--backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// burn-flex (pure Rust, SIMD + rayon). Default.
+    Flex,
+    /// burn-ndarray.
+    Ndarray,
+    /// burn-wgpu, default adapter (Vulkan, Metal, DX12; lavapipe on a CPU-only Linux machine).
+    Wgpu,
+    /// libtorch on the CPU.
+    Tch,
+    /// libtorch on CUDA device 0.
+    TchCuda,
+    /// libtorch on Apple MPS.
+    TchMps,
+}
+
+/// Floating-point precision of a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Precision {
+    /// 32-bit floats (default).
+    #[default]
+    F32,
+    /// 64-bit floats.
+    F64,
+}
+
+impl Backend {
+    /// Every backend name accepted by `--backend`.
+    pub const NAMES: [&'static str; 6] = ["flex", "ndarray", "wgpu", "tch", "tch-cuda", "tch-mps"];
+
+    /// The cargo feature that compiles this backend in.
+    pub fn feature(self) -> &'static str {
+        match self {
+            Backend::Flex => "flex",
+            Backend::Ndarray => "ndarray",
+            Backend::Wgpu => "wgpu",
+            Backend::Tch | Backend::TchCuda | Backend::TchMps => "tch",
+        }
+    }
+
+    /// Backends compiled into this binary.
+    pub fn compiled() -> Vec<Backend> {
+        [Backend::Flex, Backend::Ndarray, Backend::Wgpu, Backend::Tch, Backend::TchCuda, Backend::TchMps]
+            .into_iter()
+            .filter(|b| b.is_compiled())
+            .collect()
+    }
+
+    /// Whether the backend's cargo feature was enabled at build time.
+    pub fn is_compiled(self) -> bool {
+        match self {
+            Backend::Flex => cfg!(feature = "flex"),
+            Backend::Ndarray => cfg!(feature = "ndarray"),
+            Backend::Wgpu => cfg!(feature = "wgpu"),
+            Backend::Tch | Backend::TchCuda | Backend::TchMps => cfg!(feature = "tch"),
+        }
+    }
+
+    /// The default backend of this build: flex when compiled in, else the first compiled one.
+    pub fn default_compiled() -> Result<Backend> {
+        Backend::compiled().into_iter().next().ok_or_else(|| Error::invalid(
+            "--backend",
+            "(none compiled)",
+            "build with at least one backend feature: flex, ndarray, wgpu or tch",
+        ))
+    }
+
+    /// The (non-autodiff) device. Its default float type stays f32; f64 work creates its tensors with
+    /// an explicit [`Precision::dtype`] (a burn device's default dtype can be set only once per process).
+    #[allow(deprecated, unreachable_code)]
+    pub fn device(self) -> Result<Device> {
+        if !self.is_compiled() {
+            return Err(Error::BackendNotCompiled { name: self.to_string(), feature: self.feature() });
+        }
+        let device: Device = match self {
+            #[cfg(feature = "flex")]
+            Backend::Flex => Device::flex(),
+            #[cfg(feature = "ndarray")]
+            Backend::Ndarray => Device::ndarray(),
+            #[cfg(feature = "wgpu")]
+            Backend::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+            #[cfg(feature = "tch")]
+            Backend::Tch => Device::libtorch(),
+            #[cfg(feature = "tch")]
+            Backend::TchCuda => Device::libtorch_cuda(0),
+            #[cfg(feature = "tch")]
+            Backend::TchMps => Device::libtorch_mps(),
+            #[allow(unreachable_patterns)]
+            _ => return Err(Error::BackendNotCompiled { name: self.to_string(), feature: self.feature() }),
+        };
+        Ok(device)
+    }
+}
+
+impl Precision {
+    /// The burn float dtype.
+    pub fn dtype(self) -> DType {
+        match self {
+            Precision::F32 => DType::F32,
+            Precision::F64 => DType::F64,
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Backend::Flex => "flex",
+            Backend::Ndarray => "ndarray",
+            Backend::Wgpu => "wgpu",
+            Backend::Tch => "tch",
+            Backend::TchCuda => "tch-cuda",
+            Backend::TchMps => "tch-mps",
+        };
+        f.write_str(s)
+    }
+}
+
+impl FromStr for Backend {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "flex" => Backend::Flex,
+            "ndarray" => Backend::Ndarray,
+            "wgpu" => Backend::Wgpu,
+            "tch" | "libtorch" => Backend::Tch,
+            "tch-cuda" | "cuda" => Backend::TchCuda,
+            "tch-mps" | "mps" => Backend::TchMps,
+            _ => {
+                return Err(Error::Unknown {
+                    kind: "backend",
+                    name: s.to_string(),
+                    known: Backend::NAMES.iter().map(|s| s.to_string()).collect(),
+                });
+            }
+        })
+    }
+}

@@ -1,0 +1,188 @@
+//! Command-line interface: raw `clap` arguments are turned into a validated [`Config`] and
+//! [`RunOptions`] here, in one place (ripgrep's lowargs → hiargs split).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::backend::{Backend, Precision};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::pipeline::RunOptions;
+use crate::spectral::JacobianMode;
+
+/// stiffx — learn stiff ODE right-hand sides and check their eigenstructure.
+#[derive(Debug, Parser)]
+#[command(name = "stiffx", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every registered system, transform, sampler and labeller.
+    List,
+    /// Sample, label, train and evaluate one configuration.
+    Run(RunArgs),
+    /// Re-evaluate a checkpoint (reproduces `metrics` of the run exactly).
+    Eval(EvalArgs),
+    /// Measure training throughput, Jacobian + eigenvalue speed and burst-label throughput.
+    Bench(BenchArgs),
+}
+
+/// Options shared by commands that compute.
+#[derive(Debug, Args, Clone)]
+pub struct DeviceArgs {
+    /// Backend: flex (default), ndarray, wgpu, tch, tch-cuda, tch-mps.
+    #[arg(long, default_value = "flex")]
+    pub backend: String,
+    /// Jacobian mode of the spectral evaluation: forward or reverse.
+    #[arg(long, default_value = "forward")]
+    pub jacobian: String,
+    /// Precision of the spectral evaluation: f64 (default) or f32.
+    #[arg(long, default_value = "f64")]
+    pub precision: String,
+}
+
+/// `stiffx run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Registered system name (overrides the config's system).
+    #[arg(long)]
+    pub system: Option<String>,
+    /// TOML config file (see configs/).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Target transform name (identity, asinh, …).
+    #[arg(long)]
+    pub transform: Option<String>,
+    /// Sampler name (trajectory, cloud, …).
+    #[arg(long)]
+    pub sampler: Option<String>,
+    /// Labeller name (direct, burst, finite-difference, …).
+    #[arg(long)]
+    pub labeller: Option<String>,
+    /// Seed (data, initialisation, split, batch order).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Training epochs.
+    #[arg(long)]
+    pub epochs: Option<i64>,
+    /// Mini-batch size.
+    #[arg(long)]
+    pub batch: Option<i64>,
+    /// Adam learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Output directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    /// Device options.
+    pub device: DeviceArgs,
+}
+
+/// `stiffx eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Checkpoint written by `stiffx run`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Comma-separated stiffness values (default: the config's evaluation grid).
+    #[arg(long, value_delimiter = ',')]
+    pub eps: Vec<f64>,
+    /// Also evaluate the system's unseen grid (paper eq. 33).
+    #[arg(long)]
+    pub unseen: bool,
+    /// Output directory (default: next to the checkpoint, `eval/`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    /// Device options.
+    pub device: DeviceArgs,
+}
+
+/// `stiffx bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Backend to measure.
+    #[arg(long, default_value = "flex")]
+    pub backend: String,
+    /// Repetitions (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub reps: usize,
+    /// Output JSON file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Parses the device options.
+pub fn device_options(a: &DeviceArgs) -> Result<(Backend, JacobianMode, Precision)> {
+    let backend: Backend = a.backend.parse()?;
+    let jacobian = match a.jacobian.as_str() {
+        "forward" => JacobianMode::Forward,
+        "reverse" => JacobianMode::Reverse,
+        other => return Err(Error::invalid("--jacobian", other, "forward, reverse")),
+    };
+    let precision = match a.precision.as_str() {
+        "f64" => Precision::F64,
+        "f32" => Precision::F32,
+        other => return Err(Error::invalid("--precision", other, "f32, f64")),
+    };
+    if !backend.is_compiled() {
+        return Err(Error::BackendNotCompiled { name: backend.to_string(), feature: backend.feature() });
+    }
+    Ok((backend, jacobian, precision))
+}
+
+/// Builds the validated config and options of `stiffx run`.
+pub fn run_config(a: &RunArgs) -> Result<(Config, RunOptions)> {
+    let mut cfg = match &a.config {
+        Some(p) => Config::from_file(p)?,
+        None => Config::default(),
+    };
+    if let Some(s) = &a.system {
+        cfg.system = crate::registry::system(s)?;
+    }
+    if let Some(t) = &a.transform {
+        cfg.transform = crate::registry::transform(t)?;
+    }
+    if let Some(s) = &a.sampler {
+        cfg.sampler = crate::registry::sampler(s)?;
+    }
+    if let Some(l) = &a.labeller {
+        cfg.labeller = crate::registry::labeller(l)?;
+    }
+    if let Some(s) = a.seed {
+        cfg.seed = s;
+    }
+    if let Some(e) = a.epochs {
+        cfg.train.epochs = e;
+    }
+    if let Some(b) = a.batch {
+        cfg.train.batch = b;
+    }
+    if let Some(lr) = a.lr {
+        cfg.train.lr = lr;
+    }
+    cfg.validate()?;
+    let (backend, jacobian, eval_precision) = device_options(&a.device)?;
+    let out = a.out.clone().unwrap_or_else(|| {
+        let name = |v: serde_json::Value| v.get("type").and_then(|t| t.as_str()).unwrap_or("x").to_string();
+        PathBuf::from("runs").join(format!(
+            "{}-{}-{}-{}-s{}",
+            name(serde_json::to_value(&cfg.system).unwrap_or_default()),
+            name(serde_json::to_value(&cfg.transform).unwrap_or_default()),
+            name(serde_json::to_value(&cfg.sampler).unwrap_or_default()),
+            name(serde_json::to_value(&cfg.labeller).unwrap_or_default()),
+            cfg.seed
+        ))
+    });
+    Ok((cfg, RunOptions { out: Some(out), backend, eval_precision, jacobian, progress: !a.quiet }))
+}

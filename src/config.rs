@@ -1,0 +1,209 @@
+//! Experiment configuration: one TOML file (see `configs/`) with the system, sampler, labeller and
+//! transform as `typetag` plugin tables, plus model, training and evaluation settings. Every struct
+//! denies unknown keys; [`Config::validate`] checks every value and names the offending field.
+//!
+//! ```toml
+//! seed = 1
+//! [system]
+//! type = "davis-skodje"
+//! [sampler]
+//! type = "cloud"
+//! k = 8
+//! [labeller]
+//! type = "burst"
+//! mode = "scaled"
+//! [transform]
+//! type = "asinh"
+//! [train]
+//! epochs = 200
+//! ```
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::labeller::{Direct, Labeller};
+use crate::sampler::{Sampler, TrajectorySampler};
+use crate::system::StiffSystem;
+use crate::transform::{Identity, TargetTransform};
+
+/// MLP shape (paper eqs. 9–12).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Number of hidden layers `L`.
+    pub hidden: i64,
+    /// Width `W` of each hidden layer.
+    pub width: i64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self { hidden: 4, width: 128 }
+    }
+}
+
+/// Learning-rate schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    /// `lr` throughout (paper).
+    Constant,
+    /// Cosine decay from `lr` to `lr_final` over the epochs.
+    Cosine,
+}
+
+/// Training settings (Adam, mini-batches, validation split).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Passes over the training split.
+    pub epochs: i64,
+    /// Mini-batch size (paper: 8192).
+    pub batch: i64,
+    /// Adam learning rate (paper: 1e-3).
+    pub lr: f64,
+    /// Final learning rate of the cosine schedule.
+    pub lr_final: f64,
+    /// `constant` (paper) or `cosine`.
+    pub schedule: Schedule,
+    /// Fraction of samples held out for validation (random split by sample).
+    pub val_fraction: f64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self { epochs: 200, batch: 8192, lr: 1e-3, lr_final: 1e-5, schedule: Schedule::Constant, val_fraction: 0.1 }
+    }
+}
+
+/// Evaluation settings: RK4 rollouts from the system's test initial states and eigenvalues along the
+/// reference trajectories (paper footnote 2: Δt = 0.01, T = 6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// RK4 step of the learned rollout.
+    pub dt: f64,
+    /// Rollout horizon.
+    pub horizon: f64,
+    /// Stiffness values evaluated; empty = the system's training grid.
+    pub eps: Vec<f64>,
+    /// The stiffness value of the Table 1 headline (PAPER-NOTES: the paper's numbers match 0.05).
+    pub reference_eps: f64,
+    /// Relative tolerance of the reference solution.
+    pub reference_rtol: f64,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self { dt: 0.01, horizon: 6.0, eps: Vec::new(), reference_eps: 0.05, reference_rtol: 1e-11 }
+    }
+}
+
+/// A whole experiment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Fixes data, initialisation, split and batch order.
+    pub seed: u64,
+    /// The stiff system.
+    pub system: Box<dyn StiffSystem>,
+    /// The state sampler.
+    pub sampler: Box<dyn Sampler>,
+    /// The labeller.
+    pub labeller: Box<dyn Labeller>,
+    /// The target transform.
+    pub transform: Box<dyn TargetTransform>,
+    /// The network.
+    pub model: ModelConfig,
+    /// Training.
+    pub train: TrainConfig,
+    /// Evaluation.
+    pub eval: EvalConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            system: crate::registry::system("davis-skodje").expect("davis-skodje is built in"),
+            sampler: Box::new(TrajectorySampler::default()),
+            labeller: Box::new(Direct {}),
+            transform: Box::new(Identity {}),
+            model: ModelConfig::default(),
+            train: TrainConfig::default(),
+            eval: EvalConfig::default(),
+        }
+    }
+}
+
+fn pos(field: &str, v: f64) -> Result<()> {
+    if v.is_finite() && v > 0.0 { Ok(()) } else { Err(Error::invalid(field, v, "a finite number > 0")) }
+}
+
+impl Config {
+    /// Parses a TOML config file (unknown keys and malformed values are errors naming the key).
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_toml(&text).map_err(|e| match e {
+            Error::Config { message, .. } => Error::Config { path: path.to_path_buf(), message },
+            other => other,
+        })
+    }
+
+    /// Parses a TOML string.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let cfg: Config = toml::from_str(text).map_err(|e| Error::Config { path: "<string>".into(), message: e.to_string() })?;
+        Ok(cfg)
+    }
+
+    /// Serialises to TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot serialise config: {e}"))
+    }
+
+    /// The stiffness values evaluated.
+    pub fn eval_eps(&self) -> Vec<f64> {
+        if self.eval.eps.is_empty() { self.system.train_grid() } else { self.eval.eps.clone() }
+    }
+
+    /// Checks every value; the error names the field and what is allowed.
+    pub fn validate(&self) -> Result<()> {
+        for eps in self.system.train_grid().into_iter().chain(self.system.unseen_grid()).chain(self.eval.eps.iter().copied()) {
+            self.system.check_param(eps)?;
+        }
+        if self.system.train_grid().is_empty() {
+            return Err(Error::invalid("system.train_eps", "[]", "at least one stiffness value"));
+        }
+        self.system.check_param(self.eval.reference_eps).map_err(|_| {
+            Error::invalid("eval.reference_eps", self.eval.reference_eps, "an admissible stiffness value (> 0)")
+        })?;
+        self.sampler.validate()?;
+        self.labeller.validate()?;
+        if self.model.hidden < 1 {
+            return Err(Error::invalid("model.hidden", self.model.hidden, "an integer >= 1"));
+        }
+        if self.model.width < 1 {
+            return Err(Error::invalid("model.width", self.model.width, "an integer >= 1"));
+        }
+        if self.train.epochs < 1 {
+            return Err(Error::invalid("train.epochs", self.train.epochs, "an integer >= 1"));
+        }
+        if self.train.batch < 1 {
+            return Err(Error::invalid("train.batch", self.train.batch, "an integer >= 1"));
+        }
+        pos("train.lr", self.train.lr)?;
+        pos("train.lr_final", self.train.lr_final)?;
+        if !(self.train.val_fraction > 0.0 && self.train.val_fraction < 1.0) {
+            return Err(Error::invalid("train.val_fraction", self.train.val_fraction, "a number in (0, 1)"));
+        }
+        pos("eval.dt", self.eval.dt)?;
+        pos("eval.horizon", self.eval.horizon)?;
+        pos("eval.reference_rtol", self.eval.reference_rtol)?;
+        if self.eval.dt > self.eval.horizon {
+            return Err(Error::invalid("eval.dt", self.eval.dt, format!("at most eval.horizon ({})", self.eval.horizon)));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,97 @@
+//! Data diagnostics of the regression targets (paper sections 5.2–5.3, Figs. 2–5): sample skewness,
+//! the Q-Q correlation `R` against a normal distribution, and histograms of `log10 |value|`.
+
+/// Standard normal quantile `Φ⁻¹(p)` for `p` in (0, 1) (Acklam's rational approximation, relative
+/// error < 1.2e-9 over the whole range).
+pub fn normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.383577518672690e2, -3.066479806614716e1, 2.506628277459239];
+    const B: [f64; 5] = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
+    const C: [f64; 6] = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+    const D: [f64; 4] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
+    let plow = 0.02425;
+    if p < plow {
+        let q = (-2.0 * p.ln()).sqrt();
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5]) / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    } else if p <= 1.0 - plow {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    } else {
+        -normal_quantile(1.0 - p)
+    }
+}
+
+/// Sample skewness `m3 / m2^{3/2}` (population moments).
+pub fn skewness(v: &[f64]) -> f64 {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let (mut m2, mut m3) = (0.0, 0.0);
+    for x in v {
+        let d = x - mean;
+        m2 += d * d;
+        m3 += d * d * d;
+    }
+    m2 /= n;
+    m3 /= n;
+    if m2 > 0.0 { m3 / m2.powf(1.5) } else { 0.0 }
+}
+
+/// Pearson correlation between the sorted sample and the normal quantiles at plotting positions
+/// `(i - 0.5)/n` — the `R` of a normal Q-Q plot (1 = perfectly normal).
+pub fn qq_correlation(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    let q: Vec<f64> = (0..n).map(|i| normal_quantile((i as f64 + 0.5) / n as f64)).collect();
+    pearson(&s, &q)
+}
+
+/// Pearson correlation coefficient.
+pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma) * (x - ma);
+        sbb += (y - mb) * (y - mb);
+    }
+    if saa > 0.0 && sbb > 0.0 { sab / (saa * sbb).sqrt() } else { 0.0 }
+}
+
+/// Summary of one target component.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ComponentStats {
+    /// Component name.
+    pub name: String,
+    /// Skewness of the raw values.
+    pub skew_raw: f64,
+    /// Skewness of the transformed values.
+    pub skew_transformed: f64,
+    /// Q-Q correlation of the raw values.
+    pub qq_raw: f64,
+    /// Q-Q correlation of the transformed values.
+    pub qq_transformed: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_matches_known_values() {
+        assert!((normal_quantile(0.75) - 0.674_489_750_196_081_7).abs() < 1e-8);
+        assert!((normal_quantile(0.975) - 1.959_963_984_540_054).abs() < 1e-8);
+        assert!((normal_quantile(0.001) + 3.090_232_306_167_813_6).abs() < 1e-7);
+    }
+
+    #[test]
+    fn skew_and_qq() {
+        let normal: Vec<f64> = (1..1000).map(|i| normal_quantile(i as f64 / 1000.0)).collect();
+        assert!(skewness(&normal).abs() < 1e-6);
+        assert!(qq_correlation(&normal) > 0.999);
+        let expo: Vec<f64> = normal.iter().map(|x| x.exp()).collect();
+        assert!(skewness(&expo) > 1.0 && qq_correlation(&expo) < 0.95);
+    }
+}

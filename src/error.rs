@@ -1,0 +1,98 @@
+//! The crate's error type: every failure a user can cause (bad config, bad CLI value, unknown plugin
+//! name, unreadable data or checkpoint, a diverging training run) is a typed variant whose message names
+//! the offending field and, where there is a closed set, the allowed values.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout stiffx.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in stiffx.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A plugin name that is not registered.
+    #[error("unknown {kind} `{name}`; known {kind}s: {}", known.join(", "))]
+    Unknown {
+        /// Plugin kind (`system`, `transform`, `sampler`, `labeller`, `backend`).
+        kind: &'static str,
+        /// The name that was asked for.
+        name: String,
+        /// Every registered name of that kind, sorted.
+        known: Vec<String>,
+    },
+    /// A configuration value outside its allowed range.
+    #[error("invalid value for `{field}`: {value} (allowed: {allowed})")]
+    Invalid {
+        /// Dotted path of the field, e.g. `sampler.r_off`.
+        field: String,
+        /// The offending value, as given.
+        value: String,
+        /// What is allowed, in words.
+        allowed: String,
+    },
+    /// A config file that cannot be parsed.
+    #[error("cannot parse config {path}: {message}")]
+    Config {
+        /// File that was read.
+        path: PathBuf,
+        /// Parser message (names the key and position).
+        message: String,
+    },
+    /// A checkpoint that cannot be read or does not match the build.
+    #[error("cannot load checkpoint {path}: {message}")]
+    Checkpoint {
+        /// File that was read.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A backend that exists but was not compiled into this binary.
+    #[error("backend `{name}` is not compiled in; rebuild with `cargo build --release --features {feature}`")]
+    BackendNotCompiled {
+        /// Backend asked for.
+        name: String,
+        /// Cargo feature that enables it.
+        feature: &'static str,
+    },
+    /// Training produced a non-finite loss.
+    #[error("training diverged at epoch {epoch}: loss is {loss} (try a smaller learning rate); the best checkpoint so far (epoch {best_epoch}) was kept")]
+    Diverged {
+        /// Epoch at which the loss became non-finite.
+        epoch: usize,
+        /// The loss value (NaN or inf).
+        loss: f64,
+        /// Epoch of the kept best checkpoint (0 = none).
+        best_epoch: usize,
+    },
+    /// An ODE solve failed.
+    #[error("ODE solver failed ({context}): {message}")]
+    Solver {
+        /// What was being integrated.
+        context: String,
+        /// The solver's message.
+        message: String,
+    },
+    /// A labeller cannot label a sample set (e.g. finite differences without trajectories).
+    #[error("{0}")]
+    Unsupported(String),
+    /// File-system error with the path involved.
+    #[error("{path}: {source}")]
+    Io {
+        /// Path being read or written.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Shorthand for [`Error::Invalid`].
+    pub fn invalid(field: impl Into<String>, value: impl ToString, allowed: impl Into<String>) -> Self {
+        Error::Invalid { field: field.into(), value: value.to_string(), allowed: allowed.into() }
+    }
+
+    /// Shorthand for [`Error::Io`].
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+}

@@ -1,0 +1,43 @@
+//! The `stiffx` binary: parse → validated config → pipeline → exit code.
+//! Exit codes: 0 success, 2 bad input (unknown names, invalid values, unreadable config or
+//! checkpoint, backend not compiled in), 1 failure while computing (divergence, solver, I/O).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use stiffx::cli::{Cli, Command};
+use stiffx::error::Error;
+
+fn exit_code(e: &Error) -> ExitCode {
+    match e {
+        Error::Unknown { .. }
+        | Error::Invalid { .. }
+        | Error::Config { .. }
+        | Error::Checkpoint { .. }
+        | Error::BackendNotCompiled { .. }
+        | Error::Unsupported(_) => ExitCode::from(2),
+        _ => ExitCode::from(1),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::List => {
+            for l in stiffx::registry::list() {
+                println!("{:<10} {:<18} {}", l.kind, l.name, l.description);
+            }
+            Ok(())
+        }
+        Command::Run(a) => stiffx::commands::run(&a),
+        Command::Eval(a) => stiffx::commands::eval(&a),
+        Command::Bench(a) => stiffx::commands::bench(&a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit_code(&e)
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The paper's metrics.
+//!
+//! - Rollout error (eq. 17): `E_roll = sqrt( 1/(N+1) Σ_j ‖x_θ(t_j) - x*(t_j)‖² )` per trajectory.
+//! - Eigenvalue errors (eq. 18, a mean *absolute* error, not the "L2" of section 5.4):
+//!   `E_λ = 1/(N+1) Σ_j |λ(t_j) - λ*(t_j)|`, eigenvalues sorted by decreasing modulus, fast = first,
+//!   slow = last; `|·|` is the complex modulus. We also report the relative error `|λ/λ* - 1|`, which is
+//!   what matters across stiffness values (an absolute grid mean is dominated by the stiffest eps).
+//! - Combined score (eq. 32): `S = (E_roll/med(E_roll) + E_fast/med(E_fast) + E_slow/med(E_slow)) / 3`,
+//!   medians over the runs being compared (implemented as written; it does not reproduce the printed
+//!   Table 1 values, see PAPER-NOTES).
+
+use nalgebra::Complex;
+use serde::{Deserialize, Serialize};
+
+/// Eq. 17 for one trajectory: `a`, `b` are `(N+1) × d` row-major.
+pub fn rollout_l2(a: &[f64], b: &[f64], d: usize) -> f64 {
+    let n = a.len() / d;
+    let s: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
+    (s / n as f64).sqrt()
+}
+
+/// Running sums of eq. 18 over evaluation points.
+#[derive(Debug, Clone, Default)]
+pub struct EigenErrors {
+    n: usize,
+    fast_abs: f64,
+    slow_abs: f64,
+    fast_rel: f64,
+    slow_rel: f64,
+    fast_rel_max: f64,
+    complex: usize,
+}
+
+impl EigenErrors {
+    /// Adds one point: learned and reference eigenvalues, both sorted by decreasing modulus.
+    pub fn add(&mut self, learned: &[Complex<f64>], reference: &[Complex<f64>]) {
+        let last = learned.len() - 1;
+        let (f, fs) = (learned[0], reference[0]);
+        let (s, ss) = (learned[last], reference[last]);
+        self.n += 1;
+        self.fast_abs += (f - fs).norm();
+        self.slow_abs += (s - ss).norm();
+        let fr = (f - fs).norm() / fs.norm();
+        self.fast_rel += fr;
+        self.fast_rel_max = self.fast_rel_max.max(fr);
+        self.slow_rel += (s - ss).norm() / ss.norm().max(f64::MIN_POSITIVE);
+        if learned.iter().any(|l| l.im != 0.0) {
+            self.complex += 1;
+        }
+    }
+    /// Number of points added.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+    /// Whether no point was added.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+    fn mean(&self, v: f64) -> f64 {
+        v / self.n.max(1) as f64
+    }
+}
+
+/// Metrics at one stiffness value, averaged over the test initial states.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpsMetrics {
+    /// Stiffness value.
+    pub eps: f64,
+    /// Mean over test trajectories of eq. 17.
+    pub rollout_l2: f64,
+    /// Eq. 18, fast eigenvalue.
+    pub fast_abs: f64,
+    /// Eq. 18, slow eigenvalue.
+    pub slow_abs: f64,
+    /// Mean `|λ_fast/λ*_fast - 1|`.
+    pub fast_rel: f64,
+    /// Max `|λ_fast/λ*_fast - 1|` over the evaluation points.
+    pub fast_rel_max: f64,
+    /// Mean `|λ_slow/λ*_slow - 1|`.
+    pub slow_rel: f64,
+    /// Fraction of points whose learned Jacobian has a complex pair.
+    pub complex_fraction: f64,
+    /// Number of evaluation points.
+    pub points: usize,
+}
+
+impl EpsMetrics {
+    /// Builds the per-eps record from the rollout errors of each test trajectory and the eigen sums.
+    pub fn new(eps: f64, rollouts: &[f64], e: &EigenErrors) -> Self {
+        Self {
+            eps,
+            rollout_l2: rollouts.iter().sum::<f64>() / rollouts.len().max(1) as f64,
+            fast_abs: e.mean(e.fast_abs),
+            slow_abs: e.mean(e.slow_abs),
+            fast_rel: e.mean(e.fast_rel),
+            fast_rel_max: e.fast_rel_max,
+            slow_rel: e.mean(e.slow_rel),
+            complex_fraction: e.complex as f64 / e.n.max(1) as f64,
+            points: e.n,
+        }
+    }
+}
+
+/// The headline numbers of a run: at a reference stiffness (Table 1) and averaged over a grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Rollout L2 (eq. 17).
+    pub rollout_l2: f64,
+    /// Fast eigenvalue error (eq. 18).
+    pub fast_abs: f64,
+    /// Slow eigenvalue error (eq. 18).
+    pub slow_abs: f64,
+    /// Fast eigenvalue relative error.
+    pub fast_rel: f64,
+    /// Worst per-eps mean relative fast error.
+    pub fast_rel_worst: f64,
+    /// Slow eigenvalue relative error.
+    pub slow_rel: f64,
+}
+
+impl Summary {
+    /// Mean of per-eps metrics (each eps weighs the same).
+    pub fn mean(per_eps: &[EpsMetrics]) -> Self {
+        let n = per_eps.len().max(1) as f64;
+        let m = |f: fn(&EpsMetrics) -> f64| per_eps.iter().map(f).sum::<f64>() / n;
+        Self {
+            rollout_l2: m(|e| e.rollout_l2),
+            fast_abs: m(|e| e.fast_abs),
+            slow_abs: m(|e| e.slow_abs),
+            fast_rel: m(|e| e.fast_rel),
+            fast_rel_worst: per_eps.iter().map(|e| e.fast_rel).fold(0.0, f64::max),
+            slow_rel: m(|e| e.slow_rel),
+        }
+    }
+}
+
+/// Eq. 32 for each run, given `(E_roll, E_fast, E_slow)` of every run compared.
+pub fn s_comb(runs: &[(f64, f64, f64)]) -> Vec<f64> {
+    let med = |f: fn(&(f64, f64, f64)) -> f64| crate::transform::median(&runs.iter().map(f).collect::<Vec<_>>());
+    let (mr, mf, ms) = (med(|r| r.0), med(|r| r.1), med(|r| r.2));
+    runs.iter().map(|r| (r.0 / mr + r.1 / mf + r.2 / ms) / 3.0).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollout_l2_is_rms_of_pointwise_norms() {
+        let a = [0.0, 0.0, 1.0, 1.0];
+        let b = [0.0, 0.0, 0.0, 0.0];
+        assert!((rollout_l2(&a, &b, 2) - (2.0f64 / 2.0).sqrt()).abs() < 1e-15);
+    }
+
+    #[test]
+    fn s_comb_of_identical_runs_is_one() {
+        let s = s_comb(&[(1.0, 2.0, 3.0), (1.0, 2.0, 3.0), (1.0, 2.0, 3.0)]);
+        assert!(s.iter().all(|v| (v - 1.0).abs() < 1e-15));
+        let s = s_comb(&[(1.0, 1.0, 1.0), (2.0, 2.0, 2.0), (4.0, 4.0, 4.0)]);
+        assert!((s[0] - 0.5).abs() < 1e-15 && (s[2] - 2.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn eigen_errors() {
+        let mut e = EigenErrors::default();
+        let r = [Complex::new(-100.0, 0.0), Complex::new(-1.0, 0.0)];
+        e.add(&[Complex::new(-110.0, 0.0), Complex::new(-1.01, 0.0)], &r);
+        let m = EpsMetrics::new(0.01, &[1e-3], &e);
+        assert!((m.fast_abs - 10.0).abs() < 1e-12 && (m.fast_rel - 0.1).abs() < 1e-12);
+        assert!((m.slow_abs - 0.01).abs() < 1e-12 && m.complex_fraction == 0.0);
+    }
+}

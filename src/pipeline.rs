@@ -1,0 +1,470 @@
+//! THE loop: sample → label → transform → train → evaluate, driven by a [`Config`]. Plugins never
+//! call each other; this module wires them, writes every result atomically, and is the only place that
+//! knows the order of the steps.
+//!
+//! Outputs of `stiffx run` (in `--out`, default `runs/<system>-<transform>-<sampler>-<labeller>-s<seed>`):
+//! `config.toml` (the resolved config), `checkpoint.json` (best-validation weights, normalisation,
+//! fitted transform, config), `loss_curve.csv`, `label_bias.csv`, `per_eps.csv`, `metrics.json`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::tensor::Device;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{Backend, Precision};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::io::{write_atomic, write_csv, write_json};
+use crate::labeller::exact_labels;
+use crate::metrics::{EigenErrors, EpsMetrics, Summary, rollout_l2};
+use crate::model::{Normalizer, Weights};
+use crate::sampler::SampleSet;
+use crate::spectral::{JacobianMode, LearnedRhs, eigenvalues};
+use crate::train::{Dataset, EpochRecord, TrainObserver, Trained, train};
+use crate::transform::{TargetTransform, forward_all};
+
+/// Run-time options that are not part of the experiment (where, on what, how loud).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Output directory (`None`: write nothing).
+    pub out: Option<PathBuf>,
+    /// Backend for training and evaluation.
+    pub backend: Backend,
+    /// Precision of the evaluation device (training is f32).
+    pub eval_precision: Precision,
+    /// Jacobian mode for the spectral evaluation.
+    pub jacobian: JacobianMode,
+    /// Show progress bars on stderr.
+    pub progress: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            out: None,
+            backend: Backend::default_compiled().unwrap_or(Backend::Flex),
+            eval_precision: Precision::F64,
+            jacobian: JacobianMode::Forward,
+            progress: false,
+        }
+    }
+}
+
+/// Everything needed to rebuild the learned RHS and reproduce its metrics.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Format tag, `stiffx-checkpoint-1`.
+    pub format: String,
+    /// The experiment; `config.transform` holds the *fitted* transform.
+    pub config: Config,
+    /// Input standardisation (training statistics).
+    pub normalizer: Normalizer,
+    /// Best-validation weights.
+    pub weights: Weights,
+    /// Epoch of the weights.
+    pub epoch: usize,
+    /// Validation loss of the weights.
+    pub val_loss: f64,
+}
+
+const FORMAT: &str = "stiffx-checkpoint-1";
+
+impl Checkpoint {
+    /// Reads and checks a checkpoint file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let bad = |m: String| Error::Checkpoint { path: path.to_path_buf(), message: m };
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let ck: Checkpoint = serde_json::from_str(&text).map_err(|e| bad(format!("not a stiffx checkpoint: {e}")))?;
+        if ck.format != FORMAT {
+            return Err(bad(format!("format `{}`, expected `{FORMAT}`", ck.format)));
+        }
+        ck.weights.check().map_err(bad)?;
+        let d = ck.config.system.dim();
+        let first = &ck.weights.layers[0];
+        let last = &ck.weights.layers[ck.weights.layers.len() - 1];
+        if first.d_in != d + 1 || last.d_out != d || ck.normalizer.mean.len() != d + 1 || ck.normalizer.std.len() != d + 1 {
+            return Err(bad(format!("network/normaliser shapes do not match the system's dimension {d}")));
+        }
+        ck.config.validate().map_err(|e| bad(format!("invalid config inside: {e}")))?;
+        Ok(ck)
+    }
+
+    /// Writes the checkpoint atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_json(path, self)
+    }
+}
+
+/// Label error against exact labels at one stiffness value and component.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelBias {
+    /// Stiffness value.
+    pub eps: f64,
+    /// State component.
+    pub component: String,
+    /// Median of `|L - F| / |F|` over the samples (points with `|F| > 1e-8 · max|F|`).
+    pub median_rel: f64,
+    /// Maximum of the same.
+    pub max_rel: f64,
+    /// Root-mean-square absolute error `|L - F|`.
+    pub rms_abs: f64,
+}
+
+/// Per-eps, per-component error of `labels` against the exact RHS.
+pub fn label_bias(cfg: &Config, set: &SampleSet, labels: &[f64]) -> Vec<LabelBias> {
+    let exact = exact_labels(cfg.system.as_ref(), set);
+    let names = cfg.system.state_names();
+    let d = set.dim;
+    let mut grid: Vec<f64> = set.eps.clone();
+    grid.sort_by(f64::total_cmp);
+    grid.dedup();
+    let mut out = Vec::new();
+    for &e in &grid {
+        for k in 0..d {
+            let idx: Vec<usize> = (0..set.len()).filter(|&i| set.eps[i] == e).collect();
+            let fmax = idx.iter().map(|&i| exact[i * d + k].abs()).fold(0.0, f64::max);
+            let mut rel: Vec<f64> = idx
+                .iter()
+                .filter(|&&i| exact[i * d + k].abs() > 1e-8 * fmax)
+                .map(|&i| (labels[i * d + k] - exact[i * d + k]).abs() / exact[i * d + k].abs())
+                .collect();
+            rel.sort_by(f64::total_cmp);
+            let rms = (idx.iter().map(|&i| (labels[i * d + k] - exact[i * d + k]).powi(2)).sum::<f64>() / idx.len().max(1) as f64).sqrt();
+            out.push(LabelBias {
+                eps: e,
+                component: names[k].clone(),
+                median_rel: crate::transform::median(&rel),
+                max_rel: rel.last().copied().unwrap_or(0.0),
+                rms_abs: rms,
+            });
+        }
+    }
+    out
+}
+
+/// A labelled dataset in physical units.
+#[derive(Debug, Clone)]
+pub struct Data {
+    /// States and their origin.
+    pub set: SampleSet,
+    /// Labels, `n × d`.
+    pub labels: Vec<f64>,
+    /// Label error against the exact RHS.
+    pub bias: Vec<LabelBias>,
+    /// Seconds spent sampling.
+    pub sample_secs: f64,
+    /// Seconds spent labelling.
+    pub label_secs: f64,
+}
+
+/// Steps 1–2: samples the training grid and labels it (seeded by `cfg.seed`).
+pub fn generate(cfg: &Config) -> Result<Data> {
+    let mut rng = StdRng::seed_from_u64(cfg.seed);
+    let t0 = Instant::now();
+    let set = cfg.sampler.sample(cfg.system.as_ref(), &cfg.system.train_grid(), &mut rng)?;
+    let sample_secs = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let labels = cfg.labeller.label(cfg.system.as_ref(), &set)?;
+    let label_secs = t1.elapsed().as_secs_f64();
+    if let Some(i) = labels.iter().position(|v| !v.is_finite()) {
+        return Err(Error::Unsupported(format!("labeller produced a non-finite label at sample {} (eps = {})", i / set.dim, set.eps[i / set.dim])));
+    }
+    let bias = label_bias(cfg, &set, &labels);
+    Ok(Data { set, labels, bias, sample_secs, label_secs })
+}
+
+/// Network-space training and validation sets, the fitted normaliser and transform.
+pub struct Prepared {
+    /// Training split.
+    pub train: Dataset,
+    /// Validation split.
+    pub val: Dataset,
+    /// Input standardisation fitted on the training split.
+    pub normalizer: Normalizer,
+    /// Transform fitted on the training split.
+    pub transform: Box<dyn TargetTransform>,
+}
+
+/// Step 3: seeded split, input standardisation and target transform, both fitted on the training split.
+pub fn prepare(cfg: &Config, data: &Data) -> Result<Prepared> {
+    let d = data.set.dim;
+    let n = data.set.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(cfg.seed ^ 0x5711_7000));
+    let n_val = ((n as f64) * cfg.train.val_fraction).round().max(1.0) as usize;
+    if n_val >= n {
+        return Err(Error::invalid("train.val_fraction", cfg.train.val_fraction, format!("a fraction that leaves training samples out of {n}")));
+    }
+    let (val_idx, train_idx) = order.split_at(n_val);
+    let rows = |idx: &[usize]| {
+        let mut x = Vec::with_capacity(idx.len() * (d + 1));
+        let mut y = Vec::with_capacity(idx.len() * d);
+        for &i in idx {
+            x.extend_from_slice(data.set.state(i));
+            x.push(data.set.eps[i]);
+            y.extend_from_slice(&data.labels[i * d..(i + 1) * d]);
+        }
+        (x, y)
+    };
+    let (xt, yt) = rows(train_idx);
+    let (xv, yv) = rows(val_idx);
+    let normalizer = Normalizer::fit(&xt, d + 1);
+    let mut transform = cfg.transform.clone();
+    transform.fit(&yt, d)?;
+    let to_ds = |x: &[f64], y: &[f64]| Dataset {
+        inputs: normalizer.apply(x),
+        targets: forward_all(transform.as_ref(), y, d).into_iter().map(|v| v as f32).collect(),
+        d_in: d + 1,
+        d_out: d,
+    };
+    let train = to_ds(&xt, &yt);
+    let val = to_ds(&xv, &yv);
+    Ok(Prepared { train, val, normalizer, transform })
+}
+
+/// Per-eps metrics plus the two headline summaries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Metrics at every evaluated stiffness value.
+    pub per_eps: Vec<EpsMetrics>,
+    /// Metrics at `eval.reference_eps` (the paper's Table 1 setting).
+    pub reference: EpsMetrics,
+    /// Means over the evaluated grid.
+    pub grid_mean: Summary,
+    /// Seconds spent.
+    pub seconds: f64,
+}
+
+/// Reference trajectories, learned rollouts and learned/reference eigenvalues along them.
+#[derive(Debug, Clone, Default)]
+pub struct Traces {
+    /// Stiffness values (one per trajectory).
+    pub eps: Vec<f64>,
+    /// Output times.
+    pub times: Vec<f64>,
+    /// Reference states, `m × (N+1) × d`.
+    pub reference: Vec<f64>,
+    /// Learned rollouts, same layout.
+    pub learned: Vec<f64>,
+    /// Learned eigenvalues along the reference, `m × (N+1)` lists.
+    pub learned_eigs: Vec<Vec<nalgebra::Complex<f64>>>,
+    /// Reference eigenvalues, same layout.
+    pub reference_eigs: Vec<Vec<nalgebra::Complex<f64>>>,
+}
+
+/// Step 5: RK4 rollouts (eq. 17) from the system's test initial states and eigenvalue errors (eq. 18)
+/// along the reference trajectories, at each of `eps_list`.
+pub fn evaluate(ck: &Checkpoint, eps_list: &[f64], device: &Device, precision: Precision, mode: JacobianMode) -> Result<(Evaluation, Traces)> {
+    let t0 = Instant::now();
+    let cfg = &ck.config;
+    let sys = cfg.system.as_ref();
+    let d = sys.dim();
+    let mut eps_all: Vec<f64> = eps_list.to_vec();
+    if !eps_all.contains(&cfg.eval.reference_eps) {
+        eps_all.push(cfg.eval.reference_eps);
+    }
+    for &e in &eps_all {
+        sys.check_param(e)?;
+    }
+    let inits = sys.test_initial_states();
+    let steps = (cfg.eval.horizon / cfg.eval.dt + 1e-9).floor() as usize;
+    let times: Vec<f64> = (0..=steps).map(|i| i as f64 * cfg.eval.dt).collect();
+    let x0: Vec<f64> = inits.iter().flatten().copied().collect();
+    let mut tr = Traces { times: times.clone(), ..Default::default() };
+    for &e in &eps_all {
+        let r = crate::ode::solve_at(sys, e, &x0, &times, cfg.eval.reference_rtol, 1e-13, false)?;
+        tr.reference.extend(r);
+        tr.eps.extend(std::iter::repeat_n(e, inits.len()));
+    }
+    let rhs = LearnedRhs::new(&ck.weights, ck.normalizer.clone(), cfg.transform.clone(), d, device.clone(), precision.dtype())?;
+    let x0_all: Vec<f64> = eps_all.iter().flat_map(|_| x0.iter().copied()).collect();
+    tr.learned = rhs.rollout_rk4(&x0_all, &tr.eps, cfg.eval.dt, steps);
+    let pts_eps: Vec<f64> = tr.eps.iter().flat_map(|&e| std::iter::repeat_n(e, steps + 1)).collect();
+    let jac = rhs.jacobian(&tr.reference, &pts_eps, mode);
+    tr.learned_eigs = eigenvalues(&jac, d);
+    tr.reference_eigs = (0..pts_eps.len()).map(|p| sys.reference_eigenvalues(&tr.reference[p * d..(p + 1) * d], pts_eps[p])).collect();
+    let per_traj = (steps + 1) * d;
+    let mut per_eps = Vec::new();
+    for (ei, &e) in eps_all.iter().enumerate() {
+        let mut errs = EigenErrors::default();
+        let mut rolls = Vec::new();
+        for t in ei * inits.len()..(ei + 1) * inits.len() {
+            let range = t * per_traj..(t + 1) * per_traj;
+            let l2 = rollout_l2(&tr.learned[range.clone()], &tr.reference[range], d);
+            rolls.push(if l2.is_finite() { l2 } else { f64::INFINITY });
+            for p in t * (steps + 1)..(t + 1) * (steps + 1) {
+                errs.add(&tr.learned_eigs[p], &tr.reference_eigs[p]);
+            }
+        }
+        per_eps.push(EpsMetrics::new(e, &rolls, &errs));
+    }
+    let reference = per_eps.iter().find(|m| m.eps == cfg.eval.reference_eps).cloned().expect("reference eps was evaluated");
+    let listed: Vec<EpsMetrics> = per_eps.iter().filter(|m| eps_list.contains(&m.eps)).cloned().collect();
+    let grid_mean = Summary::mean(&listed);
+    Ok((Evaluation { per_eps: listed, reference, grid_mean, seconds: t0.elapsed().as_secs_f64() }, tr))
+}
+
+/// Everything a run produces.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunMetrics {
+    /// `stiffx` version.
+    pub version: String,
+    /// Seed.
+    pub seed: u64,
+    /// Backend used.
+    pub backend: String,
+    /// One-line descriptions of the plugins used.
+    pub system: String,
+    /// Sampler description.
+    pub sampler: String,
+    /// Labeller description.
+    pub labeller: String,
+    /// Fitted transform description.
+    pub transform: String,
+    /// Jacobian mode of the evaluation.
+    pub jacobian: JacobianMode,
+    /// Training samples.
+    pub n_train: usize,
+    /// Validation samples.
+    pub n_val: usize,
+    /// Best validation loss (transformed space).
+    pub best_val_loss: f64,
+    /// Its epoch.
+    pub best_epoch: usize,
+    /// Epochs run.
+    pub epochs: usize,
+    /// Training throughput.
+    pub train_samples_per_sec: f64,
+    /// Seconds: sampling, labelling, training, evaluation.
+    pub seconds: Timings,
+    /// Label error against exact labels.
+    pub label_bias: Vec<LabelBias>,
+    /// Spectral and rollout metrics.
+    pub eval: Evaluation,
+}
+
+/// Wall-clock split of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// Sampling.
+    pub sample: f64,
+    /// Labelling.
+    pub label: f64,
+    /// Training.
+    pub train: f64,
+    /// Evaluation.
+    pub eval: f64,
+}
+
+struct RunObserver<'a> {
+    out: Option<&'a Path>,
+    template: Checkpoint,
+    curve: Vec<EpochRecord>,
+    bar: ProgressBar,
+}
+
+impl TrainObserver for RunObserver<'_> {
+    fn on_epoch(&mut self, rec: &EpochRecord, improved: bool, best: &Weights) -> Result<()> {
+        self.curve.push(rec.clone());
+        self.bar.set_message(format!("train {:.3e}  val {:.3e}", rec.train_loss, rec.val_loss));
+        self.bar.inc(1);
+        if let Some(out) = self.out {
+            if improved {
+                self.template.weights = best.clone();
+                self.template.epoch = rec.epoch;
+                self.template.val_loss = rec.val_loss;
+                self.template.save(&out.join("checkpoint.json"))?;
+            }
+            write_csv(&out.join("loss_curve.csv"), &self.curve)?;
+        }
+        Ok(())
+    }
+}
+
+fn bar(progress: bool, len: u64, what: &str) -> ProgressBar {
+    if !progress {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::new(len);
+    b.set_style(
+        ProgressStyle::with_template("{prefix:>8} [{elapsed_precise}] {wide_bar} {pos}/{len} ({eta}) {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    b.set_prefix(what.to_string());
+    b
+}
+
+/// Runs the whole pipeline for one config.
+pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunMetrics> {
+    cfg.validate()?;
+    let device = opts.backend.device()?;
+    let out = opts.out.as_deref();
+    if let Some(o) = out {
+        write_atomic(&o.join("config.toml"), cfg.to_toml().as_bytes())?;
+    }
+    let say = |m: &str| {
+        if opts.progress {
+            eprintln!("{m}");
+        }
+    };
+    say("sampling and labelling …");
+    let data = generate(cfg)?;
+    say(&format!("  {} samples ({:.1} s sampling, {:.1} s labelling)", data.set.len(), data.sample_secs, data.label_secs));
+    if let Some(o) = out {
+        write_csv(&o.join("label_bias.csv"), &data.bias)?;
+    }
+    let prep = prepare(cfg, &data)?;
+    let d = cfg.system.dim();
+    let init = Weights::init(d + 1, cfg.model.hidden as usize, cfg.model.width as usize, d, cfg.seed);
+    let mut fitted = cfg.clone();
+    fitted.transform = prep.transform.clone();
+    let template = Checkpoint { format: FORMAT.into(), config: fitted, normalizer: prep.normalizer.clone(), weights: init.clone(), epoch: 0, val_loss: f64::INFINITY };
+    let mut obs = RunObserver { out, template, curve: Vec::new(), bar: bar(opts.progress, cfg.train.epochs as u64, "train") };
+    let t_train = Instant::now();
+    let trained: Trained = train(&init, &prep.train, &prep.val, &cfg.train, cfg.seed, &device, &mut obs)?;
+    obs.bar.finish_and_clear();
+    let train_secs = t_train.elapsed().as_secs_f64();
+    let mut ck = obs.template;
+    ck.weights = trained.best.clone();
+    ck.epoch = trained.best_epoch;
+    ck.val_loss = trained.best_val_loss;
+    if let Some(o) = out {
+        ck.save(&o.join("checkpoint.json"))?;
+    }
+    say("evaluating …");
+    let (eval, _traces) = evaluate(&ck, &cfg.eval_eps(), &device, opts.eval_precision, opts.jacobian)?;
+    let metrics = RunMetrics {
+        version: env!("CARGO_PKG_VERSION").into(),
+        seed: cfg.seed,
+        backend: opts.backend.to_string(),
+        system: format!("{:?}", cfg.system).chars().take(200).collect(),
+        sampler: cfg.sampler.describe(),
+        labeller: cfg.labeller.describe(),
+        transform: prep.transform.describe(),
+        jacobian: opts.jacobian,
+        n_train: prep.train.len(),
+        n_val: prep.val.len(),
+        best_val_loss: trained.best_val_loss,
+        best_epoch: trained.best_epoch,
+        epochs: trained.curve.len(),
+        train_samples_per_sec: trained.samples_per_sec,
+        seconds: Timings { sample: data.sample_secs, label: data.label_secs, train: train_secs, eval: eval.seconds },
+        label_bias: data.bias,
+        eval,
+    };
+    if let Some(o) = out {
+        write_outputs(o, &metrics)?;
+    }
+    Ok(metrics)
+}
+
+/// Writes `metrics.json` and `per_eps.csv`.
+pub fn write_outputs(out: &Path, m: &RunMetrics) -> Result<()> {
+    write_csv(&out.join("per_eps.csv"), &m.eval.per_eps)?;
+    write_json(&out.join("metrics.json"), m)
+}

@@ -1,0 +1,348 @@
+//! The [`Sampler`] plugin trait and its built-ins: `trajectory` (paper Alg. 2) and `cloud` (Alg. 3).
+//!
+//! A sampler produces the *states* of the dataset (a [`SampleSet`]); labels are a separate concern
+//! ([`Labeller`](crate::labeller::Labeller)). Samplers see the exact system only through
+//! [`StiffSystem`]: `trajectory` integrates it, `cloud` uses its RHS (the trajectory velocity, the
+//! paper's tangent) or its Jacobian (CSP-style fast direction) to orient the perturbations.
+//!
+//! # Example
+//! ```
+//! use stiffx::sampler::{Sampler, TrajectorySampler};
+//! use rand::SeedableRng;
+//! let ds = stiffx::registry::system("davis-skodje").unwrap();
+//! let s = TrajectorySampler { per_eps: 2, horizon: 1.0, dt: 0.1, ..Default::default() };
+//! let set = s.sample(ds.as_ref(), &[0.05], &mut rand::rngs::StdRng::seed_from_u64(1)).unwrap();
+//! assert_eq!(set.len(), 2 * 11);
+//! ```
+
+use std::fmt::Debug;
+
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::system::StiffSystem;
+
+/// A stored reference trajectory at one stiffness value, sampled every `dt`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trajectory {
+    /// Stiffness parameter.
+    pub eps: f64,
+    /// Output step.
+    pub dt: f64,
+    /// States, `n_points × dim`, row-major; point `i` is at `t = i·dt`.
+    pub states: Vec<f64>,
+}
+
+/// Where a sample came from (needed by finite-difference labels and by diagnostics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Origin {
+    /// Point `index` of trajectory `traj`.
+    Trajectory {
+        /// Index into [`SampleSet::trajectories`].
+        traj: u32,
+        /// Time index along it.
+        index: u32,
+    },
+    /// A fuzzy-cloud point: tangent only (`off = false`) or tangent + normal (`off = true`).
+    Cloud {
+        /// Whether the point was pushed off the manifold along the normal.
+        off: bool,
+    },
+}
+
+/// The states of a dataset: `x` is `n × dim` row-major, one stiffness value per row.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SampleSet {
+    /// State dimension.
+    pub dim: usize,
+    /// States, `n × dim`.
+    pub x: Vec<f64>,
+    /// Stiffness parameter of each row.
+    pub eps: Vec<f64>,
+    /// Origin of each row.
+    pub origin: Vec<Origin>,
+    /// Reference trajectories the trajectory points belong to.
+    pub trajectories: Vec<Trajectory>,
+}
+
+impl SampleSet {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.eps.len()
+    }
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.eps.is_empty()
+    }
+    /// State of sample `i`.
+    pub fn state(&self, i: usize) -> &[f64] {
+        &self.x[i * self.dim..(i + 1) * self.dim]
+    }
+    fn push(&mut self, x: &[f64], eps: f64, origin: Origin) {
+        self.x.extend_from_slice(x);
+        self.eps.push(eps);
+        self.origin.push(origin);
+    }
+}
+
+/// Produces the states of a dataset for a system over a stiffness grid.
+#[typetag::serde(tag = "type")]
+pub trait Sampler: Debug + Send + Sync {
+    /// Checks the parameters; errors name the field and the allowed values.
+    fn validate(&self) -> Result<()>;
+    /// Draws the sample states. Must be deterministic given `rng`'s state.
+    fn sample(&self, system: &dyn StiffSystem, eps_grid: &[f64], rng: &mut StdRng) -> Result<SampleSet>;
+    /// A one-line summary of the parameters, for reports.
+    fn describe(&self) -> String;
+}
+
+impl Clone for Box<dyn Sampler> {
+    fn clone(&self) -> Self {
+        let v = serde_json::to_value(self).expect("samplers serialise to JSON");
+        serde_json::from_value(v).expect("samplers deserialise from their own JSON")
+    }
+}
+
+fn check_pos(field: &str, v: f64) -> Result<()> {
+    if v.is_finite() && v > 0.0 { Ok(()) } else { Err(Error::invalid(field, v, "a finite number > 0")) }
+}
+
+fn check_nonneg(field: &str, v: f64) -> Result<()> {
+    if v.is_finite() && v >= 0.0 { Ok(()) } else { Err(Error::invalid(field, v, "a finite number >= 0")) }
+}
+
+/// Paper Alg. 2: `per_eps` trajectories per stiffness value from random initial states
+/// ([`StiffSystem::sample_initial`]), integrated to `horizon` with a high-accuracy solver (diffsol
+/// Tsit5, `rtol`/`atol`) and sampled every `dt` (`floor(horizon/dt) + 1` points each).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrajectorySampler {
+    /// Trajectories per stiffness value.
+    pub per_eps: i64,
+    /// Final time `T`.
+    pub horizon: f64,
+    /// Output step `Δt`.
+    pub dt: f64,
+    /// Relative tolerance of the reference integration.
+    pub rtol: f64,
+    /// Absolute tolerance of the reference integration.
+    pub atol: f64,
+}
+
+impl Default for TrajectorySampler {
+    fn default() -> Self {
+        Self { per_eps: 16, horizon: 6.0, dt: 0.01, rtol: 1e-10, atol: 1e-12 }
+    }
+}
+
+#[typetag::serde(name = "trajectory")]
+impl Sampler for TrajectorySampler {
+    fn validate(&self) -> Result<()> {
+        if self.per_eps < 1 {
+            return Err(Error::invalid("sampler.per_eps", self.per_eps, "an integer >= 1"));
+        }
+        check_pos("sampler.horizon", self.horizon)?;
+        check_pos("sampler.dt", self.dt)?;
+        if self.dt > self.horizon {
+            return Err(Error::invalid("sampler.dt", self.dt, format!("at most sampler.horizon ({})", self.horizon)));
+        }
+        check_pos("sampler.rtol", self.rtol)?;
+        check_pos("sampler.atol", self.atol)
+    }
+
+    fn sample(&self, system: &dyn StiffSystem, eps_grid: &[f64], rng: &mut StdRng) -> Result<SampleSet> {
+        self.validate()?;
+        let d = system.dim();
+        let n_t = (self.horizon / self.dt + 1e-9).floor() as usize;
+        let times: Vec<f64> = (0..=n_t).map(|i| i as f64 * self.dt).collect();
+        let mut set = SampleSet { dim: d, ..Default::default() };
+        for &eps in eps_grid {
+            system.check_param(eps)?;
+            let x0s: Vec<f64> = (0..self.per_eps).flat_map(|_| system.sample_initial(rng)).collect();
+            let all = crate::ode::solve_at(system, eps, &x0s, &times, self.rtol, self.atol, false)?;
+            for states in all.chunks(times.len() * d) {
+                let traj = set.trajectories.len() as u32;
+                for (i, x) in states.chunks(d).enumerate() {
+                    set.push(x, eps, Origin::Trajectory { traj, index: i as u32 });
+                }
+                set.trajectories.push(Trajectory { eps, dt: self.dt, states: states.to_vec() });
+            }
+        }
+        Ok(set)
+    }
+
+    fn describe(&self) -> String {
+        format!("trajectory: {} per eps, T = {}, dt = {}", self.per_eps, self.horizon, self.dt)
+    }
+}
+
+crate::register_sampler!(TrajectorySampler, "trajectory", "Alg. 2: trajectories from random off-manifold initial states, sampled every dt");
+
+/// How the normal spread of the cloud is scaled (paper Alg. 3, `normal_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NormalMode {
+    /// `σ_N^eff = σ_N`.
+    Abs,
+    /// `σ_N^eff = σ_N · ‖F(x)‖`.
+    Rel,
+}
+
+/// How the cloud's tangent and normal directions are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Directions {
+    /// The paper: `t = F/(‖F‖ + 1e-12)` (the trajectory velocity), `n = (-t₂, t₁)` (2-D only).
+    Velocity,
+    /// CSP-style: `n` = unit fast right eigenvector of the exact Jacobian, `t` = unit slow one (2-D).
+    FastEigen,
+}
+
+/// Paper Alg. 3: `k` perturbed copies of every trajectory point of the base sampler,
+/// `floor(r_off·k)` of them pushed along the normal (`σ_T ξ_T t + σ_N^eff ξ_N n`), the rest along the
+/// tangent only (`σ_T ξ_T t`). The base points are kept when `keep_base` (the paper's D_base ∪ D_cloud).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CloudSampler {
+    /// The sampler whose trajectory points are perturbed.
+    pub base: Box<dyn Sampler>,
+    /// Cloud size `K` per base point.
+    pub k: i64,
+    /// Tangent spread `σ_T`.
+    pub sigma_t: f64,
+    /// Normal spread `σ_N`.
+    pub sigma_n: f64,
+    /// Off-manifold fraction `r_off` in [0, 1].
+    pub r_off: f64,
+    /// `abs` or `rel` normal spread.
+    pub normal_mode: NormalMode,
+    /// `velocity` (paper) or `fast-eigen` directions.
+    pub directions: Directions,
+    /// Keep the base points in the dataset.
+    pub keep_base: bool,
+}
+
+impl Default for CloudSampler {
+    fn default() -> Self {
+        Self {
+            base: Box::new(TrajectorySampler::default()),
+            k: 8,
+            sigma_t: 0.02,
+            sigma_n: 0.2,
+            r_off: 0.5,
+            normal_mode: NormalMode::Abs,
+            directions: Directions::Velocity,
+            keep_base: true,
+        }
+    }
+}
+
+impl CloudSampler {
+    /// Unit tangent and normal at `x` (2-D).
+    fn frame(&self, system: &dyn StiffSystem, x: &[f64], eps: f64) -> ([f64; 2], [f64; 2], f64) {
+        let mut f = [0.0; 2];
+        system.rhs(x, eps, &mut f);
+        let fnorm = f[0].hypot(f[1]);
+        match self.directions {
+            Directions::Velocity => {
+                let t = [f[0] / (fnorm + 1e-12), f[1] / (fnorm + 1e-12)];
+                let nn = t[0].hypot(t[1]) + 1e-12;
+                (t, [-t[1] / nn, t[0] / nn], fnorm)
+            }
+            Directions::FastEigen => {
+                let j = system.jacobian(x, eps);
+                let ev = crate::system::eigenvalues_by_magnitude(&j);
+                let vec_for = |lam: f64| {
+                    // (J - λI) v = 0 for a 2×2: v = (b, λ - a) or (λ - d, c), whichever is larger.
+                    let (a, b, c, d) = (j[(0, 0)], j[(0, 1)], j[(1, 0)], j[(1, 1)]);
+                    let v1 = [b, lam - a];
+                    let v2 = [lam - d, c];
+                    let v = if v1[0].hypot(v1[1]) >= v2[0].hypot(v2[1]) { v1 } else { v2 };
+                    let n = v[0].hypot(v[1]);
+                    if n > 0.0 { [v[0] / n, v[1] / n] } else { [1.0, 0.0] }
+                };
+                let n = vec_for(ev[0].re);
+                let mut t = vec_for(ev[1].re);
+                if (t[0] * n[0] + t[1] * n[1]).abs() > 1.0 - 1e-12 {
+                    t = [-n[1], n[0]];
+                }
+                (t, n, fnorm)
+            }
+        }
+    }
+}
+
+#[typetag::serde(name = "cloud")]
+impl Sampler for CloudSampler {
+    fn validate(&self) -> Result<()> {
+        self.base.validate()?;
+        if self.k < 0 {
+            return Err(Error::invalid("sampler.k", self.k, "an integer >= 0 (cloud size per base point)"));
+        }
+        check_nonneg("sampler.sigma_t", self.sigma_t)?;
+        check_nonneg("sampler.sigma_n", self.sigma_n)?;
+        if !(0.0..=1.0).contains(&self.r_off) {
+            return Err(Error::invalid("sampler.r_off", self.r_off, "a number in [0, 1]"));
+        }
+        Ok(())
+    }
+
+    fn sample(&self, system: &dyn StiffSystem, eps_grid: &[f64], rng: &mut StdRng) -> Result<SampleSet> {
+        self.validate()?;
+        if system.dim() != 2 {
+            return Err(Error::Unsupported(format!(
+                "the cloud sampler's tangent/normal frame is 2-D (paper appendix A.4); system has dimension {}",
+                system.dim()
+            )));
+        }
+        let base = self.base.sample(system, eps_grid, rng)?;
+        let k = self.k as usize;
+        let k_off = (self.r_off * k as f64).floor() as usize;
+        let mut set = SampleSet { dim: 2, trajectories: base.trajectories.clone(), ..Default::default() };
+        if self.keep_base {
+            set.x.clone_from(&base.x);
+            set.eps.clone_from(&base.eps);
+            set.origin.clone_from(&base.origin);
+        }
+        for i in 0..base.len() {
+            if !matches!(base.origin[i], Origin::Trajectory { .. }) {
+                continue;
+            }
+            let x = base.state(i);
+            let eps = base.eps[i];
+            let (t, n, fnorm) = self.frame(system, x, eps);
+            let sn = match self.normal_mode {
+                NormalMode::Abs => self.sigma_n,
+                NormalMode::Rel => self.sigma_n * fnorm,
+            };
+            for j in 0..k {
+                let off = j >= k - k_off;
+                let xt: f64 = StandardNormal.sample(rng);
+                let xn: f64 = if off { StandardNormal.sample(rng) } else { 0.0 };
+                let p = [
+                    x[0] + self.sigma_t * xt * t[0] + sn * xn * n[0],
+                    x[1] + self.sigma_t * xt * t[1] + sn * xn * n[1],
+                ];
+                set.push(&p, eps, Origin::Cloud { off });
+            }
+        }
+        Ok(set)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "cloud around [{}]: K = {}, sigma_T = {}, sigma_N = {} ({:?}), r_off = {}, directions {:?}",
+            self.base.describe(),
+            self.k,
+            self.sigma_t,
+            self.sigma_n,
+            self.normal_mode,
+            self.r_off,
+            self.directions
+        )
+    }
+}
+
+crate::register_sampler!(CloudSampler, "cloud", "Alg. 3: fuzzy cloud of tangent/normal perturbations around a base sampler's trajectories");

@@ -1,0 +1,208 @@
+//! Spectral diagnostics of the learned operator: its Jacobian (paper eqs. 19–27, Alg. 1) by
+//! reverse-mode autodiff or forward-mode tangents, the transform's chain rule, eigenvalues with
+//! nalgebra, and RK4 rollouts of the learned RHS.
+//!
+//! The physical Jacobian is
+//!
+//! ```text
+//! J_phys = D · J_net · diag(1/σ_x),   D = diag(dT⁻¹/da (a)),   J_net = ∂a/∂h_0 (states block)
+//! ```
+//!
+//! where `h_0` are the standardised inputs. Reverse mode differentiates through the standardisation
+//! itself (Alg. 1 step 2): the physical inputs are the autodiff leaves. To get all `d` rows for all `n`
+//! points in one backward pass, the inputs are stacked `d` times and the scalar
+//! `Σ_k Σ_{j in block k} a_k(x_j)` is differentiated: block `k` of the input gradient holds row `k` of
+//! every sample's Jacobian. Forward mode pushes the `d` input tangents `e_i/σ_i` through the layers
+//! with the primal ([`Mlp::forward_tangents`]).
+
+use burn::module::Module;
+use burn::tensor::{DType, Device, Tensor};
+use nalgebra::{Complex, DMatrix};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::model::{Mlp, Normalizer, Weights, tensor2_as, to_f64};
+use crate::system::eigenvalues_by_magnitude;
+use crate::transform::{TargetTransform, chain_rule, inverse_all};
+
+/// How the learned Jacobian is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum JacobianMode {
+    /// Reverse-mode autodiff, one backward over `d` stacked copies (the paper's Alg. 1).
+    Reverse,
+    /// Forward-mode tangents through the MLP (cheaper for small `d`).
+    #[default]
+    Forward,
+}
+
+/// A trained network with everything needed to evaluate the physical RHS and its Jacobian.
+#[derive(Debug)]
+pub struct LearnedRhs {
+    /// The network on `device`.
+    pub mlp: Mlp,
+    /// Input standardisation.
+    pub norm: Normalizer,
+    /// Fitted target transform.
+    pub transform: Box<dyn TargetTransform>,
+    /// State dimension.
+    pub dim: usize,
+    /// Device the network lives on (plain, not autodiff).
+    pub device: Device,
+    /// Float type of the evaluation (f64 recommended for stiff spectra).
+    pub dtype: DType,
+}
+
+/// Rows to push through the network at once.
+const CHUNK: usize = 32_768;
+
+impl LearnedRhs {
+    /// Loads weights onto `device` as `dtype` tensors.
+    pub fn new(weights: &Weights, norm: Normalizer, transform: Box<dyn TargetTransform>, dim: usize, device: Device, dtype: DType) -> Result<Self> {
+        Ok(Self { mlp: Mlp::from_weights(weights, &device, dtype)?, norm, transform, dim, device, dtype })
+    }
+
+    fn inputs(&self, x: &[f64], eps: &[f64]) -> Vec<f64> {
+        let d = self.dim;
+        let mut rows = Vec::with_capacity(eps.len() * (d + 1));
+        for (j, e) in eps.iter().enumerate() {
+            rows.extend_from_slice(&x[j * d..(j + 1) * d]);
+            rows.push(*e);
+        }
+        rows
+    }
+
+    fn standardised(&self, x: &[f64], eps: &[f64]) -> Vec<f64> {
+        let c = self.dim + 1;
+        self.inputs(x, eps).iter().enumerate().map(|(i, v)| (v - self.norm.mean[i % c]) / self.norm.std[i % c]).collect()
+    }
+
+    /// Network outputs `a` (transformed space) at `n` points (`x`: `n × d`).
+    pub fn raw(&self, x: &[f64], eps: &[f64]) -> Vec<f64> {
+        let c = self.dim + 1;
+        let h0 = self.standardised(x, eps);
+        let mut out = Vec::with_capacity(eps.len() * self.dim);
+        for rows in h0.chunks(CHUNK * c) {
+            let n = rows.len() / c;
+            out.extend(to_f64(self.mlp.forward(tensor2_as(rows.to_vec(), n, c, &self.device, self.dtype))));
+        }
+        out
+    }
+
+    /// The learned physical RHS `F_θ(x, eps) = T⁻¹(a)` at `n` points.
+    pub fn rhs(&self, x: &[f64], eps: &[f64]) -> Vec<f64> {
+        inverse_all(self.transform.as_ref(), &self.raw(x, eps), self.dim)
+    }
+
+    /// Physical Jacobians at `n` points: `n` row-major `d × d` blocks.
+    pub fn jacobian(&self, x: &[f64], eps: &[f64], mode: JacobianMode) -> Vec<f64> {
+        let d = self.dim;
+        let mut jac = Vec::with_capacity(eps.len() * d * d);
+        let mut a_all = Vec::with_capacity(eps.len() * d);
+        for (xs, es) in x.chunks(CHUNK * d).zip(eps.chunks(CHUNK)) {
+            let (a, j) = match mode {
+                JacobianMode::Reverse => self.net_jacobian_reverse(xs, es),
+                JacobianMode::Forward => self.net_jacobian_forward(xs, es),
+            };
+            a_all.extend(a);
+            jac.extend(j);
+        }
+        chain_rule(self.transform.as_ref(), &a_all, &mut jac, d);
+        jac
+    }
+
+    /// `(a, ∂a/∂x)` by reverse mode; `∂a/∂x` in physical state coordinates.
+    fn net_jacobian_reverse(&self, x: &[f64], eps: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let (d, c, n) = (self.dim, self.dim + 1, eps.len());
+        let ad = self.device.clone().autodiff();
+        let model = self.mlp.clone().fork(&ad);
+        let rows = self.inputs(x, eps);
+        let mut stacked = Vec::with_capacity(d * rows.len());
+        for _ in 0..d {
+            stacked.extend_from_slice(&rows);
+        }
+        let leaf = tensor2_as(stacked, d * n, c, &ad, self.dtype).require_grad();
+        let mean = tensor2_as(self.norm.mean.clone(), 1, c, &ad, self.dtype);
+        let std = tensor2_as(self.norm.std.clone(), 1, c, &ad, self.dtype);
+        let a = model.forward(leaf.clone().sub(mean).div(std));
+        // mask[k·n + j, k] = 1: block k keeps output component k.
+        let mut mask = vec![0.0f32; d * n * d];
+        for k in 0..d {
+            for j in 0..n {
+                mask[(k * n + j) * d + k] = 1.0;
+            }
+        }
+        let a_first: Tensor<2> = a.clone().narrow(0, 0, n);
+        let grads = a.mul(tensor2_as(mask, d * n, d, &ad, self.dtype)).sum().backward();
+        let g = to_f64(leaf.grad(&grads).expect("the input leaf requires grad"));
+        let mut jac = vec![0.0; n * d * d];
+        for k in 0..d {
+            for j in 0..n {
+                for i in 0..d {
+                    jac[j * d * d + k * d + i] = g[(k * n + j) * c + i];
+                }
+            }
+        }
+        (to_f64(a_first), jac)
+    }
+
+    /// `(a, ∂a/∂x)` by forward-mode tangents; `∂a/∂x` in physical state coordinates.
+    fn net_jacobian_forward(&self, x: &[f64], eps: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let (d, c, n) = (self.dim, self.dim + 1, eps.len());
+        let h0 = tensor2_as(self.standardised(x, eps), n, c, &self.device, self.dtype);
+        let tangents = (0..d)
+            .map(|i| {
+                let mut t = vec![0.0f64; n * c];
+                for j in 0..n {
+                    t[j * c + i] = 1.0 / self.norm.std[i];
+                }
+                tensor2_as(t, n, c, &self.device, self.dtype)
+            })
+            .collect();
+        let (a, dots) = self.mlp.forward_tangents(h0, tangents);
+        let mut jac = vec![0.0; n * d * d];
+        for (i, dot) in dots.into_iter().enumerate() {
+            let v = to_f64(dot);
+            for j in 0..n {
+                for k in 0..d {
+                    jac[j * d * d + k * d + i] = v[j * d + k];
+                }
+            }
+        }
+        (to_f64(a), jac)
+    }
+
+    /// RK4 rollouts of the learned RHS from every row of `x0` (`m × d`, stiffness `eps[i]` each), with
+    /// step `dt` for `steps` steps. Returns `m × (steps + 1) × d`. All `m` trajectories advance together
+    /// (one network evaluation per stage).
+    pub fn rollout_rk4(&self, x0: &[f64], eps: &[f64], dt: f64, steps: usize) -> Vec<f64> {
+        let (d, m) = (self.dim, eps.len());
+        let mut out = vec![0.0; m * (steps + 1) * d];
+        let mut x = x0.to_vec();
+        let put = |out: &mut [f64], s: usize, x: &[f64]| {
+            for i in 0..m {
+                let dst = (i * (steps + 1) + s) * d;
+                out[dst..dst + d].copy_from_slice(&x[i * d..(i + 1) * d]);
+            }
+        };
+        put(&mut out, 0, &x);
+        let axpy = |x: &[f64], k: &[f64], h: f64| -> Vec<f64> { x.iter().zip(k).map(|(a, b)| a + h * b).collect() };
+        for s in 1..=steps {
+            let k1 = self.rhs(&x, eps);
+            let k2 = self.rhs(&axpy(&x, &k1, 0.5 * dt), eps);
+            let k3 = self.rhs(&axpy(&x, &k2, 0.5 * dt), eps);
+            let k4 = self.rhs(&axpy(&x, &k3, dt), eps);
+            for i in 0..x.len() {
+                x[i] += dt / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i]);
+            }
+            put(&mut out, s, &x);
+        }
+        out
+    }
+}
+
+/// Eigenvalues (sorted by decreasing modulus) of each `d × d` block of `jac`.
+pub fn eigenvalues(jac: &[f64], d: usize) -> Vec<Vec<Complex<f64>>> {
+    use rayon::prelude::*;
+    jac.par_chunks(d * d).map(|b| eigenvalues_by_magnitude(&DMatrix::from_row_slice(d, d, b))).collect()
+}

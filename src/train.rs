@@ -1,0 +1,195 @@
+//! Training: Adam on mini-batches of the transformed targets (loss = mean squared error in the
+//! transformed space, paper eq. 13 applied to `T(F)`), a seeded validation split, the
+//! best-validation weights kept, the loss curve recorded, and a stop with a clear error as soon as
+//! the loss stops being finite.
+//!
+//! The loop reports to a [`TrainObserver`] after every epoch (progress bars, checkpoints and logs hang
+//! off it), in the spirit of argmin's observers: the loop owns iteration and termination, hooks only
+//! watch.
+
+use std::time::Instant;
+
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{DType, Device};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Schedule, TrainConfig};
+use crate::error::{Error, Result};
+use crate::model::{Mlp, Weights, tensor2, to_f64};
+
+/// Training data in network space: standardised inputs and transformed targets, `f32`.
+#[derive(Debug, Clone, Default)]
+pub struct Dataset {
+    /// Inputs, `n × d_in`.
+    pub inputs: Vec<f32>,
+    /// Targets, `n × d_out`.
+    pub targets: Vec<f32>,
+    /// Input width.
+    pub d_in: usize,
+    /// Output width.
+    pub d_out: usize,
+}
+
+impl Dataset {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.inputs.len() / self.d_in.max(1)
+    }
+    /// Whether empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Gathers the rows `idx` into new input and target arrays.
+    pub fn gather(&self, idx: &[usize]) -> (Vec<f32>, Vec<f32>) {
+        let mut x = Vec::with_capacity(idx.len() * self.d_in);
+        let mut y = Vec::with_capacity(idx.len() * self.d_out);
+        for &i in idx {
+            x.extend_from_slice(&self.inputs[i * self.d_in..(i + 1) * self.d_in]);
+            y.extend_from_slice(&self.targets[i * self.d_out..(i + 1) * self.d_out]);
+        }
+        (x, y)
+    }
+}
+
+/// One row of the loss curve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch, from 1.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches.
+    pub train_loss: f64,
+    /// Validation loss after the epoch.
+    pub val_loss: f64,
+    /// Learning rate used in the epoch.
+    pub lr: f64,
+    /// Seconds since training started.
+    pub seconds: f64,
+}
+
+/// Hooks called by [`train`]; every method has a no-op default.
+pub trait TrainObserver {
+    /// After each epoch; `improved` when the validation loss is the best so far.
+    fn on_epoch(&mut self, _record: &EpochRecord, _improved: bool, _best: &Weights) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// An observer that does nothing.
+pub struct Silent;
+impl TrainObserver for Silent {}
+
+/// The outcome of a training run.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    /// Best-validation weights.
+    pub best: Weights,
+    /// Epoch of `best`.
+    pub best_epoch: usize,
+    /// Best validation loss.
+    pub best_val_loss: f64,
+    /// Loss curve.
+    pub curve: Vec<EpochRecord>,
+    /// Training throughput, samples per second (forward + backward + Adam step).
+    pub samples_per_sec: f64,
+}
+
+/// Learning rate at `epoch` (0-based) of `epochs`.
+pub fn learning_rate(cfg: &TrainConfig, epoch: usize) -> f64 {
+    match cfg.schedule {
+        Schedule::Constant => cfg.lr,
+        Schedule::Cosine => {
+            let p = epoch as f64 / (cfg.epochs.max(2) - 1) as f64;
+            cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1.0 + (std::f64::consts::PI * p).cos())
+        }
+    }
+}
+
+/// Mean squared error of `model` on `data`, evaluated in chunks on a plain (non-autodiff) device.
+pub fn evaluate_loss(weights: &Weights, data: &Dataset, device: &Device) -> Result<f64> {
+    let model = Mlp::from_weights(weights, device, DType::F32)?;
+    let idx: Vec<usize> = (0..data.len()).collect();
+    let mut sum = 0.0;
+    for chunk in idx.chunks(65_536) {
+        let (x, y) = data.gather(chunk);
+        let pred = model.forward(tensor2(x, chunk.len(), data.d_in, device));
+        let err = pred.sub(tensor2(y, chunk.len(), data.d_out, device));
+        sum += to_f64(err.square().sum())[0];
+    }
+    Ok(sum / (data.len() * data.d_out).max(1) as f64)
+}
+
+/// Trains from `init` on `train`, validating on `val` after every epoch. `device` is the plain device;
+/// training runs on its autodiff counterpart. The seed fixes the batch order.
+pub fn train(
+    init: &Weights,
+    train: &Dataset,
+    val: &Dataset,
+    cfg: &TrainConfig,
+    seed: u64,
+    device: &Device,
+    observer: &mut dyn TrainObserver,
+) -> Result<Trained> {
+    let ad = device.clone().autodiff();
+    let mut model = Mlp::from_weights(init, &ad, DType::F32)?;
+    let mut optim = AdamConfig::new().init();
+    let mut rng = StdRng::seed_from_u64(seed ^ 0xBA7C_0DE5);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let batch = (cfg.batch as usize).max(1);
+    let mut best = init.clone();
+    let mut best_val = f64::INFINITY;
+    let mut best_epoch = 0;
+    let mut curve = Vec::new();
+    let start = Instant::now();
+    let mut seen = 0usize;
+    let mut train_secs = 0.0;
+    for epoch in 0..cfg.epochs as usize {
+        let lr = learning_rate(cfg, epoch);
+        order.shuffle(&mut rng);
+        let t0 = Instant::now();
+        let mut loss_sum = 0.0;
+        let mut batches = 0usize;
+        for idx in order.chunks(batch) {
+            let (x, y) = train.gather(idx);
+            let xt = tensor2(x, idx.len(), train.d_in, &ad);
+            let yt = tensor2(y, idx.len(), train.d_out, &ad);
+            let loss = model.forward(xt).sub(yt).square().mean();
+            let value = to_f64(loss.clone())[0];
+            if !value.is_finite() {
+                return Err(Error::Diverged { epoch: epoch + 1, loss: value, best_epoch });
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(lr, model, grads);
+            loss_sum += value;
+            batches += 1;
+            seen += idx.len();
+        }
+        train_secs += t0.elapsed().as_secs_f64();
+        let weights = model.weights();
+        let val_loss = match weights.check() {
+            Ok(()) => evaluate_loss(&weights, val, device)?,
+            Err(_) => f64::NAN,
+        };
+        if !val_loss.is_finite() {
+            return Err(Error::Diverged { epoch: epoch + 1, loss: val_loss, best_epoch });
+        }
+        let improved = val_loss < best_val;
+        if improved {
+            best_val = val_loss;
+            best = weights;
+            best_epoch = epoch + 1;
+        }
+        let rec = EpochRecord {
+            epoch: epoch + 1,
+            train_loss: loss_sum / batches.max(1) as f64,
+            val_loss,
+            lr,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        observer.on_epoch(&rec, improved, &best)?;
+        curve.push(rec);
+    }
+    Ok(Trained { best, best_epoch, best_val_loss: best_val, curve, samples_per_sec: seen as f64 / train_secs.max(1e-9) })
+}
