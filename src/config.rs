@@ -145,7 +145,8 @@ fn pos(field: &str, v: f64) -> Result<()> {
 impl Config {
     /// Parses a TOML config file (unknown keys and malformed values are errors naming the key).
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config { path: path.to_path_buf(), message: format!("cannot read it: {e}") })?;
         Self::from_toml(&text).map_err(|e| match e {
             Error::Config { message, .. } => Error::Config { path: path.to_path_buf(), message },
             other => other,

@@ -78,7 +78,7 @@ impl Checkpoint {
     /// Reads and checks a checkpoint file.
     pub fn load(path: &Path) -> Result<Self> {
         let bad = |m: String| Error::Checkpoint { path: path.to_path_buf(), message: m };
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
         let ck: Checkpoint = serde_json::from_str(&text).map_err(|e| bad(format!("not a stiffx checkpoint: {e}")))?;
         if ck.format != FORMAT {
             return Err(bad(format!("format `{}`, expected `{FORMAT}`", ck.format)));
@@ -369,6 +369,14 @@ struct RunObserver<'a> {
 }
 
 impl TrainObserver for RunObserver<'_> {
+    fn on_start(&mut self, init: &Weights, val_loss: f64) -> Result<()> {
+        if let Some(out) = self.out {
+            self.template.weights = init.clone();
+            self.template.val_loss = val_loss;
+            self.template.save(&out.join("checkpoint.json"))?;
+        }
+        Ok(())
+    }
     fn on_epoch(&mut self, rec: &EpochRecord, improved: bool, best: &Weights) -> Result<()> {
         self.curve.push(rec.clone());
         self.bar.set_message(format!("train {:.3e}  val {:.3e}", rec.train_loss, rec.val_loss));

@@ -71,6 +71,10 @@ pub struct EpochRecord {
 
 /// Hooks called by [`train`]; every method has a no-op default.
 pub trait TrainObserver {
+    /// Before the first epoch, with the initial network and its validation loss.
+    fn on_start(&mut self, _init: &Weights, _val_loss: f64) -> Result<()> {
+        Ok(())
+    }
     /// After each epoch; `improved` when the validation loss is the best so far.
     fn on_epoch(&mut self, _record: &EpochRecord, _improved: bool, _best: &Weights) -> Result<()> {
         Ok(())
@@ -138,10 +142,12 @@ pub fn train(
     let mut rng = StdRng::seed_from_u64(seed ^ 0xBA7C_0DE5);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let batch = (cfg.batch as usize).max(1);
+    // Epoch 0 is the initial network: a run that diverges in its first epoch still keeps a checkpoint.
     let mut best = init.clone();
-    let mut best_val = f64::INFINITY;
+    let mut best_val = evaluate_loss(init, val, device)?;
     let mut best_epoch = 0;
     let mut curve = Vec::new();
+    observer.on_start(init, best_val)?;
     let start = Instant::now();
     let mut seen = 0usize;
     let mut train_secs = 0.0;

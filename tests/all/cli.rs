@@ -1,0 +1,78 @@
+use std::process::Command;
+
+fn stiffx(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_stiffx")).args(args).output().expect("binary runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn config_with(dir: &std::path::Path, edit: impl Fn(String) -> String) -> String {
+    let base = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/tiny.toml")).unwrap();
+    let p = dir.join("c.toml");
+    std::fs::write(&p, edit(base)).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+fn assert_bad_input(args: &[&str], needles: &[&str]) {
+    let (code, _, err) = stiffx(args);
+    assert_eq!(code, 2, "exit code for {args:?}; stderr: {err}");
+    assert!(!err.contains("panicked"), "no panic for {args:?}: {err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr for {args:?} mentions `{n}`: {err}");
+    }
+}
+
+#[test]
+fn list_shows_every_plugin() {
+    let (code, out, _) = stiffx(&["list"]);
+    assert_eq!(code, 0);
+    for n in ["davis-skodje", "asinh", "identity", "cloud", "trajectory", "burst", "direct", "finite-difference"] {
+        assert!(out.contains(n), "{n} in {out}");
+    }
+}
+
+#[test]
+fn unknown_names_are_rejected() {
+    assert_bad_input(&["run", "--system", "nope"], &["unknown system `nope`", "davis-skodje"]);
+    assert_bad_input(&["run", "--transform", "log"], &["unknown transform", "asinh, identity"]);
+    assert_bad_input(&["run", "--sampler", "grid"], &["unknown sampler", "cloud, trajectory"]);
+    assert_bad_input(&["run", "--labeller", "x"], &["unknown labeller", "burst, direct, finite-difference"]);
+    assert_bad_input(&["run", "--backend", "metal2"], &["unknown backend", "flex"]);
+}
+
+#[test]
+fn out_of_range_values_name_the_field() {
+    let d = tempfile::tempdir().unwrap();
+    let cases: Vec<(Box<dyn Fn(String) -> String>, Vec<&str>)> = vec![
+        (Box::new(|s: String| s.replace("train_eps = [0.05, 0.1, 0.2]", "train_eps = [0.05, -0.1]")), vec!["eps", "-0.1", "> 0"]),
+        (Box::new(|s: String| s.replace("k = 2", "k = -1")), vec!["sampler.k", "-1", ">= 0"]),
+        (Box::new(|s: String| s.replace("k = 2", "k = 2\nr_off = 1.5")), vec!["sampler.r_off", "1.5", "[0, 1]"]),
+        (Box::new(|s: String| s.replace("type = \"direct\"", "type = \"burst\"\ntau = 0.0")), vec!["labeller.tau", "> 0"]),
+        (Box::new(|s: String| s.replace("batch = 64", "batch = 0")), vec!["train.batch", ">= 1"]),
+        (Box::new(|s: String| s.replace("epochs = 30", "epochs = 30\nlearning_rate = 1")), vec!["unknown field `learning_rate`", "c.toml"]),
+        (Box::new(|s: String| s.replace("hidden = 2", "hidden = \"two\"")), vec!["hidden", "c.toml"]),
+        (Box::new(|s: String| s.replace("[model]", "[model")), vec!["c.toml"]),
+        (Box::new(|s: String| s.replace("type = \"asinh\"", "type = \"log\"")), vec!["log", "asinh", "identity"]),
+    ];
+    for (edit, needles) in cases {
+        let p = config_with(d.path(), edit);
+        assert_bad_input(&["run", "--config", &p, "--out", d.path().join("o").to_str().unwrap(), "--quiet"], &needles);
+    }
+    assert_bad_input(&["run", "--epochs", "0"], &["train.epochs"]);
+    assert_bad_input(&["eval", "--checkpoint", d.path().join("missing.json").to_str().unwrap()], &["missing.json"]);
+    assert_bad_input(&["run", "--config", d.path().join("missing.toml").to_str().unwrap()], &["missing.toml"]);
+}
+
+#[test]
+fn run_then_eval_end_to_end() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("run");
+    let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/tiny.toml");
+    let (code, stdout, err) = stiffx(&["run", "--config", cfg, "--out", out.to_str().unwrap(), "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("grid mean"), "{stdout}");
+    let ck = out.join("checkpoint.json");
+    let (code, stdout, err) = stiffx(&["eval", "--checkpoint", ck.to_str().unwrap(), "--eps", "0.05,0.15", "--out", d.path().join("ev").to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("0.15"), "{stdout}");
+    assert_bad_input(&["eval", "--checkpoint", ck.to_str().unwrap(), "--eps", "0"], &["--eps", "> 0"]);
+}

@@ -1,0 +1,92 @@
+use burn::tensor::DType;
+use stiffx::backend::Backend;
+use stiffx::model::{Normalizer, Weights};
+use stiffx::spectral::{JacobianMode, LearnedRhs};
+use stiffx::transform::{Asinh, Identity, TargetTransform};
+
+fn points() -> (Vec<f64>, Vec<f64>) {
+    let x: Vec<f64> = (0..40).flat_map(|i| [0.5 + 0.05 * i as f64, 0.2 + 0.031 * ((i * 7) % 13) as f64]).collect();
+    let eps: Vec<f64> = (0..40).map(|i| [0.01, 0.05, 0.2, 0.3][i % 4]).collect();
+    (x, eps)
+}
+
+fn learned(transform: Box<dyn TargetTransform>, dtype: DType) -> LearnedRhs {
+    let w = Weights::init(3, 3, 32, 2, 42);
+    let norm = Normalizer { mean: vec![1.4, 0.6, 0.1], std: vec![0.6, 0.35, 0.09] };
+    let device = Backend::default_compiled().unwrap().device().unwrap();
+    LearnedRhs::new(&w, norm, transform, 2, device, dtype).unwrap()
+}
+
+/// Central differences of the learned *physical* RHS (inverse-transformed network output), in f64.
+fn fd_jacobian(rhs: &LearnedRhs, x: &[f64], eps: &[f64]) -> Vec<f64> {
+    let n = eps.len();
+    let mut jac = vec![0.0; n * 4];
+    for i in 0..2 {
+        let h = 1e-5;
+        let (mut xp, mut xm) = (x.to_vec(), x.to_vec());
+        for j in 0..n {
+            xp[2 * j + i] += h;
+            xm[2 * j + i] -= h;
+        }
+        let (fp, fm) = (rhs.rhs(&xp, eps), rhs.rhs(&xm, eps));
+        for j in 0..n {
+            for k in 0..2 {
+                jac[j * 4 + k * 2 + i] = (fp[2 * j + k] - fm[2 * j + k]) / (2.0 * h);
+            }
+        }
+    }
+    jac
+}
+
+fn max_rel(a: &[f64], b: &[f64]) -> f64 {
+    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max) / scale
+}
+
+#[test]
+fn autodiff_and_forward_mode_jacobians_match_finite_differences_f64() {
+    let (x, eps) = points();
+    for t in [Box::new(Identity {}) as Box<dyn TargetTransform>, Box::new(Asinh { scales: vec![0.3, 4.0] })] {
+        let rhs = learned(t, DType::F64);
+        let fd = fd_jacobian(&rhs, &x, &eps);
+        for mode in [JacobianMode::Reverse, JacobianMode::Forward] {
+            let j = rhs.jacobian(&x, &eps, mode);
+            // f64 throughout: the FD error is O(h²) ≈ 1e-10; an f32-accurate SiLU would give ~1e-3.
+            let e = max_rel(&j, &fd);
+            assert!(e < 1e-7, "{mode:?} with {}: relative error {e}", rhs.transform.describe());
+        }
+    }
+}
+
+#[test]
+fn forward_and_reverse_agree_in_f32() {
+    let (x, eps) = points();
+    let rhs = learned(Box::new(Asinh { scales: vec![0.3, 4.0] }), DType::F32);
+    let a = rhs.jacobian(&x, &eps, JacobianMode::Reverse);
+    let b = rhs.jacobian(&x, &eps, JacobianMode::Forward);
+    assert!(max_rel(&a, &b) < 1e-5, "{}", max_rel(&a, &b));
+    let c = learned(Box::new(Asinh { scales: vec![0.3, 4.0] }), DType::F64).jacobian(&x, &eps, JacobianMode::Forward);
+    assert!(max_rel(&b, &c) < 1e-4, "f32 vs f64 {}", max_rel(&b, &c));
+}
+
+#[test]
+fn rk4_rollout_of_a_linear_field_is_exact_to_fifth_order() {
+    // With identity weights the network is affine, so RK4 on it must match the matrix exponential
+    // to O(dt^4) globally; check convergence order between dt and dt/2.
+    let w = Weights {
+        layers: vec![stiffx::model::LayerWeights { d_in: 3, d_out: 2, w: vec![-1.0, 0.5, 0.0, -2.0, 0.0, 0.0], b: vec![0.0, 0.0] }],
+    };
+    let norm = Normalizer { mean: vec![0.0; 3], std: vec![1.0; 3] };
+    let device = Backend::default_compiled().unwrap().device().unwrap();
+    let rhs = LearnedRhs::new(&w, norm, Box::new(Identity {}), 2, device, DType::F64).unwrap();
+    // F(x) = A x with A = [[-1, 0], [0.5, -2]] (w is d_in × d_out: F_k = Σ_i x_i w[i][k]).
+    let exact_y = (-1.0f64).exp();
+    let exact_z = 0.5 * ((-1.0f64).exp() - (-2.0f64).exp());
+    let err = |steps: usize| {
+        let out = rhs.rollout_rk4(&[1.0, 0.0], &[0.1], 1.0 / steps as f64, steps);
+        let last = &out[out.len() - 2..];
+        (last[0] - exact_y).abs().max((last[1] - exact_z).abs())
+    };
+    let (e1, e2) = (err(10), err(20));
+    assert!(e1 < 1e-5 && (e1 / e2) > 12.0, "errors {e1} {e2}");
+}

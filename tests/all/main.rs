@@ -1,0 +1,14 @@
+//! Integration tests of stiffx, one binary (ripgrep style): numerics of the plugins, the learned
+//! Jacobian, the pipeline (snapshots, determinism, checkpoints) and the CLI's handling of bad input.
+
+mod cli;
+mod jacobian;
+mod labels;
+mod pipeline;
+mod registry;
+mod sampling;
+
+/// The tiny config shipped in `configs/`.
+pub fn tiny_config() -> stiffx::config::Config {
+    stiffx::config::Config::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny.toml")).expect("configs/tiny.toml parses")
+}

@@ -1,0 +1,81 @@
+use stiffx::backend::Precision;
+use stiffx::error::Error;
+use stiffx::pipeline::{Checkpoint, RunMetrics, RunOptions, evaluate, run};
+
+fn sig(v: f64) -> String {
+    format!("{v:.3e}")
+}
+
+fn snapshot_view(m: &RunMetrics) -> serde_json::Value {
+    let per_eps: Vec<_> = m
+        .eval
+        .per_eps
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "eps": e.eps, "rollout_l2": sig(e.rollout_l2), "fast_abs": sig(e.fast_abs), "slow_abs": sig(e.slow_abs),
+                "fast_rel": sig(e.fast_rel), "complex_fraction": sig(e.complex_fraction), "points": e.points,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "n_train": m.n_train, "n_val": m.n_val, "epochs": m.epochs, "best_epoch": m.best_epoch,
+        "best_val_loss": sig(m.best_val_loss), "per_eps": per_eps,
+        "grid_mean_fast_rel": sig(m.eval.grid_mean.fast_rel),
+    })
+}
+
+#[test]
+fn tiny_run_is_deterministic_and_snapshotted() {
+    let cfg = crate::tiny_config();
+    let a = run(&cfg, &RunOptions::default()).unwrap();
+    let b = run(&cfg, &RunOptions::default()).unwrap();
+    assert_eq!(a.eval.per_eps, b.eval.per_eps, "same seed, same metrics");
+    assert_eq!(a.best_val_loss, b.best_val_loss);
+    insta::assert_json_snapshot!("tiny_run", snapshot_view(&a));
+}
+
+#[test]
+fn checkpoint_reproduces_the_metrics_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = crate::tiny_config();
+    let opts = RunOptions { out: Some(dir.path().to_path_buf()), ..RunOptions::default() };
+    let m = run(&cfg, &opts).unwrap();
+    for f in ["config.toml", "checkpoint.json", "loss_curve.csv", "label_bias.csv", "per_eps.csv", "metrics.json"] {
+        assert!(dir.path().join(f).is_file(), "{f} written");
+    }
+    let ck = Checkpoint::load(&dir.path().join("checkpoint.json")).unwrap();
+    assert_eq!(ck.epoch, m.best_epoch);
+    let device = opts.backend.device().unwrap();
+    let (ev, _) = evaluate(&ck, &ck.config.eval_eps(), &device, Precision::F64, opts.jacobian).unwrap();
+    assert_eq!(ev.per_eps, m.eval.per_eps);
+    assert_eq!(ev.reference, m.eval.reference);
+    let curve = std::fs::read_to_string(dir.path().join("loss_curve.csv")).unwrap();
+    assert_eq!(curve.lines().count(), 1 + cfg.train.epochs as usize);
+    // No temporary files are left behind by the atomic writes.
+    let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names.len(), 6, "{names:?}");
+}
+
+#[test]
+fn divergence_stops_with_a_clear_error_and_keeps_the_best_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = crate::tiny_config();
+    cfg.train.lr = 1e9;
+    let opts = RunOptions { out: Some(dir.path().to_path_buf()), ..RunOptions::default() };
+    let err = run(&cfg, &opts).unwrap_err();
+    assert!(matches!(err, Error::Diverged { .. }), "{err:?}");
+    assert!(err.to_string().contains("diverged") && err.to_string().contains("learning rate"), "{err}");
+    let ck = Checkpoint::load(&dir.path().join("checkpoint.json")).expect("best checkpoint kept and loadable");
+    assert!(ck.val_loss.is_finite());
+    assert!(!dir.path().join("metrics.json").exists(), "no metrics for a failed run");
+}
+
+#[test]
+fn bad_checkpoints_are_rejected_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("ck.json");
+    std::fs::write(&p, "{\"format\": \"something-else\"}").unwrap();
+    let e = Checkpoint::load(&p).unwrap_err().to_string();
+    assert!(e.contains("ck.json") && e.contains("not a stiffx checkpoint"), "{e}");
+}

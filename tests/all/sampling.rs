@@ -1,0 +1,86 @@
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use stiffx::sampler::{CloudSampler, Directions, NormalMode, Origin, Sampler, TrajectorySampler};
+use stiffx::system::StiffSystem;
+
+fn ds() -> Box<dyn StiffSystem> {
+    stiffx::registry::system("davis-skodje").unwrap()
+}
+
+#[test]
+fn trajectories_follow_the_exact_solution() {
+    // y(t) = y0 e^{-t} exactly; the sampler's stored trajectories must match it to the tolerance.
+    let s = TrajectorySampler { per_eps: 3, horizon: 2.0, dt: 0.1, ..Default::default() };
+    let set = s.sample(ds().as_ref(), &[0.01, 0.3], &mut StdRng::seed_from_u64(3)).unwrap();
+    assert_eq!(set.trajectories.len(), 6);
+    assert_eq!(set.len(), 6 * 21);
+    for tr in &set.trajectories {
+        let y0 = tr.states[0];
+        for (i, x) in tr.states.chunks(2).enumerate() {
+            let exact = y0 * (-(i as f64) * 0.1).exp();
+            assert!((x[0] - exact).abs() < 1e-8, "y({}) = {} vs {}", i as f64 * 0.1, x[0], exact);
+        }
+        // After 10 fast time scales z sits within O(eps) of h(y).
+        let last = &tr.states[tr.states.len() - 2..];
+        assert!((last[1] - last[0] / (1.0 + last[0])).abs() < 2.0 * tr.eps);
+    }
+}
+
+#[test]
+fn cloud_fractions_and_spreads_match_the_parameters() {
+    let base = TrajectorySampler { per_eps: 4, horizon: 3.0, dt: 0.01, ..Default::default() };
+    let cloud = CloudSampler {
+        base: Box::new(base.clone()),
+        k: 10,
+        sigma_t: 0.02,
+        sigma_n: 0.2,
+        r_off: 0.3,
+        normal_mode: NormalMode::Abs,
+        directions: Directions::Velocity,
+        keep_base: false,
+    };
+    let sys = ds();
+    let set = cloud.sample(sys.as_ref(), &[0.05], &mut StdRng::seed_from_u64(11)).unwrap();
+    let base_set = base.sample(sys.as_ref(), &[0.05], &mut StdRng::seed_from_u64(11)).unwrap();
+    assert_eq!(set.len(), base_set.len() * 10);
+    let off = set.origin.iter().filter(|o| matches!(o, Origin::Cloud { off: true })).count();
+    assert_eq!(off, base_set.len() * 3, "floor(r_off K) = 3 off-manifold points per base point");
+    // Recover the offsets in each base point's (t, n) frame.
+    let (mut t2, mut n2_off, mut n2_on, mut n_t, mut n_off, mut n_on) = (0.0, 0.0, 0.0, 0usize, 0usize, 0usize);
+    for (b, chunk) in set.x.chunks(20).enumerate() {
+        let x = base_set.state(b);
+        let mut f = [0.0; 2];
+        sys.rhs(x, 0.05, &mut f);
+        let nf = f[0].hypot(f[1]);
+        let t = [f[0] / nf, f[1] / nf];
+        let n = [-t[1], t[0]];
+        for (j, p) in chunk.chunks(2).enumerate() {
+            let dx = [p[0] - x[0], p[1] - x[1]];
+            let (ct, cn) = (dx[0] * t[0] + dx[1] * t[1], dx[0] * n[0] + dx[1] * n[1]);
+            t2 += ct * ct;
+            n_t += 1;
+            if j >= 7 {
+                n2_off += cn * cn;
+                n_off += 1;
+            } else {
+                n2_on += cn * cn;
+                n_on += 1;
+            }
+        }
+    }
+    let st = (t2 / n_t as f64).sqrt();
+    let sn = (n2_off / n_off as f64).sqrt();
+    assert!((st / 0.02 - 1.0).abs() < 0.05, "tangent spread {st}");
+    assert!((sn / 0.2 - 1.0).abs() < 0.05, "normal spread {sn}");
+    assert!((n2_on / n_on as f64).sqrt() < 1e-9, "on-manifold points have no normal offset");
+}
+
+#[test]
+fn sampling_is_seeded() {
+    let c = CloudSampler { base: Box::new(TrajectorySampler { per_eps: 2, horizon: 1.0, dt: 0.1, ..Default::default() }), ..Default::default() };
+    let a = c.sample(ds().as_ref(), &[0.02, 0.1], &mut StdRng::seed_from_u64(5)).unwrap();
+    let b = c.sample(ds().as_ref(), &[0.02, 0.1], &mut StdRng::seed_from_u64(5)).unwrap();
+    let d = c.sample(ds().as_ref(), &[0.02, 0.1], &mut StdRng::seed_from_u64(6)).unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a.x, d.x);
+}
