@@ -31,6 +31,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Measure training throughput, Jacobian + eigenvalue speed and burst-label throughput.
     Bench(BenchArgs),
+    /// Run several configurations × seeds (the paper's Table 1) and write table1.csv/.md.
+    Sweep(SweepArgs),
 }
 
 /// Options shared by commands that compute.
@@ -108,6 +110,19 @@ pub struct EvalArgs {
     pub device: DeviceArgs,
 }
 
+/// `stiffx sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Sweep file (see configs/table1.toml).
+    pub file: PathBuf,
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    /// Device options.
+    pub device: DeviceArgs,
+}
+
 /// `stiffx bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -120,6 +135,9 @@ pub struct BenchArgs {
     /// Output JSON file.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Measure only these parts (comma-separated: train, jacobian, burst); default all.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
 }
 
 /// Parses the device options.

@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use serde::Serialize;
 
 use crate::backend::{Backend, Precision};
-use crate::cli::{BenchArgs, EvalArgs, RunArgs, device_options, run_config};
+use crate::cli::{BenchArgs, EvalArgs, RunArgs, SweepArgs, device_options, run_config};
 use crate::config::TrainConfig;
 use crate::error::Result;
 use crate::io::{write_csv, write_json};
@@ -90,6 +90,12 @@ fn median_of(v: &[f64]) -> f64 {
 pub fn bench(a: &BenchArgs) -> Result<()> {
     let backend: Backend = a.backend.parse()?;
     let reps = a.reps.max(1);
+    for o in &a.only {
+        if !["train", "jacobian", "burst"].contains(&o.as_str()) {
+            return Err(crate::Error::invalid("--only", o, "train, jacobian, burst"));
+        }
+    }
+    let want = |p: &str| a.only.is_empty() || a.only.iter().any(|o| o == p);
     let mut rows = Vec::new();
     let sys = crate::registry::system("davis-skodje")?;
     // Data: 10 × 8192 random standardised samples.
@@ -102,6 +108,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     let init = Weights::init(3, 4, 128, 2, 1);
     let device = backend.device()?;
     let cfg = TrainConfig { epochs: 1, ..Default::default() };
+    if want("train") {
     // warm-up
     train(&init, &ds, &val, &cfg, 1, &device, &mut Silent)?;
     let mut s = Vec::new();
@@ -110,13 +117,14 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         s.push(t.samples_per_sec);
     }
     rows.push(BenchRow { what: format!("train 4x128 batch 8192 ({backend})"), median: median_of(&s), unit: "samples/s".into(), samples: s });
+    }
 
     // Jacobian + eigenvalues at 10k points.
     let npts = 10_000;
     let x: Vec<f64> = (0..npts).flat_map(|i| [0.5 + 2.0 * (i as f64 / npts as f64), 0.3 + (i % 7) as f64 * 0.1]).collect();
     let eps: Vec<f64> = (0..npts).map(|i| [0.01, 0.05, 0.1][i % 3]).collect();
     let norm = Normalizer { mean: vec![1.5, 0.6, 0.1], std: vec![0.6, 0.4, 0.09] };
-    for precision in [Precision::F32, Precision::F64] {
+    for precision in [Precision::F32, Precision::F64].into_iter().filter(|_| want("jacobian")) {
         let rhs = LearnedRhs::new(&init, norm.clone(), Box::new(Identity {}), 2, device.clone(), precision.dtype())?;
         for mode in [JacobianMode::Forward, JacobianMode::Reverse] {
             let _ = eigenvalues(&rhs.jacobian(&x, &eps, mode), 2);
@@ -135,7 +143,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     // quick bench; use 2 trajectories per eps and K = 8 (≈ 97k states).
     let cloud = CloudSampler { base: Box::new(crate::sampler::TrajectorySampler { per_eps: 2, ..Default::default() }), ..CloudSampler::default() };
     let set = cloud.sample(sys.as_ref(), &sys.train_grid(), &mut StdRng::seed_from_u64(1))?;
-    for mode in [TauMode::Fixed, TauMode::Scaled] {
+    for mode in [TauMode::Fixed, TauMode::Scaled].into_iter().filter(|_| want("burst")) {
         let b = Burst { mode, ..Burst::default() };
         let mut s = Vec::new();
         for _ in 0..reps.min(3) {
@@ -150,6 +158,18 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     }
     if let Some(o) = &a.out {
         write_json(o, &rows)?;
+    }
+    Ok(())
+}
+
+/// `stiffx sweep`.
+pub fn sweep(a: &SweepArgs) -> Result<()> {
+    let (backend, jacobian, eval_precision) = device_options(&a.device)?;
+    let opts = crate::pipeline::RunOptions { out: None, backend, eval_precision, jacobian, progress: !a.quiet };
+    let rows = crate::sweep::sweep(&a.file, &opts)?;
+    println!("{:<14} {:>4} {:>11} {:>11} {:>11} {:>11} {:>9}", "config", "seed", "rollout L2", "|dl_fast|", "|dl_slow|", "S_comb", "fast rel");
+    for r in &rows {
+        println!("{:<14} {:>4} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>9.2e}", r.config, r.seed, r.rollout_l2, r.fast_abs, r.slow_abs, r.s_comb, r.fast_rel);
     }
     Ok(())
 }

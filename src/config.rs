@@ -28,6 +28,27 @@ use crate::sampler::{Sampler, TrajectorySampler};
 use crate::system::StiffSystem;
 use crate::transform::{Identity, TargetTransform};
 
+/// How the stiffness parameter enters the network (before standardisation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum EpsInput {
+    /// `eps` itself (paper eq. 9).
+    #[default]
+    Linear,
+    /// `ln(eps)`: spreads a grid spanning decades evenly over the input range (the fast rate is `1/eps`).
+    Log,
+}
+
+impl EpsInput {
+    /// The network's input feature for a stiffness value.
+    pub fn feature(self, eps: f64) -> f64 {
+        match self {
+            EpsInput::Linear => eps,
+            EpsInput::Log => eps.ln(),
+        }
+    }
+}
+
 /// MLP shape (paper eqs. 9–12).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -36,11 +57,13 @@ pub struct ModelConfig {
     pub hidden: i64,
     /// Width `W` of each hidden layer.
     pub width: i64,
+    /// `linear` (paper) or `log` stiffness input.
+    pub eps_input: EpsInput,
 }
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        Self { hidden: 4, width: 128 }
+        Self { hidden: 4, width: 128, eps_input: EpsInput::Linear }
     }
 }
 

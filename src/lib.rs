@@ -37,6 +37,7 @@ pub mod pipeline;
 pub mod registry;
 pub mod sampler;
 pub mod spectral;
+pub mod sweep;
 pub mod system;
 pub mod train;
 pub mod transform;

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Command::Run(a) => stiffx::commands::run(&a),
         Command::Eval(a) => stiffx::commands::eval(&a),
         Command::Bench(a) => stiffx::commands::bench(&a),
+        Command::Sweep(a) => stiffx::commands::sweep(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

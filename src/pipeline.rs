@@ -206,7 +206,7 @@ pub fn prepare(cfg: &Config, data: &Data) -> Result<Prepared> {
         let mut y = Vec::with_capacity(idx.len() * d);
         for &i in idx {
             x.extend_from_slice(data.set.state(i));
-            x.push(data.set.eps[i]);
+            x.push(cfg.model.eps_input.feature(data.set.eps[i]));
             y.extend_from_slice(&data.labels[i * d..(i + 1) * d]);
         }
         (x, y)
@@ -281,7 +281,7 @@ pub fn evaluate(ck: &Checkpoint, eps_list: &[f64], device: &Device, precision: P
         tr.reference.extend(r);
         tr.eps.extend(std::iter::repeat_n(e, inits.len()));
     }
-    let rhs = LearnedRhs::new(&ck.weights, ck.normalizer.clone(), cfg.transform.clone(), d, device.clone(), precision.dtype())?;
+    let rhs = LearnedRhs::new(&ck.weights, ck.normalizer.clone(), cfg.transform.clone(), d, device.clone(), precision.dtype())?.with_eps_input(cfg.model.eps_input);
     let x0_all: Vec<f64> = eps_all.iter().flat_map(|_| x0.iter().copied()).collect();
     tr.learned = rhs.rollout_rk4(&x0_all, &tr.eps, cfg.eval.dt, steps);
     let pts_eps: Vec<f64> = tr.eps.iter().flat_map(|&e| std::iter::repeat_n(e, steps + 1)).collect();
@@ -410,6 +410,16 @@ fn bar(progress: bool, len: u64, what: &str) -> ProgressBar {
 /// Runs the whole pipeline for one config.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunMetrics> {
     cfg.validate()?;
+    if opts.progress {
+        eprintln!("sampling and labelling …");
+    }
+    let data = generate(cfg)?;
+    run_with_data(cfg, opts, &data)
+}
+
+/// Runs training and evaluation on already generated data (sweeps share datasets between runs).
+pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<RunMetrics> {
+    cfg.validate()?;
     let device = opts.backend.device()?;
     let out = opts.out.as_deref();
     if let Some(o) = out {
@@ -420,13 +430,11 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunMetrics> {
             eprintln!("{m}");
         }
     };
-    say("sampling and labelling …");
-    let data = generate(cfg)?;
     say(&format!("  {} samples ({:.1} s sampling, {:.1} s labelling)", data.set.len(), data.sample_secs, data.label_secs));
     if let Some(o) = out {
         write_csv(&o.join("label_bias.csv"), &data.bias)?;
     }
-    let prep = prepare(cfg, &data)?;
+    let prep = prepare(cfg, data)?;
     let d = cfg.system.dim();
     let init = Weights::init(d + 1, cfg.model.hidden as usize, cfg.model.width as usize, d, cfg.seed);
     let mut fitted = cfg.clone();
@@ -462,7 +470,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunMetrics> {
         epochs: trained.curve.len(),
         train_samples_per_sec: trained.samples_per_sec,
         seconds: Timings { sample: data.sample_secs, label: data.label_secs, train: train_secs, eval: eval.seconds },
-        label_bias: data.bias,
+        label_bias: data.bias.clone(),
         eval,
     };
     if let Some(o) = out {

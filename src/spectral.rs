@@ -20,6 +20,7 @@ use burn::tensor::{DType, Device, Tensor};
 use nalgebra::{Complex, DMatrix};
 use serde::{Deserialize, Serialize};
 
+use crate::config::EpsInput;
 use crate::error::Result;
 use crate::model::{Mlp, Normalizer, Weights, tensor2_as, to_f64};
 use crate::system::eigenvalues_by_magnitude;
@@ -51,6 +52,8 @@ pub struct LearnedRhs {
     pub device: Device,
     /// Float type of the evaluation (f64 recommended for stiff spectra).
     pub dtype: DType,
+    /// How eps is fed to the network.
+    pub eps_input: EpsInput,
 }
 
 /// Rows to push through the network at once.
@@ -59,7 +62,13 @@ const CHUNK: usize = 32_768;
 impl LearnedRhs {
     /// Loads weights onto `device` as `dtype` tensors.
     pub fn new(weights: &Weights, norm: Normalizer, transform: Box<dyn TargetTransform>, dim: usize, device: Device, dtype: DType) -> Result<Self> {
-        Ok(Self { mlp: Mlp::from_weights(weights, &device, dtype)?, norm, transform, dim, device, dtype })
+        Ok(Self { mlp: Mlp::from_weights(weights, &device, dtype)?, norm, transform, dim, device, dtype, eps_input: EpsInput::Linear })
+    }
+
+    /// Sets how eps is fed to the network (must match training).
+    pub fn with_eps_input(mut self, eps_input: EpsInput) -> Self {
+        self.eps_input = eps_input;
+        self
     }
 
     fn inputs(&self, x: &[f64], eps: &[f64]) -> Vec<f64> {
@@ -67,7 +76,7 @@ impl LearnedRhs {
         let mut rows = Vec::with_capacity(eps.len() * (d + 1));
         for (j, e) in eps.iter().enumerate() {
             rows.extend_from_slice(&x[j * d..(j + 1) * d]);
-            rows.push(*e);
+            rows.push(self.eps_input.feature(*e));
         }
         rows
     }
