@@ -48,7 +48,7 @@ fn jacobian(c: &mut Criterion) {
     let mut group = c.benchmark_group("jacobian_eig_10k");
     group.sample_size(20).throughput(Throughput::Elements(npts as u64));
     for dtype in [DType::F32, DType::F64] {
-        let rhs = LearnedRhs::new(&w, norm.clone(), Box::new(Asinh { scales: vec![0.5, 3.0] }), 2, device.clone(), dtype).unwrap();
+        let rhs = LearnedRhs::new(&w, norm.clone(), Box::new(Asinh { scales: vec![0.5, 3.0], ..Default::default() }), 2, device.clone(), dtype).unwrap();
         for mode in [JacobianMode::Forward, JacobianMode::Reverse] {
             group.bench_function(format!("{mode:?}_{dtype:?}"), |b| b.iter(|| black_box(eigenvalues(&rhs.jacobian(&x, &eps, mode), 2))));
         }

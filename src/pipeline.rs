@@ -204,26 +204,28 @@ pub fn prepare(cfg: &Config, data: &Data) -> Result<Prepared> {
     let rows = |idx: &[usize]| {
         let mut x = Vec::with_capacity(idx.len() * (d + 1));
         let mut y = Vec::with_capacity(idx.len() * d);
+        let mut e = Vec::with_capacity(idx.len());
         for &i in idx {
             x.extend_from_slice(data.set.state(i));
             x.push(cfg.model.eps_input.feature(data.set.eps[i]));
             y.extend_from_slice(&data.labels[i * d..(i + 1) * d]);
+            e.push(data.set.eps[i]);
         }
-        (x, y)
+        (x, y, e)
     };
-    let (xt, yt) = rows(train_idx);
-    let (xv, yv) = rows(val_idx);
+    let (xt, yt, et) = rows(train_idx);
+    let (xv, yv, ev) = rows(val_idx);
     let normalizer = Normalizer::fit(&xt, d + 1);
     let mut transform = cfg.transform.clone();
-    transform.fit(&yt, d)?;
-    let to_ds = |x: &[f64], y: &[f64]| Dataset {
+    transform.fit(&yt, &et, d)?;
+    let to_ds = |x: &[f64], y: &[f64], e: &[f64]| Dataset {
         inputs: normalizer.apply(x),
-        targets: forward_all(transform.as_ref(), y, d).into_iter().map(|v| v as f32).collect(),
+        targets: forward_all(transform.as_ref(), y, e, d).into_iter().map(|v| v as f32).collect(),
         d_in: d + 1,
         d_out: d,
     };
-    let train = to_ds(&xt, &yt);
-    let val = to_ds(&xv, &yv);
+    let train = to_ds(&xt, &yt, &et);
+    let val = to_ds(&xv, &yv, &ev);
     Ok(Prepared { train, val, normalizer, transform })
 }
 

@@ -100,7 +100,7 @@ impl LearnedRhs {
 
     /// The learned physical RHS `F_θ(x, eps) = T⁻¹(a)` at `n` points.
     pub fn rhs(&self, x: &[f64], eps: &[f64]) -> Vec<f64> {
-        inverse_all(self.transform.as_ref(), &self.raw(x, eps), self.dim)
+        inverse_all(self.transform.as_ref(), &self.raw(x, eps), eps, self.dim)
     }
 
     /// Physical Jacobians at `n` points: `n` row-major `d × d` blocks.
@@ -116,7 +116,7 @@ impl LearnedRhs {
             a_all.extend(a);
             jac.extend(j);
         }
-        chain_rule(self.transform.as_ref(), &a_all, &mut jac, d);
+        chain_rule(self.transform.as_ref(), &a_all, eps, &mut jac, d);
         jac
     }
 

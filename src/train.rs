@@ -138,7 +138,8 @@ pub fn train(
 ) -> Result<Trained> {
     let ad = device.clone().autodiff();
     let mut model = Mlp::from_weights(init, &ad, DType::F32)?;
-    let mut optim = AdamConfig::new().init();
+    // PyTorch's Adam epsilon (burn defaults to 1e-5, which limits how far the loss can go down).
+    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
     let mut rng = StdRng::seed_from_u64(seed ^ 0xBA7C_0DE5);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let batch = (cfg.batch as usize).max(1);

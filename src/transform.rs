@@ -24,9 +24,9 @@
 //! ```
 //! use stiffx::transform::{Asinh, TargetTransform};
 //! let mut t = Asinh::default();
-//! t.fit(&[1.0, -10.0, 2.0, 30.0, 3.0, -50.0], 2).unwrap();
-//! let a = t.forward(1, 30.0);
-//! assert!((t.inverse(1, a) - 30.0).abs() < 1e-12);
+//! t.fit(&[1.0, -10.0, 2.0, 30.0, 3.0, -50.0], &[0.1, 0.1, 0.1], 2).unwrap();
+//! let a = t.forward(1, 30.0, 0.1);
+//! assert!((t.inverse(1, a, 0.1) - 30.0).abs() < 1e-12);
 //! ```
 
 use std::fmt::Debug;
@@ -38,14 +38,15 @@ use crate::error::{Error, Result};
 /// A componentwise, invertible transform of the regression targets.
 #[typetag::serde(tag = "type")]
 pub trait TargetTransform: Debug + Send + Sync {
-    /// Fits the transform's parameters on training targets (`n × dim`, row-major).
-    fn fit(&mut self, targets: &[f64], dim: usize) -> Result<()>;
-    /// `a = T(F)` for component `k`.
-    fn forward(&self, k: usize, f: f64) -> f64;
-    /// `F = T⁻¹(a)` for component `k`.
-    fn inverse(&self, k: usize, a: f64) -> f64;
+    /// Fits the transform's parameters on training targets (`n × dim`, row-major) with the stiffness
+    /// value of each row.
+    fn fit(&mut self, targets: &[f64], eps: &[f64], dim: usize) -> Result<()>;
+    /// `a = T(F)` for component `k` at stiffness `eps`.
+    fn forward(&self, k: usize, f: f64, eps: f64) -> f64;
+    /// `F = T⁻¹(a)` for component `k` at stiffness `eps`.
+    fn inverse(&self, k: usize, a: f64, eps: f64) -> f64;
     /// `dT⁻¹/da` at `a` for component `k` (the diagonal of `D` in eq. 24).
-    fn inverse_derivative(&self, k: usize, a: f64) -> f64;
+    fn inverse_derivative(&self, k: usize, a: f64, eps: f64) -> f64;
     /// Human-readable parameters (e.g. the fitted scales), for reports.
     fn describe(&self) -> String;
 }
@@ -58,21 +59,21 @@ impl Clone for Box<dyn TargetTransform> {
 }
 
 /// Applies `T` to every row of an `n × dim` target array.
-pub fn forward_all(t: &dyn TargetTransform, f: &[f64], dim: usize) -> Vec<f64> {
-    f.iter().enumerate().map(|(i, &v)| t.forward(i % dim, v)).collect()
+pub fn forward_all(t: &dyn TargetTransform, f: &[f64], eps: &[f64], dim: usize) -> Vec<f64> {
+    f.iter().enumerate().map(|(i, &v)| t.forward(i % dim, v, eps[i / dim])).collect()
 }
 
 /// Applies `T⁻¹` to every row of an `n × dim` array of network outputs.
-pub fn inverse_all(t: &dyn TargetTransform, a: &[f64], dim: usize) -> Vec<f64> {
-    a.iter().enumerate().map(|(i, &v)| t.inverse(i % dim, v)).collect()
+pub fn inverse_all(t: &dyn TargetTransform, a: &[f64], eps: &[f64], dim: usize) -> Vec<f64> {
+    a.iter().enumerate().map(|(i, &v)| t.inverse(i % dim, v, eps[i / dim])).collect()
 }
 
 /// Chain rule of eq. 24 in place: `jac` holds `n` row-major `dim × dim` network Jacobians
 /// `∂a/∂x`; row `k` of sample `j` is multiplied by `dT⁻¹/da (a_jk)`.
-pub fn chain_rule(t: &dyn TargetTransform, a: &[f64], jac: &mut [f64], dim: usize) {
+pub fn chain_rule(t: &dyn TargetTransform, a: &[f64], eps: &[f64], jac: &mut [f64], dim: usize) {
     for (j, jm) in jac.chunks_mut(dim * dim).enumerate() {
         for k in 0..dim {
-            let s = t.inverse_derivative(k, a[j * dim + k]);
+            let s = t.inverse_derivative(k, a[j * dim + k], eps[j]);
             for v in &mut jm[k * dim..(k + 1) * dim] {
                 *v *= s;
             }
@@ -87,16 +88,16 @@ pub struct Identity {}
 
 #[typetag::serde(name = "identity")]
 impl TargetTransform for Identity {
-    fn fit(&mut self, _targets: &[f64], _dim: usize) -> Result<()> {
+    fn fit(&mut self, _targets: &[f64], _eps: &[f64], _dim: usize) -> Result<()> {
         Ok(())
     }
-    fn forward(&self, _k: usize, f: f64) -> f64 {
+    fn forward(&self, _k: usize, f: f64, _eps: f64) -> f64 {
         f
     }
-    fn inverse(&self, _k: usize, a: f64) -> f64 {
+    fn inverse(&self, _k: usize, a: f64, _eps: f64) -> f64 {
         a
     }
-    fn inverse_derivative(&self, _k: usize, _a: f64) -> f64 {
+    fn inverse_derivative(&self, _k: usize, _a: f64, _eps: f64) -> f64 {
         1.0
     }
     fn describe(&self) -> String {
@@ -107,12 +108,24 @@ impl TargetTransform for Identity {
 crate::register_transform!(Identity, "identity", "no target transform: regress the raw RHS");
 
 /// `asinh(F_i / s_i)` with per-component robust scales (see the module docs for the estimator).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Asinh {
     /// Per-component scales `s_i`. Empty (the default) = fit `MAD/0.6745` on the training targets;
     /// given in a config, they are used as they are.
     pub scales: Vec<f64>,
+    /// Fit one scale per component *and per stiffness value* (`s_i(eps)`, the robust scale of the
+    /// targets at that eps), instead of one global scale. A global scale makes the transformed fast
+    /// component a near-step of slope `≈ 1/(eps·s)` across the slow manifold at small eps; per-eps
+    /// scales remove that. Between fitted eps values `ln s` is interpolated linearly in `ln eps`
+    /// (constant beyond the ends).
+    pub per_eps: bool,
+    /// Fitted `(eps, scales)` pairs of the `per_eps` mode, sorted by eps.
+    pub eps_scales: Vec<(f64, Vec<f64>)>,
+    /// Quantile `q` of the absolute deviations used for the scale: `s = Q_q(|F - med F|) / Φ⁻¹((1+q)/2)`
+    /// (σ-consistent for normal data). `0.5` (the default) is the MAD of the paper; a larger `q` picks
+    /// the scale of the off-manifold (fast) samples when most samples sit on the slow manifold.
+    pub quantile: f64,
 }
 
 /// Median of a slice (sorted copy; mean of the two middle values for even lengths).
@@ -138,9 +151,68 @@ pub fn robust_scale(v: &[f64]) -> f64 {
     if mean_abs > 0.0 && mean_abs.is_finite() { mean_abs } else { 1.0 }
 }
 
+impl Default for Asinh {
+    fn default() -> Self {
+        Self { scales: Vec::new(), per_eps: false, eps_scales: Vec::new(), quantile: 0.5 }
+    }
+}
+
+/// `Q_q(|v - median v|) / Φ⁻¹((1+q)/2)`: the median-centred MAD/0.6745 at `q = 0.5`.
+pub fn robust_scale_q(v: &[f64], q: f64) -> f64 {
+    if (q - 0.5).abs() < 1e-15 {
+        return robust_scale(v);
+    }
+    let m = median(v);
+    let mut dev: Vec<f64> = v.iter().map(|x| (x - m).abs()).collect();
+    dev.sort_by(f64::total_cmp);
+    let idx = ((dev.len() as f64 - 1.0) * q).round() as usize;
+    let s = dev.get(idx).copied().unwrap_or(0.0) / crate::diagnostics::normal_quantile(0.5 * (1.0 + q));
+    if s > 0.0 && s.is_finite() { s } else { robust_scale(v) }
+}
+
+impl Asinh {
+    /// The scale of component `k` at stiffness `eps`.
+    pub fn scale(&self, k: usize, eps: f64) -> f64 {
+        if !self.per_eps || self.eps_scales.is_empty() {
+            return self.scales[k];
+        }
+        let t = &self.eps_scales;
+        if eps <= t[0].0 {
+            return t[0].1[k];
+        }
+        if eps >= t[t.len() - 1].0 {
+            return t[t.len() - 1].1[k];
+        }
+        let i = t.partition_point(|(e, _)| *e <= eps);
+        let ((e0, s0), (e1, s1)) = (&t[i - 1], &t[i]);
+        let w = (eps.ln() - e0.ln()) / (e1.ln() - e0.ln());
+        (s0[k].ln() * (1.0 - w) + s1[k].ln() * w).exp()
+    }
+}
+
 #[typetag::serde(name = "asinh")]
 impl TargetTransform for Asinh {
-    fn fit(&mut self, targets: &[f64], dim: usize) -> Result<()> {
+    fn fit(&mut self, targets: &[f64], eps: &[f64], dim: usize) -> Result<()> {
+        if !(self.quantile > 0.0 && self.quantile < 1.0) {
+            return Err(Error::invalid("transform.quantile", self.quantile, "a number in (0, 1); 0.5 = MAD"));
+        }
+        if self.per_eps && self.eps_scales.is_empty() {
+            let mut grid: Vec<f64> = eps.to_vec();
+            grid.sort_by(f64::total_cmp);
+            grid.dedup();
+            self.eps_scales = grid
+                .iter()
+                .map(|&e| {
+                    let s = (0..dim)
+                        .map(|k| {
+                            let col: Vec<f64> = (0..eps.len()).filter(|&i| eps[i] == e).map(|i| targets[i * dim + k]).collect();
+                            robust_scale_q(&col, self.quantile)
+                        })
+                        .collect();
+                    (e, s)
+                })
+                .collect();
+        }
         if !self.scales.is_empty() {
             if self.scales.len() != dim {
                 return Err(Error::invalid(
@@ -157,22 +229,27 @@ impl TargetTransform for Asinh {
         self.scales = (0..dim)
             .map(|k| {
                 let col: Vec<f64> = targets.iter().skip(k).step_by(dim).copied().collect();
-                robust_scale(&col)
+                robust_scale_q(&col, self.quantile)
             })
             .collect();
         Ok(())
     }
-    fn forward(&self, k: usize, f: f64) -> f64 {
-        (f / self.scales[k]).asinh()
+    fn forward(&self, k: usize, f: f64, eps: f64) -> f64 {
+        (f / self.scale(k, eps)).asinh()
     }
-    fn inverse(&self, k: usize, a: f64) -> f64 {
-        self.scales[k] * a.sinh()
+    fn inverse(&self, k: usize, a: f64, eps: f64) -> f64 {
+        self.scale(k, eps) * a.sinh()
     }
-    fn inverse_derivative(&self, k: usize, a: f64) -> f64 {
-        self.scales[k] * a.cosh()
+    fn inverse_derivative(&self, k: usize, a: f64, eps: f64) -> f64 {
+        self.scale(k, eps) * a.cosh()
     }
     fn describe(&self) -> String {
-        format!("asinh(F/s), s = {:?} (median-centred MAD / 0.6745)", self.scales)
+        if self.per_eps {
+            let s: Vec<String> = self.eps_scales.iter().map(|(e, s)| format!("{e}: [{}]", s.iter().map(|v| format!("{v:.3e}")).collect::<Vec<_>>().join(", "))).collect();
+            format!("asinh(F/s(eps)), per-eps s (median-centred MAD / 0.6745) = {{{}}}", s.join(", "))
+        } else {
+            format!("asinh(F/s), s = [{}] (median-centred MAD / 0.6745)", self.scales.iter().map(|v| format!("{v:.4e}")).collect::<Vec<_>>().join(", "))
+        }
     }
 }
 
@@ -186,17 +263,30 @@ mod tests {
     fn asinh_round_trip_and_derivative() {
         let mut t = Asinh::default();
         let data: Vec<f64> = (0..200).map(|i| ((i as f64) * 0.37).sin() * 10f64.powi(i % 4)).collect();
-        t.fit(&data, 2).unwrap();
+        let eps: Vec<f64> = (0..100).map(|i| [0.01, 0.1][i % 2]).collect();
+        let mut p = Asinh { per_eps: true, ..Default::default() };
+        t.fit(&data, &eps, 2).unwrap();
+        p.fit(&data, &eps, 2).unwrap();
         assert_eq!(t.scales.len(), 2);
-        for &f in &[-1e4, -3.0, -1e-6, 0.0, 2.5, 7e3] {
-            for k in 0..2 {
-                let a = t.forward(k, f);
-                assert!((t.inverse(k, a) - f).abs() <= 1e-12 * f.abs().max(1.0));
-                let h = 1e-6;
-                let fd = (t.inverse(k, a + h) - t.inverse(k, a - h)) / (2.0 * h);
-                assert!((fd - t.inverse_derivative(k, a)).abs() < 1e-6 * fd.abs().max(1.0));
+        assert_eq!(p.eps_scales.len(), 2);
+        for t in [&t, &p] {
+            for &e in &[0.01, 0.03, 0.1, 0.5] {
+                for &f in &[-1e4, -3.0, -1e-6, 0.0, 2.5, 7e3] {
+                    for k in 0..2 {
+                        let a = t.forward(k, f, e);
+                        assert!((t.inverse(k, a, e) - f).abs() <= 1e-12 * f.abs().max(1.0));
+                        let h = 1e-6;
+                        let fd = (t.inverse(k, a + h, e) - t.inverse(k, a - h, e)) / (2.0 * h);
+                        assert!((fd - t.inverse_derivative(k, a, e)).abs() < 1e-6 * fd.abs().max(1.0));
+                    }
+                }
             }
         }
+        // interpolation in ln eps between the two fitted values, constant outside
+        let mid = p.scale(1, (0.01f64 * 0.1).sqrt());
+        let expect = (p.eps_scales[0].1[1] * p.eps_scales[1].1[1]).sqrt();
+        assert!((mid - expect).abs() < 1e-12 * expect);
+        assert_eq!(p.scale(1, 1.0), p.eps_scales[1].1[1]);
     }
 
     #[test]
@@ -215,8 +305,8 @@ mod tests {
 
     #[test]
     fn given_scales_are_checked() {
-        let mut t = Asinh { scales: vec![1.0, -2.0] };
-        let err = t.fit(&[1.0, 2.0], 2).unwrap_err().to_string();
+        let mut t = Asinh { scales: vec![1.0, -2.0], ..Default::default() };
+        let err = t.fit(&[1.0, 2.0], &[0.1], 2).unwrap_err().to_string();
         assert!(err.contains("transform.scales"), "{err}");
     }
 }

@@ -46,7 +46,7 @@ fn max_rel(a: &[f64], b: &[f64]) -> f64 {
 #[test]
 fn autodiff_and_forward_mode_jacobians_match_finite_differences_f64() {
     let (x, eps) = points();
-    for t in [Box::new(Identity {}) as Box<dyn TargetTransform>, Box::new(Asinh { scales: vec![0.3, 4.0] })] {
+    for t in [Box::new(Identity {}) as Box<dyn TargetTransform>, Box::new(Asinh { scales: vec![0.3, 4.0], ..Default::default() })] {
         let rhs = learned(t, DType::F64);
         let fd = fd_jacobian(&rhs, &x, &eps);
         for mode in [JacobianMode::Reverse, JacobianMode::Forward] {
@@ -61,11 +61,11 @@ fn autodiff_and_forward_mode_jacobians_match_finite_differences_f64() {
 #[test]
 fn forward_and_reverse_agree_in_f32() {
     let (x, eps) = points();
-    let rhs = learned(Box::new(Asinh { scales: vec![0.3, 4.0] }), DType::F32);
+    let rhs = learned(Box::new(Asinh { scales: vec![0.3, 4.0], ..Default::default() }), DType::F32);
     let a = rhs.jacobian(&x, &eps, JacobianMode::Reverse);
     let b = rhs.jacobian(&x, &eps, JacobianMode::Forward);
     assert!(max_rel(&a, &b) < 1e-5, "{}", max_rel(&a, &b));
-    let c = learned(Box::new(Asinh { scales: vec![0.3, 4.0] }), DType::F64).jacobian(&x, &eps, JacobianMode::Forward);
+    let c = learned(Box::new(Asinh { scales: vec![0.3, 4.0], ..Default::default() }), DType::F64).jacobian(&x, &eps, JacobianMode::Forward);
     assert!(max_rel(&b, &c) < 1e-4, "f32 vs f64 {}", max_rel(&b, &c));
 }
 
