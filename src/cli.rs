@@ -115,6 +115,9 @@ pub struct EvalArgs {
 pub struct SweepArgs {
     /// Sweep file (see configs/table1.toml).
     pub file: PathBuf,
+    /// Output directory (overrides the sweep file's `out`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// No progress output.
     #[arg(long)]
     pub quiet: bool,

@@ -166,7 +166,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
 pub fn sweep(a: &SweepArgs) -> Result<()> {
     let (backend, jacobian, eval_precision) = device_options(&a.device)?;
     let opts = crate::pipeline::RunOptions { out: None, backend, eval_precision, jacobian, progress: !a.quiet };
-    let rows = crate::sweep::sweep(&a.file, &opts)?;
+    let rows = crate::sweep::sweep(&a.file, &opts, a.out.as_deref())?;
     println!("{:<14} {:>4} {:>11} {:>11} {:>11} {:>11} {:>9}", "config", "seed", "rollout L2", "|dl_fast|", "|dl_slow|", "S_comb", "fast rel");
     for r in &rows {
         println!("{:<14} {:>4} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>9.2e}", r.config, r.seed, r.rollout_l2, r.fast_abs, r.slow_abs, r.s_comb, r.fast_rel);

@@ -87,10 +87,14 @@ fn data_key(cfg: &Config) -> String {
     serde_json::json!({"system": cfg.system, "sampler": cfg.sampler, "labeller": cfg.labeller, "seed": cfg.seed}).to_string()
 }
 
-/// Runs (or resumes) a sweep and writes its tables. Returns the rows.
-pub fn sweep(path: &Path, backend_opts: &RunOptions) -> Result<Vec<Row>> {
+/// Runs (or resumes) a sweep and writes its tables (into `out`, or the sweep file's `out`). Returns
+/// the rows.
+pub fn sweep(path: &Path, backend_opts: &RunOptions, out: Option<&Path>) -> Result<Vec<Row>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::Config { path: path.into(), message: format!("cannot read it: {e}") })?;
-    let sc: SweepConfig = toml::from_str(&text).map_err(|e| Error::Config { path: path.into(), message: e.to_string() })?;
+    let mut sc: SweepConfig = toml::from_str(&text).map_err(|e| Error::Config { path: path.into(), message: e.to_string() })?;
+    if let Some(o) = out {
+        sc.out = o.to_path_buf();
+    }
     if sc.seeds.is_empty() || sc.configs.is_empty() {
         return Err(Error::invalid("seeds/configs", "[]", "at least one seed and one config"));
     }

@@ -7,6 +7,7 @@ mod labels;
 mod pipeline;
 mod registry;
 mod sampling;
+mod sweep;
 
 /// The tiny config shipped in `configs/`.
 pub fn tiny_config() -> stiffx::config::Config {
