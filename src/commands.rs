@@ -143,15 +143,16 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     // quick bench; use 2 trajectories per eps and K = 8 (≈ 97k states).
     let cloud = CloudSampler { base: Box::new(crate::sampler::TrajectorySampler { per_eps: 2, ..Default::default() }), ..CloudSampler::default() };
     let set = cloud.sample(sys.as_ref(), &sys.train_grid(), &mut StdRng::seed_from_u64(1))?;
-    for mode in [TauMode::Fixed, TauMode::Scaled].into_iter().filter(|_| want("burst")) {
-        let b = Burst { mode, ..Burst::default() };
+    let variants = [(TauMode::Fixed, 16), (TauMode::Fixed, 64), (TauMode::Fixed, 128), (TauMode::Fixed, 512), (TauMode::Scaled, 64), (TauMode::Richardson, 64)];
+    for (mode, batch) in variants.into_iter().filter(|_| want("burst")) {
+        let b = Burst { mode, batch, ..Burst::default() };
         let mut s = Vec::new();
         for _ in 0..reps.min(3) {
             let t = Instant::now();
             std::hint::black_box(b.label(sys.as_ref(), &set)?);
             s.push(set.len() as f64 / t.elapsed().as_secs_f64());
         }
-        rows.push(BenchRow { what: format!("burst labels {mode:?} rtol 1e-9 ({} states)", set.len()), median: median_of(&s), unit: "labels/s".into(), samples: s });
+        rows.push(BenchRow { what: format!("burst labels {mode:?} batch {batch} rtol 1e-9 ({} states)", set.len()), median: median_of(&s), unit: "labels/s".into(), samples: s });
     }
     for r in &rows {
         println!("{:<60} {:>14.4e} {}", r.what, r.median, r.unit);

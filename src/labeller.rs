@@ -112,7 +112,7 @@ pub struct Burst {
 
 impl Default for Burst {
     fn default() -> Self {
-        Self { tau: 1e-2, mode: TauMode::Fixed, tau_scale: 0.02, rtol: 1e-9, atol: 1e-12, batch: 512 }
+        Self { tau: 1e-2, mode: TauMode::Fixed, tau_scale: 0.02, rtol: 1e-9, atol: 1e-12, batch: 64 }
     }
 }
 

@@ -84,3 +84,24 @@ fn sampling_is_seeded() {
     assert_eq!(a, b);
     assert_ne!(a.x, d.x);
 }
+
+#[test]
+fn fast_eigen_directions_push_along_the_fast_eigenvector() {
+    // Davis–Skodje: J = [[-1, 0], [h'(y)/eps, -1/eps]]; the fast eigenvector (of -1/eps) is (0, 1),
+    // so off-manifold offsets along n change z only, and tangent offsets follow the slow eigenvector
+    // (1 - eps, h'(y)) up to normalisation.
+    let base = TrajectorySampler { per_eps: 1, horizon: 1.0, dt: 0.1, ..Default::default() };
+    let cloud = CloudSampler { base: Box::new(base.clone()), k: 4, sigma_t: 0.0, sigma_n: 0.3, r_off: 1.0, directions: Directions::FastEigen, keep_base: false, ..Default::default() };
+    let sys = ds();
+    let set = cloud.sample(sys.as_ref(), &[0.02], &mut StdRng::seed_from_u64(4)).unwrap();
+    let b = base.sample(sys.as_ref(), &[0.02], &mut StdRng::seed_from_u64(4)).unwrap();
+    let mut moved = 0.0;
+    for (i, chunk) in set.x.chunks(8).enumerate() {
+        let x = b.state(i);
+        for p in chunk.chunks(2) {
+            assert!((p[0] - x[0]).abs() < 1e-12, "y unchanged by a fast-direction offset");
+            moved += (p[1] - x[1]).abs();
+        }
+    }
+    assert!(moved > 0.1);
+}
