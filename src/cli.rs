@@ -33,6 +33,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Run several configurations × seeds (the paper's Table 1) and write table1.csv/.md.
     Sweep(SweepArgs),
+    /// Data diagnostics of a config's targets (skewness, Q-Q R, log-histograms; paper Figs. 2–5).
+    Diagnose(DiagnoseArgs),
 }
 
 /// Options shared by commands that compute.
@@ -108,6 +110,17 @@ pub struct EvalArgs {
     #[command(flatten)]
     /// Device options.
     pub device: DeviceArgs,
+}
+
+/// `stiffx diagnose`.
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// TOML config file.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Output directory.
+    #[arg(long, default_value = "runs/diagnostics")]
+    pub out: PathBuf,
 }
 
 /// `stiffx sweep`.

@@ -63,8 +63,12 @@ pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
 /// Summary of one target component.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ComponentStats {
+    /// Which samples: `base` (trajectory points) or `all` (base + cloud).
+    pub subset: String,
     /// Component name.
     pub name: String,
+    /// Number of samples.
+    pub n: usize,
     /// Skewness of the raw values.
     pub skew_raw: f64,
     /// Skewness of the transformed values.
@@ -73,6 +77,65 @@ pub struct ComponentStats {
     pub qq_raw: f64,
     /// Q-Q correlation of the transformed values.
     pub qq_transformed: f64,
+}
+
+impl ComponentStats {
+    /// Statistics of one component before and after the transform.
+    pub fn new(subset: &str, name: &str, raw: &[f64], transformed: &[f64]) -> Self {
+        Self {
+            subset: subset.into(),
+            name: name.into(),
+            n: raw.len(),
+            skew_raw: skewness(raw),
+            skew_transformed: skewness(transformed),
+            qq_raw: qq_correlation(raw),
+            qq_transformed: qq_correlation(transformed),
+        }
+    }
+}
+
+/// One bin of a histogram of `log10 |value|` (Figs. 2 and 4).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HistBin {
+    /// Subset (`base` or `all`).
+    pub subset: String,
+    /// Component name.
+    pub name: String,
+    /// `raw` or `transformed`.
+    pub space: String,
+    /// Lower edge of the bin in log10 |value|.
+    pub lo: f64,
+    /// Upper edge.
+    pub hi: f64,
+    /// Fraction of the samples in the bin (density × width); values with |v| < 1e-12 are left out.
+    pub fraction: f64,
+}
+
+/// Histogram of `log10 |v|` over `[-8, 4]` in `bins` equal bins.
+pub fn log_histogram(subset: &str, name: &str, space: &str, v: &[f64], bins: usize) -> Vec<HistBin> {
+    let (lo, hi) = (-8.0f64, 4.0f64);
+    let w = (hi - lo) / bins as f64;
+    let mut counts = vec![0usize; bins];
+    for x in v {
+        let a = x.abs();
+        if a < 1e-12 {
+            continue;
+        }
+        let b = (((a.log10() - lo) / w).floor() as isize).clamp(0, bins as isize - 1) as usize;
+        counts[b] += 1;
+    }
+    counts
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| HistBin {
+            subset: subset.into(),
+            name: name.into(),
+            space: space.into(),
+            lo: lo + i as f64 * w,
+            hi: lo + (i + 1) as f64 * w,
+            fraction: c as f64 / v.len().max(1) as f64,
+        })
+        .collect()
 }
 
 #[cfg(test)]

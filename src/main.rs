@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => stiffx::commands::eval(&a),
         Command::Bench(a) => stiffx::commands::bench(&a),
         Command::Sweep(a) => stiffx::commands::sweep(&a),
+        Command::Diagnose(a) => stiffx::commands::diagnose(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

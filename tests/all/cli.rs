@@ -76,3 +76,16 @@ fn run_then_eval_end_to_end() {
     assert!(stdout.contains("0.15"), "{stdout}");
     assert_bad_input(&["eval", "--checkpoint", ck.to_str().unwrap(), "--eps", "0"], &["--eps", "> 0"]);
 }
+
+#[test]
+fn diagnose_writes_statistics_for_base_and_cloud() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/tiny.toml");
+    let (code, stdout, err) = stiffx(&["diagnose", "--config", cfg, "--out", d.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("| base | y |") && stdout.contains("| all | z |"), "{stdout}");
+    let csv = std::fs::read_to_string(d.path().join("diagnostics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 4);
+    let hist = std::fs::read_to_string(d.path().join("histograms.csv")).unwrap();
+    assert_eq!(hist.lines().count(), 1 + 2 * 2 * 2 * 48);
+}
