@@ -455,7 +455,10 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<Run
         ck.save(&o.join("checkpoint.json"))?;
     }
     say("evaluating …");
-    let (eval, _traces) = evaluate(&ck, &cfg.eval_eps(), &device, opts.eval_precision, opts.jacobian)?;
+    let (eval, traces) = evaluate(&ck, &cfg.eval_eps(), &device, opts.eval_precision, opts.jacobian)?;
+    if let Some(o) = out {
+        write_traces(&o.join("traces.csv"), &traces, d)?;
+    }
     let metrics = RunMetrics {
         version: env!("CARGO_PKG_VERSION").into(),
         seed: cfg.seed,
@@ -479,6 +482,49 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<Run
         write_outputs(o, &metrics)?;
     }
     Ok(metrics)
+}
+
+/// One row of `traces.csv`: a point of a test trajectory with the reference and learned states and
+/// the learned and reference eigenvalues (fastest first) along the reference (data of Figs. 7–8).
+#[derive(Debug, Clone, Serialize)]
+struct TraceRow {
+    eps: f64,
+    trajectory: usize,
+    t: f64,
+    component: usize,
+    reference: f64,
+    learned: f64,
+    eig_index: usize,
+    eig_learned_re: f64,
+    eig_learned_im: f64,
+    eig_reference_re: f64,
+}
+
+/// Writes the evaluation traces as a long-format CSV (one row per point, component and eigenvalue).
+pub fn write_traces(path: &Path, tr: &Traces, d: usize) -> Result<()> {
+    let np = tr.times.len();
+    let mut rows = Vec::with_capacity(tr.eps.len() * np * d);
+    for (j, &e) in tr.eps.iter().enumerate() {
+        for (i, &t) in tr.times.iter().enumerate() {
+            let p = j * np + i;
+            for k in 0..d {
+                let (l, r) = (&tr.learned_eigs[p][k], &tr.reference_eigs[p][k]);
+                rows.push(TraceRow {
+                    eps: e,
+                    trajectory: j,
+                    t,
+                    component: k,
+                    reference: tr.reference[p * d + k],
+                    learned: tr.learned[p * d + k],
+                    eig_index: k,
+                    eig_learned_re: l.re,
+                    eig_learned_im: l.im,
+                    eig_reference_re: r.re,
+                });
+            }
+        }
+    }
+    write_csv(path, &rows)
 }
 
 /// Writes `metrics.json` and `per_eps.csv`.
