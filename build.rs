@@ -18,11 +18,7 @@ fn main() {
     for n in &names {
         let stem = n.trim_end_matches(".rs");
         println!("cargo:rerun-if-changed={}", dir.join(n).display());
-        out.push_str(&format!(
-            "#[path = {:?}]\npub mod {};\n",
-            dir.join(n).display().to_string(),
-            stem
-        ));
+        out.push_str(&format!("#[path = {:?}]\npub mod {};\n", dir.join(n).display().to_string(), stem));
     }
     let out_dir = std::env::var("OUT_DIR").expect("OUT_DIR is set by cargo");
     fs::write(Path::new(&out_dir).join("systems_gen.rs"), out).expect("OUT_DIR is writable");

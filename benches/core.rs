@@ -25,22 +25,31 @@ fn training(c: &mut Criterion) {
     let n = 8 * 8192;
     let mut rng = StdRng::seed_from_u64(7);
     let mut g = || -> f32 { StandardNormal.sample(&mut rng) };
-    let ds = Dataset { inputs: (0..n * 3).map(|_| g()).collect(), targets: (0..n * 2).map(|_| g()).collect(), d_in: 3, d_out: 2 };
-    let val = Dataset { inputs: ds.inputs[..3 * 1024].to_vec(), targets: ds.targets[..2 * 1024].to_vec(), d_in: 3, d_out: 2 };
+    let ds = Dataset {
+        inputs: (0..n * 3).map(|_| g()).collect(),
+        targets: (0..n * 2).map(|_| g()).collect(),
+        d_in: 3,
+        d_out: 2,
+    };
+    let val =
+        Dataset { inputs: ds.inputs[..3 * 1024].to_vec(), targets: ds.targets[..2 * 1024].to_vec(), d_in: 3, d_out: 2 };
     let init = Weights::init(3, 4, 128, 2, 1);
     let device = Backend::default_compiled().unwrap().device().unwrap();
     let mut group = c.benchmark_group("train");
     group.sample_size(10).measurement_time(Duration::from_secs(20)).throughput(Throughput::Elements(n as u64));
     for batch in [8192i64, 1024] {
         let cfg = TrainConfig { epochs: 1, batch, ..Default::default() };
-        group.bench_function(format!("epoch_4x128_batch{batch}"), |b| b.iter(|| black_box(train(&init, &ds, &val, &cfg, 1, &device, &mut Silent).unwrap())));
+        group.bench_function(format!("epoch_4x128_batch{batch}"), |b| {
+            b.iter(|| black_box(train(&init, &ds, &val, &cfg, 1, &device, &mut Silent).unwrap()))
+        });
     }
     group.finish();
 }
 
 fn jacobian(c: &mut Criterion) {
     let npts = 10_000;
-    let x: Vec<f64> = (0..npts).flat_map(|i| [0.5 + 2.0 * (i as f64 / npts as f64), 0.3 + (i % 7) as f64 * 0.1]).collect();
+    let x: Vec<f64> =
+        (0..npts).flat_map(|i| [0.5 + 2.0 * (i as f64 / npts as f64), 0.3 + (i % 7) as f64 * 0.1]).collect();
     let eps: Vec<f64> = (0..npts).map(|i| [0.01, 0.05, 0.1][i % 3]).collect();
     let norm = Normalizer { mean: vec![1.5, 0.6, 0.1], std: vec![0.6, 0.4, 0.09] };
     let w = Weights::init(3, 4, 128, 2, 1);
@@ -48,9 +57,19 @@ fn jacobian(c: &mut Criterion) {
     let mut group = c.benchmark_group("jacobian_eig_10k");
     group.sample_size(20).throughput(Throughput::Elements(npts as u64));
     for dtype in [DType::F32, DType::F64] {
-        let rhs = LearnedRhs::new(&w, norm.clone(), Box::new(Asinh { scales: vec![0.5, 3.0], ..Default::default() }), 2, device.clone(), dtype).unwrap();
+        let rhs = LearnedRhs::new(
+            &w,
+            norm.clone(),
+            Box::new(Asinh { scales: vec![0.5, 3.0], ..Default::default() }),
+            2,
+            device.clone(),
+            dtype,
+        )
+        .unwrap();
         for mode in [JacobianMode::Forward, JacobianMode::Reverse] {
-            group.bench_function(format!("{mode:?}_{dtype:?}"), |b| b.iter(|| black_box(eigenvalues(&rhs.jacobian(&x, &eps, mode), 2))));
+            group.bench_function(format!("{mode:?}_{dtype:?}"), |b| {
+                b.iter(|| black_box(eigenvalues(&rhs.jacobian(&x, &eps, mode), 2)))
+            });
         }
     }
     group.finish();
@@ -58,7 +77,11 @@ fn jacobian(c: &mut Criterion) {
 
 fn burst(c: &mut Criterion) {
     let sys = stiffx::registry::system("davis-skodje").unwrap();
-    let cloud = CloudSampler { base: Box::new(TrajectorySampler { per_eps: 1, horizon: 6.0, dt: 0.01, ..Default::default() }), k: 2, ..Default::default() };
+    let cloud = CloudSampler {
+        base: Box::new(TrajectorySampler { per_eps: 1, horizon: 6.0, dt: 0.01, ..Default::default() }),
+        k: 2,
+        ..Default::default()
+    };
     let set = cloud.sample(sys.as_ref(), &sys.train_grid(), &mut StdRng::seed_from_u64(1)).unwrap();
     let mut group = c.benchmark_group("burst_labels");
     group.sample_size(10).throughput(Throughput::Elements(set.len() as u64));

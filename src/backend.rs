@@ -79,11 +79,13 @@ impl Backend {
 
     /// The default backend of this build: flex when compiled in, else the first compiled one.
     pub fn default_compiled() -> Result<Backend> {
-        Backend::compiled().into_iter().next().ok_or_else(|| Error::invalid(
-            "--backend",
-            "(none compiled)",
-            "build with at least one backend feature: flex, ndarray, wgpu or tch",
-        ))
+        Backend::compiled().into_iter().next().ok_or_else(|| {
+            Error::invalid(
+                "--backend",
+                "(none compiled)",
+                "build with at least one backend feature: flex, ndarray, wgpu or tch",
+            )
+        })
     }
 
     /// The (non-autodiff) device. Its default float type stays f32; f64 work creates its tensors with

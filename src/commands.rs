@@ -22,15 +22,30 @@ use crate::train::{Dataset, Silent, train};
 use crate::transform::Identity;
 
 fn print_summary(m: &RunMetrics) {
-    println!("best val loss {:.3e} (epoch {}), {:.0} samples/s on {}", m.best_val_loss, m.best_epoch, m.train_samples_per_sec, m.backend);
-    println!("{:>8} {:>11} {:>11} {:>11} {:>11} {:>9}", "eps", "rollout L2", "|dl_fast|", "|dl_slow|", "fast rel", "complex");
+    println!(
+        "best val loss {:.3e} (epoch {}), {:.0} samples/s on {}",
+        m.best_val_loss, m.best_epoch, m.train_samples_per_sec, m.backend
+    );
+    println!(
+        "{:>8} {:>11} {:>11} {:>11} {:>11} {:>9}",
+        "eps", "rollout L2", "|dl_fast|", "|dl_slow|", "fast rel", "complex"
+    );
     for e in &m.eval.per_eps {
-        println!("{:>8} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>9.3}", e.eps, e.rollout_l2, e.fast_abs, e.slow_abs, e.fast_rel, e.complex_fraction);
+        println!(
+            "{:>8} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>9.3}",
+            e.eps, e.rollout_l2, e.fast_abs, e.slow_abs, e.fast_rel, e.complex_fraction
+        );
     }
     let r = &m.eval.reference;
-    println!("at eps = {}: rollout {:.3e}, fast {:.3e}, slow {:.3e}, fast rel {:.3e}", r.eps, r.rollout_l2, r.fast_abs, r.slow_abs, r.fast_rel);
+    println!(
+        "at eps = {}: rollout {:.3e}, fast {:.3e}, slow {:.3e}, fast rel {:.3e}",
+        r.eps, r.rollout_l2, r.fast_abs, r.slow_abs, r.fast_rel
+    );
     let g = &m.eval.grid_mean;
-    println!("grid mean: rollout {:.3e}, fast {:.3e}, slow {:.3e}, fast rel {:.3e} (worst eps {:.3e})", g.rollout_l2, g.fast_abs, g.slow_abs, g.fast_rel, g.fast_rel_worst);
+    println!(
+        "grid mean: rollout {:.3e}, fast {:.3e}, slow {:.3e}, fast rel {:.3e} (worst eps {:.3e})",
+        g.rollout_l2, g.fast_abs, g.slow_abs, g.fast_rel, g.fast_rel_worst
+    );
 }
 
 /// `stiffx run`.
@@ -57,12 +72,18 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     }
     let device = backend.device()?;
     let (ev, _) = evaluate(&ck, &eps, &device, precision, jacobian)?;
-    let out = a.out.clone().unwrap_or_else(|| a.checkpoint.parent().map(|p| p.join("eval")).unwrap_or_else(|| PathBuf::from("eval")));
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| a.checkpoint.parent().map(|p| p.join("eval")).unwrap_or_else(|| PathBuf::from("eval")));
     write_csv(&out.join("per_eps.csv"), &ev.per_eps)?;
     write_json(&out.join("evaluation.json"), &ev)?;
     println!("{:>8} {:>11} {:>11} {:>11} {:>11}", "eps", "rollout L2", "|dl_fast|", "|dl_slow|", "fast rel");
     for e in &ev.per_eps {
-        println!("{:>8} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e}", e.eps, e.rollout_l2, e.fast_abs, e.slow_abs, e.fast_rel);
+        println!(
+            "{:>8} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e}",
+            e.eps, e.rollout_l2, e.fast_abs, e.slow_abs, e.fast_rel
+        );
     }
     println!("results in {}", out.display());
     Ok(())
@@ -103,25 +124,37 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     let mut rng = StdRng::seed_from_u64(7);
     use rand_distr::{Distribution, StandardNormal};
     let mut g = || -> f32 { StandardNormal.sample(&mut rng) };
-    let ds = Dataset { inputs: (0..n * 3).map(|_| g()).collect(), targets: (0..n * 2).map(|_| g()).collect(), d_in: 3, d_out: 2 };
-    let val = Dataset { inputs: ds.inputs[..3 * 1024].to_vec(), targets: ds.targets[..2 * 1024].to_vec(), d_in: 3, d_out: 2 };
+    let ds = Dataset {
+        inputs: (0..n * 3).map(|_| g()).collect(),
+        targets: (0..n * 2).map(|_| g()).collect(),
+        d_in: 3,
+        d_out: 2,
+    };
+    let val =
+        Dataset { inputs: ds.inputs[..3 * 1024].to_vec(), targets: ds.targets[..2 * 1024].to_vec(), d_in: 3, d_out: 2 };
     let init = Weights::init(3, 4, 128, 2, 1);
     let device = backend.device()?;
     let cfg = TrainConfig { epochs: 1, ..Default::default() };
     if want("train") {
-    // warm-up
-    train(&init, &ds, &val, &cfg, 1, &device, &mut Silent)?;
-    let mut s = Vec::new();
-    for r in 0..reps {
-        let t = train(&init, &ds, &val, &cfg, r as u64, &device, &mut Silent)?;
-        s.push(t.samples_per_sec);
-    }
-    rows.push(BenchRow { what: format!("train 4x128 batch 8192 ({backend})"), median: median_of(&s), unit: "samples/s".into(), samples: s });
+        // warm-up
+        train(&init, &ds, &val, &cfg, 1, &device, &mut Silent)?;
+        let mut s = Vec::new();
+        for r in 0..reps {
+            let t = train(&init, &ds, &val, &cfg, r as u64, &device, &mut Silent)?;
+            s.push(t.samples_per_sec);
+        }
+        rows.push(BenchRow {
+            what: format!("train 4x128 batch 8192 ({backend})"),
+            median: median_of(&s),
+            unit: "samples/s".into(),
+            samples: s,
+        });
     }
 
     // Jacobian + eigenvalues at 10k points.
     let npts = 10_000;
-    let x: Vec<f64> = (0..npts).flat_map(|i| [0.5 + 2.0 * (i as f64 / npts as f64), 0.3 + (i % 7) as f64 * 0.1]).collect();
+    let x: Vec<f64> =
+        (0..npts).flat_map(|i| [0.5 + 2.0 * (i as f64 / npts as f64), 0.3 + (i % 7) as f64 * 0.1]).collect();
     let eps: Vec<f64> = (0..npts).map(|i| [0.01, 0.05, 0.1][i % 3]).collect();
     let norm = Normalizer { mean: vec![1.5, 0.6, 0.1], std: vec![0.6, 0.4, 0.09] };
     for precision in [Precision::F32, Precision::F64].into_iter().filter(|_| want("jacobian")) {
@@ -135,15 +168,30 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
                 std::hint::black_box(ev);
                 s.push(t.elapsed().as_secs_f64() * 1e3);
             }
-            rows.push(BenchRow { what: format!("jacobian+eig 10k points {mode:?} {precision:?} ({backend})"), median: median_of(&s), unit: "ms".into(), samples: s });
+            rows.push(BenchRow {
+                what: format!("jacobian+eig 10k points {mode:?} {precision:?} ({backend})"),
+                median: median_of(&s),
+                unit: "ms".into(),
+                samples: s,
+            });
         }
     }
 
     // Burst labels: the cloud around 9 × 16 trajectories, K = 8 (≈ 780k states) is too slow for a
     // quick bench; use 2 trajectories per eps and K = 8 (≈ 97k states).
-    let cloud = CloudSampler { base: Box::new(crate::sampler::TrajectorySampler { per_eps: 2, ..Default::default() }), ..CloudSampler::default() };
+    let cloud = CloudSampler {
+        base: Box::new(crate::sampler::TrajectorySampler { per_eps: 2, ..Default::default() }),
+        ..CloudSampler::default()
+    };
     let set = cloud.sample(sys.as_ref(), &sys.train_grid(), &mut StdRng::seed_from_u64(1))?;
-    let variants = [(TauMode::Fixed, 16), (TauMode::Fixed, 64), (TauMode::Fixed, 128), (TauMode::Fixed, 512), (TauMode::Scaled, 64), (TauMode::Richardson, 64)];
+    let variants = [
+        (TauMode::Fixed, 16),
+        (TauMode::Fixed, 64),
+        (TauMode::Fixed, 128),
+        (TauMode::Fixed, 512),
+        (TauMode::Scaled, 64),
+        (TauMode::Richardson, 64),
+    ];
     for (mode, batch) in variants.into_iter().filter(|_| want("burst")) {
         let b = Burst { mode, batch, ..Burst::default() };
         let mut s = Vec::new();
@@ -152,7 +200,12 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
             std::hint::black_box(b.label(sys.as_ref(), &set)?);
             s.push(set.len() as f64 / t.elapsed().as_secs_f64());
         }
-        rows.push(BenchRow { what: format!("burst labels {mode:?} batch {batch} rtol 1e-9 ({} states)", set.len()), median: median_of(&s), unit: "labels/s".into(), samples: s });
+        rows.push(BenchRow {
+            what: format!("burst labels {mode:?} batch {batch} rtol 1e-9 ({} states)", set.len()),
+            median: median_of(&s),
+            unit: "labels/s".into(),
+            samples: s,
+        });
     }
     for r in &rows {
         println!("{:<60} {:>14.4e} {}", r.what, r.median, r.unit);
@@ -168,9 +221,15 @@ pub fn sweep(a: &SweepArgs) -> Result<()> {
     let (backend, jacobian, eval_precision) = device_options(&a.device)?;
     let opts = crate::pipeline::RunOptions { out: None, backend, eval_precision, jacobian, progress: !a.quiet };
     let rows = crate::sweep::sweep(&a.file, &opts, a.out.as_deref())?;
-    println!("{:<14} {:>4} {:>11} {:>11} {:>11} {:>11} {:>9}", "config", "seed", "rollout L2", "|dl_fast|", "|dl_slow|", "S_comb", "fast rel");
+    println!(
+        "{:<14} {:>4} {:>11} {:>11} {:>11} {:>11} {:>9}",
+        "config", "seed", "rollout L2", "|dl_fast|", "|dl_slow|", "S_comb", "fast rel"
+    );
     for r in &rows {
-        println!("{:<14} {:>4} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>9.2e}", r.config, r.seed, r.rollout_l2, r.fast_abs, r.slow_abs, r.s_comb, r.fast_rel);
+        println!(
+            "{:<14} {:>4} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>9.2e}",
+            r.config, r.seed, r.rollout_l2, r.fast_abs, r.slow_abs, r.s_comb, r.fast_rel
+        );
     }
     Ok(())
 }
@@ -191,7 +250,9 @@ pub fn diagnose(a: &DiagnoseArgs) -> Result<()> {
     let names = cfg.system.state_names();
     let (mut stats, mut hist) = (Vec::new(), Vec::new());
     for subset in ["base", "all"] {
-        let keep: Vec<usize> = (0..data.set.len()).filter(|&i| subset == "all" || matches!(data.set.origin[i], Origin::Trajectory { .. })).collect();
+        let keep: Vec<usize> = (0..data.set.len())
+            .filter(|&i| subset == "all" || matches!(data.set.origin[i], Origin::Trajectory { .. }))
+            .collect();
         for k in 0..d {
             let raw: Vec<f64> = keep.iter().map(|&i| data.labels[i * d + k]).collect();
             let tv: Vec<f64> = keep.iter().map(|&i| tr[i * d + k]).collect();
@@ -202,9 +263,16 @@ pub fn diagnose(a: &DiagnoseArgs) -> Result<()> {
     }
     write_csv(&a.out.join("diagnostics.csv"), &stats)?;
     write_csv(&a.out.join("histograms.csv"), &hist)?;
-    let mut md = format!("# Target diagnostics\n\nConfig `{}`; transform {}.\n\n| subset | component | n | skew raw | skew T | Q-Q R raw | Q-Q R T |\n|---|---|---|---|---|---|---|\n", a.config.display(), t.describe());
+    let mut md = format!(
+        "# Target diagnostics\n\nConfig `{}`; transform {}.\n\n| subset | component | n | skew raw | skew T | Q-Q R raw | Q-Q R T |\n|---|---|---|---|---|---|---|\n",
+        a.config.display(),
+        t.describe()
+    );
     for s in &stats {
-        md.push_str(&format!("| {} | {} | {} | {:.2} | {:.2} | {:.3} | {:.3} |\n", s.subset, s.name, s.n, s.skew_raw, s.skew_transformed, s.qq_raw, s.qq_transformed));
+        md.push_str(&format!(
+            "| {} | {} | {} | {:.2} | {:.2} | {:.3} | {:.3} |\n",
+            s.subset, s.name, s.n, s.skew_raw, s.skew_transformed, s.qq_raw, s.qq_transformed
+        ));
     }
     crate::io::write_atomic(&a.out.join("diagnostics.md"), md.as_bytes())?;
     print!("{md}");

@@ -178,7 +178,8 @@ impl Config {
 
     /// Parses a TOML string.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let cfg: Config = toml::from_str(text).map_err(|e| Error::Config { path: "<string>".into(), message: e.to_string() })?;
+        let cfg: Config =
+            toml::from_str(text).map_err(|e| Error::Config { path: "<string>".into(), message: e.to_string() })?;
         Ok(cfg)
     }
 
@@ -194,7 +195,9 @@ impl Config {
 
     /// Checks every value; the error names the field and what is allowed.
     pub fn validate(&self) -> Result<()> {
-        for eps in self.system.train_grid().into_iter().chain(self.system.unseen_grid()).chain(self.eval.eps.iter().copied()) {
+        for eps in
+            self.system.train_grid().into_iter().chain(self.system.unseen_grid()).chain(self.eval.eps.iter().copied())
+        {
             self.system.check_param(eps)?;
         }
         if self.system.train_grid().is_empty() {
@@ -226,7 +229,11 @@ impl Config {
         pos("eval.horizon", self.eval.horizon)?;
         pos("eval.reference_rtol", self.eval.reference_rtol)?;
         if self.eval.dt > self.eval.horizon {
-            return Err(Error::invalid("eval.dt", self.eval.dt, format!("at most eval.horizon ({})", self.eval.horizon)));
+            return Err(Error::invalid(
+                "eval.dt",
+                self.eval.dt,
+                format!("at most eval.horizon ({})", self.eval.horizon),
+            ));
         }
         Ok(())
     }

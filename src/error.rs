@@ -55,7 +55,9 @@ pub enum Error {
         feature: &'static str,
     },
     /// Training produced a non-finite loss.
-    #[error("training diverged at epoch {epoch}: loss is {loss} (try a smaller learning rate); the best checkpoint so far (epoch {best_epoch}) was kept")]
+    #[error(
+        "training diverged at epoch {epoch}: loss is {loss} (try a smaller learning rate); the best checkpoint so far (epoch {best_epoch}) was kept"
+    )]
     Diverged {
         /// Epoch at which the loss became non-finite.
         epoch: usize,

@@ -132,7 +132,14 @@ impl Burst {
     }
 
     /// Central-difference labels at horizon `tau` for the samples `idx` (all with stiffness `eps`).
-    fn central(&self, system: &dyn StiffSystem, set: &SampleSet, idx: &[usize], eps: f64, tau: f64) -> Result<Vec<f64>> {
+    fn central(
+        &self,
+        system: &dyn StiffSystem,
+        set: &SampleSet,
+        idx: &[usize],
+        eps: f64,
+        tau: f64,
+    ) -> Result<Vec<f64>> {
         let d = set.dim;
         let mut x0 = Vec::with_capacity(idx.len() * d);
         for &i in idx {
@@ -180,7 +187,9 @@ impl Labeller for Burst {
         let mut batches: Vec<Vec<usize>> = Vec::new();
         for &i in &order {
             match batches.last_mut() {
-                Some(b) if b.len() < self.batch as usize && set.eps[b[0]] == set.eps[i] && taus[b[0]] == taus[i] => b.push(i),
+                Some(b) if b.len() < self.batch as usize && set.eps[b[0]] == set.eps[i] && taus[b[0]] == taus[i] => {
+                    b.push(i)
+                }
                 _ => batches.push(vec![i]),
             }
         }
@@ -210,7 +219,9 @@ impl Labeller for Burst {
 
     fn describe(&self) -> String {
         match self.mode {
-            TauMode::Fixed => format!("burst: fixed tau = {} (paper), rtol {}, atol {}", self.tau, self.rtol, self.atol),
+            TauMode::Fixed => {
+                format!("burst: fixed tau = {} (paper), rtol {}, atol {}", self.tau, self.rtol, self.atol)
+            }
             TauMode::Scaled => format!(
                 "burst: scaled tau <= {} with tau*rho(J) <= {} (bias <= {:.1e}), rtol {}, atol {}",
                 self.tau,
@@ -219,12 +230,18 @@ impl Labeller for Burst {
                 self.rtol,
                 self.atol
             ),
-            TauMode::Richardson => format!("burst: Richardson over tau = {} and tau/2, rtol {}, atol {}", self.tau, self.rtol, self.atol),
+            TauMode::Richardson => {
+                format!("burst: Richardson over tau = {} and tau/2, rtol {}, atol {}", self.tau, self.rtol, self.atol)
+            }
         }
     }
 }
 
-crate::register_labeller!(Burst, "burst", "Alg. 4: central difference of forward/backward micro-integrations (fixed, scaled or Richardson tau)");
+crate::register_labeller!(
+    Burst,
+    "burst",
+    "Alg. 4: central difference of forward/backward micro-integrations (fixed, scaled or Richardson tau)"
+);
 
 /// Paper eq. 14: `(x(t+δt) - x(t-δt)) / (2δt)` along the stored trajectories (second-order one-sided
 /// differences at the two ends). Only trajectory points can be labelled this way.
@@ -249,7 +266,9 @@ impl Labeller for FiniteDifference {
             let tr = &set.trajectories[traj as usize];
             let np = tr.states.len() / d;
             if np < 3 {
-                return Err(Error::Unsupported("labeller `finite-difference` needs trajectories of at least 3 points".into()));
+                return Err(Error::Unsupported(
+                    "labeller `finite-difference` needs trajectories of at least 3 points".into(),
+                ));
             }
             let s = |j: usize, k: usize| tr.states[j * d + k];
             let j = index as usize;
@@ -270,4 +289,8 @@ impl Labeller for FiniteDifference {
     }
 }
 
-crate::register_labeller!(FiniteDifference, "finite-difference", "eq. 14: central differences along the stored trajectories");
+crate::register_labeller!(
+    FiniteDifference,
+    "finite-difference",
+    "eq. 14: central differences along the stored trajectories"
+);

@@ -110,7 +110,11 @@ impl Weights {
                 return Err(format!("layer {i}: weight/bias sizes do not match {} × {}", l.d_in, l.d_out));
             }
             if i > 0 && self.layers[i - 1].d_out != l.d_in {
-                return Err(format!("layer {i}: input width {} ≠ previous output width {}", l.d_in, self.layers[i - 1].d_out));
+                return Err(format!(
+                    "layer {i}: input width {} ≠ previous output width {}",
+                    l.d_in,
+                    self.layers[i - 1].d_out
+                ));
             }
             if l.w.iter().chain(&l.b).any(|v| !v.is_finite()) {
                 return Err(format!("layer {i}: non-finite parameter"));
@@ -148,7 +152,13 @@ pub fn tensor2<E: burn::tensor::Element>(data: Vec<E>, rows: usize, cols: usize,
 }
 
 /// A `[rows, cols]` tensor of float type `dtype` from host data.
-pub fn tensor2_as<E: burn::tensor::Element>(data: Vec<E>, rows: usize, cols: usize, device: &Device, dtype: DType) -> Tensor<2> {
+pub fn tensor2_as<E: burn::tensor::Element>(
+    data: Vec<E>,
+    rows: usize,
+    cols: usize,
+    device: &Device,
+    dtype: DType,
+) -> Tensor<2> {
     Tensor::from_data(TensorData::new(data, [rows, cols]), (device, dtype))
 }
 
@@ -161,7 +171,10 @@ impl Mlp {
             .iter()
             .map(|l| Linear {
                 weight: Param::from_tensor(tensor2_as(l.w.clone(), l.d_in, l.d_out, device, dtype)),
-                bias: Some(Param::from_tensor(Tensor::from_data(TensorData::new(l.b.clone(), [l.d_out]), (device, dtype)))),
+                bias: Some(Param::from_tensor(Tensor::from_data(
+                    TensorData::new(l.b.clone(), [l.d_out]),
+                    (device, dtype),
+                ))),
             })
             .collect();
         Ok(Self { layers })

@@ -95,7 +95,10 @@ pub fn solve_at(
         }
         solver.set_stop_time(t).map_err(|e| solver_err("setting the stop time", e))?;
         loop {
-            match solver.step().map_err(|e| solver_err(&format!("integrating {} lanes at eps = {eps} to t = {t}", m), e))? {
+            match solver
+                .step()
+                .map_err(|e| solver_err(&format!("integrating {} lanes at eps = {eps} to t = {t}", m), e))?
+            {
                 OdeSolverStopReason::TstopReached => break,
                 _ => continue,
             }

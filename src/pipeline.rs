@@ -87,7 +87,11 @@ impl Checkpoint {
         let d = ck.config.system.dim();
         let first = &ck.weights.layers[0];
         let last = &ck.weights.layers[ck.weights.layers.len() - 1];
-        if first.d_in != d + 1 || last.d_out != d || ck.normalizer.mean.len() != d + 1 || ck.normalizer.std.len() != d + 1 {
+        if first.d_in != d + 1
+            || last.d_out != d
+            || ck.normalizer.mean.len() != d + 1
+            || ck.normalizer.std.len() != d + 1
+        {
             return Err(bad(format!("network/normaliser shapes do not match the system's dimension {d}")));
         }
         ck.config.validate().map_err(|e| bad(format!("invalid config inside: {e}")))?;
@@ -134,7 +138,9 @@ pub fn label_bias(cfg: &Config, set: &SampleSet, labels: &[f64]) -> Vec<LabelBia
                 .map(|&i| (labels[i * d + k] - exact[i * d + k]).abs() / exact[i * d + k].abs())
                 .collect();
             rel.sort_by(f64::total_cmp);
-            let rms = (idx.iter().map(|&i| (labels[i * d + k] - exact[i * d + k]).powi(2)).sum::<f64>() / idx.len().max(1) as f64).sqrt();
+            let rms = (idx.iter().map(|&i| (labels[i * d + k] - exact[i * d + k]).powi(2)).sum::<f64>()
+                / idx.len().max(1) as f64)
+                .sqrt();
             out.push(LabelBias {
                 eps: e,
                 component: names[k].clone(),
@@ -172,7 +178,11 @@ pub fn generate(cfg: &Config) -> Result<Data> {
     let labels = cfg.labeller.label(cfg.system.as_ref(), &set)?;
     let label_secs = t1.elapsed().as_secs_f64();
     if let Some(i) = labels.iter().position(|v| !v.is_finite()) {
-        return Err(Error::Unsupported(format!("labeller produced a non-finite label at sample {} (eps = {})", i / set.dim, set.eps[i / set.dim])));
+        return Err(Error::Unsupported(format!(
+            "labeller produced a non-finite label at sample {} (eps = {})",
+            i / set.dim,
+            set.eps[i / set.dim]
+        )));
     }
     let bias = label_bias(cfg, &set, &labels);
     Ok(Data { set, labels, bias, sample_secs, label_secs })
@@ -198,7 +208,11 @@ pub fn prepare(cfg: &Config, data: &Data) -> Result<Prepared> {
     order.shuffle(&mut StdRng::seed_from_u64(cfg.seed ^ 0x5711_7000));
     let n_val = ((n as f64) * cfg.train.val_fraction).round().max(1.0) as usize;
     if n_val >= n {
-        return Err(Error::invalid("train.val_fraction", cfg.train.val_fraction, format!("a fraction that leaves training samples out of {n}")));
+        return Err(Error::invalid(
+            "train.val_fraction",
+            cfg.train.val_fraction,
+            format!("a fraction that leaves training samples out of {n}"),
+        ));
     }
     let (val_idx, train_idx) = order.split_at(n_val);
     let rows = |idx: &[usize]| {
@@ -261,7 +275,13 @@ pub struct Traces {
 
 /// Step 5: RK4 rollouts (eq. 17) from the system's test initial states and eigenvalue errors (eq. 18)
 /// along the reference trajectories, at each of `eps_list`.
-pub fn evaluate(ck: &Checkpoint, eps_list: &[f64], device: &Device, precision: Precision, mode: JacobianMode) -> Result<(Evaluation, Traces)> {
+pub fn evaluate(
+    ck: &Checkpoint,
+    eps_list: &[f64],
+    device: &Device,
+    precision: Precision,
+    mode: JacobianMode,
+) -> Result<(Evaluation, Traces)> {
     let t0 = Instant::now();
     let cfg = &ck.config;
     let sys = cfg.system.as_ref();
@@ -283,13 +303,22 @@ pub fn evaluate(ck: &Checkpoint, eps_list: &[f64], device: &Device, precision: P
         tr.reference.extend(r);
         tr.eps.extend(std::iter::repeat_n(e, inits.len()));
     }
-    let rhs = LearnedRhs::new(&ck.weights, ck.normalizer.clone(), cfg.transform.clone(), d, device.clone(), precision.dtype())?.with_eps_input(cfg.model.eps_input);
+    let rhs = LearnedRhs::new(
+        &ck.weights,
+        ck.normalizer.clone(),
+        cfg.transform.clone(),
+        d,
+        device.clone(),
+        precision.dtype(),
+    )?
+    .with_eps_input(cfg.model.eps_input);
     let x0_all: Vec<f64> = eps_all.iter().flat_map(|_| x0.iter().copied()).collect();
     tr.learned = rhs.rollout_rk4(&x0_all, &tr.eps, cfg.eval.dt, steps);
     let pts_eps: Vec<f64> = tr.eps.iter().flat_map(|&e| std::iter::repeat_n(e, steps + 1)).collect();
     let jac = rhs.jacobian(&tr.reference, &pts_eps, mode);
     tr.learned_eigs = eigenvalues(&jac, d);
-    tr.reference_eigs = (0..pts_eps.len()).map(|p| sys.reference_eigenvalues(&tr.reference[p * d..(p + 1) * d], pts_eps[p])).collect();
+    tr.reference_eigs =
+        (0..pts_eps.len()).map(|p| sys.reference_eigenvalues(&tr.reference[p * d..(p + 1) * d], pts_eps[p])).collect();
     let per_traj = (steps + 1) * d;
     let mut per_eps = Vec::new();
     for (ei, &e) in eps_all.iter().enumerate() {
@@ -305,7 +334,8 @@ pub fn evaluate(ck: &Checkpoint, eps_list: &[f64], device: &Device, precision: P
         }
         per_eps.push(EpsMetrics::new(e, &rolls, &errs));
     }
-    let reference = per_eps.iter().find(|m| m.eps == cfg.eval.reference_eps).cloned().expect("reference eps was evaluated");
+    let reference =
+        per_eps.iter().find(|m| m.eps == cfg.eval.reference_eps).cloned().expect("reference eps was evaluated");
     let listed: Vec<EpsMetrics> = per_eps.iter().filter(|m| eps_list.contains(&m.eps)).cloned().collect();
     let grid_mean = Summary::mean(&listed);
     Ok((Evaluation { per_eps: listed, reference, grid_mean, seconds: t0.elapsed().as_secs_f64() }, tr))
@@ -432,7 +462,12 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<Run
             eprintln!("{m}");
         }
     };
-    say(&format!("  {} samples ({:.1} s sampling, {:.1} s labelling)", data.set.len(), data.sample_secs, data.label_secs));
+    say(&format!(
+        "  {} samples ({:.1} s sampling, {:.1} s labelling)",
+        data.set.len(),
+        data.sample_secs,
+        data.label_secs
+    ));
     if let Some(o) = out {
         write_csv(&o.join("label_bias.csv"), &data.bias)?;
     }
@@ -441,8 +476,16 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<Run
     let init = Weights::init(d + 1, cfg.model.hidden as usize, cfg.model.width as usize, d, cfg.seed);
     let mut fitted = cfg.clone();
     fitted.transform = prep.transform.clone();
-    let template = Checkpoint { format: FORMAT.into(), config: fitted, normalizer: prep.normalizer.clone(), weights: init.clone(), epoch: 0, val_loss: f64::INFINITY };
-    let mut obs = RunObserver { out, template, curve: Vec::new(), bar: bar(opts.progress, cfg.train.epochs as u64, "train") };
+    let template = Checkpoint {
+        format: FORMAT.into(),
+        config: fitted,
+        normalizer: prep.normalizer.clone(),
+        weights: init.clone(),
+        epoch: 0,
+        val_loss: f64::INFINITY,
+    };
+    let mut obs =
+        RunObserver { out, template, curve: Vec::new(), bar: bar(opts.progress, cfg.train.epochs as u64, "train") };
     let t_train = Instant::now();
     let trained: Trained = train(&init, &prep.train, &prep.val, &cfg.train, cfg.seed, &device, &mut obs)?;
     obs.bar.finish_and_clear();

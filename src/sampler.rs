@@ -178,7 +178,11 @@ impl Sampler for TrajectorySampler {
     }
 }
 
-crate::register_sampler!(TrajectorySampler, "trajectory", "Alg. 2: trajectories from random off-manifold initial states, sampled every dt");
+crate::register_sampler!(
+    TrajectorySampler,
+    "trajectory",
+    "Alg. 2: trajectories from random off-manifold initial states, sampled every dt"
+);
 
 /// How the normal spread of the cloud is scaled (paper Alg. 3, `normal_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -345,4 +349,8 @@ impl Sampler for CloudSampler {
     }
 }
 
-crate::register_sampler!(CloudSampler, "cloud", "Alg. 3: fuzzy cloud of tangent/normal perturbations around a base sampler's trajectories");
+crate::register_sampler!(
+    CloudSampler,
+    "cloud",
+    "Alg. 3: fuzzy cloud of tangent/normal perturbations around a base sampler's trajectories"
+);

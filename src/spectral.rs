@@ -61,8 +61,23 @@ const CHUNK: usize = 32_768;
 
 impl LearnedRhs {
     /// Loads weights onto `device` as `dtype` tensors.
-    pub fn new(weights: &Weights, norm: Normalizer, transform: Box<dyn TargetTransform>, dim: usize, device: Device, dtype: DType) -> Result<Self> {
-        Ok(Self { mlp: Mlp::from_weights(weights, &device, dtype)?, norm, transform, dim, device, dtype, eps_input: EpsInput::Linear })
+    pub fn new(
+        weights: &Weights,
+        norm: Normalizer,
+        transform: Box<dyn TargetTransform>,
+        dim: usize,
+        device: Device,
+        dtype: DType,
+    ) -> Result<Self> {
+        Ok(Self {
+            mlp: Mlp::from_weights(weights, &device, dtype)?,
+            norm,
+            transform,
+            dim,
+            device,
+            dtype,
+            eps_input: EpsInput::Linear,
+        })
     }
 
     /// Sets how eps is fed to the network (must match training).
@@ -83,7 +98,11 @@ impl LearnedRhs {
 
     fn standardised(&self, x: &[f64], eps: &[f64]) -> Vec<f64> {
         let c = self.dim + 1;
-        self.inputs(x, eps).iter().enumerate().map(|(i, v)| (v - self.norm.mean[i % c]) / self.norm.std[i % c]).collect()
+        self.inputs(x, eps)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v - self.norm.mean[i % c]) / self.norm.std[i % c])
+            .collect()
     }
 
     /// Network outputs `a` (transformed space) at `n` points (`x`: `n × d`).

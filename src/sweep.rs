@@ -84,14 +84,17 @@ fn type_name(v: serde_json::Value) -> String {
 }
 
 fn data_key(cfg: &Config) -> String {
-    serde_json::json!({"system": cfg.system, "sampler": cfg.sampler, "labeller": cfg.labeller, "seed": cfg.seed}).to_string()
+    serde_json::json!({"system": cfg.system, "sampler": cfg.sampler, "labeller": cfg.labeller, "seed": cfg.seed})
+        .to_string()
 }
 
 /// Runs (or resumes) a sweep and writes its tables (into `out`, or the sweep file's `out`). Returns
 /// the rows.
 pub fn sweep(path: &Path, backend_opts: &RunOptions, out: Option<&Path>) -> Result<Vec<Row>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Config { path: path.into(), message: format!("cannot read it: {e}") })?;
-    let mut sc: SweepConfig = toml::from_str(&text).map_err(|e| Error::Config { path: path.into(), message: e.to_string() })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config { path: path.into(), message: format!("cannot read it: {e}") })?;
+    let mut sc: SweepConfig =
+        toml::from_str(&text).map_err(|e| Error::Config { path: path.into(), message: e.to_string() })?;
     if let Some(o) = out {
         sc.out = o.to_path_buf();
     }
@@ -114,7 +117,10 @@ pub fn sweep(path: &Path, backend_opts: &RunOptions, out: Option<&Path>) -> Resu
         }
     }
     let bar = if backend_opts.progress { ProgressBar::new(jobs.len() as u64) } else { ProgressBar::hidden() };
-    bar.set_style(ProgressStyle::with_template("sweep [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_style(
+        ProgressStyle::with_template("sweep [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     let mut cache: HashMap<String, Data> = HashMap::new();
     let mut results: Vec<(String, Config, RunMetrics)> = Vec::new();
     // Order by data key so that each dataset is generated once and dropped after its last use.
@@ -124,7 +130,10 @@ pub fn sweep(path: &Path, backend_opts: &RunOptions, out: Option<&Path>) -> Resu
         bar.set_message(format!("{name} seed {}", cfg.seed));
         let metrics_path = out.join("metrics.json");
         let m: RunMetrics = if let Ok(t) = std::fs::read_to_string(&metrics_path) {
-            serde_json::from_str(&t).map_err(|e| Error::Checkpoint { path: metrics_path.clone(), message: format!("unreadable metrics of a finished run: {e}") })?
+            serde_json::from_str(&t).map_err(|e| Error::Checkpoint {
+                path: metrics_path.clone(),
+                message: format!("unreadable metrics of a finished run: {e}"),
+            })?
         } else {
             let key = data_key(cfg);
             if !cache.contains_key(&key) {
@@ -139,7 +148,10 @@ pub fn sweep(path: &Path, backend_opts: &RunOptions, out: Option<&Path>) -> Resu
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let triples: Vec<(f64, f64, f64)> = results.iter().map(|(_, _, m)| (m.eval.reference.rollout_l2, m.eval.reference.fast_abs, m.eval.reference.slow_abs)).collect();
+    let triples: Vec<(f64, f64, f64)> = results
+        .iter()
+        .map(|(_, _, m)| (m.eval.reference.rollout_l2, m.eval.reference.fast_abs, m.eval.reference.slow_abs))
+        .collect();
     let scores = s_comb(&triples);
     let mut rows: Vec<Row> = results
         .iter()
@@ -188,7 +200,18 @@ pub fn markdown(rows: &[Row], sc: &SweepConfig) -> String {
     for r in rows {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {:.3e} | {:.3e} | {:.3e} | {:.3e} | {:.3e} | {:.2e} | {:.2e} | {:.2e} |\n",
-            r.config, r.seed, r.transform, if r.cloud { "yes" } else { "no" }, r.best_val_loss, r.rollout_l2, r.fast_abs, r.slow_abs, r.s_comb, r.fast_rel, r.grid_fast_rel, r.worst_fast_rel
+            r.config,
+            r.seed,
+            r.transform,
+            if r.cloud { "yes" } else { "no" },
+            r.best_val_loss,
+            r.rollout_l2,
+            r.fast_abs,
+            r.slow_abs,
+            r.s_comb,
+            r.fast_rel,
+            r.grid_fast_rel,
+            r.worst_fast_rel
         ));
     }
     s.push_str("\n## Mean ± std over seeds (Fig. 9)\n\n| config | rollout L2 | \\|Δλ_fast\\| | \\|Δλ_slow\\| | fast rel | grid rollout L2 | grid \\|Δλ_fast\\| | grid \\|Δλ_slow\\| | grid fast rel |\n|---|---|---|---|---|---|---|---|---|\n");
@@ -213,7 +236,8 @@ pub fn markdown(rows: &[Row], sc: &SweepConfig) -> String {
             f(|r| r.grid_fast_rel)
         ));
     }
-    let (d, t, e) = rows.iter().fold((0.0, 0.0, 0.0), |a, r| (a.0 + r.seconds_data, a.1 + r.seconds_train, a.2 + r.seconds_eval));
+    let (d, t, e) =
+        rows.iter().fold((0.0, 0.0, 0.0), |a, r| (a.0 + r.seconds_data, a.1 + r.seconds_train, a.2 + r.seconds_eval));
     s.push_str(&format!("\nWall time of the runs: data {d:.0} s (shared datasets counted once per run that used them), training {t:.0} s, evaluation {e:.0} s.\n"));
     s.push_str("\nThe paper's Table 1 (seed means): baseline rollout 1.07e-3, fast 1.79, slow 1.24e-2; asinh 2.10e-3, 7.84, 4.65e-3; cloud 1.73e-3, 0.122, 2.56e-2; asinh_cloud 1.20e-4, 0.135, 7.84e-4.\n");
     s

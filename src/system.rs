@@ -129,12 +129,7 @@ pub fn eigenvalues_by_magnitude(m: &DMatrix<f64>) -> Vec<Complex<f64>> {
 
 /// Sorts eigenvalues by decreasing modulus (fastest first), deterministic on ties.
 pub fn sort_by_magnitude(ev: &mut [Complex<f64>]) {
-    ev.sort_by(|a, b| {
-        b.norm()
-            .total_cmp(&a.norm())
-            .then(a.re.total_cmp(&b.re))
-            .then(a.im.total_cmp(&b.im))
-    });
+    ev.sort_by(|a, b| b.norm().total_cmp(&a.norm()).then(a.re.total_cmp(&b.re)).then(a.im.total_cmp(&b.im)));
 }
 
 /// Eigenvalues of `[[a, b], [c, d]]`: `tr/2 ± sqrt((a-d)²/4 + bc)`, computed without cancellation

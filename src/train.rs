@@ -198,5 +198,11 @@ pub fn train(
         observer.on_epoch(&rec, improved, &best)?;
         curve.push(rec);
     }
-    Ok(Trained { best, best_epoch, best_val_loss: best_val, curve, samples_per_sec: seen as f64 / train_secs.max(1e-9) })
+    Ok(Trained {
+        best,
+        best_epoch,
+        best_val_loss: best_val,
+        curve,
+        samples_per_sec: seen as f64 / train_secs.max(1e-9),
+    })
 }

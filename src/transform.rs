@@ -205,7 +205,8 @@ impl TargetTransform for Asinh {
                 .map(|&e| {
                     let s = (0..dim)
                         .map(|k| {
-                            let col: Vec<f64> = (0..eps.len()).filter(|&i| eps[i] == e).map(|i| targets[i * dim + k]).collect();
+                            let col: Vec<f64> =
+                                (0..eps.len()).filter(|&i| eps[i] == e).map(|i| targets[i * dim + k]).collect();
                             robust_scale_q(&col, self.quantile)
                         })
                         .collect();
@@ -245,10 +246,17 @@ impl TargetTransform for Asinh {
     }
     fn describe(&self) -> String {
         if self.per_eps {
-            let s: Vec<String> = self.eps_scales.iter().map(|(e, s)| format!("{e}: [{}]", s.iter().map(|v| format!("{v:.3e}")).collect::<Vec<_>>().join(", "))).collect();
+            let s: Vec<String> = self
+                .eps_scales
+                .iter()
+                .map(|(e, s)| format!("{e}: [{}]", s.iter().map(|v| format!("{v:.3e}")).collect::<Vec<_>>().join(", ")))
+                .collect();
             format!("asinh(F/s(eps)), per-eps s (median-centred MAD / 0.6745) = {{{}}}", s.join(", "))
         } else {
-            format!("asinh(F/s), s = [{}] (median-centred MAD / 0.6745)", self.scales.iter().map(|v| format!("{v:.4e}")).collect::<Vec<_>>().join(", "))
+            format!(
+                "asinh(F/s), s = [{}] (median-centred MAD / 0.6745)",
+                self.scales.iter().map(|v| format!("{v:.4e}")).collect::<Vec<_>>().join(", ")
+            )
         }
     }
 }

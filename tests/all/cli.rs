@@ -2,7 +2,11 @@ use std::process::Command;
 
 fn stiffx(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_stiffx")).args(args).output().expect("binary runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn config_with(dir: &std::path::Path, edit: impl Fn(String) -> String) -> String {
@@ -42,13 +46,23 @@ fn unknown_names_are_rejected() {
 #[test]
 fn out_of_range_values_name_the_field() {
     let d = tempfile::tempdir().unwrap();
-    let cases: Vec<(Box<dyn Fn(String) -> String>, Vec<&str>)> = vec![
-        (Box::new(|s: String| s.replace("train_eps = [0.05, 0.1, 0.2]", "train_eps = [0.05, -0.1]")), vec!["eps", "-0.1", "> 0"]),
+    type Edit = Box<dyn Fn(String) -> String>;
+    let cases: Vec<(Edit, Vec<&str>)> = vec![
+        (
+            Box::new(|s: String| s.replace("train_eps = [0.05, 0.1, 0.2]", "train_eps = [0.05, -0.1]")),
+            vec!["eps", "-0.1", "> 0"],
+        ),
         (Box::new(|s: String| s.replace("k = 2", "k = -1")), vec!["sampler.k", "-1", ">= 0"]),
         (Box::new(|s: String| s.replace("k = 2", "k = 2\nr_off = 1.5")), vec!["sampler.r_off", "1.5", "[0, 1]"]),
-        (Box::new(|s: String| s.replace("type = \"direct\"", "type = \"burst\"\ntau = 0.0")), vec!["labeller.tau", "> 0"]),
+        (
+            Box::new(|s: String| s.replace("type = \"direct\"", "type = \"burst\"\ntau = 0.0")),
+            vec!["labeller.tau", "> 0"],
+        ),
         (Box::new(|s: String| s.replace("batch = 64", "batch = 0")), vec!["train.batch", ">= 1"]),
-        (Box::new(|s: String| s.replace("epochs = 30", "epochs = 30\nlearning_rate = 1")), vec!["unknown field `learning_rate`", "c.toml"]),
+        (
+            Box::new(|s: String| s.replace("epochs = 30", "epochs = 30\nlearning_rate = 1")),
+            vec!["unknown field `learning_rate`", "c.toml"],
+        ),
         (Box::new(|s: String| s.replace("hidden = 2", "hidden = \"two\"")), vec!["hidden", "c.toml"]),
         (Box::new(|s: String| s.replace("[model]", "[model")), vec!["c.toml"]),
         (Box::new(|s: String| s.replace("type = \"asinh\"", "type = \"log\"")), vec!["log", "asinh", "identity"]),
@@ -71,7 +85,15 @@ fn run_then_eval_end_to_end() {
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("grid mean"), "{stdout}");
     let ck = out.join("checkpoint.json");
-    let (code, stdout, err) = stiffx(&["eval", "--checkpoint", ck.to_str().unwrap(), "--eps", "0.05,0.15", "--out", d.path().join("ev").to_str().unwrap()]);
+    let (code, stdout, err) = stiffx(&[
+        "eval",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--eps",
+        "0.05,0.15",
+        "--out",
+        d.path().join("ev").to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("0.15"), "{stdout}");
     assert_bad_input(&["eval", "--checkpoint", ck.to_str().unwrap(), "--eps", "0"], &["--eps", "> 0"]);

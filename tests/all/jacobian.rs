@@ -46,7 +46,10 @@ fn max_rel(a: &[f64], b: &[f64]) -> f64 {
 #[test]
 fn autodiff_and_forward_mode_jacobians_match_finite_differences_f64() {
     let (x, eps) = points();
-    for t in [Box::new(Identity {}) as Box<dyn TargetTransform>, Box::new(Asinh { scales: vec![0.3, 4.0], ..Default::default() })] {
+    for t in [
+        Box::new(Identity {}) as Box<dyn TargetTransform>,
+        Box::new(Asinh { scales: vec![0.3, 4.0], ..Default::default() }),
+    ] {
         let rhs = learned(t, DType::F64);
         let fd = fd_jacobian(&rhs, &x, &eps);
         for mode in [JacobianMode::Reverse, JacobianMode::Forward] {
@@ -65,7 +68,11 @@ fn forward_and_reverse_agree_in_f32() {
     let a = rhs.jacobian(&x, &eps, JacobianMode::Reverse);
     let b = rhs.jacobian(&x, &eps, JacobianMode::Forward);
     assert!(max_rel(&a, &b) < 1e-5, "{}", max_rel(&a, &b));
-    let c = learned(Box::new(Asinh { scales: vec![0.3, 4.0], ..Default::default() }), DType::F64).jacobian(&x, &eps, JacobianMode::Forward);
+    let c = learned(Box::new(Asinh { scales: vec![0.3, 4.0], ..Default::default() }), DType::F64).jacobian(
+        &x,
+        &eps,
+        JacobianMode::Forward,
+    );
     assert!(max_rel(&b, &c) < 1e-4, "f32 vs f64 {}", max_rel(&b, &c));
 }
 
@@ -74,7 +81,12 @@ fn rk4_rollout_of_a_linear_field_is_exact_to_fifth_order() {
     // With identity weights the network is affine, so RK4 on it must match the matrix exponential
     // to O(dt^4) globally; check convergence order between dt and dt/2.
     let w = Weights {
-        layers: vec![stiffx::model::LayerWeights { d_in: 3, d_out: 2, w: vec![-1.0, 0.5, 0.0, -2.0, 0.0, 0.0], b: vec![0.0, 0.0] }],
+        layers: vec![stiffx::model::LayerWeights {
+            d_in: 3,
+            d_out: 2,
+            w: vec![-1.0, 0.5, 0.0, -2.0, 0.0, 0.0],
+            b: vec![0.0, 0.0],
+        }],
     };
     let norm = Normalizer { mean: vec![0.0; 3], std: vec![1.0; 3] };
     let device = Backend::default_compiled().unwrap().device().unwrap();

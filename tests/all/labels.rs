@@ -5,7 +5,11 @@ use stiffx::sampler::{CloudSampler, Sampler, TrajectorySampler};
 
 fn setup() -> (Box<dyn stiffx::system::StiffSystem>, stiffx::sampler::SampleSet) {
     let sys = stiffx::registry::system("davis-skodje").unwrap();
-    let c = CloudSampler { base: Box::new(TrajectorySampler { per_eps: 2, horizon: 2.0, dt: 0.05, ..Default::default() }), k: 2, ..Default::default() };
+    let c = CloudSampler {
+        base: Box::new(TrajectorySampler { per_eps: 2, horizon: 2.0, dt: 0.05, ..Default::default() }),
+        k: 2,
+        ..Default::default()
+    };
     let set = c.sample(sys.as_ref(), &[0.02, 0.05, 0.2], &mut StdRng::seed_from_u64(2)).unwrap();
     (sys, set)
 }
@@ -53,7 +57,9 @@ fn finite_differences_need_trajectories() {
     let (sys, set) = setup();
     let err = FiniteDifference {}.label(sys.as_ref(), &set).unwrap_err().to_string();
     assert!(err.contains("finite-difference") && err.contains("burst"), "{err}");
-    let traj = TrajectorySampler { per_eps: 2, horizon: 2.0, dt: 0.001, ..Default::default() }.sample(sys.as_ref(), &[0.3], &mut StdRng::seed_from_u64(1)).unwrap();
+    let traj = TrajectorySampler { per_eps: 2, horizon: 2.0, dt: 0.001, ..Default::default() }
+        .sample(sys.as_ref(), &[0.3], &mut StdRng::seed_from_u64(1))
+        .unwrap();
     let fd = FiniteDifference {}.label(sys.as_ref(), &traj).unwrap();
     let exact = Direct {}.label(sys.as_ref(), &traj).unwrap();
     assert!(max_rel_err(&fd, &exact) < 1e-4);

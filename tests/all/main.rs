@@ -11,5 +11,6 @@ mod sweep;
 
 /// The tiny config shipped in `configs/`.
 pub fn tiny_config() -> stiffx::config::Config {
-    stiffx::config::Config::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny.toml")).expect("configs/tiny.toml parses")
+    stiffx::config::Config::from_file(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny.toml"))
+        .expect("configs/tiny.toml parses")
 }

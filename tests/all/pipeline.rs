@@ -41,7 +41,15 @@ fn checkpoint_reproduces_the_metrics_exactly() {
     let cfg = crate::tiny_config();
     let opts = RunOptions { out: Some(dir.path().to_path_buf()), ..RunOptions::default() };
     let m = run(&cfg, &opts).unwrap();
-    for f in ["config.toml", "checkpoint.json", "loss_curve.csv", "label_bias.csv", "per_eps.csv", "metrics.json", "traces.csv"] {
+    for f in [
+        "config.toml",
+        "checkpoint.json",
+        "loss_curve.csv",
+        "label_bias.csv",
+        "per_eps.csv",
+        "metrics.json",
+        "traces.csv",
+    ] {
         assert!(dir.path().join(f).is_file(), "{f} written");
     }
     let ck = Checkpoint::load(&dir.path().join("checkpoint.json")).unwrap();
@@ -53,7 +61,8 @@ fn checkpoint_reproduces_the_metrics_exactly() {
     let curve = std::fs::read_to_string(dir.path().join("loss_curve.csv")).unwrap();
     assert_eq!(curve.lines().count(), 1 + cfg.train.epochs as usize);
     // No temporary files are left behind by the atomic writes.
-    let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names.len(), 7, "{names:?}");
 }
 

@@ -3,7 +3,8 @@ use stiffx::registry;
 
 #[test]
 fn registry_lists_every_builtin_sorted() {
-    let names: Vec<(String, String)> = registry::list().into_iter().map(|l| (l.kind.to_string(), l.name.to_string())).collect();
+    let names: Vec<(String, String)> =
+        registry::list().into_iter().map(|l| (l.kind.to_string(), l.name.to_string())).collect();
     for (kind, name) in [
         ("system", "davis-skodje"),
         ("transform", "identity"),

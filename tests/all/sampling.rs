@@ -77,7 +77,10 @@ fn cloud_fractions_and_spreads_match_the_parameters() {
 
 #[test]
 fn sampling_is_seeded() {
-    let c = CloudSampler { base: Box::new(TrajectorySampler { per_eps: 2, horizon: 1.0, dt: 0.1, ..Default::default() }), ..Default::default() };
+    let c = CloudSampler {
+        base: Box::new(TrajectorySampler { per_eps: 2, horizon: 1.0, dt: 0.1, ..Default::default() }),
+        ..Default::default()
+    };
     let a = c.sample(ds().as_ref(), &[0.02, 0.1], &mut StdRng::seed_from_u64(5)).unwrap();
     let b = c.sample(ds().as_ref(), &[0.02, 0.1], &mut StdRng::seed_from_u64(5)).unwrap();
     let d = c.sample(ds().as_ref(), &[0.02, 0.1], &mut StdRng::seed_from_u64(6)).unwrap();
@@ -91,7 +94,16 @@ fn fast_eigen_directions_push_along_the_fast_eigenvector() {
     // so off-manifold offsets along n change z only, and tangent offsets follow the slow eigenvector
     // (1 - eps, h'(y)) up to normalisation.
     let base = TrajectorySampler { per_eps: 1, horizon: 1.0, dt: 0.1, ..Default::default() };
-    let cloud = CloudSampler { base: Box::new(base.clone()), k: 4, sigma_t: 0.0, sigma_n: 0.3, r_off: 1.0, directions: Directions::FastEigen, keep_base: false, ..Default::default() };
+    let cloud = CloudSampler {
+        base: Box::new(base.clone()),
+        k: 4,
+        sigma_t: 0.0,
+        sigma_n: 0.3,
+        r_off: 1.0,
+        directions: Directions::FastEigen,
+        keep_base: false,
+        ..Default::default()
+    };
     let sys = ds();
     let set = cloud.sample(sys.as_ref(), &[0.02], &mut StdRng::seed_from_u64(4)).unwrap();
     let b = base.sample(sys.as_ref(), &[0.02], &mut StdRng::seed_from_u64(4)).unwrap();
