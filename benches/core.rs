@@ -11,7 +11,6 @@ use burn::tensor::DType;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand_distr::{Distribution, StandardNormal};
 use stiffx::backend::Backend;
 use stiffx::config::TrainConfig;
 use stiffx::labeller::{Burst, Labeller, TauMode};
@@ -23,16 +22,7 @@ use stiffx::transform::Asinh;
 
 fn training(c: &mut Criterion) {
     let n = 8 * 8192;
-    let mut rng = StdRng::seed_from_u64(7);
-    let mut g = || -> f32 { StandardNormal.sample(&mut rng) };
-    let ds = Dataset {
-        inputs: (0..n * 3).map(|_| g()).collect(),
-        targets: (0..n * 2).map(|_| g()).collect(),
-        d_in: 3,
-        d_out: 2,
-    };
-    let val =
-        Dataset { inputs: ds.inputs[..3 * 1024].to_vec(), targets: ds.targets[..2 * 1024].to_vec(), d_in: 3, d_out: 2 };
+    let (ds, val) = Dataset::synthetic(n, 3, 2, 7);
     let init = Weights::init(3, 4, 128, 2, 1);
     let device = Backend::default_compiled().unwrap().device().unwrap();
     let mut group = c.benchmark_group("train");

@@ -119,19 +119,8 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     let want = |p: &str| a.only.is_empty() || a.only.iter().any(|o| o == p);
     let mut rows = Vec::new();
     let sys = crate::registry::system("davis-skodje")?;
-    // Data: 10 × 8192 random standardised samples.
     let n = 8192 * 10;
-    let mut rng = StdRng::seed_from_u64(7);
-    use rand_distr::{Distribution, StandardNormal};
-    let mut g = || -> f32 { StandardNormal.sample(&mut rng) };
-    let ds = Dataset {
-        inputs: (0..n * 3).map(|_| g()).collect(),
-        targets: (0..n * 2).map(|_| g()).collect(),
-        d_in: 3,
-        d_out: 2,
-    };
-    let val =
-        Dataset { inputs: ds.inputs[..3 * 1024].to_vec(), targets: ds.targets[..2 * 1024].to_vec(), d_in: 3, d_out: 2 };
+    let (ds, val) = Dataset::synthetic(n, 3, 2, 7);
     let init = Weights::init(3, 4, 128, 2, 1);
     let device = backend.device()?;
     let cfg = TrainConfig { epochs: 1, ..Default::default() };

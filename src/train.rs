@@ -54,6 +54,30 @@ impl Dataset {
     }
 }
 
+impl Dataset {
+    /// Random standard-normal inputs (`n × d_in`) and targets (`n × d_out`) for throughput
+    /// benchmarks, with a 1024-sample validation set cut from the same data.
+    pub fn synthetic(n: usize, d_in: usize, d_out: usize, seed: u64) -> (Self, Self) {
+        use rand_distr::{Distribution, StandardNormal};
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut g = || -> f32 { StandardNormal.sample(&mut rng) };
+        let train = Dataset {
+            inputs: (0..n * d_in).map(|_| g()).collect(),
+            targets: (0..n * d_out).map(|_| g()).collect(),
+            d_in,
+            d_out,
+        };
+        let m = n.min(1024);
+        let val = Dataset {
+            inputs: train.inputs[..d_in * m].to_vec(),
+            targets: train.targets[..d_out * m].to_vec(),
+            d_in,
+            d_out,
+        };
+        (train, val)
+    }
+}
+
 /// One row of the loss curve.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
