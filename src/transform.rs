@@ -122,6 +122,13 @@ pub struct Asinh {
     pub per_eps: bool,
     /// Fitted `(eps, scales)` pairs of the `per_eps` mode, sorted by eps.
     pub eps_scales: Vec<(f64, Vec<f64>)>,
+    /// How `per_eps` scales are used between and beyond the fitted eps values: `power-law` (default) fits
+    /// `ln s = α + β ln eps` by least squares per component and uses that smooth law everywhere (so the
+    /// inverse transform at an unseen eps is consistent with its neighbours); `interpolate` uses the
+    /// fitted values at the grid and interpolates `ln s` linearly in `ln eps` between them.
+    pub eps_fit: EpsFit,
+    /// Per-component `(α, β)` of the `power-law` fit.
+    pub power_law: Vec<(f64, f64)>,
     /// Quantile `q` of the absolute deviations used for the scale: `s = Q_q(|F - med F|) / Φ⁻¹((1+q)/2)`
     /// (σ-consistent for normal data). `0.5` (the default) is the MAD of the paper; a larger `q` picks
     /// the scale of the off-manifold (fast) samples when most samples sit on the slow manifold.
@@ -151,9 +158,27 @@ pub fn robust_scale(v: &[f64]) -> f64 {
     if mean_abs > 0.0 && mean_abs.is_finite() { mean_abs } else { 1.0 }
 }
 
+/// See [`Asinh::eps_fit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum EpsFit {
+    /// Smooth `s = e^α eps^β`.
+    #[default]
+    PowerLaw,
+    /// Piecewise log-log interpolation of the per-eps values.
+    Interpolate,
+}
+
 impl Default for Asinh {
     fn default() -> Self {
-        Self { scales: Vec::new(), per_eps: false, eps_scales: Vec::new(), quantile: 0.5 }
+        Self {
+            scales: Vec::new(),
+            per_eps: false,
+            eps_scales: Vec::new(),
+            eps_fit: EpsFit::PowerLaw,
+            power_law: Vec::new(),
+            quantile: 0.5,
+        }
     }
 }
 
@@ -175,6 +200,10 @@ impl Asinh {
     pub fn scale(&self, k: usize, eps: f64) -> f64 {
         if !self.per_eps || self.eps_scales.is_empty() {
             return self.scales[k];
+        }
+        if self.eps_fit == EpsFit::PowerLaw && self.power_law.len() > k {
+            let (a, b) = self.power_law[k];
+            return (a + b * eps.ln()).exp();
         }
         let t = &self.eps_scales;
         if eps <= t[0].0 {
@@ -214,6 +243,24 @@ impl TargetTransform for Asinh {
                 })
                 .collect();
         }
+        if self.per_eps && self.power_law.is_empty() && !self.eps_scales.is_empty() {
+            let xs: Vec<f64> = self.eps_scales.iter().map(|(e, _)| e.ln()).collect();
+            let n = xs.len() as f64;
+            let mx = xs.iter().sum::<f64>() / n;
+            let sxx: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
+            self.power_law = (0..dim)
+                .map(|k| {
+                    let ys: Vec<f64> = self.eps_scales.iter().map(|(_, s)| s[k].ln()).collect();
+                    let my = ys.iter().sum::<f64>() / n;
+                    let b = if sxx > 0.0 {
+                        xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum::<f64>() / sxx
+                    } else {
+                        0.0
+                    };
+                    (my - b * mx, b)
+                })
+                .collect();
+        }
         if !self.scales.is_empty() {
             if self.scales.len() != dim {
                 return Err(Error::invalid(
@@ -245,7 +292,14 @@ impl TargetTransform for Asinh {
         self.scale(k, eps) * a.cosh()
     }
     fn describe(&self) -> String {
-        if self.per_eps {
+        if self.per_eps && self.eps_fit == EpsFit::PowerLaw {
+            let s: Vec<String> = self.power_law.iter().map(|(a, b)| format!("{:.3e}·eps^{b:.3}", a.exp())).collect();
+            format!(
+                "asinh(F/s(eps)), power-law fit of per-eps robust scales (q = {}): s = [{}]",
+                self.quantile,
+                s.join(", ")
+            )
+        } else if self.per_eps {
             let s: Vec<String> = self
                 .eps_scales
                 .iter()
@@ -272,7 +326,13 @@ mod tests {
         let mut t = Asinh::default();
         let data: Vec<f64> = (0..200).map(|i| ((i as f64) * 0.37).sin() * 10f64.powi(i % 4)).collect();
         let eps: Vec<f64> = (0..100).map(|i| [0.01, 0.1][i % 2]).collect();
-        let mut p = Asinh { per_eps: true, ..Default::default() };
+        let mut p = Asinh { per_eps: true, eps_fit: EpsFit::Interpolate, ..Default::default() };
+        let mut q = Asinh { per_eps: true, ..Default::default() };
+        q.fit(&data, &eps, 2).unwrap();
+        // two eps values: the power law passes through both fitted scales
+        for (e, sc) in &q.eps_scales.clone() {
+            assert!((q.scale(1, *e) / sc[1] - 1.0).abs() < 1e-9);
+        }
         t.fit(&data, &eps, 2).unwrap();
         p.fit(&data, &eps, 2).unwrap();
         assert_eq!(t.scales.len(), 2);
