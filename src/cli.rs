@@ -182,7 +182,13 @@ pub fn run_config(a: &RunArgs) -> Result<(Config, RunOptions)> {
         None => Config::default(),
     };
     if let Some(s) = &a.system {
-        cfg.system = crate::registry::system(s)?;
+        // Keep the config's own parameters when it already names this system.
+        let current = serde_json::to_value(&cfg.system)
+            .ok()
+            .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(String::from));
+        if current.as_deref() != Some(s.as_str()) {
+            cfg.system = crate::registry::system(s)?;
+        }
     }
     if let Some(t) = &a.transform {
         cfg.transform = crate::registry::transform(t)?;
