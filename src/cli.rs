@@ -183,10 +183,7 @@ pub fn run_config(a: &RunArgs) -> Result<(Config, RunOptions)> {
     };
     if let Some(s) = &a.system {
         // Keep the config's own parameters when it already names this system.
-        let current = serde_json::to_value(&cfg.system)
-            .ok()
-            .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(String::from));
-        if current.as_deref() != Some(s.as_str()) {
+        if crate::registry::name_of(&cfg.system) != *s {
             cfg.system = crate::registry::system(s)?;
         }
     }
@@ -214,13 +211,13 @@ pub fn run_config(a: &RunArgs) -> Result<(Config, RunOptions)> {
     cfg.validate()?;
     let (backend, jacobian, eval_precision) = device_options(&a.device)?;
     let out = a.out.clone().unwrap_or_else(|| {
-        let name = |v: serde_json::Value| v.get("type").and_then(|t| t.as_str()).unwrap_or("x").to_string();
+        use crate::registry::name_of;
         PathBuf::from("runs").join(format!(
             "{}-{}-{}-{}-s{}",
-            name(serde_json::to_value(&cfg.system).unwrap_or_default()),
-            name(serde_json::to_value(&cfg.transform).unwrap_or_default()),
-            name(serde_json::to_value(&cfg.sampler).unwrap_or_default()),
-            name(serde_json::to_value(&cfg.labeller).unwrap_or_default()),
+            name_of(&cfg.system),
+            name_of(&cfg.transform),
+            name_of(&cfg.sampler),
+            name_of(&cfg.labeller),
             cfg.seed
         ))
     });

@@ -129,8 +129,8 @@ pub fn label_bias(cfg: &Config, set: &SampleSet, labels: &[f64]) -> Vec<LabelBia
     grid.dedup();
     let mut out = Vec::new();
     for &e in &grid {
+        let idx: Vec<usize> = (0..set.len()).filter(|&i| set.eps[i] == e).collect();
         for k in 0..d {
-            let idx: Vec<usize> = (0..set.len()).filter(|&i| set.eps[i] == e).collect();
             let fmax = idx.iter().map(|&i| exact[i * d + k].abs()).fold(0.0, f64::max);
             let mut rel: Vec<f64> = idx
                 .iter()

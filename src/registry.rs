@@ -65,6 +65,14 @@ plugin_kind!(TransformEntry, TargetTransform, "transform", transforms_map, trans
 plugin_kind!(SamplerEntry, Sampler, "sampler", samplers_map, sampler, sampler_names);
 plugin_kind!(LabellerEntry, Labeller, "labeller", labellers_map, labeller, labeller_names);
 
+/// The registry (= typetag) name of a plugin instance, read from its serialised `type` tag.
+pub fn name_of<T: serde::Serialize + ?Sized>(plugin: &T) -> String {
+    serde_json::to_value(plugin)
+        .ok()
+        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(String::from))
+        .unwrap_or_else(|| "?".into())
+}
+
 /// One row of `stiffx list`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Listing {

@@ -79,10 +79,6 @@ pub struct Row {
     pub seconds_eval: f64,
 }
 
-fn type_name(v: serde_json::Value) -> String {
-    v.get("type").and_then(|t| t.as_str()).unwrap_or("?").to_string()
-}
-
 fn data_key(cfg: &Config) -> String {
     serde_json::json!({"system": cfg.system, "sampler": cfg.sampler, "labeller": cfg.labeller, "seed": cfg.seed})
         .to_string()
@@ -159,8 +155,8 @@ pub fn sweep(path: &Path, backend_opts: &RunOptions, out: Option<&Path>) -> Resu
         .map(|((name, cfg, m), s)| Row {
             config: name.clone(),
             seed: cfg.seed,
-            transform: type_name(serde_json::to_value(&cfg.transform).unwrap_or_default()),
-            cloud: type_name(serde_json::to_value(&cfg.sampler).unwrap_or_default()) == "cloud",
+            transform: crate::registry::name_of(&cfg.transform),
+            cloud: crate::registry::name_of(&cfg.sampler) == "cloud",
             best_val_loss: m.best_val_loss,
             rollout_l2: m.eval.reference.rollout_l2,
             fast_abs: m.eval.reference.fast_abs,
