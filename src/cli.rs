@@ -87,6 +87,9 @@ pub struct RunArgs {
     /// No progress output.
     #[arg(long)]
     pub quiet: bool,
+    /// Write no PNG figures.
+    #[arg(long)]
+    pub no_figures: bool,
     #[command(flatten)]
     /// Device options.
     pub device: DeviceArgs,
@@ -95,16 +98,17 @@ pub struct RunArgs {
 /// `stiffx eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Checkpoint written by `stiffx run`.
-    #[arg(long)]
-    pub checkpoint: PathBuf,
+    /// Checkpoint(s) written by `stiffx run`; with several (e.g. one per seed) the per-eps metrics
+    /// are also averaged over them (mean ± std, `eps_curve.csv`, Fig. 10).
+    #[arg(long, num_args = 1.., required = true)]
+    pub checkpoint: Vec<PathBuf>,
     /// Comma-separated stiffness values (default: the config's evaluation grid).
     #[arg(long, value_delimiter = ',')]
     pub eps: Vec<f64>,
     /// Also evaluate the system's unseen grid (paper eq. 33).
     #[arg(long)]
     pub unseen: bool,
-    /// Output directory (default: next to the checkpoint, `eval/`).
+    /// Output directory (default: `eval/` next to the checkpoint; required with several checkpoints).
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[command(flatten)]
@@ -134,6 +138,9 @@ pub struct SweepArgs {
     /// No progress output.
     #[arg(long)]
     pub quiet: bool,
+    /// Write no PNG figures.
+    #[arg(long)]
+    pub no_figures: bool,
     #[command(flatten)]
     /// Device options.
     pub device: DeviceArgs,
@@ -221,5 +228,8 @@ pub fn run_config(a: &RunArgs) -> Result<(Config, RunOptions)> {
             cfg.seed
         ))
     });
-    Ok((cfg, RunOptions { out: Some(out), backend, eval_precision, jacobian, progress: !a.quiet }))
+    Ok((
+        cfg,
+        RunOptions { out: Some(out), backend, eval_precision, jacobian, progress: !a.quiet, figures: !a.no_figures },
+    ))
 }

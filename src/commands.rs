@@ -59,33 +59,75 @@ pub fn run(a: &RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// `stiffx eval`.
+/// `stiffx eval`: evaluates one or several checkpoints at the config's grid, at `--eps` values and/or
+/// on the unseen grid. Several checkpoints (seeds of one configuration) are also averaged: per-eps
+/// mean ± std in `eps_curve.csv` and `errors_vs_eps.png` (the paper's Fig. 10).
 pub fn eval(a: &EvalArgs) -> Result<()> {
-    let ck = Checkpoint::load(&a.checkpoint)?;
     let (backend, jacobian, precision) = device_options(&a.device)?;
-    for &e in &a.eps {
-        ck.config.system.check_param(e).map_err(|_| crate::Error::invalid("--eps", e, "stiffness values > 0"))?;
+    let out = match (&a.out, a.checkpoint.as_slice()) {
+        (Some(o), _) => o.clone(),
+        (None, [one]) => one.parent().map(|p| p.join("eval")).unwrap_or_else(|| PathBuf::from("eval")),
+        (None, _) => {
+            return Err(crate::Error::invalid(
+                "--out",
+                "(none)",
+                "an output directory when several checkpoints are given",
+            ));
+        }
+    };
+    let cks: Vec<Checkpoint> = a.checkpoint.iter().map(|p| Checkpoint::load(p)).collect::<Result<_>>()?;
+    let sys = &cks[0].config.system;
+    for (ck, p) in cks.iter().zip(&a.checkpoint) {
+        if crate::registry::name_of(&ck.config.system) != crate::registry::name_of(sys) {
+            return Err(crate::Error::invalid(
+                "--checkpoint",
+                p.display(),
+                format!("checkpoints of one system (the first is `{}`)", crate::registry::name_of(sys)),
+            ));
+        }
     }
-    let mut eps = if a.eps.is_empty() { ck.config.eval_eps() } else { a.eps.clone() };
-    if a.unseen {
-        eps.extend(ck.config.system.unseen_grid());
+    for &e in &a.eps {
+        sys.check_param(e).map_err(|_| crate::Error::invalid("--eps", e, "stiffness values > 0"))?;
     }
     let device = backend.device()?;
-    let (ev, _) = evaluate(&ck, &eps, &device, precision, jacobian)?;
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| a.checkpoint.parent().map(|p| p.join("eval")).unwrap_or_else(|| PathBuf::from("eval")));
-    write_csv(&out.join("per_eps.csv"), &ev.per_eps)?;
-    write_json(&out.join("evaluation.json"), &ev)?;
-    println!("{:>8} {:>11} {:>11} {:>11} {:>11}", "eps", "rollout L2", "|dl_fast|", "|dl_slow|", "fast rel");
-    for e in &ev.per_eps {
-        println!(
-            "{:>8} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e}",
-            e.eps, e.rollout_l2, e.fast_abs, e.slow_abs, e.fast_rel
-        );
+    let mut all = Vec::new();
+    for (i, ck) in cks.iter().enumerate() {
+        let mut eps = if a.eps.is_empty() { ck.config.eval_eps() } else { a.eps.clone() };
+        if a.unseen {
+            eps.extend(ck.config.system.unseen_grid());
+        }
+        eps.sort_by(f64::total_cmp);
+        eps.dedup();
+        let (ev, _) = evaluate(ck, &eps, &device, precision, jacobian)?;
+        let dir = if cks.len() == 1 { out.clone() } else { out.join(format!("checkpoint{}", i + 1)) };
+        write_csv(&dir.join("per_eps.csv"), &ev.per_eps)?;
+        write_json(&dir.join("evaluation.json"), &ev)?;
+        println!("{}", a.checkpoint[i].display());
+        println!("{:>8} {:>11} {:>11} {:>11} {:>11}", "eps", "rollout L2", "|dl_fast|", "|dl_slow|", "fast rel");
+        for e in &ev.per_eps {
+            println!(
+                "{:>8} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e}",
+                e.eps, e.rollout_l2, e.fast_abs, e.slow_abs, e.fast_rel
+            );
+        }
+        all.push(ev.per_eps);
     }
-    println!("results in {}", out.display());
+    let label = if cks.len() == 1 { "checkpoint".to_string() } else { format!("mean of {} checkpoints", cks.len()) };
+    let runs: Vec<&[crate::metrics::EpsMetrics]> = all.iter().map(|v| v.as_slice()).collect();
+    let curve = crate::metrics::eps_curve(&label, &runs, &sys.unseen_grid());
+    write_csv(&out.join("eps_curve.csv"), &curve)?;
+    crate::figures::paper::eps_curves(&out.join("errors_vs_eps.png"), &sys.param_name(), &curve)?;
+    if cks.len() > 1 {
+        println!("{label} (± std over checkpoints)");
+        println!("{:>8} {:>7} {:>20} {:>20}", "eps", "unseen", "fast rel", "rollout L2");
+        for p in &curve {
+            println!(
+                "{:>8} {:>7} {:>11.3e} ± {:.1e} {:>11.3e} ± {:.1e}",
+                p.eps, p.unseen, p.fast_rel, p.fast_rel_std, p.rollout_l2, p.rollout_l2_std
+            );
+        }
+    }
+    println!("results in {} (per_eps.csv, eps_curve.csv, errors_vs_eps.png)", out.display());
     Ok(())
 }
 
@@ -208,7 +250,14 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
 /// `stiffx sweep`.
 pub fn sweep(a: &SweepArgs) -> Result<()> {
     let (backend, jacobian, eval_precision) = device_options(&a.device)?;
-    let opts = crate::pipeline::RunOptions { out: None, backend, eval_precision, jacobian, progress: !a.quiet };
+    let opts = crate::pipeline::RunOptions {
+        out: None,
+        backend,
+        eval_precision,
+        jacobian,
+        progress: !a.quiet,
+        figures: !a.no_figures,
+    };
     let rows = crate::sweep::sweep(&a.file, &opts, a.out.as_deref())?;
     println!(
         "{:<14} {:>4} {:>11} {:>11} {:>11} {:>11} {:>9}",
@@ -224,46 +273,17 @@ pub fn sweep(a: &SweepArgs) -> Result<()> {
 }
 
 /// `stiffx diagnose`: skewness and Q-Q correlation of each target component, raw and transformed, for
-/// the trajectory points alone (`base`) and for the whole dataset (`all`, with the cloud), plus
-/// histograms of log10 |value| — the paper's sections 5.2–5.3. The transform is fitted on all samples.
+/// the trajectory points alone (`base`) and for the whole dataset (`all`, with the cloud), histograms
+/// of log10 |value| and Q-Q plots — the paper's sections 5.2–5.3 and Figs. 2–5. The transform is
+/// fitted on all samples.
 pub fn diagnose(a: &DiagnoseArgs) -> Result<()> {
-    use crate::diagnostics::{ComponentStats, log_histogram};
-    use crate::sampler::Origin;
     let cfg = crate::config::Config::from_file(&a.config)?;
     cfg.validate()?;
     let data = crate::pipeline::generate(&cfg)?;
-    let d = data.set.dim;
-    let mut t = cfg.transform.clone();
-    t.fit(&data.labels, &data.set.eps, d)?;
-    let tr = crate::transform::forward_all(t.as_ref(), &data.labels, &data.set.eps, d);
-    let names = cfg.system.state_names();
-    let (mut stats, mut hist) = (Vec::new(), Vec::new());
-    for subset in ["base", "all"] {
-        let keep: Vec<usize> = (0..data.set.len())
-            .filter(|&i| subset == "all" || matches!(data.set.origin[i], Origin::Trajectory { .. }))
-            .collect();
-        for k in 0..d {
-            let raw: Vec<f64> = keep.iter().map(|&i| data.labels[i * d + k]).collect();
-            let tv: Vec<f64> = keep.iter().map(|&i| tr[i * d + k]).collect();
-            stats.push(ComponentStats::new(subset, &names[k], &raw, &tv));
-            hist.extend(log_histogram(subset, &names[k], "raw", &raw, 48));
-            hist.extend(log_histogram(subset, &names[k], "transformed", &tv, 48));
-        }
-    }
-    write_csv(&a.out.join("diagnostics.csv"), &stats)?;
-    write_csv(&a.out.join("histograms.csv"), &hist)?;
-    let mut md = format!(
-        "# Target diagnostics\n\nConfig `{}`; transform {}.\n\n| subset | component | n | skew raw | skew T | Q-Q R raw | Q-Q R T |\n|---|---|---|---|---|---|---|\n",
-        a.config.display(),
-        t.describe()
-    );
-    for s in &stats {
-        md.push_str(&format!(
-            "| {} | {} | {} | {:.2} | {:.2} | {:.3} | {:.3} |\n",
-            s.subset, s.name, s.n, s.skew_raw, s.skew_transformed, s.qq_raw, s.qq_transformed
-        ));
-    }
-    crate::io::write_atomic(&a.out.join("diagnostics.md"), md.as_bytes())?;
-    print!("{md}");
+    let diag = crate::diagnostics::Diagnostics::of(&cfg, &data)?;
+    let source = format!("config `{}`", a.config.display());
+    diag.write(&a.out, &source)?;
+    print!("{}", diag.markdown(&source));
+    println!("results in {} (diagnostics.md/.csv, histograms.png, qq.png)", a.out.display());
     Ok(())
 }

@@ -154,6 +154,126 @@ pub fn log_histogram(subset: &str, name: &str, space: &str, v: &[f64], bins: usi
         .collect()
 }
 
+/// One point of a normal Q-Q plot (Figs. 3 and 5): a quantile of the standardized sample against
+/// the normal quantile at the same probability.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QqPoint {
+    /// Subset (`base` or `all`).
+    pub subset: String,
+    /// Component name.
+    pub name: String,
+    /// `raw` or `transformed`.
+    pub space: String,
+    /// Normal quantile `Φ⁻¹(p)`.
+    pub normal: f64,
+    /// Quantile `p` of `(v - mean)/std`.
+    pub sample: f64,
+}
+
+/// `points` Q-Q points of `v` (standardized by its mean and standard deviation) at the plotting
+/// positions `p_i = (i - 0.5)/points`.
+pub fn qq_points(subset: &str, name: &str, space: &str, v: &[f64], points: usize) -> Vec<QqPoint> {
+    if v.is_empty() {
+        return Vec::new();
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len() as f64;
+    let mean = s.iter().sum::<f64>() / n;
+    let sd = (s.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt().max(f64::MIN_POSITIVE);
+    (1..=points)
+        .map(|i| {
+            let p = (i as f64 - 0.5) / points as f64;
+            let idx = ((p * n) as usize).min(s.len() - 1);
+            QqPoint {
+                subset: subset.into(),
+                name: name.into(),
+                space: space.into(),
+                normal: normal_quantile(p),
+                sample: (s[idx] - mean) / sd,
+            }
+        })
+        .collect()
+}
+
+/// Every diagnostic of one dataset: statistics, histograms and Q-Q points per component, raw and
+/// transformed, for the trajectory points alone (`base`) and for the whole dataset (`all`).
+#[derive(Debug, Clone, Default)]
+pub struct Diagnostics {
+    /// Skewness and Q-Q correlation per subset and component.
+    pub stats: Vec<ComponentStats>,
+    /// Histograms of `log10 |value|`.
+    pub hist: Vec<HistBin>,
+    /// Q-Q plot points.
+    pub qq: Vec<QqPoint>,
+    /// Description of the fitted transform.
+    pub transform: String,
+}
+
+impl Diagnostics {
+    /// Fits the config's transform on all labels of `data` and computes every diagnostic.
+    pub fn of(cfg: &crate::config::Config, data: &crate::pipeline::Data) -> crate::error::Result<Self> {
+        use crate::sampler::Origin;
+        let d = data.set.dim;
+        let mut t = cfg.transform.clone();
+        t.fit(&data.labels, &data.set.eps, d)?;
+        let tr = crate::transform::forward_all(t.as_ref(), &data.labels, &data.set.eps, d);
+        let names = cfg.system.state_names();
+        let mut out = Diagnostics { transform: t.describe(), ..Default::default() };
+        for subset in ["base", "all"] {
+            let keep: Vec<usize> = (0..data.set.len())
+                .filter(|&i| subset == "all" || matches!(data.set.origin[i], Origin::Trajectory { .. }))
+                .collect();
+            for k in 0..d {
+                let raw: Vec<f64> = keep.iter().map(|&i| data.labels[i * d + k]).collect();
+                let tv: Vec<f64> = keep.iter().map(|&i| tr[i * d + k]).collect();
+                out.stats.push(ComponentStats::new(subset, &names[k], &raw, &tv));
+                for (space, v) in [("raw", &raw), ("transformed", &tv)] {
+                    out.hist.extend(log_histogram(subset, &names[k], space, v, 48));
+                    out.qq.extend(qq_points(subset, &names[k], space, v, 200));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Markdown table of the statistics.
+    pub fn markdown(&self, source: &str) -> String {
+        let mut md = format!(
+            "# Target diagnostics\n\n{source}; transform {}.\n\n| subset | component | n | skew raw | skew T | Q-Q R raw | Q-Q R T |\n|---|---|---|---|---|---|---|\n",
+            self.transform
+        );
+        for s in &self.stats {
+            md.push_str(&format!(
+                "| {} | {} | {} | {:.2} | {:.2} | {:.3} | {:.3} |\n",
+                s.subset, s.name, s.n, s.skew_raw, s.skew_transformed, s.qq_raw, s.qq_transformed
+            ));
+        }
+        md
+    }
+
+    /// Writes `diagnostics.csv`, `histograms.csv`, `qq.csv`, `diagnostics.md`, `histograms.png`
+    /// (Figs. 2/4) and `qq.png` (Figs. 3/5) into `dir`.
+    pub fn write(&self, dir: &std::path::Path, source: &str) -> crate::error::Result<()> {
+        use crate::io::{write_atomic, write_csv};
+        write_csv(&dir.join("diagnostics.csv"), &self.stats)?;
+        write_csv(&dir.join("histograms.csv"), &self.hist)?;
+        write_csv(&dir.join("qq.csv"), &self.qq)?;
+        write_atomic(&dir.join("diagnostics.md"), self.markdown(source).as_bytes())?;
+        crate::figures::paper::histograms(
+            &dir.join("histograms.png"),
+            &format!("PDF of log10 |target| (Figs. 2, 4): {source}"),
+            &self.hist,
+        )?;
+        crate::figures::paper::qq_plots(
+            &dir.join("qq.png"),
+            &format!("Normal Q-Q plots of the targets (Figs. 3, 5): {source}"),
+            &self.qq,
+            &self.stats,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +292,13 @@ mod tests {
         assert!(qq_correlation(&normal) > 0.999);
         let expo: Vec<f64> = normal.iter().map(|x| x.exp()).collect();
         assert!(skewness(&expo) > 1.0 && qq_correlation(&expo) < 0.95);
+    }
+
+    #[test]
+    fn qq_points_of_a_normal_sample_lie_on_the_identity() {
+        let normal: Vec<f64> = (1..10_000).map(|i| 3.0 + 2.0 * normal_quantile(i as f64 / 10_000.0)).collect();
+        let pts = qq_points("base", "y", "raw", &normal, 50);
+        assert_eq!(pts.len(), 50);
+        assert!(pts.iter().all(|p| (p.sample - p.normal).abs() < 0.05), "{pts:?}");
     }
 }

@@ -170,3 +170,78 @@ mod tests {
         assert!((m.slow_abs - 0.01).abs() < 1e-12 && m.complex_fraction == 0.0);
     }
 }
+
+/// One point of an error-vs-stiffness curve (Fig. 10): mean ± sample standard deviation over seeds
+/// of the per-eps metrics at one stiffness value.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CurvePoint {
+    /// Configuration (or run) label.
+    pub config: String,
+    /// Stiffness value.
+    pub eps: f64,
+    /// Whether `eps` is in the system's unseen grid (else a training or user-given value).
+    pub unseen: bool,
+    /// Number of seeds averaged.
+    pub seeds: usize,
+    /// Mean relative fast-eigenvalue error `|λ_fast/λ*_fast − 1|`.
+    pub fast_rel: f64,
+    /// Its standard deviation over seeds.
+    pub fast_rel_std: f64,
+    /// Mean absolute fast-eigenvalue error (eq. 18).
+    pub fast_abs: f64,
+    /// Its standard deviation.
+    pub fast_abs_std: f64,
+    /// Mean absolute slow-eigenvalue error (eq. 18).
+    pub slow_abs: f64,
+    /// Its standard deviation.
+    pub slow_abs_std: f64,
+    /// Mean rollout L2 error (eq. 17).
+    pub rollout_l2: f64,
+    /// Its standard deviation.
+    pub rollout_l2_std: f64,
+}
+
+/// Mean and sample standard deviation (n − 1; 0 for a single value).
+pub fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let m = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 { v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (m, var.sqrt())
+}
+
+/// The seed-averaged error curve of one configuration: for every eps evaluated by all `runs`, the
+/// mean ± std over runs of each per-eps metric. `unseen` marks the held-out grid.
+pub fn eps_curve(config: &str, runs: &[&[EpsMetrics]], unseen: &[f64]) -> Vec<CurvePoint> {
+    let Some(first) = runs.first() else { return Vec::new() };
+    let mut eps: Vec<f64> =
+        first.iter().map(|m| m.eps).filter(|e| runs.iter().all(|r| r.iter().any(|m| m.eps == *e))).collect();
+    eps.sort_by(f64::total_cmp);
+    eps.dedup();
+    eps.iter()
+        .map(|&e| {
+            let at: Vec<&EpsMetrics> = runs.iter().filter_map(|r| r.iter().find(|m| m.eps == e)).collect();
+            let ms = |f: fn(&EpsMetrics) -> f64| mean_std(&at.iter().map(|m| f(m)).collect::<Vec<_>>());
+            let (fast_rel, fast_rel_std) = ms(|m| m.fast_rel);
+            let (fast_abs, fast_abs_std) = ms(|m| m.fast_abs);
+            let (slow_abs, slow_abs_std) = ms(|m| m.slow_abs);
+            let (rollout_l2, rollout_l2_std) = ms(|m| m.rollout_l2);
+            CurvePoint {
+                config: config.into(),
+                eps: e,
+                unseen: unseen.contains(&e),
+                seeds: at.len(),
+                fast_rel,
+                fast_rel_std,
+                fast_abs,
+                fast_abs_std,
+                slow_abs,
+                slow_abs_std,
+                rollout_l2,
+                rollout_l2_std,
+            }
+        })
+        .collect()
+}

@@ -41,6 +41,8 @@ pub struct RunOptions {
     pub jacobian: JacobianMode,
     /// Show progress bars on stderr.
     pub progress: bool,
+    /// Write PNG figures (per run; a sweep's report figures).
+    pub figures: bool,
 }
 
 impl Default for RunOptions {
@@ -51,6 +53,7 @@ impl Default for RunOptions {
             eval_precision: Precision::F64,
             jacobian: JacobianMode::Forward,
             progress: false,
+            figures: true,
         }
     }
 }
@@ -502,6 +505,7 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<Run
     if let Some(o) = out {
         write_traces(&o.join("traces.csv"), &traces, d)?;
     }
+    let curve = std::mem::take(&mut obs.curve);
     let metrics = RunMetrics {
         version: env!("CARGO_PKG_VERSION").into(),
         seed: cfg.seed,
@@ -522,6 +526,10 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<Run
         eval,
     };
     if let Some(o) = out {
+        if opts.figures {
+            let label = o.file_name().map_or("run".into(), |n| n.to_string_lossy().into_owned());
+            write_run_figures(&o.join("figures"), cfg, &label, &curve, &traces, &metrics.eval.per_eps)?;
+        }
         write_outputs(o, &metrics)?;
     }
     Ok(metrics)
@@ -529,7 +537,7 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<Run
 
 /// One row of `traces.csv`: a point of a test trajectory with the reference and learned states and
 /// the learned and reference eigenvalues (fastest first) along the reference (data of Figs. 7–8).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct TraceRow {
     eps: f64,
     trajectory: usize,
@@ -568,6 +576,70 @@ pub fn write_traces(path: &Path, tr: &Traces, d: usize) -> Result<()> {
         }
     }
     write_csv(path, &rows)
+}
+
+/// Reads a `traces.csv` written by [`write_traces`] back (the imaginary parts of the reference
+/// eigenvalues are not stored and read as 0).
+pub fn read_traces(path: &Path, d: usize) -> Result<Traces> {
+    let bad = |m: String| Error::Checkpoint { path: path.into(), message: m };
+    let mut rd = csv::Reader::from_path(path).map_err(|e| bad(format!("cannot read traces: {e}")))?;
+    let rows: Vec<TraceRow> =
+        rd.deserialize().collect::<std::result::Result<_, _>>().map_err(|e| bad(format!("malformed traces: {e}")))?;
+    if d == 0 || rows.is_empty() || rows.len() % d != 0 {
+        return Err(bad(format!("{} rows do not make whole points of dimension {d}", rows.len())));
+    }
+    let times: Vec<f64> = rows.iter().filter(|r| r.trajectory == 0 && r.component == 0).map(|r| r.t).collect();
+    let np = times.len();
+    let m = rows.len() / (np * d).max(1);
+    if np == 0 || m * np * d != rows.len() {
+        return Err(bad("trajectories of unequal length".into()));
+    }
+    let mut tr = Traces { times, ..Default::default() };
+    for (idx, r) in rows.iter().enumerate() {
+        let (p, k) = (idx / d, idx % d);
+        if r.trajectory != p / np || r.component != k {
+            return Err(bad(format!("row {} is out of order", idx + 2)));
+        }
+        if k == 0 {
+            if p % np == 0 {
+                tr.eps.push(r.eps);
+            }
+            tr.learned_eigs.push(Vec::with_capacity(d));
+            tr.reference_eigs.push(Vec::with_capacity(d));
+        }
+        tr.reference.push(r.reference);
+        tr.learned.push(r.learned);
+        tr.learned_eigs[p].push(nalgebra::Complex::new(r.eig_learned_re, r.eig_learned_im));
+        tr.reference_eigs[p].push(nalgebra::Complex::new(r.eig_reference_re, 0.0));
+    }
+    Ok(tr)
+}
+
+/// Writes a run's figures into `dir`: `loss.png` (Fig. 6), `trajectories.png` (Fig. 7, at the
+/// reference eps), `eigenvalues.png` (Fig. 8, at the reference and the stiffest training eps) and
+/// `errors_vs_eps.png` (Fig. 10).
+pub fn write_run_figures(
+    dir: &Path,
+    cfg: &Config,
+    label: &str,
+    curve: &[EpochRecord],
+    traces: &Traces,
+    per_eps: &[EpsMetrics],
+) -> Result<()> {
+    use crate::figures::paper;
+    let sys = cfg.system.as_ref();
+    paper::loss_curves(&dir.join("loss.png"), &[(label.to_string(), cfg.seed, curve.to_vec())])?;
+    let runs = [(label.to_string(), traces)];
+    paper::trajectories(&dir.join("trajectories.png"), sys, &runs, cfg.eval.reference_eps)?;
+    let mut eps = vec![cfg.eval.reference_eps];
+    if let Some(stiffest) = sys.train_grid().into_iter().min_by(f64::total_cmp) {
+        if stiffest != cfg.eval.reference_eps && traces.eps.contains(&stiffest) {
+            eps.push(stiffest);
+        }
+    }
+    paper::eigenvalues(&dir.join("eigenvalues.png"), sys, &runs, &eps)?;
+    let curve = crate::metrics::eps_curve(label, &[per_eps], &sys.unseen_grid());
+    paper::eps_curves(&dir.join("errors_vs_eps.png"), &sys.param_name(), &curve)
 }
 
 /// Writes `metrics.json` and `per_eps.csv`.

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::io::{write_atomic, write_csv};
-use crate::metrics::s_comb;
+use crate::metrics::{mean_std, s_comb};
 use crate::pipeline::{Data, RunMetrics, RunOptions, generate, run_with_data};
 
 /// A sweep file.
@@ -79,7 +79,8 @@ pub struct Row {
     pub seconds_eval: f64,
 }
 
-fn data_key(cfg: &Config) -> String {
+/// The key of a run's dataset: runs with equal keys share one generated dataset.
+pub(crate) fn data_key(cfg: &Config) -> String {
     serde_json::json!({"system": cfg.system, "sampler": cfg.sampler, "labeller": cfg.labeller, "seed": cfg.seed})
         .to_string()
 }
@@ -121,7 +122,7 @@ pub fn sweep(path: &Path, backend_opts: &RunOptions, out: Option<&Path>) -> Resu
     let mut results: Vec<(String, Config, RunMetrics)> = Vec::new();
     // Order by data key so that each dataset is generated once and dropped after its last use.
     jobs.sort_by(|a, b| data_key(&a.1).cmp(&data_key(&b.1)).then(a.0.cmp(&b.0)));
-    for (i, (name, cfg)) in jobs.iter().enumerate() {
+    for (name, cfg) in &jobs {
         let out = sc.out.join(format!("{name}-s{}", cfg.seed));
         bar.set_message(format!("{name} seed {}", cfg.seed));
         let metrics_path = out.join("metrics.json");
@@ -139,7 +140,6 @@ pub fn sweep(path: &Path, backend_opts: &RunOptions, out: Option<&Path>) -> Resu
             let opts = RunOptions { out: Some(out.clone()), progress: false, ..backend_opts.clone() };
             run_with_data(cfg, &opts, &cache[&key])?
         };
-        let _ = i;
         results.push((name.clone(), cfg.clone(), m));
         bar.inc(1);
     }
@@ -176,14 +176,19 @@ pub fn sweep(path: &Path, backend_opts: &RunOptions, out: Option<&Path>) -> Resu
     rows.sort_by(|a, b| a.config.cmp(&b.config).then(a.seed.cmp(&b.seed)));
     write_csv(&sc.out.join("table1.csv"), &rows)?;
     write_atomic(&sc.out.join("table1.md"), markdown(&rows, &sc).as_bytes())?;
+    if backend_opts.figures {
+        let runs: Vec<crate::report::SweepRun<'_>> = results
+            .iter()
+            .map(|(name, cfg, m)| crate::report::SweepRun {
+                name,
+                cfg,
+                metrics: m,
+                dir: sc.out.join(format!("{name}-s{}", cfg.seed)),
+            })
+            .collect();
+        crate::report::sweep_report(&sc.out, &runs, &rows, backend_opts)?;
+    }
     Ok(rows)
-}
-
-fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let var = if v.len() > 1 { v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0) } else { 0.0 };
-    (m, var.sqrt())
 }
 
 /// The Markdown report of a sweep: per-run table (the paper's Table 1 layout), per-config mean ± std

@@ -97,6 +97,31 @@ fn run_then_eval_end_to_end() {
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("0.15"), "{stdout}");
     assert_bad_input(&["eval", "--checkpoint", ck.to_str().unwrap(), "--eps", "0"], &["--eps", "> 0"]);
+    // A second seed, then both checkpoints averaged on the unseen grid (Fig. 10).
+    let out2 = d.path().join("run2");
+    let (code, _, err) =
+        stiffx(&["run", "--config", cfg, "--seed", "2", "--out", out2.to_str().unwrap(), "--quiet", "--no-figures"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out2.join("figures").exists());
+    let ck2 = out2.join("checkpoint.json");
+    assert_bad_input(&["eval", "--checkpoint", ck.to_str().unwrap(), ck2.to_str().unwrap()], &["--out"]);
+    let ev = d.path().join("ev2");
+    let (code, stdout, err) = stiffx(&[
+        "eval",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        ck2.to_str().unwrap(),
+        "--unseen",
+        "--out",
+        ev.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("mean of 2 checkpoints"), "{stdout}");
+    let curve = std::fs::read_to_string(ev.join("eps_curve.csv")).unwrap();
+    // 3 training + 8 unseen eps, each averaged over the 2 checkpoints.
+    assert_eq!(curve.lines().count(), 1 + 3 + 8, "{curve}");
+    assert!(curve.lines().skip(1).all(|l| l.contains(",2,")), "{curve}");
+    assert!(ev.join("errors_vs_eps.png").is_file() && ev.join("checkpoint2/per_eps.csv").is_file());
 }
 
 #[test]
@@ -110,4 +135,9 @@ fn diagnose_writes_statistics_for_base_and_cloud() {
     assert_eq!(csv.lines().count(), 1 + 4);
     let hist = std::fs::read_to_string(d.path().join("histograms.csv")).unwrap();
     assert_eq!(hist.lines().count(), 1 + 2 * 2 * 2 * 48);
+    let qq = std::fs::read_to_string(d.path().join("qq.csv")).unwrap();
+    assert_eq!(qq.lines().count(), 1 + 2 * 2 * 2 * 200);
+    for f in ["histograms.png", "qq.png", "diagnostics.md"] {
+        assert!(d.path().join(f).is_file(), "{f}");
+    }
 }

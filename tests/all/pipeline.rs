@@ -49,21 +49,32 @@ fn checkpoint_reproduces_the_metrics_exactly() {
         "per_eps.csv",
         "metrics.json",
         "traces.csv",
+        "figures/loss.png",
+        "figures/trajectories.png",
+        "figures/eigenvalues.png",
+        "figures/errors_vs_eps.png",
     ] {
         assert!(dir.path().join(f).is_file(), "{f} written");
     }
     let ck = Checkpoint::load(&dir.path().join("checkpoint.json")).unwrap();
     assert_eq!(ck.epoch, m.best_epoch);
     let device = opts.backend.device().unwrap();
-    let (ev, _) = evaluate(&ck, &ck.config.eval_eps(), &device, Precision::F64, opts.jacobian).unwrap();
+    let (ev, tr) = evaluate(&ck, &ck.config.eval_eps(), &device, Precision::F64, opts.jacobian).unwrap();
     assert_eq!(ev.per_eps, m.eval.per_eps);
+    // traces.csv reads back to the same trajectories and eigenvalues (the figures are drawn from it).
+    let back = stiffx::pipeline::read_traces(&dir.path().join("traces.csv"), 2).unwrap();
+    assert_eq!(
+        (&back.times, &back.eps, &back.reference, &back.learned),
+        (&tr.times, &tr.eps, &tr.reference, &tr.learned)
+    );
+    assert_eq!(back.learned_eigs, tr.learned_eigs);
     assert_eq!(ev.reference, m.eval.reference);
     let curve = std::fs::read_to_string(dir.path().join("loss_curve.csv")).unwrap();
     assert_eq!(curve.lines().count(), 1 + cfg.train.epochs as usize);
     // No temporary files are left behind by the atomic writes.
     let names: Vec<String> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    assert_eq!(names.len(), 7, "{names:?}");
+    assert_eq!(names.len(), 8, "{names:?}");
 }
 
 #[test]

@@ -16,6 +16,22 @@ fn tiny_sweep_writes_tables_resumes_and_is_snapshotted() {
     // term of the median run is exactly 1, so the minimum is below and the maximum above 1.
     let s: Vec<f64> = rows.iter().map(|r| r.s_comb).collect();
     assert!(s.iter().cloned().fold(f64::INFINITY, f64::min) <= 1.0 && s.iter().cloned().fold(0.0, f64::max) >= 1.0);
+    // The report: every linked figure exists and is a PNG; the unseen grid was evaluated for every run
+    // and enters the seed-averaged curve.
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(report.contains("Table 1") && report.contains("Wall time"), "{report}");
+    let links: Vec<&str> =
+        report.split("](").skip(1).filter_map(|t| t.split(')').next()).filter(|l| l.ends_with(".png")).collect();
+    assert!(links.len() >= 9, "{links:?}");
+    for l in &links {
+        let bytes = std::fs::read(dir.path().join(l)).unwrap_or_else(|e| panic!("{l}: {e}"));
+        assert_eq!(&bytes[1..4], b"PNG", "{l}");
+    }
+    let curve = std::fs::read_to_string(dir.path().join("eps_curve.csv")).unwrap();
+    let unseen_rows = curve.lines().filter(|l| l.contains(",true,")).count();
+    assert_eq!(unseen_rows, 2 * 8, "{curve}");
+    assert!(dir.path().join("tiny-s2/unseen_eps.csv").is_file());
+    assert!(dir.path().join("data/tiny/diagnostics.md").is_file());
     // Resume: finished runs are read back, not retrained; the table is identical.
     let stamp = std::fs::metadata(dir.path().join("tiny-s1/checkpoint.json")).unwrap().modified().unwrap();
     let again = sweep(&file, &RunOptions::default(), Some(dir.path())).unwrap();
