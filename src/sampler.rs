@@ -226,6 +226,9 @@ pub struct CloudSampler {
     pub directions: Directions,
     /// Keep the base points in the dataset.
     pub keep_base: bool,
+    /// Dimension of the fast subspace sampled by the normal perturbations of systems with d > 2
+    /// (ignored in 2-D, where the normal is the paper's).
+    pub fast_dim: i64,
 }
 
 impl Default for CloudSampler {
@@ -239,6 +242,7 @@ impl Default for CloudSampler {
             normal_mode: NormalMode::Abs,
             directions: Directions::Velocity,
             keep_base: true,
+            fast_dim: 1,
         }
     }
 }
@@ -278,6 +282,80 @@ impl CloudSampler {
     }
 }
 
+/// An orthonormal basis of the fast subspace of `j` made orthogonal to the unit vector `t`: the span
+/// of the (real and imaginary parts of the) eigenvectors of the `m` eigenvalues of largest modulus —
+/// the CSP fast subspace — with the component along `t` removed. Each eigenvector is the null vector of
+/// `J − λI`, from its SVD. If the fast subspace lies along `t`, the basis is completed with coordinate
+/// directions so that it is never empty (for d ≥ 2).
+pub fn fast_subspace(j: &nalgebra::DMatrix<f64>, m: usize, t: &[f64]) -> Vec<Vec<f64>> {
+    use nalgebra::{Complex, DMatrix};
+    let d = j.nrows();
+    let ev = crate::system::eigenvalues_by_magnitude(j);
+    let mut raw: Vec<Vec<f64>> = Vec::new();
+    for lam in ev.iter().take(m.clamp(1, d)) {
+        let a: DMatrix<Complex<f64>> = DMatrix::from_fn(d, d, |r, c| {
+            Complex::new(j[(r, c)], 0.0) - if r == c { *lam } else { Complex::new(0.0, 0.0) }
+        });
+        let svd = a.svd(false, true);
+        let (Some(vt), sv) = (svd.v_t, svd.singular_values) else { continue };
+        let k = (0..sv.len()).min_by(|&x, &y| sv[x].total_cmp(&sv[y])).unwrap_or(0);
+        // Rows of V^H are conjugated right singular vectors.
+        raw.push((0..d).map(|c| vt[(k, c)].re).collect());
+        if lam.im != 0.0 {
+            raw.push((0..d).map(|c| -vt[(k, c)].im).collect());
+        }
+    }
+    raw.extend((0..d).map(|i| (0..d).map(|c| if c == i { 1.0 } else { 0.0 }).collect()));
+    // At most d − 1 directions are orthogonal to t.
+    let want = m.clamp(1, d.saturating_sub(1).max(1));
+    // Gram–Schmidt against t, then against each other.
+    let mut basis: Vec<Vec<f64>> = Vec::new();
+    for mut v in raw {
+        for b in std::iter::once(t).chain(basis.iter().map(|b| b.as_slice())) {
+            let dot: f64 = v.iter().zip(b).map(|(x, y)| x * y).sum();
+            v.iter_mut().zip(b).for_each(|(x, y)| *x -= dot * y);
+        }
+        let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if n > 1e-8 {
+            basis.push(v.iter().map(|x| x / n).collect());
+            if basis.len() == want {
+                break;
+            }
+        }
+    }
+    basis
+}
+
+impl CloudSampler {
+    /// Unit tangent, unit normal and ‖F‖ at `x` in any dimension: the paper's 2-D frame, or for d > 2
+    /// `t = F/‖F‖` and `n` a random unit vector of the fast subspace orthogonal to `t`
+    /// ([`fast_subspace`] with `fast_dim` eigenvalues).
+    fn frame_nd(&self, system: &dyn StiffSystem, x: &[f64], eps: f64, rng: &mut StdRng) -> (Vec<f64>, Vec<f64>, f64) {
+        let d = system.dim();
+        if d == 2 {
+            let (t, n, f) = self.frame(system, x, eps);
+            return (t.to_vec(), n.to_vec(), f);
+        }
+        let mut f = vec![0.0; d];
+        system.rhs(x, eps, &mut f);
+        let fnorm = f.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let t: Vec<f64> = if fnorm > 1e-300 {
+            f.iter().map(|v| v / fnorm).collect()
+        } else {
+            (0..d).map(|i| if i == 0 { 1.0 } else { 0.0 }).collect()
+        };
+        let basis = fast_subspace(&system.jacobian(x, eps), self.fast_dim.max(1) as usize, &t);
+        let mut n = vec![0.0; d];
+        for b in &basis {
+            let g: f64 = StandardNormal.sample(rng);
+            n.iter_mut().zip(b).for_each(|(x, y)| *x += g * y);
+        }
+        let nn = n.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
+        n.iter_mut().for_each(|v| *v /= nn);
+        (t, n, fnorm)
+    }
+}
+
 #[typetag::serde(name = "cloud")]
 impl Sampler for CloudSampler {
     fn validate(&self) -> Result<()> {
@@ -290,21 +368,29 @@ impl Sampler for CloudSampler {
         if !(0.0..=1.0).contains(&self.r_off) {
             return Err(Error::invalid("sampler.r_off", self.r_off, "a number in [0, 1]"));
         }
+        if self.fast_dim < 1 {
+            return Err(Error::invalid("sampler.fast_dim", self.fast_dim, "an integer >= 1"));
+        }
         Ok(())
     }
 
     fn sample(&self, system: &dyn StiffSystem, eps_grid: &[f64], rng: &mut StdRng) -> Result<SampleSet> {
         self.validate()?;
-        if system.dim() != 2 {
-            return Err(Error::Unsupported(format!(
-                "the cloud sampler's tangent/normal frame is 2-D (paper appendix A.4); system has dimension {}",
-                system.dim()
-            )));
+        let d = system.dim();
+        if d < 2 {
+            return Err(Error::Unsupported("the cloud sampler needs a system of dimension >= 2".into()));
+        }
+        if d > 2 && self.directions == Directions::FastEigen {
+            return Err(Error::invalid(
+                "sampler.directions",
+                "fast-eigen",
+                "velocity for systems with d > 2 (the normal then samples the fast subspace, `fast_dim`)",
+            ));
         }
         let base = self.base.sample(system, eps_grid, rng)?;
         let k = self.k as usize;
         let k_off = (self.r_off * k as f64).floor() as usize;
-        let mut set = SampleSet { dim: 2, trajectories: base.trajectories.clone(), ..Default::default() };
+        let mut set = SampleSet { dim: d, trajectories: base.trajectories.clone(), ..Default::default() };
         if self.keep_base {
             set.x.clone_from(&base.x);
             set.eps.clone_from(&base.eps);
@@ -316,7 +402,7 @@ impl Sampler for CloudSampler {
             }
             let x = base.state(i);
             let eps = base.eps[i];
-            let (t, n, fnorm) = self.frame(system, x, eps);
+            let (t, n, fnorm) = self.frame_nd(system, x, eps, rng);
             let sn = match self.normal_mode {
                 NormalMode::Abs => self.sigma_n,
                 NormalMode::Rel => self.sigma_n * fnorm,
@@ -325,10 +411,7 @@ impl Sampler for CloudSampler {
                 let off = j >= k - k_off;
                 let xt: f64 = StandardNormal.sample(rng);
                 let xn: f64 = if off { StandardNormal.sample(rng) } else { 0.0 };
-                let p = [
-                    x[0] + self.sigma_t * xt * t[0] + sn * xn * n[0],
-                    x[1] + self.sigma_t * xt * t[1] + sn * xn * n[1],
-                ];
+                let p: Vec<f64> = (0..d).map(|c| x[c] + self.sigma_t * xt * t[c] + sn * xn * n[c]).collect();
                 set.push(&p, eps, Origin::Cloud { off });
             }
         }

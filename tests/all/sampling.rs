@@ -38,6 +38,7 @@ fn cloud_fractions_and_spreads_match_the_parameters() {
         normal_mode: NormalMode::Abs,
         directions: Directions::Velocity,
         keep_base: false,
+        fast_dim: 1,
     };
     let sys = ds();
     let set = cloud.sample(sys.as_ref(), &[0.05], &mut StdRng::seed_from_u64(11)).unwrap();
