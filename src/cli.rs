@@ -35,6 +35,44 @@ pub enum Command {
     Sweep(SweepArgs),
     /// Data diagnostics of a config's targets (skewness, Q-Q R, log-histograms; paper Figs. 2–5).
     Diagnose(DiagnoseArgs),
+    /// One table of the metrics across systems × transforms × samplers, each with seeds.
+    Compare(CompareArgs),
+}
+
+/// `stiffx compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Comma-separated registered systems (see `stiffx list`).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub systems: Vec<String>,
+    /// Comma-separated registered transforms.
+    #[arg(long, value_delimiter = ',', default_value = "identity,asinh")]
+    pub transforms: Vec<String>,
+    /// Comma-separated registered samplers.
+    #[arg(long, value_delimiter = ',', default_value = "trajectory,cloud")]
+    pub samplers: Vec<String>,
+    /// Comma-separated seeds.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub seeds: Vec<u64>,
+    /// Base config: labeller, model, training, evaluation, and the settings of the transform and sampler
+    /// it names.
+    #[arg(long, default_value = "configs/compare.toml")]
+    pub config: PathBuf,
+    /// Override the number of epochs.
+    #[arg(long)]
+    pub epochs: Option<i64>,
+    /// Output directory.
+    #[arg(long, default_value = "runs/compare")]
+    pub out: PathBuf,
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Write no PNG figures.
+    #[arg(long)]
+    pub no_figures: bool,
+    #[command(flatten)]
+    /// Device options.
+    pub device: DeviceArgs,
 }
 
 /// Options shared by commands that compute.

@@ -287,3 +287,34 @@ pub fn diagnose(a: &DiagnoseArgs) -> Result<()> {
     println!("results in {} (diagnostics.md/.csv, histograms.png, qq.png)", a.out.display());
     Ok(())
 }
+
+/// `stiffx compare`.
+pub fn compare(a: &crate::cli::CompareArgs) -> Result<()> {
+    let (backend, jacobian, eval_precision) = device_options(&a.device)?;
+    if let Some(e) = a.epochs {
+        if e < 1 {
+            return Err(crate::Error::invalid("--epochs", e, "an integer >= 1"));
+        }
+    }
+    let base = crate::config::Config::from_file(&a.config)?;
+    let opts = crate::pipeline::RunOptions {
+        out: None,
+        backend,
+        eval_precision,
+        jacobian,
+        progress: !a.quiet,
+        figures: !a.no_figures,
+    };
+    let spec = crate::compare::CompareSpec {
+        systems: a.systems.clone(),
+        transforms: a.transforms.clone(),
+        samplers: a.samplers.clone(),
+        seeds: a.seeds.clone(),
+        epochs: a.epochs,
+    };
+    crate::compare::compare(&base, &spec, &a.out, &opts)?;
+    let md =
+        std::fs::read_to_string(a.out.join("compare.md")).map_err(|e| crate::Error::io(a.out.join("compare.md"), e))?;
+    print!("{md}");
+    Ok(())
+}

@@ -25,6 +25,7 @@ pub use inventory;
 pub mod backend;
 pub mod cli;
 pub mod commands;
+pub mod compare;
 pub mod config;
 pub mod diagnostics;
 pub mod error;

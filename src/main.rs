@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => stiffx::commands::bench(&a),
         Command::Sweep(a) => stiffx::commands::sweep(&a),
         Command::Diagnose(a) => stiffx::commands::diagnose(&a),
+        Command::Compare(a) => stiffx::commands::compare(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -85,45 +85,24 @@ pub(crate) fn data_key(cfg: &Config) -> String {
         .to_string()
 }
 
-/// Runs (or resumes) a sweep and writes its tables (into `out`, or the sweep file's `out`). Returns
-/// the rows.
-pub fn sweep(path: &Path, backend_opts: &RunOptions, out: Option<&Path>) -> Result<Vec<Row>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Config { path: path.into(), message: format!("cannot read it: {e}") })?;
-    let mut sc: SweepConfig =
-        toml::from_str(&text).map_err(|e| Error::Config { path: path.into(), message: e.to_string() })?;
-    if let Some(o) = out {
-        sc.out = o.to_path_buf();
-    }
-    if sc.seeds.is_empty() || sc.configs.is_empty() {
-        return Err(Error::invalid("seeds/configs", "[]", "at least one seed and one config"));
-    }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut jobs = Vec::new();
-    for c in &sc.configs {
-        let base = Config::from_file(&dir.join(c))?;
-        let name = c.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        for &seed in &sc.seeds {
-            let mut cfg = base.clone();
-            cfg.seed = seed;
-            if let Some(e) = sc.epochs {
-                cfg.train.epochs = e;
-            }
-            cfg.validate()?;
-            jobs.push((name.clone(), cfg));
-        }
-    }
+/// Runs (or resumes) named configurations: each into `out/<name>-s<seed>`, skipping runs whose
+/// `metrics.json` exists, and generating each distinct dataset once (jobs are ordered by data key).
+/// Shows one progress bar for all jobs. Returns `(name, config, metrics)` in run order.
+pub fn run_jobs(
+    mut jobs: Vec<(String, Config)>,
+    out_dir: &Path,
+    backend_opts: &RunOptions,
+) -> Result<Vec<(String, Config, RunMetrics)>> {
     let bar = if backend_opts.progress { ProgressBar::new(jobs.len() as u64) } else { ProgressBar::hidden() };
     bar.set_style(
-        ProgressStyle::with_template("sweep [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")
+        ProgressStyle::with_template("runs [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut cache: HashMap<String, Data> = HashMap::new();
     let mut results: Vec<(String, Config, RunMetrics)> = Vec::new();
-    // Order by data key so that each dataset is generated once and dropped after its last use.
     jobs.sort_by(|a, b| data_key(&a.1).cmp(&data_key(&b.1)).then(a.0.cmp(&b.0)));
     for (name, cfg) in &jobs {
-        let out = sc.out.join(format!("{name}-s{}", cfg.seed));
+        let out = out_dir.join(format!("{name}-s{}", cfg.seed));
         bar.set_message(format!("{name} seed {}", cfg.seed));
         let metrics_path = out.join("metrics.json");
         let m: RunMetrics = if let Ok(t) = std::fs::read_to_string(&metrics_path) {
@@ -144,6 +123,38 @@ pub fn sweep(path: &Path, backend_opts: &RunOptions, out: Option<&Path>) -> Resu
         bar.inc(1);
     }
     bar.finish_and_clear();
+    Ok(results)
+}
+
+/// Runs (or resumes) a sweep and writes its tables (into `out`, or the sweep file's `out`). Returns
+/// the rows.
+pub fn sweep(path: &Path, backend_opts: &RunOptions, out: Option<&Path>) -> Result<Vec<Row>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config { path: path.into(), message: format!("cannot read it: {e}") })?;
+    let mut sc: SweepConfig =
+        toml::from_str(&text).map_err(|e| Error::Config { path: path.into(), message: e.to_string() })?;
+    if let Some(o) = out {
+        sc.out = o.to_path_buf();
+    }
+    if sc.seeds.is_empty() || sc.configs.is_empty() {
+        return Err(Error::invalid("seeds/configs", "[]", "at least one seed and one config"));
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut jobs: Vec<(String, Config)> = Vec::new();
+    for c in &sc.configs {
+        let base = Config::from_file(&dir.join(c))?;
+        let name = c.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        for &seed in &sc.seeds {
+            let mut cfg = base.clone();
+            cfg.seed = seed;
+            if let Some(e) = sc.epochs {
+                cfg.train.epochs = e;
+            }
+            cfg.validate()?;
+            jobs.push((name.clone(), cfg));
+        }
+    }
+    let results = run_jobs(jobs, &sc.out, backend_opts)?;
     let triples: Vec<(f64, f64, f64)> = results
         .iter()
         .map(|(_, _, m)| (m.eval.reference.rollout_l2, m.eval.reference.fast_abs, m.eval.reference.slow_abs))

@@ -129,6 +129,11 @@ pub struct Bar {
 
 /// Fig. 9: one panel per metric, configurations on the horizontal axis, mean ± std over seeds.
 pub fn seed_averages(path: &Path, metrics: &[(String, Vec<Bar>)]) -> Result<()> {
+    bar_panels(path, "Seed-averaged metrics, mean ± std (Fig. 9)", metrics, metrics.len().min(4))
+}
+
+/// Panels of mean ± std markers over categorical configurations (log vertical axis), `cols` per row.
+pub fn bar_panels(path: &Path, title: &str, metrics: &[(String, Vec<Bar>)], cols: usize) -> Result<()> {
     let marks = [Mark::Circle, Mark::Cross, Mark::Triangle, Mark::Circle];
     let panels: Vec<Panel> = metrics
         .iter()
@@ -145,7 +150,7 @@ pub fn seed_averages(path: &Path, metrics: &[(String, Vec<Bar>)]) -> Result<()> 
             Panel { title: name.clone(), x: Axis::categorical("configuration", cats), y: Axis::log(name), series }
         })
         .collect();
-    render(path, "Seed-averaged metrics, mean ± std (Fig. 9)", &panels, panels.len().min(4), (430, 360))
+    render(path, title, &panels, cols, (430, 360))
 }
 
 /// Fig. 10: errors across the stiffness parameter, one line per configuration (mean ± std over

@@ -1,0 +1,276 @@
+//! `stiffx compare`: one table of the method's metrics across systems × transforms × samplers, each
+//! with seeds — the cross-system check that the framework's plugins compose (issue: beyond
+//! Davis–Skodje).
+//!
+//! Every combination starts from a base config (`--config`): the system is the base's when the names
+//! match and the registry default of the named system otherwise; a transform or sampler whose name matches the base config's keeps the
+//! base's settings (so `asinh` keeps its per-eps scales, `cloud` its K and spreads), `trajectory` is the
+//! base cloud's own base sampler when the base config uses a cloud, and `cloud` wraps the base
+//! trajectory sampler with the default cloud otherwise. Runs go to `out/<system>/<transform>-<sampler>-s<seed>/`,
+//! share datasets (same system, sampler, labeller and seed), and resume like a sweep. Writes
+//! `compare.csv`, `compare.md` and `compare.png`.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::figures::paper::{Bar, bar_panels};
+use crate::io::{write_atomic, write_csv};
+use crate::labeller::Labeller;
+use crate::metrics::mean_std;
+use crate::pipeline::RunOptions;
+use crate::registry::{self, name_of};
+use crate::sampler::Sampler;
+use crate::transform::TargetTransform;
+
+/// What to compare.
+#[derive(Debug, Clone)]
+pub struct CompareSpec {
+    /// Registered system names.
+    pub systems: Vec<String>,
+    /// Registered transform names.
+    pub transforms: Vec<String>,
+    /// Registered sampler names.
+    pub samplers: Vec<String>,
+    /// Seeds of every combination.
+    pub seeds: Vec<u64>,
+    /// Optional epoch override.
+    pub epochs: Option<i64>,
+}
+
+/// One run of the comparison (a row of `compare.csv`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareRow {
+    /// System name.
+    pub system: String,
+    /// Transform name.
+    pub transform: String,
+    /// Sampler name.
+    pub sampler: String,
+    /// Seed.
+    pub seed: u64,
+    /// Training + validation samples.
+    pub samples: usize,
+    /// Best validation loss (transformed space: not comparable across transforms).
+    pub best_val_loss: f64,
+    /// Mean over the training grid of the rollout L2 error (eq. 17).
+    pub rollout_l2: f64,
+    /// Mean over the grid of |Δλ_fast| (eq. 18).
+    pub fast_abs: f64,
+    /// Mean over the grid of |Δλ_slow| (eq. 18).
+    pub slow_abs: f64,
+    /// Mean over the grid of |λ_fast/λ*_fast − 1|.
+    pub fast_rel: f64,
+    /// Worst per-eps mean relative fast error.
+    pub worst_fast_rel: f64,
+    /// Mean over the grid of |λ_slow/λ*_slow − 1|.
+    pub slow_rel: f64,
+    /// Seconds of data generation (sampling + labelling; shared datasets report their one generation).
+    pub seconds_data: f64,
+    /// Training seconds.
+    pub seconds_train: f64,
+    /// Evaluation seconds.
+    pub seconds_eval: f64,
+}
+
+fn plugin_json<T: Serialize + ?Sized>(p: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(p).map_err(|e| Error::Unsupported(format!("plugin does not serialise: {e}")))
+}
+
+/// The sampler named `name`, built from the base config's as described in the module docs.
+fn sampler_for(base: &dyn Sampler, name: &str) -> Result<Box<dyn Sampler>> {
+    let b = plugin_json(base)?;
+    let from = |v: serde_json::Value| -> Result<Box<dyn Sampler>> {
+        serde_json::from_value(v).map_err(|e| Error::Unsupported(format!("sampler `{name}`: {e}")))
+    };
+    if b["type"] == name {
+        return from(b);
+    }
+    if b["base"]["type"] == name {
+        return from(b["base"].clone());
+    }
+    if name == "cloud" {
+        return from(serde_json::json!({"type": "cloud", "base": b}));
+    }
+    registry::sampler(name)
+}
+
+fn transform_for(base: &dyn TargetTransform, name: &str) -> Result<Box<dyn TargetTransform>> {
+    if name_of(base) == name {
+        let v = plugin_json(base)?;
+        return serde_json::from_value(v).map_err(|e| Error::Unsupported(format!("transform `{name}`: {e}")));
+    }
+    registry::transform(name)
+}
+
+/// Builds every job `(name, config)` of the comparison; unknown names give the registry's error.
+pub fn jobs(base: &Config, spec: &CompareSpec) -> Result<Vec<(String, Config)>> {
+    for (what, v) in [("--systems", &spec.systems), ("--transforms", &spec.transforms), ("--samplers", &spec.samplers)]
+    {
+        if v.is_empty() {
+            return Err(Error::invalid(what, "(empty)", "a comma-separated list of registered names"));
+        }
+    }
+    if spec.seeds.is_empty() {
+        return Err(Error::invalid("--seeds", "(empty)", "a comma-separated list of seeds"));
+    }
+    let mut jobs = Vec::new();
+    for s in &spec.systems {
+        // The base config's system keeps its own parameters; others get their registry defaults.
+        let system = if name_of(&base.system) == *s { base.system.clone() } else { registry::system(s)? };
+        for t in &spec.transforms {
+            let transform = transform_for(base.transform.as_ref(), t)?;
+            for p in &spec.samplers {
+                let sampler = sampler_for(base.sampler.as_ref(), p)?;
+                for &seed in &spec.seeds {
+                    let mut cfg = base.clone();
+                    cfg.system = system.clone();
+                    cfg.transform = transform.clone();
+                    cfg.sampler = sampler.clone();
+                    cfg.labeller = {
+                        let v = plugin_json(base.labeller.as_ref())?;
+                        serde_json::from_value::<Box<dyn Labeller>>(v)
+                            .map_err(|e| Error::Unsupported(format!("labeller: {e}")))?
+                    };
+                    cfg.seed = seed;
+                    if let Some(e) = spec.epochs {
+                        cfg.train.epochs = e;
+                    }
+                    cfg.validate()?;
+                    jobs.push((format!("{s}/{t}-{p}"), cfg));
+                }
+            }
+        }
+    }
+    Ok(jobs)
+}
+
+/// Runs (or resumes) the comparison into `out` and writes its table and figure.
+pub fn compare(base: &Config, spec: &CompareSpec, out: &Path, opts: &RunOptions) -> Result<Vec<CompareRow>> {
+    let results = crate::sweep::run_jobs(jobs(base, spec)?, out, opts)?;
+    let mut rows: Vec<CompareRow> = results
+        .iter()
+        .map(|(_, cfg, m)| {
+            let g = &m.eval.grid_mean;
+            CompareRow {
+                system: name_of(&cfg.system),
+                transform: name_of(&cfg.transform),
+                sampler: name_of(&cfg.sampler),
+                seed: cfg.seed,
+                samples: m.n_train + m.n_val,
+                best_val_loss: m.best_val_loss,
+                rollout_l2: g.rollout_l2,
+                fast_abs: g.fast_abs,
+                slow_abs: g.slow_abs,
+                fast_rel: g.fast_rel,
+                worst_fast_rel: g.fast_rel_worst,
+                slow_rel: g.slow_rel,
+                seconds_data: m.seconds.sample + m.seconds.label,
+                seconds_train: m.seconds.train,
+                seconds_eval: m.seconds.eval,
+            }
+        })
+        .collect();
+    let order = |r: &CompareRow| {
+        (
+            spec.systems.iter().position(|s| *s == r.system),
+            spec.transforms.iter().position(|s| *s == r.transform),
+            spec.samplers.iter().position(|s| *s == r.sampler),
+            r.seed,
+        )
+    };
+    rows.sort_by_key(order);
+    write_csv(&out.join("compare.csv"), &rows)?;
+    write_atomic(&out.join("compare.md"), markdown(&rows, spec, base).as_bytes())?;
+    if opts.figures {
+        let mut panels = Vec::new();
+        for (title, f) in [
+            ("grid-mean relative fast error", (|r: &CompareRow| r.fast_rel) as fn(&CompareRow) -> f64),
+            ("grid-mean rollout L2", |r: &CompareRow| r.rollout_l2),
+        ] {
+            for s in &spec.systems {
+                let mut bars = Vec::new();
+                for t in &spec.transforms {
+                    for p in &spec.samplers {
+                        let v: Vec<f64> = rows
+                            .iter()
+                            .filter(|r| &r.system == s && &r.transform == t && &r.sampler == p)
+                            .map(f)
+                            .collect();
+                        let (mean, std) = mean_std(&v);
+                        bars.push(Bar { config: format!("{t}+{p}"), mean, std });
+                    }
+                }
+                panels.push((format!("{s}: {title}"), bars));
+            }
+        }
+        bar_panels(
+            &out.join("compare.png"),
+            "Systems × transforms × samplers, mean ± std over seeds",
+            &panels,
+            spec.systems.len(),
+        )?;
+    }
+    Ok(rows)
+}
+
+fn markdown(rows: &[CompareRow], spec: &CompareSpec, base: &Config) -> String {
+    let mut s = format!(
+        "# Comparison across systems\n\nSeeds {:?}; labeller {}; model {}×{}; {} epochs, batch {}. Metrics are means over each system's training grid and its fixed test initial states (eq. 17 rollouts with RK4 Δt = {}, T = {}; eq. 18 eigenvalue errors along the reference trajectories), then mean ± std over seeds. `worst` is the worst per-eps relative fast error.\n\n",
+        spec.seeds,
+        base.labeller.describe(),
+        base.model.hidden,
+        base.model.width,
+        spec.epochs.unwrap_or(base.train.epochs),
+        base.train.batch,
+        base.eval.dt,
+        base.eval.horizon
+    );
+    s.push_str("| system | transform | sampler | samples | fast rel | worst | \\|Δλ_fast\\| | \\|Δλ_slow\\| | rollout L2 | data s | train s | eval s |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for sy in &spec.systems {
+        for t in &spec.transforms {
+            for p in &spec.samplers {
+                let g: Vec<&CompareRow> =
+                    rows.iter().filter(|r| &r.system == sy && &r.transform == t && &r.sampler == p).collect();
+                if g.is_empty() {
+                    continue;
+                }
+                let m = |f: fn(&CompareRow) -> f64| {
+                    let all: Vec<f64> = g.iter().map(|r| f(r)).collect();
+                    let fin: Vec<f64> = all.iter().copied().filter(|v| v.is_finite()).collect();
+                    let (a, b) = mean_std(&fin);
+                    let mut txt = match fin.len() {
+                        0 => "—".to_string(),
+                        1 => format!("{a:.2e}"),
+                        _ => format!("{a:.2e} ± {b:.1e}"),
+                    };
+                    if fin.len() < all.len() {
+                        txt.push_str(&format!(" ({}/{} diverged)", all.len() - fin.len(), all.len()));
+                    }
+                    txt
+                };
+                let secs = |f: fn(&CompareRow) -> f64| {
+                    format!("{:.1}", mean_std(&g.iter().map(|r| f(r)).collect::<Vec<_>>()).0)
+                };
+                s.push_str(&format!(
+                    "| {sy} | {t} | {p} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                    g[0].samples,
+                    m(|r| r.fast_rel),
+                    m(|r| r.worst_fast_rel),
+                    m(|r| r.fast_abs),
+                    m(|r| r.slow_abs),
+                    m(|r| r.rollout_l2),
+                    secs(|r| r.seconds_data),
+                    secs(|r| r.seconds_train),
+                    secs(|r| r.seconds_eval)
+                ));
+            }
+        }
+    }
+    s.push_str(
+        "\nPer run: `compare.csv`; figure: `compare.png`; run directories `<system>/<transform>-<sampler>-s<seed>/`.\n",
+    );
+    s
+}
