@@ -146,6 +146,10 @@ pub struct EvalArgs {
     /// Also evaluate the system's unseen grid (paper eq. 33).
     #[arg(long)]
     pub unseen: bool,
+    /// Rollout integrator: rk4 (the checkpoint config's default) or bdf (implicit, with the learned
+    /// Jacobian; for stiffness values where RK4 at the config's dt is unstable).
+    #[arg(long)]
+    pub integrator: Option<String>,
     /// Output directory (default: `eval/` next to the checkpoint; required with several checkpoints).
     #[arg(long)]
     pub out: Option<PathBuf>,

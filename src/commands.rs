@@ -75,7 +75,17 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             ));
         }
     };
-    let cks: Vec<Checkpoint> = a.checkpoint.iter().map(|p| Checkpoint::load(p)).collect::<Result<_>>()?;
+    let mut cks: Vec<Checkpoint> = a.checkpoint.iter().map(|p| Checkpoint::load(p)).collect::<Result<_>>()?;
+    if let Some(i) = &a.integrator {
+        let integrator = match i.as_str() {
+            "rk4" => crate::config::Integrator::Rk4,
+            "bdf" => crate::config::Integrator::Bdf,
+            other => return Err(crate::Error::invalid("--integrator", other, "rk4, bdf")),
+        };
+        for ck in &mut cks {
+            ck.config.eval.integrator = integrator;
+        }
+    }
     let sys = &cks[0].config.system;
     for (ck, p) in cks.iter().zip(&a.checkpoint) {
         if crate::registry::name_of(&ck.config.system) != crate::registry::name_of(sys) {

@@ -116,11 +116,39 @@ pub struct EvalConfig {
     pub reference_eps: f64,
     /// Relative tolerance of the reference solution.
     pub reference_rtol: f64,
+    /// Integrator of the learned rollouts: `rk4` (the paper's, fixed step `dt`) or `bdf` (diffsol's
+    /// implicit BDF with the learned autodiff Jacobian, sampled every `dt`): for horizons where RK4 at
+    /// `dt` is unstable (|λ_fast|·dt > 2.78).
+    pub integrator: Integrator,
+    /// Relative tolerance of `bdf` rollouts (absolute: 1e-3 of it).
+    pub rollout_rtol: f64,
+    /// Method of the reference solution: `tsit45` (default) or `bdf` (very stiff systems).
+    pub reference_method: crate::ode::Method,
+}
+
+/// Integrator of the learned rollouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Integrator {
+    /// Classic RK4 with step `dt` (paper).
+    #[default]
+    Rk4,
+    /// diffsol BDF with the learned Jacobian.
+    Bdf,
 }
 
 impl Default for EvalConfig {
     fn default() -> Self {
-        Self { dt: 0.01, horizon: 6.0, eps: Vec::new(), reference_eps: 0.05, reference_rtol: 1e-11 }
+        Self {
+            dt: 0.01,
+            horizon: 6.0,
+            eps: Vec::new(),
+            reference_eps: 0.05,
+            reference_rtol: 1e-11,
+            integrator: Integrator::Rk4,
+            rollout_rtol: 1e-6,
+            reference_method: crate::ode::Method::Tsit45,
+        }
     }
 }
 
@@ -228,6 +256,7 @@ impl Config {
         pos("eval.dt", self.eval.dt)?;
         pos("eval.horizon", self.eval.horizon)?;
         pos("eval.reference_rtol", self.eval.reference_rtol)?;
+        pos("eval.rollout_rtol", self.eval.rollout_rtol)?;
         if self.eval.dt > self.eval.horizon {
             return Err(Error::invalid(
                 "eval.dt",

@@ -302,7 +302,16 @@ pub fn evaluate(
     let x0: Vec<f64> = inits.iter().flatten().copied().collect();
     let mut tr = Traces { times: times.clone(), ..Default::default() };
     for &e in &eps_all {
-        let r = crate::ode::solve_at(sys, e, &x0, &times, cfg.eval.reference_rtol, 1e-13, false)?;
+        let r = crate::ode::solve_at_with(
+            sys,
+            e,
+            &x0,
+            &times,
+            cfg.eval.reference_rtol,
+            1e-13,
+            false,
+            cfg.eval.reference_method,
+        )?;
         tr.reference.extend(r);
         tr.eps.extend(std::iter::repeat_n(e, inits.len()));
     }
@@ -316,7 +325,12 @@ pub fn evaluate(
     )?
     .with_eps_input(cfg.model.eps_input);
     let x0_all: Vec<f64> = eps_all.iter().flat_map(|_| x0.iter().copied()).collect();
-    tr.learned = rhs.rollout_rk4(&x0_all, &tr.eps, cfg.eval.dt, steps);
+    tr.learned = match cfg.eval.integrator {
+        crate::config::Integrator::Rk4 => rhs.rollout_rk4(&x0_all, &tr.eps, cfg.eval.dt, steps),
+        crate::config::Integrator::Bdf => {
+            rhs.rollout_bdf(&x0_all, &tr.eps, &times, cfg.eval.rollout_rtol, 1e-3 * cfg.eval.rollout_rtol)
+        }
+    };
     let pts_eps: Vec<f64> = tr.eps.iter().flat_map(|&e| std::iter::repeat_n(e, steps + 1)).collect();
     let jac = rhs.jacobian(&tr.reference, &pts_eps, mode);
     tr.learned_eigs = eigenvalues(&jac, d);

@@ -229,6 +229,46 @@ impl LearnedRhs {
     }
 }
 
+impl LearnedRhs {
+    /// Implicit rollouts of the learned RHS: diffsol's BDF on `x' = F_θ(x, eps)` with the learned
+    /// Jacobian (forward mode, with the transform's chain rule) for its Newton iterations, from every
+    /// row of `x0` and sampled at `times`. Returns `m × times.len() × d` like
+    /// [`rollout_rk4`](Self::rollout_rk4); a trajectory on which the solver fails (the learned field
+    /// blows up) is NaN from the start, so that its rollout error is infinite rather than the run failing.
+    pub fn rollout_bdf(&self, x0: &[f64], eps: &[f64], times: &[f64], rtol: f64, atol: f64) -> Vec<f64> {
+        let d = self.dim;
+        let mut out = Vec::with_capacity(eps.len() * times.len() * d);
+        for (i, &e) in eps.iter().enumerate() {
+            // The Jacobian of the last state asked for, reused for the d products J·e_k diffsol needs.
+            let cache: std::cell::RefCell<(Vec<f64>, Vec<f64>)> = std::cell::RefCell::new((Vec::new(), Vec::new()));
+            let r = crate::ode::integrate_at(
+                d,
+                &x0[i * d..(i + 1) * d],
+                times,
+                rtol,
+                atol,
+                crate::ode::Method::Bdf,
+                &format!("eps = {e} (learned RHS)"),
+                |x, y| y.copy_from_slice(&self.rhs(x, &[e])),
+                |x, v, y| {
+                    let mut c = cache.borrow_mut();
+                    if c.0 != x {
+                        *c = (x.to_vec(), self.jacobian(x, &[e], JacobianMode::Forward));
+                    }
+                    for r in 0..d {
+                        y[r] = (0..d).map(|k| c.1[r * d + k] * v[k]).sum();
+                    }
+                },
+            );
+            match r {
+                Ok(v) if v.iter().all(|x| x.is_finite()) => out.extend(v),
+                _ => out.extend(std::iter::repeat_n(f64::NAN, times.len() * d)),
+            }
+        }
+        out
+    }
+}
+
 /// Eigenvalues (sorted by decreasing modulus) of each `d × d` block of `jac`.
 pub fn eigenvalues(jac: &[f64], d: usize) -> Vec<Vec<Complex<f64>>> {
     use rayon::prelude::*;

@@ -97,6 +97,24 @@ fn run_then_eval_end_to_end() {
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("0.15"), "{stdout}");
     assert_bad_input(&["eval", "--checkpoint", ck.to_str().unwrap(), "--eps", "0"], &["--eps", "> 0"]);
+    assert_bad_input(
+        &["eval", "--checkpoint", ck.to_str().unwrap(), "--integrator", "euler"],
+        &["--integrator", "bdf"],
+    );
+    // Implicit rollouts with the learned Jacobian at a stiffness 50× beyond the training grid.
+    let (code, stdout, err) = stiffx(&[
+        "eval",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--eps",
+        "0.001",
+        "--integrator",
+        "bdf",
+        "--out",
+        d.path().join("ev_bdf").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("0.001"), "{stdout}");
     // A second seed, then both checkpoints averaged on the unseen grid (Fig. 10).
     let out2 = d.path().join("run2");
     let (code, _, err) =

@@ -102,3 +102,33 @@ fn rk4_rollout_of_a_linear_field_is_exact_to_fifth_order() {
     let (e1, e2) = (err(10), err(20));
     assert!(e1 < 1e-5 && (e1 / e2) > 12.0, "errors {e1} {e2}");
 }
+
+#[test]
+fn bdf_rollout_of_a_stiff_learned_linear_field_matches_the_exact_solution() {
+    // F(x) = A x with A = [[-1, 0], [0.5, -1000]]: RK4 at dt = 0.01 is unstable (|λ|·dt = 10 > 2.78),
+    // BDF with the learned Jacobian is not.
+    let w = Weights {
+        layers: vec![stiffx::model::LayerWeights {
+            d_in: 3,
+            d_out: 2,
+            w: vec![-1.0, 0.5, 0.0, -1000.0, 0.0, 0.0],
+            b: vec![0.0, 0.0],
+        }],
+    };
+    let norm = Normalizer { mean: vec![0.0; 3], std: vec![1.0; 3] };
+    let device = Backend::default_compiled().unwrap().device().unwrap();
+    let rhs = LearnedRhs::new(&w, norm, Box::new(Identity {}), 2, device, DType::F64).unwrap();
+    let times: Vec<f64> = (0..=100).map(|i| i as f64 * 0.01).collect();
+    let out = rhs.rollout_bdf(&[1.0, 0.0], &[0.001], &times, 1e-8, 1e-11);
+    for (i, &t) in times.iter().enumerate() {
+        // z(t) = 0.5/999 (e^{-t} - e^{-1000 t}).
+        let (y, z) = ((-t).exp(), 0.5 / 999.0 * ((-t).exp() - (-1000.0 * t).exp()));
+        assert!(
+            (out[2 * i] - y).abs() < 1e-6 && (out[2 * i + 1] - z).abs() < 1e-6,
+            "t={t}: {:?}",
+            &out[2 * i..2 * i + 2]
+        );
+    }
+    let rk4 = rhs.rollout_rk4(&[1.0, 0.0], &[0.001], 0.01, 100);
+    assert!(!rk4[rk4.len() - 1].is_finite() || rk4[rk4.len() - 1].abs() > 1e3, "RK4 is unstable here");
+}
