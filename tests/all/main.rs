@@ -1,6 +1,7 @@
 //! Integration tests of stiffx, one binary (ripgrep style): numerics of the plugins, the learned
 //! Jacobian, the pipeline (snapshots, determinism, checkpoints) and the CLI's handling of bad input.
 
+mod backends;
 mod cli;
 mod compare;
 mod dropin;
