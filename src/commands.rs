@@ -27,13 +27,13 @@ fn print_summary(m: &RunMetrics) {
         m.best_val_loss, m.best_epoch, m.train_samples_per_sec, m.backend
     );
     println!(
-        "{:>8} {:>11} {:>11} {:>11} {:>11} {:>9}",
-        "eps", "rollout L2", "|dl_fast|", "|dl_slow|", "fast rel", "complex"
+        "{:>8} {:>11} {:>11} {:>11} {:>11} {:>9} {:>10}",
+        "eps", "rollout L2", "|dl_fast|", "|dl_slow|", "fast rel", "complex", "angle deg"
     );
     for e in &m.eval.per_eps {
         println!(
-            "{:>8} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>9.3}",
-            e.eps, e.rollout_l2, e.fast_abs, e.slow_abs, e.fast_rel, e.complex_fraction
+            "{:>8} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>9.3} {:>10.3}",
+            e.eps, e.rollout_l2, e.fast_abs, e.slow_abs, e.fast_rel, e.complex_fraction, e.fast_angle_deg
         );
     }
     let r = &m.eval.reference;
@@ -113,11 +113,14 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         write_csv(&dir.join("per_eps.csv"), &ev.per_eps)?;
         write_json(&dir.join("evaluation.json"), &ev)?;
         println!("{}", a.checkpoint[i].display());
-        println!("{:>8} {:>11} {:>11} {:>11} {:>11}", "eps", "rollout L2", "|dl_fast|", "|dl_slow|", "fast rel");
+        println!(
+            "{:>8} {:>11} {:>11} {:>11} {:>11} {:>10}",
+            "eps", "rollout L2", "|dl_fast|", "|dl_slow|", "fast rel", "angle deg"
+        );
         for e in &ev.per_eps {
             println!(
-                "{:>8} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e}",
-                e.eps, e.rollout_l2, e.fast_abs, e.slow_abs, e.fast_rel
+                "{:>8} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>10.3}",
+                e.eps, e.rollout_l2, e.fast_abs, e.slow_abs, e.fast_rel, e.fast_angle_deg
             );
         }
         all.push(ev.per_eps);

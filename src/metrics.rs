@@ -29,6 +29,38 @@ pub struct EigenErrors {
     slow_rel: f64,
     fast_rel_max: f64,
     complex: usize,
+    angle: f64,
+    angles: usize,
+}
+
+/// The largest principal angle (radians) between the subspaces spanned by `a` and by `b` (vectors of
+/// equal length): `acos` of the smallest singular value of `Qaᵀ Qb` for orthonormal bases `Qa`, `Qb`.
+/// For subspaces of different dimension it measures how far the smaller one lies from the larger.
+pub fn subspace_angle(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
+    fn orthonormal(v: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        let mut q: Vec<Vec<f64>> = Vec::new();
+        for x in v {
+            let mut y = x.clone();
+            for b in &q {
+                let dot: f64 = y.iter().zip(b).map(|(p, r)| p * r).sum();
+                y.iter_mut().zip(b).for_each(|(p, r)| *p -= dot * r);
+            }
+            let n = y.iter().map(|p| p * p).sum::<f64>().sqrt();
+            if n > 1e-12 {
+                q.push(y.iter().map(|p| p / n).collect());
+            }
+        }
+        q
+    }
+    let (qa, qb) = (orthonormal(a), orthonormal(b));
+    if qa.is_empty() || qb.is_empty() {
+        return f64::NAN;
+    }
+    let m = nalgebra::DMatrix::<f64>::from_fn(qa.len(), qb.len(), |i, j| {
+        qa[i].iter().zip(&qb[j]).map(|(p, r)| p * r).sum::<f64>()
+    });
+    let smallest = m.singular_values().iter().copied().fold(f64::INFINITY, f64::min);
+    smallest.clamp(0.0, 1.0).acos()
 }
 
 impl EigenErrors {
@@ -46,6 +78,14 @@ impl EigenErrors {
         self.slow_rel += (s - ss).norm() / ss.norm().max(f64::MIN_POSITIVE);
         if learned.iter().any(|l| l.im != 0.0) {
             self.complex += 1;
+        }
+    }
+    /// Adds the angle (radians) between the learned and the reference fast eigenvector subspaces at a
+    /// point (see [`subspace_angle`]).
+    pub fn add_angle(&mut self, angle: f64) {
+        if angle.is_finite() {
+            self.angle += angle;
+            self.angles += 1;
         }
     }
     /// Number of points added.
@@ -82,6 +122,15 @@ pub struct EpsMetrics {
     pub complex_fraction: f64,
     /// Number of evaluation points.
     pub points: usize,
+    /// Fast-subspace fidelity: mean angle (degrees) between the learned and the true fast eigenvector
+    /// subspaces (dimension 1: the eigenvector of the fastest eigenvalue, or the real plane of a fastest
+    /// complex pair). NaN in results written before it existed.
+    #[serde(default = "nan")]
+    pub fast_angle_deg: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 impl EpsMetrics {
@@ -97,6 +146,7 @@ impl EpsMetrics {
             slow_rel: e.mean(e.slow_rel),
             complex_fraction: e.complex as f64 / e.n.max(1) as f64,
             points: e.n,
+            fast_angle_deg: if e.angles > 0 { (e.angle / e.angles as f64).to_degrees() } else { f64::NAN },
         }
     }
 }
@@ -143,6 +193,16 @@ pub fn s_comb(runs: &[(f64, f64, f64)]) -> Vec<f64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn subspace_angles() {
+        let deg = |a: f64| a.to_degrees();
+        assert!((deg(subspace_angle(&[vec![1.0, 0.0]], &[vec![1.0, 1.0]])) - 45.0).abs() < 1e-9);
+        assert!(deg(subspace_angle(&[vec![0.0, 2.0]], &[vec![0.0, -1.0]])).abs() < 1e-6);
+        let a = [vec![1.0, 0.0, 0.0], vec![0.0, 1.0, 0.0]];
+        let b = [vec![1.0, 0.0, 0.0], vec![0.0, 1.0, 1.0]];
+        assert!((deg(subspace_angle(&a, &b)) - 45.0).abs() < 1e-9);
+    }
+
     use super::*;
 
     #[test]

@@ -347,6 +347,12 @@ pub fn evaluate(
             rolls.push(if l2.is_finite() { l2 } else { f64::INFINITY });
             for p in t * (steps + 1)..(t + 1) * (steps + 1) {
                 errs.add(&tr.learned_eigs[p], &tr.reference_eigs[p]);
+                let learned = nalgebra::DMatrix::from_row_slice(d, d, &jac[p * d * d..(p + 1) * d * d]);
+                let exact = sys.jacobian(&tr.reference[p * d..(p + 1) * d], e);
+                errs.add_angle(crate::metrics::subspace_angle(
+                    &crate::sampler::fast_eigenvectors(&learned, 1),
+                    &crate::sampler::fast_eigenvectors(&exact, 1),
+                ));
             }
         }
         per_eps.push(EpsMetrics::new(e, &rolls, &errs));

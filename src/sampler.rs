@@ -288,23 +288,8 @@ impl CloudSampler {
 /// `J − λI`, from its SVD. If the fast subspace lies along `t`, the basis is completed with coordinate
 /// directions so that it is never empty (for d ≥ 2).
 pub fn fast_subspace(j: &nalgebra::DMatrix<f64>, m: usize, t: &[f64]) -> Vec<Vec<f64>> {
-    use nalgebra::{Complex, DMatrix};
     let d = j.nrows();
-    let ev = crate::system::eigenvalues_by_magnitude(j);
-    let mut raw: Vec<Vec<f64>> = Vec::new();
-    for lam in ev.iter().take(m.clamp(1, d)) {
-        let a: DMatrix<Complex<f64>> = DMatrix::from_fn(d, d, |r, c| {
-            Complex::new(j[(r, c)], 0.0) - if r == c { *lam } else { Complex::new(0.0, 0.0) }
-        });
-        let svd = a.svd(false, true);
-        let (Some(vt), sv) = (svd.v_t, svd.singular_values) else { continue };
-        let k = (0..sv.len()).min_by(|&x, &y| sv[x].total_cmp(&sv[y])).unwrap_or(0);
-        // Rows of V^H are conjugated right singular vectors.
-        raw.push((0..d).map(|c| vt[(k, c)].re).collect());
-        if lam.im != 0.0 {
-            raw.push((0..d).map(|c| -vt[(k, c)].im).collect());
-        }
-    }
+    let mut raw = fast_eigenvectors(j, m);
     raw.extend((0..d).map(|i| (0..d).map(|c| if c == i { 1.0 } else { 0.0 }).collect()));
     // At most d − 1 directions are orthogonal to t.
     let want = m.clamp(1, d.saturating_sub(1).max(1));
@@ -324,6 +309,30 @@ pub fn fast_subspace(j: &nalgebra::DMatrix<f64>, m: usize, t: &[f64]) -> Vec<Vec
         }
     }
     basis
+}
+
+/// Real vectors spanning the invariant subspace of the `m` eigenvalues of `j` of largest modulus: each
+/// eigenvector is the null vector of `J − λI` from its SVD; a complex eigenvector contributes its real
+/// and imaginary parts. Not orthonormalised.
+pub fn fast_eigenvectors(j: &nalgebra::DMatrix<f64>, m: usize) -> Vec<Vec<f64>> {
+    use nalgebra::{Complex, DMatrix};
+    let d = j.nrows();
+    let ev = crate::system::eigenvalues_by_magnitude(j);
+    let mut raw: Vec<Vec<f64>> = Vec::new();
+    for lam in ev.iter().take(m.clamp(1, d)) {
+        let a: DMatrix<Complex<f64>> = DMatrix::from_fn(d, d, |r, c| {
+            Complex::new(j[(r, c)], 0.0) - if r == c { *lam } else { Complex::new(0.0, 0.0) }
+        });
+        let svd = a.svd(false, true);
+        let (Some(vt), sv) = (svd.v_t, svd.singular_values) else { continue };
+        let k = (0..sv.len()).min_by(|&x, &y| sv[x].total_cmp(&sv[y])).unwrap_or(0);
+        // Rows of V^H are conjugated right singular vectors.
+        raw.push((0..d).map(|c| vt[(k, c)].re).collect());
+        if lam.im != 0.0 {
+            raw.push((0..d).map(|c| -vt[(k, c)].im).collect());
+        }
+    }
+    raw
 }
 
 impl CloudSampler {

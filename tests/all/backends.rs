@@ -48,9 +48,8 @@ fn every_backend_matches_the_host_network_and_its_jacobian() {
     let w = Weights::init(3, 4, 128, 2, 7);
     let norm = Normalizer { mean: vec![1.5, 0.4, 0.1], std: vec![0.6, 0.3, 0.08] };
     let (x, eps) = points();
-    let host: Vec<f64> = (0..eps.len())
-        .flat_map(|j| host_forward(&w, &norm, &[x[2 * j], x[2 * j + 1], eps[j]]))
-        .collect();
+    let host: Vec<f64> =
+        (0..eps.len()).flat_map(|j| host_forward(&w, &norm, &[x[2 * j], x[2 * j + 1], eps[j]])).collect();
     // Host Jacobian by central differences of the f64 host network (error ~1e-10).
     let h = 1e-6;
     let host_jac: Vec<f64> = (0..eps.len())
@@ -76,15 +75,15 @@ fn every_backend_matches_the_host_network_and_its_jacobian() {
     for backend in backends() {
         let device = backend.device().unwrap();
         for (precision, tol_f, tol_j) in [(Precision::F32, 2e-4, 2e-4), (Precision::F64, 1e-9, 1e-7)] {
-            let rhs = match LearnedRhs::new(&w, norm.clone(), Box::new(Identity {}), 2, device.clone(), precision.dtype())
-            {
-                Ok(r) => r,
-                Err(e) if precision == Precision::F64 => {
-                    eprintln!("{backend}: no f64 ({e})");
-                    continue;
-                }
-                Err(e) => panic!("{backend}: {e}"),
-            };
+            let rhs =
+                match LearnedRhs::new(&w, norm.clone(), Box::new(Identity {}), 2, device.clone(), precision.dtype()) {
+                    Ok(r) => r,
+                    Err(e) if precision == Precision::F64 => {
+                        eprintln!("{backend}: no f64 ({e})");
+                        continue;
+                    }
+                    Err(e) => panic!("{backend}: {e}"),
+                };
             let out = rhs.rhs(&x, &eps);
             let e_out = rel(&out, &host);
             assert!(e_out < tol_f, "{backend} {precision:?}: outputs differ from the host by {e_out:e}");
