@@ -259,6 +259,12 @@ pub struct CurvePoint {
     pub rollout_l2: f64,
     /// Its standard deviation.
     pub rollout_l2_std: f64,
+    /// Mean fast-subspace angle (degrees).
+    #[serde(default = "nan")]
+    pub fast_angle_deg: f64,
+    /// Its standard deviation.
+    #[serde(default = "nan")]
+    pub fast_angle_deg_std: f64,
 }
 
 /// Mean and sample standard deviation (n − 1; 0 for a single value).
@@ -288,6 +294,7 @@ pub fn eps_curve(config: &str, runs: &[&[EpsMetrics]], unseen: &[f64]) -> Vec<Cu
             let (fast_abs, fast_abs_std) = ms(|m| m.fast_abs);
             let (slow_abs, slow_abs_std) = ms(|m| m.slow_abs);
             let (rollout_l2, rollout_l2_std) = ms(|m| m.rollout_l2);
+            let (fast_angle_deg, fast_angle_deg_std) = ms(|m| m.fast_angle_deg);
             CurvePoint {
                 config: config.into(),
                 eps: e,
@@ -301,6 +308,8 @@ pub fn eps_curve(config: &str, runs: &[&[EpsMetrics]], unseen: &[f64]) -> Vec<Cu
                 slow_abs_std,
                 rollout_l2,
                 rollout_l2_std,
+                fast_angle_deg,
+                fast_angle_deg_std,
             }
         })
         .collect()

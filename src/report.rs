@@ -41,23 +41,21 @@ pub struct SweepRun<'a> {
     pub dir: std::path::PathBuf,
 }
 
-/// The metrics of a run on the system's unseen grid: read from `<run>/unseen_eps.csv`, or computed
-/// from its checkpoint (and written there) when missing.
-fn unseen_metrics(r: &SweepRun<'_>, unseen: &[f64], opts: &RunOptions) -> Result<Vec<EpsMetrics>> {
-    let path = r.dir.join("unseen_eps.csv");
-    if unseen.is_empty() {
-        return Ok(Vec::new());
-    }
+/// The metrics of a run at every eps of its training grid and of the system's unseen grid, evaluated
+/// from its checkpoint with the current code (deterministic: the training-grid values equal the run's
+/// own), cached in `<run>/all_eps.csv`.
+fn all_eps_metrics(r: &SweepRun<'_>, eps: &[f64], opts: &RunOptions) -> Result<Vec<EpsMetrics>> {
+    let path = r.dir.join("all_eps.csv");
     if let Ok(mut rd) = csv::Reader::from_path(&path) {
         if let Ok(v) = rd.deserialize().collect::<std::result::Result<Vec<EpsMetrics>, _>>() {
-            if unseen.iter().all(|e| v.iter().any(|m| m.eps == *e)) {
+            if eps.iter().all(|e| v.iter().any(|m| m.eps == *e && !m.fast_angle_deg.is_nan())) {
                 return Ok(v);
             }
         }
     }
     let ck = Checkpoint::load(&r.dir.join("checkpoint.json"))?;
     let device = opts.backend.device()?;
-    let (ev, _) = evaluate(&ck, unseen, &device, opts.eval_precision, opts.jacobian)?;
+    let (ev, _) = evaluate(&ck, eps, &device, opts.eval_precision, opts.jacobian)?;
     write_csv(&path, &ev.per_eps)?;
     Ok(ev.per_eps)
 }
@@ -138,15 +136,13 @@ pub fn sweep_report(out: &Path, runs: &[SweepRun<'_>], rows: &[Row], opts: &RunO
     )?;
 
     // Fig. 10 and eps_curve.csv: every evaluated eps, training and unseen (section 5.9), seed-averaged.
-    say("report: unseen eps …");
+    say("report: evaluating every run on the training and unseen grids …");
     let mut per_run: Vec<Vec<EpsMetrics>> = Vec::new();
     for r in runs {
-        let mut all = r.metrics.eval.per_eps.clone();
-        let extra: Vec<EpsMetrics> =
-            unseen_metrics(r, &unseen, opts)?.into_iter().filter(|u| !all.iter().any(|m| m.eps == u.eps)).collect();
-        all.extend(extra);
-        all.sort_by(|a, b| a.eps.total_cmp(&b.eps));
-        per_run.push(all);
+        let mut eps: Vec<f64> = r.metrics.eval.per_eps.iter().map(|m| m.eps).chain(unseen.iter().copied()).collect();
+        eps.sort_by(f64::total_cmp);
+        eps.dedup();
+        per_run.push(all_eps_metrics(r, &eps, opts)?);
     }
     let mut points: Vec<CurvePoint> = Vec::new();
     for n in &names {
@@ -176,6 +172,23 @@ pub fn sweep_report(out: &Path, runs: &[SweepRun<'_>], rows: &[Row], opts: &RunO
     }
 
     write_atomic(&out.join("report.md"), markdown(runs, rows, &names, &points, &diag_md).as_bytes())
+}
+
+/// A Markdown table: one row per config, one column per eps (unseen ones in italics).
+fn eps_table(points: &[CurvePoint], names: &[&str], eps: &[f64], cell: fn(&CurvePoint) -> String) -> String {
+    let head: Vec<String> = eps
+        .iter()
+        .map(|e| if points.iter().any(|p| p.eps == *e && p.unseen) { format!("*{e}*") } else { format!("{e}") })
+        .collect();
+    let mut s = format!("| config | {} |\n|---|{}\n", head.join(" | "), "---|".repeat(eps.len()));
+    for n in names {
+        let cells: Vec<String> = eps
+            .iter()
+            .map(|e| points.iter().find(|p| p.config == *n && p.eps == *e).map_or("—".into(), cell))
+            .collect();
+        s.push_str(&format!("| {n} | {} |\n", cells.join(" | ")));
+    }
+    s
 }
 
 fn markdown(
@@ -279,26 +292,9 @@ fn markdown(
     let mut eps: Vec<f64> = points.iter().map(|p| p.eps).collect();
     eps.sort_by(f64::total_cmp);
     eps.dedup();
-    s.push_str(&format!(
-        "| config | {} |\n|---|{}\n",
-        eps.iter()
-            .map(|e| { if points.iter().any(|p| p.eps == *e && p.unseen) { format!("*{e}*") } else { format!("{e}") } })
-            .collect::<Vec<_>>()
-            .join(" | "),
-        "---|".repeat(eps.len())
-    ));
-    for n in names {
-        let cells: Vec<String> = eps
-            .iter()
-            .map(|e| {
-                points
-                    .iter()
-                    .find(|p| p.config == *n && p.eps == *e)
-                    .map_or("—".into(), |p| format!("{:.2}%", 100.0 * p.fast_rel))
-            })
-            .collect();
-        s.push_str(&format!("| {n} | {} |\n", cells.join(" | ")));
-    }
+    s.push_str(&eps_table(points, names, &eps, |p| format!("{:.2}%", 100.0 * p.fast_rel)));
+    s.push_str("\nFast-subspace fidelity: mean angle (degrees) between the learned and the true fast eigenvector:\n\n");
+    s.push_str(&eps_table(points, names, &eps, |p| format!("{:.3}°", p.fast_angle_deg)));
     for n in names {
         let un: Vec<&CurvePoint> = points.iter().filter(|p| p.config == *n && p.unseen).collect();
         let tr: Vec<&CurvePoint> = points.iter().filter(|p| p.config == *n && !p.unseen).collect();

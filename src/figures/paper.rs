@@ -158,11 +158,12 @@ pub fn bar_panels(path: &Path, title: &str, metrics: &[(String, Vec<Bar>)], cols
 pub fn eps_curves(path: &Path, param: &str, points: &[CurvePoint]) -> Result<()> {
     let mut names: Vec<&String> = points.iter().map(|p| &p.config).collect();
     names.dedup();
-    let metrics: [(&str, fn(&CurvePoint) -> (f64, f64)); 4] = [
+    let metrics: [(&str, fn(&CurvePoint) -> (f64, f64)); 5] = [
         ("relative fast error |λf/λf* − 1|", |p| (p.fast_rel, p.fast_rel_std)),
         ("|Δλ_fast|", |p| (p.fast_abs, p.fast_abs_std)),
         ("|Δλ_slow|", |p| (p.slow_abs, p.slow_abs_std)),
         ("rollout L2", |p| (p.rollout_l2, p.rollout_l2_std)),
+        ("fast-subspace angle (degrees)", |p| (p.fast_angle_deg, p.fast_angle_deg_std)),
     ];
     let panels: Vec<Panel> = metrics
         .iter()

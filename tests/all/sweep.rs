@@ -30,7 +30,7 @@ fn tiny_sweep_writes_tables_resumes_and_is_snapshotted() {
     let curve = std::fs::read_to_string(dir.path().join("eps_curve.csv")).unwrap();
     let unseen_rows = curve.lines().filter(|l| l.contains(",true,")).count();
     assert_eq!(unseen_rows, 2 * 8, "{curve}");
-    assert!(dir.path().join("tiny-s2/unseen_eps.csv").is_file());
+    assert!(dir.path().join("tiny-s2/all_eps.csv").is_file());
     assert!(dir.path().join("data/tiny/diagnostics.md").is_file());
     // Resume: finished runs are read back, not retrained; the table is identical.
     let stamp = std::fs::metadata(dir.path().join("tiny-s1/checkpoint.json")).unwrap().modified().unwrap();
