@@ -284,7 +284,7 @@ fn markdown(
             m(|r| r.worst_fast_rel)
         ));
     }
-    s.push_str("\nPer run: [`table1.md`](table1.md), [`table1.csv`](table1.csv). A rollout L2 of `inf` means the RK4 rollout of the learned RHS diverged.\n\n![Fig. 9](figures/fig9_seed_averages.png)\n\n");
+    s.push_str("\nPer run: [`table1.md`](table1.md), [`table1.csv`](table1.csv). A rollout L2 of `inf` (or an astronomically large value) means the learned RHS blew up along the rollout: the learned field, not RK4, is unstable there (see the per-eps values in `eps_curve.csv`).\n\n![Fig. 9](figures/fig9_seed_averages.png)\n\n");
 
     s.push_str(&format!(
         "## Across {param}: relative fast-eigenvalue error |λ_fast/λ*_fast − 1| (mean over seeds; unseen values in *italics*)\n\n"

@@ -154,7 +154,14 @@ pub fn sweep(path: &Path, backend_opts: &RunOptions, out: Option<&Path>) -> Resu
             jobs.push((name.clone(), cfg));
         }
     }
-    let results = run_jobs(jobs, &sc.out, backend_opts)?;
+    let mut results = run_jobs(jobs, &sc.out, backend_opts)?;
+    // Report in the sweep file's order of configs (the paper's: baseline, asinh, cloud, asinh_cloud).
+    let stems: Vec<String> = sc
+        .configs
+        .iter()
+        .map(|c| c.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default())
+        .collect();
+    results.sort_by_key(|(name, cfg, _)| (stems.iter().position(|s| s == name), cfg.seed));
     let triples: Vec<(f64, f64, f64)> = results
         .iter()
         .map(|(_, _, m)| (m.eval.reference.rollout_l2, m.eval.reference.fast_abs, m.eval.reference.slow_abs))
@@ -184,7 +191,7 @@ pub fn sweep(path: &Path, backend_opts: &RunOptions, out: Option<&Path>) -> Resu
             seconds_eval: m.seconds.eval,
         })
         .collect();
-    rows.sort_by(|a, b| a.config.cmp(&b.config).then(a.seed.cmp(&b.seed)));
+    rows.sort_by_key(|r| (stems.iter().position(|s| *s == r.config), r.seed));
     write_csv(&sc.out.join("table1.csv"), &rows)?;
     write_atomic(&sc.out.join("table1.md"), markdown(&rows, &sc).as_bytes())?;
     if backend_opts.figures {

@@ -364,6 +364,8 @@ pub fn render(path: &Path, title: &str, panels: &[Panel], cols: usize, panel_siz
         let mut enc = png::Encoder::new(&mut png_bytes, w, h);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
+        enc.set_compression(png::Compression::Best);
+        enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
         let mut wr = enc.write_header().map_err(|e| fail(e.to_string()))?;
         wr.write_image_data(&buf).map_err(|e| fail(e.to_string()))?;
     }
