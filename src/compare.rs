@@ -200,7 +200,13 @@ pub fn compare(base: &Config, spec: &CompareSpec, out: &Path, opts: &RunOptions)
                             .map(f)
                             .collect();
                         let (mean, std) = mean_std(&v);
-                        bars.push(Bar { config: format!("{t}+{p}"), mean, std });
+                        // Short category labels so that four fit under a panel.
+                        let short = |n: &str| match n {
+                            "identity" => "id".to_string(),
+                            "trajectory" => "traj".to_string(),
+                            other => other.to_string(),
+                        };
+                        bars.push(Bar { config: format!("{}+{}", short(t), short(p)), mean, std });
                     }
                 }
                 panels.push((format!("{s}: {title}"), bars));

@@ -39,3 +39,83 @@ pub fn write_csv<T: serde::Serialize>(path: &Path, rows: &[T]) -> Result<()> {
     let bytes = w.into_inner().map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
     write_atomic(path, &bytes)
 }
+
+/// Serde for `f64` values that may be non-finite (a diverged rollout's error is `inf`): JSON has no
+/// `inf`/`NaN`, and serde_json would write `null` and then refuse to read it back. Finite values are
+/// written as numbers, others as the strings `"inf"`, `"-inf"`, `"NaN"`; reading accepts numbers, those
+/// strings and `null` (as NaN). Use with `#[serde(with = "crate::io::float")]`.
+pub mod float {
+    use serde::de::{self, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    /// Writes a number, or `"inf"`/`"-inf"`/`"NaN"`.
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else if v.is_nan() {
+            s.serialize_str("NaN")
+        } else if *v > 0.0 {
+            s.serialize_str("inf")
+        } else {
+            s.serialize_str("-inf")
+        }
+    }
+
+    struct F;
+    impl<'de> Visitor<'de> for F {
+        type Value = f64;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a number, \"inf\", \"-inf\", \"NaN\" or null")
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+            Ok(v as f64)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+            Ok(v as f64)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
+            v.trim().parse::<f64>().map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<f64, E> {
+            Ok(f64::NAN)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<f64, E> {
+            Ok(f64::NAN)
+        }
+    }
+
+    /// Reads what [`serialize`] writes (and `null` as NaN).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        d.deserialize_any(F)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+    struct T {
+        #[serde(with = "super::float")]
+        a: f64,
+        #[serde(with = "super::float")]
+        b: f64,
+        #[serde(with = "super::float")]
+        c: f64,
+    }
+
+    #[test]
+    fn non_finite_floats_round_trip_through_json_and_csv() {
+        let t = T { a: f64::INFINITY, b: -1.5e-300, c: f64::NEG_INFINITY };
+        let j = serde_json::to_string(&t).unwrap();
+        assert_eq!(serde_json::from_str::<T>(&j).unwrap(), t);
+        let n: T = serde_json::from_str(r#"{"a": null, "b": 2, "c": "NaN"}"#).unwrap();
+        assert!(n.a.is_nan() && n.b == 2.0 && n.c.is_nan());
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(&t).unwrap();
+        let bytes = w.into_inner().unwrap();
+        let back: T = csv::Reader::from_reader(bytes.as_slice()).deserialize().next().unwrap().unwrap();
+        assert_eq!(back, t);
+    }
+}

@@ -105,27 +105,35 @@ impl EigenErrors {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpsMetrics {
     /// Stiffness value.
+    #[serde(with = "crate::io::float")]
     pub eps: f64,
     /// Mean over test trajectories of eq. 17.
+    #[serde(with = "crate::io::float")]
     pub rollout_l2: f64,
     /// Eq. 18, fast eigenvalue.
+    #[serde(with = "crate::io::float")]
     pub fast_abs: f64,
     /// Eq. 18, slow eigenvalue.
+    #[serde(with = "crate::io::float")]
     pub slow_abs: f64,
     /// Mean `|λ_fast/λ*_fast - 1|`.
+    #[serde(with = "crate::io::float")]
     pub fast_rel: f64,
     /// Max `|λ_fast/λ*_fast - 1|` over the evaluation points.
+    #[serde(with = "crate::io::float")]
     pub fast_rel_max: f64,
     /// Mean `|λ_slow/λ*_slow - 1|`.
+    #[serde(with = "crate::io::float")]
     pub slow_rel: f64,
     /// Fraction of points whose learned Jacobian has a complex pair.
+    #[serde(with = "crate::io::float")]
     pub complex_fraction: f64,
     /// Number of evaluation points.
     pub points: usize,
     /// Fast-subspace fidelity: mean angle (degrees) between the learned and the true fast eigenvector
     /// subspaces (dimension 1: the eigenvector of the fastest eigenvalue, or the real plane of a fastest
     /// complex pair). NaN in results written before it existed.
-    #[serde(default = "nan")]
+    #[serde(default = "nan", with = "crate::io::float")]
     pub fast_angle_deg: f64,
 }
 
@@ -155,16 +163,22 @@ impl EpsMetrics {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Rollout L2 (eq. 17).
+    #[serde(with = "crate::io::float")]
     pub rollout_l2: f64,
     /// Fast eigenvalue error (eq. 18).
+    #[serde(with = "crate::io::float")]
     pub fast_abs: f64,
     /// Slow eigenvalue error (eq. 18).
+    #[serde(with = "crate::io::float")]
     pub slow_abs: f64,
     /// Fast eigenvalue relative error.
+    #[serde(with = "crate::io::float")]
     pub fast_rel: f64,
     /// Worst per-eps mean relative fast error.
+    #[serde(with = "crate::io::float")]
     pub fast_rel_worst: f64,
     /// Slow eigenvalue relative error.
+    #[serde(with = "crate::io::float")]
     pub slow_rel: f64,
 }
 
@@ -238,32 +252,41 @@ pub struct CurvePoint {
     /// Configuration (or run) label.
     pub config: String,
     /// Stiffness value.
+    #[serde(with = "crate::io::float")]
     pub eps: f64,
     /// Whether `eps` is in the system's unseen grid (else a training or user-given value).
     pub unseen: bool,
     /// Number of seeds averaged.
     pub seeds: usize,
     /// Mean relative fast-eigenvalue error `|λ_fast/λ*_fast − 1|`.
+    #[serde(with = "crate::io::float")]
     pub fast_rel: f64,
     /// Its standard deviation over seeds.
+    #[serde(with = "crate::io::float")]
     pub fast_rel_std: f64,
     /// Mean absolute fast-eigenvalue error (eq. 18).
+    #[serde(with = "crate::io::float")]
     pub fast_abs: f64,
     /// Its standard deviation.
+    #[serde(with = "crate::io::float")]
     pub fast_abs_std: f64,
     /// Mean absolute slow-eigenvalue error (eq. 18).
+    #[serde(with = "crate::io::float")]
     pub slow_abs: f64,
     /// Its standard deviation.
+    #[serde(with = "crate::io::float")]
     pub slow_abs_std: f64,
     /// Mean rollout L2 error (eq. 17).
+    #[serde(with = "crate::io::float")]
     pub rollout_l2: f64,
     /// Its standard deviation.
+    #[serde(with = "crate::io::float")]
     pub rollout_l2_std: f64,
     /// Mean fast-subspace angle (degrees).
-    #[serde(default = "nan")]
+    #[serde(default = "nan", with = "crate::io::float")]
     pub fast_angle_deg: f64,
     /// Its standard deviation.
-    #[serde(default = "nan")]
+    #[serde(default = "nan", with = "crate::io::float")]
     pub fast_angle_deg_std: f64,
 }
 

@@ -72,6 +72,7 @@ pub struct Checkpoint {
     /// Epoch of the weights.
     pub epoch: usize,
     /// Validation loss of the weights.
+    #[serde(with = "crate::io::float")]
     pub val_loss: f64,
 }
 
@@ -388,12 +389,14 @@ pub struct RunMetrics {
     /// Validation samples.
     pub n_val: usize,
     /// Best validation loss (transformed space).
+    #[serde(with = "crate::io::float")]
     pub best_val_loss: f64,
     /// Its epoch.
     pub best_epoch: usize,
     /// Epochs run.
     pub epochs: usize,
     /// Training throughput.
+    #[serde(with = "crate::io::float")]
     pub train_samples_per_sec: f64,
     /// Seconds: sampling, labelling, training, evaluation.
     pub seconds: Timings,

@@ -99,3 +99,20 @@ fn bad_checkpoints_are_rejected_with_the_reason() {
     let e = Checkpoint::load(&p).unwrap_err().to_string();
     assert!(e.contains("ck.json") && e.contains("not a stiffx checkpoint"), "{e}");
 }
+
+#[test]
+fn metrics_with_diverged_rollouts_round_trip_through_metrics_json() {
+    // A diverged rollout has an infinite error; metrics.json must read back (a resumed sweep reads it).
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = crate::tiny_config();
+    let opts = RunOptions { out: Some(dir.path().to_path_buf()), figures: false, ..RunOptions::default() };
+    let mut m = run(&cfg, &opts).unwrap();
+    m.eval.per_eps[0].rollout_l2 = f64::INFINITY;
+    m.eval.reference.fast_rel = f64::NAN;
+    let path = dir.path().join("metrics.json");
+    stiffx::io::write_json(&path, &m).unwrap();
+    let back: RunMetrics = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(back.eval.per_eps[0].rollout_l2, f64::INFINITY);
+    assert!(back.eval.reference.fast_rel.is_nan());
+    assert_eq!(back.eval.per_eps[1], m.eval.per_eps[1]);
+}
