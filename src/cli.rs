@@ -84,8 +84,8 @@ pub struct DeviceArgs {
     /// Jacobian mode of the spectral evaluation: forward or reverse.
     #[arg(long, default_value = "forward")]
     pub jacobian: String,
-    /// Precision of the spectral evaluation: f64 (default) or f32.
-    #[arg(long, default_value = "f64")]
+    /// Precision of the spectral evaluation: auto (f64 where the backend has it, f32 on wgpu), f64, f32.
+    #[arg(long, default_value = "auto")]
     pub precision: String,
 }
 
@@ -214,9 +214,17 @@ pub fn device_options(a: &DeviceArgs) -> Result<(Backend, JacobianMode, Precisio
         other => return Err(Error::invalid("--jacobian", other, "forward, reverse")),
     };
     let precision = match a.precision.as_str() {
-        "f64" => Precision::F64,
-        "f32" => Precision::F32,
-        other => return Err(Error::invalid("--precision", other, "f32, f64")),
+        "auto" if backend.supports_f64() => Precision::F64,
+        "auto" | "f32" => Precision::F32,
+        "f64" if backend.supports_f64() => Precision::F64,
+        "f64" => {
+            return Err(Error::invalid(
+                "--precision",
+                format!("f64 with --backend {backend}"),
+                "f32 or auto on wgpu (WGSL shaders have no f64: it would silently compute in f32); f64 on flex, ndarray or tch",
+            ));
+        }
+        other => return Err(Error::invalid("--precision", other, "auto, f32, f64")),
     };
     if !backend.is_compiled() {
         return Err(Error::BackendNotCompiled { name: backend.to_string(), feature: backend.feature() });
