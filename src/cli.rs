@@ -232,6 +232,13 @@ pub fn device_options(a: &DeviceArgs) -> Result<(Backend, JacobianMode, Precisio
     Ok((backend, jacobian, precision))
 }
 
+/// The run options of a computing command: its device options, progress unless `quiet`, figures
+/// unless `no_figures`, and no output directory (set per run).
+pub fn run_options(device: &DeviceArgs, quiet: bool, no_figures: bool) -> Result<RunOptions> {
+    let (backend, jacobian, eval_precision) = device_options(device)?;
+    Ok(RunOptions { out: None, backend, eval_precision, jacobian, progress: !quiet, figures: !no_figures })
+}
+
 /// Builds the validated config and options of `stiffx run`.
 pub fn run_config(a: &RunArgs) -> Result<(Config, RunOptions)> {
     let mut cfg = match &a.config {
@@ -266,7 +273,7 @@ pub fn run_config(a: &RunArgs) -> Result<(Config, RunOptions)> {
         cfg.train.lr = lr;
     }
     cfg.validate()?;
-    let (backend, jacobian, eval_precision) = device_options(&a.device)?;
+    let opts = run_options(&a.device, a.quiet, a.no_figures)?;
     let out = a.out.clone().unwrap_or_else(|| {
         use crate::registry::name_of;
         PathBuf::from("runs").join(format!(
@@ -278,8 +285,5 @@ pub fn run_config(a: &RunArgs) -> Result<(Config, RunOptions)> {
             cfg.seed
         ))
     });
-    Ok((
-        cfg,
-        RunOptions { out: Some(out), backend, eval_precision, jacobian, progress: !a.quiet, figures: !a.no_figures },
-    ))
+    Ok((cfg, RunOptions { out: Some(out), ..opts }))
 }

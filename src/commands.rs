@@ -265,15 +265,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
 
 /// `stiffx sweep`.
 pub fn sweep(a: &SweepArgs) -> Result<()> {
-    let (backend, jacobian, eval_precision) = device_options(&a.device)?;
-    let opts = crate::pipeline::RunOptions {
-        out: None,
-        backend,
-        eval_precision,
-        jacobian,
-        progress: !a.quiet,
-        figures: !a.no_figures,
-    };
+    let opts = crate::cli::run_options(&a.device, a.quiet, a.no_figures)?;
     let rows = crate::sweep::sweep(&a.file, &opts, a.out.as_deref())?;
     println!(
         "{:<14} {:>4} {:>11} {:>11} {:>11} {:>11} {:>9}",
@@ -306,21 +298,13 @@ pub fn diagnose(a: &DiagnoseArgs) -> Result<()> {
 
 /// `stiffx compare`.
 pub fn compare(a: &crate::cli::CompareArgs) -> Result<()> {
-    let (backend, jacobian, eval_precision) = device_options(&a.device)?;
     if let Some(e) = a.epochs {
         if e < 1 {
             return Err(crate::Error::invalid("--epochs", e, "an integer >= 1"));
         }
     }
     let base = crate::config::Config::from_file(&a.config)?;
-    let opts = crate::pipeline::RunOptions {
-        out: None,
-        backend,
-        eval_precision,
-        jacobian,
-        progress: !a.quiet,
-        figures: !a.no_figures,
-    };
+    let opts = crate::cli::run_options(&a.device, a.quiet, a.no_figures)?;
     let spec = crate::compare::CompareSpec {
         systems: a.systems.clone(),
         transforms: a.transforms.clone(),

@@ -18,7 +18,6 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::figures::paper::{Bar, bar_panels};
 use crate::io::{write_atomic, write_csv};
-use crate::labeller::Labeller;
 use crate::metrics::mean_std;
 use crate::pipeline::RunOptions;
 use crate::registry::{self, name_of};
@@ -80,14 +79,14 @@ fn plugin_json<T: Serialize + ?Sized>(p: &T) -> Result<serde_json::Value> {
 }
 
 /// The sampler named `name`, built from the base config's as described in the module docs.
-fn sampler_for(base: &dyn Sampler, name: &str) -> Result<Box<dyn Sampler>> {
+fn sampler_for(base: &Box<dyn Sampler>, name: &str) -> Result<Box<dyn Sampler>> {
+    if name_of(base) == name {
+        return Ok(base.clone());
+    }
     let b = plugin_json(base)?;
     let from = |v: serde_json::Value| -> Result<Box<dyn Sampler>> {
         serde_json::from_value(v).map_err(|e| Error::Unsupported(format!("sampler `{name}`: {e}")))
     };
-    if b["type"] == name {
-        return from(b);
-    }
     if b["base"]["type"] == name {
         return from(b["base"].clone());
     }
@@ -97,10 +96,9 @@ fn sampler_for(base: &dyn Sampler, name: &str) -> Result<Box<dyn Sampler>> {
     registry::sampler(name)
 }
 
-fn transform_for(base: &dyn TargetTransform, name: &str) -> Result<Box<dyn TargetTransform>> {
+fn transform_for(base: &Box<dyn TargetTransform>, name: &str) -> Result<Box<dyn TargetTransform>> {
     if name_of(base) == name {
-        let v = plugin_json(base)?;
-        return serde_json::from_value(v).map_err(|e| Error::Unsupported(format!("transform `{name}`: {e}")));
+        return Ok(base.clone());
     }
     registry::transform(name)
 }
@@ -121,19 +119,14 @@ pub fn jobs(base: &Config, spec: &CompareSpec) -> Result<Vec<(String, Config)>> 
         // The base config's system keeps its own parameters; others get their registry defaults.
         let system = if name_of(&base.system) == *s { base.system.clone() } else { registry::system(s)? };
         for t in &spec.transforms {
-            let transform = transform_for(base.transform.as_ref(), t)?;
+            let transform = transform_for(&base.transform, t)?;
             for p in &spec.samplers {
-                let sampler = sampler_for(base.sampler.as_ref(), p)?;
+                let sampler = sampler_for(&base.sampler, p)?;
                 for &seed in &spec.seeds {
                     let mut cfg = base.clone();
                     cfg.system = system.clone();
                     cfg.transform = transform.clone();
                     cfg.sampler = sampler.clone();
-                    cfg.labeller = {
-                        let v = plugin_json(base.labeller.as_ref())?;
-                        serde_json::from_value::<Box<dyn Labeller>>(v)
-                            .map_err(|e| Error::Unsupported(format!("labeller: {e}")))?
-                    };
                     cfg.seed = seed;
                     if let Some(e) = spec.epochs {
                         cfg.train.epochs = e;

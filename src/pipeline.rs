@@ -351,8 +351,8 @@ pub fn evaluate(
                 let learned = nalgebra::DMatrix::from_row_slice(d, d, &jac[p * d * d..(p + 1) * d * d]);
                 let exact = sys.jacobian(&tr.reference[p * d..(p + 1) * d], e);
                 errs.add_angle(crate::metrics::subspace_angle(
-                    &crate::sampler::fast_eigenvectors(&learned, 1),
-                    &crate::sampler::fast_eigenvectors(&exact, 1),
+                    &crate::sampler::fast_eigenvectors(&learned, &tr.learned_eigs[p], 1),
+                    &crate::sampler::fast_eigenvectors(&exact, &tr.reference_eigs[p], 1),
                 ));
             }
         }

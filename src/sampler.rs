@@ -289,7 +289,7 @@ impl CloudSampler {
 /// directions so that it is never empty (for d ≥ 2).
 pub fn fast_subspace(j: &nalgebra::DMatrix<f64>, m: usize, t: &[f64]) -> Vec<Vec<f64>> {
     let d = j.nrows();
-    let mut raw = fast_eigenvectors(j, m);
+    let mut raw = fast_eigenvectors(j, &crate::system::eigenvalues_by_magnitude(j), m);
     raw.extend((0..d).map(|i| (0..d).map(|c| if c == i { 1.0 } else { 0.0 }).collect()));
     // At most d − 1 directions are orthogonal to t.
     let want = m.clamp(1, d.saturating_sub(1).max(1));
@@ -311,13 +311,13 @@ pub fn fast_subspace(j: &nalgebra::DMatrix<f64>, m: usize, t: &[f64]) -> Vec<Vec
     basis
 }
 
-/// Real vectors spanning the invariant subspace of the `m` eigenvalues of `j` of largest modulus: each
-/// eigenvector is the null vector of `J − λI` from its SVD; a complex eigenvector contributes its real
-/// and imaginary parts. Not orthonormalised.
-pub fn fast_eigenvectors(j: &nalgebra::DMatrix<f64>, m: usize) -> Vec<Vec<f64>> {
+/// Real vectors spanning the invariant subspace of the `m` eigenvalues of `j` of largest modulus, given
+/// its eigenvalues `ev` sorted by decreasing modulus ([`eigenvalues_by_magnitude`](crate::system::eigenvalues_by_magnitude)):
+/// each eigenvector is the null vector of `J − λI` from its SVD; a complex eigenvector contributes its
+/// real and imaginary parts. Not orthonormalised.
+pub fn fast_eigenvectors(j: &nalgebra::DMatrix<f64>, ev: &[nalgebra::Complex<f64>], m: usize) -> Vec<Vec<f64>> {
     use nalgebra::{Complex, DMatrix};
     let d = j.nrows();
-    let ev = crate::system::eigenvalues_by_magnitude(j);
     let mut raw: Vec<Vec<f64>> = Vec::new();
     for lam in ev.iter().take(m.clamp(1, d)) {
         let a: DMatrix<Complex<f64>> = DMatrix::from_fn(d, d, |r, c| {

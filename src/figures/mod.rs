@@ -312,9 +312,9 @@ fn draw_any<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> Dra
     let (x0, x1) = range(p, &p.x, |q| q.0, false);
     let (y0, y1) = range(p, &p.y, |q| q.1, true);
     match (p.x.scale, p.y.scale) {
-        (Scale::Linear, Scale::Linear) => draw_panel(area, p, (x0..x1).into_ranged(), (y0..y1).into_ranged()),
-        (Scale::Linear, Scale::Log) => draw_panel(area, p, (x0..x1).into_ranged(), log(y0..y1)),
-        (Scale::Log, Scale::Linear) => draw_panel(area, p, log(x0..x1), (y0..y1).into_ranged()),
+        (Scale::Linear, Scale::Linear) => draw_panel(area, p, lin(x0..x1), lin(y0..y1)),
+        (Scale::Linear, Scale::Log) => draw_panel(area, p, lin(x0..x1), log(y0..y1)),
+        (Scale::Log, Scale::Linear) => draw_panel(area, p, log(x0..x1), lin(y0..y1)),
         (Scale::Log, Scale::Log) => draw_panel(area, p, log(x0..x1), log(y0..y1)),
     }
 }
@@ -323,14 +323,8 @@ fn log(r: std::ops::Range<f64>) -> LogCoord<f64> {
     r.log_scale().into()
 }
 
-/// Helper so that a `Range<f64>` can be passed where a concrete coordinate type is needed.
-trait IntoRanged {
-    fn into_ranged(self) -> plotters::coord::types::RangedCoordf64;
-}
-impl IntoRanged for std::ops::Range<f64> {
-    fn into_ranged(self) -> plotters::coord::types::RangedCoordf64 {
-        self.into()
-    }
+fn lin(r: std::ops::Range<f64>) -> plotters::coord::types::RangedCoordf64 {
+    r.into()
 }
 
 /// Renders `panels` on a grid with `cols` columns (each panel `panel_size` pixels) under a figure
