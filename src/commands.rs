@@ -200,7 +200,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     let x: Vec<f64> =
         (0..npts).flat_map(|i| [0.5 + 2.0 * (i as f64 / npts as f64), 0.3 + (i % 7) as f64 * 0.1]).collect();
     let eps: Vec<f64> = (0..npts).map(|i| [0.01, 0.05, 0.1][i % 3]).collect();
-    let norm = Normalizer { mean: vec![1.5, 0.6, 0.1], std: vec![0.6, 0.4, 0.09] };
+    let norm = Normalizer { mean: vec![1.5, 0.6, 0.1], std: vec![0.6, 0.4, 0.09], state_scale: Vec::new() };
     for precision in [Precision::F32, Precision::F64]
         .into_iter()
         .filter(|p| want("jacobian") && (*p == Precision::F32 || backend.supports_f64()))

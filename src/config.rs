@@ -49,7 +49,19 @@ impl EpsInput {
     }
 }
 
-/// MLP shape (paper eqs. 9–12).
+/// How the state enters the network (before standardisation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum StateInput {
+    /// `x` itself (paper eq. 9).
+    #[default]
+    Linear,
+    /// `asinh(x_i / c_i)` per species, `c_i` a low quantile of `|x_i|` (see
+    /// [`Normalizer`](crate::model::Normalizer)): for species spanning orders of magnitude.
+    Asinh,
+}
+
+/// MLP shape (paper eqs. 9–12) and how inputs enter it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
@@ -59,11 +71,26 @@ pub struct ModelConfig {
     pub width: i64,
     /// `linear` (paper) or `log` stiffness input.
     pub eps_input: EpsInput,
+    /// `linear` (paper) or `asinh` state input.
+    pub state_input: StateInput,
+    /// Quantile of `|x_i|` that sets the scale `c_i` of the `asinh` state input.
+    pub state_quantile: f64,
+    /// Project the learned RHS onto the system's linear invariants (`wᵀF = 0`, e.g. mass conservation):
+    /// `F ← P F`, `J ← P J` with `P = I - W(WᵀW)⁻¹Wᵀ`, so that their zero eigenvalues are exact. No
+    /// effect for systems without invariants.
+    pub project_invariants: bool,
 }
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        Self { hidden: 4, width: 128, eps_input: EpsInput::Linear }
+        Self {
+            hidden: 4,
+            width: 128,
+            eps_input: EpsInput::Linear,
+            state_input: StateInput::Linear,
+            state_quantile: 0.05,
+            project_invariants: true,
+        }
     }
 }
 
@@ -106,10 +133,17 @@ impl Default for TrainConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvalConfig {
-    /// RK4 step of the learned rollout.
+    /// RK4 step of the learned rollout, and the output step of `linear` spacing.
     pub dt: f64,
     /// Rollout horizon.
     pub horizon: f64,
+    /// Output times: `linear` (every `dt`, the paper's) or `log` (`t = 0` and `points` log-spaced
+    /// times from `t_first` to `horizon`; needs `integrator = "bdf"`).
+    pub spacing: crate::ode::Spacing,
+    /// First nonzero output time (`log` spacing).
+    pub t_first: f64,
+    /// Number of log-spaced output times after `t = 0` (`log` spacing).
+    pub points: i64,
     /// Stiffness values evaluated; empty = the system's training grid.
     pub eps: Vec<f64>,
     /// The stiffness value of the Table 1 headline (PAPER-NOTES: the paper's numbers match 0.05).
@@ -120,10 +154,21 @@ pub struct EvalConfig {
     /// implicit BDF with the learned autodiff Jacobian, sampled every `dt`): for horizons where RK4 at
     /// `dt` is unstable (|λ_fast|·dt > 2.78).
     pub integrator: Integrator,
-    /// Relative tolerance of `bdf` rollouts (absolute: 1e-3 of it).
+    /// Relative tolerance of `bdf` rollouts.
     pub rollout_rtol: f64,
+    /// Absolute tolerance of `bdf` rollouts (set it below the smallest species that matters).
+    pub rollout_atol: f64,
     /// Method of the reference solution: `tsit45` (default) or `bdf` (very stiff systems).
     pub reference_method: crate::ode::Method,
+    /// Absolute tolerance of the reference solution.
+    pub reference_atol: f64,
+}
+
+impl EvalConfig {
+    /// The output times of rollouts and of the spectral evaluation points.
+    pub fn times(&self) -> Vec<f64> {
+        crate::ode::output_times(self.spacing, self.dt, self.horizon, self.t_first, self.points.max(0) as usize)
+    }
 }
 
 /// Integrator of the learned rollouts.
@@ -142,12 +187,17 @@ impl Default for EvalConfig {
         Self {
             dt: 0.01,
             horizon: 6.0,
+            spacing: crate::ode::Spacing::Linear,
+            t_first: 1e-5,
+            points: 200,
             eps: Vec::new(),
             reference_eps: 0.05,
             reference_rtol: 1e-11,
             integrator: Integrator::Rk4,
             rollout_rtol: 1e-6,
+            rollout_atol: 1e-9,
             reference_method: crate::ode::Method::Tsit45,
+            reference_atol: 1e-13,
         }
     }
 }
@@ -242,6 +292,9 @@ impl Config {
         if self.model.width < 1 {
             return Err(Error::invalid("model.width", self.model.width, "an integer >= 1"));
         }
+        if !(self.model.state_quantile >= 0.0 && self.model.state_quantile <= 1.0) {
+            return Err(Error::invalid("model.state_quantile", self.model.state_quantile, "a number in [0, 1]"));
+        }
         if self.train.epochs < 1 {
             return Err(Error::invalid("train.epochs", self.train.epochs, "an integer >= 1"));
         }
@@ -254,14 +307,17 @@ impl Config {
             return Err(Error::invalid("train.val_fraction", self.train.val_fraction, "a number in (0, 1)"));
         }
         pos("eval.dt", self.eval.dt)?;
-        pos("eval.horizon", self.eval.horizon)?;
-        pos("eval.reference_rtol", self.eval.reference_rtol)?;
-        pos("eval.rollout_rtol", self.eval.rollout_rtol)?;
-        if self.eval.dt > self.eval.horizon {
+        let e = &self.eval;
+        crate::ode::check_times("eval", e.spacing, e.dt, e.horizon, e.t_first, e.points)?;
+        pos("eval.reference_rtol", e.reference_rtol)?;
+        pos("eval.reference_atol", e.reference_atol)?;
+        pos("eval.rollout_rtol", e.rollout_rtol)?;
+        pos("eval.rollout_atol", e.rollout_atol)?;
+        if e.spacing == crate::ode::Spacing::Log && e.integrator == Integrator::Rk4 {
             return Err(Error::invalid(
-                "eval.dt",
-                self.eval.dt,
-                format!("at most eval.horizon ({})", self.eval.horizon),
+                "eval.integrator",
+                "rk4",
+                "`bdf` when eval.spacing = \"log\" (RK4 steps every eval.dt)",
             ));
         }
         Ok(())

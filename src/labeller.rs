@@ -244,7 +244,8 @@ crate::register_labeller!(
 );
 
 /// Paper eq. 14: `(x(t+δt) - x(t-δt)) / (2δt)` along the stored trajectories (second-order one-sided
-/// differences at the two ends). Only trajectory points can be labelled this way.
+/// differences at the two ends; on non-uniform, e.g. log-spaced, times the second-order three-point
+/// formulas of [`fd_weights`]). Only trajectory points can be labelled this way.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FiniteDifference {}
@@ -270,16 +271,10 @@ impl Labeller for FiniteDifference {
                     "labeller `finite-difference` needs trajectories of at least 3 points".into(),
                 ));
             }
-            let s = |j: usize, k: usize| tr.states[j * d + k];
             let j = index as usize;
+            let w = fd_weights(&tr.times, j);
             for k in 0..d {
-                out[i * d + k] = if j == 0 {
-                    (-3.0 * s(0, k) + 4.0 * s(1, k) - s(2, k)) / (2.0 * tr.dt)
-                } else if j == np - 1 {
-                    (3.0 * s(j, k) - 4.0 * s(j - 1, k) + s(j - 2, k)) / (2.0 * tr.dt)
-                } else {
-                    (s(j + 1, k) - s(j - 1, k)) / (2.0 * tr.dt)
-                };
+                out[i * d + k] = (0..3).map(|m| w.1[m] * tr.states[(w.0 + m) * d + k]).sum();
             }
         }
         Ok(out)
@@ -287,6 +282,27 @@ impl Labeller for FiniteDifference {
     fn describe(&self) -> String {
         "finite-difference: central differences along stored trajectories (eq. 14)".into()
     }
+}
+
+/// Second-order three-point derivative weights at point `j` of the increasing `times`: returns the
+/// first of the three points used and their weights. With `h1 = t_1 - t_0`, `h2 = t_2 - t_1` (the three
+/// points), the derivative at the middle point is
+/// `-h2/(h1(h1+h2)) x_0 + (h2-h1)/(h1 h2) x_1 + h1/(h2(h1+h2)) x_2`, at the first
+/// `-(2h1+h2)/(h1(h1+h2)) x_0 + (h1+h2)/(h1 h2) x_1 - h1/(h2(h1+h2)) x_2` and at the last
+/// `h2/(h1(h1+h2)) x_0 - (h1+h2)/(h1 h2) x_1 + (h1+2h2)/(h2(h1+h2)) x_2`; on a uniform grid these are
+/// eq. 14 and the usual `(∓3, ±4, ∓1)/(2h)` end formulas.
+pub fn fd_weights(times: &[f64], j: usize) -> (usize, [f64; 3]) {
+    let n = times.len();
+    let first = j.saturating_sub(1).min(n - 3);
+    let (t0, t1, t2) = (times[first], times[first + 1], times[first + 2]);
+    let (h1, h2) = (t1 - t0, t2 - t1);
+    let s = h1 + h2;
+    let w = match j - first {
+        0 => [-(2.0 * h1 + h2) / (h1 * s), s / (h1 * h2), -h1 / (h2 * s)],
+        1 => [-h2 / (h1 * s), (h2 - h1) / (h1 * h2), h1 / (h2 * s)],
+        _ => [h2 / (h1 * s), -s / (h1 * h2), (h1 + 2.0 * h2) / (h2 * s)],
+    };
+    (first, w)
 }
 
 crate::register_labeller!(

@@ -12,6 +12,27 @@
 use nalgebra::Complex;
 use serde::{Deserialize, Serialize};
 
+/// Relative rollout error of one trajectory: `max_{i,j} |x_θ,i(t_j) - x*_i(t_j)| / max_j |x*_i(t_j)|`,
+/// each species' error relative to its own range along the reference (`b`), so that a species that
+/// stays near 1e-5 (Robertson's `y2`) counts as much as one of order 1. `a`, `b`: `(N+1) × d`.
+pub fn rollout_rel(a: &[f64], b: &[f64], d: usize) -> f64 {
+    (0..d)
+        .map(|i| {
+            let range = b.iter().skip(i).step_by(d).fold(0.0f64, |m, v| m.max(v.abs()));
+            let err = a
+                .iter()
+                .skip(i)
+                .step_by(d)
+                .zip(b.iter().skip(i).step_by(d))
+                .fold(0.0f64, |m, (x, y)| if (x - y).is_nan() { f64::INFINITY } else { m.max((x - y).abs()) });
+            if range > 0.0 { err / range } else { err }
+        })
+        .fold(0.0, f64::max)
+}
+
+/// Reference eigenvalues below this fraction of the spectral radius count as exact zeros.
+pub const ZERO_TOL: f64 = 1e-12;
+
 /// Eq. 17 for one trajectory: `a`, `b` are `(N+1) × d` row-major.
 pub fn rollout_l2(a: &[f64], b: &[f64], d: usize) -> f64 {
     let n = a.len() / d;
@@ -31,6 +52,10 @@ pub struct EigenErrors {
     complex: usize,
     angle: f64,
     angles: usize,
+    all_rel: f64,
+    all_rel_max: f64,
+    zero_rel: f64,
+    zero_points: usize,
 }
 
 /// The largest principal angle (radians) between the subspaces spanned by `a` and by `b` (vectors of
@@ -64,11 +89,19 @@ pub fn subspace_angle(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
 }
 
 impl EigenErrors {
-    /// Adds one point: learned and reference eigenvalues, both sorted by decreasing modulus.
-    pub fn add(&mut self, learned: &[Complex<f64>], reference: &[Complex<f64>]) {
-        let last = learned.len() - 1;
+    /// Adds one point: learned and reference eigenvalues, both sorted by decreasing modulus, matched by
+    /// that order. `zeros` is the number of exact zero eigenvalues the system has everywhere (its linear
+    /// invariants, [`StiffSystem::invariants`](crate::system::StiffSystem::invariants)); reference
+    /// eigenvalues below [`ZERO_TOL`] × the spectral radius count as zeros too. Zeros take the last
+    /// (smallest) slots: *slow* is the smallest nonzero eigenvalue, relative errors are taken over the
+    /// nonzero ones only, and a learned eigenvalue in a zero slot is measured by `|λ| / |λ*_fast|`.
+    pub fn add(&mut self, learned: &[Complex<f64>], reference: &[Complex<f64>], zeros: usize) {
+        let d = learned.len();
+        let radius = reference[0].norm();
+        let small = reference.iter().filter(|l| l.norm() <= ZERO_TOL * radius).count();
+        let nonzero = d - zeros.max(small).min(d - 1);
         let (f, fs) = (learned[0], reference[0]);
-        let (s, ss) = (learned[last], reference[last]);
+        let (s, ss) = (learned[nonzero - 1], reference[nonzero - 1]);
         self.n += 1;
         self.fast_abs += (f - fs).norm();
         self.slow_abs += (s - ss).norm();
@@ -76,6 +109,13 @@ impl EigenErrors {
         self.fast_rel += fr;
         self.fast_rel_max = self.fast_rel_max.max(fr);
         self.slow_rel += (s - ss).norm() / ss.norm().max(f64::MIN_POSITIVE);
+        let all = (0..nonzero).map(|k| (learned[k] - reference[k]).norm() / reference[k].norm()).fold(0.0, f64::max);
+        self.all_rel += all;
+        self.all_rel_max = self.all_rel_max.max(all);
+        if nonzero < d {
+            self.zero_rel += learned[nonzero..].iter().map(|l| l.norm()).fold(0.0, f64::max) / radius;
+            self.zero_points += 1;
+        }
         if learned.iter().any(|l| l.im != 0.0) {
             self.complex += 1;
         }
@@ -135,6 +175,21 @@ pub struct EpsMetrics {
     /// complex pair). NaN in results written before it existed.
     #[serde(default = "nan", with = "crate::io::float")]
     pub fast_angle_deg: f64,
+    /// Mean over points of the worst relative error over *all* nonzero eigenvalues,
+    /// `max_k |λ_k/λ*_k - 1|` (n-D systems: every time scale, not only the fastest and slowest).
+    #[serde(default = "nan", with = "crate::io::float")]
+    pub all_rel: f64,
+    /// Its maximum over the evaluation points.
+    #[serde(default = "nan", with = "crate::io::float")]
+    pub all_rel_max: f64,
+    /// Mean over points with exact zero eigenvalues of the largest learned `|λ|` in a zero slot, relative
+    /// to `|λ*_fast|` (how well a conservation law is learned); 0 when no point has a zero eigenvalue
+    /// (NaN in results written before it existed).
+    #[serde(default = "nan", with = "crate::io::float")]
+    pub zero_rel: f64,
+    /// Mean over test trajectories of [`rollout_rel`] (per-species relative rollout error).
+    #[serde(default = "nan", with = "crate::io::float")]
+    pub rollout_rel: f64,
 }
 
 fn nan() -> f64 {
@@ -142,9 +197,14 @@ fn nan() -> f64 {
 }
 
 impl EpsMetrics {
-    /// Builds the per-eps record from the rollout errors of each test trajectory and the eigen sums.
-    pub fn new(eps: f64, rollouts: &[f64], e: &EigenErrors) -> Self {
+    /// Builds the per-eps record from the rollout errors of each test trajectory (eq. 17 and
+    /// [`rollout_rel`]) and the eigen sums.
+    pub fn new(eps: f64, rollouts: &[f64], rollouts_rel: &[f64], e: &EigenErrors) -> Self {
         Self {
+            all_rel: e.mean(e.all_rel),
+            all_rel_max: e.all_rel_max,
+            zero_rel: if e.zero_points > 0 { e.zero_rel / e.zero_points as f64 } else { 0.0 },
+            rollout_rel: rollouts_rel.iter().sum::<f64>() / rollouts_rel.len().max(1) as f64,
             eps,
             rollout_l2: rollouts.iter().sum::<f64>() / rollouts.len().max(1) as f64,
             fast_abs: e.mean(e.fast_abs),
@@ -238,10 +298,37 @@ mod tests {
     fn eigen_errors() {
         let mut e = EigenErrors::default();
         let r = [Complex::new(-100.0, 0.0), Complex::new(-1.0, 0.0)];
-        e.add(&[Complex::new(-110.0, 0.0), Complex::new(-1.01, 0.0)], &r);
-        let m = EpsMetrics::new(0.01, &[1e-3], &e);
+        e.add(&[Complex::new(-110.0, 0.0), Complex::new(-1.01, 0.0)], &r, 0);
+        let m = EpsMetrics::new(0.01, &[1e-3], &[0.5], &e);
         assert!((m.fast_abs - 10.0).abs() < 1e-12 && (m.fast_rel - 0.1).abs() < 1e-12);
         assert!((m.slow_abs - 0.01).abs() < 1e-12 && m.complex_fraction == 0.0);
+        assert!((m.all_rel - 0.1).abs() < 1e-12 && (m.all_rel_max - 0.1).abs() < 1e-12);
+        assert!(m.zero_rel == 0.0 && m.rollout_rel == 0.5);
+    }
+
+    #[test]
+    fn zero_eigenvalues_are_not_the_slow_one() {
+        // A conservation law (one declared zero) and a second, structural zero at this point.
+        let c = |re: f64| Complex::new(re, 0.0);
+        let mut e = EigenErrors::default();
+        e.add(&[c(-1000.0), c(-0.0105), c(2e-3)], &[c(-1000.0), c(-0.01), c(0.0)], 1);
+        let m = EpsMetrics::new(1.0, &[0.0], &[0.0], &e);
+        assert!((m.slow_rel - 0.05).abs() < 1e-12, "{m:?}");
+        assert!((m.all_rel - 0.05).abs() < 1e-12 && (m.zero_rel - 2e-6).abs() < 1e-15, "{m:?}");
+        let mut e = EigenErrors::default();
+        e.add(&[c(-0.04), c(1e-9), c(0.0)], &[c(-0.04), c(0.0), c(0.0)], 1);
+        let m = EpsMetrics::new(1.0, &[0.0], &[0.0], &e);
+        assert!(m.slow_rel == 0.0 && m.fast_rel == 0.0 && (m.zero_rel - 2.5e-8).abs() < 1e-20, "{m:?}");
+    }
+
+    #[test]
+    fn rollout_rel_weighs_each_species_by_its_range() {
+        // Two points of a 2-D state: species 2 is tiny, its error dominates once made relative.
+        let reference = [1.0, 1e-5, 0.5, 2e-5];
+        let learned = [1.01, 1e-5, 0.5, 2.2e-5];
+        let r = rollout_rel(&learned, &reference, 2);
+        assert!((r - 0.1).abs() < 1e-9, "{r}");
+        assert!(rollout_rel(&[f64::NAN, 0.0, 0.0, 0.0], &reference, 2).is_infinite());
     }
 }
 

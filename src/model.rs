@@ -20,16 +20,62 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// Input standardisation `(v - mean) / std` per input column (states then eps).
+/// Input standardisation `(v - mean) / std` per input column (states then eps), after an optional
+/// per-species input map `φ_i(x_i) = asinh(x_i / c_i)` (`model.state_input = "asinh"`): linear for
+/// `|x_i| ≪ c_i`, logarithmic above, so that a species spanning decades (Robertson's `y2` from 1e-10 to
+/// 4e-5) is resolved at every scale, and smooth through 0 (unlike `ln`), so cloud perturbations may
+/// cross it. Its slope `φ_i' = 1/sqrt(c_i² + x_i²)` enters the Jacobian's chain rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Normalizer {
     /// Column means.
     pub mean: Vec<f64>,
     /// Column standard deviations (1 where a column is constant).
     pub std: Vec<f64>,
+    /// Scales `c_i` of the state input map; empty: the state enters linearly (paper eq. 9).
+    #[serde(default)]
+    pub state_scale: Vec<f64>,
+}
+
+/// Scales of the `asinh` state input map: `c_i` = the `q`-quantile of `|x_i|` over `rows` (`n × cols`,
+/// states first), floored at 1e-12 of the largest `|x_i|` (1 for a column that is all zero). A low
+/// quantile puts the linear-to-logarithmic crossover below most of the data, so the map is
+/// logarithmic over the decades the species actually spans.
+pub fn state_scales(rows: &[f64], cols: usize, d: usize, q: f64) -> Vec<f64> {
+    (0..d)
+        .map(|i| {
+            let mut v: Vec<f64> = rows.iter().skip(i).step_by(cols).map(|x| x.abs()).collect();
+            v.sort_by(f64::total_cmp);
+            let max = v.last().copied().unwrap_or(0.0);
+            if max == 0.0 {
+                return 1.0;
+            }
+            let k = ((v.len() - 1) as f64 * q).round() as usize;
+            v[k].max(1e-12 * max)
+        })
+        .collect()
 }
 
 impl Normalizer {
+    /// Replaces the states in `rows` (`n × cols`, states first) by their input features `φ_i(x_i)`.
+    pub fn map_states(scale: &[f64], rows: &mut [f64], cols: usize) {
+        if scale.is_empty() {
+            return;
+        }
+        for r in rows.chunks_mut(cols) {
+            for (v, c) in r.iter_mut().zip(scale) {
+                *v = (*v / c).asinh();
+            }
+        }
+    }
+
+    /// `dφ_i/dx_i` at `x` (one state): 1 for linear inputs.
+    pub fn state_slopes(&self, x: &[f64]) -> Vec<f64> {
+        if self.state_scale.is_empty() {
+            return vec![1.0; x.len()];
+        }
+        x.iter().zip(&self.state_scale).map(|(v, c)| 1.0 / c.hypot(*v)).collect()
+    }
+
     /// Fits mean and standard deviation of each column of `rows` (`n × cols`, row-major).
     pub fn fit(rows: &[f64], cols: usize) -> Self {
         let n = (rows.len() / cols).max(1) as f64;
@@ -46,7 +92,7 @@ impl Normalizer {
             }
         }
         let std = var.into_iter().map(|v| if v > 0.0 { v.sqrt() } else { 1.0 }).collect();
-        Self { mean, std }
+        Self { mean, std, state_scale: Vec::new() }
     }
 
     /// Standardises `rows` into `f32` network inputs.

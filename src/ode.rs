@@ -48,6 +48,78 @@ pub enum Method {
     Bdf,
 }
 
+/// How output times are spaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Spacing {
+    /// `0, Δt, 2Δt, …, ⌊T/Δt⌋Δt` (the paper's).
+    #[default]
+    Linear,
+    /// `0` followed by `points` geometrically spaced times from `t_first` to `T`: for systems whose
+    /// dynamics span decades of time (Robertson over 1e-5…1e5).
+    Log,
+}
+
+/// Output times of a trajectory: see [`Spacing`]. `dt` is used by `Linear`, `t_first` and `points` by
+/// `Log` (`t_k = t_first · (T/t_first)^(k/(points-1))`, the last one exactly `T`).
+pub fn output_times(spacing: Spacing, dt: f64, horizon: f64, t_first: f64, points: usize) -> Vec<f64> {
+    match spacing {
+        Spacing::Linear => {
+            let n = (horizon / dt + 1e-9).floor() as usize;
+            (0..=n).map(|i| i as f64 * dt).collect()
+        }
+        Spacing::Log => {
+            let n = points.max(2);
+            let ratio = (horizon / t_first).ln();
+            std::iter::once(0.0)
+                .chain(
+                    (0..n).map(
+                        |k| if k + 1 == n { horizon } else { t_first * (ratio * k as f64 / (n - 1) as f64).exp() },
+                    ),
+                )
+                .collect()
+        }
+    }
+}
+
+/// Checks the time-grid fields of a config section (`prefix` names it, e.g. `sampler`).
+pub fn check_times(prefix: &str, spacing: Spacing, dt: f64, horizon: f64, t_first: f64, points: i64) -> Result<()> {
+    let pos = |field: &str, v: f64| {
+        if v.is_finite() && v > 0.0 {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!("{prefix}.{field}"), v, "a finite number > 0"))
+        }
+    };
+    pos("horizon", horizon)?;
+    match spacing {
+        Spacing::Linear => {
+            pos("dt", dt)?;
+            if dt > horizon {
+                return Err(Error::invalid(
+                    format!("{prefix}.dt"),
+                    dt,
+                    format!("at most {prefix}.horizon ({horizon})"),
+                ));
+            }
+        }
+        Spacing::Log => {
+            pos("t_first", t_first)?;
+            if t_first >= horizon {
+                return Err(Error::invalid(
+                    format!("{prefix}.t_first"),
+                    t_first,
+                    format!("less than {prefix}.horizon ({horizon})"),
+                ));
+            }
+            if points < 2 {
+                return Err(Error::invalid(format!("{prefix}.points"), points, "an integer >= 2"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Integrates every state of `x0` (`m × d`) and samples it at the increasing, non-negative `times`
 /// (the first may be 0). Returns `m × times.len() × d`, row-major (lane, time, component). With
 /// `backward`, integrates `x' = -F(x)`. Explicit (Tsit5), see [`solve_at_with`] for BDF.

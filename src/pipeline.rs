@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::io::{write_atomic, write_csv, write_json};
 use crate::labeller::exact_labels;
-use crate::metrics::{EigenErrors, EpsMetrics, Summary, rollout_l2};
+use crate::metrics::{EigenErrors, EpsMetrics, Summary, rollout_l2, rollout_rel};
 use crate::model::{Normalizer, Weights};
 use crate::sampler::SampleSet;
 use crate::spectral::{JacobianMode, LearnedRhs, eigenvalues};
@@ -95,6 +95,8 @@ impl Checkpoint {
             || last.d_out != d
             || ck.normalizer.mean.len() != d + 1
             || ck.normalizer.std.len() != d + 1
+            || !(ck.normalizer.state_scale.is_empty() || ck.normalizer.state_scale.len() == d)
+            || ck.normalizer.state_scale.iter().any(|c| !(c.is_finite() && *c > 0.0))
         {
             return Err(bad(format!("network/normaliser shapes do not match the system's dimension {d}")));
         }
@@ -231,9 +233,15 @@ pub fn prepare(cfg: &Config, data: &Data) -> Result<Prepared> {
         }
         (x, y, e)
     };
-    let (xt, yt, et) = rows(train_idx);
-    let (xv, yv, ev) = rows(val_idx);
-    let normalizer = Normalizer::fit(&xt, d + 1);
+    let (mut xt, yt, et) = rows(train_idx);
+    let (mut xv, yv, ev) = rows(val_idx);
+    let state_scale = match cfg.model.state_input {
+        crate::config::StateInput::Linear => Vec::new(),
+        crate::config::StateInput::Asinh => crate::model::state_scales(&xt, d + 1, d, cfg.model.state_quantile),
+    };
+    Normalizer::map_states(&state_scale, &mut xt, d + 1);
+    Normalizer::map_states(&state_scale, &mut xv, d + 1);
+    let normalizer = Normalizer { state_scale, ..Normalizer::fit(&xt, d + 1) };
     let mut transform = cfg.transform.clone();
     transform.fit(&yt, &et, d)?;
     let to_ds = |x: &[f64], y: &[f64], e: &[f64]| Dataset {
@@ -298,8 +306,8 @@ pub fn evaluate(
         sys.check_param(e)?;
     }
     let inits = sys.test_initial_states();
-    let steps = (cfg.eval.horizon / cfg.eval.dt + 1e-9).floor() as usize;
-    let times: Vec<f64> = (0..=steps).map(|i| i as f64 * cfg.eval.dt).collect();
+    let times = cfg.eval.times();
+    let steps = times.len() - 1;
     let x0: Vec<f64> = inits.iter().flatten().copied().collect();
     let mut tr = Traces { times: times.clone(), ..Default::default() };
     for &e in &eps_all {
@@ -309,7 +317,7 @@ pub fn evaluate(
             &x0,
             &times,
             cfg.eval.reference_rtol,
-            1e-13,
+            cfg.eval.reference_atol,
             false,
             cfg.eval.reference_method,
         )?;
@@ -324,12 +332,13 @@ pub fn evaluate(
         device.clone(),
         precision.dtype(),
     )?
-    .with_eps_input(cfg.model.eps_input);
+    .with_eps_input(cfg.model.eps_input)
+    .with_invariants(if cfg.model.project_invariants { sys.invariants() } else { Vec::new() });
     let x0_all: Vec<f64> = eps_all.iter().flat_map(|_| x0.iter().copied()).collect();
     tr.learned = match cfg.eval.integrator {
         crate::config::Integrator::Rk4 => rhs.rollout_rk4(&x0_all, &tr.eps, cfg.eval.dt, steps),
         crate::config::Integrator::Bdf => {
-            rhs.rollout_bdf(&x0_all, &tr.eps, &times, cfg.eval.rollout_rtol, 1e-3 * cfg.eval.rollout_rtol)
+            rhs.rollout_bdf(&x0_all, &tr.eps, &times, cfg.eval.rollout_rtol, cfg.eval.rollout_atol)
         }
     };
     let pts_eps: Vec<f64> = tr.eps.iter().flat_map(|&e| std::iter::repeat_n(e, steps + 1)).collect();
@@ -338,16 +347,19 @@ pub fn evaluate(
     tr.reference_eigs =
         (0..pts_eps.len()).map(|p| sys.reference_eigenvalues(&tr.reference[p * d..(p + 1) * d], pts_eps[p])).collect();
     let per_traj = (steps + 1) * d;
+    let zeros = sys.invariants().len();
     let mut per_eps = Vec::new();
     for (ei, &e) in eps_all.iter().enumerate() {
         let mut errs = EigenErrors::default();
-        let mut rolls = Vec::new();
+        let (mut rolls, mut rels) = (Vec::new(), Vec::new());
         for t in ei * inits.len()..(ei + 1) * inits.len() {
             let range = t * per_traj..(t + 1) * per_traj;
-            let l2 = rollout_l2(&tr.learned[range.clone()], &tr.reference[range], d);
+            let l2 = rollout_l2(&tr.learned[range.clone()], &tr.reference[range.clone()], d);
             rolls.push(if l2.is_finite() { l2 } else { f64::INFINITY });
+            let rel = rollout_rel(&tr.learned[range.clone()], &tr.reference[range], d);
+            rels.push(if rel.is_finite() { rel } else { f64::INFINITY });
             for p in t * (steps + 1)..(t + 1) * (steps + 1) {
-                errs.add(&tr.learned_eigs[p], &tr.reference_eigs[p]);
+                errs.add(&tr.learned_eigs[p], &tr.reference_eigs[p], zeros);
                 let learned = nalgebra::DMatrix::from_row_slice(d, d, &jac[p * d * d..(p + 1) * d * d]);
                 let exact = sys.jacobian(&tr.reference[p * d..(p + 1) * d], e);
                 errs.add_angle(crate::metrics::subspace_angle(
@@ -356,7 +368,7 @@ pub fn evaluate(
                 ));
             }
         }
-        per_eps.push(EpsMetrics::new(e, &rolls, &errs));
+        per_eps.push(EpsMetrics::new(e, &rolls, &rels, &errs));
     }
     let reference =
         per_eps.iter().find(|m| m.eps == cfg.eval.reference_eps).cloned().expect("reference eps was evaluated");

@@ -22,16 +22,17 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::ode::{Method, Spacing};
 use crate::system::StiffSystem;
 
-/// A stored reference trajectory at one stiffness value, sampled every `dt`.
+/// A stored reference trajectory at one stiffness value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trajectory {
     /// Stiffness parameter.
     pub eps: f64,
-    /// Output step.
-    pub dt: f64,
-    /// States, `n_points × dim`, row-major; point `i` is at `t = i·dt`.
+    /// Output times (increasing; uniform or log-spaced, see [`Spacing`]).
+    pub times: Vec<f64>,
+    /// States, `n_points × dim`, row-major; point `i` is at `times[i]`.
     pub states: Vec<f64>,
 }
 
@@ -115,7 +116,9 @@ fn check_nonneg(field: &str, v: f64) -> Result<()> {
 
 /// Paper Alg. 2: `per_eps` trajectories per stiffness value from random initial states
 /// ([`StiffSystem::sample_initial`]), integrated to `horizon` with a high-accuracy solver (diffsol
-/// Tsit5, `rtol`/`atol`) and sampled every `dt` (`floor(horizon/dt) + 1` points each).
+/// Tsit5 by default, BDF with `method = "bdf"`; `rtol`/`atol`) and sampled every `dt`
+/// (`floor(horizon/dt) + 1` points each), or, with `spacing = "log"`, at `t = 0` and `points`
+/// log-spaced times from `t_first` to `horizon` (systems whose dynamics span decades of time).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrajectorySampler {
@@ -123,8 +126,16 @@ pub struct TrajectorySampler {
     pub per_eps: i64,
     /// Final time `T`.
     pub horizon: f64,
-    /// Output step `Δt`.
+    /// Output step `Δt` (`linear` spacing).
     pub dt: f64,
+    /// `linear` (every `dt`, the paper's) or `log`.
+    pub spacing: Spacing,
+    /// First nonzero output time (`log` spacing).
+    pub t_first: f64,
+    /// Number of log-spaced output times after `t = 0` (`log` spacing).
+    pub points: i64,
+    /// Integrator of the reference trajectories: `tsit45` or `bdf` (long horizons of very stiff systems).
+    pub method: Method,
     /// Relative tolerance of the reference integration.
     pub rtol: f64,
     /// Absolute tolerance of the reference integration.
@@ -133,7 +144,24 @@ pub struct TrajectorySampler {
 
 impl Default for TrajectorySampler {
     fn default() -> Self {
-        Self { per_eps: 16, horizon: 6.0, dt: 0.01, rtol: 1e-10, atol: 1e-12 }
+        Self {
+            per_eps: 16,
+            horizon: 6.0,
+            dt: 0.01,
+            spacing: Spacing::Linear,
+            t_first: 1e-6,
+            points: 200,
+            method: Method::Tsit45,
+            rtol: 1e-10,
+            atol: 1e-12,
+        }
+    }
+}
+
+impl TrajectorySampler {
+    /// The output times of every trajectory.
+    pub fn times(&self) -> Vec<f64> {
+        crate::ode::output_times(self.spacing, self.dt, self.horizon, self.t_first, self.points.max(0) as usize)
     }
 }
 
@@ -143,11 +171,7 @@ impl Sampler for TrajectorySampler {
         if self.per_eps < 1 {
             return Err(Error::invalid("sampler.per_eps", self.per_eps, "an integer >= 1"));
         }
-        check_pos("sampler.horizon", self.horizon)?;
-        check_pos("sampler.dt", self.dt)?;
-        if self.dt > self.horizon {
-            return Err(Error::invalid("sampler.dt", self.dt, format!("at most sampler.horizon ({})", self.horizon)));
-        }
+        crate::ode::check_times("sampler", self.spacing, self.dt, self.horizon, self.t_first, self.points)?;
         check_pos("sampler.rtol", self.rtol)?;
         check_pos("sampler.atol", self.atol)
     }
@@ -155,26 +179,30 @@ impl Sampler for TrajectorySampler {
     fn sample(&self, system: &dyn StiffSystem, eps_grid: &[f64], rng: &mut StdRng) -> Result<SampleSet> {
         self.validate()?;
         let d = system.dim();
-        let n_t = (self.horizon / self.dt + 1e-9).floor() as usize;
-        let times: Vec<f64> = (0..=n_t).map(|i| i as f64 * self.dt).collect();
+        let times = self.times();
         let mut set = SampleSet { dim: d, ..Default::default() };
         for &eps in eps_grid {
             system.check_param(eps)?;
             let x0s: Vec<f64> = (0..self.per_eps).flat_map(|_| system.sample_initial(rng)).collect();
-            let all = crate::ode::solve_at(system, eps, &x0s, &times, self.rtol, self.atol, false)?;
+            let all = crate::ode::solve_at_with(system, eps, &x0s, &times, self.rtol, self.atol, false, self.method)?;
             for states in all.chunks(times.len() * d) {
                 let traj = set.trajectories.len() as u32;
                 for (i, x) in states.chunks(d).enumerate() {
                     set.push(x, eps, Origin::Trajectory { traj, index: i as u32 });
                 }
-                set.trajectories.push(Trajectory { eps, dt: self.dt, states: states.to_vec() });
+                set.trajectories.push(Trajectory { eps, times: times.clone(), states: states.to_vec() });
             }
         }
         Ok(set)
     }
 
     fn describe(&self) -> String {
-        format!("trajectory: {} per eps, T = {}, dt = {}", self.per_eps, self.horizon, self.dt)
+        let grid = match self.spacing {
+            Spacing::Linear => format!("dt = {}", self.dt),
+            Spacing::Log => format!("{} log-spaced times from {}", self.points, self.t_first),
+        };
+        let method = if self.method == Method::Bdf { ", BDF" } else { "" };
+        format!("trajectory: {} per eps, T = {}, {grid}{method}", self.per_eps, self.horizon)
     }
 }
 
@@ -192,6 +220,11 @@ pub enum NormalMode {
     Abs,
     /// `σ_N^eff = σ_N · ‖F(x)‖`.
     Rel,
+    /// `σ^eff = σ · ‖F(x)‖ / ρ(J(x))`: the displacement along which the fastest mode changes `F` by a
+    /// fraction `σ` (`ρ` the spectral radius of the exact Jacobian). Scale-free: for species near 1e-8
+    /// (Robertson late in time) the cloud stays on their scale, where `abs`/`rel` spreads would push
+    /// them negative.
+    Spectral,
 }
 
 /// How the cloud's tangent and normal directions are chosen.
@@ -220,8 +253,10 @@ pub struct CloudSampler {
     pub sigma_n: f64,
     /// Off-manifold fraction `r_off` in [0, 1].
     pub r_off: f64,
-    /// `abs` or `rel` normal spread.
+    /// `abs`, `rel` or `spectral` normal spread.
     pub normal_mode: NormalMode,
+    /// `abs` (paper), `rel` or `spectral` tangent spread (`σ_T^eff`, same rules as `normal_mode`).
+    pub tangent_mode: NormalMode,
     /// `velocity` (paper) or `fast-eigen` directions.
     pub directions: Directions,
     /// Keep the base points in the dataset.
@@ -240,6 +275,7 @@ impl Default for CloudSampler {
             sigma_n: 0.2,
             r_off: 0.5,
             normal_mode: NormalMode::Abs,
+            tangent_mode: NormalMode::Abs,
             directions: Directions::Velocity,
             keep_base: true,
             fast_dim: 1,
@@ -412,15 +448,23 @@ impl Sampler for CloudSampler {
             let x = base.state(i);
             let eps = base.eps[i];
             let (t, n, fnorm) = self.frame_nd(system, x, eps, rng);
-            let sn = match self.normal_mode {
-                NormalMode::Abs => self.sigma_n,
-                NormalMode::Rel => self.sigma_n * fnorm,
+            let spectral = self.normal_mode == NormalMode::Spectral || self.tangent_mode == NormalMode::Spectral;
+            let rho = if spectral {
+                crate::system::eigenvalues_by_magnitude(&system.jacobian(x, eps))[0].norm().max(1e-300)
+            } else {
+                1.0
             };
+            let spread = |mode: NormalMode, sigma: f64| match mode {
+                NormalMode::Abs => sigma,
+                NormalMode::Rel => sigma * fnorm,
+                NormalMode::Spectral => sigma * fnorm / rho,
+            };
+            let (st, sn) = (spread(self.tangent_mode, self.sigma_t), spread(self.normal_mode, self.sigma_n));
             for j in 0..k {
                 let off = j >= k - k_off;
                 let xt: f64 = StandardNormal.sample(rng);
                 let xn: f64 = if off { StandardNormal.sample(rng) } else { 0.0 };
-                let p: Vec<f64> = (0..d).map(|c| x[c] + self.sigma_t * xt * t[c] + sn * xn * n[c]).collect();
+                let p: Vec<f64> = (0..d).map(|c| x[c] + st * xt * t[c] + sn * xn * n[c]).collect();
                 set.push(&p, eps, Origin::Cloud { off });
             }
         }
@@ -429,10 +473,11 @@ impl Sampler for CloudSampler {
 
     fn describe(&self) -> String {
         format!(
-            "cloud around [{}]: K = {}, sigma_T = {}, sigma_N = {} ({:?}), r_off = {}, directions {:?}",
+            "cloud around [{}]: K = {}, sigma_T = {}{}, sigma_N = {} ({:?}), r_off = {}, directions {:?}",
             self.base.describe(),
             self.k,
             self.sigma_t,
+            if self.tangent_mode == NormalMode::Abs { String::new() } else { format!(" ({:?})", self.tangent_mode) },
             self.sigma_n,
             self.normal_mode,
             self.r_off,

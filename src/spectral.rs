@@ -54,6 +54,9 @@ pub struct LearnedRhs {
     pub dtype: DType,
     /// How eps is fed to the network.
     pub eps_input: EpsInput,
+    /// Projector `P = I - W(WᵀW)⁻¹Wᵀ` (row-major `d × d`) onto the system's linear invariants, applied
+    /// to the RHS and the Jacobian; `None`: no projection.
+    pub projector: Option<Vec<f64>>,
 }
 
 /// Rows to push through the network at once.
@@ -77,7 +80,42 @@ impl LearnedRhs {
             device,
             dtype,
             eps_input: EpsInput::Linear,
+            projector: None,
         })
+    }
+
+    /// Projects the learned RHS onto `wᵀF = 0` for every invariant `w` (rows of `W`):
+    /// `F_P = P F_θ` with `P = I - W(WᵀW)⁻¹Wᵀ`, hence `J_P = P J_θ`, whose `w` are exact left null
+    /// vectors (exact zero eigenvalues). The projection is orthogonal, so it never moves `F_θ` further
+    /// from a true RHS that satisfies the invariants: `‖P F_θ − F‖ = ‖P(F_θ − F)‖ ≤ ‖F_θ − F‖`.
+    /// An empty list (or a list of zero vectors) leaves the RHS as it is.
+    pub fn with_invariants(mut self, invariants: Vec<Vec<f64>>) -> Self {
+        let d = self.dim;
+        let w: Vec<&Vec<f64>> = invariants.iter().filter(|w| w.len() == d && w.iter().any(|v| *v != 0.0)).collect();
+        if w.is_empty() {
+            self.projector = None;
+            return self;
+        }
+        let wm = DMatrix::from_fn(d, w.len(), |i, k| w[k][i]);
+        let gram = wm.transpose() * &wm;
+        let Some(inv) = gram.try_inverse() else {
+            return self;
+        };
+        let p = DMatrix::<f64>::identity(d, d) - &wm * inv * wm.transpose();
+        self.projector = Some((0..d * d).map(|k| p[(k / d, k % d)]).collect());
+        self
+    }
+
+    /// Applies the projector (if any) to each `d`-vector of `v` (`n × d`).
+    fn project_rows(&self, v: &mut [f64]) {
+        let (Some(p), d) = (&self.projector, self.dim) else { return };
+        let mut tmp = vec![0.0; d];
+        for row in v.chunks_mut(d) {
+            for (r, t) in tmp.iter_mut().enumerate() {
+                *t = (0..d).map(|k| p[r * d + k] * row[k]).sum();
+            }
+            row.copy_from_slice(&tmp);
+        }
     }
 
     /// Sets how eps is fed to the network (must match training).
@@ -93,6 +131,7 @@ impl LearnedRhs {
             rows.extend_from_slice(&x[j * d..(j + 1) * d]);
             rows.push(self.eps_input.feature(*e));
         }
+        Normalizer::map_states(&self.norm.state_scale, &mut rows, d + 1);
         rows
     }
 
@@ -119,7 +158,9 @@ impl LearnedRhs {
 
     /// The learned physical RHS `F_θ(x, eps) = T⁻¹(a)` at `n` points.
     pub fn rhs(&self, x: &[f64], eps: &[f64]) -> Vec<f64> {
-        inverse_all(self.transform.as_ref(), &self.raw(x, eps), eps, self.dim)
+        let mut f = inverse_all(self.transform.as_ref(), &self.raw(x, eps), eps, self.dim);
+        self.project_rows(&mut f);
+        f
     }
 
     /// Physical Jacobians at `n` points: `n` row-major `d × d` blocks.
@@ -135,7 +176,27 @@ impl LearnedRhs {
             a_all.extend(a);
             jac.extend(j);
         }
+        if !self.norm.state_scale.is_empty() {
+            // The network saw φ(x): ∂a/∂x_i = ∂a/∂φ_i · φ_i'(x_i).
+            for (p, block) in jac.chunks_mut(d * d).enumerate() {
+                let slope = self.norm.state_slopes(&x[p * d..(p + 1) * d]);
+                for (k, v) in block.iter_mut().enumerate() {
+                    *v *= slope[k % d];
+                }
+            }
+        }
         chain_rule(self.transform.as_ref(), &a_all, eps, &mut jac, d);
+        if let Some(p) = &self.projector {
+            // J_P = P J per block.
+            for block in jac.chunks_mut(d * d) {
+                let j = block.to_vec();
+                for r in 0..d {
+                    for c in 0..d {
+                        block[r * d + c] = (0..d).map(|k| p[r * d + k] * j[k * d + c]).sum();
+                    }
+                }
+            }
+        }
         jac
     }
 

@@ -78,6 +78,14 @@ pub trait StiffSystem: Debug + Send + Sync {
         eigenvalues_by_magnitude(&self.jacobian(x, eps))
     }
 
+    /// Linear invariants `wᵀx = const` of the flow (`wᵀF = 0` everywhere), e.g. Robertson's mass
+    /// conservation `w = (1, 1, 1)`. Each one is an exact zero eigenvalue of the Jacobian (left
+    /// eigenvector `w`): the metrics treat those as zeros rather than as the slow eigenvalue, and, with
+    /// `model.project_invariants`, the learned RHS is projected onto `wᵀF = 0`. Default: none.
+    fn invariants(&self) -> Vec<Vec<f64>> {
+        Vec::new()
+    }
+
     /// A point on (an approximation of) the slow manifold for plotting, given the first coordinate;
     /// `None` when the system has no such closed form.
     fn slow_manifold(&self, _first: f64, _eps: f64) -> Option<Vec<f64>> {

@@ -12,7 +12,7 @@ fn points() -> (Vec<f64>, Vec<f64>) {
 
 fn learned(transform: Box<dyn TargetTransform>, dtype: DType) -> LearnedRhs {
     let w = Weights::init(3, 3, 32, 2, 42);
-    let norm = Normalizer { mean: vec![1.4, 0.6, 0.1], std: vec![0.6, 0.35, 0.09] };
+    let norm = Normalizer { mean: vec![1.4, 0.6, 0.1], std: vec![0.6, 0.35, 0.09], state_scale: Vec::new() };
     let device = Backend::default_compiled().unwrap().device().unwrap();
     LearnedRhs::new(&w, norm, transform, 2, device, dtype).unwrap()
 }
@@ -88,7 +88,7 @@ fn rk4_rollout_of_a_linear_field_is_exact_to_fifth_order() {
             b: vec![0.0, 0.0],
         }],
     };
-    let norm = Normalizer { mean: vec![0.0; 3], std: vec![1.0; 3] };
+    let norm = Normalizer { mean: vec![0.0; 3], std: vec![1.0; 3], state_scale: Vec::new() };
     let device = Backend::default_compiled().unwrap().device().unwrap();
     let rhs = LearnedRhs::new(&w, norm, Box::new(Identity {}), 2, device, DType::F64).unwrap();
     // F(x) = A x with A = [[-1, 0], [0.5, -2]] (w is d_in × d_out: F_k = Σ_i x_i w[i][k]).
@@ -115,7 +115,7 @@ fn bdf_rollout_of_a_stiff_learned_linear_field_matches_the_exact_solution() {
             b: vec![0.0, 0.0],
         }],
     };
-    let norm = Normalizer { mean: vec![0.0; 3], std: vec![1.0; 3] };
+    let norm = Normalizer { mean: vec![0.0; 3], std: vec![1.0; 3], state_scale: Vec::new() };
     let device = Backend::default_compiled().unwrap().device().unwrap();
     let rhs = LearnedRhs::new(&w, norm, Box::new(Identity {}), 2, device, DType::F64).unwrap();
     let times: Vec<f64> = (0..=100).map(|i| i as f64 * 0.01).collect();
@@ -131,4 +131,30 @@ fn bdf_rollout_of_a_stiff_learned_linear_field_matches_the_exact_solution() {
     }
     let rk4 = rhs.rollout_rk4(&[1.0, 0.0], &[0.001], 0.01, 100);
     assert!(!rk4[rk4.len() - 1].is_finite() || rk4[rk4.len() - 1].abs() > 1e3, "RK4 is unstable here");
+}
+
+/// The `asinh` state input (its slope enters the chain rule) and the projection onto a linear
+/// invariant (`F ← P F`, `J ← P J`): both Jacobian modes still equal finite differences of the learned
+/// physical RHS, and the invariant holds exactly: `wᵀF = 0`, `wᵀJ = 0`.
+#[test]
+fn asinh_state_input_and_invariant_projection_keep_the_jacobian_exact() {
+    let (x, eps) = points();
+    let w = Weights::init(3, 3, 32, 2, 7);
+    let norm = Normalizer { mean: vec![2.0, 1.5, 0.1], std: vec![0.8, 0.7, 0.09], state_scale: vec![0.05, 0.01] };
+    let device = Backend::default_compiled().unwrap().device().unwrap();
+    let t = Box::new(Asinh { scales: vec![0.3, 4.0], ..Default::default() });
+    let rhs = LearnedRhs::new(&w, norm, t, 2, device, DType::F64).unwrap().with_invariants(vec![vec![1.0, 2.0]]);
+    let fd = fd_jacobian(&rhs, &x, &eps);
+    for mode in [JacobianMode::Reverse, JacobianMode::Forward] {
+        let j = rhs.jacobian(&x, &eps, mode);
+        let e = max_rel(&j, &fd);
+        assert!(e < 1e-7, "{mode:?}: relative error {e}");
+        for b in j.chunks(4) {
+            // Rows of J weighted by w = (1, 2) cancel column by column.
+            assert!((b[0] + 2.0 * b[2]).abs() < 1e-12 && (b[1] + 2.0 * b[3]).abs() < 1e-12, "{b:?}");
+        }
+    }
+    let f = rhs.rhs(&x, &eps);
+    assert!(f.chunks(2).all(|v| (v[0] + 2.0 * v[1]).abs() < 1e-12));
+    assert!(f.iter().any(|v| v.abs() > 1e-3), "the projection leaves a nonzero field");
 }

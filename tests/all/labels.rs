@@ -64,3 +64,19 @@ fn finite_differences_need_trajectories() {
     let exact = Direct {}.label(sys.as_ref(), &traj).unwrap();
     assert!(max_rel_err(&fd, &exact) < 1e-4);
 }
+
+/// The three-point weights are exact for quadratics on any grid, and reduce to eq. 14 on a uniform one.
+#[test]
+fn finite_difference_weights_are_exact_for_quadratics_on_log_grids() {
+    use stiffx::labeller::fd_weights;
+    let times = stiffx::ode::output_times(stiffx::ode::Spacing::Log, 0.0, 10.0, 1e-3, 12);
+    let f = |t: f64| 3.0 * t * t - 2.0 * t + 1.0;
+    for j in 0..times.len() {
+        let (first, w) = fd_weights(&times, j);
+        let d: f64 = (0..3).map(|m| w[m] * f(times[first + m])).sum();
+        let exact = 6.0 * times[j] - 2.0;
+        assert!((d - exact).abs() < 1e-9 * (1.0 + exact.abs()), "j={j} {d} vs {exact}");
+    }
+    let (_, w) = fd_weights(&[0.0, 0.1, 0.2, 0.3], 2);
+    assert!((w[0] + 5.0).abs() < 1e-12 && w[1].abs() < 1e-12 && (w[2] - 5.0).abs() < 1e-12, "{w:?}");
+}

@@ -36,6 +36,7 @@ fn cloud_fractions_and_spreads_match_the_parameters() {
         sigma_n: 0.2,
         r_off: 0.3,
         normal_mode: NormalMode::Abs,
+        tangent_mode: NormalMode::Abs,
         directions: Directions::Velocity,
         keep_base: false,
         fast_dim: 1,
@@ -117,4 +118,67 @@ fn fast_eigen_directions_push_along_the_fast_eigenvector() {
         }
     }
     assert!(moved > 0.1);
+}
+
+/// Robertson: log-spaced BDF trajectories, and a `spectral` cloud whose normal offsets are scaled by
+/// ‖F‖/ρ(J) (so they stay on the scale of the 1e-8 intermediate) and keep the mass (they lie in the fast
+/// subspace, orthogonal to the invariant (1, 1, 1)).
+#[test]
+fn spectral_cloud_on_log_spaced_robertson_trajectories() {
+    use stiffx::ode::{Method, Spacing};
+    let sys = stiffx::registry::system("robertson").unwrap();
+    let base = TrajectorySampler {
+        per_eps: 2,
+        horizon: 1e5,
+        spacing: Spacing::Log,
+        t_first: 1e-5,
+        points: 60,
+        method: Method::Bdf,
+        rtol: 1e-8,
+        atol: 1e-16,
+        ..Default::default()
+    };
+    let cloud = CloudSampler {
+        base: Box::new(base.clone()),
+        k: 8,
+        sigma_t: 0.0,
+        sigma_n: 1.0,
+        r_off: 1.0,
+        normal_mode: NormalMode::Spectral,
+        keep_base: false,
+        ..Default::default()
+    };
+    let set = cloud.sample(sys.as_ref(), &[1.0], &mut StdRng::seed_from_u64(3)).unwrap();
+    let b = base.sample(sys.as_ref(), &[1.0], &mut StdRng::seed_from_u64(3)).unwrap();
+    let times = &b.trajectories[0].times;
+    assert_eq!(times.len(), 61);
+    assert_eq!(times[0], 0.0);
+    assert!((times[1] - 1e-5).abs() < 1e-18 && times[60] == 1e5);
+    assert!((times[31] / times[30] - times[2] / times[1]).abs() < 1e-9, "geometric spacing");
+    let (mut sum2, mut n) = (0.0, 0usize);
+    for i in 0..b.len() {
+        let x = b.state(i);
+        if x[1] == 0.0 {
+            // t = 0: the only nonzero mode (rate k1) is the velocity itself, so the fast subspace
+            // orthogonal to it is empty and the sampler falls back to coordinate directions.
+            continue;
+        }
+        let mut f = [0.0; 3];
+        sys.rhs(x, 1.0, &mut f);
+        let fnorm = f.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let rho = sys.reference_eigenvalues(x, 1.0)[0].norm();
+        for j in 0..8 {
+            let p = set.state(i * 8 + j);
+            let off: Vec<f64> = (0..3).map(|c| p[c] - x[c]).collect();
+            let norm = off.iter().map(|v| v * v).sum::<f64>().sqrt();
+            assert!(
+                off.iter().sum::<f64>().abs() < 1e-6 * norm + 1e-15,
+                "mass kept (up to rounding of p - x): {off:?}"
+            );
+            sum2 += (norm / (fnorm / rho)).powi(2);
+            n += 1;
+        }
+    }
+    let rms = (sum2 / n as f64).sqrt();
+    assert!((rms - 1.0).abs() < 0.1, "normal spread / (‖F‖/ρ) = {rms}");
 }
