@@ -54,10 +54,11 @@ pub struct CompareArgs {
     /// Comma-separated seeds.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub seeds: Vec<u64>,
-    /// Base config: labeller, model, training, evaluation, and the settings of the transform and sampler
-    /// it names.
-    #[arg(long, default_value = "configs/compare.toml")]
-    pub config: PathBuf,
+    /// Base configs: labeller, model, training, evaluation, and the settings of the transform and sampler
+    /// they name. A system named by one of them uses that one (e.g. `configs/robertson.toml` for its
+    /// log-spaced times and BDF rollouts); the others use the first.
+    #[arg(long, num_args = 1.., default_value = "configs/compare.toml")]
+    pub config: Vec<PathBuf>,
     /// Override the number of epochs.
     #[arg(long)]
     pub epochs: Option<i64>,

@@ -303,7 +303,7 @@ pub fn compare(a: &crate::cli::CompareArgs) -> Result<()> {
             return Err(crate::Error::invalid("--epochs", e, "an integer >= 1"));
         }
     }
-    let base = crate::config::Config::from_file(&a.config)?;
+    let bases = a.config.iter().map(|p| crate::config::Config::from_file(p)).collect::<Result<Vec<_>>>()?;
     let opts = crate::cli::run_options(&a.device, a.quiet, a.no_figures)?;
     let spec = crate::compare::CompareSpec {
         systems: a.systems.clone(),
@@ -312,7 +312,7 @@ pub fn compare(a: &crate::cli::CompareArgs) -> Result<()> {
         seeds: a.seeds.clone(),
         epochs: a.epochs,
     };
-    crate::compare::compare(&base, &spec, &a.out, &opts)?;
+    crate::compare::compare(&bases, &spec, &a.out, &opts)?;
     let md =
         std::fs::read_to_string(a.out.join("compare.md")).map_err(|e| crate::Error::io(a.out.join("compare.md"), e))?;
     print!("{md}");

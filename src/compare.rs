@@ -2,7 +2,8 @@
 //! with seeds — the cross-system check that the framework's plugins compose (issue: beyond
 //! Davis–Skodje).
 //!
-//! Every combination starts from a base config (`--config`): the system is the base's when the names
+//! Every combination starts from a base config (`--config`; several may be given: a system named by
+//! one of them uses that one as its base, the others use the first): the system is the base's when the names
 //! match and the registry default of the named system otherwise; a transform or sampler whose name matches the base config's keeps the
 //! base's settings (so `asinh` keeps its per-eps scales, `cloud` its K and spreads), `trajectory` is the
 //! base cloud's own base sampler when the base config uses a cloud, and `cloud` wraps the base
@@ -66,6 +67,10 @@ pub struct CompareRow {
     pub worst_fast_rel: f64,
     /// Mean over the grid of |λ_slow/λ*_slow − 1|.
     pub slow_rel: f64,
+    /// Mean over the grid of the worst relative error over all nonzero eigenvalues (n-D systems).
+    pub all_rel: f64,
+    /// Mean over the grid of the per-species relative rollout error.
+    pub rollout_rel: f64,
     /// Seconds of data generation (sampling + labelling; shared datasets report their one generation).
     pub seconds_data: f64,
     /// Training seconds.
@@ -103,8 +108,16 @@ fn transform_for(base: &Box<dyn TargetTransform>, name: &str) -> Result<Box<dyn 
     registry::transform(name)
 }
 
+/// The base config of `system`: the first of `bases` whose system it is, else the first.
+pub fn base_for<'a>(bases: &'a [Config], system: &str) -> &'a Config {
+    bases.iter().find(|c| name_of(&c.system) == system).unwrap_or(&bases[0])
+}
+
 /// Builds every job `(name, config)` of the comparison; unknown names give the registry's error.
-pub fn jobs(base: &Config, spec: &CompareSpec) -> Result<Vec<(String, Config)>> {
+pub fn jobs(bases: &[Config], spec: &CompareSpec) -> Result<Vec<(String, Config)>> {
+    if bases.is_empty() {
+        return Err(Error::invalid("--config", "(none)", "at least one base config file"));
+    }
     for (what, v) in [("--systems", &spec.systems), ("--transforms", &spec.transforms), ("--samplers", &spec.samplers)]
     {
         if v.is_empty() {
@@ -116,6 +129,7 @@ pub fn jobs(base: &Config, spec: &CompareSpec) -> Result<Vec<(String, Config)>> 
     }
     let mut jobs = Vec::new();
     for s in &spec.systems {
+        let base = base_for(bases, s);
         // The base config's system keeps its own parameters; others get their registry defaults.
         let system = if name_of(&base.system) == *s { base.system.clone() } else { registry::system(s)? };
         for t in &spec.transforms {
@@ -141,8 +155,8 @@ pub fn jobs(base: &Config, spec: &CompareSpec) -> Result<Vec<(String, Config)>> 
 }
 
 /// Runs (or resumes) the comparison into `out` and writes its table and figure.
-pub fn compare(base: &Config, spec: &CompareSpec, out: &Path, opts: &RunOptions) -> Result<Vec<CompareRow>> {
-    let results = crate::sweep::run_jobs(jobs(base, spec)?, out, opts)?;
+pub fn compare(bases: &[Config], spec: &CompareSpec, out: &Path, opts: &RunOptions) -> Result<Vec<CompareRow>> {
+    let results = crate::sweep::run_jobs(jobs(bases, spec)?, out, opts)?;
     let mut rows: Vec<CompareRow> = results
         .iter()
         .map(|(_, cfg, m)| {
@@ -160,6 +174,8 @@ pub fn compare(base: &Config, spec: &CompareSpec, out: &Path, opts: &RunOptions)
                 fast_rel: g.fast_rel,
                 worst_fast_rel: g.fast_rel_worst,
                 slow_rel: g.slow_rel,
+                all_rel: g.all_rel,
+                rollout_rel: g.rollout_rel,
                 seconds_data: m.seconds.sample + m.seconds.label,
                 seconds_train: m.seconds.train,
                 seconds_eval: m.seconds.eval,
@@ -176,7 +192,7 @@ pub fn compare(base: &Config, spec: &CompareSpec, out: &Path, opts: &RunOptions)
     };
     rows.sort_by_key(order);
     write_csv(&out.join("compare.csv"), &rows)?;
-    write_atomic(&out.join("compare.md"), markdown(&rows, spec, base).as_bytes())?;
+    write_atomic(&out.join("compare.md"), markdown(&rows, spec, bases).as_bytes())?;
     if opts.figures {
         let mut panels = Vec::new();
         for (title, f) in [
@@ -215,19 +231,34 @@ pub fn compare(base: &Config, spec: &CompareSpec, out: &Path, opts: &RunOptions)
     Ok(rows)
 }
 
-fn markdown(rows: &[CompareRow], spec: &CompareSpec, base: &Config) -> String {
+fn markdown(rows: &[CompareRow], spec: &CompareSpec, bases: &[Config]) -> String {
+    let base = &bases[0];
     let mut s = format!(
-        "# Comparison across systems\n\nSeeds {:?}; labeller {}; model {}×{}; {} epochs, batch {}. Metrics are means over each system's training grid and its fixed test initial states (eq. 17 rollouts with RK4 Δt = {}, T = {}; eq. 18 eigenvalue errors along the reference trajectories), then mean ± std over seeds. `worst` is the worst per-eps relative fast error.\n\n",
+        "# Comparison across systems\n\nSeeds {:?}; labeller {}; model {}×{}; {} epochs, batch {}. Metrics are means over each system's training grid and its fixed test initial states (eq. 17 rollouts, {}; eq. 18 eigenvalue errors along the reference trajectories), then mean ± std over seeds. `worst` is the worst per-eps relative fast error; `all rel` the worst relative error over all nonzero eigenvalues at a point (exact zeros, such as a conservation law's, excluded), averaged; `rollout rel` the largest rollout error of a species relative to its range.{}\n\n",
         spec.seeds,
         base.labeller.describe(),
         base.model.hidden,
         base.model.width,
         spec.epochs.unwrap_or(base.train.epochs),
         base.train.batch,
-        base.eval.dt,
-        base.eval.horizon
+        format_args!(
+            "RK4 Δt = {}, T = {} unless a system's own config says otherwise",
+            base.eval.dt, base.eval.horizon
+        ),
+        if bases.len() > 1 {
+            format!(
+                " Systems with their own base config: {}.",
+                bases[1..]
+                    .iter()
+                    .map(|c| format!("{} ({})", name_of(&c.system), c.sampler.describe()))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        } else {
+            String::new()
+        }
     );
-    s.push_str("| system | transform | sampler | samples | fast rel | worst | \\|Δλ_fast\\| | \\|Δλ_slow\\| | rollout L2 | data s | train s | eval s |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    s.push_str("| system | transform | sampler | samples | fast rel | worst | all rel | \\|Δλ_fast\\| | \\|Δλ_slow\\| | rollout L2 | rollout rel | data s | train s | eval s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for sy in &spec.systems {
         for t in &spec.transforms {
             for p in &spec.samplers {
@@ -254,13 +285,15 @@ fn markdown(rows: &[CompareRow], spec: &CompareSpec, base: &Config) -> String {
                     format!("{:.1}", mean_std(&g.iter().map(|r| f(r)).collect::<Vec<_>>()).0)
                 };
                 s.push_str(&format!(
-                    "| {sy} | {t} | {p} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                    "| {sy} | {t} | {p} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                     g[0].samples,
                     m(|r| r.fast_rel),
                     m(|r| r.worst_fast_rel),
+                    m(|r| r.all_rel),
                     m(|r| r.fast_abs),
                     m(|r| r.slow_abs),
                     m(|r| r.rollout_l2),
+                    m(|r| r.rollout_rel),
                     secs(|r| r.seconds_data),
                     secs(|r| r.seconds_train),
                     secs(|r| r.seconds_eval)

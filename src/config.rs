@@ -79,6 +79,10 @@ pub struct ModelConfig {
     /// `F ← P F`, `J ← P J` with `P = I - W(WᵀW)⁻¹Wᵀ`, so that their zero eigenvalues are exact. No
     /// effect for systems without invariants.
     pub project_invariants: bool,
+    /// With `project_invariants`: state indices (0-based) solved from the invariants, one per
+    /// invariant (oblique projection, see [`LearnedRhs::with_invariants`](crate::spectral::LearnedRhs::with_invariants));
+    /// empty (default): orthogonal projection.
+    pub eliminate: Vec<usize>,
 }
 
 impl Default for ModelConfig {
@@ -90,6 +94,7 @@ impl Default for ModelConfig {
             state_input: StateInput::Linear,
             state_quantile: 0.05,
             project_invariants: true,
+            eliminate: Vec::new(),
         }
     }
 }
@@ -294,6 +299,20 @@ impl Config {
         }
         if !(self.model.state_quantile >= 0.0 && self.model.state_quantile <= 1.0) {
             return Err(Error::invalid("model.state_quantile", self.model.state_quantile, "a number in [0, 1]"));
+        }
+        if self.model.project_invariants && !self.system.invariants().is_empty() {
+            let (m, d) = (self.system.invariants().len(), self.system.dim());
+            if !self.model.eliminate.is_empty()
+                && (self.model.eliminate.len() != m || self.model.eliminate.iter().any(|&i| i >= d))
+            {
+                return Err(Error::invalid(
+                    "model.eliminate",
+                    format!("{:?}", self.model.eliminate),
+                    format!(
+                        "{m} state indices in 0..{d}, one per invariant of the system (or [] for the orthogonal projection)"
+                    ),
+                ));
+            }
         }
         if self.train.epochs < 1 {
             return Err(Error::invalid("train.epochs", self.train.epochs, "an integer >= 1"));

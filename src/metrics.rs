@@ -240,6 +240,12 @@ pub struct Summary {
     /// Slow eigenvalue relative error.
     #[serde(with = "crate::io::float")]
     pub slow_rel: f64,
+    /// Worst relative error over all nonzero eigenvalues (see [`EpsMetrics::all_rel`]).
+    #[serde(default = "nan", with = "crate::io::float")]
+    pub all_rel: f64,
+    /// Per-species relative rollout error (see [`rollout_rel`]).
+    #[serde(default = "nan", with = "crate::io::float")]
+    pub rollout_rel: f64,
 }
 
 impl Summary {
@@ -254,6 +260,8 @@ impl Summary {
             fast_rel: m(|e| e.fast_rel),
             fast_rel_worst: per_eps.iter().map(|e| e.fast_rel).fold(0.0, f64::max),
             slow_rel: m(|e| e.slow_rel),
+            all_rel: m(|e| e.all_rel),
+            rollout_rel: m(|e| e.rollout_rel),
         }
     }
 }

@@ -333,7 +333,7 @@ pub fn evaluate(
         precision.dtype(),
     )?
     .with_eps_input(cfg.model.eps_input)
-    .with_invariants(if cfg.model.project_invariants { sys.invariants() } else { Vec::new() });
+    .with_invariants(if cfg.model.project_invariants { sys.invariants() } else { Vec::new() }, &cfg.model.eliminate)?;
     let x0_all: Vec<f64> = eps_all.iter().flat_map(|_| x0.iter().copied()).collect();
     tr.learned = match cfg.eval.integrator {
         crate::config::Integrator::Rk4 => rhs.rollout_rk4(&x0_all, &tr.eps, cfg.eval.dt, steps),

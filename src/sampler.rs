@@ -264,6 +264,11 @@ pub struct CloudSampler {
     /// Dimension of the fast subspace sampled by the normal perturbations of systems with d > 2
     /// (ignored in 2-D, where the normal is the paper's).
     pub fast_dim: i64,
+    /// If > 0, caps the normal spread at this fraction of the distance from the point to the nearest
+    /// coordinate plane along the normal, `min_i |x_i| / |n_i|`, so that concentrations stay positive and
+    /// the cloud stays on the scale of the smallest species (Robertson's `y2` at 1e-6 early on, where
+    /// `‖F‖/ρ` is 1e-3). 0 (default): no cap.
+    pub positivity: f64,
 }
 
 impl Default for CloudSampler {
@@ -279,6 +284,7 @@ impl Default for CloudSampler {
             directions: Directions::Velocity,
             keep_base: true,
             fast_dim: 1,
+            positivity: 0.0,
         }
     }
 }
@@ -413,6 +419,7 @@ impl Sampler for CloudSampler {
         if !(0.0..=1.0).contains(&self.r_off) {
             return Err(Error::invalid("sampler.r_off", self.r_off, "a number in [0, 1]"));
         }
+        check_nonneg("sampler.positivity", self.positivity)?;
         if self.fast_dim < 1 {
             return Err(Error::invalid("sampler.fast_dim", self.fast_dim, "an integer >= 1"));
         }
@@ -459,7 +466,12 @@ impl Sampler for CloudSampler {
                 NormalMode::Rel => sigma * fnorm,
                 NormalMode::Spectral => sigma * fnorm / rho,
             };
-            let (st, sn) = (spread(self.tangent_mode, self.sigma_t), spread(self.normal_mode, self.sigma_n));
+            let (st, mut sn) = (spread(self.tangent_mode, self.sigma_t), spread(self.normal_mode, self.sigma_n));
+            if self.positivity > 0.0 {
+                let room =
+                    (0..d).filter(|&c| n[c] != 0.0).map(|c| x[c].abs() / n[c].abs()).fold(f64::INFINITY, f64::min);
+                sn = sn.min(self.positivity * room);
+            }
             for j in 0..k {
                 let off = j >= k - k_off;
                 let xt: f64 = StandardNormal.sample(rng);

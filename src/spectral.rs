@@ -84,26 +84,43 @@ impl LearnedRhs {
         })
     }
 
-    /// Projects the learned RHS onto `wᵀF = 0` for every invariant `w` (rows of `W`):
-    /// `F_P = P F_θ` with `P = I - W(WᵀW)⁻¹Wᵀ`, hence `J_P = P J_θ`, whose `w` are exact left null
-    /// vectors (exact zero eigenvalues). The projection is orthogonal, so it never moves `F_θ` further
-    /// from a true RHS that satisfies the invariants: `‖P F_θ − F‖ = ‖P(F_θ − F)‖ ≤ ‖F_θ − F‖`.
-    /// An empty list (or a list of zero vectors) leaves the RHS as it is.
-    pub fn with_invariants(mut self, invariants: Vec<Vec<f64>>) -> Self {
+    /// Projects the learned RHS onto `wᵀF = 0` for every invariant `w` (columns of `W`, `d × m`):
+    /// `F_P = P F_θ`, hence `J_P = P J_θ`, whose `w` are exact left null vectors (exact zero
+    /// eigenvalues), with `P = I - V(WᵀV)⁻¹Wᵀ`. Both projections keep a field that satisfies the
+    /// invariants unchanged (`P F = F` when `WᵀF = 0`):
+    /// - `eliminate` empty: `V = W`, the orthogonal projection, which never moves `F_θ` further from a
+    ///   true RHS: `‖P F_θ − F‖ = ‖P(F_θ − F)‖ ≤ ‖F_θ − F‖`;
+    /// - `eliminate = [i_1, …, i_m]`: `V = (e_{i_1}, …)`, the oblique projection that solves each
+    ///   invariant for one state component (its derivative `F_{i_k}` is *replaced* by what the
+    ///   invariants say, e.g. Robertson's `y2' = -y1' - y3'`) and leaves the others as learned. Choose the
+    ///   component whose learned derivative is worst conditioned (a fast intermediate near its
+    ///   quasi-steady state, whose RHS is a small difference of large terms).
+    ///
+    /// An empty list (or zero vectors) leaves the RHS as it is; an `eliminate` of the wrong length or
+    /// with a singular `WᵀV` is an error naming `model.eliminate`.
+    pub fn with_invariants(mut self, invariants: Vec<Vec<f64>>, eliminate: &[usize]) -> Result<Self> {
         let d = self.dim;
         let w: Vec<&Vec<f64>> = invariants.iter().filter(|w| w.len() == d && w.iter().any(|v| *v != 0.0)).collect();
+        self.projector = None;
         if w.is_empty() {
-            self.projector = None;
-            return self;
+            return Ok(self);
         }
+        let bad = |why: String| crate::error::Error::invalid("model.eliminate", format!("{eliminate:?}"), why);
         let wm = DMatrix::from_fn(d, w.len(), |i, k| w[k][i]);
-        let gram = wm.transpose() * &wm;
-        let Some(inv) = gram.try_inverse() else {
-            return self;
+        let vm = if eliminate.is_empty() {
+            wm.clone()
+        } else {
+            if eliminate.len() != w.len() || eliminate.iter().any(|&i| i >= d) {
+                return Err(bad(format!("{} distinct state indices in 0..{d}, one per invariant", w.len())));
+            }
+            DMatrix::from_fn(d, w.len(), |i, k| if eliminate[k] == i { 1.0 } else { 0.0 })
         };
-        let p = DMatrix::<f64>::identity(d, d) - &wm * inv * wm.transpose();
+        let Some(inv) = (wm.transpose() * &vm).try_inverse() else {
+            return Err(bad("indices whose components the invariants can be solved for (WᵀV invertible)".into()));
+        };
+        let p = DMatrix::<f64>::identity(d, d) - &vm * inv * wm.transpose();
         self.projector = Some((0..d * d).map(|k| p[(k / d, k % d)]).collect());
-        self
+        Ok(self)
     }
 
     /// Applies the projector (if any) to each `d`-vector of `v` (`n × d`).

@@ -66,6 +66,23 @@ fn out_of_range_values_name_the_field() {
         (Box::new(|s: String| s.replace("hidden = 2", "hidden = \"two\"")), vec!["hidden", "c.toml"]),
         (Box::new(|s: String| s.replace("[model]", "[model")), vec!["c.toml"]),
         (Box::new(|s: String| s.replace("type = \"asinh\"", "type = \"log\"")), vec!["log", "asinh", "identity"]),
+        (Box::new(|s: String| s.replace("k = 2", "k = 2\npositivity = -1")), vec!["sampler.positivity", ">= 0"]),
+        (
+            Box::new(|s: String| s.replace("[model]", "[model]\nstate_quantile = 2")),
+            vec!["model.state_quantile", "[0, 1]"],
+        ),
+        (Box::new(|s: String| s.replace("[eval]", "[eval]\nspacing = \"log\"")), vec!["eval.integrator", "rk4", "bdf"]),
+        (
+            Box::new(|s: String| s.replace("[eval]", "[eval]\nspacing = \"log\"\nintegrator = \"bdf\"\nt_first = 10")),
+            vec!["eval.t_first", "10", "less than eval.horizon"],
+        ),
+        (
+            Box::new(|s: String| {
+                s.replace("type = \"davis-skodje\"", "type = \"robertson\"")
+                    .replace("[model]", "[model]\neliminate = [3]")
+            }),
+            vec!["model.eliminate", "[3]", "one per invariant"],
+        ),
     ];
     for (edit, needles) in cases {
         let p = config_with(d.path(), edit);

@@ -143,7 +143,29 @@ fn asinh_state_input_and_invariant_projection_keep_the_jacobian_exact() {
     let norm = Normalizer { mean: vec![2.0, 1.5, 0.1], std: vec![0.8, 0.7, 0.09], state_scale: vec![0.05, 0.01] };
     let device = Backend::default_compiled().unwrap().device().unwrap();
     let t = Box::new(Asinh { scales: vec![0.3, 4.0], ..Default::default() });
-    let rhs = LearnedRhs::new(&w, norm, t, 2, device, DType::F64).unwrap().with_invariants(vec![vec![1.0, 2.0]]);
+    let plain = LearnedRhs::new(&w, norm.clone(), t.clone(), 2, device.clone(), DType::F64).unwrap();
+    let f_plain = plain.rhs(&x, &eps);
+    // Oblique: component 1 is solved from the invariant, component 0 stays as learned.
+    let oblique = LearnedRhs::new(&w, norm.clone(), t.clone(), 2, device.clone(), DType::F64)
+        .unwrap()
+        .with_invariants(vec![vec![1.0, 2.0]], &[1])
+        .unwrap();
+    let f_ob = oblique.rhs(&x, &eps);
+    for (a, b) in f_ob.chunks(2).zip(f_plain.chunks(2)) {
+        assert!((a[0] - b[0]).abs() < 1e-15 && (a[1] + 0.5 * a[0]).abs() < 1e-15, "{a:?} {b:?}");
+    }
+    let fd_ob = fd_jacobian(&oblique, &x, &eps);
+    assert!(max_rel(&oblique.jacobian(&x, &eps, JacobianMode::Forward), &fd_ob) < 1e-7);
+    assert!(
+        LearnedRhs::new(&w, norm.clone(), t.clone(), 2, device.clone(), DType::F64)
+            .unwrap()
+            .with_invariants(vec![vec![1.0, 2.0]], &[0, 1])
+            .is_err()
+    );
+    let rhs = LearnedRhs::new(&w, norm, t, 2, device, DType::F64)
+        .unwrap()
+        .with_invariants(vec![vec![1.0, 2.0]], &[])
+        .unwrap();
     let fd = fd_jacobian(&rhs, &x, &eps);
     for mode in [JacobianMode::Reverse, JacobianMode::Forward] {
         let j = rhs.jacobian(&x, &eps, mode);

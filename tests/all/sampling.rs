@@ -40,6 +40,7 @@ fn cloud_fractions_and_spreads_match_the_parameters() {
         directions: Directions::Velocity,
         keep_base: false,
         fast_dim: 1,
+        positivity: 0.0,
     };
     let sys = ds();
     let set = cloud.sample(sys.as_ref(), &[0.05], &mut StdRng::seed_from_u64(11)).unwrap();
