@@ -178,21 +178,31 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     let (ds, val) = Dataset::synthetic(n, 3, 2, 7);
     let init = Weights::init(3, 4, 128, 2, 1);
     let device = backend.device()?;
-    let cfg = TrainConfig { epochs: 1, ..Default::default() };
     if want("train") {
-        // warm-up
-        train(&init, &ds, &val, &cfg, 1, &device, &mut Silent)?;
-        let mut s = Vec::new();
-        for r in 0..reps {
-            let t = train(&init, &ds, &val, &cfg, r as u64, &device, &mut Silent)?;
-            s.push(t.samples_per_sec);
+        // Serial and data-parallel (the default, 2 shards) batches, interleaved rep by rep so that a
+        // noisy machine slows both alike; batch 8192 (the paper's) and 1024 (the configs').
+        let variants: Vec<(i64, i64)> = vec![(8192, 1), (8192, 2), (8192, 4), (1024, 1), (1024, 2), (1024, 4)];
+        let cfgs: Vec<TrainConfig> = variants
+            .iter()
+            .map(|&(batch, shards)| TrainConfig { epochs: 1, batch, shards, ..Default::default() })
+            .collect();
+        for cfg in &cfgs {
+            train(&init, &ds, &val, cfg, 1, &device, &mut Silent)?; // warm-up
         }
-        rows.push(BenchRow {
-            what: format!("train 4x128 batch 8192 ({backend})"),
-            median: median_of(&s),
-            unit: "samples/s".into(),
-            samples: s,
-        });
+        let mut s = vec![Vec::new(); cfgs.len()];
+        for r in 0..reps {
+            for (i, cfg) in cfgs.iter().enumerate() {
+                s[i].push(train(&init, &ds, &val, cfg, r as u64, &device, &mut Silent)?.samples_per_sec);
+            }
+        }
+        for ((batch, shards), s) in variants.into_iter().zip(s) {
+            rows.push(BenchRow {
+                what: format!("train 4x128 batch {batch}, {shards} shard(s) ({backend})"),
+                median: median_of(&s),
+                unit: "samples/s".into(),
+                samples: s,
+            });
+        }
     }
 
     // Jacobian + eigenvalues at 10k points.

@@ -125,11 +125,23 @@ pub struct TrainConfig {
     pub schedule: Schedule,
     /// Fraction of samples held out for validation (random split by sample).
     pub val_fraction: f64,
+    /// Data-parallel shards per batch, each in its own thread (see
+    /// [`batch_gradients`](crate::train::batch_gradients)); batches are not cut below 256 samples per
+    /// shard. A property of the run, not of the machine: the same value gives the same results anywhere.
+    pub shards: i64,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { epochs: 200, batch: 8192, lr: 1e-3, lr_final: 1e-5, schedule: Schedule::Constant, val_fraction: 0.1 }
+        Self {
+            epochs: 200,
+            batch: 8192,
+            lr: 1e-3,
+            lr_final: 1e-5,
+            schedule: Schedule::Constant,
+            val_fraction: 0.1,
+            shards: 2,
+        }
     }
 }
 
@@ -316,6 +328,9 @@ impl Config {
         }
         if self.train.epochs < 1 {
             return Err(Error::invalid("train.epochs", self.train.epochs, "an integer >= 1"));
+        }
+        if self.train.shards < 1 {
+            return Err(Error::invalid("train.shards", self.train.shards, "an integer >= 1"));
         }
         if self.train.batch < 1 {
             return Err(Error::invalid("train.batch", self.train.batch, "an integer >= 1"));
