@@ -108,9 +108,10 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         }
         eps.sort_by(f64::total_cmp);
         eps.dedup();
-        let (ev, _) = evaluate(ck, &eps, &device, precision, jacobian)?;
+        let (ev, traces) = evaluate(ck, &eps, &device, precision, jacobian)?;
         let dir = if cks.len() == 1 { out.clone() } else { out.join(format!("checkpoint{}", i + 1)) };
         write_csv(&dir.join("per_eps.csv"), &ev.per_eps)?;
+        crate::pipeline::write_time_windows(&dir, &ck.config, &traces)?;
         write_json(&dir.join("evaluation.json"), &ev)?;
         println!("{}", a.checkpoint[i].display());
         println!(

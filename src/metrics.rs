@@ -36,6 +36,99 @@ pub const WITHIN: f64 = 0.05;
 /// Reference eigenvalues below this fraction of the spectral radius count as exact zeros.
 pub const ZERO_TOL: f64 = 1e-12;
 
+/// How many of the `reference` eigenvalues (sorted by decreasing modulus) are nonzero: all but the
+/// `zeros` declared ones and those below [`ZERO_TOL`] × the spectral radius (at least one).
+pub fn nonzero_count(reference: &[Complex<f64>], zeros: usize) -> usize {
+    let d = reference.len();
+    let radius = reference[0].norm();
+    let small = reference.iter().filter(|l| l.norm() <= ZERO_TOL * radius).count();
+    d - zeros.max(small).min(d - 1)
+}
+
+/// Relative errors at one point, eigenvalues matched by modulus order with zeros excluded (see
+/// [`EigenErrors::add`]): `(fast, slow, worst over all nonzero)`.
+pub fn point_rel_errors(learned: &[Complex<f64>], reference: &[Complex<f64>], zeros: usize) -> (f64, f64, f64) {
+    let nz = nonzero_count(reference, zeros);
+    let rel = |k: usize| (learned[k] - reference[k]).norm() / reference[k].norm();
+    (rel(0), rel(nz - 1), (0..nz).map(rel).fold(0.0, f64::max))
+}
+
+/// Eigenvalue errors over one window of time (one decade for log-spaced evaluations), at one eps:
+/// where along the trajectories the learned spectrum is right.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowMetrics {
+    /// Stiffness value.
+    pub eps: f64,
+    /// Window start (inclusive).
+    pub t_from: f64,
+    /// Window end (exclusive).
+    pub t_to: f64,
+    /// Evaluation points in the window (all test trajectories).
+    pub points: usize,
+    /// Fraction of points with the fast eigenvalue within 5 %.
+    pub fast_within: f64,
+    /// Fraction of points with the slow (smallest nonzero) eigenvalue within 5 %.
+    pub slow_within: f64,
+    /// Fraction of points with every nonzero eigenvalue within 5 %.
+    pub all_within: f64,
+    /// Median relative fast error.
+    pub fast_rel_median: f64,
+    /// Median relative slow error.
+    pub slow_rel_median: f64,
+}
+
+/// Per-decade eigenvalue errors: the evaluation times are cut at powers of ten (`t = 0` joins the
+/// first decade); `learned[p]`, `reference[p]` are the eigenvalues at point `p = trajectory · n_t + i`
+/// of trajectories at stiffness `eps[trajectory]`.
+pub fn time_windows(
+    times: &[f64],
+    eps: &[f64],
+    learned: &[Vec<Complex<f64>>],
+    reference: &[Vec<Complex<f64>>],
+    zeros: usize,
+) -> Vec<WindowMetrics> {
+    let n_t = times.len();
+    let decade = |t: f64| if t > 0.0 { t.log10().floor() as i32 } else { i32::MIN };
+    let first = times.iter().copied().filter(|t| *t > 0.0).map(decade).min().unwrap_or(0);
+    let key = |t: f64| decade(t).max(first);
+    let mut eps_values: Vec<f64> = eps.to_vec();
+    eps_values.dedup();
+    let mut out = Vec::new();
+    for &e in &eps_values {
+        let mut k = first;
+        while times.iter().any(|&t| key(t) >= k) {
+            let (mut f, mut sl, mut a) = (Vec::new(), Vec::new(), Vec::new());
+            for (tr, _) in eps.iter().enumerate().filter(|(_, x)| **x == e) {
+                for (i, &t) in times.iter().enumerate() {
+                    if key(t) == k {
+                        let p = tr * n_t + i;
+                        let (fr, sr, ar) = point_rel_errors(&learned[p], &reference[p], zeros);
+                        f.push(fr);
+                        sl.push(sr);
+                        a.push(ar);
+                    }
+                }
+            }
+            if !f.is_empty() {
+                let within = |v: &[f64]| v.iter().filter(|x| **x <= WITHIN).count() as f64 / v.len() as f64;
+                out.push(WindowMetrics {
+                    eps: e,
+                    t_from: if k == first { 0.0 } else { 10f64.powi(k) },
+                    t_to: 10f64.powi(k + 1),
+                    points: f.len(),
+                    fast_within: within(&f),
+                    slow_within: within(&sl),
+                    all_within: within(&a),
+                    fast_rel_median: crate::transform::median(&f),
+                    slow_rel_median: crate::transform::median(&sl),
+                });
+            }
+            k += 1;
+        }
+    }
+    out
+}
+
 /// Eq. 17 for one trajectory: `a`, `b` are `(N+1) × d` row-major.
 pub fn rollout_l2(a: &[f64], b: &[f64], d: usize) -> f64 {
     let n = a.len() / d;
@@ -102,8 +195,7 @@ impl EigenErrors {
     pub fn add(&mut self, learned: &[Complex<f64>], reference: &[Complex<f64>], zeros: usize) {
         let d = learned.len();
         let radius = reference[0].norm();
-        let small = reference.iter().filter(|l| l.norm() <= ZERO_TOL * radius).count();
-        let nonzero = d - zeros.max(small).min(d - 1);
+        let nonzero = nonzero_count(reference, zeros);
         let (f, fs) = (learned[0], reference[0]);
         let (s, ss) = (learned[nonzero - 1], reference[nonzero - 1]);
         self.n += 1;
@@ -345,6 +437,21 @@ mod tests {
         let m = EpsMetrics::new(1.0, &[0.0], &[0.0], &e);
         assert!(m.slow_rel == 0.0 && m.fast_rel == 0.0 && (m.zero_rel - 2.5e-8).abs() < 1e-20, "{m:?}");
         assert!(m.all_within == 1.0, "{m:?}");
+    }
+
+    #[test]
+    fn time_windows_split_log_times_by_decade() {
+        let c = |re: f64| Complex::new(re, 0.0);
+        let times = [0.0, 1e-3, 5e-3, 0.02, 0.5, 3.0];
+        let reference: Vec<Vec<Complex<f64>>> = (0..6).map(|_| vec![c(-100.0), c(-1.0)]).collect();
+        // Fast eigenvalue 10 % off before t = 0.01, exact after.
+        let learned: Vec<Vec<Complex<f64>>> =
+            times.iter().map(|&t| vec![c(if t < 0.01 { -110.0 } else { -100.0 }), c(-1.0)]).collect();
+        let w = time_windows(&times, &[0.1], &learned, &reference, 0);
+        let spans: Vec<(f64, f64, usize)> = w.iter().map(|m| (m.t_from, m.t_to, m.points)).collect();
+        assert_eq!(spans, vec![(0.0, 1e-2, 3), (1e-2, 1e-1, 1), (1e-1, 1.0, 1), (1.0, 10.0, 1)]);
+        assert!(w[0].fast_within == 0.0 && w[0].slow_within == 1.0 && (w[0].fast_rel_median - 0.1).abs() < 1e-12);
+        assert!(w[1..].iter().all(|m| m.all_within == 1.0));
     }
 
     #[test]

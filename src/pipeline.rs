@@ -539,6 +539,7 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<Run
     let (eval, traces) = evaluate(&ck, &cfg.eval_eps(), &device, opts.eval_precision, opts.jacobian)?;
     if let Some(o) = out {
         write_traces(&o.join("traces.csv"), &traces, d)?;
+        write_time_windows(o, cfg, &traces)?;
     }
     let curve = std::mem::take(&mut obs.curve);
     let metrics = RunMetrics {
@@ -675,6 +676,18 @@ pub fn write_run_figures(
     paper::eigenvalues(&dir.join("eigenvalues.png"), sys, &runs, &eps)?;
     let curve = crate::metrics::eps_curve(label, &[per_eps], &sys.unseen_grid());
     paper::eps_curves(&dir.join("errors_vs_eps.png"), &sys.param_name(), &curve)
+}
+
+/// For log-spaced evaluations, writes `time_windows.csv`: the eigenvalue errors per decade of time and
+/// eps ([`time_windows`](crate::metrics::time_windows)).
+pub fn write_time_windows(out: &Path, cfg: &Config, traces: &Traces) -> Result<()> {
+    if cfg.eval.spacing != crate::ode::Spacing::Log {
+        return Ok(());
+    }
+    let zeros = cfg.system.invariants().len();
+    let w =
+        crate::metrics::time_windows(&traces.times, &traces.eps, &traces.learned_eigs, &traces.reference_eigs, zeros);
+    write_csv(&out.join("time_windows.csv"), &w)
 }
 
 /// Writes `metrics.json` and `per_eps.csv`.

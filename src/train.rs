@@ -303,7 +303,7 @@ mod tests {
         let (data, _) = Dataset::synthetic(900, 3, 2, 5);
         let model = Mlp::from_weights(&Weights::init(3, 2, 32, 2, 9), &ad, DType::F32).unwrap();
         let idx: Vec<usize> = (0..900).rev().collect();
-        let (v1, mut g1) = batch_gradients(&model, &data, &idx, 1, &ad);
+        let (v1, g1) = batch_gradients(&model, &data, &idx, 1, &ad);
         // Concurrent backward passes stay deadlock-free over many batches.
         for _ in 0..50 {
             let _ = batch_gradients(&model, &data, &idx, 3, &ad);

@@ -83,23 +83,28 @@ pub fn trajectories(path: &Path, sys: &dyn StiffSystem, runs: &[(String, &Traces
 
 /// Fig. 8: `-Re λ_k` (log axis) of the learned Jacobian (dashed) and of the exact one (solid) along the
 /// first test trajectory, one row per stiffness value in `eps_list` and one column per run. A gap in a
-/// dashed line is a learned eigenvalue with `Re λ ≥ 0` (an unstable or wrong-signed mode).
+/// dashed line is a learned eigenvalue with `Re λ ≥ 0` (an unstable or wrong-signed mode). The exact
+/// zeros of a system's invariants are not drawn; log-spaced times get a log time axis.
 pub fn eigenvalues(path: &Path, sys: &dyn StiffSystem, runs: &[(String, &Traces)], eps_list: &[f64]) -> Result<()> {
     let d = sys.dim();
+    let shown = d.saturating_sub(sys.invariants().len()).max(1);
     let mut panels = Vec::new();
+    let mut log_time = false;
     for &eps in eps_list {
         for (label, tr) in runs {
             let np = tr.times.len();
+            let t = &tr.times;
+            log_time = np > 2 && t[1] > 0.0 && t[np - 1] / t[1] > 1e3 && (t[2] - t[1]) < 0.5 * (t[np - 1] - t[np - 2]);
             let mut series = Vec::new();
             if let Some(&j) = trajectories_at(tr, eps).first() {
-                for k in 0..d {
-                    let name = match (k, d) {
+                for k in 0..shown {
+                    let name = match (k, shown) {
                         (0, _) => "fast".to_string(),
                         (k, d) if k + 1 == d => "slow".to_string(),
                         (k, _) => format!("λ{k}"),
                     };
                     let line = |v: &Vec<Vec<nalgebra::Complex<f64>>>| -> Vec<(f64, f64)> {
-                        (0..np).map(|i| (tr.times[i], -v[j * np + i][k].re)).collect()
+                        (0..np).filter(|&i| !log_time || t[i] > 0.0).map(|i| (t[i], -v[j * np + i][k].re)).collect()
                     };
                     series.push(Series::new(format!("{name} exact"), line(&tr.reference_eigs), k, Mark::Line));
                     series.push(Series::new(format!("{name} learned"), line(&tr.learned_eigs), k, Mark::Dashed));
@@ -107,7 +112,7 @@ pub fn eigenvalues(path: &Path, sys: &dyn StiffSystem, runs: &[(String, &Traces)
             }
             panels.push(Panel {
                 title: format!("{label}, {} = {eps}", sys.param_name()),
-                x: Axis::linear("t"),
+                x: if log_time { Axis::log("t") } else { Axis::linear("t") },
                 y: Axis::log("-Re λ"),
                 series,
             });

@@ -64,6 +64,9 @@ fn compare_uses_a_systems_own_base_config() {
     .unwrap();
     let e = &m["eval"]["per_eps"][0];
     assert_eq!(e["points"].as_u64().unwrap(), 3 * 13);
+    // Log-spaced evaluation: per-decade errors, t = 0 joining the first decade (1e-4 … 1e3: 7 rows).
+    let w = std::fs::read_to_string(dir.path().join("robertson/asinh-cloud-s1/time_windows.csv")).unwrap();
+    assert_eq!(w.lines().count(), 1 + 7, "{w}");
     // The projection onto mass conservation makes one learned eigenvalue an exact zero (to rounding) at
     // every point, however poorly trained the network: the smallest one in traces.csv.
     let traces = std::fs::read_to_string(dir.path().join("robertson/asinh-cloud-s1/traces.csv")).unwrap();
