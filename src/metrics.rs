@@ -78,7 +78,7 @@ pub struct WindowMetrics {
 }
 
 /// Per-decade eigenvalue errors: the evaluation times are cut at powers of ten (`t = 0` joins the
-/// first decade); `learned[p]`, `reference[p]` are the eigenvalues at point `p = trajectory · n_t + i`
+/// first decade, a final time that is a power of ten the last one); `learned[p]`, `reference[p]` are the eigenvalues at point `p = trajectory · n_t + i`
 /// of trajectories at stiffness `eps[trajectory]`.
 pub fn time_windows(
     times: &[f64],
@@ -90,7 +90,13 @@ pub fn time_windows(
     let n_t = times.len();
     let decade = |t: f64| if t > 0.0 { t.log10().floor() as i32 } else { i32::MIN };
     let first = times.iter().copied().filter(|t| *t > 0.0).map(decade).min().unwrap_or(0);
-    let key = |t: f64| decade(t).max(first);
+    // A final time that is a power of ten (T = 1e5) closes the last decade rather than opening one.
+    let t_max = times.iter().copied().fold(0.0, f64::max);
+    let mut last = decade(t_max).max(first);
+    if t_max > 0.0 && last > first && (t_max.log10() - last as f64).abs() < 1e-12 {
+        last -= 1;
+    }
+    let key = |t: f64| decade(t).clamp(first, last);
     let mut eps_values: Vec<f64> = eps.to_vec();
     eps_values.dedup();
     let mut out = Vec::new();
@@ -442,14 +448,14 @@ mod tests {
     #[test]
     fn time_windows_split_log_times_by_decade() {
         let c = |re: f64| Complex::new(re, 0.0);
-        let times = [0.0, 1e-3, 5e-3, 0.02, 0.5, 3.0];
-        let reference: Vec<Vec<Complex<f64>>> = (0..6).map(|_| vec![c(-100.0), c(-1.0)]).collect();
+        let times = [0.0, 1e-3, 5e-3, 0.02, 0.5, 3.0, 10.0];
+        let reference: Vec<Vec<Complex<f64>>> = (0..7).map(|_| vec![c(-100.0), c(-1.0)]).collect();
         // Fast eigenvalue 10 % off before t = 0.01, exact after.
         let learned: Vec<Vec<Complex<f64>>> =
             times.iter().map(|&t| vec![c(if t < 0.01 { -110.0 } else { -100.0 }), c(-1.0)]).collect();
         let w = time_windows(&times, &[0.1], &learned, &reference, 0);
         let spans: Vec<(f64, f64, usize)> = w.iter().map(|m| (m.t_from, m.t_to, m.points)).collect();
-        assert_eq!(spans, vec![(0.0, 1e-2, 3), (1e-2, 1e-1, 1), (1e-1, 1.0, 1), (1.0, 10.0, 1)]);
+        assert_eq!(spans, vec![(0.0, 1e-2, 3), (1e-2, 1e-1, 1), (1e-1, 1.0, 1), (1.0, 10.0, 2)]);
         assert!(w[0].fast_within == 0.0 && w[0].slow_within == 1.0 && (w[0].fast_rel_median - 0.1).abs() < 1e-12);
         assert!(w[1..].iter().all(|m| m.all_within == 1.0));
     }
