@@ -89,12 +89,11 @@ pub fn eigenvalues(path: &Path, sys: &dyn StiffSystem, runs: &[(String, &Traces)
     let d = sys.dim();
     let shown = d.saturating_sub(sys.invariants().len()).max(1);
     let mut panels = Vec::new();
-    let mut log_time = false;
     for &eps in eps_list {
         for (label, tr) in runs {
             let np = tr.times.len();
             let t = &tr.times;
-            log_time = np > 2 && t[1] > 0.0 && t[np - 1] / t[1] > 1e3 && (t[2] - t[1]) < 0.5 * (t[np - 1] - t[np - 2]);
+            let log_time = np > 2 && t[1] > 0.0 && t[np - 1] / t[1] > 1e3 && (t[2] - t[1]) < 0.5 * (t[np - 1] - t[np - 2]);
             let mut series = Vec::new();
             if let Some(&j) = trajectories_at(tr, eps).first() {
                 for k in 0..shown {
