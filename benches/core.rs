@@ -27,8 +27,9 @@ fn training(c: &mut Criterion) {
     let device = Backend::default_compiled().unwrap().device().unwrap();
     let mut group = c.benchmark_group("train");
     group.sample_size(10).measurement_time(Duration::from_secs(20)).throughput(Throughput::Elements(n as u64));
+    let backend = Backend::default_compiled().unwrap();
     for batch in [8192i64, 1024] {
-        let cfg = TrainConfig { epochs: 1, batch, ..Default::default() };
+        let cfg = TrainConfig { epochs: 1, batch, shards: backend.default_shards(), ..Default::default() };
         group.bench_function(format!("epoch_4x128_batch{batch}"), |b| {
             b.iter(|| black_box(train(&init, &ds, &val, &cfg, 1, &device, &mut Silent).unwrap()))
         });

@@ -180,8 +180,8 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     let init = Weights::init(3, 4, 128, 2, 1);
     let device = backend.device()?;
     if want("train") {
-        // Serial and data-parallel (the default, 2 shards) batches, interleaved rep by rep so that a
-        // noisy machine slows both alike; batch 8192 (the paper's) and 1024 (the configs').
+        // Serial and data-parallel (2 shards: the default on flex and ndarray) batches, interleaved rep
+        // by rep so that a noisy machine slows both alike; batch 8192 (the paper's) and 1024 (the configs').
         let variants: Vec<(i64, i64)> = vec![(8192, 1), (8192, 2), (8192, 4), (1024, 1), (1024, 2), (1024, 4)];
         let cfgs: Vec<TrainConfig> = variants
             .iter()

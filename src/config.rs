@@ -127,7 +127,9 @@ pub struct TrainConfig {
     pub val_fraction: f64,
     /// Data-parallel shards per batch, each in its own thread (see
     /// [`batch_gradients`](crate::train::batch_gradients)); batches are not cut below 256 samples per
-    /// shard. A property of the run, not of the machine: the same value gives the same results anywhere.
+    /// shard. `0` (default): [`Backend::default_shards`](crate::backend::Backend::default_shards) — 2 on
+    /// flex and ndarray, whose elementwise kernels run on one thread, 1 on libtorch and wgpu. A property
+    /// of the run (config and backend), never of the machine: the same run gives the same results anywhere.
     pub shards: i64,
 }
 
@@ -140,7 +142,7 @@ impl Default for TrainConfig {
             lr_final: 1e-5,
             schedule: Schedule::Constant,
             val_fraction: 0.1,
-            shards: 2,
+            shards: 0,
         }
     }
 }
@@ -329,8 +331,12 @@ impl Config {
         if self.train.epochs < 1 {
             return Err(Error::invalid("train.epochs", self.train.epochs, "an integer >= 1"));
         }
-        if self.train.shards < 1 {
-            return Err(Error::invalid("train.shards", self.train.shards, "an integer >= 1"));
+        if self.train.shards < 0 {
+            return Err(Error::invalid(
+                "train.shards",
+                self.train.shards,
+                "an integer >= 1, or 0 for the backend's default",
+            ));
         }
         if self.train.batch < 1 {
             return Err(Error::invalid("train.batch", self.train.batch, "an integer >= 1"));

@@ -525,7 +525,11 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<Run
     let mut obs =
         RunObserver { out, template, curve: Vec::new(), bar: bar(opts.progress, cfg.train.epochs as u64, "train") };
     let t_train = Instant::now();
-    let trained: Trained = train(&init, &prep.train, &prep.val, &cfg.train, cfg.seed, &device, &mut obs)?;
+    let mut train_cfg = cfg.train.clone();
+    if train_cfg.shards == 0 {
+        train_cfg.shards = opts.backend.default_shards();
+    }
+    let trained: Trained = train(&init, &prep.train, &prep.val, &train_cfg, cfg.seed, &device, &mut obs)?;
     obs.bar.finish_and_clear();
     let train_secs = t_train.elapsed().as_secs_f64();
     let mut ck = obs.template;

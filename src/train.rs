@@ -153,8 +153,8 @@ pub fn evaluate_loss(weights: &Weights, data: &Dataset, device: &Device) -> Resu
 /// Smallest shard of a data-parallel batch: below it a batch is not split.
 pub const MIN_SHARD: usize = 256;
 
-/// Number of shards a batch of `len` samples is split into: `train.shards`, but never shards smaller
-/// than [`MIN_SHARD`]. Depends only on the config and the batch, never on the machine, so that results
+/// Number of shards a batch of `len` samples is split into: `train.shards` (0, the backend default, is
+/// resolved by the pipeline; here it counts as 1), but never shards smaller than [`MIN_SHARD`]. Depends only on the config and the batch, never on the machine, so that results
 /// reproduce across machines.
 pub fn shards_for(cfg: &TrainConfig, len: usize) -> usize {
     (cfg.shards.max(1) as usize).min((len / MIN_SHARD).max(1))

@@ -93,7 +93,8 @@ pub fn eigenvalues(path: &Path, sys: &dyn StiffSystem, runs: &[(String, &Traces)
         for (label, tr) in runs {
             let np = tr.times.len();
             let t = &tr.times;
-            let log_time = np > 2 && t[1] > 0.0 && t[np - 1] / t[1] > 1e3 && (t[2] - t[1]) < 0.5 * (t[np - 1] - t[np - 2]);
+            let log_time =
+                np > 2 && t[1] > 0.0 && t[np - 1] / t[1] > 1e3 && (t[2] - t[1]) < 0.5 * (t[np - 1] - t[np - 2]);
             let mut series = Vec::new();
             if let Some(&j) = trajectories_at(tr, eps).first() {
                 for k in 0..shown {
