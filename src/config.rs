@@ -258,10 +258,6 @@ impl Default for Config {
     }
 }
 
-fn pos(field: &str, v: f64) -> Result<()> {
-    if v.is_finite() && v > 0.0 { Ok(()) } else { Err(Error::invalid(field, v, "a finite number > 0")) }
-}
-
 impl Config {
     /// Parses a TOML config file (unknown keys and malformed values are errors naming the key).
     pub fn from_file(path: &Path) -> Result<Self> {
@@ -314,19 +310,8 @@ impl Config {
         if !(self.model.state_quantile >= 0.0 && self.model.state_quantile <= 1.0) {
             return Err(Error::invalid("model.state_quantile", self.model.state_quantile, "a number in [0, 1]"));
         }
-        if self.model.project_invariants && !self.system.invariants().is_empty() {
-            let (m, d) = (self.system.invariants().len(), self.system.dim());
-            if !self.model.eliminate.is_empty()
-                && (self.model.eliminate.len() != m || self.model.eliminate.iter().any(|&i| i >= d))
-            {
-                return Err(Error::invalid(
-                    "model.eliminate",
-                    format!("{:?}", self.model.eliminate),
-                    format!(
-                        "{m} state indices in 0..{d}, one per invariant of the system (or [] for the orthogonal projection)"
-                    ),
-                ));
-            }
+        if self.model.project_invariants {
+            crate::spectral::invariant_projector(self.system.dim(), &self.system.invariants(), &self.model.eliminate)?;
         }
         if self.train.epochs < 1 {
             return Err(Error::invalid("train.epochs", self.train.epochs, "an integer >= 1"));
@@ -341,18 +326,18 @@ impl Config {
         if self.train.batch < 1 {
             return Err(Error::invalid("train.batch", self.train.batch, "an integer >= 1"));
         }
-        pos("train.lr", self.train.lr)?;
-        pos("train.lr_final", self.train.lr_final)?;
+        Error::positive("train.lr", self.train.lr)?;
+        Error::positive("train.lr_final", self.train.lr_final)?;
         if !(self.train.val_fraction > 0.0 && self.train.val_fraction < 1.0) {
             return Err(Error::invalid("train.val_fraction", self.train.val_fraction, "a number in (0, 1)"));
         }
-        pos("eval.dt", self.eval.dt)?;
+        Error::positive("eval.dt", self.eval.dt)?;
         let e = &self.eval;
         crate::ode::check_times("eval", e.spacing, e.dt, e.horizon, e.t_first, e.points)?;
-        pos("eval.reference_rtol", e.reference_rtol)?;
-        pos("eval.reference_atol", e.reference_atol)?;
-        pos("eval.rollout_rtol", e.rollout_rtol)?;
-        pos("eval.rollout_atol", e.rollout_atol)?;
+        Error::positive("eval.reference_rtol", e.reference_rtol)?;
+        Error::positive("eval.reference_atol", e.reference_atol)?;
+        Error::positive("eval.rollout_rtol", e.rollout_rtol)?;
+        Error::positive("eval.rollout_atol", e.rollout_atol)?;
         if e.spacing == crate::ode::Spacing::Log && e.integrator == Integrator::Rk4 {
             return Err(Error::invalid(
                 "eval.integrator",

@@ -93,6 +93,16 @@ impl Error {
         Error::Invalid { field: field.into(), value: value.to_string(), allowed: allowed.into() }
     }
 
+    /// `Ok` when `v` is finite and > 0, else [`Error::Invalid`] naming `field`.
+    pub fn positive(field: impl Into<String>, v: f64) -> Result<()> {
+        if v.is_finite() && v > 0.0 { Ok(()) } else { Err(Error::invalid(field, v, "a finite number > 0")) }
+    }
+
+    /// `Ok` when `v` is finite and >= 0, else [`Error::Invalid`] naming `field`.
+    pub fn non_negative(field: impl Into<String>, v: f64) -> Result<()> {
+        if v.is_finite() && v >= 0.0 { Ok(()) } else { Err(Error::invalid(field, v, "a finite number >= 0")) }
+    }
+
     /// Shorthand for [`Error::Io`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }

@@ -154,13 +154,10 @@ impl Burst {
 #[typetag::serde(name = "burst")]
 impl Labeller for Burst {
     fn validate(&self) -> Result<()> {
-        let pos = |f: &str, v: f64| {
-            if v.is_finite() && v > 0.0 { Ok(()) } else { Err(Error::invalid(f, v, "a finite number > 0")) }
-        };
-        pos("labeller.tau", self.tau)?;
-        pos("labeller.tau_scale", self.tau_scale)?;
-        pos("labeller.rtol", self.rtol)?;
-        pos("labeller.atol", self.atol)?;
+        Error::positive("labeller.tau", self.tau)?;
+        Error::positive("labeller.tau_scale", self.tau_scale)?;
+        Error::positive("labeller.rtol", self.rtol)?;
+        Error::positive("labeller.atol", self.atol)?;
         if self.batch < 1 {
             return Err(Error::invalid("labeller.batch", self.batch, "an integer >= 1"));
         }

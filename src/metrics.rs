@@ -48,9 +48,14 @@ pub fn nonzero_count(reference: &[Complex<f64>], zeros: usize) -> usize {
 /// Relative errors at one point, eigenvalues matched by modulus order with zeros excluded (see
 /// [`EigenErrors::add`]): `(fast, slow, worst over all nonzero)`.
 pub fn point_rel_errors(learned: &[Complex<f64>], reference: &[Complex<f64>], zeros: usize) -> (f64, f64, f64) {
-    let nz = nonzero_count(reference, zeros);
+    rel_errors(learned, reference, nonzero_count(reference, zeros))
+}
+
+/// [`point_rel_errors`] given the number of nonzero reference eigenvalues.
+fn rel_errors(learned: &[Complex<f64>], reference: &[Complex<f64>], nonzero: usize) -> (f64, f64, f64) {
     let rel = |k: usize| (learned[k] - reference[k]).norm() / reference[k].norm();
-    (rel(0), rel(nz - 1), (0..nz).map(rel).fold(0.0, f64::max))
+    let (s, ss) = (learned[nonzero - 1], reference[nonzero - 1]);
+    (rel(0), (s - ss).norm() / ss.norm().max(f64::MIN_POSITIVE), (0..nonzero).map(rel).fold(0.0, f64::max))
 }
 
 /// Eigenvalue errors over one window of time (one decade for log-spaced evaluations), at one eps:
@@ -101,8 +106,7 @@ pub fn time_windows(
     eps_values.dedup();
     let mut out = Vec::new();
     for &e in &eps_values {
-        let mut k = first;
-        while times.iter().any(|&t| key(t) >= k) {
+        for k in first..=last {
             let (mut f, mut sl, mut a) = (Vec::new(), Vec::new(), Vec::new());
             for (tr, _) in eps.iter().enumerate().filter(|(_, x)| **x == e) {
                 for (i, &t) in times.iter().enumerate() {
@@ -129,7 +133,6 @@ pub fn time_windows(
                     slow_rel_median: crate::transform::median(&sl),
                 });
             }
-            k += 1;
         }
     }
     out
@@ -202,16 +205,13 @@ impl EigenErrors {
         let d = learned.len();
         let radius = reference[0].norm();
         let nonzero = nonzero_count(reference, zeros);
-        let (f, fs) = (learned[0], reference[0]);
-        let (s, ss) = (learned[nonzero - 1], reference[nonzero - 1]);
+        let (fr, sr, all) = rel_errors(learned, reference, nonzero);
         self.n += 1;
-        self.fast_abs += (f - fs).norm();
-        self.slow_abs += (s - ss).norm();
-        let fr = (f - fs).norm() / fs.norm();
+        self.fast_abs += (learned[0] - reference[0]).norm();
+        self.slow_abs += (learned[nonzero - 1] - reference[nonzero - 1]).norm();
         self.fast_rel += fr;
         self.fast_rel_max = self.fast_rel_max.max(fr);
-        self.slow_rel += (s - ss).norm() / ss.norm().max(f64::MIN_POSITIVE);
-        let all = (0..nonzero).map(|k| (learned[k] - reference[k]).norm() / reference[k].norm()).fold(0.0, f64::max);
+        self.slow_rel += sr;
         self.all_rel += all;
         self.all_rel_max = self.all_rel_max.max(all);
         if all <= WITHIN {

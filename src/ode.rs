@@ -84,13 +84,7 @@ pub fn output_times(spacing: Spacing, dt: f64, horizon: f64, t_first: f64, point
 
 /// Checks the time-grid fields of a config section (`prefix` names it, e.g. `sampler`).
 pub fn check_times(prefix: &str, spacing: Spacing, dt: f64, horizon: f64, t_first: f64, points: i64) -> Result<()> {
-    let pos = |field: &str, v: f64| {
-        if v.is_finite() && v > 0.0 {
-            Ok(())
-        } else {
-            Err(Error::invalid(format!("{prefix}.{field}"), v, "a finite number > 0"))
-        }
-    };
+    let pos = |field: &str, v: f64| Error::positive(format!("{prefix}.{field}"), v);
     pos("horizon", horizon)?;
     match spacing {
         Spacing::Linear => {

@@ -106,14 +106,6 @@ impl Clone for Box<dyn Sampler> {
     }
 }
 
-fn check_pos(field: &str, v: f64) -> Result<()> {
-    if v.is_finite() && v > 0.0 { Ok(()) } else { Err(Error::invalid(field, v, "a finite number > 0")) }
-}
-
-fn check_nonneg(field: &str, v: f64) -> Result<()> {
-    if v.is_finite() && v >= 0.0 { Ok(()) } else { Err(Error::invalid(field, v, "a finite number >= 0")) }
-}
-
 /// Paper Alg. 2: `per_eps` trajectories per stiffness value from random initial states
 /// ([`StiffSystem::sample_initial`]), integrated to `horizon` with a high-accuracy solver (diffsol
 /// Tsit5 by default, BDF with `method = "bdf"`; `rtol`/`atol`) and sampled every `dt`
@@ -172,8 +164,8 @@ impl Sampler for TrajectorySampler {
             return Err(Error::invalid("sampler.per_eps", self.per_eps, "an integer >= 1"));
         }
         crate::ode::check_times("sampler", self.spacing, self.dt, self.horizon, self.t_first, self.points)?;
-        check_pos("sampler.rtol", self.rtol)?;
-        check_pos("sampler.atol", self.atol)
+        Error::positive("sampler.rtol", self.rtol)?;
+        Error::positive("sampler.atol", self.atol)
     }
 
     fn sample(&self, system: &dyn StiffSystem, eps_grid: &[f64], rng: &mut StdRng) -> Result<SampleSet> {
@@ -330,8 +322,13 @@ impl CloudSampler {
 /// `J − λI`, from its SVD. If the fast subspace lies along `t`, the basis is completed with coordinate
 /// directions so that it is never empty (for d ≥ 2).
 pub fn fast_subspace(j: &nalgebra::DMatrix<f64>, m: usize, t: &[f64]) -> Vec<Vec<f64>> {
+    fast_subspace_with(j, &crate::system::eigenvalues_by_magnitude(j), m, t)
+}
+
+/// [`fast_subspace`] given the eigenvalues `ev` of `j`, sorted by decreasing modulus.
+fn fast_subspace_with(j: &nalgebra::DMatrix<f64>, ev: &[nalgebra::Complex<f64>], m: usize, t: &[f64]) -> Vec<Vec<f64>> {
     let d = j.nrows();
-    let mut raw = fast_eigenvectors(j, &crate::system::eigenvalues_by_magnitude(j), m);
+    let mut raw = fast_eigenvectors(j, ev, m);
     raw.extend((0..d).map(|i| (0..d).map(|c| if c == i { 1.0 } else { 0.0 }).collect()));
     // At most d − 1 directions are orthogonal to t.
     let want = m.clamp(1, d.saturating_sub(1).max(1));
@@ -378,14 +375,21 @@ pub fn fast_eigenvectors(j: &nalgebra::DMatrix<f64>, ev: &[nalgebra::Complex<f64
 }
 
 impl CloudSampler {
-    /// Unit tangent, unit normal and ‖F‖ at `x` in any dimension: the paper's 2-D frame, or for d > 2
-    /// `t = F/‖F‖` and `n` a random unit vector of the fast subspace orthogonal to `t`
-    /// ([`fast_subspace`] with `fast_dim` eigenvalues).
-    fn frame_nd(&self, system: &dyn StiffSystem, x: &[f64], eps: f64, rng: &mut StdRng) -> (Vec<f64>, Vec<f64>, f64) {
+    /// Unit tangent, unit normal, ‖F‖ and, when it was computed on the way, the spectral radius of the
+    /// exact Jacobian at `x`, in any dimension: the paper's 2-D frame, or for d > 2 `t = F/‖F‖` and `n` a
+    /// random unit vector of the fast subspace orthogonal to `t` ([`fast_subspace`] with `fast_dim`
+    /// eigenvalues).
+    fn frame_nd(
+        &self,
+        system: &dyn StiffSystem,
+        x: &[f64],
+        eps: f64,
+        rng: &mut StdRng,
+    ) -> (Vec<f64>, Vec<f64>, f64, Option<f64>) {
         let d = system.dim();
         if d == 2 {
             let (t, n, f) = self.frame(system, x, eps);
-            return (t.to_vec(), n.to_vec(), f);
+            return (t.to_vec(), n.to_vec(), f, None);
         }
         let mut f = vec![0.0; d];
         system.rhs(x, eps, &mut f);
@@ -395,7 +399,9 @@ impl CloudSampler {
         } else {
             (0..d).map(|i| if i == 0 { 1.0 } else { 0.0 }).collect()
         };
-        let basis = fast_subspace(&system.jacobian(x, eps), self.fast_dim.max(1) as usize, &t);
+        let j = system.jacobian(x, eps);
+        let ev = crate::system::eigenvalues_by_magnitude(&j);
+        let basis = fast_subspace_with(&j, &ev, self.fast_dim.max(1) as usize, &t);
         let mut n = vec![0.0; d];
         for b in &basis {
             let g: f64 = StandardNormal.sample(rng);
@@ -403,7 +409,7 @@ impl CloudSampler {
         }
         let nn = n.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
         n.iter_mut().for_each(|v| *v /= nn);
-        (t, n, fnorm)
+        (t, n, fnorm, Some(ev[0].norm()))
     }
 }
 
@@ -414,12 +420,12 @@ impl Sampler for CloudSampler {
         if self.k < 0 {
             return Err(Error::invalid("sampler.k", self.k, "an integer >= 0 (cloud size per base point)"));
         }
-        check_nonneg("sampler.sigma_t", self.sigma_t)?;
-        check_nonneg("sampler.sigma_n", self.sigma_n)?;
+        Error::non_negative("sampler.sigma_t", self.sigma_t)?;
+        Error::non_negative("sampler.sigma_n", self.sigma_n)?;
         if !(0.0..=1.0).contains(&self.r_off) {
             return Err(Error::invalid("sampler.r_off", self.r_off, "a number in [0, 1]"));
         }
-        check_nonneg("sampler.positivity", self.positivity)?;
+        Error::non_negative("sampler.positivity", self.positivity)?;
         if self.fast_dim < 1 {
             return Err(Error::invalid("sampler.fast_dim", self.fast_dim, "an integer >= 1"));
         }
@@ -454,10 +460,12 @@ impl Sampler for CloudSampler {
             }
             let x = base.state(i);
             let eps = base.eps[i];
-            let (t, n, fnorm) = self.frame_nd(system, x, eps, rng);
+            let (t, n, fnorm, radius) = self.frame_nd(system, x, eps, rng);
             let spectral = self.normal_mode == NormalMode::Spectral || self.tangent_mode == NormalMode::Spectral;
             let rho = if spectral {
-                crate::system::eigenvalues_by_magnitude(&system.jacobian(x, eps))[0].norm().max(1e-300)
+                radius
+                    .unwrap_or_else(|| crate::system::eigenvalues_by_magnitude(&system.jacobian(x, eps))[0].norm())
+                    .max(1e-300)
             } else {
                 1.0
             };

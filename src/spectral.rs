@@ -54,9 +54,9 @@ pub struct LearnedRhs {
     pub dtype: DType,
     /// How eps is fed to the network.
     pub eps_input: EpsInput,
-    /// Projector `P = I - W(WᵀW)⁻¹Wᵀ` (row-major `d × d`) onto the system's linear invariants, applied
-    /// to the RHS and the Jacobian; `None`: no projection.
-    pub projector: Option<Vec<f64>>,
+    /// Projector onto the system's linear invariants ([`invariant_projector`]), applied to the RHS and
+    /// the Jacobian; `None`: no projection.
+    pub projector: Option<DMatrix<f64>>,
 }
 
 /// Rows to push through the network at once.
@@ -84,55 +84,11 @@ impl LearnedRhs {
         })
     }
 
-    /// Projects the learned RHS onto `wᵀF = 0` for every invariant `w` (columns of `W`, `d × m`):
-    /// `F_P = P F_θ`, hence `J_P = P J_θ`, whose `w` are exact left null vectors (exact zero
-    /// eigenvalues), with `P = I - V(WᵀV)⁻¹Wᵀ`. Both projections keep a field that satisfies the
-    /// invariants unchanged (`P F = F` when `WᵀF = 0`):
-    /// - `eliminate` empty: `V = W`, the orthogonal projection, which never moves `F_θ` further from a
-    ///   true RHS: `‖P F_θ − F‖ = ‖P(F_θ − F)‖ ≤ ‖F_θ − F‖`;
-    /// - `eliminate = [i_1, …, i_m]`: `V = (e_{i_1}, …)`, the oblique projection that solves each
-    ///   invariant for one state component (its derivative `F_{i_k}` is *replaced* by what the
-    ///   invariants say, e.g. Robertson's `y2' = -y1' - y3'`) and leaves the others as learned. Choose the
-    ///   component whose learned derivative is worst conditioned (a fast intermediate near its
-    ///   quasi-steady state, whose RHS is a small difference of large terms).
-    ///
-    /// An empty list (or zero vectors) leaves the RHS as it is; an `eliminate` of the wrong length or
-    /// with a singular `WᵀV` is an error naming `model.eliminate`.
+    /// Projects the learned RHS onto the system's linear invariants (see [`invariant_projector`]):
+    /// `F_P = P F_θ`, hence `J_P = P J_θ`. An empty list leaves the RHS as it is.
     pub fn with_invariants(mut self, invariants: Vec<Vec<f64>>, eliminate: &[usize]) -> Result<Self> {
-        let d = self.dim;
-        let w: Vec<&Vec<f64>> = invariants.iter().filter(|w| w.len() == d && w.iter().any(|v| *v != 0.0)).collect();
-        self.projector = None;
-        if w.is_empty() {
-            return Ok(self);
-        }
-        let bad = |why: String| crate::error::Error::invalid("model.eliminate", format!("{eliminate:?}"), why);
-        let wm = DMatrix::from_fn(d, w.len(), |i, k| w[k][i]);
-        let vm = if eliminate.is_empty() {
-            wm.clone()
-        } else {
-            if eliminate.len() != w.len() || eliminate.iter().any(|&i| i >= d) {
-                return Err(bad(format!("{} distinct state indices in 0..{d}, one per invariant", w.len())));
-            }
-            DMatrix::from_fn(d, w.len(), |i, k| if eliminate[k] == i { 1.0 } else { 0.0 })
-        };
-        let Some(inv) = (wm.transpose() * &vm).try_inverse() else {
-            return Err(bad("indices whose components the invariants can be solved for (WᵀV invertible)".into()));
-        };
-        let p = DMatrix::<f64>::identity(d, d) - &vm * inv * wm.transpose();
-        self.projector = Some((0..d * d).map(|k| p[(k / d, k % d)]).collect());
+        self.projector = invariant_projector(self.dim, &invariants, eliminate)?;
         Ok(self)
-    }
-
-    /// Applies the projector (if any) to each `d`-vector of `v` (`n × d`).
-    fn project_rows(&self, v: &mut [f64]) {
-        let (Some(p), d) = (&self.projector, self.dim) else { return };
-        let mut tmp = vec![0.0; d];
-        for row in v.chunks_mut(d) {
-            for (r, t) in tmp.iter_mut().enumerate() {
-                *t = (0..d).map(|k| p[r * d + k] * row[k]).sum();
-            }
-            row.copy_from_slice(&tmp);
-        }
     }
 
     /// Sets how eps is fed to the network (must match training).
@@ -176,7 +132,9 @@ impl LearnedRhs {
     /// The learned physical RHS `F_θ(x, eps) = T⁻¹(a)` at `n` points.
     pub fn rhs(&self, x: &[f64], eps: &[f64]) -> Vec<f64> {
         let mut f = inverse_all(self.transform.as_ref(), &self.raw(x, eps), eps, self.dim);
-        self.project_rows(&mut f);
+        if let Some(p) = &self.projector {
+            f.chunks_mut(self.dim).for_each(|v| left_multiply(p, v, 1));
+        }
         f
     }
 
@@ -204,15 +162,7 @@ impl LearnedRhs {
         }
         chain_rule(self.transform.as_ref(), &a_all, eps, &mut jac, d);
         if let Some(p) = &self.projector {
-            // J_P = P J per block.
-            for block in jac.chunks_mut(d * d) {
-                let j = block.to_vec();
-                for r in 0..d {
-                    for c in 0..d {
-                        block[r * d + c] = (0..d).map(|k| p[r * d + k] * j[k * d + c]).sum();
-                    }
-                }
-            }
+            jac.chunks_mut(d * d).for_each(|block| left_multiply(p, block, d));
         }
         jac
     }
@@ -344,6 +294,55 @@ impl LearnedRhs {
             }
         }
         out
+    }
+}
+
+/// The projector onto `wᵀF = 0` for every invariant `w` (columns of `W`, `d × m`), `P = I - V(WᵀV)⁻¹Wᵀ`:
+/// `P F` satisfies the invariants, `P J` has the `w` as exact left null vectors (exact zero eigenvalues),
+/// and a field that already satisfies them is unchanged (`P F = F` when `WᵀF = 0`).
+/// - `eliminate` empty: `V = W`, the orthogonal projection, which never moves `F_θ` further from a true
+///   RHS: `‖P F_θ − F‖ = ‖P(F_θ − F)‖ ≤ ‖F_θ − F‖`;
+/// - `eliminate = [i_1, …, i_m]`: `V = (e_{i_1}, …)`, the oblique projection that solves each invariant
+///   for one state component (its derivative `F_{i_k}` is *replaced* by what the invariants say, e.g.
+///   Robertson's `y2' = -y1' - y3'`) and leaves the others as learned. Choose the component whose learned
+///   derivative is worst conditioned (a fast intermediate near its quasi-steady state, whose RHS is a
+///   small difference of large terms).
+///
+/// `None` when there is no (nonzero, length-`d`) invariant. An `eliminate` of the wrong length or with a
+/// singular `WᵀV` is an error naming `model.eliminate`: [`Config::validate`](crate::config::Config::validate)
+/// calls this too, so a bad config fails before training.
+pub fn invariant_projector(d: usize, invariants: &[Vec<f64>], eliminate: &[usize]) -> Result<Option<DMatrix<f64>>> {
+    let w: Vec<&Vec<f64>> = invariants.iter().filter(|w| w.len() == d && w.iter().any(|v| *v != 0.0)).collect();
+    if w.is_empty() {
+        return Ok(None);
+    }
+    let bad = |why: String| crate::error::Error::invalid("model.eliminate", format!("{eliminate:?}"), why);
+    let wm = DMatrix::from_fn(d, w.len(), |i, k| w[k][i]);
+    let vm = if eliminate.is_empty() {
+        wm.clone()
+    } else {
+        if eliminate.len() != w.len() || eliminate.iter().any(|&i| i >= d) {
+            return Err(bad(format!(
+                "{} state indices in 0..{d}, one per invariant of the system (or [] for the orthogonal projection)",
+                w.len()
+            )));
+        }
+        DMatrix::from_fn(d, w.len(), |i, k| if eliminate[k] == i { 1.0 } else { 0.0 })
+    };
+    let Some(inv) = (wm.transpose() * &vm).try_inverse() else {
+        return Err(bad("indices whose components the invariants can be solved for (WᵀV invertible)".into()));
+    };
+    Ok(Some(DMatrix::<f64>::identity(d, d) - &vm * inv * wm.transpose()))
+}
+
+/// `block ← P · block` for a row-major `d × cols` block (`cols = 1`: one vector; `cols = d`: a matrix).
+fn left_multiply(p: &DMatrix<f64>, block: &mut [f64], cols: usize) {
+    let d = p.nrows();
+    let src = block.to_vec();
+    for r in 0..d {
+        for c in 0..cols {
+            block[r * cols + c] = (0..d).map(|k| p[(r, k)] * src[k * cols + c]).sum();
+        }
     }
 }
 
