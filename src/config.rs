@@ -109,6 +109,21 @@ pub enum Schedule {
     Cosine,
 }
 
+/// Per-sample loss weights (`train.weighting`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Weighting {
+    /// Every sample and component weighs the same: the mean squared error of `T(F)` (paper eq. 13).
+    #[default]
+    Uniform,
+    /// Mean squared *relative* error of `F`, relative to the local size of the dynamics: each error
+    /// is mapped back to `F` through the transform and divided by the RMS of that component over the
+    /// sample's group (its base trajectory point and the cloud around it), see
+    /// [`relative_weights`](crate::pipeline::relative_weights). For systems whose `|F|` spans decades
+    /// along a trajectory (Robertson: 1e-2 early, 1e-8 late), where a uniform loss ignores the slow end.
+    Relative,
+}
+
 /// Training settings (Adam, mini-batches, validation split).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -131,6 +146,12 @@ pub struct TrainConfig {
     /// flex and ndarray, whose elementwise kernels run on one thread, 1 on libtorch and wgpu. A property
     /// of the run (config and backend), never of the machine: the same run gives the same results anywhere.
     pub shards: i64,
+    /// Loss weights: `uniform` (default, paper) or `relative` ([`Weighting`]).
+    pub weighting: Weighting,
+    /// `relative` weighting: a group's RMS of component `k` is floored at `weight_floor` times the RMS
+    /// of `F_k` over the whole training set, so that components that vanish in a group (exact zeros)
+    /// do not take all the weight. Default 1e-6.
+    pub weight_floor: f64,
 }
 
 impl Default for TrainConfig {
@@ -143,6 +164,8 @@ impl Default for TrainConfig {
             schedule: Schedule::Constant,
             val_fraction: 0.1,
             shards: 0,
+            weighting: Weighting::Uniform,
+            weight_floor: 1e-6,
         }
     }
 }
@@ -328,6 +351,7 @@ impl Config {
         }
         Error::positive("train.lr", self.train.lr)?;
         Error::positive("train.lr_final", self.train.lr_final)?;
+        Error::positive("train.weight_floor", self.train.weight_floor)?;
         if !(self.train.val_fraction > 0.0 && self.train.val_fraction < 1.0) {
             return Err(Error::invalid("train.val_fraction", self.train.val_fraction, "a number in (0, 1)"));
         }

@@ -187,7 +187,7 @@ pub fn integrate_at(
     }
     let t_end = times[times.len() - 1];
     let h0 = if t_end > 0.0 { (t_end * 1e-3).min(1e-4) } else { 1e-6 };
-    let problem = OdeBuilder::<M>::new()
+    let mut problem = OdeBuilder::<M>::new()
         .context(NalgebraContext::with_nbatch(m))
         .rtol(rtol)
         .atol([atol])
@@ -200,6 +200,12 @@ pub fn integrate_at(
         .init(|p: &[f64], _t: f64, y: &mut [f64]| y.copy_from_slice(p), d)
         .build()
         .map_err(|e| solver_err("building the problem", e))?;
+    // diffsol counts Newton failures over the *whole* solve (default limit 50), not per step: a long
+    // integration through many fast transients (OREGO's relaxation oscillations, each jump a few
+    // failed Newton solves that BDF recovers from by cutting the step) would abort although every
+    // step ends up meeting the tolerance. The per-step safeguards (consecutive error-test failures,
+    // minimum step) still stop a solve that is really stuck.
+    problem.ode_options.max_nonlinear_solver_failures = usize::MAX / 2;
     let nt = times.len();
     let mut out = vec![0.0; m * nt * d];
     // The same sampling loop for both solver types.

@@ -17,13 +17,13 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Precision};
-use crate::config::Config;
+use crate::config::{Config, Weighting};
 use crate::error::{Error, Result};
 use crate::io::{write_atomic, write_csv, write_json};
 use crate::labeller::exact_labels;
 use crate::metrics::{EigenErrors, EpsMetrics, Summary, rollout_l2, rollout_rel};
 use crate::model::{Normalizer, Weights};
-use crate::sampler::SampleSet;
+use crate::sampler::{Origin, SampleSet};
 use crate::spectral::{JacobianMode, LearnedRhs, eigenvalues};
 use crate::train::{Dataset, EpochRecord, TrainObserver, Trained, train};
 use crate::transform::{TargetTransform, forward_all};
@@ -244,15 +244,79 @@ pub fn prepare(cfg: &Config, data: &Data) -> Result<Prepared> {
     let normalizer = Normalizer { state_scale, ..Normalizer::fit(&xt, d + 1) };
     let mut transform = cfg.transform.clone();
     transform.fit(&yt, &et, d)?;
-    let to_ds = |x: &[f64], y: &[f64], e: &[f64]| Dataset {
+    let weights = match cfg.train.weighting {
+        Weighting::Uniform => Vec::new(),
+        Weighting::Relative => relative_weights(&data.set, &data.labels, transform.as_ref(), cfg.train.weight_floor),
+    };
+    // Mean weight 1 over the training split, so that losses stay on the scale of the unweighted ones.
+    let mean_w = if weights.is_empty() {
+        1.0
+    } else {
+        train_idx.iter().flat_map(|&i| &weights[i * d..(i + 1) * d]).sum::<f64>() / (train_idx.len() * d) as f64
+    };
+    let to_ds = |idx: &[usize], x: &[f64], y: &[f64], e: &[f64]| Dataset {
         inputs: normalizer.apply(x),
         targets: forward_all(transform.as_ref(), y, e, d).into_iter().map(|v| v as f32).collect(),
+        weights: if weights.is_empty() {
+            Vec::new()
+        } else {
+            idx.iter().flat_map(|&i| &weights[i * d..(i + 1) * d]).map(|w| (w / mean_w) as f32).collect()
+        },
         d_in: d + 1,
         d_out: d,
     };
-    let train = to_ds(&xt, &yt, &et);
-    let val = to_ds(&xv, &yv, &ev);
+    let train = to_ds(train_idx, &xt, &yt, &et);
+    let val = to_ds(val_idx, &xv, &yv, &ev);
     Ok(Prepared { train, val, normalizer, transform })
+}
+
+/// Loss weights of `train.weighting = "relative"`, `n × dim`: the squared error of sample `i`,
+/// component `k`, in transformed space becomes a squared relative error of `F`,
+///
+/// ```text
+/// w_ik = ( (T⁻¹)'(G_ik) / m_g(i),k )²,    m_gk = max( RMS_{j ∈ g} F_jk ,  floor · RMS_all F_k ),
+/// ```
+///
+/// since `δF = (T⁻¹)'(G) δG` to first order. The group `g(i)` is the sample's base trajectory point
+/// and the cloud around it ([`Origin`](crate::sampler::Origin)): the cloud's offsets change `F` on the
+/// scale of the base point's velocity (spectral offsets by construction), so one magnitude per group
+/// keeps the fast directions' `ΔF` in the loss while every group, early or late, counts its relative
+/// error equally. For the `asinh` transform `(T⁻¹)'(G) = √(s² + F²)`: weight ≈ 1 where `|F| ≫ s` (the
+/// log-like region already measures relative errors) and `(s/m)²` where `|F| ≪ s`.
+pub fn relative_weights(set: &SampleSet, labels: &[f64], transform: &dyn TargetTransform, floor: f64) -> Vec<f64> {
+    use std::collections::HashMap;
+    let d = set.dim;
+    let n = set.len();
+    let key = |o: &Origin| match *o {
+        Origin::Trajectory { traj, index } | Origin::Cloud { traj, index, .. } => (traj, index),
+    };
+    let mut groups: HashMap<(u32, u32), (usize, Vec<f64>)> = HashMap::new();
+    let mut global = vec![0.0; d];
+    for i in 0..n {
+        let g = groups.entry(key(&set.origin[i])).or_insert_with(|| (0, vec![0.0; d]));
+        g.0 += 1;
+        for k in 0..d {
+            let f2 = labels[i * d + k].powi(2);
+            g.1[k] += f2;
+            global[k] += f2;
+        }
+    }
+    let global: Vec<f64> = global.iter().map(|s| (s / n.max(1) as f64).sqrt()).collect();
+    let mut w = vec![0.0; n * d];
+    for i in 0..n {
+        let (count, sums) = &groups[&key(&set.origin[i])];
+        for k in 0..d {
+            // A component that is zero throughout the data carries no signal to weigh: weight 1.
+            if global[k] == 0.0 {
+                w[i * d + k] = 1.0;
+                continue;
+            }
+            let m = (sums[k] / *count as f64).sqrt().max(floor * global[k]);
+            let g = transform.forward(k, labels[i * d + k], set.eps[i]);
+            w[i * d + k] = (transform.inverse_derivative(k, g, set.eps[i]) / m).powi(2);
+        }
+    }
+    w
 }
 
 /// Per-eps metrics plus the two headline summaries.
@@ -698,4 +762,60 @@ pub fn write_time_windows(out: &Path, cfg: &Config, traces: &Traces) -> Result<(
 pub fn write_outputs(out: &Path, m: &RunMetrics) -> Result<()> {
     write_csv(&out.join("per_eps.csv"), &m.eval.per_eps)?;
     write_json(&out.join("metrics.json"), m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::{Asinh, Identity};
+
+    /// Two groups a million apart in `|F|`, with a base point and two cloud points each, and a
+    /// component that vanishes in the small group only.
+    fn two_groups() -> (SampleSet, Vec<f64>) {
+        let origin = |traj: u32, cloud: Option<bool>| match cloud {
+            None => Origin::Trajectory { traj, index: 3 },
+            Some(off) => Origin::Cloud { off, traj, index: 3 },
+        };
+        let set = SampleSet {
+            dim: 2,
+            x: vec![0.0; 12],
+            eps: vec![0.5; 6],
+            origin: vec![origin(0, None), origin(0, Some(true)), origin(0, Some(false)), origin(1, None), origin(1, Some(true)), origin(1, Some(true))],
+            trajectories: Vec::new(),
+        };
+        let labels = vec![1.0, -2.0, 1.5, -1.0, 0.5, -3.0, 1e-6, 0.0, 2e-6, 0.0, -1e-6, 0.0];
+        (set, labels)
+    }
+
+    #[test]
+    fn relative_weights_turn_transformed_errors_into_relative_errors_per_group() {
+        let (set, labels) = two_groups();
+        let rms = |g: usize, k: usize| ((0..3).map(|j| labels[(3 * g + j) * 2 + k].powi(2)).sum::<f64>() / 3.0).sqrt();
+        // Identity: w = 1/m², so a 1 % error of every label costs the same in both groups.
+        let w = relative_weights(&set, &labels, &Identity {}, 1e-9);
+        for i in 0..6 {
+            let m = rms(i / 3, 0);
+            assert!((w[i * 2] * m * m - 1.0).abs() < 1e-12, "sample {i}: {}", w[i * 2]);
+        }
+        let cost = |g: usize| (0..3).map(|j| w[(3 * g + j) * 2] * (0.01 * labels[(3 * g + j) * 2]).powi(2)).sum::<f64>();
+        assert!((cost(0) / cost(1) - 1.0).abs() < 1e-12, "{} vs {}", cost(0), cost(1));
+        // Component 1 vanishes in group 1: its RMS is floored at floor × the global RMS.
+        let global = ((0..6).map(|i| labels[i * 2 + 1].powi(2)).sum::<f64>() / 6.0).sqrt();
+        assert!((w[3 * 2 + 1] * (1e-9 * global).powi(2) - 1.0).abs() < 1e-12);
+        let w = relative_weights(&set, &labels, &Identity {}, 1e-3);
+        assert!((w[3 * 2 + 1] * (1e-3 * global).powi(2) - 1.0).abs() < 1e-12);
+
+        // asinh: w = (s² + F²)/m², the first-order map of δG to δF/m.
+        let s = 0.1;
+        let asinh = Asinh { scales: vec![s, s], ..Default::default() };
+        let w = relative_weights(&set, &labels, &asinh, 1e-9);
+        for i in 0..6 {
+            let (f, m) = (labels[i * 2], rms(i / 3, 0));
+            assert!((w[i * 2] / ((s * s + f * f) / (m * m)) - 1.0).abs() < 1e-12);
+            // Check against a finite perturbation: δF = 1e-6·m.
+            let g = asinh.forward(0, f, 0.5);
+            let dg = asinh.forward(0, f + 1e-6 * m, 0.5) - g;
+            assert!((w[i * 2] * dg * dg / 1e-12 - 1.0).abs() < 1e-4, "sample {i}");
+        }
+    }
 }

@@ -46,10 +46,15 @@ pub enum Origin {
         /// Time index along it.
         index: u32,
     },
-    /// A fuzzy-cloud point: tangent only (`off = false`) or tangent + normal (`off = true`).
+    /// A fuzzy-cloud point: tangent only (`off = false`) or tangent + normal (`off = true`), around
+    /// point `index` of trajectory `traj` (its *base point*).
     Cloud {
         /// Whether the point was pushed off the manifold along the normal.
         off: bool,
+        /// The base point's trajectory.
+        traj: u32,
+        /// The base point's time index.
+        index: u32,
     },
 }
 
@@ -455,9 +460,9 @@ impl Sampler for CloudSampler {
             set.origin.clone_from(&base.origin);
         }
         for i in 0..base.len() {
-            if !matches!(base.origin[i], Origin::Trajectory { .. }) {
+            let Origin::Trajectory { traj, index } = base.origin[i] else {
                 continue;
-            }
+            };
             let x = base.state(i);
             let eps = base.eps[i];
             let (t, n, fnorm, radius) = self.frame_nd(system, x, eps, rng);
@@ -485,7 +490,7 @@ impl Sampler for CloudSampler {
                 let xt: f64 = StandardNormal.sample(rng);
                 let xn: f64 = if off { StandardNormal.sample(rng) } else { 0.0 };
                 let p: Vec<f64> = (0..d).map(|c| x[c] + st * xt * t[c] + sn * xn * n[c]).collect();
-                set.push(&p, eps, Origin::Cloud { off });
+                set.push(&p, eps, Origin::Cloud { off, traj, index });
             }
         }
         Ok(set)

@@ -1,5 +1,6 @@
 //! Training: Adam on mini-batches of the transformed targets (loss = mean squared error in the
-//! transformed space, paper eq. 13 applied to `T(F)`), a seeded validation split, the
+//! transformed space, paper eq. 13 applied to `T(F)`, optionally weighted per sample and component,
+//! see [`Dataset::weights`]), a seeded validation split, the
 //! best-validation weights kept, the loss curve recorded, and a stop with a clear error as soon as
 //! the loss stops being finite.
 //!
@@ -11,7 +12,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{DType, Device};
+use burn::tensor::{DType, Device, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -28,6 +29,9 @@ pub struct Dataset {
     pub inputs: Vec<f32>,
     /// Targets, `n × d_out`.
     pub targets: Vec<f32>,
+    /// Loss weights, `n × d_out`, or empty for the plain mean squared error. The loss is
+    /// `Σ w_ik (ŷ_ik − y_ik)² / (n · d_out)` (`train.weighting`, [`relative_weights`](crate::pipeline::relative_weights)).
+    pub weights: Vec<f32>,
     /// Input width.
     pub d_in: usize,
     /// Output width.
@@ -43,15 +47,29 @@ impl Dataset {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Gathers the rows `idx` into new input and target arrays.
-    pub fn gather(&self, idx: &[usize]) -> (Vec<f32>, Vec<f32>) {
+    /// Gathers the rows `idx` into new input, target and weight arrays (weights empty when
+    /// unweighted).
+    pub fn gather(&self, idx: &[usize]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         let mut x = Vec::with_capacity(idx.len() * self.d_in);
         let mut y = Vec::with_capacity(idx.len() * self.d_out);
+        let mut w = Vec::with_capacity(if self.weights.is_empty() { 0 } else { idx.len() * self.d_out });
         for &i in idx {
             x.extend_from_slice(&self.inputs[i * self.d_in..(i + 1) * self.d_in]);
             y.extend_from_slice(&self.targets[i * self.d_out..(i + 1) * self.d_out]);
+            if !self.weights.is_empty() {
+                w.extend_from_slice(&self.weights[i * self.d_out..(i + 1) * self.d_out]);
+            }
         }
-        (x, y)
+        (x, y, w)
+    }
+
+    /// Squared errors `(ŷ − y)²`, times the weights when there are any.
+    fn squared_error(pred: Tensor<2>, y: Tensor<2>, w: Option<Tensor<2>>) -> Tensor<2> {
+        let se = pred.sub(y).square();
+        match w {
+            Some(w) => se.mul(w),
+            None => se,
+        }
     }
 }
 
@@ -65,6 +83,7 @@ impl Dataset {
         let train = Dataset {
             inputs: (0..n * d_in).map(|_| g()).collect(),
             targets: (0..n * d_out).map(|_| g()).collect(),
+            weights: Vec::new(),
             d_in,
             d_out,
         };
@@ -72,6 +91,7 @@ impl Dataset {
         let val = Dataset {
             inputs: train.inputs[..d_in * m].to_vec(),
             targets: train.targets[..d_out * m].to_vec(),
+            weights: Vec::new(),
             d_in,
             d_out,
         };
@@ -136,16 +156,18 @@ pub fn learning_rate(cfg: &TrainConfig, epoch: usize) -> f64 {
     }
 }
 
-/// Mean squared error of `model` on `data`, evaluated in chunks on a plain (non-autodiff) device.
+/// (Weighted) mean squared error of `model` on `data`, evaluated in chunks on a plain (non-autodiff)
+/// device.
 pub fn evaluate_loss(weights: &Weights, data: &Dataset, device: &Device) -> Result<f64> {
     let model = Mlp::from_weights(weights, device, DType::F32)?;
     let idx: Vec<usize> = (0..data.len()).collect();
     let mut sum = 0.0;
     for chunk in idx.chunks(65_536) {
-        let (x, y) = data.gather(chunk);
+        let (x, y, w) = data.gather(chunk);
         let pred = model.forward(tensor2(x, chunk.len(), data.d_in, device));
-        let err = pred.sub(tensor2(y, chunk.len(), data.d_out, device));
-        sum += to_f64(err.square().sum())[0];
+        let w = (!w.is_empty()).then(|| tensor2(w, chunk.len(), data.d_out, device));
+        let se = Dataset::squared_error(pred, tensor2(y, chunk.len(), data.d_out, device), w);
+        sum += to_f64(se.sum())[0];
     }
     Ok(sum / (data.len() * data.d_out).max(1) as f64)
 }
@@ -177,10 +199,11 @@ pub fn batch_gradients(
 ) -> (f64, GradientsParams) {
     let total = (idx.len() * data.d_out) as f64;
     let part = |model: Mlp, rows: &[usize]| -> (f64, GradientsParams) {
-        let (x, y) = data.gather(rows);
+        let (x, y, w) = data.gather(rows);
         let xt = tensor2(x, rows.len(), data.d_in, ad);
         let yt = tensor2(y, rows.len(), data.d_out, ad);
-        let loss = model.forward(xt).sub(yt).square().sum().div_scalar(total);
+        let wt = (!w.is_empty()).then(|| tensor2(w, rows.len(), data.d_out, ad));
+        let loss = Dataset::squared_error(model.forward(xt), yt, wt).sum().div_scalar(total);
         let value = to_f64(loss.clone())[0];
         (value, GradientsParams::from_grads(loss.backward(), &model))
     };

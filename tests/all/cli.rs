@@ -60,6 +60,14 @@ fn out_of_range_values_name_the_field() {
         ),
         (Box::new(|s: String| s.replace("batch = 64", "batch = 0")), vec!["train.batch", ">= 1"]),
         (
+            Box::new(|s: String| s.replace("batch = 64", "batch = 64\nweighting = \"relative\"\nweight_floor = 0")),
+            vec!["train.weight_floor", "> 0"],
+        ),
+        (
+            Box::new(|s: String| s.replace("batch = 64", "batch = 64\nweighting = \"relativ\"")),
+            vec!["relativ", "uniform", "relative"],
+        ),
+        (
             Box::new(|s: String| s.replace("epochs = 30", "epochs = 30\nlearning_rate = 1")),
             vec!["unknown field `learning_rate`", "c.toml"],
         ),

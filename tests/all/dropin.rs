@@ -124,7 +124,7 @@ fn three_dimensional_cloud_pushes_along_the_fast_subspace() {
     let b = base.sample(sys.as_ref(), &[eps], &mut StdRng::seed_from_u64(1)).unwrap();
     assert_eq!(set.dim, 3);
     assert_eq!(set.len(), 3 * b.len());
-    assert!(set.origin.iter().all(|o| matches!(o, Origin::Cloud { off: true })));
+    assert!(set.origin.iter().all(|o| matches!(o, Origin::Cloud { off: true, .. })));
     let mut moved = 0.0;
     for (i, chunk) in set.x.chunks(9).enumerate() {
         let x = b.state(i);

@@ -116,3 +116,22 @@ fn metrics_with_diverged_rollouts_round_trip_through_metrics_json() {
     assert!(back.eval.reference.fast_rel.is_nan());
     assert_eq!(back.eval.per_eps[1], m.eval.per_eps[1]);
 }
+
+#[test]
+fn relative_weighting_changes_the_objective_and_stays_deterministic() {
+    use stiffx::config::Weighting;
+    let mut cfg = crate::tiny_config();
+    let uniform = run(&cfg, &RunOptions::default()).unwrap();
+    cfg.train.weighting = Weighting::Relative;
+    let data = stiffx::pipeline::generate(&cfg).unwrap();
+    let prep = stiffx::pipeline::prepare(&cfg, &data).unwrap();
+    assert_eq!(prep.train.weights.len(), prep.train.targets.len());
+    let mean = prep.train.weights.iter().map(|&w| w as f64).sum::<f64>() / prep.train.weights.len() as f64;
+    assert!((mean - 1.0).abs() < 1e-4, "weights normalised to mean 1 on the training split: {mean}");
+    assert!(prep.train.weights.iter().all(|w| w.is_finite() && *w > 0.0));
+    let a = run(&cfg, &RunOptions::default()).unwrap();
+    let b = run(&cfg, &RunOptions::default()).unwrap();
+    assert_eq!(a.eval.per_eps, b.eval.per_eps);
+    assert!(a.best_val_loss.is_finite() && a.best_val_loss != uniform.best_val_loss);
+    assert!(a.eval.per_eps.iter().all(|e| e.fast_rel.is_finite()));
+}

@@ -46,7 +46,7 @@ fn cloud_fractions_and_spreads_match_the_parameters() {
     let set = cloud.sample(sys.as_ref(), &[0.05], &mut StdRng::seed_from_u64(11)).unwrap();
     let base_set = base.sample(sys.as_ref(), &[0.05], &mut StdRng::seed_from_u64(11)).unwrap();
     assert_eq!(set.len(), base_set.len() * 10);
-    let off = set.origin.iter().filter(|o| matches!(o, Origin::Cloud { off: true })).count();
+    let off = set.origin.iter().filter(|o| matches!(o, Origin::Cloud { off: true, .. })).count();
     assert_eq!(off, base_set.len() * 3, "floor(r_off K) = 3 off-manifold points per base point");
     // Recover the offsets in each base point's (t, n) frame.
     let (mut t2, mut n2_off, mut n2_on, mut n_t, mut n_off, mut n_on) = (0.0, 0.0, 0.0, 0usize, 0usize, 0usize);
