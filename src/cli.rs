@@ -192,9 +192,10 @@ pub struct SweepArgs {
 /// `stiffx bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Backend to measure.
-    #[arg(long, default_value = "flex")]
-    pub backend: String,
+    /// Backends to measure, comma-separated (e.g. `flex,wgpu,tch`): measured side by side in one run,
+    /// repetitions interleaved across backends so that machine noise hits all of them alike.
+    #[arg(long, default_value = "flex", value_delimiter = ',')]
+    pub backend: Vec<String>,
     /// Repetitions (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub reps: usize,

@@ -165,7 +165,14 @@ fn median_of(v: &[f64]) -> f64 {
 /// `stiffx bench`: medians of training samples/s (default 4×128 model, batch 8192), Jacobian +
 /// eigenvalues for 10,000 points (forward and reverse mode, f32 and f64) and burst labels/s.
 pub fn bench(a: &BenchArgs) -> Result<()> {
-    let backend: Backend = a.backend.parse()?;
+    let backends: Vec<Backend> = a.backend.iter().map(|b| b.parse()).collect::<Result<_>>()?;
+    let mut devices = Vec::new();
+    for b in &backends {
+        if !b.is_compiled() {
+            return Err(crate::Error::BackendNotCompiled { name: b.to_string(), feature: b.feature() });
+        }
+        devices.push(b.device()?);
+    }
     let reps = a.reps.max(1);
     for o in &a.only {
         if !["train", "jacobian", "burst"].contains(&o.as_str()) {
@@ -178,27 +185,29 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     let n = 8192 * 10;
     let (ds, val) = Dataset::synthetic(n, 3, 2, 7);
     let init = Weights::init(3, 4, 128, 2, 1);
-    let device = backend.device()?;
     if want("train") {
-        // Serial and data-parallel (2 shards: the default on flex and ndarray) batches, interleaved rep
-        // by rep so that a noisy machine slows both alike; batch 8192 (the paper's) and 1024 (the configs').
-        let variants: Vec<(i64, i64)> = vec![(8192, 1), (8192, 2), (8192, 4), (1024, 1), (1024, 2), (1024, 4)];
+        // Serial and data-parallel (2 shards: the default on flex and ndarray) batches on every backend,
+        // interleaved rep by rep so that a noisy machine slows all alike; batch 8192 (the paper's) and
+        // 1024 (the configs').
+        let variants: Vec<(usize, i64, i64)> = (0..backends.len())
+            .flat_map(|b| [(8192, 1), (8192, 2), (8192, 4), (1024, 1), (1024, 2), (1024, 4)].map(|(n, s)| (b, n, s)))
+            .collect();
         let cfgs: Vec<TrainConfig> = variants
             .iter()
-            .map(|&(batch, shards)| TrainConfig { epochs: 1, batch, shards, ..Default::default() })
+            .map(|&(_, batch, shards)| TrainConfig { epochs: 1, batch, shards, ..Default::default() })
             .collect();
-        for cfg in &cfgs {
-            train(&init, &ds, &val, cfg, 1, &device, &mut Silent)?; // warm-up
+        for (cfg, &(b, _, _)) in cfgs.iter().zip(&variants) {
+            train(&init, &ds, &val, cfg, 1, &devices[b], &mut Silent)?; // warm-up
         }
         let mut s = vec![Vec::new(); cfgs.len()];
         for r in 0..reps {
-            for (i, cfg) in cfgs.iter().enumerate() {
-                s[i].push(train(&init, &ds, &val, cfg, r as u64, &device, &mut Silent)?.samples_per_sec);
+            for (i, (cfg, &(b, _, _))) in cfgs.iter().zip(&variants).enumerate() {
+                s[i].push(train(&init, &ds, &val, cfg, r as u64, &devices[b], &mut Silent)?.samples_per_sec);
             }
         }
-        for ((batch, shards), s) in variants.into_iter().zip(s) {
+        for ((b, batch, shards), s) in variants.into_iter().zip(s) {
             rows.push(BenchRow {
-                what: format!("train 4x128 batch {batch}, {shards} shard(s) ({backend})"),
+                what: format!("train 4x128 batch {batch}, {shards} shard(s) ({})", backends[b]),
                 median: median_of(&s),
                 unit: "samples/s".into(),
                 samples: s,
@@ -206,33 +215,42 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         }
     }
 
-    // Jacobian + eigenvalues at 10k points.
+    // Jacobian + eigenvalues at 10k points, every backend × precision × mode, reps interleaved.
     let npts = 10_000;
     let x: Vec<f64> =
         (0..npts).flat_map(|i| [0.5 + 2.0 * (i as f64 / npts as f64), 0.3 + (i % 7) as f64 * 0.1]).collect();
     let eps: Vec<f64> = (0..npts).map(|i| [0.01, 0.05, 0.1][i % 3]).collect();
     let norm = Normalizer { mean: vec![1.5, 0.6, 0.1], std: vec![0.6, 0.4, 0.09], state_scale: Vec::new() };
-    for precision in [Precision::F32, Precision::F64]
-        .into_iter()
-        .filter(|p| want("jacobian") && (*p == Precision::F32 || backend.supports_f64()))
-    {
-        let rhs = LearnedRhs::new(&init, norm.clone(), Box::new(Identity {}), 2, device.clone(), precision.dtype())?;
-        for mode in [JacobianMode::Forward, JacobianMode::Reverse] {
-            let _ = eigenvalues(&rhs.jacobian(&x, &eps, mode), 2);
-            let mut s = Vec::new();
-            for _ in 0..reps {
-                let t = Instant::now();
-                let ev = eigenvalues(&rhs.jacobian(&x, &eps, mode), 2);
-                std::hint::black_box(ev);
-                s.push(t.elapsed().as_secs_f64() * 1e3);
+    let (mut combos, mut rhss) = (Vec::new(), Vec::new());
+    for (b, backend) in backends.iter().enumerate().filter(|_| want("jacobian")) {
+        for precision in [Precision::F32, Precision::F64] {
+            if precision == Precision::F64 && !backend.supports_f64() {
+                continue;
             }
-            rows.push(BenchRow {
-                what: format!("jacobian+eig 10k points {mode:?} {precision:?} ({backend})"),
-                median: median_of(&s),
-                unit: "ms".into(),
-                samples: s,
-            });
+            let rhs =
+                LearnedRhs::new(&init, norm.clone(), Box::new(Identity {}), 2, devices[b].clone(), precision.dtype())?;
+            for mode in [JacobianMode::Forward, JacobianMode::Reverse] {
+                let _ = eigenvalues(&rhs.jacobian(&x, &eps, mode), 2); // warm-up
+                combos.push((b, precision, mode, rhss.len()));
+            }
+            rhss.push(rhs);
         }
+    }
+    let mut s = vec![Vec::new(); combos.len()];
+    for _ in 0..reps {
+        for (i, &(_, _, mode, r)) in combos.iter().enumerate() {
+            let t = Instant::now();
+            std::hint::black_box(eigenvalues(&rhss[r].jacobian(&x, &eps, mode), 2));
+            s[i].push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    for ((b, precision, mode, _), s) in combos.into_iter().zip(s) {
+        rows.push(BenchRow {
+            what: format!("jacobian+eig 10k points {mode:?} {precision:?} ({})", backends[b]),
+            median: median_of(&s),
+            unit: "ms".into(),
+            samples: s,
+        });
     }
 
     // Burst labels: the cloud around 9 × 16 trajectories, K = 8 (≈ 780k states) is too slow for a
