@@ -8,8 +8,10 @@
 //! ```
 //!
 //! The test set writes `s = 77.27` where we write `1/eps`: `eps = 1/77.27` is the classic problem, a
-//! relaxation oscillation (period ≈ 303) whose species swing over four decades (`y2` from ~1 to
-//! ~1.2e4); the fast eigenvalue reaches `|λ| ≈ 1e5` in the classic problem. Smaller `eps` is stiffer.
+//! relaxation oscillation (period ≈ 303) whose species swing over four to five decades (`y1` from 1 to
+//! 1.2e5, `y2` from 0.013 to 1.8e3, `y3` from 1 to 3.1e4 on the classic cycle); the fast eigenvalue,
+//! `≈ -y2/eps` on the slow branch `y1 ≈ 1 + 1/y2`, reaches `|λ| ≈ 1.4e5` in the classic problem. Smaller
+//! `eps` is stiffer.
 //! Reference eigenvalues are those of the exact Jacobian; they can be complex.
 //!
 //! Initial states for training: `y1 ~ logU[1, 1e4]`, `y2 ~ logU[1, 1e3]`, `y3 ~ logU[1, 1e4]`.
