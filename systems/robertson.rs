@@ -15,9 +15,12 @@
 //! (`spacing = "log"`), BDF references and rollouts, the `asinh` state input and the projection onto
 //! the invariant (`configs/robertson*.toml`).
 //!
-//! Initial states for training: mass 1, `y1 ~ U[0.2, 1]`, `y2 = 0` (off the slow manifold, which is
-//! reached after ~1e-3), `y3 = 1 - y1`. Test initial states (fixed): the classic `(1, 0, 0)`, and
-//! `(0.7, 0, 0.3)`, `(0.4, 0, 0.6)`.
+//! Initial states for training ([`RobertsonInitial`]): mass 1, `y2 = 0` (off the slow manifold, which
+//! is reached after ~1e-3), and by default `y3` log-uniform in `[1e-6, 0.8]`, `y1 = 1 - y3`. `y3` is
+//! sampled on a log scale because the fast rate `k3·y3 + 2k2·y2` is set by `y3` until `y2` builds up:
+//! the classic start `(1, 0, 0)` keeps `y3 ≈ 0` through the first millisecond, a region that
+//! `y1 ~ U[0.2, 1]` (`initial = "uniform-y1"`, our first choice) reaches with almost no trajectory.
+//! Test initial states (fixed): the classic `(1, 0, 0)`, and `(0.7, 0, 0.3)`, `(0.4, 0, 0.6)`.
 
 use nalgebra::DMatrix;
 use rand::RngExt;
@@ -40,6 +43,19 @@ pub struct Robertson {
     pub train_eps: Vec<f64>,
     /// Unseen stiffness grid.
     pub unseen_eps: Vec<f64>,
+    /// Distribution of the training initial states.
+    pub initial: RobertsonInitial,
+}
+
+/// How [`Robertson`] draws training initial states (all with mass 1 and `y2 = 0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RobertsonInitial {
+    /// `y3 = 10^U[-6, log10 0.8]`, `y1 = 1 - y3`: every decade of `y3` alike, down to the classic start.
+    #[default]
+    LogY3,
+    /// `y1 ~ U[0.2, 1]`, `y3 = 1 - y1`.
+    UniformY1,
 }
 
 impl Default for Robertson {
@@ -50,6 +66,7 @@ impl Default for Robertson {
             k3: 1e4,
             train_eps: vec![0.25, 0.5, 1.0, 2.0, 4.0],
             unseen_eps: vec![0.35, 0.7, 1.4, 2.8],
+            initial: RobertsonInitial::LogY3,
         }
     }
 }
@@ -101,8 +118,16 @@ impl StiffSystem for Robertson {
     }
 
     fn sample_initial(&self, rng: &mut StdRng) -> Vec<f64> {
-        let y1 = rng.random_range(0.2..=1.0);
-        vec![y1, 0.0, 1.0 - y1]
+        match self.initial {
+            RobertsonInitial::LogY3 => {
+                let y3 = 10f64.powf(rng.random_range(-6.0..=0.8f64.log10()));
+                vec![1.0 - y3, 0.0, y3]
+            }
+            RobertsonInitial::UniformY1 => {
+                let y1 = rng.random_range(0.2..=1.0);
+                vec![y1, 0.0, 1.0 - y1]
+            }
+        }
     }
 
     fn test_initial_states(&self) -> Vec<Vec<f64>> {
@@ -169,6 +194,27 @@ mod tests {
                 assert!(rel < tol, "t = {}: y{} = {:e}, published {:e} (rel {rel:e})", times[i], k + 1, at(i)[k], want[k]);
             }
         }
+    }
+
+    #[test]
+    fn initial_state_distributions_conserve_mass_and_log_y3_reaches_the_classic_start() {
+        use rand::SeedableRng;
+        for initial in [RobertsonInitial::LogY3, RobertsonInitial::UniformY1] {
+            let s = Robertson { initial, ..Default::default() };
+            let mut rng = StdRng::seed_from_u64(3);
+            let x: Vec<Vec<f64>> = (0..400).map(|_| s.sample_initial(&mut rng)).collect();
+            assert!(x.iter().all(|x| x[1] == 0.0 && (x[0] + x[2] - 1.0).abs() < 1e-15 && x[2] >= 0.0 && x[0] >= 0.2));
+            let near_classic = x.iter().filter(|x| x[2] < 1e-4).count();
+            match initial {
+                // 2 of the 5.9 decades of y3 lie below 1e-4: about a third of the draws.
+                RobertsonInitial::LogY3 => assert!((100..=170).contains(&near_classic), "{near_classic}"),
+                RobertsonInitial::UniformY1 => assert_eq!(near_classic, 0),
+            }
+        }
+        let cfg: Robertson = toml::from_str("initial = \"uniform-y1\"").unwrap();
+        assert_eq!(cfg.initial, RobertsonInitial::UniformY1);
+        let err = toml::from_str::<Robertson>("initial = \"uniform\"").unwrap_err().to_string();
+        assert!(err.contains("log-y3") && err.contains("uniform-y1"), "{err}");
     }
 
     #[test]
