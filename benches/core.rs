@@ -24,10 +24,10 @@ fn training(c: &mut Criterion) {
     let n = 8 * 8192;
     let (ds, val) = Dataset::synthetic(n, 3, 2, 7);
     let init = Weights::init(3, 4, 128, 2, 1);
-    let device = Backend::default_compiled().unwrap().device().unwrap();
+    let backend = Backend::default_compiled().unwrap();
+    let device = backend.device().unwrap();
     let mut group = c.benchmark_group("train");
     group.sample_size(10).measurement_time(Duration::from_secs(20)).throughput(Throughput::Elements(n as u64));
-    let backend = Backend::default_compiled().unwrap();
     for batch in [8192i64, 1024] {
         let cfg = TrainConfig { epochs: 1, batch, shards: backend.default_shards(), ..Default::default() };
         group.bench_function(format!("epoch_4x128_batch{batch}"), |b| {

@@ -244,24 +244,27 @@ pub fn prepare(cfg: &Config, data: &Data) -> Result<Prepared> {
     let normalizer = Normalizer { state_scale, ..Normalizer::fit(&xt, d + 1) };
     let mut transform = cfg.transform.clone();
     transform.fit(&yt, &et, d)?;
-    let weights = match cfg.train.weighting {
+    let mut weights = match cfg.train.weighting {
         Weighting::Uniform => Vec::new(),
         Weighting::Relative => relative_weights(&data.set, &data.labels, transform.as_ref(), cfg.train.weight_floor),
     };
-    // Mean weight 1 over the training split, so that losses stay on the scale of the unweighted ones.
-    let mean_w = if weights.is_empty() {
-        1.0
-    } else {
-        train_idx.iter().flat_map(|&i| &weights[i * d..(i + 1) * d]).sum::<f64>() / (train_idx.len() * d) as f64
+    let rows_of = |w: &[f64], idx: &[usize]| -> Vec<f32> {
+        if w.is_empty() {
+            Vec::new()
+        } else {
+            idx.iter().flat_map(|&i| &w[i * d..(i + 1) * d]).map(|&v| v as f32).collect()
+        }
     };
+    if !weights.is_empty() {
+        // Mean weight 1 over the training split, so that losses stay on the scale of the unweighted ones.
+        let mean =
+            train_idx.iter().flat_map(|&i| &weights[i * d..(i + 1) * d]).sum::<f64>() / (train_idx.len() * d) as f64;
+        weights.iter_mut().for_each(|v| *v /= mean);
+    }
     let to_ds = |idx: &[usize], x: &[f64], y: &[f64], e: &[f64]| Dataset {
         inputs: normalizer.apply(x),
         targets: forward_all(transform.as_ref(), y, e, d).into_iter().map(|v| v as f32).collect(),
-        weights: if weights.is_empty() {
-            Vec::new()
-        } else {
-            idx.iter().flat_map(|&i| &weights[i * d..(i + 1) * d]).map(|w| (w / mean_w) as f32).collect()
-        },
+        weights: rows_of(&weights, idx),
         d_in: d + 1,
         d_out: d,
     };
@@ -780,7 +783,14 @@ mod tests {
             dim: 2,
             x: vec![0.0; 12],
             eps: vec![0.5; 6],
-            origin: vec![origin(0, None), origin(0, Some(true)), origin(0, Some(false)), origin(1, None), origin(1, Some(true)), origin(1, Some(true))],
+            origin: vec![
+                origin(0, None),
+                origin(0, Some(true)),
+                origin(0, Some(false)),
+                origin(1, None),
+                origin(1, Some(true)),
+                origin(1, Some(true)),
+            ],
             trajectories: Vec::new(),
         };
         let labels = vec![1.0, -2.0, 1.5, -1.0, 0.5, -3.0, 1e-6, 0.0, 2e-6, 0.0, -1e-6, 0.0];
@@ -797,7 +807,8 @@ mod tests {
             let m = rms(i / 3, 0);
             assert!((w[i * 2] * m * m - 1.0).abs() < 1e-12, "sample {i}: {}", w[i * 2]);
         }
-        let cost = |g: usize| (0..3).map(|j| w[(3 * g + j) * 2] * (0.01 * labels[(3 * g + j) * 2]).powi(2)).sum::<f64>();
+        let cost =
+            |g: usize| (0..3).map(|j| w[(3 * g + j) * 2] * (0.01 * labels[(3 * g + j) * 2]).powi(2)).sum::<f64>();
         assert!((cost(0) / cost(1) - 1.0).abs() < 1e-12, "{} vs {}", cost(0), cost(1));
         // Component 1 vanishes in group 1: its RMS is floored at floor × the global RMS.
         let global = ((0..6).map(|i| labels[i * 2 + 1].powi(2)).sum::<f64>() / 6.0).sqrt();
