@@ -19,7 +19,8 @@
 //! is reached after ~1e-3), and by default `y3` log-uniform in `[1e-6, 0.8]`, `y1 = 1 - y3`. `y3` is
 //! sampled on a log scale because the fast rate `k3·y3 + 2k2·y2` is set by `y3` until `y2` builds up:
 //! the classic start `(1, 0, 0)` keeps `y3 ≈ 0` through the first millisecond, a region that
-//! `y1 ~ U[0.2, 1]` (`initial = "uniform-y1"`, our first choice) reaches with almost no trajectory.
+//! `y1 ~ U[0.2, 1]` (`initial = "uniform-y1"`, our first choice) reaches with almost no trajectory;
+//! `initial = "mixed"` draws from either with probability ½.
 //! Test initial states (fixed): the classic `(1, 0, 0)`, and `(0.7, 0, 0.3)`, `(0.4, 0, 0.6)`.
 
 use nalgebra::DMatrix;
@@ -56,6 +57,9 @@ pub enum RobertsonInitial {
     LogY3,
     /// `y1 ~ U[0.2, 1]`, `y3 = 1 - y1`.
     UniformY1,
+    /// Each draw from [`LogY3`](Self::LogY3) or [`UniformY1`](Self::UniformY1) with probability ½:
+    /// the classic start's `y3 ≈ 0` region and the bulk of the late slow manifold both covered.
+    Mixed,
 }
 
 impl Default for Robertson {
@@ -118,15 +122,19 @@ impl StiffSystem for Robertson {
     }
 
     fn sample_initial(&self, rng: &mut StdRng) -> Vec<f64> {
+        let log_y3 = |rng: &mut StdRng| {
+            let y3 = 10f64.powf(rng.random_range(-6.0..=0.8f64.log10()));
+            vec![1.0 - y3, 0.0, y3]
+        };
+        let uniform_y1 = |rng: &mut StdRng| {
+            let y1 = rng.random_range(0.2..=1.0);
+            vec![y1, 0.0, 1.0 - y1]
+        };
         match self.initial {
-            RobertsonInitial::LogY3 => {
-                let y3 = 10f64.powf(rng.random_range(-6.0..=0.8f64.log10()));
-                vec![1.0 - y3, 0.0, y3]
-            }
-            RobertsonInitial::UniformY1 => {
-                let y1 = rng.random_range(0.2..=1.0);
-                vec![y1, 0.0, 1.0 - y1]
-            }
+            RobertsonInitial::LogY3 => log_y3(rng),
+            RobertsonInitial::UniformY1 => uniform_y1(rng),
+            RobertsonInitial::Mixed if rng.random_bool(0.5) => log_y3(rng),
+            RobertsonInitial::Mixed => uniform_y1(rng),
         }
     }
 
@@ -199,7 +207,7 @@ mod tests {
     #[test]
     fn initial_state_distributions_conserve_mass_and_log_y3_reaches_the_classic_start() {
         use rand::SeedableRng;
-        for initial in [RobertsonInitial::LogY3, RobertsonInitial::UniformY1] {
+        for initial in [RobertsonInitial::LogY3, RobertsonInitial::UniformY1, RobertsonInitial::Mixed] {
             let s = Robertson { initial, ..Default::default() };
             let mut rng = StdRng::seed_from_u64(3);
             let x: Vec<Vec<f64>> = (0..400).map(|_| s.sample_initial(&mut rng)).collect();
@@ -209,12 +217,14 @@ mod tests {
                 // 2 of the 5.9 decades of y3 lie below 1e-4: about a third of the draws.
                 RobertsonInitial::LogY3 => assert!((100..=170).contains(&near_classic), "{near_classic}"),
                 RobertsonInitial::UniformY1 => assert_eq!(near_classic, 0),
+                // Half the draws are log-y3, a third of those below 1e-4.
+                RobertsonInitial::Mixed => assert!((40..=95).contains(&near_classic), "{near_classic}"),
             }
         }
         let cfg: Robertson = toml::from_str("initial = \"uniform-y1\"").unwrap();
         assert_eq!(cfg.initial, RobertsonInitial::UniformY1);
         let err = toml::from_str::<Robertson>("initial = \"uniform\"").unwrap_err().to_string();
-        assert!(err.contains("log-y3") && err.contains("uniform-y1"), "{err}");
+        assert!(err.contains("log-y3") && err.contains("uniform-y1") && err.contains("mixed"), "{err}");
     }
 
     #[test]
