@@ -146,27 +146,32 @@ pub fn tick(v: f64) -> String {
     }
 }
 
-/// Data range of one axis over all series (finite values; positive ones on a log axis), padded.
+/// Most decades a logarithmic axis spans: values further than this below the largest one are left out
+/// (drawn as gaps). A learned eigenvalue of 1e-323 next to 1e5 would otherwise ask for a 330-decade axis,
+/// whose tick search in plotters runs for minutes; nothing below 1e-20 of a panel's largest value is
+/// readable on a picture anyway.
+const MAX_LOG_DECADES: f64 = 20.0;
+
+/// Data range of one axis over all series (finite values; positive ones on a log axis, at most
+/// [`MAX_LOG_DECADES`] below the largest), padded.
 fn range(panel: &Panel, axis: &Axis, pick: impl Fn(&(f64, f64)) -> f64, with_err: bool) -> (f64, f64) {
     if let Some(c) = &axis.categories {
         return (-0.5, c.len().max(1) as f64 - 0.5);
     }
     let log = axis.scale == Scale::Log;
-    let mut lo = f64::INFINITY;
-    let mut hi = f64::NEG_INFINITY;
+    let mut all = Vec::new();
     for s in &panel.series {
         for (i, p) in s.points.iter().enumerate() {
             let v = pick(p);
             let e = if with_err { s.err.as_ref().map_or(0.0, |e| e[i].abs()) } else { 0.0 };
-            for w in [v - e, v, v + e] {
-                if w.is_finite() && (!log || w > 0.0) {
-                    lo = lo.min(w);
-                    hi = hi.max(w);
-                }
-            }
+            all.extend([v - e, v, v + e]);
         }
     }
-    if !lo.is_finite() {
+    let values = || all.iter().copied();
+    let hi = values().filter(|w| w.is_finite() && (!log || *w > 0.0)).fold(f64::NEG_INFINITY, f64::max);
+    let floor = if log { hi * 10f64.powf(-MAX_LOG_DECADES) } else { f64::NEG_INFINITY };
+    let lo = values().filter(|w| w.is_finite() && (!log || *w >= floor)).fold(f64::INFINITY, f64::min);
+    if !hi.is_finite() || !lo.is_finite() {
         return if log { (0.1, 10.0) } else { (0.0, 1.0) };
     }
     if log {
@@ -181,7 +186,9 @@ fn range(panel: &Panel, axis: &Axis, pick: impl Fn(&(f64, f64)) -> f64, with_err
 
 type DrawResult = std::result::Result<(), String>;
 
-fn draw_panel<DB, X, Y>(area: &DrawingArea<DB, Shift>, p: &Panel, x: X, y: Y) -> DrawResult
+/// Draws one panel on axes `x` and `y`; on a log axis, values below its lower end (`floor`, the
+/// [`MAX_LOG_DECADES`] cut) are gaps like non-positive ones.
+fn draw_panel<DB, X, Y>(area: &DrawingArea<DB, Shift>, p: &Panel, x: X, y: Y, floor: (f64, f64)) -> DrawResult
 where
     DB: DrawingBackend,
     X: Ranged<ValueType = f64> + ValueFormatter<f64>,
@@ -226,8 +233,8 @@ where
         mesh.y_labels(6);
     }
     mesh.draw().map_err(e)?;
-    let ok_x = |v: f64| v.is_finite() && (p.x.scale == Scale::Linear || v > 0.0);
-    let ok_y = |v: f64| v.is_finite() && (p.y.scale == Scale::Linear || v > 0.0);
+    let ok_x = |v: f64| v.is_finite() && (p.x.scale == Scale::Linear || (v > 0.0 && v >= floor.0));
+    let ok_y = |v: f64| v.is_finite() && (p.y.scale == Scale::Linear || (v > 0.0 && v >= floor.1));
     let mut legend = false;
     for s in &p.series {
         let c = color(s.color);
@@ -311,11 +318,12 @@ where
 fn draw_any<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> DrawResult {
     let (x0, x1) = range(p, &p.x, |q| q.0, false);
     let (y0, y1) = range(p, &p.y, |q| q.1, true);
+    let floor = (x0, y0);
     match (p.x.scale, p.y.scale) {
-        (Scale::Linear, Scale::Linear) => draw_panel(area, p, lin(x0..x1), lin(y0..y1)),
-        (Scale::Linear, Scale::Log) => draw_panel(area, p, lin(x0..x1), log(y0..y1)),
-        (Scale::Log, Scale::Linear) => draw_panel(area, p, log(x0..x1), lin(y0..y1)),
-        (Scale::Log, Scale::Log) => draw_panel(area, p, log(x0..x1), log(y0..y1)),
+        (Scale::Linear, Scale::Linear) => draw_panel(area, p, lin(x0..x1), lin(y0..y1), floor),
+        (Scale::Linear, Scale::Log) => draw_panel(area, p, lin(x0..x1), log(y0..y1), floor),
+        (Scale::Log, Scale::Linear) => draw_panel(area, p, log(x0..x1), lin(y0..y1), floor),
+        (Scale::Log, Scale::Log) => draw_panel(area, p, log(x0..x1), log(y0..y1), floor),
     }
 }
 
@@ -404,6 +412,27 @@ mod tests {
         r.next_frame(&mut img).unwrap();
         let coloured = img.chunks(3).filter(|p| p[0] != p[1] || p[1] != p[2]).count();
         assert!(coloured > 500, "{coloured} coloured pixels");
+    }
+
+    #[test]
+    fn log_axes_span_at_most_max_log_decades() {
+        // A denormal learned eigenvalue beside 1e5 (seen in an OREGO run: the figure took minutes).
+        let panel = Panel {
+            title: "eig".into(),
+            x: Axis::linear("t"),
+            y: Axis::log("-Re λ"),
+            series: vec![Series::new("l", vec![(0.0, 1e-323), (1.0, 1e-3), (2.0, 1.4e5)], 0, Mark::Dashed)],
+        };
+        let (lo, hi) = range(&panel, &panel.y, |q| q.1, true);
+        let decades = (hi / lo).log10();
+        assert!(decades <= MAX_LOG_DECADES + 2.0 && lo < 1e-3 && hi > 1.4e5, "{lo:e} … {hi:e}");
+        // Within the cut nothing changes: 1e-3 … 1.4e5 gives whole decades around the data.
+        let mut narrow = panel.clone();
+        narrow.series[0].points.remove(0);
+        let (lo, hi) = range(&narrow, &narrow.y, |q| q.1, true);
+        assert!((lo / 1e-4 - 1.0).abs() < 1e-6 && (hi / 1e6 - 1.0).abs() < 1e-6, "{lo:e} … {hi:e}");
+        let dir = tempfile::tempdir().unwrap();
+        render(&dir.path().join("eig.png"), "eig", &[panel], 1, (300, 240)).unwrap();
     }
 
     #[test]
