@@ -248,13 +248,6 @@ pub fn prepare(cfg: &Config, data: &Data) -> Result<Prepared> {
         Weighting::Uniform => Vec::new(),
         Weighting::Relative => relative_weights(&data.set, &data.labels, transform.as_ref(), cfg.train.weight_floor),
     };
-    let rows_of = |w: &[f64], idx: &[usize]| -> Vec<f32> {
-        if w.is_empty() {
-            Vec::new()
-        } else {
-            idx.iter().flat_map(|&i| &w[i * d..(i + 1) * d]).map(|&v| v as f32).collect()
-        }
-    };
     if !weights.is_empty() {
         // Mean weight 1 over the training split, so that losses stay on the scale of the unweighted ones.
         let mean =
@@ -264,7 +257,12 @@ pub fn prepare(cfg: &Config, data: &Data) -> Result<Prepared> {
     let to_ds = |idx: &[usize], x: &[f64], y: &[f64], e: &[f64]| Dataset {
         inputs: normalizer.apply(x),
         targets: forward_all(transform.as_ref(), y, e, d).into_iter().map(|v| v as f32).collect(),
-        weights: rows_of(&weights, idx),
+        // Rows `idx` of the weights; none (uniform) stays none.
+        weights: if weights.is_empty() {
+            Vec::new()
+        } else {
+            idx.iter().flat_map(|&i| &weights[i * d..(i + 1) * d]).map(|&v| v as f32).collect()
+        },
         d_in: d + 1,
         d_out: d,
     };

@@ -164,14 +164,13 @@ fn range(panel: &Panel, axis: &Axis, pick: impl Fn(&(f64, f64)) -> f64, with_err
         for (i, p) in s.points.iter().enumerate() {
             let v = pick(p);
             let e = if with_err { s.err.as_ref().map_or(0.0, |e| e[i].abs()) } else { 0.0 };
-            all.extend([v - e, v, v + e]);
+            all.extend([v - e, v, v + e].into_iter().filter(|w| w.is_finite() && (!log || *w > 0.0)));
         }
     }
-    let values = || all.iter().copied();
-    let hi = values().filter(|w| w.is_finite() && (!log || *w > 0.0)).fold(f64::NEG_INFINITY, f64::max);
+    let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let floor = if log { hi * 10f64.powf(-MAX_LOG_DECADES) } else { f64::NEG_INFINITY };
-    let lo = values().filter(|w| w.is_finite() && (!log || *w >= floor)).fold(f64::INFINITY, f64::min);
-    if !hi.is_finite() || !lo.is_finite() {
+    let lo = all.iter().copied().filter(|w| *w >= floor).fold(f64::INFINITY, f64::min);
+    if !hi.is_finite() {
         return if log { (0.1, 10.0) } else { (0.0, 1.0) };
     }
     if log {
@@ -186,15 +185,16 @@ fn range(panel: &Panel, axis: &Axis, pick: impl Fn(&(f64, f64)) -> f64, with_err
 
 type DrawResult = std::result::Result<(), String>;
 
-/// Draws one panel on axes `x` and `y`; on a log axis, values below its lower end (`floor`, the
-/// [`MAX_LOG_DECADES`] cut) are gaps like non-positive ones.
-fn draw_panel<DB, X, Y>(area: &DrawingArea<DB, Shift>, p: &Panel, x: X, y: Y, floor: (f64, f64)) -> DrawResult
+/// Draws one panel on axes `x` and `y`; on a log axis, values below its lower end (the
+/// [`MAX_LOG_DECADES`] cut made by [`range`]) are gaps like non-positive ones.
+fn draw_panel<DB, X, Y>(area: &DrawingArea<DB, Shift>, p: &Panel, x: X, y: Y) -> DrawResult
 where
     DB: DrawingBackend,
     X: Ranged<ValueType = f64> + ValueFormatter<f64>,
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let floor = (x.range().start, y.range().start);
     let mut chart = ChartBuilder::on(area)
         .caption(&p.title, ("sans-serif", 17))
         .margin(10)
@@ -318,12 +318,11 @@ where
 fn draw_any<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> DrawResult {
     let (x0, x1) = range(p, &p.x, |q| q.0, false);
     let (y0, y1) = range(p, &p.y, |q| q.1, true);
-    let floor = (x0, y0);
     match (p.x.scale, p.y.scale) {
-        (Scale::Linear, Scale::Linear) => draw_panel(area, p, lin(x0..x1), lin(y0..y1), floor),
-        (Scale::Linear, Scale::Log) => draw_panel(area, p, lin(x0..x1), log(y0..y1), floor),
-        (Scale::Log, Scale::Linear) => draw_panel(area, p, log(x0..x1), lin(y0..y1), floor),
-        (Scale::Log, Scale::Log) => draw_panel(area, p, log(x0..x1), log(y0..y1), floor),
+        (Scale::Linear, Scale::Linear) => draw_panel(area, p, lin(x0..x1), lin(y0..y1)),
+        (Scale::Linear, Scale::Log) => draw_panel(area, p, lin(x0..x1), log(y0..y1)),
+        (Scale::Log, Scale::Linear) => draw_panel(area, p, log(x0..x1), lin(y0..y1)),
+        (Scale::Log, Scale::Log) => draw_panel(area, p, log(x0..x1), log(y0..y1)),
     }
 }
 
