@@ -154,6 +154,11 @@ pub struct EvalArgs {
     /// Output directory (default: `eval/` next to the checkpoint; required with several checkpoints).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// With several checkpoints, also evaluate their deep ensemble (the mean of their fields, its exact
+    /// Jacobian the mean of theirs) in `ensemble/`, with the members' eigenvalue spread as an error
+    /// estimate checked against the true spectrum (`ensemble.csv`).
+    #[arg(long)]
+    pub ensemble: bool,
     #[command(flatten)]
     /// Device options.
     pub device: DeviceArgs,

@@ -75,6 +75,13 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             ));
         }
     };
+    if a.ensemble && a.checkpoint.len() < 2 {
+        return Err(crate::Error::invalid(
+            "--ensemble",
+            format!("{} checkpoint", a.checkpoint.len()),
+            "at least two checkpoints (the ensemble's members)",
+        ));
+    }
     let mut cks: Vec<Checkpoint> = a.checkpoint.iter().map(|p| Checkpoint::load(p)).collect::<Result<_>>()?;
     if let Some(i) = &a.integrator {
         let integrator = match i.as_str() {
@@ -99,31 +106,28 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     for &e in &a.eps {
         sys.check_param(e).map_err(|_| crate::Error::invalid("--eps", e, "stiffness values > 0"))?;
     }
-    let device = backend.device()?;
-    let mut all = Vec::new();
-    for (i, ck) in cks.iter().enumerate() {
+    let eps_of = |ck: &Checkpoint| {
         let mut eps = if a.eps.is_empty() { ck.config.eval_eps() } else { a.eps.clone() };
         if a.unseen {
             eps.extend(ck.config.system.unseen_grid());
         }
         eps.sort_by(f64::total_cmp);
         eps.dedup();
-        let (ev, traces) = evaluate(ck, &eps, &device, precision, jacobian)?;
+        eps
+    };
+    let device = backend.device()?;
+    let mut all = Vec::new();
+    // Decade windows pooled over eps, one list per checkpoint (log-spaced evaluations only).
+    let mut windows: Vec<(String, Vec<crate::metrics::PooledWindow>)> = Vec::new();
+    for (i, ck) in cks.iter().enumerate() {
+        let (ev, traces) = evaluate(ck, &eps_of(ck), &device, precision, jacobian)?;
         let dir = if cks.len() == 1 { out.clone() } else { out.join(format!("checkpoint{}", i + 1)) };
         write_csv(&dir.join("per_eps.csv"), &ev.per_eps)?;
-        crate::pipeline::write_time_windows(&dir, &ck.config, &traces)?;
+        let w = crate::pipeline::write_time_windows(&dir, &ck.config, &traces)?;
+        windows.push((format!("checkpoint{}", i + 1), crate::metrics::pool_windows(&w)));
         write_json(&dir.join("evaluation.json"), &ev)?;
         println!("{}", a.checkpoint[i].display());
-        println!(
-            "{:>8} {:>11} {:>11} {:>11} {:>11} {:>10}",
-            "eps", "rollout L2", "|dl_fast|", "|dl_slow|", "fast rel", "angle deg"
-        );
-        for e in &ev.per_eps {
-            println!(
-                "{:>8} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>10.3}",
-                e.eps, e.rollout_l2, e.fast_abs, e.slow_abs, e.fast_rel, e.fast_angle_deg
-            );
-        }
+        print_eval_table(&ev.per_eps);
         all.push(ev.per_eps);
     }
     let label = if cks.len() == 1 { "checkpoint".to_string() } else { format!("mean of {} checkpoints", cks.len()) };
@@ -141,8 +145,157 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             );
         }
     }
+    let mut ensemble = None;
+    if a.ensemble {
+        let dir = out.join("ensemble");
+        let (ev, traces, spread) =
+            crate::pipeline::evaluate_ensemble(&cks, &eps_of(&cks[0]), &device, precision, jacobian)?;
+        write_csv(&dir.join("per_eps.csv"), &ev.per_eps)?;
+        let w = crate::pipeline::write_time_windows(&dir, &cks[0].config, &traces)?;
+        write_csv(&dir.join("ensemble.csv"), &spread)?;
+        write_json(&dir.join("evaluation.json"), &ev)?;
+        println!("ensemble of {} checkpoints (mean field; its Jacobian is the mean of theirs)", cks.len());
+        print_eval_table(&ev.per_eps);
+        println!(
+            "{:>8} {:>11} {:>11} {:>10} {:>10} {:>8} {:>14} {:>17}",
+            "eps", "fast spread", "slow spread", "fast cov", "slow cov", "agreed", "agreed within", "disagreed within"
+        );
+        for (m, e) in spread.iter().zip(&ev.per_eps) {
+            println!(
+                "{:>8} {:>11.3e} {:>11.3e} {:>10.3} {:>10.3} {:>8.3} {:>14.3} {:>17.3}   (all within 5 %: {:.3})",
+                m.eps,
+                m.fast_spread_median,
+                m.slow_spread_median,
+                m.fast_coverage,
+                m.slow_coverage,
+                m.agreed,
+                m.agreed_within,
+                m.disagreed_within,
+                e.all_within
+            );
+        }
+        ensemble = Some(crate::metrics::pool_windows(&w));
+    }
+    let same_windows = |w: &[crate::metrics::PooledWindow]| {
+        w.len() == windows[0].1.len()
+            && w.iter().zip(&windows[0].1).all(|(a, b)| (a.t_from, a.t_to) == (b.t_from, b.t_to))
+    };
+    if cks.len() > 1 && !windows[0].1.is_empty() && windows.iter().all(|(_, w)| same_windows(w)) {
+        write_windows(&out, &windows, ensemble.as_deref())?;
+        println!("every nonzero eigenvalue within 5 %, per decade of t: {}", out.join("windows.md").display());
+    }
     println!("results in {} (per_eps.csv, eps_curve.csv, errors_vs_eps.png)", out.display());
     Ok(())
+}
+
+/// The per-eps table `stiffx eval` prints.
+fn print_eval_table(per_eps: &[crate::metrics::EpsMetrics]) {
+    println!(
+        "{:>8} {:>11} {:>11} {:>11} {:>11} {:>10}",
+        "eps", "rollout L2", "|dl_fast|", "|dl_slow|", "fast rel", "angle deg"
+    );
+    for e in per_eps {
+        println!(
+            "{:>8} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>10.3}",
+            e.eps, e.rollout_l2, e.fast_abs, e.slow_abs, e.fast_rel, e.fast_angle_deg
+        );
+    }
+}
+
+/// A window edge as people write it: `0`, `0.01` … `1000`, else `1e-4`, `1e5`.
+fn time_label(t: f64) -> String {
+    if t == 0.0 || (1e-2..=1e3).contains(&t) { format!("{t}") } else { format!("{t:e}") }
+}
+
+/// One row of `windows.csv`: a checkpoint's (or the ensemble's, or the mean/std over checkpoints)
+/// share of points within 5 % in one window of t, pooled over eps.
+#[derive(Debug, Serialize)]
+struct WindowRow {
+    model: String,
+    t_from: f64,
+    t_to: f64,
+    points: usize,
+    fast_within: f64,
+    slow_within: f64,
+    all_within: f64,
+}
+
+/// Writes `windows.csv` and `windows.md`: per decade of t (and over all points, the last column), the
+/// share of points where every nonzero eigenvalue is within 5 %, for each checkpoint, their mean ± std
+/// and, when given, their ensemble.
+fn write_windows(
+    out: &std::path::Path,
+    per_checkpoint: &[(String, Vec<crate::metrics::PooledWindow>)],
+    ensemble: Option<&[crate::metrics::PooledWindow]>,
+) -> Result<()> {
+    let first = &per_checkpoint[0].1;
+    let stat = |k: usize, f: fn(&crate::metrics::PooledWindow) -> f64| {
+        let v: Vec<f64> = per_checkpoint.iter().map(|(_, w)| f(&w[k])).collect();
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() as f64 - 1.0).max(1.0);
+        (mean, var.sqrt())
+    };
+    let row = |model: &str, w: &crate::metrics::PooledWindow| WindowRow {
+        model: model.to_string(),
+        t_from: w.t_from,
+        t_to: w.t_to,
+        points: w.points,
+        fast_within: w.fast_within,
+        slow_within: w.slow_within,
+        all_within: w.all_within,
+    };
+    let mut rows: Vec<WindowRow> = per_checkpoint.iter().flat_map(|(name, w)| w.iter().map(|x| row(name, x))).collect();
+    for (name, pick) in [("mean", 0usize), ("std", 1)] {
+        for (k, w) in first.iter().enumerate() {
+            let g = |f: fn(&crate::metrics::PooledWindow) -> f64| {
+                let s = stat(k, f);
+                if pick == 0 { s.0 } else { s.1 }
+            };
+            rows.push(WindowRow {
+                model: name.to_string(),
+                t_from: w.t_from,
+                t_to: w.t_to,
+                points: w.points,
+                fast_within: g(|w| w.fast_within),
+                slow_within: g(|w| w.slow_within),
+                all_within: g(|w| w.all_within),
+            });
+        }
+    }
+    if let Some(e) = ensemble {
+        rows.extend(e.iter().map(|x| row("ensemble", x)));
+    }
+    write_csv(&out.join("windows.csv"), &rows)?;
+    let n = first.len();
+    let head: Vec<String> = first[..n - 1]
+        .iter()
+        .map(|w| format!("t {}…{}", time_label(w.t_from), time_label(w.t_to)))
+        .chain(std::iter::once("all points".to_string()))
+        .collect();
+    let mut md = String::from(
+        "Share of evaluation points where every nonzero eigenvalue is within 5 % of the true one, per decade of t \
+         (all eps and test trajectories pooled). Written by `stiffx eval`; the same figures, with the fast and \
+         slow eigenvalues separately, are in windows.csv.\n\n",
+    );
+    md += &format!("| model | {} |\n|---|{}\n", head.join(" | "), "---|".repeat(n));
+    let pct = |x: f64| format!("{:.0} %", 100.0 * x);
+    for (name, w) in per_checkpoint {
+        md += &format!("| {name} | {} |\n", w.iter().map(|x| pct(x.all_within)).collect::<Vec<_>>().join(" | "));
+    }
+    md += &format!(
+        "| mean ± std | {} |\n",
+        (0..n)
+            .map(|k| {
+                let (m, s) = stat(k, |w| w.all_within);
+                format!("{:.0} ± {:.0} %", 100.0 * m, 100.0 * s)
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    if let Some(e) = ensemble {
+        md += &format!("| ensemble | {} |\n", e.iter().map(|x| pct(x.all_within)).collect::<Vec<_>>().join(" | "));
+    }
+    crate::io::write_atomic(&out.join("windows.md"), md.as_bytes())
 }
 
 /// One benchmark figure.
@@ -341,4 +494,39 @@ pub fn compare(a: &crate::cli::CompareArgs) -> Result<()> {
         std::fs::read_to_string(a.out.join("compare.md")).map_err(|e| crate::Error::io(a.out.join("compare.md"), e))?;
     print!("{md}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::PooledWindow;
+
+    #[test]
+    fn windows_table_has_a_row_per_checkpoint_mean_std_and_ensemble() {
+        let w = |t_from: f64, t_to: f64, all: f64| PooledWindow {
+            t_from,
+            t_to,
+            points: 10,
+            fast_within: 1.0,
+            slow_within: all,
+            all_within: all,
+        };
+        let runs = vec![
+            ("checkpoint1".to_string(), vec![w(0.0, 1e-4, 0.2), w(1e-4, 1.0, 0.6), w(0.0, 1.0, 0.4)]),
+            ("checkpoint2".to_string(), vec![w(0.0, 1e-4, 0.4), w(1e-4, 1.0, 0.8), w(0.0, 1.0, 0.6)]),
+        ];
+        let ens = [w(0.0, 1e-4, 0.5), w(1e-4, 1.0, 0.9), w(0.0, 1.0, 0.7)];
+        let d = tempfile::tempdir().unwrap();
+        write_windows(d.path(), &runs, Some(&ens)).unwrap();
+        let md = std::fs::read_to_string(d.path().join("windows.md")).unwrap();
+        assert!(md.contains("| model | t 0…1e-4 | t 1e-4…1 | all points |"), "{md}");
+        assert!(md.contains("| checkpoint2 | 40 % | 80 % | 60 % |"), "{md}");
+        // Sample std over the two checkpoints: 0.1·√2 ≈ 14 %.
+        assert!(md.contains("| mean ± std | 30 ± 14 % | 70 ± 14 % | 50 ± 14 % |"), "{md}");
+        assert!(md.contains("| ensemble | 50 % | 90 % | 70 % |"), "{md}");
+        let csv = std::fs::read_to_string(d.path().join("windows.csv")).unwrap();
+        // 2 checkpoints + mean + std + ensemble, 3 rows each.
+        assert_eq!(csv.lines().count(), 1 + 5 * 3, "{csv}");
+        assert!(csv.lines().any(|l| l.starts_with("mean,0.0001,1.0,10,1.0,")), "{csv}");
+    }
 }

@@ -138,6 +138,152 @@ pub fn time_windows(
     out
 }
 
+/// Eigenvalue errors over one window of time, pooled over every eps evaluated: one row of a
+/// [`pool_windows`] summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PooledWindow {
+    /// Window start (inclusive).
+    pub t_from: f64,
+    /// Window end (exclusive).
+    pub t_to: f64,
+    /// Evaluation points in the window, over all eps and test trajectories.
+    pub points: usize,
+    /// Fraction of points with the fast eigenvalue within 5 %.
+    pub fast_within: f64,
+    /// Fraction of points with the slow eigenvalue within 5 %.
+    pub slow_within: f64,
+    /// Fraction of points with every nonzero eigenvalue within 5 %.
+    pub all_within: f64,
+}
+
+/// Pools [`time_windows`] rows over eps: per window, the point-weighted fractions within 5 %. Windows
+/// come out in order of `t_from`, followed by one row over all points (`t_from = 0`, `t_to` = the last
+/// window's end).
+pub fn pool_windows(rows: &[WindowMetrics]) -> Vec<PooledWindow> {
+    let mut keys: Vec<(f64, f64)> = Vec::new();
+    for r in rows {
+        if !keys.contains(&(r.t_from, r.t_to)) {
+            keys.push((r.t_from, r.t_to));
+        }
+    }
+    keys.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let pool = |t_from: f64, t_to: f64, rows: &[&WindowMetrics]| {
+        let points: usize = rows.iter().map(|r| r.points).sum();
+        let frac = |f: fn(&WindowMetrics) -> f64| {
+            rows.iter().map(|r| f(r) * r.points as f64).sum::<f64>() / points.max(1) as f64
+        };
+        PooledWindow {
+            t_from,
+            t_to,
+            points,
+            fast_within: frac(|r| r.fast_within),
+            slow_within: frac(|r| r.slow_within),
+            all_within: frac(|r| r.all_within),
+        }
+    };
+    let mut out: Vec<PooledWindow> = keys
+        .iter()
+        .map(|&(a, b)| pool(a, b, &rows.iter().filter(|r| (r.t_from, r.t_to) == (a, b)).collect::<Vec<_>>()))
+        .collect();
+    if let Some(last) = keys.last() {
+        out.push(pool(0.0, last.1, &rows.iter().collect::<Vec<_>>()));
+    }
+    out
+}
+
+/// What an ensemble's members say about the learned spectrum at one eps, and whether it holds.
+///
+/// At every point, with `λ_m,k` member `m`'s `k`-th eigenvalue (by decreasing modulus) and `λ_k` the
+/// eigenvalue of the mean Jacobian, the *spread* is `σ_k = sqrt( (1/M) Σ_m |λ_m,k - λ̄_k|² )` with
+/// `λ̄_k` the members' mean, and the relative spread `σ_k / |λ̄_k|`: computed from the networks alone,
+/// without the true spectrum. The members *agree* at a point when `2 σ_k / |λ̄_k| ≤ 5 %` for every
+/// nonzero eigenvalue. The true spectrum then says whether that trust is earned: the share of agreeing
+/// points where every eigenvalue of the mean is within 5 % (`agreed_within`, ideally 1), against the
+/// same share where they do not agree (`disagreed_within`); and whether the error lies within the
+/// `2σ` band (`fast_coverage`, `slow_coverage`; ≈ 0.95 for a calibrated Gaussian spread).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnsembleMetrics {
+    /// Stiffness value.
+    pub eps: f64,
+    /// Ensemble members.
+    pub members: usize,
+    /// Evaluation points.
+    pub points: usize,
+    /// Median over points of the fast eigenvalue's relative spread `σ / |λ̄|`.
+    pub fast_spread_median: f64,
+    /// Median over points of the slow eigenvalue's relative spread.
+    pub slow_spread_median: f64,
+    /// Fraction of points where the mean's fast eigenvalue is within `2σ` of the true one.
+    pub fast_coverage: f64,
+    /// Fraction of points where the mean's slow eigenvalue is within `2σ` of the true one.
+    pub slow_coverage: f64,
+    /// Fraction of points where the members agree to 5 % on every nonzero eigenvalue.
+    pub agreed: f64,
+    /// Among agreeing points, the fraction where every nonzero eigenvalue of the mean is within 5 % of
+    /// the true one (NaN when no point agrees).
+    pub agreed_within: f64,
+    /// Among the other points, the same fraction (NaN when every point agrees).
+    pub disagreed_within: f64,
+}
+
+/// [`EnsembleMetrics`] per eps (in order of first appearance in `eps`, one value per point).
+/// `members[m][p]`: member `m`'s eigenvalues at point `p` (by decreasing modulus); `mean[p]`: those of
+/// the mean Jacobian; `reference[p]`: the true ones; `zeros`: exact zero eigenvalues of the system.
+pub fn ensemble_metrics(
+    eps: &[f64],
+    members: &[Vec<Vec<Complex<f64>>>],
+    mean: &[Vec<Complex<f64>>],
+    reference: &[Vec<Complex<f64>>],
+    zeros: usize,
+) -> Vec<EnsembleMetrics> {
+    let m = members.len() as f64;
+    let mut eps_values: Vec<f64> = Vec::new();
+    for &e in eps {
+        if !eps_values.contains(&e) {
+            eps_values.push(e);
+        }
+    }
+    let frac =
+        |v: &[bool]| if v.is_empty() { f64::NAN } else { v.iter().filter(|b| **b).count() as f64 / v.len() as f64 };
+    eps_values
+        .iter()
+        .map(|&e| {
+            let (mut fs, mut ss, mut fc, mut sc) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let (mut agreed, mut agreed_ok, mut other_ok) = (Vec::new(), Vec::new(), Vec::new());
+            for p in (0..eps.len()).filter(|&p| eps[p] == e) {
+                let nonzero = nonzero_count(&reference[p], zeros);
+                // Per slot: relative spread, and whether the mean's error lies within 2σ.
+                let slot = |k: usize| {
+                    let avg = members.iter().map(|l| l[p][k]).sum::<Complex<f64>>() / m;
+                    let sigma = (members.iter().map(|l| (l[p][k] - avg).norm_sqr()).sum::<f64>() / m).sqrt();
+                    (sigma / avg.norm().max(f64::MIN_POSITIVE), (mean[p][k] - reference[p][k]).norm() <= 2.0 * sigma)
+                };
+                let slots: Vec<(f64, bool)> = (0..nonzero).map(slot).collect();
+                fs.push(slots[0].0);
+                fc.push(slots[0].1);
+                ss.push(slots[nonzero - 1].0);
+                sc.push(slots[nonzero - 1].1);
+                let agree = slots.iter().all(|s| 2.0 * s.0 <= WITHIN);
+                let within = point_rel_errors(&mean[p], &reference[p], zeros).2 <= WITHIN;
+                agreed.push(agree);
+                if agree { agreed_ok.push(within) } else { other_ok.push(within) }
+            }
+            EnsembleMetrics {
+                eps: e,
+                members: members.len(),
+                points: fs.len(),
+                fast_spread_median: crate::transform::median(&fs),
+                slow_spread_median: crate::transform::median(&ss),
+                fast_coverage: frac(&fc),
+                slow_coverage: frac(&sc),
+                agreed: frac(&agreed),
+                agreed_within: frac(&agreed_ok),
+                disagreed_within: frac(&other_ok),
+            }
+        })
+        .collect()
+}
+
 /// Eq. 17 for one trajectory: `a`, `b` are `(N+1) × d` row-major.
 pub fn rollout_l2(a: &[f64], b: &[f64], d: usize) -> f64 {
     let n = a.len() / d;
@@ -401,6 +547,69 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn pooled_windows_weight_each_eps_by_its_points_and_end_with_all_points() {
+        let w = |eps: f64, t_from: f64, t_to: f64, points: usize, all: f64| WindowMetrics {
+            eps,
+            t_from,
+            t_to,
+            points,
+            fast_within: 1.0,
+            slow_within: all,
+            all_within: all,
+            fast_rel_median: 0.0,
+            slow_rel_median: 0.0,
+        };
+        // Out of order on purpose: windows come out sorted by t_from.
+        let rows = [
+            w(1.0, 1.0, 10.0, 10, 0.5),
+            w(1.0, 0.0, 1.0, 30, 1.0),
+            w(2.0, 1.0, 10.0, 30, 0.0),
+            w(2.0, 0.0, 1.0, 10, 0.0),
+        ];
+        let p = pool_windows(&rows);
+        assert_eq!(p.len(), 3);
+        assert_eq!((p[0].t_from, p[0].t_to, p[0].points), (0.0, 1.0, 40));
+        assert!((p[0].all_within - 30.0 / 40.0).abs() < 1e-15);
+        assert!((p[1].all_within - 5.0 / 40.0).abs() < 1e-15 && p[1].fast_within == 1.0);
+        assert_eq!((p[2].t_from, p[2].t_to, p[2].points), (0.0, 10.0, 80));
+        assert!((p[2].all_within - 35.0 / 80.0).abs() < 1e-15);
+        assert!(pool_windows(&[]).is_empty());
+    }
+
+    #[test]
+    fn ensemble_spread_coverage_and_agreement() {
+        let c = |re: f64| Complex::new(re, 0.0);
+        let reference = vec![vec![c(-100.0), c(-1.0)]; 2];
+        // Point 0: members agree (spread 1 % and 2 %), the mean is right. Point 1: they disagree on the
+        // slow eigenvalue (spread 0.2 / 1.3) and the mean is 45 % off, outside 2σ = 0.4.
+        let members = vec![
+            vec![vec![c(-101.0), c(-1.02)], vec![c(-100.0), c(-1.5)]],
+            vec![vec![c(-99.0), c(-0.98)], vec![c(-100.0), c(-1.1)]],
+        ];
+        let mean = vec![vec![c(-100.0), c(-1.0)], vec![c(-100.0), c(-1.45)]];
+        let m = ensemble_metrics(&[0.5, 0.5], &members, &mean, &reference, 0);
+        assert_eq!(m.len(), 1);
+        let m = &m[0];
+        assert_eq!((m.members, m.points), (2, 2));
+        // Fast spreads 1 % and 0 %, slow 2 % and 0.2/1.3.
+        assert!((m.fast_spread_median - 0.005).abs() < 1e-12, "{m:?}");
+        assert!((m.slow_spread_median - 0.5 * (0.02 + 0.2 / 1.3)).abs() < 1e-12, "{m:?}");
+        // Fast: error 0 ≤ 2σ at both points; slow: 0 ≤ 2·0.02 at point 0, 0.45 > 2·0.2 at point 1.
+        assert_eq!((m.fast_coverage, m.slow_coverage), (1.0, 0.5));
+        assert_eq!((m.agreed, m.agreed_within, m.disagreed_within), (0.5, 1.0, 0.0));
+        // An exact zero of the system is left out of the spread.
+        let z = ensemble_metrics(
+            &[1.0],
+            &[vec![vec![c(-5.0), c(1.0)]]],
+            &[vec![c(-5.0), c(1.0)]],
+            &[vec![c(-5.0), c(0.0)]],
+            1,
+        );
+        assert_eq!((z[0].agreed, z[0].agreed_within), (1.0, 1.0));
+        assert!(z[0].disagreed_within.is_nan());
+    }
 
     #[test]
     fn rollout_l2_is_rms_of_pointwise_norms() {

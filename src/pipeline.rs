@@ -21,10 +21,10 @@ use crate::config::{Config, Weighting};
 use crate::error::{Error, Result};
 use crate::io::{write_atomic, write_csv, write_json};
 use crate::labeller::exact_labels;
-use crate::metrics::{EigenErrors, EpsMetrics, Summary, rollout_l2, rollout_rel};
+use crate::metrics::{EigenErrors, EnsembleMetrics, EpsMetrics, Summary, WindowMetrics, rollout_l2, rollout_rel};
 use crate::model::{Normalizer, Weights};
 use crate::sampler::{Origin, SampleSet};
-use crate::spectral::{JacobianMode, LearnedRhs, eigenvalues};
+use crate::spectral::{Ensemble, JacobianMode, LearnedField, LearnedRhs, eigenvalues};
 use crate::train::{Dataset, EpochRecord, TrainObserver, Trained, train};
 use crate::transform::{TargetTransform, forward_all};
 
@@ -360,7 +360,38 @@ pub fn evaluate(
     mode: JacobianMode,
 ) -> Result<(Evaluation, Traces)> {
     let t0 = Instant::now();
+    let rhs = learned_rhs(ck, device, precision)?;
+    let (mut ev, tr) = evaluate_field(&ck.config, &rhs, eps_list, mode)?;
+    ev.seconds = t0.elapsed().as_secs_f64();
+    Ok((ev, tr))
+}
+
+/// The trained network of a checkpoint as a [`LearnedRhs`] on `device`, with its config's eps input and
+/// invariant projection.
+pub fn learned_rhs(ck: &Checkpoint, device: &Device, precision: Precision) -> Result<LearnedRhs> {
     let cfg = &ck.config;
+    let sys = cfg.system.as_ref();
+    LearnedRhs::new(
+        &ck.weights,
+        ck.normalizer.clone(),
+        cfg.transform.clone(),
+        sys.dim(),
+        device.clone(),
+        precision.dtype(),
+    )?
+    .with_eps_input(cfg.model.eps_input)
+    .with_invariants(if cfg.model.project_invariants { sys.invariants() } else { Vec::new() }, &cfg.model.eliminate)
+}
+
+/// [`evaluate`] for any learned field (one network or an [`Ensemble`]): `cfg` gives the system, the
+/// evaluation times, integrator and reference settings.
+pub fn evaluate_field(
+    cfg: &Config,
+    field: &dyn LearnedField,
+    eps_list: &[f64],
+    mode: JacobianMode,
+) -> Result<(Evaluation, Traces)> {
+    let t0 = Instant::now();
     let sys = cfg.system.as_ref();
     let d = sys.dim();
     let mut eps_all: Vec<f64> = eps_list.to_vec();
@@ -389,25 +420,22 @@ pub fn evaluate(
         tr.reference.extend(r);
         tr.eps.extend(std::iter::repeat_n(e, inits.len()));
     }
-    let rhs = LearnedRhs::new(
-        &ck.weights,
-        ck.normalizer.clone(),
-        cfg.transform.clone(),
-        d,
-        device.clone(),
-        precision.dtype(),
-    )?
-    .with_eps_input(cfg.model.eps_input)
-    .with_invariants(if cfg.model.project_invariants { sys.invariants() } else { Vec::new() }, &cfg.model.eliminate)?;
+    if field.dim() != d {
+        return Err(crate::Error::invalid(
+            "checkpoint",
+            format!("a network of dimension {}", field.dim()),
+            format!("a network of the system's dimension {d}"),
+        ));
+    }
     let x0_all: Vec<f64> = eps_all.iter().flat_map(|_| x0.iter().copied()).collect();
     tr.learned = match cfg.eval.integrator {
-        crate::config::Integrator::Rk4 => rhs.rollout_rk4(&x0_all, &tr.eps, cfg.eval.dt, steps),
+        crate::config::Integrator::Rk4 => field.rollout_rk4(&x0_all, &tr.eps, cfg.eval.dt, steps),
         crate::config::Integrator::Bdf => {
-            rhs.rollout_bdf(&x0_all, &tr.eps, &times, cfg.eval.rollout_rtol, cfg.eval.rollout_atol)
+            field.rollout_bdf(&x0_all, &tr.eps, &times, cfg.eval.rollout_rtol, cfg.eval.rollout_atol)
         }
     };
     let pts_eps: Vec<f64> = tr.eps.iter().flat_map(|&e| std::iter::repeat_n(e, steps + 1)).collect();
-    let jac = rhs.jacobian(&tr.reference, &pts_eps, mode);
+    let jac = field.jacobian(&tr.reference, &pts_eps, mode);
     tr.learned_eigs = eigenvalues(&jac, d);
     tr.reference_eigs =
         (0..pts_eps.len()).map(|p| sys.reference_eigenvalues(&tr.reference[p * d..(p + 1) * d], pts_eps[p])).collect();
@@ -440,6 +468,32 @@ pub fn evaluate(
     let listed: Vec<EpsMetrics> = per_eps.iter().filter(|m| eps_list.contains(&m.eps)).cloned().collect();
     let grid_mean = Summary::mean(&listed);
     Ok((Evaluation { per_eps: listed, reference, grid_mean, seconds: t0.elapsed().as_secs_f64() }, tr))
+}
+
+/// Evaluates the deep ensemble of `cks` ([`Ensemble`]: the mean of their fields, with the first
+/// checkpoint's system and evaluation settings) like [`evaluate`], and measures what the members'
+/// spread says about the learned spectrum ([`EnsembleMetrics`], one row per eps of `eps_list`).
+pub fn evaluate_ensemble(
+    cks: &[Checkpoint],
+    eps_list: &[f64],
+    device: &Device,
+    precision: Precision,
+    mode: JacobianMode,
+) -> Result<(Evaluation, Traces, Vec<EnsembleMetrics>)> {
+    let t0 = Instant::now();
+    let ens = Ensemble::new(cks.iter().map(|ck| learned_rhs(ck, device, precision)).collect::<Result<_>>()?)?;
+    let cfg = &cks[0].config;
+    let (mut ev, tr) = evaluate_field(cfg, &ens, eps_list, mode)?;
+    let n_t = tr.times.len();
+    let pts_eps: Vec<f64> = tr.eps.iter().flat_map(|&e| std::iter::repeat_n(e, n_t)).collect();
+    let member_eigs: Vec<_> =
+        ens.member_jacobians(&tr.reference, &pts_eps, mode).iter().map(|j| eigenvalues(j, ens.dim())).collect();
+    let zeros = cfg.system.invariants().len();
+    let mut spread =
+        crate::metrics::ensemble_metrics(&pts_eps, &member_eigs, &tr.learned_eigs, &tr.reference_eigs, zeros);
+    spread.retain(|m| eps_list.contains(&m.eps));
+    ev.seconds = t0.elapsed().as_secs_f64();
+    Ok((ev, tr, spread))
 }
 
 /// Everything a run produces.
@@ -748,15 +802,17 @@ pub fn write_run_figures(
 }
 
 /// For log-spaced evaluations, writes `time_windows.csv`: the eigenvalue errors per decade of time and
-/// eps ([`time_windows`](crate::metrics::time_windows)).
-pub fn write_time_windows(out: &Path, cfg: &Config, traces: &Traces) -> Result<()> {
+/// eps ([`time_windows`](crate::metrics::time_windows)), and returns them (empty for uniform spacing,
+/// where nothing is written).
+pub fn write_time_windows(out: &Path, cfg: &Config, traces: &Traces) -> Result<Vec<WindowMetrics>> {
     if cfg.eval.spacing != crate::ode::Spacing::Log {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let zeros = cfg.system.invariants().len();
     let w =
         crate::metrics::time_windows(&traces.times, &traces.eps, &traces.learned_eigs, &traces.reference_eigs, zeros);
-    write_csv(&out.join("time_windows.csv"), &w)
+    write_csv(&out.join("time_windows.csv"), &w)?;
+    Ok(w)
 }
 
 /// Writes `metrics.json` and `per_eps.csv`.

@@ -1,6 +1,6 @@
 //! Spectral diagnostics of the learned operator: its Jacobian (paper eqs. 19–27, Alg. 1) by
 //! reverse-mode autodiff or forward-mode tangents, the transform's chain rule, eigenvalues with
-//! nalgebra, and RK4 rollouts of the learned RHS.
+//! nalgebra, RK4 and BDF rollouts of the learned RHS, and deep ensembles of trained networks.
 //!
 //! The physical Jacobian is
 //!
@@ -227,12 +227,26 @@ impl LearnedRhs {
         }
         (to_f64(a), jac)
     }
+}
+
+/// A learned vector field `x' = F(x, eps)` with its Jacobian: everything rollouts and the spectral
+/// evaluation need. Implemented by one trained network ([`LearnedRhs`]) and by the mean of several
+/// ([`Ensemble`]).
+pub trait LearnedField {
+    /// State dimension `d`.
+    fn dim(&self) -> usize;
+
+    /// The physical RHS at `n` points (`x`: `n × d`, one stiffness value per point).
+    fn rhs(&self, x: &[f64], eps: &[f64]) -> Vec<f64>;
+
+    /// Physical Jacobians at `n` points: `n` row-major `d × d` blocks.
+    fn jacobian(&self, x: &[f64], eps: &[f64], mode: JacobianMode) -> Vec<f64>;
 
     /// RK4 rollouts of the learned RHS from every row of `x0` (`m × d`, stiffness `eps[i]` each), with
     /// step `dt` for `steps` steps. Returns `m × (steps + 1) × d`. All `m` trajectories advance together
     /// (one network evaluation per stage).
-    pub fn rollout_rk4(&self, x0: &[f64], eps: &[f64], dt: f64, steps: usize) -> Vec<f64> {
-        let (d, m) = (self.dim, eps.len());
+    fn rollout_rk4(&self, x0: &[f64], eps: &[f64], dt: f64, steps: usize) -> Vec<f64> {
+        let (d, m) = (self.dim(), eps.len());
         let mut out = vec![0.0; m * (steps + 1) * d];
         let mut x = x0.to_vec();
         let put = |out: &mut [f64], s: usize, x: &[f64]| {
@@ -244,10 +258,10 @@ impl LearnedRhs {
         put(&mut out, 0, &x);
         let axpy = |x: &[f64], k: &[f64], h: f64| -> Vec<f64> { x.iter().zip(k).map(|(a, b)| a + h * b).collect() };
         for s in 1..=steps {
-            let k1 = self.rhs(&x, eps);
-            let k2 = self.rhs(&axpy(&x, &k1, 0.5 * dt), eps);
-            let k3 = self.rhs(&axpy(&x, &k2, 0.5 * dt), eps);
-            let k4 = self.rhs(&axpy(&x, &k3, dt), eps);
+            let k1 = LearnedField::rhs(self, &x, eps);
+            let k2 = LearnedField::rhs(self, &axpy(&x, &k1, 0.5 * dt), eps);
+            let k3 = LearnedField::rhs(self, &axpy(&x, &k2, 0.5 * dt), eps);
+            let k4 = LearnedField::rhs(self, &axpy(&x, &k3, dt), eps);
             for i in 0..x.len() {
                 x[i] += dt / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i]);
             }
@@ -255,16 +269,14 @@ impl LearnedRhs {
         }
         out
     }
-}
 
-impl LearnedRhs {
     /// Implicit rollouts of the learned RHS: diffsol's BDF on `x' = F_θ(x, eps)` with the learned
     /// Jacobian (forward mode, with the transform's chain rule) for its Newton iterations, from every
     /// row of `x0` and sampled at `times`. Returns `m × times.len() × d` like
     /// [`rollout_rk4`](Self::rollout_rk4); a trajectory on which the solver fails (the learned field
     /// blows up) is NaN from the start, so that its rollout error is infinite rather than the run failing.
-    pub fn rollout_bdf(&self, x0: &[f64], eps: &[f64], times: &[f64], rtol: f64, atol: f64) -> Vec<f64> {
-        let d = self.dim;
+    fn rollout_bdf(&self, x0: &[f64], eps: &[f64], times: &[f64], rtol: f64, atol: f64) -> Vec<f64> {
+        let d = self.dim();
         let mut out = Vec::with_capacity(eps.len() * times.len() * d);
         for (i, &e) in eps.iter().enumerate() {
             // The Jacobian of the last state asked for, reused for the d products J·e_k diffsol needs.
@@ -277,11 +289,11 @@ impl LearnedRhs {
                 atol,
                 crate::ode::Method::Bdf,
                 &format!("eps = {e} (learned RHS)"),
-                |x, y| y.copy_from_slice(&self.rhs(x, &[e])),
+                |x, y| y.copy_from_slice(&LearnedField::rhs(self, x, &[e])),
                 |x, v, y| {
                     let mut c = cache.borrow_mut();
                     if c.0 != x {
-                        *c = (x.to_vec(), self.jacobian(x, &[e], JacobianMode::Forward));
+                        *c = (x.to_vec(), LearnedField::jacobian(self, x, &[e], JacobianMode::Forward));
                     }
                     for r in 0..d {
                         y[r] = (0..d).map(|k| c.1[r * d + k] * v[k]).sum();
@@ -294,6 +306,82 @@ impl LearnedRhs {
             }
         }
         out
+    }
+}
+
+impl LearnedField for LearnedRhs {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn rhs(&self, x: &[f64], eps: &[f64]) -> Vec<f64> {
+        LearnedRhs::rhs(self, x, eps)
+    }
+
+    fn jacobian(&self, x: &[f64], eps: &[f64], mode: JacobianMode) -> Vec<f64> {
+        LearnedRhs::jacobian(self, x, eps, mode)
+    }
+}
+
+/// A deep ensemble: the mean of `M` independently trained fields (e.g. one per seed),
+///
+/// ```text
+/// F̄(x, ε) = (1/M) Σ_i F_i(x, ε),   J̄ = ∂F̄/∂x = (1/M) Σ_i J_i
+/// ```
+///
+/// (the Jacobian of the mean is the mean of the Jacobians, so `J̄` is exact, not an approximation).
+/// Averaging cancels the part of each member's error that is independent across seeds; the spread of
+/// the members' eigenvalues around each other is the ensemble's own estimate of how far the learned
+/// spectrum can be trusted ([`crate::metrics::EnsembleMetrics`]).
+#[derive(Debug)]
+pub struct Ensemble {
+    /// The members, all of one system (same `d`).
+    pub members: Vec<LearnedRhs>,
+}
+
+impl Ensemble {
+    /// An ensemble of `members`; an error when there are none or their dimensions differ.
+    pub fn new(members: Vec<LearnedRhs>) -> Result<Self> {
+        let Some(first) = members.first() else {
+            return Err(crate::Error::invalid("ensemble", "(no members)", "at least one trained network"));
+        };
+        if let Some(m) = members.iter().find(|m| m.dim != first.dim) {
+            return Err(crate::Error::invalid(
+                "ensemble",
+                format!("members of dimension {} and {}", first.dim, m.dim),
+                "members of one system (one state dimension)",
+            ));
+        }
+        Ok(Self { members })
+    }
+
+    /// Each member's Jacobians at the `n` points, `M` lists of `n` row-major `d × d` blocks.
+    pub fn member_jacobians(&self, x: &[f64], eps: &[f64], mode: JacobianMode) -> Vec<Vec<f64>> {
+        self.members.iter().map(|m| m.jacobian(x, eps, mode)).collect()
+    }
+}
+
+/// Element-wise mean of equally long vectors.
+fn mean_of(v: &[Vec<f64>]) -> Vec<f64> {
+    let scale = 1.0 / v.len() as f64;
+    let mut out = vec![0.0; v[0].len()];
+    for m in v {
+        out.iter_mut().zip(m).for_each(|(o, x)| *o += scale * x);
+    }
+    out
+}
+
+impl LearnedField for Ensemble {
+    fn dim(&self) -> usize {
+        self.members[0].dim
+    }
+
+    fn rhs(&self, x: &[f64], eps: &[f64]) -> Vec<f64> {
+        mean_of(&self.members.iter().map(|m| m.rhs(x, eps)).collect::<Vec<_>>())
+    }
+
+    fn jacobian(&self, x: &[f64], eps: &[f64], mode: JacobianMode) -> Vec<f64> {
+        mean_of(&self.member_jacobians(x, eps, mode))
     }
 }
 

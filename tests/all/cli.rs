@@ -156,11 +156,21 @@ fn run_then_eval_end_to_end() {
         ck.to_str().unwrap(),
         ck2.to_str().unwrap(),
         "--unseen",
+        "--ensemble",
         "--out",
         ev.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
-    assert!(stdout.contains("mean of 2 checkpoints"), "{stdout}");
+    assert!(stdout.contains("mean of 2 checkpoints") && stdout.contains("ensemble of 2 checkpoints"), "{stdout}");
+    // The ensemble (mean field): per-eps metrics and the members' spread, on the same 11 eps.
+    for f in ["per_eps.csv", "ensemble.csv"] {
+        let rows = std::fs::read_to_string(ev.join("ensemble").join(f)).unwrap();
+        assert_eq!(rows.lines().count(), 1 + 3 + 8, "{f}: {rows}");
+    }
+    assert_bad_input(
+        &["eval", "--checkpoint", ck.to_str().unwrap(), "--ensemble", "--out", ev.to_str().unwrap()],
+        &["--ensemble", "at least two checkpoints"],
+    );
     let curve = std::fs::read_to_string(ev.join("eps_curve.csv")).unwrap();
     // 3 training + 8 unseen eps, each averaged over the 2 checkpoints.
     assert_eq!(curve.lines().count(), 1 + 3 + 8, "{curve}");

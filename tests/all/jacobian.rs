@@ -1,7 +1,7 @@
 use burn::tensor::DType;
 use stiffx::backend::Backend;
 use stiffx::model::{Normalizer, Weights};
-use stiffx::spectral::{JacobianMode, LearnedRhs};
+use stiffx::spectral::{Ensemble, JacobianMode, LearnedField, LearnedRhs};
 use stiffx::transform::{Asinh, Identity, TargetTransform};
 
 fn points() -> (Vec<f64>, Vec<f64>) {
@@ -179,4 +179,54 @@ fn asinh_state_input_and_invariant_projection_keep_the_jacobian_exact() {
     let f = rhs.rhs(&x, &eps);
     assert!(f.chunks(2).all(|v| (v[0] + 2.0 * v[1]).abs() < 1e-12));
     assert!(f.iter().any(|v| v.abs() > 1e-3), "the projection leaves a nonzero field");
+}
+
+/// `F(x) = A x` as a one-layer network (`a` row-major 2 × 2).
+fn linear(a: [f32; 4]) -> LearnedRhs {
+    // w is d_in × d_out: F_k = Σ_i x_i w[i][k], so w = Aᵀ (plus a zero eps row).
+    let w = Weights {
+        layers: vec![stiffx::model::LayerWeights {
+            d_in: 3,
+            d_out: 2,
+            w: vec![a[0], a[2], a[1], a[3], 0.0, 0.0],
+            b: vec![0.0, 0.0],
+        }],
+    };
+    let norm = Normalizer { mean: vec![0.0; 3], std: vec![1.0; 3], state_scale: Vec::new() };
+    let device = Backend::default_compiled().unwrap().device().unwrap();
+    LearnedRhs::new(&w, norm, Box::new(Identity {}), 2, device, DType::F64).unwrap()
+}
+
+#[test]
+fn an_ensemble_is_the_mean_field_with_the_mean_jacobian_and_rolls_out_stiffly() {
+    // Members A1 = [[-1, 0], [0.5, -1000]], A2 = [[-1, 0], [1.5, -3000]]: the mean is
+    // [[-1, 0], [1, -2000]], whose solution from (1, 0) is y = e^{-t}, z = (e^{-t} - e^{-2000 t}) / 1999.
+    let ens = Ensemble::new(vec![linear([-1.0, 0.0, 0.5, -1000.0]), linear([-1.0, 0.0, 1.5, -3000.0])]).unwrap();
+    assert_eq!(LearnedField::dim(&ens), 2);
+    let (x, eps) = points();
+    let j = LearnedField::jacobian(&ens, &x, &eps, JacobianMode::Forward);
+    for block in j.chunks(4) {
+        for (got, want) in block.iter().zip([-1.0, 0.0, 1.0, -2000.0]) {
+            assert!((got - want).abs() < 1e-9, "{block:?}");
+        }
+    }
+    let f = LearnedField::rhs(&ens, &x, &eps);
+    for (p, v) in x.chunks(2).zip(f.chunks(2)) {
+        assert!((v[0] + p[0]).abs() < 1e-12 && (v[1] - (p[0] - 2000.0 * p[1])).abs() < 1e-9, "{p:?} {v:?}");
+    }
+    // Each member's Jacobian is its own, not the mean.
+    let members = ens.member_jacobians(&x[..2], &eps[..1], JacobianMode::Reverse);
+    assert!((members[0][3] + 1000.0).abs() < 1e-9 && (members[1][3] + 3000.0).abs() < 1e-9, "{members:?}");
+    let times: Vec<f64> = (0..=50).map(|i| i as f64 * 0.02).collect();
+    let out = ens.rollout_bdf(&[1.0, 0.0], &[0.001], &times, 1e-8, 1e-11);
+    for (i, &t) in times.iter().enumerate() {
+        let (y, z) = ((-t).exp(), ((-t).exp() - (-2000.0 * t).exp()) / 1999.0);
+        assert!(
+            (out[2 * i] - y).abs() < 1e-6 && (out[2 * i + 1] - z).abs() < 1e-6,
+            "t={t}: {:?}",
+            &out[2 * i..2 * i + 2]
+        );
+    }
+    let err = Ensemble::new(Vec::new()).unwrap_err().to_string();
+    assert!(err.contains("ensemble") && err.contains("at least one"), "{err}");
 }
