@@ -130,21 +130,6 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         print_eval_table(&ev.per_eps);
         all.push(ev.per_eps);
     }
-    let label = if cks.len() == 1 { "checkpoint".to_string() } else { format!("mean of {} checkpoints", cks.len()) };
-    let runs: Vec<&[crate::metrics::EpsMetrics]> = all.iter().map(|v| v.as_slice()).collect();
-    let curve = crate::metrics::eps_curve(&label, &runs, &sys.unseen_grid());
-    write_csv(&out.join("eps_curve.csv"), &curve)?;
-    crate::figures::paper::eps_curves(&out.join("errors_vs_eps.png"), &sys.param_name(), &curve)?;
-    if cks.len() > 1 {
-        println!("{label} (± std over checkpoints)");
-        println!("{:>8} {:>7} {:>20} {:>20}", "eps", "unseen", "fast rel", "rollout L2");
-        for p in &curve {
-            println!(
-                "{:>8} {:>7} {:>11.3e} ± {:.1e} {:>11.3e} ± {:.1e}",
-                p.eps, p.unseen, p.fast_rel, p.fast_rel_std, p.rollout_l2, p.rollout_l2_std
-            );
-        }
-    }
     let mut ensemble = None;
     if a.ensemble {
         let dir = out.join("ensemble");
@@ -160,9 +145,9 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             "{:>8} {:>11} {:>11} {:>10} {:>10} {:>8} {:>14} {:>17}",
             "eps", "fast spread", "slow spread", "fast cov", "slow cov", "agreed", "agreed within", "disagreed within"
         );
-        for (m, e) in spread.iter().zip(&ev.per_eps) {
+        for m in &spread {
             println!(
-                "{:>8} {:>11.3e} {:>11.3e} {:>10.3} {:>10.3} {:>8.3} {:>14.3} {:>17.3}   (all within 5 %: {:.3})",
+                "{:>8} {:>11.3e} {:>11.3e} {:>10.3} {:>10.3} {:>8.3} {:>14.3} {:>17.3}",
                 m.eps,
                 m.fast_spread_median,
                 m.slow_spread_median,
@@ -170,18 +155,36 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
                 m.slow_coverage,
                 m.agreed,
                 m.agreed_within,
-                m.disagreed_within,
-                e.all_within
+                m.disagreed_within
             );
         }
-        ensemble = Some(crate::metrics::pool_windows(&w));
+        ensemble = Some((ev.per_eps, crate::metrics::pool_windows(&w)));
+    }
+    let label = if cks.len() == 1 { "checkpoint".to_string() } else { format!("mean of {} checkpoints", cks.len()) };
+    let runs: Vec<&[crate::metrics::EpsMetrics]> = all.iter().map(|v| v.as_slice()).collect();
+    let mut curve = crate::metrics::eps_curve(&label, &runs, &sys.unseen_grid());
+    if let Some((per_eps, _)) = &ensemble {
+        let name = format!("ensemble of {} checkpoints", cks.len());
+        curve.extend(crate::metrics::eps_curve(&name, &[per_eps.as_slice()], &sys.unseen_grid()));
+    }
+    write_csv(&out.join("eps_curve.csv"), &curve)?;
+    crate::figures::paper::eps_curves(&out.join("errors_vs_eps.png"), &sys.param_name(), &curve)?;
+    if cks.len() > 1 {
+        println!("{label} (± std over checkpoints)");
+        println!("{:>8} {:>7} {:>20} {:>20}", "eps", "unseen", "fast rel", "rollout L2");
+        for p in curve.iter().filter(|p| p.config == label) {
+            println!(
+                "{:>8} {:>7} {:>11.3e} ± {:.1e} {:>11.3e} ± {:.1e}",
+                p.eps, p.unseen, p.fast_rel, p.fast_rel_std, p.rollout_l2, p.rollout_l2_std
+            );
+        }
     }
     let same_windows = |w: &[crate::metrics::PooledWindow]| {
         w.len() == windows[0].1.len()
             && w.iter().zip(&windows[0].1).all(|(a, b)| (a.t_from, a.t_to) == (b.t_from, b.t_to))
     };
     if cks.len() > 1 && !windows[0].1.is_empty() && windows.iter().all(|(_, w)| same_windows(w)) {
-        write_windows(&out, &windows, ensemble.as_deref())?;
+        write_windows(&out, &windows, ensemble.as_ref().map(|e| e.1.as_slice()))?;
         println!("every nonzero eigenvalue within 5 %, per decade of t: {}", out.join("windows.md").display());
     }
     println!("results in {} (per_eps.csv, eps_curve.csv, errors_vs_eps.png)", out.display());
@@ -191,13 +194,13 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
 /// The per-eps table `stiffx eval` prints.
 fn print_eval_table(per_eps: &[crate::metrics::EpsMetrics]) {
     println!(
-        "{:>8} {:>11} {:>11} {:>11} {:>11} {:>10}",
-        "eps", "rollout L2", "|dl_fast|", "|dl_slow|", "fast rel", "angle deg"
+        "{:>8} {:>11} {:>11} {:>11} {:>11} {:>10} {:>11} {:>9}",
+        "eps", "rollout L2", "rollout rel", "|dl_fast|", "|dl_slow|", "fast rel", "angle deg", "all ≤ 5 %"
     );
     for e in per_eps {
         println!(
-            "{:>8} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>10.3}",
-            e.eps, e.rollout_l2, e.fast_abs, e.slow_abs, e.fast_rel, e.fast_angle_deg
+            "{:>8} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>10.3e} {:>11.3} {:>9.3}",
+            e.eps, e.rollout_l2, e.rollout_rel, e.fast_abs, e.slow_abs, e.fast_rel, e.fast_angle_deg, e.all_within
         );
     }
 }

@@ -172,9 +172,10 @@ fn run_then_eval_end_to_end() {
         &["--ensemble", "at least two checkpoints"],
     );
     let curve = std::fs::read_to_string(ev.join("eps_curve.csv")).unwrap();
-    // 3 training + 8 unseen eps, each averaged over the 2 checkpoints.
-    assert_eq!(curve.lines().count(), 1 + 3 + 8, "{curve}");
-    assert!(curve.lines().skip(1).all(|l| l.contains(",2,")), "{curve}");
+    // 3 training + 8 unseen eps, each averaged over the 2 checkpoints, then the ensemble's 11.
+    assert_eq!(curve.lines().count(), 1 + 2 * (3 + 8), "{curve}");
+    assert!(curve.lines().skip(1).take(11).all(|l| l.starts_with("mean of 2 checkpoints,") && l.contains(",2,")));
+    assert!(curve.lines().skip(12).all(|l| l.starts_with("ensemble of 2 checkpoints,") && l.contains(",1,")));
     assert!(ev.join("errors_vs_eps.png").is_file() && ev.join("checkpoint2/per_eps.csv").is_file());
 }
 
