@@ -153,6 +153,20 @@ pub struct TrainConfig {
     /// do not take all the weight. Default 1e-2 (weights up to ~1e4): on Robertson 1e-6 (weights over
     /// ~10 decades) stalls f32 training at once, 1e-2 trains (README "Systems spanning decades").
     pub weight_floor: f64,
+    /// Weight `λ_D` of the difference loss (0, the default: off, the paper's loss). Every cloud sample
+    /// is paired with its base trajectory point, and the change of the network output between the two
+    /// is fitted as well as the values: with `e = ŷ − y` in transformed space, the loss gains
+    /// `λ_D · mean over pairs of Σ_k ω_k (e_c,k − e_b,k)²`, `ω_k = 1 / max(Δy_k², (difference_floor ·
+    /// RMS Δy_k)²)` (normalised to mean 1 over the training pairs), a relative error of the change
+    /// `Δy = y_c − y_b` along the cloud offset. The offsets are on the scale of the fast dynamics
+    /// (`normal_mode = "spectral"`), so this trains the learned Jacobian along the fast directions
+    /// directly — first-order Sobolev training by finite differences of exact labels, without
+    /// second-order autodiff. Batches are then cut from shuffled pairs (a base point with its cloud)
+    /// rather than from single samples; the validation loss includes the same term.
+    pub difference: f64,
+    /// Floor of the difference loss's normalisation, relative to the RMS of `Δy_k` over all training
+    /// pairs (default 1e-2; see [`difference`](Self::difference)).
+    pub difference_floor: f64,
 }
 
 impl Default for TrainConfig {
@@ -167,6 +181,8 @@ impl Default for TrainConfig {
             shards: 0,
             weighting: Weighting::Uniform,
             weight_floor: 1e-2,
+            difference: 0.0,
+            difference_floor: 1e-2,
         }
     }
 }
@@ -353,6 +369,10 @@ impl Config {
         Error::positive("train.lr", self.train.lr)?;
         Error::positive("train.lr_final", self.train.lr_final)?;
         Error::positive("train.weight_floor", self.train.weight_floor)?;
+        if !(self.train.difference.is_finite() && self.train.difference >= 0.0) {
+            return Err(Error::invalid("train.difference", self.train.difference, "a finite number ≥ 0 (0: off)"));
+        }
+        Error::positive("train.difference_floor", self.train.difference_floor)?;
         if !(self.train.val_fraction > 0.0 && self.train.val_fraction < 1.0) {
             return Err(Error::invalid("train.val_fraction", self.train.val_fraction, "a number in (0, 1)"));
         }

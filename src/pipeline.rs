@@ -254,21 +254,87 @@ pub fn prepare(cfg: &Config, data: &Data) -> Result<Prepared> {
             train_idx.iter().flat_map(|&i| &weights[i * d..(i + 1) * d]).sum::<f64>() / (train_idx.len() * d) as f64;
         weights.iter_mut().for_each(|v| *v /= mean);
     }
-    let to_ds = |idx: &[usize], x: &[f64], y: &[f64], e: &[f64]| Dataset {
+    let (gt, gv) = (forward_all(transform.as_ref(), &yt, &et, d), forward_all(transform.as_ref(), &yv, &ev, d));
+    let pairs = cfg.train.difference > 0.0;
+    let (pt, pv) =
+        if pairs { (partners(&data.set, train_idx), partners(&data.set, val_idx)) } else { Default::default() };
+    let (wt, wv) = if pairs {
+        let rms = difference_rms(&pt, &gt, d);
+        let (mut wt, mut wv) = (
+            difference_weights(&pt, &gt, d, &rms, cfg.train.difference_floor),
+            difference_weights(&pv, &gv, d, &rms, cfg.train.difference_floor),
+        );
+        let count = pt.iter().filter(|p| **p != u32::MAX).count() * d;
+        let mean = wt.iter().sum::<f64>() / count.max(1) as f64;
+        let scale = if mean > 0.0 { cfg.train.difference / mean } else { 0.0 };
+        wt.iter_mut().chain(wv.iter_mut()).for_each(|w| *w *= scale);
+        (wt, wv)
+    } else {
+        Default::default()
+    };
+    let to_ds = |idx: &[usize], x: &[f64], g: &[f64], partner: Vec<u32>, pair_weights: Vec<f64>| Dataset {
         inputs: normalizer.apply(x),
-        targets: forward_all(transform.as_ref(), y, e, d).into_iter().map(|v| v as f32).collect(),
+        targets: g.iter().map(|&v| v as f32).collect(),
         // Rows `idx` of the weights; none (uniform) stays none.
         weights: if weights.is_empty() {
             Vec::new()
         } else {
             idx.iter().flat_map(|&i| &weights[i * d..(i + 1) * d]).map(|&v| v as f32).collect()
         },
+        partner,
+        pair_weights: pair_weights.into_iter().map(|v| v as f32).collect(),
         d_in: d + 1,
         d_out: d,
     };
-    let train = to_ds(train_idx, &xt, &yt, &et);
-    let val = to_ds(val_idx, &xv, &yv, &ev);
+    let train = to_ds(train_idx, &xt, &gt, pt, wt);
+    let val = to_ds(val_idx, &xv, &gv, pv, wv);
     Ok(Prepared { train, val, normalizer, transform })
+}
+
+/// Difference-loss partners of the rows `idx` of a split (see [`Dataset::partner`]): a cloud sample's
+/// partner is the row of its base trajectory point when that point is in the same split.
+pub fn partners(set: &SampleSet, idx: &[usize]) -> Vec<u32> {
+    let mut base_row = std::collections::HashMap::new();
+    for (r, &i) in idx.iter().enumerate() {
+        if let Origin::Trajectory { traj, index } = set.origin[i] {
+            base_row.insert((traj, index), r as u32);
+        }
+    }
+    idx.iter()
+        .map(|&i| match set.origin[i] {
+            Origin::Cloud { traj, index, .. } => base_row.get(&(traj, index)).copied().unwrap_or(u32::MAX),
+            Origin::Trajectory { .. } => u32::MAX,
+        })
+        .collect()
+}
+
+/// Per component, the RMS over all pairs of the change `Δy = y_row − y_partner` of the (transformed)
+/// targets `g` (`n × d`).
+pub fn difference_rms(partner: &[u32], g: &[f64], d: usize) -> Vec<f64> {
+    let mut sum = vec![0.0; d];
+    let mut count = 0usize;
+    for (i, &p) in partner.iter().enumerate().filter(|(_, p)| **p != u32::MAX) {
+        for k in 0..d {
+            sum[k] += (g[i * d + k] - g[p as usize * d + k]).powi(2);
+        }
+        count += 1;
+    }
+    sum.iter().map(|s| (s / count.max(1) as f64).sqrt()).collect()
+}
+
+/// Unscaled difference-loss weights `ω_ik = 1 / max(Δy_ik², (floor · rms_k)²)`, `n × d` (0 for rows
+/// without a partner): the squared error of the change `Δy` becomes a squared relative error, floored
+/// where a component hardly changes (see [`TrainConfig::difference`](crate::config::TrainConfig::difference)).
+/// A component that never changes (`rms_k = 0`) gets weight 0.
+pub fn difference_weights(partner: &[u32], g: &[f64], d: usize, rms: &[f64], floor: f64) -> Vec<f64> {
+    let mut w = vec![0.0; partner.len() * d];
+    for (i, &p) in partner.iter().enumerate().filter(|(_, p)| **p != u32::MAX) {
+        for k in 0..d {
+            let m2 = (g[i * d + k] - g[p as usize * d + k]).powi(2).max((floor * rms[k]).powi(2));
+            w[i * d + k] = if m2 > 0.0 { 1.0 / m2 } else { 0.0 };
+        }
+    }
+    w
 }
 
 /// Loss weights of `train.weighting = "relative"`, `n × dim`: the squared error of sample `i`,
@@ -849,6 +915,23 @@ mod tests {
         };
         let labels = vec![1.0, -2.0, 1.5, -1.0, 0.5, -3.0, 1e-6, 0.0, 2e-6, 0.0, -1e-6, 0.0];
         (set, labels)
+    }
+
+    #[test]
+    fn difference_pairs_join_cloud_samples_to_their_base_point_in_the_same_split() {
+        let (set, _) = two_groups();
+        // Split {0, 1, 2, 4, 5} / {3}: group 1's base point (row 3) is held out.
+        assert_eq!(partners(&set, &[5, 1, 0, 2, 4]), vec![u32::MAX, 2, u32::MAX, 2, u32::MAX]);
+        assert_eq!(partners(&set, &[3, 4]), vec![u32::MAX, 0]);
+        // Δy per component: rows 1, 2 against row 0.
+        let g = [1.0, 0.0, 1.5, 0.0, 1.1, 0.0];
+        let p = [u32::MAX, 0, 0];
+        let rms = difference_rms(&p, &g, 2);
+        assert!((rms[0] - ((0.25 + 0.01) / 2.0f64).sqrt()).abs() < 1e-12 && rms[1] == 0.0, "{rms:?}");
+        let w = difference_weights(&p, &g, 2, &rms, 0.5);
+        // 1/Δy² for Δy = 0.5; Δy = 0.1 is floored at 0.5·rms; a component that never changes: 0.
+        assert!((w[2] - 4.0).abs() < 1e-9 && (w[4] - 1.0 / (0.25 * rms[0] * rms[0])).abs() < 1e-9, "{w:?}");
+        assert_eq!((w[0], w[1], w[3], w[5]), (0.0, 0.0, 0.0, 0.0));
     }
 
     #[test]

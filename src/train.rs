@@ -1,6 +1,7 @@
 //! Training: Adam on mini-batches of the transformed targets (loss = mean squared error in the
 //! transformed space, paper eq. 13 applied to `T(F)`, optionally weighted per sample and component,
-//! see [`Dataset::weights`]), a seeded validation split, the
+//! see [`Dataset::weights`], plus an optional first-order *difference* term on pairs of nearby samples,
+//! see [`Dataset::pair_weights`]), a seeded validation split, the
 //! best-validation weights kept, the loss curve recorded, and a stop with a clear error as soon as
 //! the loss stops being finite.
 //!
@@ -12,7 +13,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{DType, Device, Tensor};
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -32,6 +33,16 @@ pub struct Dataset {
     /// Loss weights, `n × d_out`, or empty for the plain mean squared error. The loss is
     /// `Σ w_ik (ŷ_ik − y_ik)² / (n · d_out)` (`train.weighting`, [`relative_weights`](crate::pipeline::relative_weights)).
     pub weights: Vec<f32>,
+    /// Difference-loss partners, `n` rows or empty: row `i`'s partner (a cloud sample's base trajectory
+    /// point in the same split), `u32::MAX` for none.
+    pub partner: Vec<u32>,
+    /// Difference-loss weights, `n × d_out`, or empty for no difference term. With `e = ŷ − y`, the
+    /// loss gains `Σ_{i with a partner p} Σ_k ω_ik (e_ik − e_pk)²` (same normalisation as the value
+    /// term): the *change* of the output between a sample and its partner is fitted, not only the
+    /// values, so that the directional derivatives of the learned field — its Jacobian along the cloud
+    /// offsets — are trained directly (first-order Sobolev training with finite differences, no
+    /// second-order autodiff). See [`difference_weights`](crate::pipeline::difference_weights).
+    pub pair_weights: Vec<f32>,
     /// Input width.
     pub d_in: usize,
     /// Output width.
@@ -63,6 +74,71 @@ impl Dataset {
         (x, y, w)
     }
 
+    /// Whether the loss has a difference term.
+    pub fn has_pairs(&self) -> bool {
+        !self.pair_weights.is_empty()
+    }
+
+    /// Row groups for batching with a difference term: every row with its partner, so that a pair
+    /// lands in one batch (in row order of first appearance; rows without partner and not anyone's
+    /// partner are groups of one).
+    pub fn pair_groups(&self) -> Vec<Vec<usize>> {
+        let n = self.len();
+        let mut group_of = vec![usize::MAX; n];
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for i in 0..n {
+            let p = self.partner.get(i).copied().unwrap_or(u32::MAX);
+            let root = if p == u32::MAX { i } else { p as usize };
+            if group_of[root] == usize::MAX {
+                group_of[root] = groups.len();
+                groups.push(vec![root]);
+            }
+            if root != i {
+                groups[group_of[root]].push(i);
+            }
+        }
+        groups
+    }
+
+    /// The pairs among `rows` (both ends in `rows`): local `(row, partner)` indices and the row's
+    /// difference weights, `pairs × d_out`.
+    fn local_pairs(&self, rows: &[usize]) -> (Vec<i32>, Vec<i32>, Vec<f32>) {
+        let local: std::collections::HashMap<usize, usize> = rows.iter().enumerate().map(|(l, &r)| (r, l)).collect();
+        let (mut a, mut b, mut w) = (Vec::new(), Vec::new(), Vec::new());
+        for (l, &r) in rows.iter().enumerate() {
+            let p = self.partner[r];
+            if let Some(&lp) = (p != u32::MAX).then(|| local.get(&(p as usize))).flatten() {
+                a.push(l as i32);
+                b.push(lp as i32);
+                w.extend_from_slice(&self.pair_weights[r * self.d_out..(r + 1) * self.d_out]);
+            }
+        }
+        (a, b, w)
+    }
+
+    /// Summed loss of `rows` given the network's outputs there: the (weighted) squared errors plus the
+    /// difference term over the pairs among `rows`.
+    fn summed_loss(&self, rows: &[usize], pred: Tensor<2>, y: Tensor<2>, w: Option<Tensor<2>>) -> Tensor<1> {
+        if !self.has_pairs() {
+            return Self::squared_error(pred, y, w).sum();
+        }
+        let device = pred.device();
+        let e = pred.sub(y);
+        let values = match w {
+            Some(w) => e.clone().square().mul(w),
+            None => e.clone().square(),
+        }
+        .sum();
+        let (a, b, pw) = self.local_pairs(rows);
+        if a.is_empty() {
+            return values;
+        }
+        let n = a.len();
+        let ints = |v: Vec<i32>| Tensor::<1, Int>::from_ints(TensorData::new(v, [n]), &device);
+        let diff = e.clone().select(0, ints(a)).sub(e.select(0, ints(b)));
+        values.add(diff.square().mul(tensor2(pw, n, self.d_out, &device)).sum())
+    }
+
     /// Squared errors `(ŷ − y)²`, times the weights when there are any.
     fn squared_error(pred: Tensor<2>, y: Tensor<2>, w: Option<Tensor<2>>) -> Tensor<2> {
         let se = pred.sub(y).square();
@@ -84,6 +160,8 @@ impl Dataset {
             inputs: (0..n * d_in).map(|_| g()).collect(),
             targets: (0..n * d_out).map(|_| g()).collect(),
             weights: Vec::new(),
+            partner: Vec::new(),
+            pair_weights: Vec::new(),
             d_in,
             d_out,
         };
@@ -92,6 +170,8 @@ impl Dataset {
             inputs: train.inputs[..d_in * m].to_vec(),
             targets: train.targets[..d_out * m].to_vec(),
             weights: Vec::new(),
+            partner: Vec::new(),
+            pair_weights: Vec::new(),
             d_in,
             d_out,
         };
@@ -162,12 +242,25 @@ pub fn evaluate_loss(weights: &Weights, data: &Dataset, device: &Device) -> Resu
     let model = Mlp::from_weights(weights, device, DType::F32)?;
     let idx: Vec<usize> = (0..data.len()).collect();
     let mut sum = 0.0;
+    // With a difference term: every row's error, for the pairs (which may straddle chunks).
+    let mut errors: Vec<f64> = Vec::with_capacity(if data.has_pairs() { data.len() * data.d_out } else { 0 });
     for chunk in idx.chunks(65_536) {
         let (x, y, w) = data.gather(chunk);
         let pred = model.forward(tensor2(x, chunk.len(), data.d_in, device));
+        let y = tensor2(y, chunk.len(), data.d_out, device);
+        if data.has_pairs() {
+            errors.extend(to_f64(pred.clone().sub(y.clone())));
+        }
         let w = (!w.is_empty()).then(|| tensor2(w, chunk.len(), data.d_out, device));
-        let se = Dataset::squared_error(pred, tensor2(y, chunk.len(), data.d_out, device), w);
+        let se = Dataset::squared_error(pred, y, w);
         sum += to_f64(se.sum())[0];
+    }
+    let d = data.d_out;
+    for (i, &p) in data.partner.iter().enumerate().filter(|(_, p)| data.has_pairs() && **p != u32::MAX) {
+        let p = p as usize;
+        sum += (0..d)
+            .map(|k| data.pair_weights[i * d + k] as f64 * (errors[i * d + k] - errors[p * d + k]).powi(2))
+            .sum::<f64>();
     }
     Ok(sum / (data.len() * data.d_out).max(1) as f64)
 }
@@ -203,7 +296,7 @@ pub fn batch_gradients(
         let xt = tensor2(x, rows.len(), data.d_in, ad);
         let yt = tensor2(y, rows.len(), data.d_out, ad);
         let wt = (!w.is_empty()).then(|| tensor2(w, rows.len(), data.d_out, ad));
-        let loss = Dataset::squared_error(model.forward(xt), yt, wt).sum().div_scalar(total);
+        let loss = data.summed_loss(rows, model.forward(xt), yt, wt).div_scalar(total);
         let value = to_f64(loss.clone())[0];
         (value, GradientsParams::from_grads(loss.backward(), &model))
     };
@@ -253,6 +346,9 @@ pub fn train(
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
     let mut rng = StdRng::seed_from_u64(seed ^ 0xBA7C_0DE5);
     let mut order: Vec<usize> = (0..train.len()).collect();
+    // With a difference term, batches are cut from shuffled groups (a row and its partners), so that
+    // pairs meet in a batch; without one, rows are shuffled one by one (the paper's setting).
+    let mut groups = if train.has_pairs() { train.pair_groups() } else { Vec::new() };
     let batch = (cfg.batch as usize).max(1);
     // Epoch 0 is the initial network: a run that diverges in its first epoch still keeps a checkpoint.
     let mut best = init.clone();
@@ -265,7 +361,13 @@ pub fn train(
     let mut train_secs = 0.0;
     for epoch in 0..cfg.epochs as usize {
         let lr = learning_rate(cfg, epoch);
-        order.shuffle(&mut rng);
+        if groups.is_empty() {
+            order.shuffle(&mut rng);
+        } else {
+            groups.shuffle(&mut rng);
+            order.clear();
+            order.extend(groups.iter().flatten());
+        }
         let t0 = Instant::now();
         let mut loss_sum = 0.0;
         let mut batches = 0usize;
@@ -357,5 +459,61 @@ mod tests {
         assert_eq!(shards_for(&cfg, 300), 1);
         assert_eq!(shards_for(&cfg, 600), 2);
         assert_eq!(shards_for(&cfg, 8192), 4);
+    }
+
+    /// A dataset of 6 rows, d_out = 2: rows 1, 2 are partners of row 0, row 4 of row 3, row 5 alone.
+    fn paired(n_pairs_weight: f32) -> Dataset {
+        let (mut data, _) = Dataset::synthetic(6, 3, 2, 11);
+        data.partner = vec![u32::MAX, 0, 0, u32::MAX, 3, u32::MAX];
+        data.pair_weights =
+            (0..6 * 2).map(|i| if [2, 3, 4, 5, 8, 9].contains(&i) { n_pairs_weight } else { 0.0 }).collect();
+        data
+    }
+
+    #[test]
+    fn pair_groups_keep_each_row_with_its_partner() {
+        let data = paired(1.0);
+        assert_eq!(data.pair_groups(), vec![vec![0, 1, 2], vec![3, 4], vec![5]]);
+        let (a, b, w) = data.local_pairs(&[4, 2, 0, 3]);
+        // Row 1's partner is outside the rows: only (2 → 0) and (4 → 3), in local indices.
+        assert_eq!((a, b), (vec![0, 1], vec![3, 2]));
+        assert_eq!(w, vec![1.0; 4]);
+    }
+
+    /// The difference term, in the graph (training) and on the host (validation): the loss is the
+    /// value term plus `Σ ω (e_row − e_partner)²`, both over `n · d_out`; an error that is the same at
+    /// a row and its partner costs nothing there.
+    #[test]
+    fn difference_loss_adds_the_weighted_squared_change_of_the_error() {
+        let device = crate::backend::Backend::default_compiled().unwrap().device().unwrap();
+        let ad = device.clone().autodiff();
+        let w = Weights::init(3, 1, 16, 2, 4);
+        let model = Mlp::from_weights(&w, &device, DType::F32).unwrap();
+        let plain = paired(0.0);
+        let pred = to_f64(model.forward(tensor2(plain.inputs.clone(), 6, 3, &device)));
+        let e: Vec<f64> = pred.iter().zip(&plain.targets).map(|(p, y)| p - *y as f64).collect();
+        let values: f64 = e.iter().map(|v| v * v).sum();
+        let pairs: f64 = [(1, 0), (2, 0), (4, 3)]
+            .iter()
+            .map(|&(r, p)| (0..2).map(|k| 2.5 * (e[r * 2 + k] - e[p * 2 + k]).powi(2)).sum::<f64>())
+            .sum();
+        let data = paired(2.5);
+        let host = evaluate_loss(&w, &data, &device).unwrap();
+        assert!((host - (values + pairs) / 12.0).abs() < 1e-5 * host, "{host} vs {}", (values + pairs) / 12.0);
+        assert!((evaluate_loss(&w, &plain, &device).unwrap() - values / 12.0).abs() < 1e-5 * host);
+        let ad_model = Mlp::from_weights(&w, &ad, DType::F32).unwrap();
+        let (graph, _) = batch_gradients(&ad_model, &data, &[0, 1, 2, 3, 4, 5], 1, &ad);
+        assert!((graph - host).abs() < 1e-5 * host, "{graph} vs {host}");
+        // Targets shifted by the current error at the partner: rows 1, 2 and 4 then have the same error
+        // as their partners, and the difference term vanishes.
+        let mut shifted = data.clone();
+        for (r, p) in [(1usize, 0usize), (2, 0), (4, 3)] {
+            for k in 0..2 {
+                shifted.targets[r * 2 + k] = (pred[r * 2 + k] - e[p * 2 + k]) as f32;
+            }
+        }
+        let e2: f64 = (0..12).map(|i| (pred[i] - shifted.targets[i] as f64).powi(2)).sum();
+        let l = evaluate_loss(&w, &shifted, &device).unwrap();
+        assert!((l - e2 / 12.0).abs() < 1e-5 * l, "{l} vs {}", e2 / 12.0);
     }
 }

@@ -63,6 +63,11 @@ fn out_of_range_values_name_the_field() {
             Box::new(|s: String| s.replace("batch = 64", "batch = 64\nweighting = \"relative\"\nweight_floor = 0")),
             vec!["train.weight_floor", "> 0"],
         ),
+        (Box::new(|s: String| s.replace("batch = 64", "batch = 64\ndifference = -1")), vec!["train.difference", "≥ 0"]),
+        (
+            Box::new(|s: String| s.replace("batch = 64", "batch = 64\ndifference = 1\ndifference_floor = 0")),
+            vec!["train.difference_floor", "> 0"],
+        ),
         (
             Box::new(|s: String| s.replace("batch = 64", "batch = 64\nweighting = \"relativ\"")),
             vec!["relativ", "uniform", "relative"],
