@@ -135,3 +135,34 @@ fn relative_weighting_changes_the_objective_and_stays_deterministic() {
     assert!(a.best_val_loss.is_finite() && a.best_val_loss != uniform.best_val_loss);
     assert!(a.eval.per_eps.iter().all(|e| e.fast_rel.is_finite()));
 }
+
+/// Every file in `configs/` is a valid run config (parsed and validated, every key known) or a sweep
+/// file whose configs are: what the README and the configs' comments promise to run does parse.
+#[test]
+fn every_shipped_config_parses_and_validates() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        match toml::from_str::<stiffx::sweep::SweepConfig>(&text) {
+            Ok(sweep) => {
+                assert!(!sweep.configs.is_empty(), "{}", path.display());
+                for c in &sweep.configs {
+                    stiffx::config::Config::from_file(&dir.join(c))
+                        .unwrap_or_else(|e| panic!("{} (from {}): {e}", c.display(), path.display()));
+                }
+            }
+            Err(_) => {
+                let cfg =
+                    stiffx::config::Config::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                cfg.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "{checked} configs");
+}
