@@ -222,6 +222,12 @@ pub enum NormalMode {
     /// (Robertson late in time) the cloud stays on their scale, where `abs`/`rel` spreads would push
     /// them negative.
     Spectral,
+    /// `σ^eff = σ · ‖F(x)‖ / |λ_slow(J(x))|`, `λ_slow` the smallest nonzero eigenvalue of the exact
+    /// Jacobian (the system's exact zeros, one per linear invariant, left out): the displacement along
+    /// which the *slowest* mode changes `F` by a fraction `σ`. Meant for tangent offsets
+    /// (`tangent_mode`), which then probe the slow dynamics on its own scale — with the difference loss
+    /// (`train.difference`), the learned Jacobian along the trajectory.
+    SlowSpectral,
 }
 
 /// How the cloud's tangent and normal directions are chosen.
@@ -264,7 +270,7 @@ pub struct CloudSampler {
     /// If > 0, caps the normal spread at this fraction of the distance from the point to the nearest
     /// coordinate plane along the normal, `min_i |x_i| / |n_i|`, so that concentrations stay positive and
     /// the cloud stays on the scale of the smallest species (Robertson's `y2` at 1e-6 early on, where
-    /// `‖F‖/ρ` is 1e-3). 0 (default): no cap.
+    /// `‖F‖/ρ` is 1e-3); the tangent spread likewise along the tangent. 0 (default): no cap.
     pub positivity: f64,
 }
 
@@ -390,7 +396,7 @@ impl CloudSampler {
         x: &[f64],
         eps: f64,
         rng: &mut StdRng,
-    ) -> (Vec<f64>, Vec<f64>, f64, Option<f64>) {
+    ) -> (Vec<f64>, Vec<f64>, f64, Option<Vec<nalgebra::Complex<f64>>>) {
         let d = system.dim();
         if d == 2 {
             let (t, n, f) = self.frame(system, x, eps);
@@ -414,7 +420,7 @@ impl CloudSampler {
         }
         let nn = n.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
         n.iter_mut().for_each(|v| *v /= nn);
-        (t, n, fnorm, Some(ev[0].norm()))
+        (t, n, fnorm, Some(ev))
     }
 }
 
@@ -465,25 +471,32 @@ impl Sampler for CloudSampler {
             };
             let x = base.state(i);
             let eps = base.eps[i];
-            let (t, n, fnorm, radius) = self.frame_nd(system, x, eps, rng);
-            let spectral = self.normal_mode == NormalMode::Spectral || self.tangent_mode == NormalMode::Spectral;
-            let rho = if spectral {
-                radius
-                    .unwrap_or_else(|| crate::system::eigenvalues_by_magnitude(&system.jacobian(x, eps))[0].norm())
-                    .max(1e-300)
+            let (t, n, fnorm, eigenvalues) = self.frame_nd(system, x, eps, rng);
+            let modes = [self.normal_mode, self.tangent_mode];
+            let ev = if modes.iter().any(|m| matches!(m, NormalMode::Spectral | NormalMode::SlowSpectral)) {
+                eigenvalues.unwrap_or_else(|| crate::system::eigenvalues_by_magnitude(&system.jacobian(x, eps)))
             } else {
+                Vec::new()
+            };
+            let rho = ev.first().map_or(1.0, |l| l.norm().max(1e-300));
+            let slow = if ev.is_empty() {
                 1.0
+            } else {
+                ev[crate::metrics::nonzero_count(&ev, system.invariants().len()) - 1].norm().max(1e-300)
             };
             let spread = |mode: NormalMode, sigma: f64| match mode {
                 NormalMode::Abs => sigma,
                 NormalMode::Rel => sigma * fnorm,
                 NormalMode::Spectral => sigma * fnorm / rho,
+                NormalMode::SlowSpectral => sigma * fnorm / slow,
             };
-            let (st, mut sn) = (spread(self.tangent_mode, self.sigma_t), spread(self.normal_mode, self.sigma_n));
+            let (mut st, mut sn) = (spread(self.tangent_mode, self.sigma_t), spread(self.normal_mode, self.sigma_n));
             if self.positivity > 0.0 {
-                let room =
-                    (0..d).filter(|&c| n[c] != 0.0).map(|c| x[c].abs() / n[c].abs()).fold(f64::INFINITY, f64::min);
-                sn = sn.min(self.positivity * room);
+                let room = |v: &[f64]| {
+                    (0..d).filter(|&c| v[c] != 0.0).map(|c| x[c].abs() / v[c].abs()).fold(f64::INFINITY, f64::min)
+                };
+                sn = sn.min(self.positivity * room(&n));
+                st = st.min(self.positivity * room(&t));
             }
             for j in 0..k {
                 let off = j >= k - k_off;

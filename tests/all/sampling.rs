@@ -183,3 +183,73 @@ fn spectral_cloud_on_log_spaced_robertson_trajectories() {
     let rms = (sum2 / n as f64).sqrt();
     assert!((rms - 1.0).abs() < 0.1, "normal spread / (‖F‖/ρ) = {rms}");
 }
+
+/// `tangent_mode = "slow-spectral"`: tangent-only offsets along `F/‖F‖` of RMS `σ_T ‖F‖/|λ_slow|`
+/// (Robertson's conservation zero left out of `λ_slow`), capped by `positivity` along the tangent.
+#[test]
+fn slow_spectral_tangent_offsets_follow_the_slowest_mode() {
+    use stiffx::ode::{Method, Spacing};
+    let sys = stiffx::registry::system("robertson").unwrap();
+    let base = TrajectorySampler {
+        per_eps: 2,
+        horizon: 1e5,
+        spacing: Spacing::Log,
+        t_first: 1e-5,
+        points: 40,
+        method: Method::Bdf,
+        rtol: 1e-8,
+        atol: 1e-16,
+        ..Default::default()
+    };
+    let cloud = |positivity: f64| CloudSampler {
+        base: Box::new(base.clone()),
+        k: 8,
+        sigma_t: 0.05,
+        sigma_n: 0.0,
+        r_off: 0.0,
+        tangent_mode: NormalMode::SlowSpectral,
+        positivity,
+        keep_base: false,
+        ..Default::default()
+    };
+    let b = base.sample(sys.as_ref(), &[1.0], &mut StdRng::seed_from_u64(3)).unwrap();
+    for positivity in [0.0, 0.3] {
+        let set = cloud(positivity).sample(sys.as_ref(), &[1.0], &mut StdRng::seed_from_u64(3)).unwrap();
+        let (mut sum2, mut n, mut capped) = (0.0, 0usize, 0usize);
+        for i in 0..b.len() {
+            let x = b.state(i);
+            let mut f = [0.0; 3];
+            sys.rhs(x, 1.0, &mut f);
+            let fnorm = f.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let ev = sys.reference_eigenvalues(x, 1.0);
+            let slow = ev[stiffx::metrics::nonzero_count(&ev, 1) - 1].norm();
+            let t: Vec<f64> = f.iter().map(|v| v / fnorm).collect();
+            let room = (0..3).filter(|&c| t[c] != 0.0).map(|c| x[c].abs() / t[c].abs()).fold(f64::INFINITY, f64::min);
+            let spread = 0.05 * fnorm / slow;
+            let cap = positivity > 0.0 && positivity * room < spread;
+            let spread = if positivity > 0.0 { spread.min(positivity * room) } else { spread };
+            if spread == 0.0 {
+                // y2 = 0 at t = 0 and the velocity raises y2: no room along the tangent.
+                continue;
+            }
+            for j in 0..8 {
+                let p = set.state(i * 8 + j);
+                let off: Vec<f64> = (0..3).map(|c| p[c] - x[c]).collect();
+                let along: f64 = off.iter().zip(&t).map(|(a, b)| a * b).sum();
+                let across = off.iter().zip(&t).map(|(a, b)| (a - along * b).powi(2)).sum::<f64>().sqrt();
+                assert!(across <= 1e-9 * along.abs() + 1e-15, "tangent only: {off:?} vs {t:?}");
+                if positivity > 0.0 {
+                    assert!(p.iter().all(|v| *v >= 0.0) || x.iter().any(|v| *v == 0.0), "positive: {p:?}");
+                }
+                sum2 += (along / spread).powi(2);
+                n += 1;
+                capped += cap as usize;
+            }
+        }
+        let rms = (sum2 / n as f64).sqrt();
+        assert!((rms - 1.0).abs() < 0.1, "positivity {positivity}: tangent spread / (σ_T ‖F‖/|λ_slow|) = {rms}");
+        if positivity > 0.0 {
+            assert!(capped > 0, "the cap binds somewhere on Robertson's transients");
+        }
+    }
+}
