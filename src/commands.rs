@@ -46,6 +46,17 @@ fn print_summary(m: &RunMetrics) {
         "grid mean: rollout {:.3e}, fast {:.3e}, slow {:.3e}, fast rel {:.3e} (worst eps {:.3e})",
         g.rollout_l2, g.fast_abs, g.slow_abs, g.fast_rel, g.fast_rel_worst
     );
+    if !m.windows.is_empty() {
+        println!("every nonzero eigenvalue within 5 %, per decade of t (all eps):");
+        for w in &m.windows {
+            let what = if w.t_from == 0.0 && std::ptr::eq(w, m.windows.last().unwrap()) {
+                "all points".to_string()
+            } else {
+                format!("t {}…{}", time_label(w.t_from), time_label(w.t_to))
+            };
+            println!("  {what:>14}: {:>5.1} %  ({} points)", 100.0 * w.all_within, w.points);
+        }
+    }
 }
 
 /// `stiffx run`.

@@ -599,6 +599,10 @@ pub struct RunMetrics {
     pub seconds: Timings,
     /// Label error against exact labels.
     pub label_bias: Vec<LabelBias>,
+    /// For log-spaced evaluations, the eigenvalue errors per decade of time pooled over eps, then over
+    /// all points ([`pool_windows`](crate::metrics::pool_windows)); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<crate::metrics::PooledWindow>,
     /// Spectral and rollout metrics.
     pub eval: Evaluation,
 }
@@ -726,10 +730,13 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<Run
     }
     say("evaluating …");
     let (eval, traces) = evaluate(&ck, &cfg.eval_eps(), &device, opts.eval_precision, opts.jacobian)?;
-    if let Some(o) = out {
-        write_traces(&o.join("traces.csv"), &traces, d)?;
-        write_time_windows(o, cfg, &traces)?;
-    }
+    let windows = match out {
+        Some(o) => {
+            write_traces(&o.join("traces.csv"), &traces, d)?;
+            write_time_windows(o, cfg, &traces)?
+        }
+        None => window_metrics(cfg, &traces),
+    };
     let curve = std::mem::take(&mut obs.curve);
     let metrics = RunMetrics {
         version: env!("CARGO_PKG_VERSION").into(),
@@ -748,6 +755,7 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<Run
         train_samples_per_sec: trained.samples_per_sec,
         seconds: Timings { sample: data.sample_secs, label: data.label_secs, train: train_secs, eval: eval.seconds },
         label_bias: data.bias.clone(),
+        windows: crate::metrics::pool_windows(&windows),
         eval,
     };
     if let Some(o) = out {
@@ -871,14 +879,21 @@ pub fn write_run_figures(
 /// eps ([`time_windows`](crate::metrics::time_windows)), and returns them (empty for uniform spacing,
 /// where nothing is written).
 pub fn write_time_windows(out: &Path, cfg: &Config, traces: &Traces) -> Result<Vec<WindowMetrics>> {
+    let w = window_metrics(cfg, traces);
+    if !w.is_empty() {
+        write_csv(&out.join("time_windows.csv"), &w)?;
+    }
+    Ok(w)
+}
+
+/// The eigenvalue errors per decade of time and eps ([`time_windows`](crate::metrics::time_windows))
+/// of a log-spaced evaluation; empty for uniform spacing.
+pub fn window_metrics(cfg: &Config, traces: &Traces) -> Vec<WindowMetrics> {
     if cfg.eval.spacing != crate::ode::Spacing::Log {
-        return Ok(Vec::new());
+        return Vec::new();
     }
     let zeros = cfg.system.invariants().len();
-    let w =
-        crate::metrics::time_windows(&traces.times, &traces.eps, &traces.learned_eigs, &traces.reference_eigs, zeros);
-    write_csv(&out.join("time_windows.csv"), &w)?;
-    Ok(w)
+    crate::metrics::time_windows(&traces.times, &traces.eps, &traces.learned_eigs, &traces.reference_eigs, zeros)
 }
 
 /// Writes `metrics.json` and `per_eps.csv`.

@@ -67,6 +67,11 @@ fn compare_uses_a_systems_own_base_config() {
     // Log-spaced evaluation: per-decade errors, t = 0 joining the first decade (1e-4 … 1e3: 7 rows).
     let w = std::fs::read_to_string(dir.path().join("robertson/asinh-cloud-s1/time_windows.csv")).unwrap();
     assert_eq!(w.lines().count(), 1 + 7, "{w}");
+    // The same, pooled over eps in metrics.json, then over all 39 points.
+    let pooled = m["windows"].as_array().unwrap();
+    assert_eq!(pooled.len(), 7 + 1);
+    assert_eq!(pooled[7]["points"].as_u64().unwrap(), 3 * 13);
+    assert_eq!(pooled.iter().take(7).map(|w| w["points"].as_u64().unwrap()).sum::<u64>(), 3 * 13);
     // The projection onto mass conservation makes one learned eigenvalue an exact zero (to rounding) at
     // every point, however poorly trained the network: the smallest one in traces.csv.
     let traces = std::fs::read_to_string(dir.path().join("robertson/asinh-cloud-s1/traces.csv")).unwrap();
