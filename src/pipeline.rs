@@ -818,7 +818,7 @@ pub fn read_traces(path: &Path, d: usize) -> Result<Traces> {
     let mut rd = csv::Reader::from_path(path).map_err(|e| bad(format!("cannot read traces: {e}")))?;
     let rows: Vec<TraceRow> =
         rd.deserialize().collect::<std::result::Result<_, _>>().map_err(|e| bad(format!("malformed traces: {e}")))?;
-    if d == 0 || rows.is_empty() || rows.len() % d != 0 {
+    if d == 0 || rows.is_empty() || !rows.len().is_multiple_of(d) {
         return Err(bad(format!("{} rows do not make whole points of dimension {d}", rows.len())));
     }
     let times: Vec<f64> = rows.iter().filter(|r| r.trajectory == 0 && r.component == 0).map(|r| r.t).collect();
@@ -865,10 +865,11 @@ pub fn write_run_figures(
     let runs = [(label.to_string(), traces)];
     paper::trajectories(&dir.join("trajectories.png"), sys, &runs, cfg.eval.reference_eps)?;
     let mut eps = vec![cfg.eval.reference_eps];
-    if let Some(stiffest) = sys.train_grid().into_iter().min_by(f64::total_cmp) {
-        if stiffest != cfg.eval.reference_eps && traces.eps.contains(&stiffest) {
-            eps.push(stiffest);
-        }
+    if let Some(stiffest) = sys.train_grid().into_iter().min_by(f64::total_cmp)
+        && stiffest != cfg.eval.reference_eps
+        && traces.eps.contains(&stiffest)
+    {
+        eps.push(stiffest);
     }
     paper::eigenvalues(&dir.join("eigenvalues.png"), sys, &runs, &eps)?;
     let curve = crate::metrics::eps_curve(label, &[per_eps], &sys.unseen_grid());

@@ -48,12 +48,11 @@ pub struct SweepRun<'a> {
 fn all_eps_metrics(r: &SweepRun<'_>, eps: &[f64], opts: &RunOptions) -> Result<Vec<EpsMetrics>> {
     let complete = |m: &EpsMetrics| !m.fast_angle_deg.is_nan();
     let path = r.dir.join("all_eps.csv");
-    if let Ok(mut rd) = csv::Reader::from_path(&path) {
-        if let Ok(v) = rd.deserialize().collect::<std::result::Result<Vec<EpsMetrics>, _>>() {
-            if eps.iter().all(|e| v.iter().any(|m| m.eps == *e && complete(m))) {
-                return Ok(v);
-            }
-        }
+    if let Ok(mut rd) = csv::Reader::from_path(&path)
+        && let Ok(v) = rd.deserialize().collect::<std::result::Result<Vec<EpsMetrics>, _>>()
+        && eps.iter().all(|e| v.iter().any(|m| m.eps == *e && complete(m)))
+    {
+        return Ok(v);
     }
     let mut all: Vec<EpsMetrics> =
         r.metrics.eval.per_eps.iter().filter(|m| eps.contains(&m.eps) && complete(m)).cloned().collect();
@@ -124,10 +123,10 @@ pub fn sweep_report(out: &Path, runs: &[SweepRun<'_>], rows: &[Row], opts: &RunO
     let ref_eps = runs[0].cfg.eval.reference_eps;
     paper::trajectories(&fig.join("fig7_trajectories.png"), sys.as_ref(), &tr_refs, ref_eps)?;
     let mut eig_eps = vec![ref_eps];
-    if let Some(stiffest) = sys.train_grid().into_iter().min_by(f64::total_cmp) {
-        if stiffest != ref_eps {
-            eig_eps.push(stiffest);
-        }
+    if let Some(stiffest) = sys.train_grid().into_iter().min_by(f64::total_cmp)
+        && stiffest != ref_eps
+    {
+        eig_eps.push(stiffest);
     }
     paper::eigenvalues(&fig.join("fig8_eigenvalues.png"), sys.as_ref(), &tr_refs, &eig_eps)?;
 

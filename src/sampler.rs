@@ -385,18 +385,16 @@ pub fn fast_eigenvectors(j: &nalgebra::DMatrix<f64>, ev: &[nalgebra::Complex<f64
     raw
 }
 
+/// What [`CloudSampler::frame_nd`] returns: unit tangent, unit normal, `‖F‖`, and the exact Jacobian's
+/// eigenvalues when they were computed on the way.
+type Frame = (Vec<f64>, Vec<f64>, f64, Option<Vec<nalgebra::Complex<f64>>>);
+
 impl CloudSampler {
-    /// Unit tangent, unit normal, ‖F‖ and, when it was computed on the way, the spectral radius of the
+    /// Unit tangent, unit normal, ‖F‖ and, when it was computed on the way, the eigenvalues of the
     /// exact Jacobian at `x`, in any dimension: the paper's 2-D frame, or for d > 2 `t = F/‖F‖` and `n` a
     /// random unit vector of the fast subspace orthogonal to `t` ([`fast_subspace`] with `fast_dim`
     /// eigenvalues).
-    fn frame_nd(
-        &self,
-        system: &dyn StiffSystem,
-        x: &[f64],
-        eps: f64,
-        rng: &mut StdRng,
-    ) -> (Vec<f64>, Vec<f64>, f64, Option<Vec<nalgebra::Complex<f64>>>) {
+    fn frame_nd(&self, system: &dyn StiffSystem, x: &[f64], eps: f64, rng: &mut StdRng) -> Frame {
         let d = system.dim();
         if d == 2 {
             let (t, n, f) = self.frame(system, x, eps);

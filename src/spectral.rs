@@ -295,8 +295,8 @@ pub trait LearnedField {
                     if c.0 != x {
                         *c = (x.to_vec(), LearnedField::jacobian(self, x, &[e], JacobianMode::Forward));
                     }
-                    for r in 0..d {
-                        y[r] = (0..d).map(|k| c.1[r * d + k] * v[k]).sum();
+                    for (r, out) in y.iter_mut().enumerate() {
+                        *out = (0..d).map(|k| c.1[r * d + k] * v[k]).sum();
                     }
                 },
             );

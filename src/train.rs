@@ -319,10 +319,10 @@ pub fn batch_gradients(
             if let (Some(a), Some(b)) = (grads.remove::<2>(w), g.remove::<2>(w)) {
                 grads.register(w, a.add(b));
             }
-            if let Some(bias) = &layer.bias {
-                if let (Some(a), Some(b)) = (grads.remove::<1>(bias.id), g.remove::<1>(bias.id)) {
-                    grads.register(bias.id, a.add(b));
-                }
+            if let Some(bias) = &layer.bias
+                && let (Some(a), Some(b)) = (grads.remove::<1>(bias.id), g.remove::<1>(bias.id))
+            {
+                grads.register(bias.id, a.add(b));
             }
         }
     }
