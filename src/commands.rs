@@ -144,29 +144,46 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     let mut ensemble = None;
     if a.ensemble {
         let dir = out.join("ensemble");
-        let (ev, traces, spread) =
+        let (ev, traces, spread, spread_windows) =
             crate::pipeline::evaluate_ensemble(&cks, &eps_of(&cks[0]), &device, precision, jacobian)?;
         write_csv(&dir.join("per_eps.csv"), &ev.per_eps)?;
         let w = crate::pipeline::write_time_windows(&dir, &cks[0].config, &traces)?;
         write_csv(&dir.join("ensemble.csv"), &spread)?;
+        if !spread_windows.is_empty() {
+            write_csv(&dir.join("ensemble_windows.csv"), &spread_windows)?;
+        }
         write_json(&dir.join("evaluation.json"), &ev)?;
         println!("ensemble of {} checkpoints (mean field; its Jacobian is the mean of theirs)", cks.len());
         print_eval_table(&ev.per_eps);
         println!(
-            "{:>8} {:>11} {:>11} {:>10} {:>10} {:>8} {:>14} {:>17}",
-            "eps", "fast spread", "slow spread", "fast cov", "slow cov", "agreed", "agreed within", "disagreed within"
+            "{:>16} {:>11} {:>11} {:>10} {:>10} {:>8} {:>14} {:>17} {:>10}",
+            "eps / window",
+            "fast spread",
+            "slow spread",
+            "fast cov",
+            "slow cov",
+            "agreed",
+            "agreed within",
+            "disagreed within",
+            "all ≤ 5 %"
         );
-        for m in &spread {
+        for m in spread.iter().chain(&spread_windows) {
+            let eps = if m.eps.is_nan() {
+                format!("t {}…{}", time_label(m.t_from), time_label(m.t_to))
+            } else {
+                m.eps.to_string()
+            };
             println!(
-                "{:>8} {:>11.3e} {:>11.3e} {:>10.3} {:>10.3} {:>8.3} {:>14.3} {:>17.3}",
-                m.eps,
+                "{:>16} {:>11.3e} {:>11.3e} {:>10.3} {:>10.3} {:>8.3} {:>14.3} {:>17.3} {:>10.3}",
+                eps,
                 m.fast_spread_median,
                 m.slow_spread_median,
                 m.fast_coverage,
                 m.slow_coverage,
                 m.agreed,
                 m.agreed_within,
-                m.disagreed_within
+                m.disagreed_within,
+                m.all_within
             );
         }
         ensemble = Some((ev.per_eps, crate::metrics::pool_windows(&w)));

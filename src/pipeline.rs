@@ -538,14 +538,15 @@ pub fn evaluate_field(
 
 /// Evaluates the deep ensemble of `cks` ([`Ensemble`]: the mean of their fields, with the first
 /// checkpoint's system and evaluation settings) like [`evaluate`], and measures what the members'
-/// spread says about the learned spectrum ([`EnsembleMetrics`], one row per eps of `eps_list`).
+/// spread says about the learned spectrum ([`EnsembleMetrics`]: one row per eps of `eps_list`, and for
+/// log-spaced evaluations one per decade of t, every eps pooled).
 pub fn evaluate_ensemble(
     cks: &[Checkpoint],
     eps_list: &[f64],
     device: &Device,
     precision: Precision,
     mode: JacobianMode,
-) -> Result<(Evaluation, Traces, Vec<EnsembleMetrics>)> {
+) -> Result<(Evaluation, Traces, Vec<EnsembleMetrics>, Vec<EnsembleMetrics>)> {
     let t0 = Instant::now();
     let ens = Ensemble::new(cks.iter().map(|ck| learned_rhs(ck, device, precision)).collect::<Result<_>>()?)?;
     let cfg = &cks[0].config;
@@ -555,11 +556,23 @@ pub fn evaluate_ensemble(
     let member_eigs: Vec<_> =
         ens.member_jacobians(&tr.reference, &pts_eps, mode).iter().map(|j| eigenvalues(j, ens.dim())).collect();
     let zeros = cfg.system.invariants().len();
-    let mut spread =
-        crate::metrics::ensemble_metrics(&pts_eps, &member_eigs, &tr.learned_eigs, &tr.reference_eigs, zeros);
-    spread.retain(|m| eps_list.contains(&m.eps));
+    // The listed eps only (the evaluation adds the reference eps when it is not listed).
+    let keep: Vec<usize> = (0..tr.eps.len()).filter(|&t| eps_list.contains(&tr.eps[t])).collect();
+    let pick = |v: &[Vec<nalgebra::Complex<f64>>]| -> Vec<Vec<nalgebra::Complex<f64>>> {
+        keep.iter().flat_map(|t| v[t * n_t..(t + 1) * n_t].iter().cloned()).collect()
+    };
+    let (spread, windows) = crate::metrics::ensemble_metrics(
+        &tr.times,
+        &keep.iter().map(|&t| tr.eps[t]).collect::<Vec<_>>(),
+        &member_eigs.iter().map(|m| pick(m)).collect::<Vec<_>>(),
+        &pick(&tr.learned_eigs),
+        &pick(&tr.reference_eigs),
+        zeros,
+    );
+    // Decades of t only for log-spaced evaluations.
+    let windows = if cfg.eval.spacing == crate::ode::Spacing::Log { windows } else { Vec::new() };
     ev.seconds = t0.elapsed().as_secs_f64();
-    Ok((ev, tr, spread))
+    Ok((ev, tr, spread, windows))
 }
 
 /// Everything a run produces.

@@ -87,4 +87,23 @@ fn compare_uses_a_systems_own_base_config() {
     }
     assert_eq!(eigs.len(), 3 * 13);
     assert!(eigs.iter().all(|(fast, zero)| *zero <= 1e-9 * fast.max(1e-300)), "{eigs:?}");
+    // An ensemble of the checkpoint with itself is that network: the same metrics, members that agree
+    // everywhere, and per-decade rows over the same 39 points.
+    let ck = stiffx::pipeline::Checkpoint::load(&dir.path().join("robertson/asinh-cloud-s1/checkpoint.json")).unwrap();
+    let device = stiffx::backend::Backend::default_compiled().unwrap().device().unwrap();
+    let (f64_, fwd) = (stiffx::backend::Precision::F64, stiffx::spectral::JacobianMode::Forward);
+    let eps = ck.config.eval_eps();
+    let (one, _) = stiffx::pipeline::evaluate(&ck, &eps, &device, f64_, fwd).unwrap();
+    let (ens, _, spread, windows) =
+        stiffx::pipeline::evaluate_ensemble(&[ck.clone(), ck], &eps, &device, f64_, fwd).unwrap();
+    for (a, b) in one.per_eps.iter().zip(&ens.per_eps) {
+        assert_eq!((a.all_within, a.points), (b.all_within, b.points));
+        assert!((a.rollout_rel - b.rollout_rel).abs() <= 1e-9 * a.rollout_rel.abs().max(1e-12), "{a:?} {b:?}");
+        assert!((a.fast_rel - b.fast_rel).abs() <= 1e-9 * a.fast_rel.abs(), "{a:?} {b:?}");
+    }
+    assert_eq!(spread.len(), eps.len());
+    assert!(spread.iter().all(|m| m.members == 2 && m.agreed == 1.0 && m.fast_spread_median == 0.0), "{spread:?}");
+    assert_eq!(windows.len(), 7);
+    assert_eq!(windows.iter().map(|w| w.points).sum::<usize>(), 3 * 13);
+    assert!(windows.iter().all(|w| w.eps.is_nan() && w.agreed == 1.0), "{windows:?}");
 }
