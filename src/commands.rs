@@ -48,8 +48,9 @@ fn print_summary(m: &RunMetrics) {
     );
     if !m.windows.is_empty() {
         println!("every nonzero eigenvalue within 5 %, per decade of t (all eps):");
-        for w in &m.windows {
-            let what = if w.t_from == 0.0 && std::ptr::eq(w, m.windows.last().unwrap()) {
+        // The last row of `pool_windows` is the one over all points.
+        for (i, w) in m.windows.iter().enumerate() {
+            let what = if i + 1 == m.windows.len() {
                 "all points".to_string()
             } else {
                 format!("t {}…{}", time_label(w.t_from), time_label(w.t_to))
@@ -260,11 +261,9 @@ fn write_windows(
     ensemble: Option<&[crate::metrics::PooledWindow]>,
 ) -> Result<()> {
     let first = &per_checkpoint[0].1;
+    // Mean and sample std over the checkpoints of one field of window `k`.
     let stat = |k: usize, f: fn(&crate::metrics::PooledWindow) -> f64| {
-        let v: Vec<f64> = per_checkpoint.iter().map(|(_, w)| f(&w[k])).collect();
-        let mean = v.iter().sum::<f64>() / v.len() as f64;
-        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() as f64 - 1.0).max(1.0);
-        (mean, var.sqrt())
+        crate::metrics::mean_std(&per_checkpoint.iter().map(|(_, w)| f(&w[k])).collect::<Vec<_>>())
     };
     let row = |model: &str, w: &crate::metrics::PooledWindow| WindowRow {
         model: model.to_string(),
@@ -276,23 +275,20 @@ fn write_windows(
         all_within: w.all_within,
     };
     let mut rows: Vec<WindowRow> = per_checkpoint.iter().flat_map(|(name, w)| w.iter().map(|x| row(name, x))).collect();
-    for (name, pick) in [("mean", 0usize), ("std", 1)] {
-        for (k, w) in first.iter().enumerate() {
-            let g = |f: fn(&crate::metrics::PooledWindow) -> f64| {
-                let s = stat(k, f);
-                if pick == 0 { s.0 } else { s.1 }
-            };
-            rows.push(WindowRow {
-                model: name.to_string(),
-                t_from: w.t_from,
-                t_to: w.t_to,
-                points: w.points,
-                fast_within: g(|w| w.fast_within),
-                slow_within: g(|w| w.slow_within),
-                all_within: g(|w| w.all_within),
-            });
-        }
+    let (mut means, mut stds) = (Vec::new(), Vec::new());
+    for (k, w) in first.iter().enumerate() {
+        let (f, s, a) = (stat(k, |w| w.fast_within), stat(k, |w| w.slow_within), stat(k, |w| w.all_within));
+        let at = |(fast_within, slow_within, all_within), model: &str| WindowRow {
+            fast_within,
+            slow_within,
+            all_within,
+            ..row(model, w)
+        };
+        means.push(at((f.0, s.0, a.0), "mean"));
+        stds.push(at((f.1, s.1, a.1), "std"));
     }
+    rows.extend(means);
+    rows.extend(stds);
     if let Some(e) = ensemble {
         rows.extend(e.iter().map(|x| row("ensemble", x)));
     }

@@ -117,14 +117,12 @@ pub fn time_windows(
         for (k, &(t_from, t_to)) in bounds.iter().enumerate() {
             let (mut f, mut sl, mut a) = (Vec::new(), Vec::new(), Vec::new());
             for (tr, _) in eps.iter().enumerate().filter(|(_, x)| **x == e) {
-                for i in 0..n_t {
-                    if windows[i] == k {
-                        let p = tr * n_t + i;
-                        let (fr, sr, ar) = point_rel_errors(&learned[p], &reference[p], zeros);
-                        f.push(fr);
-                        sl.push(sr);
-                        a.push(ar);
-                    }
+                for i in (0..n_t).filter(|&i| windows[i] == k) {
+                    let p = tr * n_t + i;
+                    let (fr, sr, ar) = point_rel_errors(&learned[p], &reference[p], zeros);
+                    f.push(fr);
+                    sl.push(sr);
+                    a.push(ar);
                 }
             }
             if !f.is_empty() {
@@ -274,7 +272,7 @@ pub fn ensemble_metrics(
             ss.push(slots[nonzero - 1].0);
             sc.push(slots[nonzero - 1].1);
             let agree = slots.iter().all(|s| 2.0 * s.0 <= WITHIN);
-            let ok = point_rel_errors(&mean[p], &reference[p], zeros).2 <= WITHIN;
+            let ok = rel_errors(&mean[p], &reference[p], nonzero).2 <= WITHIN;
             within.push(ok);
             agreed.push(agree);
             if agree { agreed_ok.push(ok) } else { other_ok.push(ok) }

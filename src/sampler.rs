@@ -463,6 +463,8 @@ impl Sampler for CloudSampler {
             set.eps.clone_from(&base.eps);
             set.origin.clone_from(&base.origin);
         }
+        // Exact zero eigenvalues (one per linear invariant), left out of `slow-spectral` spreads.
+        let zeros = system.invariants().len();
         for i in 0..base.len() {
             let Origin::Trajectory { traj, index } = base.origin[i] else {
                 continue;
@@ -477,11 +479,8 @@ impl Sampler for CloudSampler {
                 Vec::new()
             };
             let rho = ev.first().map_or(1.0, |l| l.norm().max(1e-300));
-            let slow = if ev.is_empty() {
-                1.0
-            } else {
-                ev[crate::metrics::nonzero_count(&ev, system.invariants().len()) - 1].norm().max(1e-300)
-            };
+            let slow =
+                if ev.is_empty() { 1.0 } else { ev[crate::metrics::nonzero_count(&ev, zeros) - 1].norm().max(1e-300) };
             let spread = |mode: NormalMode, sigma: f64| match mode {
                 NormalMode::Abs => sigma,
                 NormalMode::Rel => sigma * fnorm,

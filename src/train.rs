@@ -119,16 +119,12 @@ impl Dataset {
     /// Summed loss of `rows` given the network's outputs there: the (weighted) squared errors plus the
     /// difference term over the pairs among `rows`.
     fn summed_loss(&self, rows: &[usize], pred: Tensor<2>, y: Tensor<2>, w: Option<Tensor<2>>) -> Tensor<1> {
-        if !self.has_pairs() {
-            return Self::squared_error(pred, y, w).sum();
-        }
-        let device = pred.device();
         let e = pred.sub(y);
-        let values = match w {
-            Some(w) => e.clone().square().mul(w),
-            None => e.clone().square(),
+        if !self.has_pairs() {
+            return Self::weighted_square(e, w).sum();
         }
-        .sum();
+        let device = e.device();
+        let values = Self::weighted_square(e.clone(), w).sum();
         let (a, b, pw) = self.local_pairs(rows);
         if a.is_empty() {
             return values;
@@ -139,9 +135,9 @@ impl Dataset {
         values.add(diff.square().mul(tensor2(pw, n, self.d_out, &device)).sum())
     }
 
-    /// Squared errors `(ŷ − y)²`, times the weights when there are any.
-    fn squared_error(pred: Tensor<2>, y: Tensor<2>, w: Option<Tensor<2>>) -> Tensor<2> {
-        let se = pred.sub(y).square();
+    /// Squared errors `e²` (`e = ŷ − y`), times the weights when there are any.
+    fn weighted_square(e: Tensor<2>, w: Option<Tensor<2>>) -> Tensor<2> {
+        let se = e.square();
         match w {
             Some(w) => se.mul(w),
             None => se,
@@ -247,13 +243,12 @@ pub fn evaluate_loss(weights: &Weights, data: &Dataset, device: &Device) -> Resu
     for chunk in idx.chunks(65_536) {
         let (x, y, w) = data.gather(chunk);
         let pred = model.forward(tensor2(x, chunk.len(), data.d_in, device));
-        let y = tensor2(y, chunk.len(), data.d_out, device);
+        let e = pred.sub(tensor2(y, chunk.len(), data.d_out, device));
         if data.has_pairs() {
-            errors.extend(to_f64(pred.clone().sub(y.clone())));
+            errors.extend(to_f64(e.clone()));
         }
         let w = (!w.is_empty()).then(|| tensor2(w, chunk.len(), data.d_out, device));
-        let se = Dataset::squared_error(pred, y, w);
-        sum += to_f64(se.sum())[0];
+        sum += to_f64(Dataset::weighted_square(e, w).sum())[0];
     }
     let d = data.d_out;
     for (i, &p) in data.partner.iter().enumerate().filter(|(_, p)| data.has_pairs() && **p != u32::MAX) {
