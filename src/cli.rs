@@ -37,6 +37,28 @@ pub enum Command {
     Diagnose(DiagnoseArgs),
     /// One table of the metrics across systems × transforms × samplers, each with seeds.
     Compare(CompareArgs),
+    /// The learned RHS, Jacobian and eigenvalues at given states, entry by entry against the exact ones.
+    Inspect(InspectArgs),
+}
+
+/// `stiffx inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Checkpoint written by `stiffx run`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Stiffness value.
+    #[arg(long)]
+    pub eps: f64,
+    /// A state, as `dim` comma-separated numbers (`--state 1,3e-5,1.2e-5`); repeat for several.
+    #[arg(long, required = true)]
+    pub state: Vec<String>,
+    /// Also write the comparison as JSON to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    /// Device options.
+    pub device: DeviceArgs,
 }
 
 /// `stiffx compare`.

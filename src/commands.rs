@@ -1,4 +1,4 @@
-//! The subcommands behind the CLI: `run`, `eval` and `bench`. Each returns a typed error; `main`
+//! The subcommands behind the CLI: `run`, `eval`, `bench`, `sweep`, `diagnose`, `compare` and `inspect`. Each returns a typed error; `main`
 //! maps it to the exit code.
 
 use std::path::PathBuf;
@@ -556,4 +556,105 @@ mod tests {
         assert_eq!(csv.lines().count(), 1 + 5 * 3, "{csv}");
         assert!(csv.lines().any(|l| l.starts_with("mean,0.0001,1.0,10,1.0,")), "{csv}");
     }
+}
+
+/// The learned operator against the exact one at one state ([`inspect`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspection {
+    /// Stiffness value.
+    pub eps: f64,
+    /// The state.
+    pub state: Vec<f64>,
+    /// Learned RHS `F_θ(x, eps)` (projected onto the invariants as in the evaluation).
+    pub rhs_learned: Vec<f64>,
+    /// Exact RHS.
+    pub rhs_exact: Vec<f64>,
+    /// Learned Jacobian, row-major `d × d`.
+    pub jacobian_learned: Vec<f64>,
+    /// Exact Jacobian, row-major.
+    pub jacobian_exact: Vec<f64>,
+    /// Learned eigenvalues sorted by decreasing modulus, `[re, im]`.
+    pub eigenvalues_learned: Vec<[f64; 2]>,
+    /// Exact eigenvalues sorted by decreasing modulus, `[re, im]`.
+    pub eigenvalues_exact: Vec<[f64; 2]>,
+}
+
+/// Parses `--state` values: `dim` comma-separated finite numbers each.
+pub fn parse_states(states: &[String], dim: usize) -> Result<Vec<Vec<f64>>> {
+    states
+        .iter()
+        .map(|s| {
+            let v: Vec<f64> =
+                s.split(',').map(|t| t.trim().parse::<f64>()).collect::<std::result::Result<_, _>>().map_err(|_| {
+                    crate::Error::invalid(
+                        "--state",
+                        s,
+                        format!("{dim} comma-separated numbers (the system's dimension)"),
+                    )
+                })?;
+            if v.len() != dim || v.iter().any(|x| !x.is_finite()) {
+                return Err(crate::Error::invalid(
+                    "--state",
+                    s,
+                    format!("{dim} comma-separated finite numbers (the system's dimension)"),
+                ));
+            }
+            Ok(v)
+        })
+        .collect()
+}
+
+/// `stiffx inspect`: the learned RHS, Jacobian (the evaluation's: autodiff, transform chain rule, input
+/// slopes, invariant projection) and eigenvalues at each `--state`, printed entry by entry next to the
+/// exact ones — the tool for finding *which* Jacobian entry puts an eigenvalue off.
+pub fn inspect(a: &crate::cli::InspectArgs) -> Result<()> {
+    let (backend, jacobian, precision) = device_options(&a.device)?;
+    let ck = Checkpoint::load(&a.checkpoint)?;
+    let sys = ck.config.system.as_ref();
+    sys.check_param(a.eps).map_err(|_| crate::Error::invalid("--eps", a.eps, "an admissible stiffness value (> 0)"))?;
+    let d = sys.dim();
+    let states = parse_states(&a.state, d)?;
+    let rhs = crate::pipeline::learned_rhs(&ck, &backend.device()?, precision)?;
+    let names = sys.state_names();
+    let ev = |m: &nalgebra::DMatrix<f64>| -> Vec<[f64; 2]> {
+        crate::system::eigenvalues_by_magnitude(m).iter().map(|l| [l.re, l.im]).collect()
+    };
+    let mut out = Vec::new();
+    for x in states {
+        let f = rhs.rhs(&x, &[a.eps]);
+        let mut fe = vec![0.0; d];
+        sys.rhs(&x, a.eps, &mut fe);
+        let j = rhs.jacobian(&x, &[a.eps], jacobian);
+        let je = sys.jacobian(&x, a.eps);
+        let ins = Inspection {
+            eps: a.eps,
+            rhs_learned: f,
+            rhs_exact: fe,
+            jacobian_exact: (0..d * d).map(|k| je[(k / d, k % d)]).collect(),
+            eigenvalues_learned: ev(&nalgebra::DMatrix::from_row_slice(d, d, &j)),
+            eigenvalues_exact: ev(&je),
+            jacobian_learned: j,
+            state: x,
+        };
+        println!("eps = {}, x = {:?}", ins.eps, ins.state);
+        println!("  {:>10} {:>13} {:>13}", "", "learned", "exact");
+        for i in 0..d {
+            println!("  {:>10} {:>13.5e} {:>13.5e}", format!("d{}/dt", names[i]), ins.rhs_learned[i], ins.rhs_exact[i]);
+        }
+        println!("  Jacobian, learned | exact (row i: ∂F_i/∂x_j):");
+        for i in 0..d {
+            let row = |m: &[f64]| (0..d).map(|c| format!("{:>12.4e}", m[i * d + c])).collect::<Vec<_>>().join(" ");
+            println!("  {} | {}", row(&ins.jacobian_learned), row(&ins.jacobian_exact));
+        }
+        println!("  eigenvalues (by modulus), learned | exact:");
+        for (l, e) in ins.eigenvalues_learned.iter().zip(&ins.eigenvalues_exact) {
+            println!("  {:>12.5e} {:+.3e}i | {:>12.5e} {:+.3e}i", l[0], l[1], e[0], e[1]);
+        }
+        out.push(ins);
+    }
+    if let Some(p) = &a.out {
+        write_json(p, &out)?;
+        println!("written to {}", p.display());
+    }
+    Ok(())
 }

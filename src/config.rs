@@ -61,6 +61,51 @@ pub enum StateInput {
     Asinh,
 }
 
+/// [`ModelConfig::state_quantile`]: one quantile for every species, or one per species.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged, expecting = "a number in [0, 1] or a list of them, one per state component")]
+pub enum StateQuantile {
+    /// The same quantile for every species.
+    All(f64),
+    /// One quantile per species, in state order.
+    PerSpecies(Vec<f64>),
+}
+
+impl StateQuantile {
+    /// The quantile of species `i`.
+    pub fn of(&self, i: usize) -> f64 {
+        match self {
+            StateQuantile::All(q) => *q,
+            StateQuantile::PerSpecies(q) => q[i],
+        }
+    }
+
+    /// Every quantile in [0, 1] and, per species, one per state component (`dim`).
+    pub fn validate(&self, dim: usize) -> Result<()> {
+        let qs = match self {
+            StateQuantile::All(q) => std::slice::from_ref(q),
+            StateQuantile::PerSpecies(q) => {
+                if q.len() != dim {
+                    return Err(Error::invalid(
+                        "model.state_quantile",
+                        format!("{q:?}"),
+                        format!("a number in [0, 1] or a list of {dim} of them (one per state component)"),
+                    ));
+                }
+                q.as_slice()
+            }
+        };
+        match qs.iter().find(|q| !(**q >= 0.0 && **q <= 1.0)) {
+            Some(q) => Err(Error::invalid(
+                "model.state_quantile",
+                q,
+                "a number in [0, 1] (or a list of them, one per state component)",
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 /// MLP shape (paper eqs. 9–12) and how inputs enter it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -73,8 +118,10 @@ pub struct ModelConfig {
     pub eps_input: EpsInput,
     /// `linear` (paper) or `asinh` state input.
     pub state_input: StateInput,
-    /// Quantile of `|x_i|` that sets the scale `c_i` of the `asinh` state input.
-    pub state_quantile: f64,
+    /// Quantile of `|x_i|` that sets the scale `c_i` of the `asinh` state input: one number for every
+    /// species, or one per species (`[0.05, 0.05, 0.5]`). A high quantile makes a species' input nearly
+    /// linear (`c_i` on the scale of the species itself), a low one logarithmic over the decades it spans.
+    pub state_quantile: StateQuantile,
     /// Project the learned RHS onto the system's linear invariants (`wᵀF = 0`, e.g. mass conservation):
     /// `F ← P F`, `J ← P J` with `P = I - W(WᵀW)⁻¹Wᵀ`, so that their zero eigenvalues are exact. No
     /// effect for systems without invariants.
@@ -92,7 +139,7 @@ impl Default for ModelConfig {
             width: 128,
             eps_input: EpsInput::Linear,
             state_input: StateInput::Linear,
-            state_quantile: 0.05,
+            state_quantile: StateQuantile::All(0.05),
             project_invariants: true,
             eliminate: Vec::new(),
         }
@@ -347,9 +394,7 @@ impl Config {
         if self.model.width < 1 {
             return Err(Error::invalid("model.width", self.model.width, "an integer >= 1"));
         }
-        if !(self.model.state_quantile >= 0.0 && self.model.state_quantile <= 1.0) {
-            return Err(Error::invalid("model.state_quantile", self.model.state_quantile, "a number in [0, 1]"));
-        }
+        self.model.state_quantile.validate(self.system.dim())?;
         if self.model.project_invariants {
             crate::spectral::invariant_projector(self.system.dim(), &self.system.invariants(), &self.model.eliminate)?;
         }

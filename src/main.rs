@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         Command::Sweep(a) => stiffx::commands::sweep(&a),
         Command::Diagnose(a) => stiffx::commands::diagnose(&a),
         Command::Compare(a) => stiffx::commands::compare(&a),
+        Command::Inspect(a) => stiffx::commands::inspect(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

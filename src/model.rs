@@ -36,13 +36,14 @@ pub struct Normalizer {
     pub state_scale: Vec<f64>,
 }
 
-/// Scales of the `asinh` state input map: `c_i` = the `q`-quantile of `|x_i|` over `rows` (`n × cols`,
+/// Scales of the `asinh` state input map: `c_i` = the `q(i)`-quantile of `|x_i|` over `rows` (`n × cols`,
 /// states first), floored at 1e-12 of the largest `|x_i|` (1 for a column that is all zero). A low
 /// quantile puts the linear-to-logarithmic crossover below most of the data, so the map is
 /// logarithmic over the decades the species actually spans.
-pub fn state_scales(rows: &[f64], cols: usize, d: usize, q: f64) -> Vec<f64> {
+pub fn state_scales(rows: &[f64], cols: usize, d: usize, q: impl Fn(usize) -> f64) -> Vec<f64> {
     (0..d)
         .map(|i| {
+            let q = q(i);
             let mut v: Vec<f64> = rows.iter().skip(i).step_by(cols).map(|x| x.abs()).collect();
             v.sort_by(f64::total_cmp);
             let max = v.last().copied().unwrap_or(0.0);
@@ -294,5 +295,25 @@ impl Mlp {
             }
         }
         (h, t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `c_i` is the quantile of species `i`'s `|x_i|` (one quantile for all, or one per species), the
+    /// eps column is ignored, and an all-zero column gets scale 1.
+    #[test]
+    fn state_scales_take_each_species_quantile() {
+        // 5 rows of (x0, x1, x2, eps): x0 = 1…5, x1 = -10…-50, x2 = 0.
+        let rows: Vec<f64> = (1..=5).flat_map(|k| [k as f64, -10.0 * k as f64, 0.0, 0.3]).collect();
+        assert_eq!(state_scales(&rows, 4, 3, |_| 0.5), vec![3.0, 30.0, 1.0]);
+        let per = crate::config::StateQuantile::PerSpecies(vec![0.0, 1.0, 0.5]);
+        assert_eq!(state_scales(&rows, 4, 3, |i| per.of(i)), vec![1.0, 50.0, 1.0]);
+        assert!(per.validate(3).is_ok());
+        assert!(per.validate(2).unwrap_err().to_string().contains("model.state_quantile"));
+        let bad = crate::config::StateQuantile::PerSpecies(vec![0.1, 1.5, 0.5]);
+        assert!(bad.validate(3).unwrap_err().to_string().contains("1.5"));
     }
 }

@@ -237,7 +237,9 @@ pub fn prepare(cfg: &Config, data: &Data) -> Result<Prepared> {
     let (mut xv, yv, ev) = rows(val_idx);
     let state_scale = match cfg.model.state_input {
         crate::config::StateInput::Linear => Vec::new(),
-        crate::config::StateInput::Asinh => crate::model::state_scales(&xt, d + 1, d, cfg.model.state_quantile),
+        crate::config::StateInput::Asinh => {
+            crate::model::state_scales(&xt, d + 1, d, |i| cfg.model.state_quantile.of(i))
+        }
     };
     Normalizer::map_states(&state_scale, &mut xt, d + 1);
     Normalizer::map_states(&state_scale, &mut xv, d + 1);

@@ -84,6 +84,18 @@ fn out_of_range_values_name_the_field() {
             Box::new(|s: String| s.replace("[model]", "[model]\nstate_quantile = 2")),
             vec!["model.state_quantile", "[0, 1]"],
         ),
+        (
+            Box::new(|s: String| s.replace("[model]", "[model]\nstate_quantile = [0.05, 0.5, 0.5]")),
+            vec!["model.state_quantile", "a list of 2", "one per state component"],
+        ),
+        (
+            Box::new(|s: String| s.replace("[model]", "[model]\nstate_quantile = [0.05, -1]")),
+            vec!["model.state_quantile", "-1", "[0, 1]"],
+        ),
+        (
+            Box::new(|s: String| s.replace("[model]", "[model]\nstate_quantile = \"high\"")),
+            vec!["state_quantile", "a number in [0, 1] or a list of them"],
+        ),
         (Box::new(|s: String| s.replace("[eval]", "[eval]\nspacing = \"log\"")), vec!["eval.integrator", "rk4", "bdf"]),
         (
             Box::new(|s: String| s.replace("[eval]", "[eval]\nspacing = \"log\"\nintegrator = \"bdf\"\nt_first = 10")),
@@ -128,6 +140,49 @@ fn run_then_eval_end_to_end() {
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("0.15"), "{stdout}");
     assert_bad_input(&["eval", "--checkpoint", ck.to_str().unwrap(), "--eps", "0"], &["--eps", "> 0"]);
+    // The learned operator at two states against the exact Davis–Skodje one (λ = −1/eps, −1).
+    let ins = d.path().join("inspect.json");
+    let (code, stdout, err) = stiffx(&[
+        "inspect",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--eps",
+        "0.1",
+        "--state",
+        "1,0.5",
+        "--state",
+        "0.5,0.2",
+        "--out",
+        ins.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("Jacobian, learned | exact") && stdout.contains("eigenvalues"), "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ins).unwrap()).unwrap();
+    let num = |x: &serde_json::Value| x.as_f64().unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    for p in v.as_array().unwrap() {
+        let (y, z) = (num(&p["state"][0]), num(&p["state"][1]));
+        assert!((num(&p["rhs_exact"][0]) + y).abs() < 1e-12);
+        assert!((num(&p["rhs_exact"][1]) + (z - y / (1.0 + y)) / 0.1).abs() < 1e-9);
+        assert!((num(&p["eigenvalues_exact"][0][0]) + 10.0).abs() < 1e-9, "{p}");
+        assert!((num(&p["eigenvalues_exact"][1][0]) + 1.0).abs() < 1e-9, "{p}");
+        // The learned eigenvalues are those of the learned Jacobian (trace and determinant, 2 × 2).
+        let j: Vec<f64> = p["jacobian_learned"].as_array().unwrap().iter().map(num).collect();
+        let l: Vec<[f64; 2]> =
+            p["eigenvalues_learned"].as_array().unwrap().iter().map(|e| [num(&e[0]), num(&e[1])]).collect();
+        let scale = j.iter().map(|x| x.abs()).fold(1.0, f64::max);
+        assert!((l[0][0] + l[1][0] - (j[0] + j[3])).abs() < 1e-9 * scale, "{p}");
+        let det = l[0][0] * l[1][0] - l[0][1] * l[1][1];
+        assert!((det - (j[0] * j[3] - j[1] * j[2])).abs() < 1e-9 * scale * scale, "{p}");
+    }
+    assert_bad_input(
+        &["inspect", "--checkpoint", ck.to_str().unwrap(), "--eps", "0.1", "--state", "1,2,3"],
+        &["--state", "2 comma-separated"],
+    );
+    assert_bad_input(
+        &["inspect", "--checkpoint", ck.to_str().unwrap(), "--eps", "0", "--state", "1,2"],
+        &["--eps", "> 0"],
+    );
     assert_bad_input(
         &["eval", "--checkpoint", ck.to_str().unwrap(), "--integrator", "euler"],
         &["--integrator", "bdf"],
