@@ -638,8 +638,8 @@ pub fn inspect(a: &crate::cli::InspectArgs) -> Result<()> {
         };
         println!("eps = {}, x = {:?}", ins.eps, ins.state);
         println!("  {:>10} {:>13} {:>13}", "", "learned", "exact");
-        for i in 0..d {
-            println!("  {:>10} {:>13.5e} {:>13.5e}", format!("d{}/dt", names[i]), ins.rhs_learned[i], ins.rhs_exact[i]);
+        for (i, name) in names.iter().enumerate().take(d) {
+            println!("  {:>10} {:>13.5e} {:>13.5e}", format!("d{name}/dt"), ins.rhs_learned[i], ins.rhs_exact[i]);
         }
         println!("  Jacobian, learned | exact (row i: ∂F_i/∂x_j):");
         for i in 0..d {

@@ -86,6 +86,7 @@ fn plugin_json<T: Serialize + ?Sized>(p: &T) -> Result<serde_json::Value> {
 }
 
 /// The sampler named `name`, built from the base config's as described in the module docs.
+#[allow(clippy::borrowed_box)] // the Box's Clone (a serde round trip) is what is needed
 fn sampler_for(base: &Box<dyn Sampler>, name: &str) -> Result<Box<dyn Sampler>> {
     if name_of(base) == name {
         return Ok(base.clone());
@@ -103,6 +104,7 @@ fn sampler_for(base: &Box<dyn Sampler>, name: &str) -> Result<Box<dyn Sampler>> 
     registry::sampler(name)
 }
 
+#[allow(clippy::borrowed_box)] // as in `sampler_for`
 fn transform_for(base: &Box<dyn TargetTransform>, name: &str) -> Result<Box<dyn TargetTransform>> {
     if name_of(base) == name {
         return Ok(base.clone());

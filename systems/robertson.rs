@@ -199,9 +199,9 @@ mod tests {
             (4, [0.2083340149701255e-07, 0.8333360770334713e-13, 0.9999999791665050], 1e-5),
         ];
         for (i, want, tol) in published {
-            for k in 0..3 {
-                let rel = (at(i)[k] - want[k]).abs() / want[k].abs();
-                assert!(rel < tol, "t = {}: y{} = {:e}, published {:e} (rel {rel:e})", times[i], k + 1, at(i)[k], want[k]);
+            for (k, w) in want.iter().enumerate() {
+                let rel = (at(i)[k] - w).abs() / w.abs();
+                assert!(rel < tol, "t = {}: y{} = {:e}, published {w:e} (rel {rel:e})", times[i], k + 1, at(i)[k]);
             }
         }
     }

@@ -163,7 +163,8 @@ pub fn bar_panels(path: &Path, title: &str, metrics: &[(String, Vec<Bar>)], cols
 pub fn eps_curves(path: &Path, param: &str, points: &[CurvePoint]) -> Result<()> {
     let mut names: Vec<&String> = points.iter().map(|p| &p.config).collect();
     names.dedup();
-    let metrics: [(&str, fn(&CurvePoint) -> (f64, f64)); 5] = [
+    type Metric = (&'static str, fn(&CurvePoint) -> (f64, f64));
+    let metrics: [Metric; 5] = [
         ("relative fast error |λf/λf* − 1|", |p| (p.fast_rel, p.fast_rel_std)),
         ("|Δλ_fast|", |p| (p.fast_abs, p.fast_abs_std)),
         ("|Δλ_slow|", |p| (p.slow_abs, p.slow_abs_std)),

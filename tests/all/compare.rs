@@ -12,7 +12,7 @@ fn compare_runs_every_combination_and_writes_one_table() {
         seeds: vec![1],
         epochs: Some(5),
     };
-    let rows = compare(&[base.clone()], &spec, dir.path(), &RunOptions::default()).unwrap();
+    let rows = compare(std::slice::from_ref(&base), &spec, dir.path(), &RunOptions::default()).unwrap();
     assert_eq!(rows.len(), 4);
     // `trajectory` is the base cloud's own base sampler: the cloud (K = 2, base points kept) has 3×
     // its samples.
