@@ -1,5 +1,5 @@
-//! The subcommands behind the CLI: `run`, `eval`, `bench`, `sweep`, `diagnose`, `compare` and `inspect`. Each returns a typed error; `main`
-//! maps it to the exit code.
+//! The subcommands behind the CLI: `run`, `eval`, `bench`, `sweep`, `diagnose`, `compare` and
+//! `inspect`. Each returns a typed error; `main` maps it to the exit code.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -584,20 +584,17 @@ pub fn parse_states(states: &[String], dim: usize) -> Result<Vec<Vec<f64>>> {
     states
         .iter()
         .map(|s| {
-            let v: Vec<f64> =
-                s.split(',').map(|t| t.trim().parse::<f64>()).collect::<std::result::Result<_, _>>().map_err(|_| {
-                    crate::Error::invalid(
-                        "--state",
-                        s,
-                        format!("{dim} comma-separated numbers (the system's dimension)"),
-                    )
-                })?;
-            if v.len() != dim || v.iter().any(|x| !x.is_finite()) {
-                return Err(crate::Error::invalid(
+            let bad = || {
+                crate::Error::invalid(
                     "--state",
                     s,
                     format!("{dim} comma-separated finite numbers (the system's dimension)"),
-                ));
+                )
+            };
+            let v: Vec<f64> =
+                s.split(',').map(|t| t.trim().parse::<f64>().map_err(|_| bad())).collect::<Result<_>>()?;
+            if v.len() != dim || v.iter().any(|x| !x.is_finite()) {
+                return Err(bad());
             }
             Ok(v)
         })
@@ -614,27 +611,32 @@ pub fn inspect(a: &crate::cli::InspectArgs) -> Result<()> {
     sys.check_param(a.eps).map_err(|_| crate::Error::invalid("--eps", a.eps, "an admissible stiffness value (> 0)"))?;
     let d = sys.dim();
     let states = parse_states(&a.state, d)?;
+    // All states in one batch through the network, as the evaluation does.
     let rhs = crate::pipeline::learned_rhs(&ck, &backend.device()?, precision)?;
-    let names = sys.state_names();
-    let ev = |m: &nalgebra::DMatrix<f64>| -> Vec<[f64; 2]> {
-        crate::system::eigenvalues_by_magnitude(m).iter().map(|l| [l.re, l.im]).collect()
+    let (x, eps): (Vec<f64>, Vec<f64>) = (states.concat(), vec![a.eps; states.len()]);
+    let (f, j) = (rhs.rhs(&x, &eps), rhs.jacobian(&x, &eps, jacobian));
+    // nalgebra stores column-major: the transpose's storage is the row-major matrix.
+    let je: Vec<f64> = states.iter().flat_map(|s| sys.jacobian(s, a.eps).transpose().as_slice().to_vec()).collect();
+    let pairs = |ev: Vec<Vec<nalgebra::Complex<f64>>>| -> Vec<Vec<[f64; 2]>> {
+        ev.into_iter().map(|e| e.iter().map(|l| [l.re, l.im]).collect()).collect()
     };
+    let (ev, eve) = (pairs(eigenvalues(&j, d)), pairs(eigenvalues(&je, d)));
+    let names = sys.state_names();
     let mut out = Vec::new();
-    for x in states {
-        let f = rhs.rhs(&x, &[a.eps]);
-        let mut fe = vec![0.0; d];
-        sys.rhs(&x, a.eps, &mut fe);
-        let j = rhs.jacobian(&x, &[a.eps], jacobian);
-        let je = sys.jacobian(&x, a.eps);
+    for (p, (state, (eigenvalues_learned, eigenvalues_exact))) in
+        states.into_iter().zip(ev.into_iter().zip(eve)).enumerate()
+    {
+        let mut rhs_exact = vec![0.0; d];
+        sys.rhs(&state, a.eps, &mut rhs_exact);
         let ins = Inspection {
             eps: a.eps,
-            rhs_learned: f,
-            rhs_exact: fe,
-            jacobian_exact: (0..d * d).map(|k| je[(k / d, k % d)]).collect(),
-            eigenvalues_learned: ev(&nalgebra::DMatrix::from_row_slice(d, d, &j)),
-            eigenvalues_exact: ev(&je),
-            jacobian_learned: j,
-            state: x,
+            state,
+            rhs_learned: f[p * d..(p + 1) * d].to_vec(),
+            rhs_exact,
+            jacobian_learned: j[p * d * d..(p + 1) * d * d].to_vec(),
+            jacobian_exact: je[p * d * d..(p + 1) * d * d].to_vec(),
+            eigenvalues_learned,
+            eigenvalues_exact,
         };
         println!("eps = {}, x = {:?}", ins.eps, ins.state);
         println!("  {:>10} {:>13} {:>13}", "", "learned", "exact");
