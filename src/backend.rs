@@ -4,8 +4,12 @@
 //! cargo feature to enable.
 //!
 //! Precision: training runs in f32 (as the paper, and as GPUs prefer); Jacobians and eigenvalues can be
-//! computed in f64 ([`Precision::F64`]) on backends that support it (flex, tch, wgpu where the adapter has
-//! f64). ndarray computes `sigmoid` (hence SiLU) at f32 accuracy even in f64 — see STACK-FACTS — so f64
+//! computed in f64 ([`Precision::F64`]) on backends that support it (flex, ndarray, tch; not wgpu,
+//! whose WGSL shaders have no f64).
+//!
+//! burn's own CUDA backend (CubeCL, `burn/cuda`) is not offered: its build downloads an LLVM bundle from
+//! GitHub (`tracel-llvm-bundler`), which the machines this was developed and tested on cannot reach, so
+//! it could be neither built nor measured here. CUDA goes through libtorch (`tch-cuda`). ndarray computes `sigmoid` (hence SiLU) at f32 accuracy even in f64 — see STACK-FACTS — so f64
 //! spectral work should use flex.
 
 use std::fmt;
@@ -76,7 +80,7 @@ impl Backend {
 
     /// Data-parallel shards per training batch when `train.shards = 0`: 2 on flex and ndarray, whose
     /// elementwise kernels are single-threaded (sharding measured 1.4–1.8× on 2 cores), 1 on libtorch
-    /// (already multi-threaded: 2 shards measured 0.70×) and wgpu (one GPU queue).
+    /// (already multi-threaded: 2 shards measured 0.70×), and wgpu (one GPU queue).
     pub fn default_shards(self) -> i64 {
         match self {
             Backend::Flex | Backend::Ndarray => 2,
@@ -128,7 +132,43 @@ impl Backend {
             #[allow(unreachable_patterns)]
             _ => return Err(Error::BackendNotCompiled { name: self.to_string(), feature: self.feature() }),
         };
+        if self.is_gpu() {
+            self.probe(&device)?;
+        }
         Ok(device)
+    }
+
+    /// Whether the backend runs on a GPU (whose runtime may be missing where the binary runs).
+    pub fn is_gpu(self) -> bool {
+        matches!(self, Backend::Wgpu | Backend::TchCuda | Backend::TchMps)
+    }
+
+    /// Starts the device with a one-element round trip. burn's devices are lazy and panic on first use
+    /// when their runtime is missing (no CUDA driver, no Vulkan adapter, libtorch without
+    /// CUDA); that panic becomes [`Error::BackendUnavailable`] here, before any work is done. The panic
+    /// hook is silenced meanwhile (it is process-wide: a panic of another thread in that window prints
+    /// nothing, though it still unwinds).
+    fn probe(self, device: &Device) -> Result<()> {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            burn::tensor::Tensor::<1>::from_floats([1.0f32], device).into_data().try_into_vec::<f32>()
+        }));
+        std::panic::set_hook(hook);
+        let reason = match result {
+            Ok(Ok(v)) if v == [1.0] => return Ok(()),
+            Ok(Ok(v)) => format!("a round trip of [1.0] returned {v:?}"),
+            Ok(Err(e)) => format!("{e:?}"),
+            Err(payload) => payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the device panicked on first use".into()),
+        };
+        // libtorch's messages carry a C++ backtrace after the first line (escaped inside a Debug string).
+        let reason = reason.lines().next().unwrap_or_default();
+        let reason = reason.split("\\n").next().unwrap_or_default().to_string();
+        Err(Error::BackendUnavailable { name: self.to_string(), reason })
     }
 }
 

@@ -101,7 +101,7 @@ pub struct CompareArgs {
 /// Options shared by commands that compute.
 #[derive(Debug, Args, Clone)]
 pub struct DeviceArgs {
-    /// Backend: flex (default), ndarray, wgpu, tch, tch-cuda, tch-mps.
+    /// Backend: flex (default), ndarray, wgpu, tch, tch-cuda (alias cuda), tch-mps.
     #[arg(long, default_value = "flex")]
     pub backend: String,
     /// Jacobian mode of the spectral evaluation: forward or reverse.
@@ -232,6 +232,15 @@ pub struct BenchArgs {
     /// Measure only these parts (comma-separated: train, jacobian, burst); default all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Training batch sizes (comma-separated); each epoch covers 10 batches of the largest.
+    #[arg(long, default_value = "8192,1024", value_delimiter = ',')]
+    pub batch: Vec<usize>,
+    /// Data-parallel shards per batch to measure (comma-separated; 1 = serial).
+    #[arg(long, default_value = "1,2,4", value_delimiter = ',')]
+    pub shards: Vec<i64>,
+    /// Points of the Jacobian + eigenvalue measurement.
+    #[arg(long, default_value_t = 10_000)]
+    pub points: usize,
 }
 
 /// Parses the device options.

@@ -342,8 +342,9 @@ fn median_of(v: &[f64]) -> f64 {
     crate::transform::median(v)
 }
 
-/// `stiffx bench`: medians of training samples/s (default 4×128 model, batch 8192), Jacobian +
-/// eigenvalues for 10,000 points (forward and reverse mode, f32 and f64) and burst labels/s.
+/// `stiffx bench`: medians of training samples/s (default 4×128 model; batches 8192 and 1024 unless
+/// `--batch` says otherwise), Jacobian + eigenvalues for `--points` points (forward and reverse mode,
+/// f32 and f64) and burst labels/s.
 pub fn bench(a: &BenchArgs) -> Result<()> {
     let backends: Vec<Backend> = a.backend.iter().map(|b| b.parse()).collect::<Result<_>>()?;
     // `device()` is also the "not compiled in" check, naming the feature to enable.
@@ -354,32 +355,49 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
             return Err(crate::Error::invalid("--only", o, "train, jacobian, burst"));
         }
     }
+    if a.batch.is_empty() || a.batch.contains(&0) {
+        return Err(crate::Error::invalid("--batch", format!("{:?}", a.batch), "positive integers, e.g. 8192,1024"));
+    }
+    if a.shards.is_empty() || a.shards.iter().any(|&s| s < 1) {
+        return Err(crate::Error::invalid("--shards", format!("{:?}", a.shards), "positive integers, e.g. 1,2,4"));
+    }
+    if a.points == 0 {
+        return Err(crate::Error::invalid("--points", "0", "a positive integer"));
+    }
     let want = |p: &str| a.only.is_empty() || a.only.iter().any(|o| o == p);
     let mut rows = Vec::new();
     let sys = crate::registry::system("davis-skodje")?;
-    let n = 8192 * 10;
-    let (ds, val) = Dataset::synthetic(n, 3, 2, 7);
     let init = Weights::init(3, 4, 128, 2, 1);
     if want("train") {
+        // An epoch is 10 batches of each variant's own size, so that a large batch in the list does
+        // not make the small ones slow to measure.
+        let data: std::collections::BTreeMap<i64, (Dataset, Dataset)> =
+            a.batch.iter().map(|&b| (b as i64, Dataset::synthetic(10 * b, 3, 2, 7))).collect();
         // Serial and data-parallel (2 shards: the default on flex and ndarray) batches on every backend,
-        // interleaved rep by rep so that a noisy machine slows all alike; batch 8192 (the paper's) and
-        // 1024 (the configs').
+        // interleaved rep by rep so that a noisy machine slows all alike; by default batch 8192 (the
+        // paper's) and 1024 (the configs').
         let variants: Vec<(usize, i64, i64)> = (0..backends.len())
-            .flat_map(|b| [(8192, 1), (8192, 2), (8192, 4), (1024, 1), (1024, 2), (1024, 4)].map(|(n, s)| (b, n, s)))
+            .flat_map(|b| a.batch.iter().flat_map(move |&n| a.shards.iter().map(move |&s| (b, n as i64, s))))
             .collect();
         let cfgs: Vec<TrainConfig> = variants
             .iter()
             .map(|&(_, batch, shards)| TrainConfig { epochs: 1, batch, shards, ..Default::default() })
             .collect();
-        for (cfg, &(b, _, _)) in cfgs.iter().zip(&variants) {
-            train(&init, &ds, &val, cfg, 1, &devices[b], &mut Silent)?; // warm-up
+        let bar = crate::pipeline::bar(true, (cfgs.len() * (reps + 1)) as u64, "train");
+        for (cfg, &(b, batch, _)) in cfgs.iter().zip(&variants) {
+            let (ds, val) = &data[&batch];
+            train(&init, ds, val, cfg, 1, &devices[b], &mut Silent)?; // warm-up
+            bar.inc(1);
         }
         let mut s = vec![Vec::new(); cfgs.len()];
         for r in 0..reps {
-            for (i, (cfg, &(b, _, _))) in cfgs.iter().zip(&variants).enumerate() {
-                s[i].push(train(&init, &ds, &val, cfg, r as u64, &devices[b], &mut Silent)?.samples_per_sec);
+            for (i, (cfg, &(b, batch, _))) in cfgs.iter().zip(&variants).enumerate() {
+                let (ds, val) = &data[&batch];
+                s[i].push(train(&init, ds, val, cfg, r as u64, &devices[b], &mut Silent)?.samples_per_sec);
+                bar.inc(1);
             }
         }
+        bar.finish_and_clear();
         for ((b, batch, shards), s) in variants.into_iter().zip(s) {
             rows.push(BenchRow {
                 what: format!("train 4x128 batch {batch}, {shards} shard(s) ({})", backends[b]),
@@ -390,8 +408,8 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         }
     }
 
-    // Jacobian + eigenvalues at 10k points, every backend × precision × mode, reps interleaved.
-    let npts = 10_000;
+    // Jacobian + eigenvalues at `--points` points, every backend × precision × mode, reps interleaved.
+    let npts = a.points;
     let x: Vec<f64> =
         (0..npts).flat_map(|i| [0.5 + 2.0 * (i as f64 / npts as f64), 0.3 + (i % 7) as f64 * 0.1]).collect();
     let eps: Vec<f64> = (0..npts).map(|i| [0.01, 0.05, 0.1][i % 3]).collect();
@@ -421,7 +439,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     }
     for ((b, precision, mode, _), s) in combos.into_iter().zip(s) {
         rows.push(BenchRow {
-            what: format!("jacobian+eig 10k points {mode:?} {precision:?} ({})", backends[b]),
+            what: format!("jacobian+eig {npts} points {mode:?} {precision:?} ({})", backends[b]),
             median: median_of(&s),
             unit: "ms".into(),
             samples: s,

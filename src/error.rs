@@ -54,6 +54,15 @@ pub enum Error {
         /// Cargo feature that enables it.
         feature: &'static str,
     },
+    /// A compiled-in backend whose runtime is missing on this machine (no CUDA driver, no Vulkan
+    /// adapter, a libtorch without CUDA).
+    #[error("backend `{name}` is compiled in but cannot start on this machine: {reason}")]
+    BackendUnavailable {
+        /// Backend asked for.
+        name: String,
+        /// What burn or the driver reported.
+        reason: String,
+    },
     /// Training produced a non-finite loss.
     #[error(
         "training diverged at epoch {epoch}: loss is {loss} (try a smaller learning rate); the best checkpoint so far (epoch {best_epoch}) was kept"

@@ -668,7 +668,8 @@ impl TrainObserver for RunObserver<'_> {
     }
 }
 
-fn bar(progress: bool, len: u64, what: &str) -> ProgressBar {
+/// A progress bar on stderr (hidden when `progress` is false), prefixed with `what`.
+pub(crate) fn bar(progress: bool, len: u64, what: &str) -> ProgressBar {
     if !progress {
         return ProgressBar::hidden();
     }

@@ -38,9 +38,18 @@ fn points() -> (Vec<f64>, Vec<f64>) {
 }
 
 fn backends() -> Vec<Backend> {
-    // GPU-only libtorch devices need their hardware; opt in with STIFFX_TEST_GPU=1.
+    // GPU-only devices need their hardware; opt in with STIFFX_TEST_GPU=1 (CUDA devices everywhere but
+    // macOS, libtorch's MPS on macOS).
     let gpu = std::env::var("STIFFX_TEST_GPU").is_ok();
-    Backend::compiled().into_iter().filter(|b| gpu || !matches!(b, Backend::TchCuda | Backend::TchMps)).collect()
+    let mac = cfg!(target_os = "macos");
+    Backend::compiled()
+        .into_iter()
+        .filter(|b| match b {
+            Backend::TchCuda => gpu && !mac,
+            Backend::TchMps => gpu && mac,
+            _ => true,
+        })
+        .collect()
 }
 
 #[test]
@@ -108,7 +117,14 @@ fn a_short_training_run_reaches_the_same_metrics_on_every_backend() {
     for backend in backends() {
         let eval_precision = if backend.supports_f64() { Precision::F64 } else { Precision::F32 };
         let opts = stiffx::pipeline::RunOptions { backend, eval_precision, figures: false, ..Default::default() };
+        let t = std::time::Instant::now();
         let m = stiffx::pipeline::run(&cfg, &opts).unwrap();
+        eprintln!(
+            "{backend}: best val loss {:.5e}, grid-mean fast rel {:.5e} ({:.1} s)",
+            m.best_val_loss,
+            m.eval.grid_mean.fast_rel,
+            t.elapsed().as_secs_f64()
+        );
         results.push((backend, m.best_val_loss, m.eval.grid_mean.fast_rel));
     }
     let (_, v0, f0) = results[0];
@@ -117,5 +133,21 @@ fn a_short_training_run_reaches_the_same_metrics_on_every_backend() {
         // over 30 epochs of Adam; the metrics must agree to a few per cent.
         assert!((v - v0).abs() <= 0.05 * v0, "{b}: val loss {v} vs {v0}");
         assert!((f - f0).abs() <= 0.05 * f0.max(1e-3), "{b}: fast rel {f} vs {f0}");
+    }
+}
+
+#[test]
+fn a_gpu_backend_either_starts_or_says_why_without_panicking() {
+    // Every compiled GPU backend, whatever the machine: a missing runtime (no driver, no adapter, no
+    // CUDA in libtorch) must come back as an error naming the backend, never as a panic.
+    for backend in Backend::compiled().into_iter().filter(|b| b.is_gpu()) {
+        match backend.device() {
+            Ok(_) => eprintln!("{backend}: starts"),
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(msg.contains(&format!("backend `{backend}`")) && msg.contains("cannot start"), "{msg}");
+                eprintln!("{backend}: {msg}");
+            }
+        }
     }
 }

@@ -44,6 +44,18 @@ fn unknown_names_are_rejected() {
 }
 
 #[test]
+fn a_backend_that_is_not_compiled_in_names_its_feature_and_bench_flags_are_checked() {
+    for (backend, feature) in [("tch-cuda", "tch"), ("wgpu", "wgpu")] {
+        if !stiffx::backend::Backend::compiled().iter().any(|b| b.to_string() == backend) {
+            assert_bad_input(&["bench", "--backend", backend], &[backend, &format!("--features {feature}")]);
+        }
+    }
+    assert_bad_input(&["bench", "--batch", "0", "--only", "train"], &["--batch", "positive"]);
+    assert_bad_input(&["bench", "--shards", "1,0", "--only", "train"], &["--shards", "positive"]);
+    assert_bad_input(&["bench", "--points", "0", "--only", "jacobian"], &["--points", "positive"]);
+}
+
+#[test]
 fn out_of_range_values_name_the_field() {
     let d = tempfile::tempdir().unwrap();
     type Edit = Box<dyn Fn(String) -> String>;
