@@ -5,12 +5,12 @@
 //!
 //! Precision: training runs in f32 (as the paper, and as GPUs prefer); Jacobians and eigenvalues can be
 //! computed in f64 ([`Precision::F64`]) on backends that support it (flex, ndarray, tch; not wgpu,
-//! whose WGSL shaders have no f64).
+//! whose WGSL shaders have no f64). ndarray computes `sigmoid` (hence SiLU) at f32 accuracy even in
+//! f64 — see STACK-FACTS — so f64 spectral work should use flex.
 //!
 //! burn's own CUDA backend (CubeCL, `burn/cuda`) is not offered: its build downloads an LLVM bundle from
 //! GitHub (`tracel-llvm-bundler`), which the machines this was developed and tested on cannot reach, so
-//! it could be neither built nor measured here. CUDA goes through libtorch (`tch-cuda`). ndarray computes `sigmoid` (hence SiLU) at f32 accuracy even in f64 — see STACK-FACTS — so f64
-//! spectral work should use flex.
+//! it could be neither built nor measured here. CUDA goes through libtorch (`tch-cuda`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -80,7 +80,7 @@ impl Backend {
 
     /// Data-parallel shards per training batch when `train.shards = 0`: 2 on flex and ndarray, whose
     /// elementwise kernels are single-threaded (sharding measured 1.4–1.8× on 2 cores), 1 on libtorch
-    /// (already multi-threaded: 2 shards measured 0.70×), and wgpu (one GPU queue).
+    /// (already multi-threaded: 2 shards measured 0.70×) and wgpu (one GPU queue).
     pub fn default_shards(self) -> i64 {
         match self {
             Backend::Flex | Backend::Ndarray => 2,

@@ -232,7 +232,7 @@ pub struct BenchArgs {
     /// Measure only these parts (comma-separated: train, jacobian, burst); default all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
-    /// Training batch sizes (comma-separated); each epoch covers 10 batches of the largest.
+    /// Training batch sizes (comma-separated); each measured epoch is 10 batches of its size.
     #[arg(long, default_value = "8192,1024", value_delimiter = ',')]
     pub batch: Vec<usize>,
     /// Data-parallel shards per batch to measure (comma-separated; 1 = serial).

@@ -1,6 +1,7 @@
 //! The `stiffx` binary: parse → validated config → pipeline → exit code.
 //! Exit codes: 0 success, 2 bad input (unknown names, invalid values, unreadable config or
-//! checkpoint, backend not compiled in or unable to start here), 1 failure while computing (divergence, solver, I/O).
+//! checkpoint, backend not compiled in or unable to start here), 1 failure while computing
+//! (divergence, solver, I/O).
 
 use std::process::ExitCode;
 
