@@ -165,10 +165,10 @@ impl Backend {
                 .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "the device panicked on first use".into()),
         };
-        // libtorch's messages carry a C++ backtrace after the first line (escaped inside a Debug string).
-        let reason = reason.lines().next().unwrap_or_default();
-        let reason = reason.split("\\n").next().unwrap_or_default().to_string();
-        Err(Error::BackendUnavailable { name: self.to_string(), reason })
+        // libtorch's messages carry a C++ backtrace after the first line, as a real or (inside a Debug
+        // string) an escaped newline: keep what precedes either.
+        let first = reason.split('\n').flat_map(|l| l.split("\\n")).next().unwrap_or_default();
+        Err(Error::BackendUnavailable { name: self.to_string(), reason: first.to_string() })
     }
 }
 
