@@ -61,48 +61,57 @@ pub enum StateInput {
     Asinh,
 }
 
-/// [`ModelConfig::state_quantile`]: one quantile for every species, or one per species.
+/// A per-component setting ([`ModelConfig::state_quantile`], [`TrainConfig::weight_floor`]): one
+/// number for every state component, or a list of them, one per component in state order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged, expecting = "a number in [0, 1] or a list of them, one per state component")]
-pub enum StateQuantile {
-    /// The same quantile for every species.
+#[serde(
+    untagged,
+    expecting = "a number or a list of numbers, one per state component (model.state_quantile: in [0, 1]; train.weight_floor: > 0)"
+)]
+pub enum PerComponent {
+    /// The same value for every component.
     All(f64),
-    /// One quantile per species, in state order.
-    PerSpecies(Vec<f64>),
+    /// One value per component, in state order.
+    Each(Vec<f64>),
 }
 
-impl StateQuantile {
-    /// The quantile of species `i`.
+/// [`ModelConfig::state_quantile`]: one quantile for every species, or one per species.
+pub type StateQuantile = PerComponent;
+
+impl PerComponent {
+    /// The value of component `i`.
     pub fn of(&self, i: usize) -> f64 {
         match self {
-            StateQuantile::All(q) => *q,
-            StateQuantile::PerSpecies(q) => q[i],
+            PerComponent::All(q) => *q,
+            PerComponent::Each(q) => q[i],
         }
     }
 
-    /// Every quantile in [0, 1] and, per species, one per state component (`dim`).
-    pub fn validate(&self, dim: usize) -> Result<()> {
+    /// One value per state component (`dim`) when a list, and every value passing `ok`; the error
+    /// names `field` and the allowed values (`allowed`, e.g. "a number in [0, 1]").
+    pub fn check(&self, dim: usize, field: &str, ok: impl Fn(f64) -> bool, allowed: &str) -> Result<()> {
         let qs = match self {
-            StateQuantile::All(q) => std::slice::from_ref(q),
-            StateQuantile::PerSpecies(q) => {
+            PerComponent::All(q) => std::slice::from_ref(q),
+            PerComponent::Each(q) => {
                 if q.len() != dim {
                     return Err(Error::invalid(
-                        "model.state_quantile",
+                        field,
                         format!("{q:?}"),
-                        format!("a number in [0, 1] or a list of {dim} of them (one per state component)"),
+                        format!("{allowed} or a list of {dim} of them (one per state component)"),
                     ));
                 }
                 q.as_slice()
             }
         };
-        match qs.iter().find(|q| !(**q >= 0.0 && **q <= 1.0)) {
-            Some(q) => Err(Error::invalid(
-                "model.state_quantile",
-                q,
-                "a number in [0, 1] (or a list of them, one per state component)",
-            )),
+        match qs.iter().find(|q| !ok(**q)) {
+            Some(q) => Err(Error::invalid(field, q, format!("{allowed} (or a list of them, one per state component)"))),
             None => Ok(()),
         }
+    }
+
+    /// As a [`ModelConfig::state_quantile`]: every quantile in [0, 1], one per state component if a list.
+    pub fn validate(&self, dim: usize) -> Result<()> {
+        self.check(dim, "model.state_quantile", |q| (0.0..=1.0).contains(&q), "a number in [0, 1]")
     }
 }
 
@@ -139,7 +148,7 @@ impl Default for ModelConfig {
             width: 128,
             eps_input: EpsInput::Linear,
             state_input: StateInput::Linear,
-            state_quantile: StateQuantile::All(0.05),
+            state_quantile: PerComponent::All(0.05),
             project_invariants: true,
             eliminate: Vec::new(),
         }
@@ -199,7 +208,9 @@ pub struct TrainConfig {
     /// of `F_k` over the whole training set, so that components that vanish in a group (exact zeros)
     /// do not take all the weight. Default 1e-2 (weights up to ~1e4): on Robertson 1e-6 (weights over
     /// ~10 decades) stalls f32 training at once, 1e-2 trains (README "Systems spanning decades").
-    pub weight_floor: f64,
+    /// One number for every component, or a list, one per state component (`[1e-2, 1e-2, 1e-3]`:
+    /// the third component's small values weigh more than the others').
+    pub weight_floor: PerComponent,
     /// Weight `λ_D` of the difference loss (0, the default: off, the paper's loss). Every cloud sample
     /// is paired with its base trajectory point, and the change of the network output between the two
     /// is fitted as well as the values: with `e = ŷ − y` in transformed space, the loss gains
@@ -227,7 +238,7 @@ impl Default for TrainConfig {
             val_fraction: 0.1,
             shards: 0,
             weighting: Weighting::Uniform,
-            weight_floor: 1e-2,
+            weight_floor: PerComponent::All(1e-2),
             difference: 0.0,
             difference_floor: 1e-2,
         }
@@ -413,7 +424,12 @@ impl Config {
         }
         Error::positive("train.lr", self.train.lr)?;
         Error::positive("train.lr_final", self.train.lr_final)?;
-        Error::positive("train.weight_floor", self.train.weight_floor)?;
+        self.train.weight_floor.check(
+            self.system.dim(),
+            "train.weight_floor",
+            |v| v.is_finite() && v > 0.0,
+            "a number > 0",
+        )?;
         if !(self.train.difference.is_finite() && self.train.difference >= 0.0) {
             return Err(Error::invalid("train.difference", self.train.difference, "a finite number ≥ 0 (0: off)"));
         }

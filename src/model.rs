@@ -309,11 +309,11 @@ mod tests {
         // 5 rows of (x0, x1, x2, eps): x0 = 1…5, x1 = -10…-50, x2 = 0.
         let rows: Vec<f64> = (1..=5).flat_map(|k| [k as f64, -10.0 * k as f64, 0.0, 0.3]).collect();
         assert_eq!(state_scales(&rows, 4, 3, |_| 0.5), vec![3.0, 30.0, 1.0]);
-        let per = crate::config::StateQuantile::PerSpecies(vec![0.0, 1.0, 0.5]);
+        let per = crate::config::PerComponent::Each(vec![0.0, 1.0, 0.5]);
         assert_eq!(state_scales(&rows, 4, 3, |i| per.of(i)), vec![1.0, 50.0, 1.0]);
         assert!(per.validate(3).is_ok());
         assert!(per.validate(2).unwrap_err().to_string().contains("model.state_quantile"));
-        let bad = crate::config::StateQuantile::PerSpecies(vec![0.1, 1.5, 0.5]);
+        let bad = crate::config::PerComponent::Each(vec![0.1, 1.5, 0.5]);
         assert!(bad.validate(3).unwrap_err().to_string().contains("1.5"));
     }
 }

@@ -248,7 +248,12 @@ pub fn prepare(cfg: &Config, data: &Data) -> Result<Prepared> {
     transform.fit(&yt, &et, d)?;
     let mut weights = match cfg.train.weighting {
         Weighting::Uniform => Vec::new(),
-        Weighting::Relative => relative_weights(&data.set, &data.labels, transform.as_ref(), cfg.train.weight_floor),
+        Weighting::Relative => relative_weights(
+            &data.set,
+            &data.labels,
+            transform.as_ref(),
+            &(0..d).map(|k| cfg.train.weight_floor.of(k)).collect::<Vec<_>>(),
+        ),
     };
     if !weights.is_empty() {
         // Mean weight 1 over the training split, so that losses stay on the scale of the unweighted ones.
@@ -343,7 +348,7 @@ pub fn difference_weights(partner: &[u32], g: &[f64], d: usize, rms: &[f64], flo
 /// component `k`, in transformed space becomes a squared relative error of `F`,
 ///
 /// ```text
-/// w_ik = ( (T⁻¹)'(G_ik) / m_g(i),k )²,    m_gk = max( RMS_{j ∈ g} F_jk ,  floor · RMS_all F_k ),
+/// w_ik = ( (T⁻¹)'(G_ik) / m_g(i),k )²,    m_gk = max( RMS_{j ∈ g} F_jk ,  floor_k · RMS_all F_k ),
 /// ```
 ///
 /// since `δF = (T⁻¹)'(G) δG` to first order. The group `g(i)` is the sample's base trajectory point
@@ -352,7 +357,7 @@ pub fn difference_weights(partner: &[u32], g: &[f64], d: usize, rms: &[f64], flo
 /// keeps the fast directions' `ΔF` in the loss while every group, early or late, counts its relative
 /// error equally. For the `asinh` transform `(T⁻¹)'(G) = √(s² + F²)`: weight ≈ 1 where `|F| ≫ s` (the
 /// log-like region already measures relative errors) and `(s/m)²` where `|F| ≪ s`.
-pub fn relative_weights(set: &SampleSet, labels: &[f64], transform: &dyn TargetTransform, floor: f64) -> Vec<f64> {
+pub fn relative_weights(set: &SampleSet, labels: &[f64], transform: &dyn TargetTransform, floor: &[f64]) -> Vec<f64> {
     use std::collections::HashMap;
     let d = set.dim;
     let n = set.len();
@@ -380,7 +385,7 @@ pub fn relative_weights(set: &SampleSet, labels: &[f64], transform: &dyn TargetT
                 w[i * d + k] = 1.0;
                 continue;
             }
-            let m = (sums[k] / *count as f64).sqrt().max(floor * global[k]);
+            let m = (sums[k] / *count as f64).sqrt().max(floor[k] * global[k]);
             let g = transform.forward(k, labels[i * d + k], set.eps[i]);
             w[i * d + k] = (transform.inverse_derivative(k, g, set.eps[i]) / m).powi(2);
         }
@@ -971,7 +976,7 @@ mod tests {
         let (set, labels) = two_groups();
         let rms = |g: usize, k: usize| ((0..3).map(|j| labels[(3 * g + j) * 2 + k].powi(2)).sum::<f64>() / 3.0).sqrt();
         // Identity: w = 1/m², so a 1 % error of every label costs the same in both groups.
-        let w = relative_weights(&set, &labels, &Identity {}, 1e-9);
+        let w = relative_weights(&set, &labels, &Identity {}, &[1e-9; 2]);
         for i in 0..6 {
             let m = rms(i / 3, 0);
             assert!((w[i * 2] * m * m - 1.0).abs() < 1e-12, "sample {i}: {}", w[i * 2]);
@@ -982,13 +987,17 @@ mod tests {
         // Component 1 vanishes in group 1: its RMS is floored at floor × the global RMS.
         let global = ((0..6).map(|i| labels[i * 2 + 1].powi(2)).sum::<f64>() / 6.0).sqrt();
         assert!((w[3 * 2 + 1] * (1e-9 * global).powi(2) - 1.0).abs() < 1e-12);
-        let w = relative_weights(&set, &labels, &Identity {}, 1e-3);
+        let w = relative_weights(&set, &labels, &Identity {}, &[1e-3; 2]);
         assert!((w[3 * 2 + 1] * (1e-3 * global).powi(2) - 1.0).abs() < 1e-12);
+        // Per-component floors: each component's own.
+        let w = relative_weights(&set, &labels, &Identity {}, &[1e-9, 1e-2]);
+        assert!((w[3 * 2 + 1] * (1e-2 * global).powi(2) - 1.0).abs() < 1e-12);
+        assert!((w[3 * 2] * rms(1, 0).powi(2) - 1.0).abs() < 1e-12);
 
         // asinh: w = (s² + F²)/m², the first-order map of δG to δF/m.
         let s = 0.1;
         let asinh = Asinh { scales: vec![s, s], ..Default::default() };
-        let w = relative_weights(&set, &labels, &asinh, 1e-9);
+        let w = relative_weights(&set, &labels, &asinh, &[1e-9; 2]);
         for i in 0..6 {
             let (f, m) = (labels[i * 2], rms(i / 3, 0));
             assert!((w[i * 2] / ((s * s + f * f) / (m * m)) - 1.0).abs() < 1e-12);

@@ -272,6 +272,15 @@ pub struct CloudSampler {
     /// the cloud stays on the scale of the smallest species (Robertson's `y2` at 1e-6 early on, where
     /// `‖F‖/ρ` is 1e-3); the tangent spread likewise along the tangent. 0 (default): no cap.
     pub positivity: f64,
+    /// With `positivity`: a floor under the distance to the coordinate planes, so that base points on
+    /// (or next to) the boundary of the positive orthant still get a cloud. Most initial states of a
+    /// kinetics problem have species at exactly zero (Robertson's `y2(0) = 0`), where the plain cap
+    /// leaves no room at all and the learned Jacobian there is fitted from values alone. Component
+    /// `c`'s distance `|x_c|` is floored at `z_c`, the `boundary_quantile` quantile of `|x_c|` over the
+    /// base points where `x_c ≠ 0`; an offset that would then take a component across its plane (zero
+    /// counts as the positive side) is flipped (`−δ`, the same direction), or, if that crosses a plane
+    /// too, halved until it does not. 0 (default): no floor, zero components get no normal offsets.
+    pub boundary_quantile: f64,
 }
 
 impl Default for CloudSampler {
@@ -288,6 +297,7 @@ impl Default for CloudSampler {
             keep_base: true,
             fast_dim: 1,
             positivity: 0.0,
+            boundary_quantile: 0.0,
         }
     }
 }
@@ -422,6 +432,28 @@ impl CloudSampler {
     }
 }
 
+/// Keeps `x + δ` in the closed orthant of `x` (a zero component counts as non-negative): `δ` as it is
+/// if no component crosses its coordinate plane, else `−δ` (the same line through `x`), else `δ`
+/// halved until none does (`sampler.boundary_quantile`).
+fn keep_in_orthant(x: &[f64], delta: &mut [f64]) {
+    let inside = |s: f64, delta: &[f64]| {
+        x.iter().zip(delta).all(|(x, d)| if *x < 0.0 { x + s * d <= 0.0 } else { x + s * d >= 0.0 })
+    };
+    if inside(1.0, delta) {
+        return;
+    }
+    let s = if inside(-1.0, delta) {
+        -1.0
+    } else {
+        let mut s = 0.5;
+        while s > 1e-12 && !inside(s, delta) {
+            s *= 0.5;
+        }
+        if inside(s, delta) { s } else { 0.0 }
+    };
+    delta.iter_mut().for_each(|d| *d *= s);
+}
+
 #[typetag::serde(name = "cloud")]
 impl Sampler for CloudSampler {
     fn validate(&self) -> Result<()> {
@@ -435,6 +467,13 @@ impl Sampler for CloudSampler {
             return Err(Error::invalid("sampler.r_off", self.r_off, "a number in [0, 1]"));
         }
         Error::non_negative("sampler.positivity", self.positivity)?;
+        if !(0.0..1.0).contains(&self.boundary_quantile) {
+            return Err(Error::invalid(
+                "sampler.boundary_quantile",
+                self.boundary_quantile,
+                "a number in [0, 1) (0: no floor under the distance to the coordinate planes)",
+            ));
+        }
         if self.fast_dim < 1 {
             return Err(Error::invalid("sampler.fast_dim", self.fast_dim, "an integer >= 1"));
         }
@@ -465,6 +504,18 @@ impl Sampler for CloudSampler {
         }
         // Exact zero eigenvalues (one per linear invariant), left out of `slow-spectral` spreads.
         let zeros = system.invariants().len();
+        let floor = if self.positivity > 0.0 && self.boundary_quantile > 0.0 {
+            (0..d)
+                .map(|c| {
+                    let mut v: Vec<f64> =
+                        (0..base.len()).map(|i| base.state(i)[c].abs()).filter(|v| *v > 0.0).collect();
+                    v.sort_by(f64::total_cmp);
+                    v.get(((v.len() as f64 - 1.0) * self.boundary_quantile).round() as usize).copied().unwrap_or(0.0)
+                })
+                .collect()
+        } else {
+            vec![0.0; d]
+        };
         for i in 0..base.len() {
             let Origin::Trajectory { traj, index } = base.origin[i] else {
                 continue;
@@ -490,7 +541,10 @@ impl Sampler for CloudSampler {
             let (mut st, mut sn) = (spread(self.tangent_mode, self.sigma_t), spread(self.normal_mode, self.sigma_n));
             if self.positivity > 0.0 {
                 let room = |v: &[f64]| {
-                    (0..d).filter(|&c| v[c] != 0.0).map(|c| x[c].abs() / v[c].abs()).fold(f64::INFINITY, f64::min)
+                    (0..d)
+                        .filter(|&c| v[c] != 0.0)
+                        .map(|c| x[c].abs().max(floor[c]) / v[c].abs())
+                        .fold(f64::INFINITY, f64::min)
                 };
                 sn = sn.min(self.positivity * room(&n));
                 st = st.min(self.positivity * room(&t));
@@ -499,7 +553,11 @@ impl Sampler for CloudSampler {
                 let off = j >= k - k_off;
                 let xt: f64 = StandardNormal.sample(rng);
                 let xn: f64 = if off { StandardNormal.sample(rng) } else { 0.0 };
-                let p: Vec<f64> = (0..d).map(|c| x[c] + st * xt * t[c] + sn * xn * n[c]).collect();
+                let mut delta: Vec<f64> = (0..d).map(|c| st * xt * t[c] + sn * xn * n[c]).collect();
+                if floor.iter().any(|z| *z > 0.0) {
+                    keep_in_orthant(x, &mut delta);
+                }
+                let p: Vec<f64> = (0..d).map(|c| x[c] + delta[c]).collect();
                 set.push(&p, eps, Origin::Cloud { off, traj, index });
             }
         }
@@ -508,7 +566,7 @@ impl Sampler for CloudSampler {
 
     fn describe(&self) -> String {
         format!(
-            "cloud around [{}]: K = {}, sigma_T = {}{}, sigma_N = {} ({:?}), r_off = {}, directions {:?}",
+            "cloud around [{}]: K = {}, sigma_T = {}{}, sigma_N = {} ({:?}), r_off = {}, directions {:?}{}",
             self.base.describe(),
             self.k,
             self.sigma_t,
@@ -516,7 +574,12 @@ impl Sampler for CloudSampler {
             self.sigma_n,
             self.normal_mode,
             self.r_off,
-            self.directions
+            self.directions,
+            if self.positivity > 0.0 && self.boundary_quantile > 0.0 {
+                format!(", boundary floor at the {} quantile", self.boundary_quantile)
+            } else {
+                String::new()
+            }
         )
     }
 }

@@ -75,6 +75,12 @@ fn out_of_range_values_name_the_field() {
             Box::new(|s: String| s.replace("batch = 64", "batch = 64\nweighting = \"relative\"\nweight_floor = 0")),
             vec!["train.weight_floor", "> 0"],
         ),
+        (
+            Box::new(|s: String| {
+                s.replace("batch = 64", "batch = 64\nweighting = \"relative\"\nweight_floor = [0.01]")
+            }),
+            vec!["train.weight_floor", "a list of 2"],
+        ),
         (Box::new(|s: String| s.replace("batch = 64", "batch = 64\ndifference = -1")), vec!["train.difference", "≥ 0"]),
         (
             Box::new(|s: String| s.replace("batch = 64", "batch = 64\ndifference = 1\ndifference_floor = 0")),
@@ -93,6 +99,10 @@ fn out_of_range_values_name_the_field() {
         (Box::new(|s: String| s.replace("type = \"asinh\"", "type = \"log\"")), vec!["log", "asinh", "identity"]),
         (Box::new(|s: String| s.replace("k = 2", "k = 2\npositivity = -1")), vec!["sampler.positivity", ">= 0"]),
         (
+            Box::new(|s: String| s.replace("k = 2", "k = 2\nboundary_quantile = 1.5")),
+            vec!["sampler.boundary_quantile", "[0, 1)"],
+        ),
+        (
             Box::new(|s: String| s.replace("[model]", "[model]\nstate_quantile = 2")),
             vec!["model.state_quantile", "[0, 1]"],
         ),
@@ -106,7 +116,7 @@ fn out_of_range_values_name_the_field() {
         ),
         (
             Box::new(|s: String| s.replace("[model]", "[model]\nstate_quantile = \"high\"")),
-            vec!["state_quantile", "a number in [0, 1] or a list of them"],
+            vec!["state_quantile", "a number or a list of numbers", "model.state_quantile: in [0, 1]"],
         ),
         (Box::new(|s: String| s.replace("[eval]", "[eval]\nspacing = \"log\"")), vec!["eval.integrator", "rk4", "bdf"]),
         (

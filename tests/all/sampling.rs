@@ -41,6 +41,7 @@ fn cloud_fractions_and_spreads_match_the_parameters() {
         keep_base: false,
         fast_dim: 1,
         positivity: 0.0,
+        boundary_quantile: 0.0,
     };
     let sys = ds();
     let set = cloud.sample(sys.as_ref(), &[0.05], &mut StdRng::seed_from_u64(11)).unwrap();
@@ -252,4 +253,73 @@ fn slow_spectral_tangent_offsets_follow_the_slowest_mode() {
             assert!(capped > 0, "the cap binds somewhere on Robertson's transients");
         }
     }
+}
+
+/// `boundary_quantile`: base points with a species at exactly zero (Robertson's initial states, y2 = 0)
+/// get no normal offsets under the plain positivity cap, and a one-sided cloud in the closed positive
+/// orthant with the floor: y2 raised on the scale positivity × z2 (z2 the floor).
+#[test]
+fn boundary_floor_gives_zero_species_a_one_sided_cloud() {
+    use stiffx::ode::{Method, Spacing};
+    let sys = stiffx::registry::system("robertson").unwrap();
+    let base = TrajectorySampler {
+        per_eps: 3,
+        horizon: 1e3,
+        spacing: Spacing::Log,
+        t_first: 1e-6,
+        points: 60,
+        method: Method::Bdf,
+        rtol: 1e-8,
+        atol: 1e-16,
+        ..Default::default()
+    };
+    let cloud = |q: f64| CloudSampler {
+        base: Box::new(base.clone()),
+        k: 8,
+        sigma_t: 0.0,
+        sigma_n: 100.0,
+        r_off: 1.0,
+        normal_mode: NormalMode::Spectral,
+        positivity: 0.3,
+        boundary_quantile: q,
+        keep_base: false,
+        ..Default::default()
+    };
+    let b = base.sample(sys.as_ref(), &[1.0], &mut StdRng::seed_from_u64(5)).unwrap();
+    let zero: Vec<usize> = (0..b.len()).filter(|&i| b.state(i)[1] == 0.0).collect();
+    assert_eq!(zero.len(), 3, "one initial state per trajectory, y2(0) = 0");
+    let z: Vec<f64> = (0..3)
+        .map(|c| {
+            let mut v: Vec<f64> = (0..b.len()).map(|i| b.state(i)[c]).filter(|v| *v > 0.0).collect();
+            v.sort_by(f64::total_cmp);
+            v[((v.len() - 1) as f64 * 0.2).round() as usize]
+        })
+        .collect();
+    let z2 = z[1];
+    let plain = cloud(0.0).sample(sys.as_ref(), &[1.0], &mut StdRng::seed_from_u64(5)).unwrap();
+    let floored = cloud(0.2).sample(sys.as_ref(), &[1.0], &mut StdRng::seed_from_u64(5)).unwrap();
+    for &i in &zero {
+        let x = b.state(i);
+        for j in 0..8 {
+            assert_eq!(plain.state(i * 8 + j), x, "no room at y2 = 0 without the floor");
+            let p = floored.state(i * 8 + j);
+            assert!(p.iter().all(|v| *v >= 0.0), "inside the orthant: {p:?}");
+            assert!(
+                p[1] > 0.0 && p[1] < 3.0 * 0.3 * z2 * 2f64.sqrt() * 1.5,
+                "y2 raised, on the floor's scale: {} vs z2 = {z2}",
+                p[1]
+            );
+        }
+    }
+    // Where every species is above its floor, the floor changes nothing.
+    let above: Vec<usize> = (0..b.len()).filter(|&i| b.state(i).iter().zip(&z).all(|(v, z)| v > z)).collect();
+    assert!(!above.is_empty());
+    for &i in &above {
+        for j in 0..8 {
+            let (p, q) = (plain.state(i * 8 + j), floored.state(i * 8 + j));
+            assert!(p.iter().zip(q).all(|(a, b)| (a - b).abs() <= 1e-12 * a.abs().max(1e-300)), "{p:?} vs {q:?}");
+        }
+    }
+    // Every cloud point of the floored sampler is in the closed orthant.
+    assert!(floored.x.iter().all(|v| *v >= 0.0));
 }
