@@ -474,6 +474,13 @@ impl Sampler for CloudSampler {
                 "a number in [0, 1) (0: no floor under the distance to the coordinate planes)",
             ));
         }
+        if self.boundary_quantile > 0.0 && self.positivity == 0.0 {
+            return Err(Error::invalid(
+                "sampler.boundary_quantile",
+                self.boundary_quantile,
+                "0 unless sampler.positivity > 0 (the floor is under the positivity cap's distances)",
+            ));
+        }
         if self.fast_dim < 1 {
             return Err(Error::invalid("sampler.fast_dim", self.fast_dim, "an integer >= 1"));
         }
@@ -589,3 +596,25 @@ crate::register_sampler!(
     "cloud",
     "Alg. 3: fuzzy cloud of tangent/normal perturbations around a base sampler's trajectories"
 );
+
+#[cfg(test)]
+mod tests {
+    use super::keep_in_orthant;
+
+    /// An offset that stays in the orthant is kept, one that crosses a plane is flipped, one that crosses
+    /// either way is halved until it does not; a negative component stays non-positive.
+    #[test]
+    fn offsets_are_kept_flipped_or_shortened_into_the_orthant() {
+        let cases: [([f64; 2], [f64; 2], [f64; 2]); 4] = [
+            ([1.0, 0.5], [0.1, -0.2], [0.1, -0.2]),
+            ([1.0, 0.0], [0.1, -0.2], [-0.1, 0.2]),
+            ([0.1, 0.1], [-0.3, 0.3], [-0.075, 0.075]),
+            ([-0.2, 1.0], [0.5, 0.0], [-0.5, 0.0]),
+        ];
+        for (x, delta, want) in cases {
+            let mut d = delta;
+            keep_in_orthant(&x, &mut d);
+            assert_eq!(d, want, "x = {x:?}, δ = {delta:?}");
+        }
+    }
+}

@@ -103,6 +103,10 @@ fn out_of_range_values_name_the_field() {
             vec!["sampler.boundary_quantile", "[0, 1)"],
         ),
         (
+            Box::new(|s: String| s.replace("k = 2", "k = 2\nboundary_quantile = 0.2")),
+            vec!["sampler.boundary_quantile", "sampler.positivity > 0"],
+        ),
+        (
             Box::new(|s: String| s.replace("[model]", "[model]\nstate_quantile = 2")),
             vec!["model.state_quantile", "[0, 1]"],
         ),
