@@ -43,15 +43,12 @@ pub struct Normalizer {
 pub fn state_scales(rows: &[f64], cols: usize, d: usize, q: impl Fn(usize) -> f64) -> Vec<f64> {
     (0..d)
         .map(|i| {
-            let q = q(i);
-            let mut v: Vec<f64> = rows.iter().skip(i).step_by(cols).map(|x| x.abs()).collect();
-            v.sort_by(f64::total_cmp);
-            let max = v.last().copied().unwrap_or(0.0);
+            let v: Vec<f64> = rows.iter().skip(i).step_by(cols).map(|x| x.abs()).collect();
+            let max = v.iter().copied().fold(0.0, f64::max);
             if max == 0.0 {
                 return 1.0;
             }
-            let k = ((v.len() - 1) as f64 * q).round() as usize;
-            v[k].max(1e-12 * max)
+            crate::transform::quantile(v, q(i)).unwrap_or(max).max(1e-12 * max)
         })
         .collect()
 }

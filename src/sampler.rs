@@ -511,18 +511,17 @@ impl Sampler for CloudSampler {
         }
         // Exact zero eigenvalues (one per linear invariant), left out of `slow-spectral` spreads.
         let zeros = system.invariants().len();
-        let floor = if self.positivity > 0.0 && self.boundary_quantile > 0.0 {
-            (0..d)
-                .map(|c| {
-                    let mut v: Vec<f64> =
-                        (0..base.len()).map(|i| base.state(i)[c].abs()).filter(|v| *v > 0.0).collect();
-                    v.sort_by(f64::total_cmp);
-                    v.get(((v.len() as f64 - 1.0) * self.boundary_quantile).round() as usize).copied().unwrap_or(0.0)
-                })
-                .collect()
-        } else {
-            vec![0.0; d]
-        };
+        // `validate` guarantees `positivity > 0` whenever the floor is on.
+        let boundary = self.boundary_quantile > 0.0;
+        let floor: Vec<f64> = (0..d)
+            .map(|c| {
+                if !boundary {
+                    return 0.0;
+                }
+                let v = (0..base.len()).map(|i| base.state(i)[c].abs()).filter(|v| *v > 0.0).collect();
+                crate::transform::quantile(v, self.boundary_quantile).unwrap_or(0.0)
+            })
+            .collect();
         for i in 0..base.len() {
             let Origin::Trajectory { traj, index } = base.origin[i] else {
                 continue;
@@ -561,7 +560,7 @@ impl Sampler for CloudSampler {
                 let xt: f64 = StandardNormal.sample(rng);
                 let xn: f64 = if off { StandardNormal.sample(rng) } else { 0.0 };
                 let mut delta: Vec<f64> = (0..d).map(|c| st * xt * t[c] + sn * xn * n[c]).collect();
-                if floor.iter().any(|z| *z > 0.0) {
+                if boundary {
                     keep_in_orthant(x, &mut delta);
                 }
                 let p: Vec<f64> = (0..d).map(|c| x[c] + delta[c]).collect();
@@ -582,7 +581,7 @@ impl Sampler for CloudSampler {
             self.normal_mode,
             self.r_off,
             self.directions,
-            if self.positivity > 0.0 && self.boundary_quantile > 0.0 {
+            if self.boundary_quantile > 0.0 {
                 format!(", boundary floor at the {} quantile", self.boundary_quantile)
             } else {
                 String::new()

@@ -146,6 +146,14 @@ pub fn median(v: &[f64]) -> f64 {
     if n % 2 == 1 { s[n / 2] } else { 0.5 * (s[n / 2 - 1] + s[n / 2]) }
 }
 
+/// Nearest-rank `q`-quantile of `v` (the element at rank `round((n − 1)·q)` of the sorted values),
+/// `None` when `v` is empty.
+pub fn quantile(mut v: Vec<f64>, q: f64) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    let k = ((v.len() as f64 - 1.0) * q).round() as usize;
+    v.get(k).copied()
+}
+
 /// Median-centred median absolute deviation divided by Φ⁻¹(0.75) = 0.67448975 (σ for normal data).
 pub fn robust_scale(v: &[f64]) -> f64 {
     let m = median(v);
@@ -188,10 +196,8 @@ pub fn robust_scale_q(v: &[f64], q: f64) -> f64 {
         return robust_scale(v);
     }
     let m = median(v);
-    let mut dev: Vec<f64> = v.iter().map(|x| (x - m).abs()).collect();
-    dev.sort_by(f64::total_cmp);
-    let idx = ((dev.len() as f64 - 1.0) * q).round() as usize;
-    let s = dev.get(idx).copied().unwrap_or(0.0) / crate::diagnostics::normal_quantile(0.5 * (1.0 + q));
+    let dev: Vec<f64> = v.iter().map(|x| (x - m).abs()).collect();
+    let s = quantile(dev, q).unwrap_or(0.0) / crate::diagnostics::normal_quantile(0.5 * (1.0 + q));
     if s > 0.0 && s.is_finite() { s } else { robust_scale(v) }
 }
 

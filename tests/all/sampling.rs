@@ -7,6 +7,22 @@ fn ds() -> Box<dyn StiffSystem> {
     stiffx::registry::system("davis-skodje").unwrap()
 }
 
+/// Robertson's BDF trajectories, `points` log-spaced times from `t_first` to `horizon`.
+fn robertson_log_base(per_eps: i64, t_first: f64, horizon: f64, points: i64) -> TrajectorySampler {
+    use stiffx::ode::{Method, Spacing};
+    TrajectorySampler {
+        per_eps,
+        horizon,
+        spacing: Spacing::Log,
+        t_first,
+        points,
+        method: Method::Bdf,
+        rtol: 1e-8,
+        atol: 1e-16,
+        ..Default::default()
+    }
+}
+
 #[test]
 fn trajectories_follow_the_exact_solution() {
     // y(t) = y0 e^{-t} exactly; the sampler's stored trajectories must match it to the tolerance.
@@ -189,19 +205,8 @@ fn spectral_cloud_on_log_spaced_robertson_trajectories() {
 /// (Robertson's conservation zero left out of `λ_slow`), capped by `positivity` along the tangent.
 #[test]
 fn slow_spectral_tangent_offsets_follow_the_slowest_mode() {
-    use stiffx::ode::{Method, Spacing};
     let sys = stiffx::registry::system("robertson").unwrap();
-    let base = TrajectorySampler {
-        per_eps: 2,
-        horizon: 1e5,
-        spacing: Spacing::Log,
-        t_first: 1e-5,
-        points: 40,
-        method: Method::Bdf,
-        rtol: 1e-8,
-        atol: 1e-16,
-        ..Default::default()
-    };
+    let base = robertson_log_base(2, 1e-5, 1e5, 40);
     let cloud = |positivity: f64| CloudSampler {
         base: Box::new(base.clone()),
         k: 8,
@@ -260,19 +265,8 @@ fn slow_spectral_tangent_offsets_follow_the_slowest_mode() {
 /// orthant with the floor: y2 raised on the scale positivity × z2 (z2 the floor).
 #[test]
 fn boundary_floor_gives_zero_species_a_one_sided_cloud() {
-    use stiffx::ode::{Method, Spacing};
     let sys = stiffx::registry::system("robertson").unwrap();
-    let base = TrajectorySampler {
-        per_eps: 3,
-        horizon: 1e3,
-        spacing: Spacing::Log,
-        t_first: 1e-6,
-        points: 60,
-        method: Method::Bdf,
-        rtol: 1e-8,
-        atol: 1e-16,
-        ..Default::default()
-    };
+    let base = robertson_log_base(3, 1e-6, 1e3, 60);
     let cloud = |q: f64| CloudSampler {
         base: Box::new(base.clone()),
         k: 8,
