@@ -342,6 +342,70 @@ fn median_of(v: &[f64]) -> f64 {
     crate::transform::median(v)
 }
 
+/// The cost of the Jacobian (exact Sobolev) loss, `train.jacobian`: training samples/s at each `--batch`
+/// with the backend's default shards, without the term, with Jacobian labels on every 9th row (a
+/// K = 8 cloud around each trajectory point, as in `configs/robertson.toml`) and on every row,
+/// repetitions interleaved. Data as in the `train` part, with 2 state axes labelled.
+fn bench_sobolev(
+    a: &BenchArgs,
+    backends: &[Backend],
+    devices: &[burn::tensor::Device],
+    init: &Weights,
+    reps: usize,
+) -> Result<Vec<BenchRow>> {
+    let labelled = |n: usize, every: usize| -> (Dataset, Dataset) {
+        let (mut ds, mut val) = Dataset::synthetic(n, 3, 2, 7);
+        for d in [&mut ds, &mut val] {
+            let m = d.len();
+            d.jac_axes = 2;
+            d.jacobian = (0..m * 4).map(|i| ((i % 13) as f32 - 6.0) * 0.1).collect();
+            d.jacobian_weights =
+                (0..m * 4).map(|i| if every > 0 && (i / 4) % every == 0 { 1.0 } else { 0.0 }).collect();
+        }
+        (ds, val)
+    };
+    let kinds =
+        [("no Jacobian term", 0usize), ("Jacobian labels on 1 row in 9", 9), ("Jacobian labels on every row", 1)];
+    let variants: Vec<(usize, usize, usize)> = (0..backends.len())
+        .flat_map(|b| a.batch.iter().flat_map(move |&n| (0..kinds.len()).map(move |k| (b, n, k))))
+        .collect();
+    let data: Vec<(Dataset, Dataset)> = variants.iter().map(|&(_, n, k)| labelled(10 * n, kinds[k].1)).collect();
+    let cfg = |b: usize, n: usize| TrainConfig {
+        epochs: 1,
+        batch: n as i64,
+        shards: backends[b].default_shards(),
+        ..Default::default()
+    };
+    let bar = crate::pipeline::bar(true, (variants.len() * (reps + 1)) as u64, "sobolev");
+    for (&(b, n, _), (ds, val)) in variants.iter().zip(&data) {
+        train(init, ds, val, &cfg(b, n), 1, &devices[b], &mut Silent)?; // warm-up
+        bar.inc(1);
+    }
+    let mut s = vec![Vec::new(); variants.len()];
+    for r in 0..reps {
+        for (i, (&(b, n, _), (ds, val))) in variants.iter().zip(&data).enumerate() {
+            s[i].push(train(init, ds, val, &cfg(b, n), r as u64, &devices[b], &mut Silent)?.samples_per_sec);
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(variants
+        .into_iter()
+        .zip(s)
+        .map(|((b, n, k), s)| BenchRow {
+            what: format!(
+                "train 4x128 batch {n}, {} shard(s), {} ({})",
+                backends[b].default_shards(),
+                kinds[k].0,
+                backends[b]
+            ),
+            median: median_of(&s),
+            unit: "samples/s".into(),
+            samples: s,
+        })
+        .collect())
+}
+
 /// `stiffx bench`: medians of training samples/s (default 4×128 model; batches 8192 and 1024 unless
 /// `--batch` says otherwise), Jacobian + eigenvalues for `--points` points (forward and reverse mode,
 /// f32 and f64) and burst labels/s.
@@ -351,8 +415,8 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     let devices = backends.iter().map(|b| b.device()).collect::<Result<Vec<_>>>()?;
     let reps = a.reps.max(1);
     for o in &a.only {
-        if !["train", "jacobian", "burst"].contains(&o.as_str()) {
-            return Err(crate::Error::invalid("--only", o, "train, jacobian, burst"));
+        if !["train", "sobolev", "jacobian", "burst"].contains(&o.as_str()) {
+            return Err(crate::Error::invalid("--only", o, "train, sobolev, jacobian, burst"));
         }
     }
     if a.batch.is_empty() || a.batch.contains(&0) {
@@ -406,6 +470,10 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
                 samples: s,
             });
         }
+    }
+
+    if want("sobolev") {
+        rows.extend(bench_sobolev(a, &backends, &devices, &init, reps)?);
     }
 
     // Jacobian + eigenvalues at `--points` points, every backend × precision × mode, reps interleaved.

@@ -225,6 +225,26 @@ pub struct TrainConfig {
     /// Floor of the difference loss's normalisation, relative to the RMS of `Δy_k` over all training
     /// pairs (default 1e-2; see [`difference`](Self::difference)).
     pub difference_floor: f64,
+    /// Weight `λ_J` of the Jacobian loss (0, the default: off, the paper's loss): exact Sobolev
+    /// training. At every trajectory (base) point of the training data the network's Jacobian along
+    /// each state input axis — a forward-mode product ([`Mlp::forward_tangents`](crate::model::Mlp::forward_tangents)),
+    /// differentiable in the weights with first-order autodiff — is fitted to the system's Jacobian
+    /// carried into network space,
+    ///
+    /// ```text
+    /// ∂G_k/∂u_j = T_k'(F_k) · ∂F_k/∂x_j · ∂x_j/∂u_j,
+    /// ```
+    ///
+    /// `G = T(F)` the transformed target and `u` the standardised input. Each entry's squared error is a
+    /// relative one, `ω_jk = 1 / max(J_jk², (jacobian_floor · m_jk)²)` (`m_jk` the median of the
+    /// nonzero `|J_jk|` over the training base points, [`jacobian_medians`](crate::pipeline::jacobian_medians)),
+    /// weights scaled to mean `λ_J` over the labelled entries. Needs exact labels
+    /// (`labeller.type = "direct"`): the Jacobian comes from [`StiffSystem::jacobian`](crate::system::StiffSystem::jacobian).
+    /// The validation loss includes the same term.
+    pub jacobian: f64,
+    /// Floor of the Jacobian loss's relative errors, times each entry's median magnitude (default
+    /// 1e-2; see [`jacobian`](Self::jacobian)).
+    pub jacobian_floor: f64,
 }
 
 impl Default for TrainConfig {
@@ -241,6 +261,8 @@ impl Default for TrainConfig {
             weight_floor: PerComponent::All(1e-2),
             difference: 0.0,
             difference_floor: 1e-2,
+            jacobian: 0.0,
+            jacobian_floor: 1e-2,
         }
     }
 }
@@ -434,6 +456,20 @@ impl Config {
             return Err(Error::invalid("train.difference", self.train.difference, "a finite number ≥ 0 (0: off)"));
         }
         Error::positive("train.difference_floor", self.train.difference_floor)?;
+        if !(self.train.jacobian.is_finite() && self.train.jacobian >= 0.0) {
+            return Err(Error::invalid("train.jacobian", self.train.jacobian, "a finite number ≥ 0 (0: off)"));
+        }
+        Error::positive("train.jacobian_floor", self.train.jacobian_floor)?;
+        if self.train.jacobian > 0.0 && !self.labeller.exact() {
+            return Err(Error::invalid(
+                "train.jacobian",
+                self.train.jacobian,
+                format!(
+                    "0 with labeller `{}`: Jacobian labels are exact, so they need labeller.type = \"direct\"",
+                    self.labeller.describe()
+                ),
+            ));
+        }
         if !(self.train.val_fraction > 0.0 && self.train.val_fraction < 1.0) {
             return Err(Error::invalid("train.val_fraction", self.train.val_fraction, "a number in (0, 1)"));
         }

@@ -38,6 +38,11 @@ pub trait Labeller: Debug + Send + Sync {
     fn label(&self, system: &dyn StiffSystem, set: &SampleSet) -> Result<Vec<f64>>;
     /// A one-line summary of the parameters, for reports.
     fn describe(&self) -> String;
+    /// Whether the labels are the exact RHS (then exact Jacobian labels, `train.jacobian`, fit with
+    /// them). Default `false`.
+    fn exact(&self) -> bool {
+        false
+    }
 }
 
 impl Clone for Box<dyn Labeller> {
@@ -75,6 +80,9 @@ impl Labeller for Direct {
     }
     fn describe(&self) -> String {
         "direct: exact RHS".into()
+    }
+    fn exact(&self) -> bool {
+        true
     }
 }
 

@@ -292,10 +292,105 @@ pub fn prepare(cfg: &Config, data: &Data) -> Result<Prepared> {
         pair_weights: pair_weights.into_iter().map(|v| v as f32).collect(),
         d_in: d + 1,
         d_out: d,
+        ..Default::default()
     };
-    let train = to_ds(train_idx, &xt, &gt, pt, wt);
-    let val = to_ds(val_idx, &xv, &gv, pv, wv);
+    let mut train = to_ds(train_idx, &xt, &gt, pt, wt);
+    let mut val = to_ds(val_idx, &xv, &gv, pv, wv);
+    if cfg.train.jacobian > 0.0 {
+        let label = |idx: &[usize]| {
+            jacobian_labels(cfg.system.as_ref(), &data.set, &data.labels, idx, &normalizer, transform.as_ref())
+        };
+        let ((jt, ht), (jv, hv)) = (label(train_idx), label(val_idx));
+        let scale = jacobian_medians(&jt, &ht, d);
+        let (mut wt, mut wv) = (
+            jacobian_weights(&jt, &ht, d, &scale, cfg.train.jacobian_floor),
+            jacobian_weights(&jv, &hv, d, &scale, cfg.train.jacobian_floor),
+        );
+        // Mean weight λ_J over the training split's labelled entries.
+        let count = ht.iter().filter(|h| **h).count() * d * d;
+        let mean = wt.iter().sum::<f64>() / count.max(1) as f64;
+        let s = if mean > 0.0 { cfg.train.jacobian / mean } else { 0.0 };
+        wt.iter_mut().chain(wv.iter_mut()).for_each(|w| *w *= s);
+        let f32s = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
+        (train.jacobian, train.jacobian_weights, train.jac_axes) = (f32s(jt), f32s(wt), d);
+        (val.jacobian, val.jacobian_weights, val.jac_axes) = (f32s(jv), f32s(wv), d);
+    }
     Ok(Prepared { train, val, normalizer, transform })
+}
+
+/// Jacobian labels of the rows `idx` in network space ([`Dataset::jacobian`]: `idx.len() × d × d`,
+/// axis-major) and which rows carry them (trajectory points; cloud samples do not). With the network
+/// input `u_j = (φ_j(x_j) − μ_j)/σ_j` ([`Normalizer`]) and target `G_k = T_k(F_k)`,
+///
+/// ```text
+/// ∂G_k/∂u_j = T_k'(F_k) · ∂F_k/∂x_j · ∂x_j/∂u_j,   T_k'(F_k) = 1 / (T⁻¹)_k'(G_k),   ∂x_j/∂u_j = σ_j / φ_j'(x_j),
+/// ```
+///
+/// `∂F/∂x` from [`StiffSystem::jacobian`](crate::system::StiffSystem::jacobian), `F` the labels (exact:
+/// `train.jacobian` requires the `direct` labeller).
+pub fn jacobian_labels(
+    system: &dyn crate::system::StiffSystem,
+    set: &SampleSet,
+    labels: &[f64],
+    idx: &[usize],
+    normalizer: &Normalizer,
+    transform: &dyn TargetTransform,
+) -> (Vec<f64>, Vec<bool>) {
+    let d = set.dim;
+    let mut out = vec![0.0; idx.len() * d * d];
+    let mut has = vec![false; idx.len()];
+    for (r, &i) in idx.iter().enumerate() {
+        if !matches!(set.origin[i], Origin::Trajectory { .. }) {
+            continue;
+        }
+        has[r] = true;
+        let (x, eps) = (set.state(i), set.eps[i]);
+        let jac = system.jacobian(x, eps);
+        let slopes = normalizer.state_slopes(x);
+        for k in 0..d {
+            let g = transform.forward(k, labels[i * d + k], eps);
+            let dg = 1.0 / transform.inverse_derivative(k, g, eps);
+            for j in 0..d {
+                out[(r * d + j) * d + k] = dg * jac[(k, j)] * normalizer.std[j] / slopes[j];
+            }
+        }
+    }
+    (out, has)
+}
+
+/// Per entry `(j, k)` (axis-major, `d × d`), the median of the nonzero `|J_jk|` over the labelled rows:
+/// the scale of the Jacobian loss's floor. An entry that is zero throughout (an exact structural zero,
+/// e.g. Robertson's `∂y3'/∂y1`) takes the median over output `k`'s nonzero entries, so that its
+/// learned slope is pulled to 0 on the scale of the output's other slopes; 1 if there are none.
+pub fn jacobian_medians(jac: &[f64], has: &[bool], d: usize) -> Vec<f64> {
+    let rows = || has.iter().enumerate().filter(|(_, h)| **h).map(|(r, _)| r);
+    let nonzero = |v: Vec<f64>| -> Vec<f64> { v.into_iter().filter(|x| *x > 0.0).collect() };
+    let median = |v: Vec<f64>| (!v.is_empty()).then(|| crate::transform::median(&v));
+    (0..d * d)
+        .map(|e| {
+            median(nonzero(rows().map(|r| jac[r * d * d + e].abs()).collect()))
+                .or_else(|| {
+                    let k = e % d;
+                    median(nonzero(rows().flat_map(|r| (0..d).map(move |j| jac[(r * d + j) * d + k].abs())).collect()))
+                })
+                .unwrap_or(1.0)
+        })
+        .collect()
+}
+
+/// Unscaled Jacobian-loss weights `ω_rjk = 1 / max(J_rjk², (floor · scale_jk)²)` (0 on rows without
+/// labels): each entry's squared error becomes a relative one, floored at `floor` times the entry's
+/// typical magnitude ([`jacobian_medians`]). The pipeline scales them to mean `λ_J` over the training
+/// split's labelled entries.
+pub fn jacobian_weights(jac: &[f64], has: &[bool], d: usize, scale: &[f64], floor: f64) -> Vec<f64> {
+    let mut w = vec![0.0; jac.len()];
+    for (r, _) in has.iter().enumerate().filter(|(_, h)| **h) {
+        for e in 0..d * d {
+            let v = jac[r * d * d + e];
+            w[r * d * d + e] = 1.0 / v.powi(2).max((floor * scale[e]).powi(2));
+        }
+    }
+    w
 }
 
 /// Difference-loss partners of the rows `idx` of a split (see [`Dataset::partner`]): a cloud sample's

@@ -1,7 +1,8 @@
 //! Training: Adam on mini-batches of the transformed targets (loss = mean squared error in the
 //! transformed space, paper eq. 13 applied to `T(F)`, optionally weighted per sample and component,
 //! see [`Dataset::weights`], plus an optional first-order *difference* term on pairs of nearby samples,
-//! see [`Dataset::pair_weights`]), a seeded validation split, the
+//! see [`Dataset::pair_weights`], and an optional exact Jacobian term, see
+//! [`Dataset::jacobian_weights`]), a seeded validation split, the
 //! best-validation weights kept, the loss curve recorded, and a stop with a clear error as soon as
 //! the loss stops being finite.
 //!
@@ -43,6 +44,17 @@ pub struct Dataset {
     /// offsets — are trained directly (first-order Sobolev training with finite differences, no
     /// second-order autodiff). See [`difference_weights`](crate::pipeline::difference_weights).
     pub pair_weights: Vec<f32>,
+    /// Jacobian labels, `n × jac_axes × d_out` (axis-major: entry `j · d_out + k` of a row is
+    /// `∂y_k/∂x_j` in network space), or empty for no Jacobian term. Rows with all-zero
+    /// [`jacobian_weights`](Self::jacobian_weights) carry none (cloud samples).
+    pub jacobian: Vec<f32>,
+    /// Jacobian-loss weights, same shape. With `ȧ_j` the network's output tangent along input axis `j`
+    /// (forward mode, [`Mlp::forward_tangents`]), the loss gains `Σ_i Σ_jk ω_ijk (ȧ_ijk − J_ijk)²`
+    /// (same normalisation as the value term): exact first-order Sobolev training. See
+    /// [`jacobian_labels`](crate::pipeline::jacobian_labels).
+    pub jacobian_weights: Vec<f32>,
+    /// Number of input axes (the first ones: the states) with Jacobian labels.
+    pub jac_axes: usize,
     /// Input width.
     pub d_in: usize,
     /// Output width.
@@ -135,6 +147,47 @@ impl Dataset {
         values.add(diff.square().mul(tensor2(pw, n, self.d_out, &device)).sum())
     }
 
+    /// Whether the loss has a Jacobian term.
+    pub fn has_jacobian(&self) -> bool {
+        !self.jacobian_weights.is_empty()
+    }
+
+    /// The Jacobian term of the loss over `rows` (`x`: their network inputs, `rows.len() × d_in`):
+    /// `Σ ω (ȧ − J)²` over the rows that carry Jacobian labels, the tangents `ȧ` pushed through
+    /// `model` in forward mode along the first [`jac_axes`](Self::jac_axes) input axes. `None` when
+    /// no row in `rows` has labels. Differentiable in the weights on an autodiff device.
+    pub fn jacobian_loss(&self, model: &Mlp, rows: &[usize], x: &Tensor<2>) -> Option<Tensor<1>> {
+        if !self.has_jacobian() {
+            return None;
+        }
+        let stride = self.jac_axes * self.d_out;
+        let (mut local, mut target, mut weight) = (Vec::new(), Vec::new(), Vec::new());
+        for (l, &r) in rows.iter().enumerate() {
+            let w = &self.jacobian_weights[r * stride..(r + 1) * stride];
+            if w.iter().any(|v| *v > 0.0) {
+                local.push(l as i32);
+                target.extend_from_slice(&self.jacobian[r * stride..(r + 1) * stride]);
+                weight.extend_from_slice(w);
+            }
+        }
+        if local.is_empty() {
+            return None;
+        }
+        let device = x.device();
+        let n = local.len();
+        let xs = x.clone().select(0, Tensor::<1, Int>::from_ints(TensorData::new(local, [n]), &device));
+        let tangents = (0..self.jac_axes)
+            .map(|j| {
+                let mut e = vec![0.0f32; n * self.d_in];
+                e.iter_mut().skip(j).step_by(self.d_in).for_each(|v| *v = 1.0);
+                tensor2(e, n, self.d_in, &device)
+            })
+            .collect();
+        let (_, dots) = model.forward_tangents(xs, tangents);
+        let e = Tensor::cat(dots, 1).sub(tensor2(target, n, stride, &device));
+        Some(e.square().mul(tensor2(weight, n, stride, &device)).sum())
+    }
+
     /// Squared errors `e²` (`e = ŷ − y`), times the weights when there are any.
     fn weighted_square(e: Tensor<2>, w: Option<Tensor<2>>) -> Tensor<2> {
         let se = e.square();
@@ -160,6 +213,7 @@ impl Dataset {
             pair_weights: Vec::new(),
             d_in,
             d_out,
+            ..Default::default()
         };
         let m = n.min(1024);
         let val = Dataset {
@@ -170,6 +224,7 @@ impl Dataset {
             pair_weights: Vec::new(),
             d_in,
             d_out,
+            ..Default::default()
         };
         (train, val)
     }
@@ -242,7 +297,11 @@ pub fn evaluate_loss(weights: &Weights, data: &Dataset, device: &Device) -> Resu
     let mut errors: Vec<f64> = Vec::with_capacity(if data.has_pairs() { data.len() * data.d_out } else { 0 });
     for chunk in idx.chunks(65_536) {
         let (x, y, w) = data.gather(chunk);
-        let pred = model.forward(tensor2(x, chunk.len(), data.d_in, device));
+        let xt = tensor2(x, chunk.len(), data.d_in, device);
+        if let Some(j) = data.jacobian_loss(&model, chunk, &xt) {
+            sum += to_f64(j)[0];
+        }
+        let pred = model.forward(xt);
         let e = pred.sub(tensor2(y, chunk.len(), data.d_out, device));
         if data.has_pairs() {
             errors.extend(to_f64(e.clone()));
@@ -291,7 +350,11 @@ pub fn batch_gradients(
         let xt = tensor2(x, rows.len(), data.d_in, ad);
         let yt = tensor2(y, rows.len(), data.d_out, ad);
         let wt = (!w.is_empty()).then(|| tensor2(w, rows.len(), data.d_out, ad));
-        let loss = data.summed_loss(rows, model.forward(xt), yt, wt).div_scalar(total);
+        let mut loss = data.summed_loss(rows, model.forward(xt.clone()), yt, wt);
+        if let Some(j) = data.jacobian_loss(&model, rows, &xt) {
+            loss = loss.add(j);
+        }
+        let loss = loss.div_scalar(total);
         let value = to_f64(loss.clone())[0];
         (value, GradientsParams::from_grads(loss.backward(), &model))
     };
@@ -510,5 +573,62 @@ mod tests {
         let e2: f64 = (0..12).map(|i| (pred[i] - shifted.targets[i] as f64).powi(2)).sum();
         let l = evaluate_loss(&w, &shifted, &device).unwrap();
         assert!((l - e2 / 12.0).abs() < 1e-5 * l, "{l} vs {}", e2 / 12.0);
+    }
+
+    /// A dataset of 8 rows (d_in = 3, d_out = 2) with Jacobian labels along the first 2 input axes on
+    /// every row but 2 and 5.
+    fn with_jacobian(weight: f32) -> Dataset {
+        let (mut data, _) = Dataset::synthetic(8, 3, 2, 11);
+        data.jac_axes = 2;
+        data.jacobian = (0..8 * 4).map(|i| (i as f32 * 0.37).sin()).collect();
+        data.jacobian_weights = (0..8 * 4)
+            .map(|i| if [2, 5].contains(&(i / 4)) { 0.0 } else { weight * (1.0 + 0.1 * (i % 5) as f32) })
+            .collect();
+        data
+    }
+
+    /// The Jacobian term is `Σ ω (∂ŷ_k/∂x_j − J_jk)²` over the labelled rows (axis-major layout),
+    /// checked against central differences of the network, the same in the graph (training) and in
+    /// chunks on the host (validation); and a few Adam steps on the Jacobian term alone (value weights
+    /// 0) bring it down, so its gradient flows through the forward-mode tangents.
+    #[test]
+    fn jacobian_loss_fits_the_network_input_derivatives() {
+        let device = crate::backend::Backend::default_compiled().unwrap().device().unwrap();
+        let ad = device.clone().autodiff();
+        let w = Weights::init(3, 2, 16, 2, 4);
+        let model = Mlp::from_weights(&w, &device, DType::F32).unwrap();
+        let data = with_jacobian(1.5);
+        let out = |x: Vec<f32>| to_f64(model.forward(tensor2(x, 8, 3, &device)));
+        let h = 1e-2f32;
+        let mut expected = 0.0;
+        let values: f64 =
+            out(data.inputs.clone()).iter().zip(&data.targets).map(|(p, y)| (p - *y as f64).powi(2)).sum();
+        for j in 0..2 {
+            let shift =
+                |s: f32| data.inputs.iter().enumerate().map(|(i, v)| if i % 3 == j { v + s } else { *v }).collect();
+            let (up, down) = (out(shift(h)), out(shift(-h)));
+            for r in (0..8).filter(|r| ![2, 5].contains(r)) {
+                for k in 0..2 {
+                    let slope = (up[r * 2 + k] - down[r * 2 + k]) / (2.0 * h as f64);
+                    let e = (r * 2 + j) * 2 + k;
+                    expected += data.jacobian_weights[e] as f64 * (slope - data.jacobian[e] as f64).powi(2);
+                }
+            }
+        }
+        let expected = (values + expected) / 16.0;
+        let host = evaluate_loss(&w, &data, &device).unwrap();
+        assert!((host - expected).abs() < 1e-3 * expected, "{host} vs {expected}");
+        let ad_model = Mlp::from_weights(&w, &ad, DType::F32).unwrap();
+        let (graph, _) = batch_gradients(&ad_model, &data, &(0..8).collect::<Vec<_>>(), 1, &ad);
+        assert!((graph - host).abs() < 1e-5 * host, "{graph} vs {host}");
+        // Only rows without labels: no term.
+        assert!(data.jacobian_loss(&model, &[2, 5], &tensor2(vec![0.0; 6], 2, 3, &device)).is_none());
+        // The Jacobian term alone (value weights 0) is fitted.
+        let mut only = with_jacobian(1.0);
+        only.weights = vec![0.0; 16];
+        let cfg = TrainConfig { epochs: 60, batch: 8, lr: 1e-2, ..Default::default() };
+        let before = evaluate_loss(&w, &only, &device).unwrap();
+        let trained = train(&w, &only, &only, &cfg, 1, &device, &mut Silent).unwrap();
+        assert!(trained.best_val_loss < 0.1 * before, "{} vs {before}", trained.best_val_loss);
     }
 }

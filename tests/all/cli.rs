@@ -86,6 +86,17 @@ fn out_of_range_values_name_the_field() {
             Box::new(|s: String| s.replace("batch = 64", "batch = 64\ndifference = 1\ndifference_floor = 0")),
             vec!["train.difference_floor", "> 0"],
         ),
+        (Box::new(|s: String| s.replace("batch = 64", "batch = 64\njacobian = -1")), vec!["train.jacobian", "≥ 0"]),
+        (
+            Box::new(|s: String| s.replace("batch = 64", "batch = 64\njacobian = 1\njacobian_floor = 0")),
+            vec!["train.jacobian_floor", "> 0"],
+        ),
+        (
+            Box::new(|s: String| {
+                s.replace("type = \"direct\"", "type = \"burst\"").replace("batch = 64", "batch = 64\njacobian = 1")
+            }),
+            vec!["train.jacobian", "burst", "labeller.type = \"direct\""],
+        ),
         (
             Box::new(|s: String| s.replace("batch = 64", "batch = 64\nweighting = \"relativ\"")),
             vec!["relativ", "uniform", "relative"],

@@ -166,3 +166,83 @@ fn every_shipped_config_parses_and_validates() {
     }
     assert!(checked >= 10, "{checked} configs");
 }
+
+/// The Jacobian loss's labels (`train.jacobian`) are the exact Jacobian carried into network space: at
+/// every trajectory point `∂G_k/∂u_j` equals central differences of `T(F(x(u)))` in the standardised
+/// asinh inputs (Robertson: per-species input scales, a per-eps asinh transform); cloud samples carry
+/// none; every trajectory point of either split carries them; the weights are relative errors per
+/// entry, floored at a fraction of the entry's median, averaging λ_J.
+#[test]
+fn jacobian_labels_are_the_exact_jacobian_in_network_space() {
+    use stiffx::sampler::Origin;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny_robertson.toml");
+    let mut cfg = stiffx::config::Config::from_file(&path).unwrap();
+    cfg.train.jacobian = 2.0;
+    let data = stiffx::pipeline::generate(&cfg).unwrap();
+    let prep = stiffx::pipeline::prepare(&cfg, &data).unwrap();
+    let (set, d) = (&data.set, 3);
+    let labelled = |ds: &stiffx::train::Dataset| {
+        (0..ds.len()).filter(|r| ds.jacobian_weights[r * 9..(r + 1) * 9].iter().any(|w| *w > 0.0)).count()
+    };
+    let base = (0..set.len()).filter(|&i| matches!(set.origin[i], Origin::Trajectory { .. })).count();
+    assert!(base > 0 && base < set.len());
+    assert_eq!(labelled(&prep.train) + labelled(&prep.val), base);
+    // Weights: a relative error per entry, floored at 1 % of the entry's median, mean λ_J over the
+    // training split's labelled entries; the structural zeros (∂y3'/∂y1, ∂y3'/∂y3) get finite weights.
+    let ws: Vec<f64> = prep.train.jacobian_weights.iter().filter(|w| **w > 0.0).map(|w| *w as f64).collect();
+    assert_eq!(ws.len(), labelled(&prep.train) * 9);
+    let mean = ws.iter().sum::<f64>() / ws.len() as f64;
+    assert!((mean - 2.0).abs() < 1e-4 * 2.0, "{mean}");
+    let idx: Vec<usize> = (0..set.len()).collect();
+    let (nz, t) = (&prep.normalizer, prep.transform.as_ref());
+    let (jac, has) = stiffx::pipeline::jacobian_labels(cfg.system.as_ref(), set, &data.labels, &idx, nz, t);
+    let m = stiffx::pipeline::jacobian_medians(&jac, &has, d);
+    let w = stiffx::pipeline::jacobian_weights(&jac, &has, d, &m, 1e-2);
+    for (e, &we) in w.iter().enumerate() {
+        if !has[e / 9] {
+            assert_eq!(we, 0.0);
+            continue;
+        }
+        assert!(we.is_finite() && we > 0.0);
+        assert!((we * jac[e].powi(2).max((1e-2 * m[e % 9]).powi(2)) - 1.0).abs() < 1e-9);
+        if e % 9 == 2 || e % 9 == 8 {
+            assert_eq!(jac[e], 0.0, "∂y3'/∂y1 and ∂y3'/∂y3 vanish");
+        }
+    }
+    // A structural zero's floor is on the scale of its output's other entries (∂y3'/∂y2's median).
+    assert_eq!(m[2], m[5]);
+    assert_eq!(m[8], m[5]);
+    // Labels against central differences through the input map and the transform.
+    let g_at = |x: &[f64], eps: f64| -> Vec<f64> {
+        let mut f = vec![0.0; d];
+        cfg.system.rhs(x, eps, &mut f);
+        (0..d).map(|k| t.forward(k, f[k], eps)).collect()
+    };
+    let mut checked = 0;
+    for i in (0..set.len()).step_by(7) {
+        assert_eq!(has[i], matches!(set.origin[i], Origin::Trajectory { .. }));
+        if !has[i] {
+            continue;
+        }
+        let (x, eps) = (set.state(i), set.eps[i]);
+        for j in 0..d {
+            let c = nz.state_scale[j];
+            let u = ((x[j] / c).asinh() - nz.mean[j]) / nz.std[j];
+            let h = 1e-5;
+            let at = |uj: f64| {
+                let mut y = x.to_vec();
+                y[j] = c * (nz.std[j] * uj + nz.mean[j]).sinh();
+                g_at(&y, eps)
+            };
+            let (up, down) = (at(u + h), at(u - h));
+            let scale = (0..d).map(|k| jac[(i * d + j) * d + k].abs()).fold(0.0, f64::max);
+            for k in 0..d {
+                let fd = (up[k] - down[k]) / (2.0 * h);
+                let label = jac[(i * d + j) * d + k];
+                assert!((fd - label).abs() <= 1e-5 * scale + 1e-9, "row {i}, ∂G{k}/∂u{j}: {label} vs {fd}");
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked > 10);
+}
