@@ -407,8 +407,8 @@ fn bench_sobolev(
 }
 
 /// `stiffx bench`: medians of training samples/s (default 4×128 model; batches 8192 and 1024 unless
-/// `--batch` says otherwise), Jacobian + eigenvalues for `--points` points (forward and reverse mode,
-/// f32 and f64) and burst labels/s.
+/// `--batch` says otherwise), the same with the Jacobian loss (`sobolev`), Jacobian + eigenvalues for
+/// `--points` points (forward and reverse mode, f32 and f64) and burst labels/s.
 pub fn bench(a: &BenchArgs) -> Result<()> {
     let backends: Vec<Backend> = a.backend.iter().map(|b| b.parse()).collect::<Result<_>>()?;
     // `device()` is also the "not compiled in" check, naming the feature to enable.

@@ -239,7 +239,10 @@ pub struct TrainConfig {
     /// relative one, `ω_jk = 1 / max(J_jk², (jacobian_floor · m_jk)²)` (`m_jk` the median of the
     /// nonzero `|J_jk|` over the training base points, [`jacobian_medians`](crate::pipeline::jacobian_medians)),
     /// weights scaled to mean `λ_J` over the labelled entries. Needs exact labels
-    /// (`labeller.type = "direct"`): the Jacobian comes from [`StiffSystem::jacobian`](crate::system::StiffSystem::jacobian).
+    /// (`labeller.type = "direct"`) and trajectory points among the samples (a cloud with
+    /// `keep_base = false` has none: an error). The Jacobian comes from
+    /// [`StiffSystem::jacobian`](crate::system::StiffSystem::jacobian): analytic where the system writes
+    /// one (every shipped system does), central differences of the RHS otherwise.
     /// The validation loss includes the same term.
     pub jacobian: f64,
     /// Floor of the Jacobian loss's relative errors, times each entry's median magnitude (default

@@ -301,6 +301,18 @@ pub fn prepare(cfg: &Config, data: &Data) -> Result<Prepared> {
             jacobian_labels(cfg.system.as_ref(), &data.set, &data.labels, idx, &normalizer, transform.as_ref())
         };
         let ((jt, ht), (jv, hv)) = (label(train_idx), label(val_idx));
+        if !ht.iter().any(|h| *h) {
+            return Err(Error::invalid(
+                "train.jacobian",
+                cfg.train.jacobian,
+                "0 when the training samples hold no trajectory points to label (a cloud with sampler.keep_base = false)",
+            ));
+        }
+        if let Some(e) = jt.iter().chain(&jv).position(|v| !v.is_finite()) {
+            return Err(Error::Unsupported(format!(
+                "train.jacobian: the system's Jacobian in network space is not finite at a trajectory point (entry {e})"
+            )));
+        }
         let scale = jacobian_medians(&jt, &ht, d);
         let (mut wt, mut wv) = (
             jacobian_weights(&jt, &ht, d, &scale, cfg.train.jacobian_floor),

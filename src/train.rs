@@ -161,6 +161,8 @@ impl Dataset {
             return None;
         }
         let stride = self.jac_axes * self.d_out;
+        debug_assert!(self.jac_axes <= self.d_in, "Jacobian labels on {} of {} input axes", self.jac_axes, self.d_in);
+        debug_assert!(self.jacobian.len() == self.len() * stride && self.jacobian_weights.len() == self.len() * stride);
         let (mut local, mut target, mut weight) = (Vec::new(), Vec::new(), Vec::new());
         for (l, &r) in rows.iter().enumerate() {
             let w = &self.jacobian_weights[r * stride..(r + 1) * stride];
@@ -287,8 +289,9 @@ pub fn learning_rate(cfg: &TrainConfig, epoch: usize) -> f64 {
     }
 }
 
-/// (Weighted) mean squared error of `model` on `data`, evaluated in chunks on a plain (non-autodiff)
-/// device.
+/// The training loss of `model` on `data` — the (weighted) mean squared error plus the difference and
+/// Jacobian terms when `data` has them, all over `n · d_out` — evaluated in chunks on a plain
+/// (non-autodiff) device.
 pub fn evaluate_loss(weights: &Weights, data: &Dataset, device: &Device) -> Result<f64> {
     let model = Mlp::from_weights(weights, device, DType::F32)?;
     let idx: Vec<usize> = (0..data.len()).collect();
@@ -329,7 +332,8 @@ pub fn shards_for(cfg: &TrainConfig, len: usize) -> usize {
     (cfg.shards.max(1) as usize).min((len / MIN_SHARD).max(1))
 }
 
-/// Loss and parameter gradients of the batch `idx` (mean squared error over the whole batch).
+/// Loss and parameter gradients of the batch `idx` (the (weighted) mean squared error over the whole
+/// batch, plus the difference and Jacobian terms when `data` has them, same normalisation).
 ///
 /// With `shards > 1` the batch is data-parallel: it is cut into `shards` contiguous parts whose
 /// forward and backward passes run in their own threads, each on a clone of the model, with the loss
@@ -575,14 +579,14 @@ mod tests {
         assert!((l - e2 / 12.0).abs() < 1e-5 * l, "{l} vs {}", e2 / 12.0);
     }
 
-    /// A dataset of 8 rows (d_in = 3, d_out = 2) with Jacobian labels along the first 2 input axes on
+    /// A dataset of 8 rows (d_in = 4, d_out = 2) with Jacobian labels along the first 3 input axes on
     /// every row but 2 and 5.
     fn with_jacobian(weight: f32) -> Dataset {
-        let (mut data, _) = Dataset::synthetic(8, 3, 2, 11);
-        data.jac_axes = 2;
-        data.jacobian = (0..8 * 4).map(|i| (i as f32 * 0.37).sin()).collect();
-        data.jacobian_weights = (0..8 * 4)
-            .map(|i| if [2, 5].contains(&(i / 4)) { 0.0 } else { weight * (1.0 + 0.1 * (i % 5) as f32) })
+        let (mut data, _) = Dataset::synthetic(8, 4, 2, 11);
+        data.jac_axes = 3;
+        data.jacobian = (0..8 * 6).map(|i| (i as f32 * 0.37).sin()).collect();
+        data.jacobian_weights = (0..8 * 6)
+            .map(|i| if [2, 5].contains(&(i / 6)) { 0.0 } else { weight * (1.0 + 0.1 * (i % 5) as f32) })
             .collect();
         data
     }
@@ -595,22 +599,22 @@ mod tests {
     fn jacobian_loss_fits_the_network_input_derivatives() {
         let device = crate::backend::Backend::default_compiled().unwrap().device().unwrap();
         let ad = device.clone().autodiff();
-        let w = Weights::init(3, 2, 16, 2, 4);
+        let w = Weights::init(4, 2, 16, 2, 4);
         let model = Mlp::from_weights(&w, &device, DType::F32).unwrap();
         let data = with_jacobian(1.5);
-        let out = |x: Vec<f32>| to_f64(model.forward(tensor2(x, 8, 3, &device)));
+        let out = |x: Vec<f32>| to_f64(model.forward(tensor2(x, 8, 4, &device)));
         let h = 1e-2f32;
         let mut expected = 0.0;
         let values: f64 =
             out(data.inputs.clone()).iter().zip(&data.targets).map(|(p, y)| (p - *y as f64).powi(2)).sum();
-        for j in 0..2 {
+        for j in 0..3 {
             let shift =
-                |s: f32| data.inputs.iter().enumerate().map(|(i, v)| if i % 3 == j { v + s } else { *v }).collect();
+                |s: f32| data.inputs.iter().enumerate().map(|(i, v)| if i % 4 == j { v + s } else { *v }).collect();
             let (up, down) = (out(shift(h)), out(shift(-h)));
             for r in (0..8).filter(|r| ![2, 5].contains(r)) {
                 for k in 0..2 {
                     let slope = (up[r * 2 + k] - down[r * 2 + k]) / (2.0 * h as f64);
-                    let e = (r * 2 + j) * 2 + k;
+                    let e = (r * 3 + j) * 2 + k;
                     expected += data.jacobian_weights[e] as f64 * (slope - data.jacobian[e] as f64).powi(2);
                 }
             }
@@ -619,10 +623,14 @@ mod tests {
         let host = evaluate_loss(&w, &data, &device).unwrap();
         assert!((host - expected).abs() < 1e-3 * expected, "{host} vs {expected}");
         let ad_model = Mlp::from_weights(&w, &ad, DType::F32).unwrap();
-        let (graph, _) = batch_gradients(&ad_model, &data, &(0..8).collect::<Vec<_>>(), 1, &ad);
+        let rows: Vec<usize> = (0..8).collect();
+        let (graph, _) = batch_gradients(&ad_model, &data, &rows, 1, &ad);
         assert!((graph - host).abs() < 1e-5 * host, "{graph} vs {host}");
+        // Sharded: the Jacobian term splits with the rows.
+        let (sharded, _) = batch_gradients(&ad_model, &data, &rows, 2, &ad);
+        assert!((sharded - host).abs() < 1e-5 * host, "{sharded} vs {host}");
         // Only rows without labels: no term.
-        assert!(data.jacobian_loss(&model, &[2, 5], &tensor2(vec![0.0; 6], 2, 3, &device)).is_none());
+        assert!(data.jacobian_loss(&model, &[2, 5], &tensor2(vec![0.0; 8], 2, 4, &device)).is_none());
         // The Jacobian term alone (value weights 0) is fitted.
         let mut only = with_jacobian(1.0);
         only.weights = vec![0.0; 16];

@@ -98,6 +98,12 @@ fn out_of_range_values_name_the_field() {
             vec!["train.jacobian", "burst", "labeller.type = \"direct\""],
         ),
         (
+            Box::new(|s: String| {
+                s.replace("k = 2", "k = 2\nkeep_base = false").replace("batch = 64", "batch = 64\njacobian = 1")
+            }),
+            vec!["train.jacobian", "no trajectory points", "keep_base = false"],
+        ),
+        (
             Box::new(|s: String| s.replace("batch = 64", "batch = 64\nweighting = \"relativ\"")),
             vec!["relativ", "uniform", "relative"],
         ),

@@ -218,6 +218,13 @@ fn jacobian_labels_are_the_exact_jacobian_in_network_space() {
         cfg.system.rhs(x, eps, &mut f);
         (0..d).map(|k| t.forward(k, f[k], eps)).collect()
     };
+    // Row r of a split is the sample idx[r]: labels of a reversed subset are the same samples' labels.
+    let sub: Vec<usize> = (0..set.len()).rev().step_by(3).collect();
+    let (jsub, hsub) = stiffx::pipeline::jacobian_labels(cfg.system.as_ref(), set, &data.labels, &sub, nz, t);
+    for (r, &i) in sub.iter().enumerate() {
+        assert_eq!(hsub[r], has[i]);
+        assert_eq!(jsub[r * 9..(r + 1) * 9], jac[i * 9..(i + 1) * 9]);
+    }
     let mut checked = 0;
     for i in (0..set.len()).step_by(7) {
         assert_eq!(has[i], matches!(set.origin[i], Origin::Trajectory { .. }));
@@ -245,4 +252,43 @@ fn jacobian_labels_are_the_exact_jacobian_in_network_space() {
         checked += 1;
     }
     assert!(checked > 10);
+}
+
+/// With linear state inputs (Davis–Skodje, `configs/tiny.toml`) the Jacobian labels are
+/// `T'(F)·∂F/∂x·σ`: central differences of `T(F(x))` in the standardised inputs `u = (x − μ)/σ`.
+#[test]
+fn jacobian_labels_with_linear_inputs() {
+    let mut cfg = crate::tiny_config();
+    cfg.train.jacobian = 1.0;
+    let data = stiffx::pipeline::generate(&cfg).unwrap();
+    let prep = stiffx::pipeline::prepare(&cfg, &data).unwrap();
+    let (set, d, nz, t) = (&data.set, 2, &prep.normalizer, prep.transform.as_ref());
+    assert!(nz.state_scale.is_empty());
+    let idx: Vec<usize> = (0..set.len()).collect();
+    let (jac, has) = stiffx::pipeline::jacobian_labels(cfg.system.as_ref(), set, &data.labels, &idx, nz, t);
+    let mut checked = 0;
+    for i in (0..set.len()).filter(|&i| has[i]).step_by(5) {
+        let (x, eps) = (set.state(i), set.eps[i]);
+        for j in 0..d {
+            let h = 1e-5;
+            let at = |s: f64| {
+                let mut y = x.to_vec();
+                y[j] += s * nz.std[j];
+                let mut f = vec![0.0; d];
+                cfg.system.rhs(&y, eps, &mut f);
+                (0..d).map(|k| t.forward(k, f[k], eps)).collect::<Vec<_>>()
+            };
+            let (up, down) = (at(h), at(-h));
+            let scale = (0..d).map(|k| jac[(i * d + j) * d + k].abs()).fold(0.0, f64::max);
+            for k in 0..d {
+                let fd = (up[k] - down[k]) / (2.0 * h);
+                let label = jac[(i * d + j) * d + k];
+                assert!((fd - label).abs() <= 1e-6 * scale + 1e-9, "row {i}, ∂G{k}/∂u{j}: {label} vs {fd}");
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked > 10);
+    let a = run(&cfg, &RunOptions::default()).unwrap();
+    assert!(a.best_val_loss.is_finite() && a.eval.per_eps.iter().all(|e| e.fast_rel.is_finite()));
 }
