@@ -342,6 +342,30 @@ fn median_of(v: &[f64]) -> f64 {
     crate::transform::median(v)
 }
 
+/// Training samples/s of every job (data, validation data, one-epoch config, device), a warm-up each,
+/// then `reps` repetitions interleaved across the jobs so that a noisy machine slows all alike.
+fn interleaved_train_rates(
+    jobs: &[(&Dataset, &Dataset, TrainConfig, &burn::tensor::Device)],
+    init: &Weights,
+    reps: usize,
+    name: &'static str,
+) -> Result<Vec<Vec<f64>>> {
+    let bar = crate::pipeline::bar(true, (jobs.len() * (reps + 1)) as u64, name);
+    for (ds, val, cfg, device) in jobs {
+        train(init, ds, val, cfg, 1, device, &mut Silent)?; // warm-up
+        bar.inc(1);
+    }
+    let mut s = vec![Vec::new(); jobs.len()];
+    for r in 0..reps {
+        for (i, (ds, val, cfg, device)) in jobs.iter().enumerate() {
+            s[i].push(train(init, ds, val, cfg, r as u64, device, &mut Silent)?.samples_per_sec);
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(s)
+}
+
 /// The cost of the Jacobian (exact Sobolev) loss, `train.jacobian`: training samples/s at each `--batch`
 /// with the backend's default shards, without the term, with Jacobian labels on every 9th row (a
 /// K = 8 cloud around each trajectory point, as in `configs/robertson.toml`) and on every row,
@@ -376,19 +400,9 @@ fn bench_sobolev(
         shards: backends[b].default_shards(),
         ..Default::default()
     };
-    let bar = crate::pipeline::bar(true, (variants.len() * (reps + 1)) as u64, "sobolev");
-    for (&(b, n, _), (ds, val)) in variants.iter().zip(&data) {
-        train(init, ds, val, &cfg(b, n), 1, &devices[b], &mut Silent)?; // warm-up
-        bar.inc(1);
-    }
-    let mut s = vec![Vec::new(); variants.len()];
-    for r in 0..reps {
-        for (i, (&(b, n, _), (ds, val))) in variants.iter().zip(&data).enumerate() {
-            s[i].push(train(init, ds, val, &cfg(b, n), r as u64, &devices[b], &mut Silent)?.samples_per_sec);
-            bar.inc(1);
-        }
-    }
-    bar.finish_and_clear();
+    let jobs: Vec<_> =
+        variants.iter().zip(&data).map(|(&(b, n, _), (ds, val))| (ds, val, cfg(b, n), &devices[b])).collect();
+    let s = interleaved_train_rates(&jobs, init, reps, "sobolev")?;
     Ok(variants
         .into_iter()
         .zip(s)
@@ -447,21 +461,12 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
             .iter()
             .map(|&(_, batch, shards)| TrainConfig { epochs: 1, batch, shards, ..Default::default() })
             .collect();
-        let bar = crate::pipeline::bar(true, (cfgs.len() * (reps + 1)) as u64, "train");
-        for (cfg, &(b, batch, _)) in cfgs.iter().zip(&variants) {
-            let (ds, val) = &data[&batch];
-            train(&init, ds, val, cfg, 1, &devices[b], &mut Silent)?; // warm-up
-            bar.inc(1);
-        }
-        let mut s = vec![Vec::new(); cfgs.len()];
-        for r in 0..reps {
-            for (i, (cfg, &(b, batch, _))) in cfgs.iter().zip(&variants).enumerate() {
-                let (ds, val) = &data[&batch];
-                s[i].push(train(&init, ds, val, cfg, r as u64, &devices[b], &mut Silent)?.samples_per_sec);
-                bar.inc(1);
-            }
-        }
-        bar.finish_and_clear();
+        let jobs: Vec<_> = cfgs
+            .into_iter()
+            .zip(&variants)
+            .map(|(cfg, &(b, batch, _))| (&data[&batch].0, &data[&batch].1, cfg, &devices[b]))
+            .collect();
+        let s = interleaved_train_rates(&jobs, &init, reps, "train")?;
         for ((b, batch, shards), s) in variants.into_iter().zip(s) {
             rows.push(BenchRow {
                 what: format!("train 4x128 batch {batch}, {shards} shard(s) ({})", backends[b]),

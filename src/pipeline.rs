@@ -271,10 +271,7 @@ pub fn prepare(cfg: &Config, data: &Data) -> Result<Prepared> {
             difference_weights(&pt, &gt, d, &rms, cfg.train.difference_floor),
             difference_weights(&pv, &gv, d, &rms, cfg.train.difference_floor),
         );
-        let count = pt.iter().filter(|p| **p != u32::MAX).count() * d;
-        let mean = wt.iter().sum::<f64>() / count.max(1) as f64;
-        let scale = if mean > 0.0 { cfg.train.difference / mean } else { 0.0 };
-        wt.iter_mut().chain(wv.iter_mut()).for_each(|w| *w *= scale);
+        scale_to_mean(&mut wt, &mut wv, pt.iter().filter(|p| **p != u32::MAX).count() * d, cfg.train.difference);
         (wt, wv)
     } else {
         Default::default()
@@ -318,16 +315,20 @@ pub fn prepare(cfg: &Config, data: &Data) -> Result<Prepared> {
             jacobian_weights(&jt, &ht, d, &scale, cfg.train.jacobian_floor),
             jacobian_weights(&jv, &hv, d, &scale, cfg.train.jacobian_floor),
         );
-        // Mean weight λ_J over the training split's labelled entries.
-        let count = ht.iter().filter(|h| **h).count() * d * d;
-        let mean = wt.iter().sum::<f64>() / count.max(1) as f64;
-        let s = if mean > 0.0 { cfg.train.jacobian / mean } else { 0.0 };
-        wt.iter_mut().chain(wv.iter_mut()).for_each(|w| *w *= s);
+        scale_to_mean(&mut wt, &mut wv, ht.iter().filter(|h| **h).count() * d * d, cfg.train.jacobian);
         let f32s = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
         (train.jacobian, train.jacobian_weights, train.jac_axes) = (f32s(jt), f32s(wt), d);
         (val.jacobian, val.jacobian_weights, val.jac_axes) = (f32s(jv), f32s(wv), d);
     }
     Ok(Prepared { train, val, normalizer, transform })
+}
+
+/// Scales both splits' loss weights so that the training split's `entries` labelled weights (the
+/// others are 0) average `target`; all 0 when they sum to 0.
+fn scale_to_mean(train: &mut [f64], val: &mut [f64], entries: usize, target: f64) {
+    let mean = train.iter().sum::<f64>() / entries.max(1) as f64;
+    let s = if mean > 0.0 { target / mean } else { 0.0 };
+    train.iter_mut().chain(val.iter_mut()).for_each(|w| *w *= s);
 }
 
 /// Jacobian labels of the rows `idx` in network space ([`Dataset::jacobian`]: `idx.len() × d × d`,
