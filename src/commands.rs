@@ -26,16 +26,7 @@ fn print_summary(m: &RunMetrics) {
         "best val loss {:.3e} (epoch {}), {:.0} samples/s on {}",
         m.best_val_loss, m.best_epoch, m.train_samples_per_sec, m.backend
     );
-    println!(
-        "{:>8} {:>11} {:>11} {:>11} {:>11} {:>9} {:>10}",
-        "eps", "rollout L2", "|dl_fast|", "|dl_slow|", "fast rel", "complex", "angle deg"
-    );
-    for e in &m.eval.per_eps {
-        println!(
-            "{:>8} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>9.3} {:>10.3}",
-            e.eps, e.rollout_l2, e.fast_abs, e.slow_abs, e.fast_rel, e.complex_fraction, e.fast_angle_deg
-        );
-    }
+    print_eval_table(&m.eval.per_eps);
     let r = &m.eval.reference;
     println!(
         "at eps = {}: rollout {:.3e}, fast {:.3e}, slow {:.3e}, fast rel {:.3e}",
@@ -220,16 +211,38 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// The per-eps table `stiffx eval` prints.
+/// The per-eps table `stiffx run` and `stiffx eval` print.
 fn print_eval_table(per_eps: &[crate::metrics::EpsMetrics]) {
+    // The period column only for systems whose test trajectories oscillate over the horizon.
+    let oscillating = per_eps.iter().any(|e| e.period_rel.is_some());
     println!(
-        "{:>8} {:>11} {:>11} {:>11} {:>11} {:>10} {:>11} {:>9}",
-        "eps", "rollout L2", "rollout rel", "|dl_fast|", "|dl_slow|", "fast rel", "angle deg", "all ≤ 5 %"
+        "{:>8} {:>11} {:>11} {:>11} {:>11} {:>10} {:>11} {:>9}{}",
+        "eps",
+        "rollout L2",
+        "rollout rel",
+        "|dl_fast|",
+        "|dl_slow|",
+        "fast rel",
+        "angle deg",
+        "all ≤ 5 %",
+        if oscillating { "  period rel" } else { "" }
     );
     for e in per_eps {
         println!(
-            "{:>8} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>10.3e} {:>11.3} {:>9.3}",
-            e.eps, e.rollout_l2, e.rollout_rel, e.fast_abs, e.slow_abs, e.fast_rel, e.fast_angle_deg, e.all_within
+            "{:>8} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>10.3e} {:>11.3} {:>9.3}{}",
+            e.eps,
+            e.rollout_l2,
+            e.rollout_rel,
+            e.fast_abs,
+            e.slow_abs,
+            e.fast_rel,
+            e.fast_angle_deg,
+            e.all_within,
+            match (oscillating, e.period_rel) {
+                (false, _) => String::new(),
+                (true, Some(p)) => format!(" {p:>12.3e}"),
+                (true, None) => format!(" {:>12}", "—"),
+            }
         );
     }
 }

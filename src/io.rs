@@ -93,8 +93,46 @@ pub mod float {
     }
 }
 
+/// [`float`] for an optional number: `None` is written as `null` (an empty field in CSV), and `null`,
+/// a missing field (with `#[serde(default)]`) or `"NaN"` read back as `None`.
+pub mod float_opt {
+    use serde::{Deserializer, Serializer};
+
+    /// Writes `null`, a number, or `"inf"`/`"-inf"`.
+    pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(x) => super::float::serialize(x, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Reads what [`serialize`] writes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        let v = super::float::deserialize(d)?;
+        Ok((!v.is_nan()).then_some(v))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+    struct O {
+        #[serde(default, with = "super::float_opt")]
+        p: Option<f64>,
+        #[serde(default, with = "super::float_opt")]
+        q: Option<f64>,
+    }
+
+    #[test]
+    fn optional_floats_round_trip_through_json() {
+        for o in [O { p: None, q: Some(f64::INFINITY) }, O { p: Some(-2.5e-7), q: None }] {
+            let j = serde_json::to_string(&o).unwrap();
+            assert_eq!(serde_json::from_str::<O>(&j).unwrap(), o, "{j}");
+        }
+        assert_eq!(serde_json::from_str::<O>("{}").unwrap(), O { p: None, q: None });
+        assert_eq!(serde_json::to_string(&O { p: None, q: Some(1.0) }).unwrap(), r#"{"p":null,"q":1.0}"#);
+    }
+
     #[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq)]
     struct T {
         #[serde(with = "super::float")]

@@ -5,6 +5,8 @@
 //!   `E_λ = 1/(N+1) Σ_j |λ(t_j) - λ*(t_j)|`, eigenvalues sorted by decreasing modulus, fast = first,
 //!   slow = last; `|·|` is the complex modulus. We also report the relative error `|λ/λ* - 1|`, which is
 //!   what matters across stiffness values (an absolute grid mean is dominated by the stiffest eps).
+//! - Oscillation period (ours, for relaxation oscillators where a pointwise rollout error says little):
+//!   [`period_rel`] `= |T_θ/T* − 1|`, periods from the spacing of upward mid-range crossings.
 //! - Combined score (eq. 32): `S = (E_roll/med(E_roll) + E_fast/med(E_fast) + E_slow/med(E_slow)) / 3`,
 //!   medians over the runs being compared (implemented as written; it does not reproduce the printed
 //!   Table 1 values, see PAPER-NOTES).
@@ -28,6 +30,71 @@ pub fn rollout_rel(a: &[f64], b: &[f64], d: usize) -> f64 {
             if range > 0.0 { err / range } else { err }
         })
         .fold(0.0, f64::max)
+}
+
+/// Times at which component `k` of a trajectory (`(N+1) × d`, at `times`) crosses `level` upwards,
+/// linearly interpolated between samples. A crossing counts only after the component has been at least
+/// `hysteresis` below `level` since the previous one, so that a trajectory lingering at the level is
+/// not counted many times.
+pub fn upward_crossings(traj: &[f64], times: &[f64], d: usize, k: usize, level: f64, hysteresis: f64) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut armed = false;
+    for j in 0..times.len() {
+        let v = traj[j * d + k];
+        if !v.is_finite() {
+            break;
+        }
+        if v < level - hysteresis {
+            armed = true;
+        }
+        if armed && j > 0 && v >= level {
+            let u = traj[(j - 1) * d + k];
+            let f = if v > u { (level - u) / (v - u) } else { 1.0 };
+            out.push(times[j - 1] + f.clamp(0.0, 1.0) * (times[j] - times[j - 1]));
+            armed = false;
+        }
+    }
+    out
+}
+
+/// The period of an oscillation from its upward [crossings](upward_crossings): the mean spacing of the
+/// crossings after the first one (`(c_{n-1} - c_1)/(n - 2)`; the first cycle may still be a transient
+/// from the initial state), or `None` with fewer than 3 crossings (less than one full cycle after the
+/// first).
+pub fn oscillation_period(crossings: &[f64]) -> Option<f64> {
+    let n = crossings.len();
+    (n >= 3).then(|| (crossings[n - 1] - crossings[1]) / (n - 2) as f64)
+}
+
+/// Relative period error of a learned rollout `a` against its reference `b` (`(N+1) × d` at `times`),
+/// for a system that oscillates: a relaxation oscillation whose learned period is off by a fraction δ
+/// drifts by δ·t in phase, and once the drift exceeds a jump's width the pointwise [`rollout_rel`] is
+/// O(1) whatever the fit — the period is then the measure of whether the learned oscillator is right.
+///
+/// For each component `k`, the level is the midpoint of the reference's range of `x_k` (hysteresis 10 %
+/// of the range); a component oscillates when the reference has a [period](oscillation_period) `T*_k`
+/// there, and its error is `|T_k/T*_k - 1|` with the learned rollout's period `T_k` at the same level
+/// (infinite when the learned rollout does not complete the cycles; one that diverges counts the
+/// crossings before it does — [`rollout_rel`] reports the divergence). Returns the largest error over the
+/// oscillating components, or `None` when no component oscillates (a relaxing system, or a horizon
+/// shorter than two cycles after the first crossing).
+pub fn period_rel(a: &[f64], b: &[f64], times: &[f64], d: usize) -> Option<f64> {
+    let mut worst: Option<f64> = None;
+    for k in 0..d {
+        let (lo, hi) =
+            b.iter().skip(k).step_by(d).fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(*v), h.max(*v)));
+        if hi <= lo {
+            continue;
+        }
+        let (level, hyst) = (0.5 * (lo + hi), 0.1 * (hi - lo));
+        let Some(t_ref) = oscillation_period(&upward_crossings(b, times, d, k, level, hyst)) else { continue };
+        let err = match oscillation_period(&upward_crossings(a, times, d, k, level, hyst)) {
+            Some(t) => (t / t_ref - 1.0).abs(),
+            None => f64::INFINITY,
+        };
+        worst = Some(worst.map_or(err, |w| w.max(err)));
+    }
+    worst
 }
 
 /// The tolerance of [`EpsMetrics::all_within`]: every nonzero eigenvalue within 5 % of the true one.
@@ -482,6 +549,12 @@ pub struct EpsMetrics {
     /// Mean over test trajectories of [`rollout_rel`] (per-species relative rollout error).
     #[serde(default = "nan", with = "crate::io::float")]
     pub rollout_rel: f64,
+    /// Mean over the test trajectories whose reference oscillates of [`period_rel`] (relative error of
+    /// the learned oscillation period; infinite when a learned rollout stops oscillating); `None` when
+    /// no reference trajectory oscillates over the evaluation horizon (and in results written before it
+    /// existed).
+    #[serde(default, with = "crate::io::float_opt")]
+    pub period_rel: Option<f64>,
 }
 
 fn nan() -> f64 {
@@ -490,9 +563,10 @@ fn nan() -> f64 {
 
 impl EpsMetrics {
     /// Builds the per-eps record from the rollout errors of each test trajectory (eq. 17 and
-    /// [`rollout_rel`]) and the eigen sums.
-    pub fn new(eps: f64, rollouts: &[f64], rollouts_rel: &[f64], e: &EigenErrors) -> Self {
+    /// [`rollout_rel`]), the [`period_rel`] of those whose reference oscillates, and the eigen sums.
+    pub fn new(eps: f64, rollouts: &[f64], rollouts_rel: &[f64], periods: &[f64], e: &EigenErrors) -> Self {
         Self {
+            period_rel: (!periods.is_empty()).then(|| periods.iter().sum::<f64>() / periods.len() as f64),
             all_rel: e.mean(e.all_rel),
             all_rel_max: e.all_rel_max,
             all_within: e.all_within as f64 / e.n.max(1) as f64,
@@ -677,7 +751,7 @@ mod tests {
         let mut e = EigenErrors::default();
         let r = [Complex::new(-100.0, 0.0), Complex::new(-1.0, 0.0)];
         e.add(&[Complex::new(-110.0, 0.0), Complex::new(-1.01, 0.0)], &r, 0);
-        let m = EpsMetrics::new(0.01, &[1e-3], &[0.5], &e);
+        let m = EpsMetrics::new(0.01, &[1e-3], &[0.5], &[], &e);
         assert!((m.fast_abs - 10.0).abs() < 1e-12 && (m.fast_rel - 0.1).abs() < 1e-12);
         assert!((m.slow_abs - 0.01).abs() < 1e-12 && m.complex_fraction == 0.0);
         assert!((m.all_rel - 0.1).abs() < 1e-12 && (m.all_rel_max - 0.1).abs() < 1e-12 && m.all_within == 0.0);
@@ -690,12 +764,12 @@ mod tests {
         let c = |re: f64| Complex::new(re, 0.0);
         let mut e = EigenErrors::default();
         e.add(&[c(-1000.0), c(-0.0105), c(2e-3)], &[c(-1000.0), c(-0.01), c(0.0)], 1);
-        let m = EpsMetrics::new(1.0, &[0.0], &[0.0], &e);
+        let m = EpsMetrics::new(1.0, &[0.0], &[0.0], &[], &e);
         assert!((m.slow_rel - 0.05).abs() < 1e-12, "{m:?}");
         assert!((m.all_rel - 0.05).abs() < 1e-12 && (m.zero_rel - 2e-6).abs() < 1e-15, "{m:?}");
         let mut e = EigenErrors::default();
         e.add(&[c(-0.04), c(1e-9), c(0.0)], &[c(-0.04), c(0.0), c(0.0)], 1);
-        let m = EpsMetrics::new(1.0, &[0.0], &[0.0], &e);
+        let m = EpsMetrics::new(1.0, &[0.0], &[0.0], &[], &e);
         assert!(m.slow_rel == 0.0 && m.fast_rel == 0.0 && (m.zero_rel - 2.5e-8).abs() < 1e-20, "{m:?}");
         assert!(m.all_within == 1.0, "{m:?}");
     }
@@ -723,6 +797,51 @@ mod tests {
         let r = rollout_rel(&learned, &reference, 2);
         assert!((r - 0.1).abs() < 1e-9, "{r}");
         assert!(rollout_rel(&[f64::NAN, 0.0, 0.0, 0.0], &reference, 2).is_infinite());
+    }
+
+    /// `(N+1) × 2` samples of `(sin(2πt/T), e^{-t})` on `[0, 20]`, dt = 0.01.
+    fn wave(period: f64) -> (Vec<f64>, Vec<f64>) {
+        let times: Vec<f64> = (0..=2000).map(|j| j as f64 * 0.01).collect();
+        let x = times.iter().flat_map(|&t| [(std::f64::consts::TAU * t / period).sin(), (-t).exp()]).collect();
+        (times, x)
+    }
+
+    #[test]
+    fn upward_crossings_are_interpolated_and_debounced() {
+        let (times, x) = wave(4.0);
+        // sin crosses 0 upwards at t = 4, 8, 12, 16 (t = 0 starts *at* the level: not armed yet; t = 20
+        // ends there).
+        let c = upward_crossings(&x, &times, 2, 0, 0.0, 0.1);
+        assert_eq!(c.len(), 4, "{c:?}");
+        for (i, t) in c.iter().enumerate() {
+            assert!((t - 4.0 * (i + 1) as f64).abs() < 1e-4, "{c:?}");
+        }
+        let p = oscillation_period(&c).unwrap();
+        assert!((p - 4.0).abs() < 1e-4, "{p}");
+        // A signal that wiggles around the level by less than the hysteresis counts once.
+        let wiggle = [-1.0, 0.01, -0.01, 0.01, -0.01, 0.01, -1.0, 1.0];
+        let t: Vec<f64> = (0..wiggle.len()).map(|j| j as f64).collect();
+        assert_eq!(upward_crossings(&wiggle, &t, 1, 0, 0.0, 0.1), vec![1.0 - 0.01 / 1.01, 6.5]);
+        assert_eq!(oscillation_period(&[1.0, 2.0]), None);
+    }
+
+    #[test]
+    fn period_rel_compares_the_learned_and_reference_periods() {
+        let (times, reference) = wave(4.0);
+        let (_, learned) = wave(4.1);
+        let r = period_rel(&learned, &reference, &times, 2).unwrap();
+        // The learned wave's crossings sit on its own 4.1 grid (interpolation error ~1e-5).
+        assert!((r - 0.025).abs() < 1e-4, "{r}");
+        assert!(period_rel(&reference, &reference, &times, 2).unwrap() < 1e-12);
+        // A learned rollout that stops oscillating: infinite error; a relaxing reference: no period.
+        let flat: Vec<f64> = times.iter().flat_map(|_| [0.5, 0.0]).collect();
+        assert!(period_rel(&flat, &reference, &times, 2).unwrap().is_infinite());
+        let relaxing: Vec<f64> = reference.iter().skip(1).step_by(2).flat_map(|&v| [v, v]).collect();
+        assert_eq!(period_rel(&learned, &relaxing, &times, 2), None);
+        // A metric record averages the oscillating trajectories and has none without any.
+        let e = EigenErrors::default();
+        assert_eq!(EpsMetrics::new(1.0, &[0.0; 2], &[0.0; 2], &[0.01, 0.03], &e).period_rel, Some(0.02));
+        assert_eq!(EpsMetrics::new(1.0, &[0.0], &[0.0], &[], &e).period_rel, None);
     }
 }
 

@@ -21,7 +21,9 @@ use crate::config::{Config, Weighting};
 use crate::error::{Error, Result};
 use crate::io::{write_atomic, write_csv, write_json};
 use crate::labeller::exact_labels;
-use crate::metrics::{EigenErrors, EnsembleMetrics, EpsMetrics, Summary, WindowMetrics, rollout_l2, rollout_rel};
+use crate::metrics::{
+    EigenErrors, EnsembleMetrics, EpsMetrics, Summary, WindowMetrics, period_rel, rollout_l2, rollout_rel,
+};
 use crate::model::{Normalizer, Weights};
 use crate::sampler::{Origin, SampleSet};
 use crate::spectral::{Ensemble, JacobianMode, LearnedField, LearnedRhs, eigenvalues};
@@ -625,13 +627,14 @@ pub fn evaluate_field(
     let mut per_eps = Vec::new();
     for (ei, &e) in eps_all.iter().enumerate() {
         let mut errs = EigenErrors::default();
-        let (mut rolls, mut rels) = (Vec::new(), Vec::new());
+        let (mut rolls, mut rels, mut periods) = (Vec::new(), Vec::new(), Vec::new());
         for t in ei * inits.len()..(ei + 1) * inits.len() {
             let range = t * per_traj..(t + 1) * per_traj;
             let l2 = rollout_l2(&tr.learned[range.clone()], &tr.reference[range.clone()], d);
             rolls.push(if l2.is_finite() { l2 } else { f64::INFINITY });
-            let rel = rollout_rel(&tr.learned[range.clone()], &tr.reference[range], d);
+            let rel = rollout_rel(&tr.learned[range.clone()], &tr.reference[range.clone()], d);
             rels.push(if rel.is_finite() { rel } else { f64::INFINITY });
+            periods.extend(period_rel(&tr.learned[range.clone()], &tr.reference[range], &times, d));
             for p in t * (steps + 1)..(t + 1) * (steps + 1) {
                 errs.add(&tr.learned_eigs[p], &tr.reference_eigs[p], zeros);
                 let learned = nalgebra::DMatrix::from_row_slice(d, d, &jac[p * d * d..(p + 1) * d * d]);
@@ -642,7 +645,7 @@ pub fn evaluate_field(
                 ));
             }
         }
-        per_eps.push(EpsMetrics::new(e, &rolls, &rels, &errs));
+        per_eps.push(EpsMetrics::new(e, &rolls, &rels, &periods, &errs));
     }
     let reference =
         per_eps.iter().find(|m| m.eps == cfg.eval.reference_eps).cloned().expect("reference eps was evaluated");

@@ -7,6 +7,7 @@ mod compare;
 mod dropin;
 mod jacobian;
 mod labels;
+mod period;
 mod pipeline;
 mod registry;
 mod sampling;
