@@ -216,26 +216,28 @@ fn print_eval_table(per_eps: &[crate::metrics::EpsMetrics]) {
     // The period column only for systems whose test trajectories oscillate over the horizon.
     let oscillating = per_eps.iter().any(|e| e.period_rel.is_some());
     println!(
-        "{:>8} {:>11} {:>11} {:>11} {:>11} {:>10} {:>11} {:>9}{}",
+        "{:>8} {:>11} {:>11} {:>11} {:>11} {:>10} {:>8} {:>10} {:>9}{}",
         "eps",
         "rollout L2",
         "rollout rel",
         "|dl_fast|",
         "|dl_slow|",
         "fast rel",
+        "complex",
         "angle deg",
         "all ≤ 5 %",
-        if oscillating { "  period rel" } else { "" }
+        if oscillating { format!(" {:>12}", "period rel") } else { String::new() }
     );
     for e in per_eps {
         println!(
-            "{:>8} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>10.3e} {:>11.3} {:>9.3}{}",
+            "{:>8} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>10.3e} {:>8.3} {:>10.3} {:>9.3}{}",
             e.eps,
             e.rollout_l2,
             e.rollout_rel,
             e.fast_abs,
             e.slow_abs,
             e.fast_rel,
+            e.complex_fraction,
             e.fast_angle_deg,
             e.all_within,
             match (oscillating, e.period_rel) {

@@ -65,7 +65,7 @@ pub mod float {
     impl<'de> Visitor<'de> for F {
         type Value = f64;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a number, \"inf\", \"-inf\", \"NaN\" or null")
+            f.write_str("a number, \"inf\", \"-inf\", \"NaN\", null or an empty field")
         }
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
             Ok(v)
@@ -77,6 +77,10 @@ pub mod float {
             Ok(v as f64)
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
+            // An empty CSV field is what `float_opt` writes for `None` (and csv hands it over as "").
+            if v.trim().is_empty() {
+                return Ok(f64::NAN);
+            }
             v.trim().parse::<f64>().map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
         }
         fn visit_unit<E: de::Error>(self) -> Result<f64, E> {
@@ -131,6 +135,19 @@ mod tests {
         }
         assert_eq!(serde_json::from_str::<O>("{}").unwrap(), O { p: None, q: None });
         assert_eq!(serde_json::to_string(&O { p: None, q: Some(1.0) }).unwrap(), r#"{"p":null,"q":1.0}"#);
+    }
+
+    #[test]
+    fn optional_floats_round_trip_through_csv() {
+        let rows = vec![O { p: None, q: Some(f64::NEG_INFINITY) }, O { p: Some(3.5), q: None }];
+        let mut w = csv::Writer::from_writer(Vec::new());
+        for r in &rows {
+            w.serialize(r).unwrap();
+        }
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        assert_eq!(text, "p,q\n,-inf\n3.5,\n");
+        let back: Vec<O> = csv::Reader::from_reader(text.as_bytes()).deserialize().map(|r| r.unwrap()).collect();
+        assert_eq!(back, rows);
     }
 
     #[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq)]
