@@ -173,6 +173,10 @@ pub struct EvalArgs {
     /// Jacobian; for stiffness values where RK4 at the config's dt is unstable).
     #[arg(long)]
     pub integrator: Option<String>,
+    /// Evaluation horizon, replacing the checkpoint config's `eval.horizon` (same spacing and `dt`):
+    /// e.g. several cycles of an oscillator, for its period error (`period_rel`).
+    #[arg(long, allow_hyphen_values = true)]
+    pub horizon: Option<f64>,
     /// Output directory (default: `eval/` next to the checkpoint; required with several checkpoints).
     #[arg(long)]
     pub out: Option<PathBuf>,

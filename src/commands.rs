@@ -96,6 +96,20 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             ck.config.eval.integrator = integrator;
         }
     }
+    if let Some(h) = a.horizon {
+        crate::Error::positive("--horizon", h)?;
+        for ck in &mut cks {
+            let e = &mut ck.config.eval;
+            e.horizon = h;
+            crate::ode::check_times("eval", e.spacing, e.dt, e.horizon, e.t_first, e.points).map_err(|err| {
+                crate::Error::invalid(
+                    "--horizon",
+                    h,
+                    format!("a horizon the checkpoint's evaluation grid allows ({err})"),
+                )
+            })?;
+        }
+    }
     let sys = &cks[0].config.system;
     for (ck, p) in cks.iter().zip(&a.checkpoint) {
         if crate::registry::name_of(&ck.config.system) != crate::registry::name_of(sys) {

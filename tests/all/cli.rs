@@ -230,6 +230,15 @@ fn run_then_eval_end_to_end() {
         &["eval", "--checkpoint", ck.to_str().unwrap(), "--integrator", "euler"],
         &["--integrator", "bdf"],
     );
+    assert_bad_input(&["eval", "--checkpoint", ck.to_str().unwrap(), "--horizon", "-1"], &["--horizon", "> 0"]);
+    assert_bad_input(&["eval", "--checkpoint", ck.to_str().unwrap(), "--horizon", "1e-9"], &["--horizon", "eval.dt"]);
+    // A longer horizon: 3 test trajectories × 201 points instead of × 101 (t = 0…2 at Δt = 0.01).
+    let ev_h = d.path().join("ev_h");
+    let (code, _, err) =
+        stiffx(&["eval", "--checkpoint", ck.to_str().unwrap(), "--horizon", "2", "--out", ev_h.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let per_eps = std::fs::read_to_string(ev_h.join("per_eps.csv")).unwrap();
+    assert!(per_eps.lines().skip(1).all(|l| l.split(',').nth(8) == Some("603")), "{per_eps}");
     // Implicit rollouts with the learned Jacobian at a stiffness 50× beyond the training grid.
     let (code, stdout, err) = stiffx(&[
         "eval",
