@@ -630,11 +630,12 @@ pub fn evaluate_field(
         let (mut rolls, mut rels, mut periods) = (Vec::new(), Vec::new(), Vec::new());
         for t in ei * inits.len()..(ei + 1) * inits.len() {
             let range = t * per_traj..(t + 1) * per_traj;
-            let l2 = rollout_l2(&tr.learned[range.clone()], &tr.reference[range.clone()], d);
+            let (learned, reference) = (&tr.learned[range.clone()], &tr.reference[range]);
+            let l2 = rollout_l2(learned, reference, d);
             rolls.push(if l2.is_finite() { l2 } else { f64::INFINITY });
-            let rel = rollout_rel(&tr.learned[range.clone()], &tr.reference[range.clone()], d);
+            let rel = rollout_rel(learned, reference, d);
             rels.push(if rel.is_finite() { rel } else { f64::INFINITY });
-            periods.extend(period_rel(&tr.learned[range.clone()], &tr.reference[range], &times, d));
+            periods.extend(period_rel(learned, reference, &times, d));
             for p in t * (steps + 1)..(t + 1) * (steps + 1) {
                 errs.add(&tr.learned_eigs[p], &tr.reference_eigs[p], zeros);
                 let learned = nalgebra::DMatrix::from_row_slice(d, d, &jac[p * d * d..(p + 1) * d * d]);

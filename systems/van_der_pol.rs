@@ -124,11 +124,8 @@ mod tests {
         let dt = 1e-3;
         let times: Vec<f64> = (0..=40_000).map(|i| i as f64 * dt).collect();
         let y = crate::ode::solve_at(&s, 1.0, &[2.0, 0.0], &times, 1e-10, 1e-12, false).unwrap();
-        let y1: Vec<f64> = y.chunks(2).map(|p| p[0]).collect();
-        let ups: Vec<f64> = (1..y1.len())
-            .filter(|&i| y1[i - 1] < 0.0 && y1[i] >= 0.0)
-            .map(|i| times[i - 1] + dt * y1[i - 1] / (y1[i - 1] - y1[i]))
-            .collect();
+        // Upward zero crossings of y1 (no hysteresis), linearly interpolated: the evaluation's detector.
+        let ups = crate::metrics::upward_crossings(&y, &times, 2, 0, 0.0, 0.0);
         assert!(ups.len() >= 4, "{ups:?}");
         let period = ups[ups.len() - 1] - ups[ups.len() - 2];
         assert!((period - 6.663_286_859).abs() < 1e-4, "period {period}");
