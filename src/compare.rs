@@ -73,6 +73,11 @@ pub struct CompareRow {
     pub rollout_rel: f64,
     /// Mean over the grid of the fraction of points with every nonzero eigenvalue within 5 %.
     pub all_within: f64,
+    /// Mean over the eps where the reference oscillates of the relative error of the learned
+    /// oscillation period ([`crate::metrics::period_rel`]; infinite when a learned rollout stops
+    /// oscillating); empty for systems that do not oscillate over the evaluation horizon.
+    #[serde(default, with = "crate::io::float_opt")]
+    pub period_rel: Option<f64>,
     /// Seconds of data generation (sampling + labelling; shared datasets report their one generation).
     pub seconds_data: f64,
     /// Training seconds.
@@ -181,6 +186,7 @@ pub fn compare(bases: &[Config], spec: &CompareSpec, out: &Path, opts: &RunOptio
                 all_rel: g.all_rel,
                 rollout_rel: g.rollout_rel,
                 all_within: g.all_within,
+                period_rel: g.period_rel,
                 seconds_data: m.seconds.sample + m.seconds.label,
                 seconds_train: m.seconds.train,
                 seconds_eval: m.seconds.eval,
@@ -239,10 +245,26 @@ pub fn compare(bases: &[Config], spec: &CompareSpec, out: &Path, opts: &RunOptio
     Ok(rows)
 }
 
+/// A table cell: mean (± std over several) of the finite values, and how many were not finite, e.g.
+/// `1.23e-2 ± 4.0e-3 (1/3 diverged)`; `—` when none is finite.
+fn cell(all: &[f64], not_finite: &str) -> String {
+    let fin: Vec<f64> = all.iter().copied().filter(|v| v.is_finite()).collect();
+    let (a, b) = mean_std(&fin);
+    let mut txt = match fin.len() {
+        0 => "—".to_string(),
+        1 => format!("{a:.2e}"),
+        _ => format!("{a:.2e} ± {b:.1e}"),
+    };
+    if fin.len() < all.len() {
+        txt.push_str(&format!(" ({}/{} {not_finite})", all.len() - fin.len(), all.len()));
+    }
+    txt
+}
+
 fn markdown(rows: &[CompareRow], spec: &CompareSpec, bases: &[Config]) -> String {
     let base = &bases[0];
     let mut s = format!(
-        "# Comparison across systems\n\nSeeds {:?}; labeller {}; model {}×{}; {} epochs, batch {}. Metrics are means over each system's training grid and its fixed test initial states (eq. 17 rollouts, {}; eq. 18 eigenvalue errors along the reference trajectories), then mean ± std over seeds. `worst` is the worst per-eps relative fast error; `all rel` the worst relative error over all nonzero eigenvalues at a point (exact zeros, such as a conservation law's, excluded), averaged; `≤5 %` the fraction of points where every nonzero eigenvalue is within 5 %; `rollout rel` the largest rollout error of a species relative to its range.{}\n\n",
+        "# Comparison across systems\n\nSeeds {:?}; labeller {}; model {}×{}; {} epochs, batch {}. Metrics are means over each system's training grid and its fixed test initial states (eq. 17 rollouts, {}; eq. 18 eigenvalue errors along the reference trajectories), then mean ± std over seeds. `worst` is the worst per-eps relative fast error; `all rel` the worst relative error over all nonzero eigenvalues at a point (exact zeros, such as a conservation law's, excluded), averaged; `≤5 %` the fraction of points where every nonzero eigenvalue is within 5 %; `rollout rel` the largest rollout error of a species relative to its range; `period` the relative error of the learned oscillation period where the reference oscillates (— elsewhere).{}\n\n",
         spec.seeds,
         base.labeller.describe(),
         base.model.hidden,
@@ -266,7 +288,7 @@ fn markdown(rows: &[CompareRow], spec: &CompareSpec, bases: &[Config]) -> String
             String::new()
         }
     );
-    s.push_str("| system | transform | sampler | samples | fast rel | worst | all rel | ≤5 % | \\|Δλ_fast\\| | \\|Δλ_slow\\| | rollout L2 | rollout rel | data s | train s | eval s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    s.push_str("| system | transform | sampler | samples | fast rel | worst | all rel | ≤5 % | \\|Δλ_fast\\| | \\|Δλ_slow\\| | rollout L2 | rollout rel | period | data s | train s | eval s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for sy in &spec.systems {
         for t in &spec.transforms {
             for p in &spec.samplers {
@@ -275,25 +297,17 @@ fn markdown(rows: &[CompareRow], spec: &CompareSpec, bases: &[Config]) -> String
                 if g.is_empty() {
                     continue;
                 }
-                let m = |f: fn(&CompareRow) -> f64| {
-                    let all: Vec<f64> = g.iter().map(|r| f(r)).collect();
-                    let fin: Vec<f64> = all.iter().copied().filter(|v| v.is_finite()).collect();
-                    let (a, b) = mean_std(&fin);
-                    let mut txt = match fin.len() {
-                        0 => "—".to_string(),
-                        1 => format!("{a:.2e}"),
-                        _ => format!("{a:.2e} ± {b:.1e}"),
-                    };
-                    if fin.len() < all.len() {
-                        txt.push_str(&format!(" ({}/{} diverged)", all.len() - fin.len(), all.len()));
-                    }
-                    txt
+                let m = |f: fn(&CompareRow) -> f64| cell(&g.iter().map(|r| f(r)).collect::<Vec<_>>(), "diverged");
+                // Only the runs whose reference oscillates have a period error.
+                let period = match g.iter().filter_map(|r| r.period_rel).collect::<Vec<_>>() {
+                    p if p.is_empty() => "—".to_string(),
+                    p => cell(&p, "stopped oscillating"),
                 };
                 let secs = |f: fn(&CompareRow) -> f64| {
                     format!("{:.1}", mean_std(&g.iter().map(|r| f(r)).collect::<Vec<_>>()).0)
                 };
                 s.push_str(&format!(
-                    "| {sy} | {t} | {p} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                    "| {sy} | {t} | {p} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                     g[0].samples,
                     m(|r| r.fast_rel),
                     m(|r| r.worst_fast_rel),
@@ -303,6 +317,7 @@ fn markdown(rows: &[CompareRow], spec: &CompareSpec, bases: &[Config]) -> String
                     m(|r| r.slow_abs),
                     m(|r| r.rollout_l2),
                     m(|r| r.rollout_rel),
+                    period,
                     secs(|r| r.seconds_data),
                     secs(|r| r.seconds_train),
                     secs(|r| r.seconds_eval)
@@ -314,4 +329,69 @@ fn markdown(rows: &[CompareRow], spec: &CompareSpec, bases: &[Config]) -> String
         "\nPer run: `compare.csv`; figure: `compare.png`; run directories `<system>/<transform>-<sampler>-s<seed>/`.\n",
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(system: &str, seed: u64, period_rel: Option<f64>) -> CompareRow {
+        CompareRow {
+            system: system.into(),
+            transform: "asinh".into(),
+            sampler: "cloud".into(),
+            seed,
+            samples: 100,
+            best_val_loss: 1e-3,
+            rollout_l2: 1e-2,
+            fast_abs: 1.0,
+            slow_abs: 0.1,
+            fast_rel: 0.01,
+            worst_fast_rel: 0.02,
+            slow_rel: 0.03,
+            all_rel: 0.04,
+            rollout_rel: 0.05,
+            all_within: 0.9,
+            period_rel,
+            seconds_data: 1.0,
+            seconds_train: 2.0,
+            seconds_eval: 3.0,
+        }
+    }
+
+    /// The period column: mean ± std over the seeds that kept oscillating, how many stopped, and `—`
+    /// for a system whose reference does not oscillate; the CSV keeps `None` as an empty field.
+    #[test]
+    fn the_table_has_a_period_column_for_oscillators() {
+        let rows = vec![
+            row("davis-skodje", 1, None),
+            row("van-der-pol", 1, Some(0.01)),
+            row("van-der-pol", 2, Some(0.03)),
+            row("van-der-pol", 3, Some(f64::INFINITY)),
+        ];
+        let spec = CompareSpec {
+            systems: vec!["davis-skodje".into(), "van-der-pol".into()],
+            transforms: vec!["asinh".into()],
+            samplers: vec!["cloud".into()],
+            seeds: vec![1, 2, 3],
+            epochs: None,
+        };
+        let md = markdown(&rows, &spec, &[Config::default()]);
+        // Table lines with the escaped pipes of `\|Δλ\|` taken out, so that `|` splits cells.
+        let line = |s: &str| md.lines().find(|l| l.starts_with(s)).unwrap().replace("\\|", "");
+        let header = line("| system");
+        let col = header.split('|').position(|c| c.trim() == "period").unwrap();
+        let cell = |l: String| l.split('|').nth(col).unwrap().trim().to_string();
+        assert_eq!(cell(line("| davis-skodje")), "—");
+        assert_eq!(cell(line("| van-der-pol")), "2.00e-2 ± 1.4e-2 (1/3 stopped oscillating)");
+        assert_eq!(header.matches('|').count(), line("|---").matches('|').count());
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("compare.csv");
+        write_csv(&path, &rows).unwrap();
+        let back: Vec<CompareRow> = csv::Reader::from_path(&path).unwrap().deserialize().map(|r| r.unwrap()).collect();
+        assert_eq!(back[0].period_rel, None);
+        assert_eq!(back[1].period_rel, Some(0.01));
+        assert_eq!(back[3].period_rel, Some(f64::INFINITY));
+    }
 }

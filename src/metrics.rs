@@ -637,6 +637,11 @@ pub struct Summary {
     /// Fraction of points with every nonzero eigenvalue within 5 % (see [`EpsMetrics::all_within`]).
     #[serde(default = "nan", with = "crate::io::float")]
     pub all_within: f64,
+    /// Mean of [`EpsMetrics::period_rel`] over the eps where the reference oscillates (infinite when a
+    /// learned rollout stops oscillating at one of them); `None` when it oscillates at none (and in
+    /// results written before it existed).
+    #[serde(default, with = "crate::io::float_opt")]
+    pub period_rel: Option<f64>,
 }
 
 impl Summary {
@@ -654,6 +659,10 @@ impl Summary {
             all_rel: m(|e| e.all_rel),
             rollout_rel: m(|e| e.rollout_rel),
             all_within: m(|e| e.all_within),
+            period_rel: {
+                let p: Vec<f64> = per_eps.iter().filter_map(|e| e.period_rel).collect();
+                (!p.is_empty()).then(|| p.iter().sum::<f64>() / p.len() as f64)
+            },
         }
     }
 }
@@ -883,6 +892,14 @@ mod tests {
         let e = EigenErrors::default();
         assert_eq!(EpsMetrics::new(1.0, &[0.0; 2], &[0.0; 2], &[0.01, 0.03], &e).period_rel, Some(0.02));
         assert_eq!(EpsMetrics::new(1.0, &[0.0], &[0.0], &[], &e).period_rel, None);
+        // The grid mean averages the eps that have one (here 0.02 and 0.04), and has none without any.
+        let per_eps = [
+            EpsMetrics::new(1.0, &[0.0], &[0.0], &[0.01, 0.03], &e),
+            EpsMetrics::new(2.0, &[0.0], &[0.0], &[], &e),
+            EpsMetrics::new(3.0, &[0.0], &[0.0], &[0.04], &e),
+        ];
+        assert!((Summary::mean(&per_eps).period_rel.unwrap() - 0.03).abs() < 1e-15);
+        assert_eq!(Summary::mean(&per_eps[1..2]).period_rel, None);
     }
 
     #[test]

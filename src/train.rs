@@ -152,42 +152,63 @@ impl Dataset {
         !self.jacobian_weights.is_empty()
     }
 
-    /// The Jacobian term of the loss over `rows` (`x`: their network inputs, `rows.len() × d_in`):
-    /// `Σ ω (ȧ − J)²` over the rows that carry Jacobian labels, the tangents `ȧ` pushed through
-    /// `model` in forward mode along the first [`jac_axes`](Self::jac_axes) input axes. `None` when
-    /// no row in `rows` has labels. Differentiable in the weights on an autodiff device.
-    pub fn jacobian_loss(&self, model: &Mlp, rows: &[usize], x: &Tensor<2>) -> Option<Tensor<1>> {
+    /// Whether row `r` carries Jacobian labels (a positive weight on any entry).
+    fn is_labelled(&self, r: usize) -> bool {
+        let stride = self.jac_axes * self.d_out;
+        self.has_jacobian() && self.jacobian_weights[r * stride..(r + 1) * stride].iter().any(|v| *v > 0.0)
+    }
+
+    /// `rows` with those that carry Jacobian labels moved to the end (each part keeps its order): the
+    /// row order [`outputs`](Self::outputs) expects. Unchanged without a Jacobian term.
+    pub fn labelled_last(&self, rows: &[usize]) -> Vec<usize> {
         if !self.has_jacobian() {
-            return None;
+            return rows.to_vec();
+        }
+        let (labelled, plain): (Vec<usize>, Vec<usize>) = rows.iter().partition(|&&r| self.is_labelled(r));
+        plain.into_iter().chain(labelled).collect()
+    }
+
+    /// The network outputs `ŷ` over `rows` (`x`: their network inputs, `rows.len() × d_in`) and the
+    /// Jacobian term of the loss, `Σ ω (ȧ − J)²` over the rows that carry Jacobian labels, the
+    /// tangents `ȧ` pushed through `model` in forward mode along the first
+    /// [`jac_axes`](Self::jac_axes) input axes (`None` when no row has labels). The labelled rows must
+    /// come last ([`labelled_last`](Self::labelled_last)): their outputs are the primal of the same
+    /// forward-mode pass, so that no row goes through the network twice. Differentiable in the
+    /// weights on an autodiff device.
+    ///
+    /// # Panics
+    /// If a labelled row comes before an unlabelled one.
+    pub fn outputs(&self, model: &Mlp, rows: &[usize], x: Tensor<2>) -> (Tensor<2>, Option<Tensor<1>>) {
+        let n = rows.len();
+        let n_l = rows.iter().rev().take_while(|&&r| self.is_labelled(r)).count();
+        assert!(
+            rows[..n - n_l].iter().all(|&r| !self.is_labelled(r)),
+            "Dataset::outputs: rows with Jacobian labels must come last (Dataset::labelled_last)"
+        );
+        if n_l == 0 {
+            return (model.forward(x), None);
         }
         let stride = self.jac_axes * self.d_out;
         debug_assert!(self.jac_axes <= self.d_in, "Jacobian labels on {} of {} input axes", self.jac_axes, self.d_in);
         debug_assert!(self.jacobian.len() == self.len() * stride && self.jacobian_weights.len() == self.len() * stride);
-        let (mut local, mut target, mut weight) = (Vec::new(), Vec::new(), Vec::new());
-        for (l, &r) in rows.iter().enumerate() {
-            let w = &self.jacobian_weights[r * stride..(r + 1) * stride];
-            if w.iter().any(|v| *v > 0.0) {
-                local.push(l as i32);
-                target.extend_from_slice(&self.jacobian[r * stride..(r + 1) * stride]);
-                weight.extend_from_slice(w);
-            }
-        }
-        if local.is_empty() {
-            return None;
+        let (mut target, mut weight) = (Vec::with_capacity(n_l * stride), Vec::with_capacity(n_l * stride));
+        for &r in &rows[n - n_l..] {
+            target.extend_from_slice(&self.jacobian[r * stride..(r + 1) * stride]);
+            weight.extend_from_slice(&self.jacobian_weights[r * stride..(r + 1) * stride]);
         }
         let device = x.device();
-        let n = local.len();
-        let xs = x.clone().select(0, Tensor::<1, Int>::from_ints(TensorData::new(local, [n]), &device));
         let tangents = (0..self.jac_axes)
             .map(|j| {
-                let mut e = vec![0.0f32; n * self.d_in];
+                let mut e = vec![0.0f32; n_l * self.d_in];
                 e.iter_mut().skip(j).step_by(self.d_in).for_each(|v| *v = 1.0);
-                tensor2(e, n, self.d_in, &device)
+                tensor2(e, n_l, self.d_in, &device)
             })
             .collect();
-        let (_, dots) = model.forward_tangents(xs, tangents);
-        let e = Tensor::cat(dots, 1).sub(tensor2(target, n, stride, &device));
-        Some(e.square().mul(tensor2(weight, n, stride, &device)).sum())
+        let (a, dots) = model.forward_tangents(x.clone().narrow(0, n - n_l, n_l), tangents);
+        let e = Tensor::cat(dots, 1).sub(tensor2(target, n_l, stride, &device));
+        let jac = e.square().mul(tensor2(weight, n_l, stride, &device)).sum();
+        let pred = if n_l == n { a } else { Tensor::cat(vec![model.forward(x.narrow(0, 0, n - n_l)), a], 0) };
+        (pred, Some(jac))
     }
 
     /// Squared errors `e²` (`e = ŷ − y`), times the weights when there are any.
@@ -297,22 +318,24 @@ pub fn evaluate_loss(weights: &Weights, data: &Dataset, device: &Device) -> Resu
     let idx: Vec<usize> = (0..data.len()).collect();
     let mut sum = 0.0;
     // With a difference term: every row's error, for the pairs (which may straddle chunks).
-    let mut errors: Vec<f64> = Vec::with_capacity(if data.has_pairs() { data.len() * data.d_out } else { 0 });
+    let d = data.d_out;
+    let mut errors: Vec<f64> = vec![0.0; if data.has_pairs() { data.len() * d } else { 0 }];
     for chunk in idx.chunks(65_536) {
-        let (x, y, w) = data.gather(chunk);
-        let xt = tensor2(x, chunk.len(), data.d_in, device);
-        if let Some(j) = data.jacobian_loss(&model, chunk, &xt) {
+        let rows = data.labelled_last(chunk);
+        let (x, y, w) = data.gather(&rows);
+        let (pred, jac) = data.outputs(&model, &rows, tensor2(x, rows.len(), data.d_in, device));
+        if let Some(j) = jac {
             sum += to_f64(j)[0];
         }
-        let pred = model.forward(xt);
-        let e = pred.sub(tensor2(y, chunk.len(), data.d_out, device));
+        let e = pred.sub(tensor2(y, rows.len(), d, device));
         if data.has_pairs() {
-            errors.extend(to_f64(e.clone()));
+            for (r, v) in rows.iter().zip(to_f64(e.clone()).chunks(d)) {
+                errors[r * d..(r + 1) * d].copy_from_slice(v);
+            }
         }
         let w = (!w.is_empty()).then(|| tensor2(w, chunk.len(), data.d_out, device));
         sum += to_f64(Dataset::weighted_square(e, w).sum())[0];
     }
-    let d = data.d_out;
     for (i, &p) in data.partner.iter().enumerate().filter(|(_, p)| data.has_pairs() && **p != u32::MAX) {
         let p = p as usize;
         sum += (0..d)
@@ -350,12 +373,13 @@ pub fn batch_gradients(
 ) -> (f64, GradientsParams) {
     let total = (idx.len() * data.d_out) as f64;
     let part = |model: Mlp, rows: &[usize]| -> (f64, GradientsParams) {
-        let (x, y, w) = data.gather(rows);
-        let xt = tensor2(x, rows.len(), data.d_in, ad);
+        let rows = data.labelled_last(rows);
+        let (x, y, w) = data.gather(&rows);
         let yt = tensor2(y, rows.len(), data.d_out, ad);
         let wt = (!w.is_empty()).then(|| tensor2(w, rows.len(), data.d_out, ad));
-        let mut loss = data.summed_loss(rows, model.forward(xt.clone()), yt, wt);
-        if let Some(j) = data.jacobian_loss(&model, rows, &xt) {
+        let (pred, jac) = data.outputs(&model, &rows, tensor2(x, rows.len(), data.d_in, ad));
+        let mut loss = data.summed_loss(&rows, pred, yt, wt);
+        if let Some(j) = jac {
             loss = loss.add(j);
         }
         let loss = loss.div_scalar(total);
@@ -566,6 +590,21 @@ mod tests {
         let ad_model = Mlp::from_weights(&w, &ad, DType::F32).unwrap();
         let (graph, _) = batch_gradients(&ad_model, &data, &[0, 1, 2, 3, 4, 5], 1, &ad);
         assert!((graph - host).abs() < 1e-5 * host, "{graph} vs {host}");
+        // With Jacobian labels on rows 0 and 3 as well (moved to the end of every batch and chunk, so
+        // the pairs must follow their rows), the Jacobian term adds on, in the graph and on the host.
+        let labelled = |mut d: Dataset| {
+            d.jac_axes = 3;
+            d.jacobian = (0..6 * 6).map(|i| (i as f32 * 0.37).sin()).collect();
+            d.jacobian_weights = (0..6 * 6).map(|i| if [0, 3].contains(&(i / 6)) { 1.0 } else { 0.0 }).collect();
+            d
+        };
+        let jac = evaluate_loss(&w, &labelled(plain.clone()), &device).unwrap() - values / 12.0;
+        assert!(jac > 0.01 * host, "{jac} vs {host}");
+        let both = labelled(data.clone());
+        let host_both = evaluate_loss(&w, &both, &device).unwrap();
+        assert!((host_both - (host + jac)).abs() < 1e-5 * host_both, "{host_both} vs {host} + {jac}");
+        let (graph_both, _) = batch_gradients(&ad_model, &both, &[0, 1, 2, 3, 4, 5], 1, &ad);
+        assert!((graph_both - host_both).abs() < 1e-5 * host_both, "{graph_both} vs {host_both}");
         // Targets shifted by the current error at the partner: rows 1, 2 and 4 then have the same error
         // as their partners, and the difference term vanishes.
         let mut shifted = data.clone();
@@ -630,7 +669,14 @@ mod tests {
         let (sharded, _) = batch_gradients(&ad_model, &data, &rows, 2, &ad);
         assert!((sharded - host).abs() < 1e-5 * host, "{sharded} vs {host}");
         // Only rows without labels: no term.
-        assert!(data.jacobian_loss(&model, &[2, 5], &tensor2(vec![0.0; 8], 2, 4, &device)).is_none());
+        let x = |rows: &[usize]| tensor2(data.gather(rows).0, rows.len(), 4, &device);
+        assert!(data.outputs(&model, &[2, 5], x(&[2, 5])).1.is_none());
+        // The labelled rows go last, and their outputs (the tangent pass's primal) are the network's.
+        let order = data.labelled_last(&rows);
+        assert_eq!(order, vec![2, 5, 0, 1, 3, 4, 6, 7]);
+        let plain = to_f64(model.forward(x(&order)));
+        let shared = to_f64(data.outputs(&model, &order, x(&order)).0);
+        assert!(plain.iter().zip(&shared).all(|(a, b)| (a - b).abs() < 1e-6), "{plain:?} vs {shared:?}");
         // The Jacobian term alone (value weights 0) is fitted.
         let mut only = with_jacobian(1.0);
         only.weights = vec![0.0; 16];
