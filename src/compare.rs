@@ -280,7 +280,12 @@ fn markdown(rows: &[CompareRow], spec: &CompareSpec, bases: &[Config]) -> String
                 " Systems with their own base config: {}.",
                 bases[1..]
                     .iter()
-                    .map(|c| format!("{} ({})", name_of(&c.system), c.sampler.describe()))
+                    .map(|c| format!(
+                        "{} (labeller {}; {})",
+                        name_of(&c.system),
+                        c.labeller.describe(),
+                        c.sampler.describe()
+                    ))
                     .collect::<Vec<_>>()
                     .join("; ")
             )
