@@ -303,11 +303,8 @@ fn markdown(rows: &[CompareRow], spec: &CompareSpec, bases: &[Config]) -> String
                     continue;
                 }
                 let m = |f: fn(&CompareRow) -> f64| cell(&g.iter().map(|r| f(r)).collect::<Vec<_>>(), "diverged");
-                // Only the runs whose reference oscillates have a period error.
-                let period = match g.iter().filter_map(|r| r.period_rel).collect::<Vec<_>>() {
-                    p if p.is_empty() => "—".to_string(),
-                    p => cell(&p, "stopped oscillating"),
-                };
+                // Only the runs whose reference oscillates have a period error (none: `—`).
+                let period = cell(&g.iter().filter_map(|r| r.period_rel).collect::<Vec<_>>(), "stopped oscillating");
                 let secs = |f: fn(&CompareRow) -> f64| {
                     format!("{:.1}", mean_std(&g.iter().map(|r| f(r)).collect::<Vec<_>>()).0)
                 };

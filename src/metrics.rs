@@ -582,12 +582,17 @@ fn nan() -> f64 {
     f64::NAN
 }
 
+/// The mean of `v`, `None` when it is empty (a metric that applies to none of the runs or trajectories).
+fn mean_of(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
 impl EpsMetrics {
     /// Builds the per-eps record from the rollout errors of each test trajectory (eq. 17 and
     /// [`rollout_rel`]), the [`period_rel`] of those whose reference oscillates, and the eigen sums.
     pub fn new(eps: f64, rollouts: &[f64], rollouts_rel: &[f64], periods: &[f64], e: &EigenErrors) -> Self {
         Self {
-            period_rel: (!periods.is_empty()).then(|| periods.iter().sum::<f64>() / periods.len() as f64),
+            period_rel: mean_of(periods),
             all_rel: e.mean(e.all_rel),
             all_rel_max: e.all_rel_max,
             all_within: e.all_within as f64 / e.n.max(1) as f64,
@@ -659,10 +664,7 @@ impl Summary {
             all_rel: m(|e| e.all_rel),
             rollout_rel: m(|e| e.rollout_rel),
             all_within: m(|e| e.all_within),
-            period_rel: {
-                let p: Vec<f64> = per_eps.iter().filter_map(|e| e.period_rel).collect();
-                (!p.is_empty()).then(|| p.iter().sum::<f64>() / p.len() as f64)
-            },
+            period_rel: mean_of(&per_eps.iter().filter_map(|e| e.period_rel).collect::<Vec<_>>()),
         }
     }
 }

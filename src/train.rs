@@ -61,6 +61,20 @@ pub struct Dataset {
     pub d_out: usize,
 }
 
+/// The network evaluated over some rows of a [`Dataset`] ([`Dataset::forward`]).
+pub struct Forward {
+    /// The rows, in the order of the tensors below (those with Jacobian labels last).
+    pub rows: Vec<usize>,
+    /// Network outputs, `rows.len() × d_out`.
+    pub pred: Tensor<2>,
+    /// Targets, `rows.len() × d_out`.
+    pub targets: Tensor<2>,
+    /// Loss weights, `rows.len() × d_out`, when the dataset has any.
+    pub weights: Option<Tensor<2>>,
+    /// The Jacobian term of the loss, when some of the rows carry Jacobian labels.
+    pub jacobian: Option<Tensor<1>>,
+}
+
 impl Dataset {
     /// Number of samples.
     pub fn len(&self) -> usize {
@@ -158,35 +172,34 @@ impl Dataset {
         self.has_jacobian() && self.jacobian_weights[r * stride..(r + 1) * stride].iter().any(|v| *v > 0.0)
     }
 
-    /// `rows` with those that carry Jacobian labels moved to the end (each part keeps its order): the
-    /// row order [`outputs`](Self::outputs) expects. Unchanged without a Jacobian term.
-    pub fn labelled_last(&self, rows: &[usize]) -> Vec<usize> {
+    /// `rows` with those that carry Jacobian labels moved to the end (each part keeps its order), and
+    /// how many of them there are: the row order [`forward`](Self::forward) evaluates in. Unchanged
+    /// (and 0) without a Jacobian term.
+    pub fn labelled_last(&self, rows: &[usize]) -> (Vec<usize>, usize) {
         if !self.has_jacobian() {
-            return rows.to_vec();
+            return (rows.to_vec(), 0);
         }
         let (labelled, plain): (Vec<usize>, Vec<usize>) = rows.iter().partition(|&&r| self.is_labelled(r));
-        plain.into_iter().chain(labelled).collect()
+        let n_labelled = labelled.len();
+        (plain.into_iter().chain(labelled).collect(), n_labelled)
     }
 
-    /// The network outputs `ŷ` over `rows` (`x`: their network inputs, `rows.len() × d_in`) and the
-    /// Jacobian term of the loss, `Σ ω (ȧ − J)²` over the rows that carry Jacobian labels, the
-    /// tangents `ȧ` pushed through `model` in forward mode along the first
-    /// [`jac_axes`](Self::jac_axes) input axes (`None` when no row has labels). The labelled rows must
-    /// come last ([`labelled_last`](Self::labelled_last)): their outputs are the primal of the same
-    /// forward-mode pass, so that no row goes through the network twice. Differentiable in the
-    /// weights on an autodiff device.
-    ///
-    /// # Panics
-    /// If a labelled row comes before an unlabelled one.
-    pub fn outputs(&self, model: &Mlp, rows: &[usize], x: Tensor<2>) -> (Tensor<2>, Option<Tensor<1>>) {
+    /// The network over `rows` on `device`: the rows reordered by [`labelled_last`](Self::labelled_last),
+    /// the outputs `ŷ` and targets `y` in that order (and the loss weights, when there are any), and the
+    /// Jacobian term of the loss, `Σ ω (ȧ − J)²` over the rows that carry Jacobian labels, the tangents
+    /// `ȧ` pushed through `model` in forward mode along the first [`jac_axes`](Self::jac_axes) input
+    /// axes (`None` when no row has labels). The labelled rows' outputs are the primal of that same
+    /// forward-mode pass, so that no row goes through the network twice. Differentiable in the weights
+    /// on an autodiff device.
+    pub fn forward(&self, model: &Mlp, rows: &[usize], device: &Device) -> Forward {
+        let (rows, n_l) = self.labelled_last(rows);
+        let (x, y, w) = self.gather(&rows);
         let n = rows.len();
-        let n_l = rows.iter().rev().take_while(|&&r| self.is_labelled(r)).count();
-        assert!(
-            rows[..n - n_l].iter().all(|&r| !self.is_labelled(r)),
-            "Dataset::outputs: rows with Jacobian labels must come last (Dataset::labelled_last)"
-        );
+        let x = tensor2(x, n, self.d_in, device);
+        let targets = tensor2(y, n, self.d_out, device);
+        let weights = (!w.is_empty()).then(|| tensor2(w, n, self.d_out, device));
         if n_l == 0 {
-            return (model.forward(x), None);
+            return Forward { pred: model.forward(x), targets, weights, jacobian: None, rows };
         }
         let stride = self.jac_axes * self.d_out;
         debug_assert!(self.jac_axes <= self.d_in, "Jacobian labels on {} of {} input axes", self.jac_axes, self.d_in);
@@ -196,19 +209,18 @@ impl Dataset {
             target.extend_from_slice(&self.jacobian[r * stride..(r + 1) * stride]);
             weight.extend_from_slice(&self.jacobian_weights[r * stride..(r + 1) * stride]);
         }
-        let device = x.device();
         let tangents = (0..self.jac_axes)
             .map(|j| {
                 let mut e = vec![0.0f32; n_l * self.d_in];
                 e.iter_mut().skip(j).step_by(self.d_in).for_each(|v| *v = 1.0);
-                tensor2(e, n_l, self.d_in, &device)
+                tensor2(e, n_l, self.d_in, device)
             })
             .collect();
         let (a, dots) = model.forward_tangents(x.clone().narrow(0, n - n_l, n_l), tangents);
-        let e = Tensor::cat(dots, 1).sub(tensor2(target, n_l, stride, &device));
-        let jac = e.square().mul(tensor2(weight, n_l, stride, &device)).sum();
+        let e = Tensor::cat(dots, 1).sub(tensor2(target, n_l, stride, device));
+        let jacobian = Some(e.square().mul(tensor2(weight, n_l, stride, device)).sum());
         let pred = if n_l == n { a } else { Tensor::cat(vec![model.forward(x.narrow(0, 0, n - n_l)), a], 0) };
-        (pred, Some(jac))
+        Forward { pred, targets, weights, jacobian, rows }
     }
 
     /// Squared errors `e²` (`e = ŷ − y`), times the weights when there are any.
@@ -321,20 +333,17 @@ pub fn evaluate_loss(weights: &Weights, data: &Dataset, device: &Device) -> Resu
     let d = data.d_out;
     let mut errors: Vec<f64> = vec![0.0; if data.has_pairs() { data.len() * d } else { 0 }];
     for chunk in idx.chunks(65_536) {
-        let rows = data.labelled_last(chunk);
-        let (x, y, w) = data.gather(&rows);
-        let (pred, jac) = data.outputs(&model, &rows, tensor2(x, rows.len(), data.d_in, device));
-        if let Some(j) = jac {
+        let f = data.forward(&model, chunk, device);
+        if let Some(j) = f.jacobian {
             sum += to_f64(j)[0];
         }
-        let e = pred.sub(tensor2(y, rows.len(), d, device));
+        let e = f.pred.sub(f.targets);
         if data.has_pairs() {
-            for (r, v) in rows.iter().zip(to_f64(e.clone()).chunks(d)) {
+            for (r, v) in f.rows.iter().zip(to_f64(e.clone()).chunks(d)) {
                 errors[r * d..(r + 1) * d].copy_from_slice(v);
             }
         }
-        let w = (!w.is_empty()).then(|| tensor2(w, chunk.len(), data.d_out, device));
-        sum += to_f64(Dataset::weighted_square(e, w).sum())[0];
+        sum += to_f64(Dataset::weighted_square(e, f.weights).sum())[0];
     }
     for (i, &p) in data.partner.iter().enumerate().filter(|(_, p)| data.has_pairs() && **p != u32::MAX) {
         let p = p as usize;
@@ -373,13 +382,9 @@ pub fn batch_gradients(
 ) -> (f64, GradientsParams) {
     let total = (idx.len() * data.d_out) as f64;
     let part = |model: Mlp, rows: &[usize]| -> (f64, GradientsParams) {
-        let rows = data.labelled_last(rows);
-        let (x, y, w) = data.gather(&rows);
-        let yt = tensor2(y, rows.len(), data.d_out, ad);
-        let wt = (!w.is_empty()).then(|| tensor2(w, rows.len(), data.d_out, ad));
-        let (pred, jac) = data.outputs(&model, &rows, tensor2(x, rows.len(), data.d_in, ad));
-        let mut loss = data.summed_loss(&rows, pred, yt, wt);
-        if let Some(j) = jac {
+        let f = data.forward(&model, rows, ad);
+        let mut loss = data.summed_loss(&f.rows, f.pred, f.targets, f.weights);
+        if let Some(j) = f.jacobian {
             loss = loss.add(j);
         }
         let loss = loss.div_scalar(total);
@@ -669,13 +674,12 @@ mod tests {
         let (sharded, _) = batch_gradients(&ad_model, &data, &rows, 2, &ad);
         assert!((sharded - host).abs() < 1e-5 * host, "{sharded} vs {host}");
         // Only rows without labels: no term.
-        let x = |rows: &[usize]| tensor2(data.gather(rows).0, rows.len(), 4, &device);
-        assert!(data.outputs(&model, &[2, 5], x(&[2, 5])).1.is_none());
+        assert!(data.forward(&model, &[2, 5], &device).jacobian.is_none());
         // The labelled rows go last, and their outputs (the tangent pass's primal) are the network's.
-        let order = data.labelled_last(&rows);
+        let (order, _) = data.labelled_last(&rows);
         assert_eq!(order, vec![2, 5, 0, 1, 3, 4, 6, 7]);
-        let plain = to_f64(model.forward(x(&order)));
-        let shared = to_f64(data.outputs(&model, &order, x(&order)).0);
+        let plain = to_f64(model.forward(tensor2(data.gather(&order).0, 8, 4, &device)));
+        let shared = to_f64(data.forward(&model, &rows, &device).pred);
         assert!(plain.iter().zip(&shared).all(|(a, b)| (a - b).abs() < 1e-6), "{plain:?} vs {shared:?}");
         // The Jacobian term alone (value weights 0) is fitted.
         let mut only = with_jacobian(1.0);
