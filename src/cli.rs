@@ -142,6 +142,9 @@ pub struct RunArgs {
     /// Adam learning rate.
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Full-batch L-BFGS iterations after Adam (`train.lbfgs`; 0: none).
+    #[arg(long)]
+    pub lbfgs: Option<i64>,
     /// Output directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -313,6 +316,9 @@ pub fn run_config(a: &RunArgs) -> Result<(Config, RunOptions)> {
     }
     if let Some(lr) = a.lr {
         cfg.train.lr = lr;
+    }
+    if let Some(n) = a.lbfgs {
+        cfg.train.lbfgs = n;
     }
     cfg.validate()?;
     let opts = run_options(&a.device, a.quiet, a.no_figures)?;

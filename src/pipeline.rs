@@ -844,8 +844,8 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<Run
         epoch: 0,
         val_loss: f64::INFINITY,
     };
-    let mut obs =
-        RunObserver { out, template, curve: Vec::new(), bar: bar(opts.progress, cfg.train.epochs as u64, "train") };
+    let rows = cfg.train.epochs as usize + (cfg.train.lbfgs as usize).div_ceil(crate::train::LBFGS_ROUND);
+    let mut obs = RunObserver { out, template, curve: Vec::new(), bar: bar(opts.progress, rows as u64, "train") };
     let t_train = Instant::now();
     let mut train_cfg = cfg.train.clone();
     if train_cfg.shards == 0 {

@@ -2,7 +2,8 @@
 //! transformed space, paper eq. 13 applied to `T(F)`, optionally weighted per sample and component,
 //! see [`Dataset::weights`], plus an optional first-order *difference* term on pairs of nearby samples,
 //! see [`Dataset::pair_weights`], and an optional exact Jacobian term, see
-//! [`Dataset::jacobian_weights`]), a seeded validation split, the
+//! [`Dataset::jacobian_weights`]), optionally followed by full-batch L-BFGS on the same loss
+//! (`train.lbfgs`), a seeded validation split, the
 //! best-validation weights kept, the loss curve recorded, and a stop with a clear error as soon as
 //! the loss stops being finite.
 //!
@@ -13,7 +14,7 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{AdamConfig, GradientsParams, LBFGSConfig, LineSearchFn};
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -278,6 +279,21 @@ pub struct EpochRecord {
     pub lr: f64,
     /// Seconds since training started.
     pub seconds: f64,
+    /// The optimiser of this row: Adam epochs first, then L-BFGS rounds (`train.lbfgs`).
+    #[serde(default)]
+    pub optimizer: Optimizer,
+}
+
+/// Which optimiser produced a row of the loss curve.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Optimizer {
+    /// One epoch of mini-batch Adam; `lr` is its learning rate.
+    #[default]
+    Adam,
+    /// One round of full-batch L-BFGS ([`LBFGS_ROUND`] iterations); `lr` is 0 (no learning rate: the
+    /// line search sets each step).
+    Lbfgs,
 }
 
 /// Hooks called by [`train`]; every method has a no-op default.
@@ -380,7 +396,18 @@ pub fn batch_gradients(
     shards: usize,
     ad: &Device,
 ) -> (f64, GradientsParams) {
-    let total = (idx.len() * data.d_out) as f64;
+    gradients(model, data, idx, (idx.len() * data.d_out) as f64, shards, ad)
+}
+
+/// [`batch_gradients`] with the loss divided by `total` instead of the batch's `n · d_out`.
+fn gradients(
+    model: &Mlp,
+    data: &Dataset,
+    idx: &[usize],
+    total: f64,
+    shards: usize,
+    ad: &Device,
+) -> (f64, GradientsParams) {
     let part = |model: Mlp, rows: &[usize]| -> (f64, GradientsParams) {
         let f = data.forward(&model, rows, ad);
         let mut loss = data.summed_loss(&f.rows, f.pred, f.targets, f.weights);
@@ -395,13 +422,18 @@ pub fn batch_gradients(
         return part(model.clone(), idx);
     }
     let size = idx.len().div_ceil(shards);
-    let mut parts: Vec<(f64, GradientsParams)> = std::thread::scope(|s| {
+    let parts: Vec<(f64, GradientsParams)> = std::thread::scope(|s| {
         // `fork` detaches the parameters into fresh autodiff leaves (same `ParamId`s): each shard
         // gets a graph of its own. Shards sharing the parameter nodes would share one burn autodiff
         // graph, whose locks deadlock under concurrent backward passes.
         let handles: Vec<_> = idx.chunks(size).map(|rows| s.spawn(|| part(model.clone().fork(ad), rows))).collect();
         handles.into_iter().map(|h| h.join().expect("a training shard panicked")).collect()
     });
+    sum_parts(model, parts)
+}
+
+/// The sum of the losses and of the gradients of `parts` (non-empty), added in their order.
+fn sum_parts(model: &Mlp, mut parts: Vec<(f64, GradientsParams)>) -> (f64, GradientsParams) {
     let (mut value, mut grads) = parts.remove(0);
     for (v, mut g) in parts {
         value += v;
@@ -418,6 +450,42 @@ pub fn batch_gradients(
         }
     }
     (value, grads)
+}
+
+/// L-BFGS iterations per round: the validation loss is checked, and the observer told, after each.
+pub const LBFGS_ROUND: usize = 10;
+
+/// Rows per chunk of a full-batch pass ([`full_gradients`]).
+const FULL_BATCH_CHUNK: usize = 16_384;
+
+/// The rows of `data` cut into chunks of about [`FULL_BATCH_CHUNK`] for a full-batch pass. With a
+/// difference term a chunk holds whole groups (a row and its partners), so that no pair is cut.
+fn full_batch_chunks(data: &Dataset) -> Vec<Vec<usize>> {
+    let groups = if data.has_pairs() { data.pair_groups() } else { (0..data.len()).map(|i| vec![i]).collect() };
+    let mut chunks: Vec<Vec<usize>> = vec![Vec::new()];
+    for g in groups {
+        if chunks.last().is_some_and(|c| c.len() >= FULL_BATCH_CHUNK) {
+            chunks.push(Vec::new());
+        }
+        chunks.last_mut().expect("one chunk").extend(g);
+    }
+    chunks.retain(|c| !c.is_empty());
+    chunks
+}
+
+/// The training loss over all of `data` (the mean over its `n · d_out` entries, every term included)
+/// times `scale`, and its parameter gradients: [`gradients`] over `chunks`, summed in order.
+fn full_gradients(
+    model: &Mlp,
+    data: &Dataset,
+    chunks: &[Vec<usize>],
+    scale: f64,
+    shards: usize,
+    ad: &Device,
+) -> (f64, GradientsParams) {
+    let total = (data.len() * data.d_out) as f64 / scale;
+    let parts = chunks.iter().map(|c| gradients(model, data, c, total, shards.min((c.len() / MIN_SHARD).max(1)), ad));
+    sum_parts(model, parts.collect())
 }
 
 /// Trains from `init` on `train`, validating on `val` after every epoch. `device` is the plain device;
@@ -493,9 +561,46 @@ pub fn train(
             val_loss,
             lr,
             seconds: start.elapsed().as_secs_f64(),
+            optimizer: Optimizer::Adam,
         };
         observer.on_epoch(&rec, improved, &best)?;
         curve.push(rec);
+    }
+    if cfg.lbfgs > 0 && !train.is_empty() {
+        let model = Mlp::from_weights(&best, &ad, DType::F32)?;
+        let mut epoch = cfg.epochs as usize;
+        let mut record = |weights: Weights, train_loss: f64| -> Result<bool> {
+            let val_loss = match weights.check() {
+                Ok(()) => evaluate_loss(&weights, val, device)?,
+                Err(_) => f64::NAN,
+            };
+            epoch += 1;
+            if !(train_loss.is_finite() && val_loss.is_finite()) {
+                return Err(Error::Diverged {
+                    epoch,
+                    loss: if train_loss.is_finite() { val_loss } else { train_loss },
+                    best_epoch,
+                });
+            }
+            let improved = val_loss < best_val;
+            if improved {
+                best_val = val_loss;
+                best = weights;
+                best_epoch = epoch;
+            }
+            let rec = EpochRecord {
+                epoch,
+                train_loss,
+                val_loss,
+                lr: 0.0,
+                seconds: start.elapsed().as_secs_f64(),
+                optimizer: Optimizer::Lbfgs,
+            };
+            observer.on_epoch(&rec, improved, &best)?;
+            curve.push(rec);
+            Ok(improved)
+        };
+        polish(model, train, cfg, &ad, &mut record)?;
     }
     Ok(Trained {
         best,
@@ -504,6 +609,53 @@ pub fn train(
         curve,
         samples_per_sec: seen as f64 / train_secs.max(1e-9),
     })
+}
+
+/// Full-batch L-BFGS from `model` on `train` for `cfg.lbfgs` iterations, in rounds of
+/// [`LBFGS_ROUND`]; after each, `record(weights, training loss)` validates and reports.
+/// Stops early when a round does not lower the training loss (converged, or at f32's resolution).
+fn polish(
+    mut model: Mlp,
+    train: &Dataset,
+    cfg: &TrainConfig,
+    ad: &Device,
+    record: &mut dyn FnMut(Weights, f64) -> Result<bool>,
+) -> Result<()> {
+    let chunks = full_batch_chunks(train);
+    let shards = cfg.shards.max(1) as usize;
+    // The objective is scaled to 1 at the start. burn's L-BFGS (like PyTorch's) keeps a curvature
+    // pair only when yᵀs > 1e-10 and stops on absolute changes of 1e-9, thresholds that a loss of
+    // ~1e-9 (Robertson's) would fall under at once.
+    let (start, _) = full_gradients(&model, train, &chunks, 1.0, shards, ad);
+    if !(start.is_finite() && start > 0.0) {
+        return Ok(());
+    }
+    let scale = 1.0 / start;
+    let config = |iters: usize| {
+        LBFGSConfig::new()
+            .with_max_iter(iters)
+            .with_max_eval(Some(iters * 5 / 4 + 1))
+            .with_history_size(cfg.lbfgs_history as usize)
+            .with_line_search_fn(LineSearchFn::StrongWolfe)
+    };
+    let mut optim = config(LBFGS_ROUND).init();
+    let (mut left, mut last) = (cfg.lbfgs as usize, start * scale);
+    while left > 0 {
+        let iters = left.min(LBFGS_ROUND);
+        if iters < LBFGS_ROUND {
+            // A last, shorter round keeps the curvature history.
+            optim = config(iters).init().load_record(optim.to_record());
+        }
+        let (next, loss) = optim.step(1.0, model, |m: Mlp| full_gradients(&m, train, &chunks, scale, shards, ad));
+        model = next;
+        left -= iters;
+        record(model.weights(), loss / scale)?;
+        if loss.is_nan() || loss >= last {
+            break;
+        }
+        last = loss;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -688,5 +840,68 @@ mod tests {
         let before = evaluate_loss(&w, &only, &device).unwrap();
         let trained = train(&w, &only, &only, &cfg, 1, &device, &mut Silent).unwrap();
         assert!(trained.best_val_loss < 0.1 * before, "{} vs {before}", trained.best_val_loss);
+    }
+
+    /// L-BFGS after Adam: its rows follow Adam's in the curve, each lowers the training loss (it
+    /// stops at the first round that does not), the best-validation weights over both phases are
+    /// kept, and the run is deterministic. The full-batch gradient summed over chunks is the one-batch
+    /// gradient, and chunks never cut a difference-loss group.
+    #[test]
+    fn lbfgs_after_adam_lowers_the_full_batch_loss() {
+        let device = crate::backend::Backend::default_compiled().unwrap().device().unwrap();
+        let ad = device.clone().autodiff();
+        // A smooth field of the inputs (synthetic() draws noise).
+        let smooth = |mut d: Dataset| {
+            d.targets =
+                d.inputs.chunks(3).flat_map(|x| [(x[0] + 0.5 * x[1]).sin(), x[1] * x[2] - 0.3 * x[0]]).collect();
+            d
+        };
+        let (data, val) = Dataset::synthetic(600, 3, 2, 5);
+        let (data, val) = (smooth(data), smooth(val));
+        let init = Weights::init(3, 2, 16, 2, 9);
+        let adam = TrainConfig { epochs: 20, batch: 64, lr: 3e-3, ..Default::default() };
+        let both = TrainConfig { lbfgs: 40, lbfgs_history: 10, ..adam.clone() };
+        let a = train(&init, &data, &val, &adam, 3, &device, &mut Silent).unwrap();
+        let b = train(&init, &data, &val, &both, 3, &device, &mut Silent).unwrap();
+        for (r, s) in a.curve.iter().zip(&b.curve) {
+            assert_eq!((r.epoch, r.train_loss, r.val_loss, r.lr), (s.epoch, s.train_loss, s.val_loss, s.lr));
+        }
+        let lb: Vec<&EpochRecord> = b.curve[20..].iter().collect();
+        assert!(!lb.is_empty() && lb.len() <= 4, "{} rounds", lb.len());
+        assert!(lb.iter().all(|r| r.optimizer == Optimizer::Lbfgs && r.lr == 0.0));
+        assert!(b.curve[..20].iter().all(|r| r.optimizer == Optimizer::Adam));
+        let adam_train = evaluate_loss(&a.best, &data, &device).unwrap();
+        for w in lb.windows(2).take(lb.len().saturating_sub(2)) {
+            assert!(w[1].train_loss < w[0].train_loss, "{} then {}", w[0].train_loss, w[1].train_loss);
+        }
+        assert!(lb[0].train_loss < adam_train, "{} vs Adam's {adam_train}", lb[0].train_loss);
+        let best_lb = lb.iter().map(|r| r.train_loss).fold(f64::INFINITY, f64::min);
+        assert!(best_lb < 0.5 * adam_train, "L-BFGS {best_lb} vs Adam {adam_train}");
+        assert!(b.best_val_loss <= a.best_val_loss);
+        assert_eq!(b.best_val_loss, b.curve.iter().map(|r| r.val_loss).fold(f64::INFINITY, f64::min));
+        let again = train(&init, &data, &val, &both, 3, &device, &mut Silent).unwrap();
+        assert_eq!(again.best, b.best);
+        // The full-batch gradient over several chunks is the gradient of the whole set at once.
+        let (big, _) = Dataset::synthetic(2 * FULL_BATCH_CHUNK + 100, 3, 2, 7);
+        let model = Mlp::from_weights(&init, &ad, DType::F32).unwrap();
+        let chunks = full_batch_chunks(&big);
+        assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), vec![FULL_BATCH_CHUNK, FULL_BATCH_CHUNK, 100]);
+        let (v, mut g) = full_gradients(&model, &big, &chunks, 2.0, 2, &ad);
+        let all: Vec<usize> = (0..big.len()).collect();
+        let (v1, g1) = batch_gradients(&model, &big, &all, 1, &ad);
+        assert!((v - 2.0 * v1).abs() < 1e-4 * v, "{v} vs 2 × {v1}");
+        for layer in &model.layers {
+            let (x, y) =
+                (to_f64(g.remove::<2>(layer.weight.id).unwrap()), to_f64(g1.get::<2>(layer.weight.id).unwrap()));
+            let scale = y.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            assert!(x.iter().zip(&y).all(|(p, q)| (p - 2.0 * q).abs() < 1e-4 * scale));
+        }
+        // With pairs, a chunk holds whole groups.
+        let mut paired = big.clone();
+        paired.partner = (0..big.len()).map(|i| if i % 3 == 0 { u32::MAX } else { (i - i % 3) as u32 }).collect();
+        paired.pair_weights = vec![1.0; big.len() * 2];
+        for c in full_batch_chunks(&paired) {
+            assert!(c.len() % 3 == 0 && c.chunks(3).all(|g| g[0] % 3 == 0 && g[1] == g[0] + 1 && g[2] == g[0] + 2));
+        }
     }
 }

@@ -87,6 +87,11 @@ fn out_of_range_values_name_the_field() {
             vec!["train.difference_floor", "> 0"],
         ),
         (Box::new(|s: String| s.replace("batch = 64", "batch = 64\njacobian = -1")), vec!["train.jacobian", "≥ 0"]),
+        (Box::new(|s: String| s.replace("batch = 64", "batch = 64\nlbfgs = -3")), vec!["train.lbfgs", "-3", ">= 0"]),
+        (
+            Box::new(|s: String| s.replace("batch = 64", "batch = 64\nlbfgs = 10\nlbfgs_history = 0")),
+            vec!["train.lbfgs_history", ">= 1"],
+        ),
         (
             Box::new(|s: String| s.replace("batch = 64", "batch = 64\njacobian = 1\njacobian_floor = 0")),
             vec!["train.jacobian_floor", "> 0"],
@@ -157,6 +162,7 @@ fn out_of_range_values_name_the_field() {
         assert_bad_input(&["run", "--config", &p, "--out", d.path().join("o").to_str().unwrap(), "--quiet"], &needles);
     }
     assert_bad_input(&["run", "--epochs", "0"], &["train.epochs"]);
+    assert_bad_input(&["run", "--lbfgs=-1"], &["train.lbfgs", ">= 0"]);
     assert_bad_input(&["run", "--precision", "f65"], &["--precision", "auto, f32, f64"]);
     assert_bad_input(&["eval", "--checkpoint", d.path().join("missing.json").to_str().unwrap()], &["missing.json"]);
     assert_bad_input(&["run", "--config", d.path().join("missing.toml").to_str().unwrap()], &["missing.toml"]);
