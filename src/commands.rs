@@ -18,7 +18,7 @@ use crate::model::{Normalizer, Weights};
 use crate::pipeline::{Checkpoint, RunMetrics, evaluate, run as run_pipeline};
 use crate::sampler::{CloudSampler, Sampler};
 use crate::spectral::{JacobianMode, LearnedRhs, eigenvalues};
-use crate::train::{Dataset, Silent, train};
+use crate::train::{Dataset, Silent, Trained, train};
 use crate::transform::Identity;
 
 fn print_summary(m: &RunMetrics) {
@@ -449,6 +449,77 @@ fn bench_sobolev(
         .collect())
 }
 
+/// The cost of L-BFGS after Adam (`train.lbfgs`) against Adam's: on `10 × max(--batch)` rows of a
+/// smooth synthetic field, one Adam epoch (at the largest `--batch`, the backend's default shards)
+/// followed by one L-BFGS round of [`LBFGS_ROUND`](crate::train::LBFGS_ROUND) iterations, repetitions
+/// interleaved across backends. Reported per backend: Adam's samples/s, the L-BFGS round's seconds,
+/// its full-batch evaluations, and their rate in samples/s (an evaluation is a forward and backward
+/// pass over every row, the unit of an L-BFGS iteration's cost).
+fn bench_lbfgs(
+    a: &BenchArgs,
+    backends: &[Backend],
+    devices: &[burn::tensor::Device],
+    init: &Weights,
+    reps: usize,
+) -> Result<Vec<BenchRow>> {
+    let batch = *a.batch.iter().max().expect("--batch checked non-empty");
+    let (mut ds, mut val) = Dataset::synthetic(10 * batch, 3, 2, 7);
+    for d in [&mut ds, &mut val] {
+        d.targets = d.inputs.chunks(3).flat_map(|x| [(x[0] + 0.5 * x[1]).sin(), x[1] * x[2] - 0.3 * x[0]]).collect();
+    }
+    let round = crate::train::LBFGS_ROUND;
+    let cfg = |b: usize| TrainConfig {
+        epochs: 1,
+        batch: batch as i64,
+        shards: backends[b].default_shards(),
+        lbfgs: round as i64,
+        ..Default::default()
+    };
+    let bar = crate::pipeline::bar(true, (backends.len() * (reps + 1)) as u64, "lbfgs");
+    let mut runs: Vec<Vec<Trained>> = vec![Vec::new(); backends.len()];
+    for r in 0..=reps {
+        for (b, device) in devices.iter().enumerate() {
+            let t = train(init, &ds, &val, &cfg(b), r as u64, device, &mut Silent)?;
+            if r > 0 {
+                runs[b].push(t); // rep 0 is the warm-up
+            }
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    let mut rows = Vec::new();
+    for (b, runs) in runs.iter().enumerate() {
+        let n = ds.len();
+        let row = |what: String, unit: &str, s: Vec<f64>| BenchRow {
+            what,
+            median: median_of(&s),
+            unit: unit.into(),
+            samples: s,
+        };
+        rows.push(row(
+            format!("lbfgs: Adam epoch, 4x128 batch {batch}, {n} rows ({})", backends[b]),
+            "samples/s",
+            runs.iter().map(|t| t.samples_per_sec).collect(),
+        ));
+        rows.push(row(
+            format!("lbfgs: one L-BFGS round ({round} iterations, validation included), {n} rows ({})", backends[b]),
+            "s",
+            runs.iter().map(|t| t.lbfgs_seconds).collect(),
+        ));
+        rows.push(row(
+            format!("lbfgs: full-batch evaluations in that round ({})", backends[b]),
+            "evaluations",
+            runs.iter().map(|t| t.lbfgs_evaluations as f64).collect(),
+        ));
+        rows.push(row(
+            format!("lbfgs: full-batch evaluation rate ({})", backends[b]),
+            "samples/s",
+            runs.iter().map(|t| (t.lbfgs_evaluations * n) as f64 / t.lbfgs_seconds.max(1e-9)).collect(),
+        ));
+    }
+    Ok(rows)
+}
+
 /// `stiffx bench`: medians of training samples/s (default 4×128 model; batches 8192 and 1024 unless
 /// `--batch` says otherwise), the same with the Jacobian loss (`sobolev`), Jacobian + eigenvalues for
 /// `--points` points (forward and reverse mode, f32 and f64) and burst labels/s.
@@ -458,8 +529,8 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     let devices = backends.iter().map(|b| b.device()).collect::<Result<Vec<_>>>()?;
     let reps = a.reps.max(1);
     for o in &a.only {
-        if !["train", "sobolev", "jacobian", "burst"].contains(&o.as_str()) {
-            return Err(crate::Error::invalid("--only", o, "train, sobolev, jacobian, burst"));
+        if !["train", "sobolev", "lbfgs", "jacobian", "burst"].contains(&o.as_str()) {
+            return Err(crate::Error::invalid("--only", o, "train, sobolev, lbfgs, jacobian, burst"));
         }
     }
     if a.batch.is_empty() || a.batch.contains(&0) {
@@ -508,6 +579,9 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
 
     if want("sobolev") {
         rows.extend(bench_sobolev(a, &backends, &devices, &init, reps)?);
+    }
+    if want("lbfgs") {
+        rows.extend(bench_lbfgs(a, &backends, &devices, &init, reps)?);
     }
 
     // Jacobian + eigenvalues at `--points` points, every backend × precision × mode, reps interleaved.

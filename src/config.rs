@@ -253,7 +253,7 @@ pub struct TrainConfig {
     /// [`LBFGS`](burn::optim::LBFGS), a port of PyTorch's) minimises the same training loss, every
     /// term included, on the whole training split at once — the Adam-then-L-BFGS schedule of
     /// physics-informed training, which takes a fit that Adam's noisy steps leave at ~1e-4 relative
-    /// error further down. It runs in rounds of 10 iterations (each up to 12 loss and gradient
+    /// error further down. It runs in rounds of 10 iterations (each up to 13 loss and gradient
     /// evaluations), validated after each like an epoch, and the best-validation weights over both
     /// phases are kept. Each iteration costs one to a few full passes over the training split.
     pub lbfgs: i64,

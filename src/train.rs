@@ -325,6 +325,11 @@ pub struct Trained {
     pub curve: Vec<EpochRecord>,
     /// Training throughput, samples per second (forward + backward + Adam step).
     pub samples_per_sec: f64,
+    /// L-BFGS phase (`train.lbfgs`): full-batch loss and gradient evaluations, and seconds (validation
+    /// included); zeros without one.
+    pub lbfgs_evaluations: usize,
+    /// Seconds of the L-BFGS phase.
+    pub lbfgs_seconds: f64,
 }
 
 /// Learning rate at `epoch` (0-based) of `epochs`.
@@ -566,6 +571,7 @@ pub fn train(
         observer.on_epoch(&rec, improved, &best)?;
         curve.push(rec);
     }
+    let (mut lbfgs_evaluations, mut lbfgs_seconds) = (0, 0.0);
     if cfg.lbfgs > 0 && !train.is_empty() {
         let model = Mlp::from_weights(&best, &ad, DType::F32)?;
         let mut epoch = cfg.epochs as usize;
@@ -600,7 +606,9 @@ pub fn train(
             curve.push(rec);
             Ok(improved)
         };
-        polish(model, train, cfg, &ad, &mut record)?;
+        let t0 = Instant::now();
+        lbfgs_evaluations = polish(model, train, cfg, &ad, &mut record)?;
+        lbfgs_seconds = t0.elapsed().as_secs_f64();
     }
     Ok(Trained {
         best,
@@ -608,19 +616,22 @@ pub fn train(
         best_val_loss: best_val,
         curve,
         samples_per_sec: seen as f64 / train_secs.max(1e-9),
+        lbfgs_evaluations,
+        lbfgs_seconds,
     })
 }
 
 /// Full-batch L-BFGS from `model` on `train` for `cfg.lbfgs` iterations, in rounds of
 /// [`LBFGS_ROUND`]; after each, `record(weights, training loss)` validates and reports.
 /// Stops early when a round does not lower the training loss (converged, or at f32's resolution).
+/// Returns the number of full-batch loss and gradient evaluations.
 fn polish(
     mut model: Mlp,
     train: &Dataset,
     cfg: &TrainConfig,
     ad: &Device,
     record: &mut dyn FnMut(Weights, f64) -> Result<bool>,
-) -> Result<()> {
+) -> Result<usize> {
     let chunks = full_batch_chunks(train);
     let shards = cfg.shards.max(1) as usize;
     // The objective is scaled to 1 at the start. burn's L-BFGS (like PyTorch's) keeps a curvature
@@ -628,8 +639,9 @@ fn polish(
     // ~1e-9 (Robertson's) would fall under at once.
     let (start, _) = full_gradients(&model, train, &chunks, 1.0, shards, ad);
     if !(start.is_finite() && start > 0.0) {
-        return Ok(());
+        return Ok(1);
     }
+    let mut evaluations = 1;
     let scale = 1.0 / start;
     let config = |iters: usize| {
         LBFGSConfig::new()
@@ -646,7 +658,10 @@ fn polish(
             // A last, shorter round keeps the curvature history.
             optim = config(iters).init().load_record(optim.to_record());
         }
-        let (next, loss) = optim.step(1.0, model, |m: Mlp| full_gradients(&m, train, &chunks, scale, shards, ad));
+        let (next, loss) = optim.step(1.0, model, |m: Mlp| {
+            evaluations += 1;
+            full_gradients(&m, train, &chunks, scale, shards, ad)
+        });
         model = next;
         left -= iters;
         record(model.weights(), loss / scale)?;
@@ -655,7 +670,7 @@ fn polish(
         }
         last = loss;
     }
-    Ok(())
+    Ok(evaluations)
 }
 
 #[cfg(test)]
@@ -868,6 +883,9 @@ mod tests {
         }
         let lb: Vec<&EpochRecord> = b.curve[20..].iter().collect();
         assert!(!lb.is_empty() && lb.len() <= 4, "{} rounds", lb.len());
+        // Each iteration evaluates the full batch at least once, at most 12 times a round (max_eval).
+        assert!(b.lbfgs_evaluations > lb.len() && b.lbfgs_evaluations <= 1 + 13 * lb.len(), "{}", b.lbfgs_evaluations);
+        assert!(b.lbfgs_seconds > 0.0 && (a.lbfgs_evaluations, a.lbfgs_seconds) == (0, 0.0));
         assert!(lb.iter().all(|r| r.optimizer == Optimizer::Lbfgs && r.lr == 0.0));
         assert!(b.curve[..20].iter().all(|r| r.optimizer == Optimizer::Adam));
         let adam_train = evaluate_loss(&a.best, &data, &device).unwrap();
