@@ -463,10 +463,7 @@ fn bench_lbfgs(
     reps: usize,
 ) -> Result<Vec<BenchRow>> {
     let batch = *a.batch.iter().max().expect("--batch checked non-empty");
-    let (mut ds, mut val) = Dataset::synthetic(10 * batch, 3, 2, 7);
-    for d in [&mut ds, &mut val] {
-        d.targets = d.inputs.chunks(3).flat_map(|x| [(x[0] + 0.5 * x[1]).sin(), x[1] * x[2] - 0.3 * x[0]]).collect();
-    }
+    let (ds, val) = Dataset::synthetic_smooth(10 * batch, 7);
     let round = crate::train::LBFGS_ROUND;
     let cfg = |b: usize| TrainConfig {
         epochs: 1,

@@ -235,6 +235,17 @@ impl Dataset {
 }
 
 impl Dataset {
+    /// [`synthetic`](Self::synthetic) with 3 inputs and 2 targets that are a smooth field of the inputs,
+    /// `(sin(x0 + x1/2), x1·x2 − 0.3·x0)`, rather than noise: a fit an optimiser can drive down.
+    pub fn synthetic_smooth(n: usize, seed: u64) -> (Self, Self) {
+        let (mut train, mut val) = Self::synthetic(n, 3, 2, seed);
+        for d in [&mut train, &mut val] {
+            d.targets =
+                d.inputs.chunks(3).flat_map(|x| [(x[0] + 0.5 * x[1]).sin(), x[1] * x[2] - 0.3 * x[0]]).collect();
+        }
+        (train, val)
+    }
+
     /// Random standard-normal inputs (`n × d_in`) and targets (`n × d_out`) for throughput
     /// benchmarks, with a 1024-sample validation set cut from the same data.
     pub fn synthetic(n: usize, d_in: usize, d_out: usize, seed: u64) -> (Self, Self) {
@@ -865,14 +876,7 @@ mod tests {
     fn lbfgs_after_adam_lowers_the_full_batch_loss() {
         let device = crate::backend::Backend::default_compiled().unwrap().device().unwrap();
         let ad = device.clone().autodiff();
-        // A smooth field of the inputs (synthetic() draws noise).
-        let smooth = |mut d: Dataset| {
-            d.targets =
-                d.inputs.chunks(3).flat_map(|x| [(x[0] + 0.5 * x[1]).sin(), x[1] * x[2] - 0.3 * x[0]]).collect();
-            d
-        };
-        let (data, val) = Dataset::synthetic(600, 3, 2, 5);
-        let (data, val) = (smooth(data), smooth(val));
+        let (data, val) = Dataset::synthetic_smooth(600, 5);
         let init = Weights::init(3, 2, 16, 2, 9);
         let adam = TrainConfig { epochs: 20, batch: 64, lr: 3e-3, ..Default::default() };
         let both = TrainConfig { lbfgs: 40, lbfgs_history: 10, ..adam.clone() };
