@@ -592,13 +592,9 @@ pub fn train(
                 Err(_) => f64::NAN,
             };
             epoch += 1;
-            if !(train_loss.is_finite() && val_loss.is_finite()) {
-                return Err(Error::Diverged {
-                    epoch,
-                    loss: if train_loss.is_finite() { val_loss } else { train_loss },
-                    best_epoch,
-                });
-            }
+            // A non-finite loss ends the L-BFGS phase (its row is kept in the curve); the best weights so
+            // far, Adam's at worst, stand.
+            let finite = train_loss.is_finite() && val_loss.is_finite();
             let improved = val_loss < best_val;
             if improved {
                 best_val = val_loss;
@@ -615,7 +611,7 @@ pub fn train(
             };
             observer.on_epoch(&rec, improved, &best)?;
             curve.push(rec);
-            Ok(improved)
+            Ok(finite)
         };
         let t0 = Instant::now();
         lbfgs_evaluations = polish(model, train, cfg, &ad, &mut record)?;
@@ -633,8 +629,9 @@ pub fn train(
 }
 
 /// Full-batch L-BFGS from `model` on `train` for `cfg.lbfgs` iterations, in rounds of
-/// [`LBFGS_ROUND`]; after each, `record(weights, training loss)` validates and reports.
-/// Stops early when a round does not lower the training loss (converged, or at f32's resolution).
+/// [`LBFGS_ROUND`]; after each, `record(weights, training loss)` validates and reports, and returns
+/// whether the losses were finite. Stops early at a non-finite loss or when a round does not lower the
+/// training loss (converged, or at f32's resolution).
 /// Returns the number of full-batch loss and gradient evaluations.
 fn polish(
     mut model: Mlp,
@@ -675,8 +672,8 @@ fn polish(
         });
         model = next;
         left -= iters;
-        record(model.weights(), loss / scale)?;
-        if loss.is_nan() || loss >= last {
+        let finite = record(model.weights(), loss / scale)?;
+        if !finite || loss.is_nan() || loss >= last {
             break;
         }
         last = loss;
