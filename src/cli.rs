@@ -142,7 +142,7 @@ pub struct RunArgs {
     /// Adam learning rate.
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Full-batch L-BFGS iterations after Adam (`train.lbfgs`; 0: none).
+    /// Full-batch L-BFGS iteration budget after Adam, a multiple of 10 (`train.lbfgs`; 0: none).
     #[arg(long)]
     pub lbfgs: Option<i64>,
     /// Output directory.

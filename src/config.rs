@@ -248,14 +248,13 @@ pub struct TrainConfig {
     /// Floor of the Jacobian loss's relative errors, times each entry's median magnitude (default
     /// 1e-2; see [`jacobian`](Self::jacobian)).
     pub jacobian_floor: f64,
-    /// L-BFGS iterations after Adam (0, the default: none, the paper's training). Starting from Adam's
-    /// best-validation weights, full-batch L-BFGS with a strong-Wolfe line search (burn's
-    /// [`LBFGS`](burn::optim::LBFGS), a port of PyTorch's) minimises the same training loss, every
-    /// term included, on the whole training split at once — the Adam-then-L-BFGS schedule of
-    /// physics-informed training, which takes a fit that Adam's noisy steps leave at ~1e-4 relative
-    /// error further down. It runs in rounds of 10 iterations (each up to 13 loss and gradient
-    /// evaluations), validated after each like an epoch, and the best-validation weights over both
-    /// phases are kept. Each iteration costs one to a few full passes over the training split.
+    /// L-BFGS iteration budget after Adam (0, the default: none, the paper's training), a multiple of
+    /// 10. Starting from Adam's best-validation weights, full-batch L-BFGS with a strong-Wolfe line
+    /// search (burn's [`LBFGS`](burn::optim::LBFGS), a port of PyTorch's) minimises the same training
+    /// loss on the whole training split at once — the Adam-then-L-BFGS schedule of physics-informed
+    /// training. It runs in `lbfgs / 10` rounds of up to 10 iterations and up to 13 loss and gradient
+    /// evaluations (plus at most one more for a line search that ends the round), validated after
+    /// each like an epoch, and the best-validation weights over both phases are kept.
     pub lbfgs: i64,
     /// L-BFGS history size (pairs of steps and gradient changes kept; default 50).
     pub lbfgs_history: i64,
@@ -476,8 +475,12 @@ impl Config {
             return Err(Error::invalid("train.jacobian", self.train.jacobian, "a finite number ≥ 0 (0: off)"));
         }
         Error::positive("train.jacobian_floor", self.train.jacobian_floor)?;
-        if self.train.lbfgs < 0 {
-            return Err(Error::invalid("train.lbfgs", self.train.lbfgs, "an integer >= 0 (0: no L-BFGS after Adam)"));
+        if self.train.lbfgs < 0 || self.train.lbfgs % 10 != 0 {
+            return Err(Error::invalid(
+                "train.lbfgs",
+                self.train.lbfgs,
+                "a multiple of 10 >= 0 (rounds of 10 iterations; 0: no L-BFGS after Adam)",
+            ));
         }
         if self.train.lbfgs_history < 1 {
             return Err(Error::invalid("train.lbfgs_history", self.train.lbfgs_history, "an integer >= 1"));

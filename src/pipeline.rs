@@ -722,7 +722,7 @@ pub struct RunMetrics {
     pub best_val_loss: f64,
     /// Its epoch.
     pub best_epoch: usize,
-    /// Epochs run.
+    /// Rows of the loss curve: Adam epochs run, then L-BFGS rounds (`train.lbfgs`).
     pub epochs: usize,
     /// Training throughput.
     #[serde(with = "crate::io::float")]

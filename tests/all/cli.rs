@@ -162,7 +162,7 @@ fn out_of_range_values_name_the_field() {
         assert_bad_input(&["run", "--config", &p, "--out", d.path().join("o").to_str().unwrap(), "--quiet"], &needles);
     }
     assert_bad_input(&["run", "--epochs", "0"], &["train.epochs"]);
-    assert_bad_input(&["run", "--lbfgs=-1"], &["train.lbfgs", ">= 0"]);
+    assert_bad_input(&["run", "--lbfgs", "25"], &["train.lbfgs", "25", "multiple of 10"]);
     assert_bad_input(&["run", "--precision", "f65"], &["--precision", "auto, f32, f64"]);
     assert_bad_input(&["eval", "--checkpoint", d.path().join("missing.json").to_str().unwrap()], &["missing.json"]);
     assert_bad_input(&["run", "--config", d.path().join("missing.toml").to_str().unwrap()], &["missing.toml"]);
