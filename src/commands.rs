@@ -367,8 +367,11 @@ pub struct BenchRow {
     pub samples: Vec<f64>,
 }
 
-fn median_of(v: &[f64]) -> f64 {
-    crate::transform::median(v)
+impl BenchRow {
+    /// A figure from its repetitions: their median, in `unit`.
+    fn new(what: String, unit: &str, samples: Vec<f64>) -> Self {
+        Self { what, median: crate::transform::median(&samples), unit: unit.into(), samples }
+    }
 }
 
 /// Training samples/s of every job (data, validation data, one-epoch config, device), a warm-up each,
@@ -435,16 +438,17 @@ fn bench_sobolev(
     Ok(variants
         .into_iter()
         .zip(s)
-        .map(|((b, n, k), s)| BenchRow {
-            what: format!(
-                "train 4x128 batch {n}, {} shard(s), {} ({})",
-                backends[b].default_shards(),
-                kinds[k].0,
-                backends[b]
-            ),
-            median: median_of(&s),
-            unit: "samples/s".into(),
-            samples: s,
+        .map(|((b, n, k), s)| {
+            BenchRow::new(
+                format!(
+                    "train 4x128 batch {n}, {} shard(s), {} ({})",
+                    backends[b].default_shards(),
+                    kinds[k].0,
+                    backends[b]
+                ),
+                "samples/s",
+                s,
+            )
         })
         .collect())
 }
@@ -487,28 +491,22 @@ fn bench_lbfgs(
     let mut rows = Vec::new();
     for (b, runs) in runs.iter().enumerate() {
         let n = ds.len();
-        let row = |what: String, unit: &str, s: Vec<f64>| BenchRow {
-            what,
-            median: median_of(&s),
-            unit: unit.into(),
-            samples: s,
-        };
-        rows.push(row(
+        rows.push(BenchRow::new(
             format!("lbfgs: Adam epoch, 4x128 batch {batch}, {n} rows ({})", backends[b]),
             "samples/s",
             runs.iter().map(|t| t.samples_per_sec).collect(),
         ));
-        rows.push(row(
+        rows.push(BenchRow::new(
             format!("lbfgs: one L-BFGS round ({round} iterations, validation included), {n} rows ({})", backends[b]),
             "s",
             runs.iter().map(|t| t.lbfgs_seconds).collect(),
         ));
-        rows.push(row(
+        rows.push(BenchRow::new(
             format!("lbfgs: full-batch evaluations in that round ({})", backends[b]),
             "evaluations",
             runs.iter().map(|t| t.lbfgs_evaluations as f64).collect(),
         ));
-        rows.push(row(
+        rows.push(BenchRow::new(
             format!("lbfgs: full-batch evaluation rate ({})", backends[b]),
             "samples/s",
             runs.iter().map(|t| (t.lbfgs_evaluations * n) as f64 / t.lbfgs_seconds.max(1e-9)).collect(),
@@ -565,12 +563,11 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
             .collect();
         let s = interleaved_train_rates(&jobs, &init, reps, "train")?;
         for ((b, batch, shards), s) in variants.into_iter().zip(s) {
-            rows.push(BenchRow {
-                what: format!("train 4x128 batch {batch}, {shards} shard(s) ({})", backends[b]),
-                median: median_of(&s),
-                unit: "samples/s".into(),
-                samples: s,
-            });
+            rows.push(BenchRow::new(
+                format!("train 4x128 batch {batch}, {shards} shard(s) ({})", backends[b]),
+                "samples/s",
+                s,
+            ));
         }
     }
 
@@ -611,12 +608,11 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         }
     }
     for ((b, precision, mode, _), s) in combos.into_iter().zip(s) {
-        rows.push(BenchRow {
-            what: format!("jacobian+eig {npts} points {mode:?} {precision:?} ({})", backends[b]),
-            median: median_of(&s),
-            unit: "ms".into(),
-            samples: s,
-        });
+        rows.push(BenchRow::new(
+            format!("jacobian+eig {npts} points {mode:?} {precision:?} ({})", backends[b]),
+            "ms",
+            s,
+        ));
     }
 
     // Burst labels: the cloud around 9 × 16 trajectories, K = 8 (≈ 780k states) is too slow for a
@@ -642,12 +638,11 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
             std::hint::black_box(b.label(sys.as_ref(), &set)?);
             s.push(set.len() as f64 / t.elapsed().as_secs_f64());
         }
-        rows.push(BenchRow {
-            what: format!("burst labels {mode:?} batch {batch} rtol 1e-9 ({} states)", set.len()),
-            median: median_of(&s),
-            unit: "labels/s".into(),
-            samples: s,
-        });
+        rows.push(BenchRow::new(
+            format!("burst labels {mode:?} batch {batch} rtol 1e-9 ({} states)", set.len()),
+            "labels/s",
+            s,
+        ));
     }
     for r in &rows {
         println!("{:<60} {:>14.4e} {}", r.what, r.median, r.unit);

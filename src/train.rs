@@ -505,6 +505,50 @@ fn full_gradients(
     sum_parts(model, parts.collect())
 }
 
+/// The validation loss of `weights`, NaN when they are not finite.
+fn validation_loss(weights: &Weights, val: &Dataset, device: &Device) -> Result<f64> {
+    match weights.check() {
+        Ok(()) => evaluate_loss(weights, val, device),
+        Err(_) => Ok(f64::NAN),
+    }
+}
+
+/// What [`train`] keeps across epochs and L-BFGS rounds: the best-validation weights and the curve.
+struct Log {
+    best: Weights,
+    best_val: f64,
+    best_epoch: usize,
+    curve: Vec<EpochRecord>,
+    start: Instant,
+}
+
+impl Log {
+    /// Appends the next row of the curve (Adam epoch or L-BFGS round), keeps `weights` when their
+    /// validation loss is the best so far, and tells the observer.
+    fn push(
+        &mut self,
+        weights: Weights,
+        train_loss: f64,
+        val_loss: f64,
+        lr: f64,
+        optimizer: Optimizer,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<()> {
+        let epoch = self.curve.len() + 1;
+        let improved = val_loss < self.best_val;
+        if improved {
+            self.best_val = val_loss;
+            self.best = weights;
+            self.best_epoch = epoch;
+        }
+        let rec =
+            EpochRecord { epoch, train_loss, val_loss, lr, seconds: self.start.elapsed().as_secs_f64(), optimizer };
+        observer.on_epoch(&rec, improved, &self.best)?;
+        self.curve.push(rec);
+        Ok(())
+    }
+}
+
 /// Trains from `init` on `train`, validating on `val` after every epoch. `device` is the plain device;
 /// training runs on its autodiff counterpart. The seed fixes the batch order.
 pub fn train(
@@ -527,12 +571,14 @@ pub fn train(
     let mut groups = if train.has_pairs() { train.pair_groups() } else { Vec::new() };
     let batch = (cfg.batch as usize).max(1);
     // Epoch 0 is the initial network: a run that diverges in its first epoch still keeps a checkpoint.
-    let mut best = init.clone();
-    let mut best_val = evaluate_loss(init, val, device)?;
-    let mut best_epoch = 0;
-    let mut curve = Vec::new();
-    observer.on_start(init, best_val)?;
-    let start = Instant::now();
+    let mut log = Log {
+        best: init.clone(),
+        best_val: evaluate_loss(init, val, device)?,
+        best_epoch: 0,
+        curve: Vec::new(),
+        start: Instant::now(),
+    };
+    observer.on_start(init, log.best_val)?;
     let mut seen = 0usize;
     let mut train_secs = 0.0;
     for epoch in 0..cfg.epochs as usize {
@@ -550,7 +596,7 @@ pub fn train(
         for idx in order.chunks(batch) {
             let (value, grads) = batch_gradients(&model, train, idx, shards_for(cfg, idx.len()), &ad);
             if !value.is_finite() {
-                return Err(Error::Diverged { epoch: epoch + 1, loss: value, best_epoch });
+                return Err(Error::Diverged { epoch: epoch + 1, loss: value, best_epoch: log.best_epoch });
             }
             model = optim.step(lr, model, grads);
             loss_sum += value;
@@ -559,65 +605,27 @@ pub fn train(
         }
         train_secs += t0.elapsed().as_secs_f64();
         let weights = model.weights();
-        let val_loss = match weights.check() {
-            Ok(()) => evaluate_loss(&weights, val, device)?,
-            Err(_) => f64::NAN,
-        };
+        let val_loss = validation_loss(&weights, val, device)?;
         if !val_loss.is_finite() {
-            return Err(Error::Diverged { epoch: epoch + 1, loss: val_loss, best_epoch });
+            return Err(Error::Diverged { epoch: epoch + 1, loss: val_loss, best_epoch: log.best_epoch });
         }
-        let improved = val_loss < best_val;
-        if improved {
-            best_val = val_loss;
-            best = weights;
-            best_epoch = epoch + 1;
-        }
-        let rec = EpochRecord {
-            epoch: epoch + 1,
-            train_loss: loss_sum / batches.max(1) as f64,
-            val_loss,
-            lr,
-            seconds: start.elapsed().as_secs_f64(),
-            optimizer: Optimizer::Adam,
-        };
-        observer.on_epoch(&rec, improved, &best)?;
-        curve.push(rec);
+        log.push(weights, loss_sum / batches.max(1) as f64, val_loss, lr, Optimizer::Adam, observer)?;
     }
     let (mut lbfgs_evaluations, mut lbfgs_seconds) = (0, 0.0);
     if cfg.lbfgs > 0 && !train.is_empty() {
-        let model = Mlp::from_weights(&best, &ad, DType::F32)?;
-        let mut epoch = cfg.epochs as usize;
+        let model = Mlp::from_weights(&log.best, &ad, DType::F32)?;
         let mut record = |weights: Weights, train_loss: f64| -> Result<bool> {
-            let val_loss = match weights.check() {
-                Ok(()) => evaluate_loss(&weights, val, device)?,
-                Err(_) => f64::NAN,
-            };
-            epoch += 1;
+            let val_loss = validation_loss(&weights, val, device)?;
+            log.push(weights, train_loss, val_loss, 0.0, Optimizer::Lbfgs, observer)?;
             // A non-finite loss ends the L-BFGS phase (its row is kept in the curve); the best weights so
             // far, Adam's at worst, stand.
-            let finite = train_loss.is_finite() && val_loss.is_finite();
-            let improved = val_loss < best_val;
-            if improved {
-                best_val = val_loss;
-                best = weights;
-                best_epoch = epoch;
-            }
-            let rec = EpochRecord {
-                epoch,
-                train_loss,
-                val_loss,
-                lr: 0.0,
-                seconds: start.elapsed().as_secs_f64(),
-                optimizer: Optimizer::Lbfgs,
-            };
-            observer.on_epoch(&rec, improved, &best)?;
-            curve.push(rec);
-            Ok(finite)
+            Ok(train_loss.is_finite() && val_loss.is_finite())
         };
         let t0 = Instant::now();
         lbfgs_evaluations = polish(model, train, cfg, &ad, &mut record)?;
         lbfgs_seconds = t0.elapsed().as_secs_f64();
     }
+    let Log { best, best_val, best_epoch, curve, .. } = log;
     Ok(Trained {
         best,
         best_epoch,
@@ -652,14 +660,12 @@ fn polish(
     }
     let mut evaluations = 1;
     let scale = 1.0 / start;
-    let config = |iters: usize| {
-        LBFGSConfig::new()
-            .with_max_iter(iters)
-            .with_max_eval(Some(iters * 5 / 4 + 1))
-            .with_history_size(cfg.lbfgs_history as usize)
-            .with_line_search_fn(LineSearchFn::StrongWolfe)
-    };
-    let mut optim = config(LBFGS_ROUND).init();
+    let mut optim = LBFGSConfig::new()
+        .with_max_iter(LBFGS_ROUND)
+        .with_max_eval(Some(LBFGS_ROUND * 5 / 4 + 1))
+        .with_history_size(cfg.lbfgs_history as usize)
+        .with_line_search_fn(LineSearchFn::StrongWolfe)
+        .init();
     let mut last = start * scale;
     for _ in 0..(cfg.lbfgs as usize).div_ceil(LBFGS_ROUND) {
         let (next, loss) = optim.step(1.0, model, |m: Mlp| {
