@@ -173,6 +173,26 @@ impl Backend {
 }
 
 impl Precision {
+    /// `Ok` when `backend` can train in this precision; else an error naming `train.precision` (f64 is
+    /// not on wgpu: WGSL has no 64-bit floats, and burn would compute the "f64" tensors in f32).
+    pub fn check_training(self, backend: Backend) -> Result<()> {
+        if self == Precision::F64 && !backend.supports_f64() {
+            return Err(Error::invalid(
+                "train.precision",
+                "f64",
+                format!(
+                    "f32 on backend `{backend}` (no 64-bit floats in its shaders); f64 trains on flex, ndarray, tch"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether this is f32 (the default).
+    pub fn is_f32(&self) -> bool {
+        *self == Precision::F32
+    }
+
     /// The burn float dtype.
     pub fn dtype(self) -> DType {
         match self {
@@ -214,5 +234,21 @@ impl FromStr for Backend {
                 });
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// f64 training is refused on wgpu only, with an error naming the field and what is allowed.
+    #[test]
+    fn f64_training_is_refused_on_wgpu_only() {
+        let e = Precision::F64.check_training(Backend::Wgpu).unwrap_err().to_string();
+        assert!(e.contains("train.precision") && e.contains("f32 on backend `wgpu`"), "{e}");
+        assert!(Precision::F32.check_training(Backend::Wgpu).is_ok());
+        for b in [Backend::Flex, Backend::Ndarray, Backend::Tch, Backend::TchCuda, Backend::TchMps] {
+            assert!(Precision::F64.check_training(b).is_ok());
+        }
     }
 }

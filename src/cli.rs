@@ -145,6 +145,9 @@ pub struct RunArgs {
     /// Full-batch L-BFGS iteration budget after Adam, a multiple of 10 (`train.lbfgs`; 0: none).
     #[arg(long)]
     pub lbfgs: Option<i64>,
+    /// Training precision, f32 or f64 (`train.precision`; f64 not on wgpu).
+    #[arg(long)]
+    pub train_precision: Option<String>,
     /// Output directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -236,7 +239,7 @@ pub struct BenchArgs {
     /// Output JSON file.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Measure only these parts (comma-separated: train, sobolev, lbfgs, jacobian, burst); default all.
+    /// Measure only these parts (comma-separated: train, sobolev, lbfgs, precision, jacobian, burst); default all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Training batch sizes (comma-separated); each measured epoch is 10 batches of its size.
@@ -319,6 +322,13 @@ pub fn run_config(a: &RunArgs) -> Result<(Config, RunOptions)> {
     }
     if let Some(n) = a.lbfgs {
         cfg.train.lbfgs = n;
+    }
+    if let Some(p) = &a.train_precision {
+        cfg.train.precision = match p.as_str() {
+            "f32" => Precision::F32,
+            "f64" => Precision::F64,
+            _ => return Err(Error::invalid("--train-precision", p, "f32 or f64")),
+        };
     }
     cfg.validate()?;
     let opts = run_options(&a.device, a.quiet, a.no_figures)?;

@@ -23,8 +23,12 @@ use crate::transform::Identity;
 
 fn print_summary(m: &RunMetrics) {
     println!(
-        "best val loss {:.3e} (epoch {}), {:.0} samples/s on {}",
-        m.best_val_loss, m.best_epoch, m.train_samples_per_sec, m.backend
+        "best val loss {:.3e} (epoch {}), {:.0} samples/s on {}{}",
+        m.best_val_loss,
+        m.best_epoch,
+        m.train_samples_per_sec,
+        m.backend,
+        if m.train_precision.is_f32() { "" } else { " (f64 training)" }
     );
     print_eval_table(&m.eval.per_eps);
     let r = &m.eval.reference;
@@ -414,7 +418,7 @@ fn bench_sobolev(
         for d in [&mut ds, &mut val] {
             let m = d.len();
             d.jac_axes = 2;
-            d.jacobian = (0..m * 4).map(|i| ((i % 13) as f32 - 6.0) * 0.1).collect();
+            d.jacobian = (0..m * 4).map(|i| ((i % 13) as f64 - 6.0) * 0.1).collect();
             d.jacobian_weights =
                 (0..m * 4).map(|i| if every > 0 && (i / 4) % every == 0 { 1.0 } else { 0.0 }).collect();
         }
@@ -515,17 +519,62 @@ fn bench_lbfgs(
     Ok(rows)
 }
 
+/// The cost of f64 training (`train.precision`): Adam's training samples/s in f32 and in f64 at each
+/// `--batch` with the backend's default shards, on every backend with f64 (not wgpu), repetitions
+/// interleaved so that the two precisions share the machine's noise; the median ratio f64/f32 per
+/// backend and batch is reported as well, from repetitions taken side by side. Data as in the
+/// `train` part.
+fn bench_precision(
+    a: &BenchArgs,
+    backends: &[Backend],
+    devices: &[burn::tensor::Device],
+    init: &Weights,
+    reps: usize,
+) -> Result<Vec<BenchRow>> {
+    let data: std::collections::BTreeMap<usize, (Dataset, Dataset)> =
+        a.batch.iter().map(|&b| (b, Dataset::synthetic(10 * b, 3, 2, 7))).collect();
+    let variants: Vec<(usize, usize, Precision)> = (0..backends.len())
+        .filter(|&b| backends[b].supports_f64())
+        .flat_map(|b| a.batch.iter().flat_map(move |&n| [Precision::F32, Precision::F64].map(|p| (b, n, p))))
+        .collect();
+    let jobs: Vec<_> = variants
+        .iter()
+        .map(|&(b, batch, precision)| {
+            let cfg = TrainConfig {
+                epochs: 1,
+                batch: batch as i64,
+                shards: backends[b].default_shards(),
+                precision,
+                ..Default::default()
+            };
+            (&data[&batch].0, &data[&batch].1, cfg, &devices[b])
+        })
+        .collect();
+    let s = interleaved_train_rates(&jobs, init, reps, "precision")?;
+    let mut rows = Vec::new();
+    for (pair, rates) in variants.chunks(2).zip(s.chunks(2)) {
+        let (b, batch, _) = pair[0];
+        let name = |p: &str| format!("precision: train 4x128 batch {batch}, {p} ({})", backends[b]);
+        rows.push(BenchRow::new(name("f32"), "samples/s", rates[0].clone()));
+        rows.push(BenchRow::new(name("f64"), "samples/s", rates[1].clone()));
+        let ratio = rates[1].iter().zip(&rates[0]).map(|(d, f)| d / f).collect();
+        rows.push(BenchRow::new(name("f64 / f32 throughput"), "ratio", ratio));
+    }
+    Ok(rows)
+}
+
 /// `stiffx bench`: medians of training samples/s (default 4×128 model; batches 8192 and 1024 unless
-/// `--batch` says otherwise), the same with the Jacobian loss (`sobolev`), Jacobian + eigenvalues for
-/// `--points` points (forward and reverse mode, f32 and f64) and burst labels/s.
+/// `--batch` says otherwise), the same with the Jacobian loss (`sobolev`), L-BFGS rounds against Adam
+/// epochs (`lbfgs`), f64 training against f32 (`precision`), Jacobian + eigenvalues for `--points`
+/// points (forward and reverse mode, f32 and f64) and burst labels/s.
 pub fn bench(a: &BenchArgs) -> Result<()> {
     let backends: Vec<Backend> = a.backend.iter().map(|b| b.parse()).collect::<Result<_>>()?;
     // `device()` is also the "not compiled in" check, naming the feature to enable.
     let devices = backends.iter().map(|b| b.device()).collect::<Result<Vec<_>>>()?;
     let reps = a.reps.max(1);
     for o in &a.only {
-        if !["train", "sobolev", "lbfgs", "jacobian", "burst"].contains(&o.as_str()) {
-            return Err(crate::Error::invalid("--only", o, "train, sobolev, lbfgs, jacobian, burst"));
+        if !["train", "sobolev", "lbfgs", "precision", "jacobian", "burst"].contains(&o.as_str()) {
+            return Err(crate::Error::invalid("--only", o, "train, sobolev, lbfgs, precision, jacobian, burst"));
         }
     }
     if a.batch.is_empty() || a.batch.contains(&0) {
@@ -576,6 +625,9 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     }
     if want("lbfgs") {
         rows.extend(bench_lbfgs(a, &backends, &devices, &init, reps)?);
+    }
+    if want("precision") {
+        rows.extend(bench_precision(a, &backends, &devices, &init, reps)?);
     }
 
     // Jacobian + eigenvalues at `--points` points, every backend × precision × mode, reps interleaved.

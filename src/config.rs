@@ -22,6 +22,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::Precision;
 use crate::error::{Error, Result};
 use crate::labeller::{Direct, Labeller};
 use crate::sampler::{Sampler, TrajectorySampler};
@@ -258,6 +259,14 @@ pub struct TrainConfig {
     pub lbfgs: i64,
     /// L-BFGS history size (pairs of steps and gradient changes kept; default 50).
     pub lbfgs_history: i64,
+    /// Floating-point precision of training: `f32` (default, the paper's, what GPUs are fast at) or
+    /// `f64` (flex, ndarray and libtorch; not wgpu, whose shaders have no f64). Parameters, data,
+    /// gradients, Adam's moments and L-BFGS's history are all in this precision; the network starts
+    /// from the same weights either way, and checkpoints keep f64-trained weights unrounded. f64 lifts
+    /// the floor that f32 puts under the loss — labels rounded to 6e-8 of their size, loss weights
+    /// spanning many decades summed into one f32 gradient — at about the cost measured by
+    /// `stiffx bench --only precision`.
+    pub precision: Precision,
 }
 
 impl Default for TrainConfig {
@@ -278,6 +287,7 @@ impl Default for TrainConfig {
             jacobian_floor: 1e-2,
             lbfgs: 0,
             lbfgs_history: 50,
+            precision: Precision::F32,
         }
     }
 }

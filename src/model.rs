@@ -5,9 +5,10 @@
 //! h_0 = ((x - μ_x)/σ_x, (eps - μ_ε)/σ_ε),   h_{l+1} = SiLU(W_l h_l + b_l),   a = W_L h_L + b_L
 //! ```
 //!
-//! The canonical, backend-independent form of a trained network is [`Weights`] (host `f32`): it is
-//! what checkpoints store, what initialisation produces (from the run's seed, so that every backend
-//! starts from the same network), and what [`Mlp::from_weights`] loads onto any device and precision.
+//! The canonical, backend-independent form of a trained network is [`Weights`] (host `f64`, which holds
+//! an f32-trained network exactly and an f64-trained one without rounding it): it is what checkpoints
+//! store, what initialisation produces (from the run's seed, so that every backend and precision starts
+//! from the same network), and what [`Mlp::from_weights`] loads onto any device and precision.
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
@@ -93,10 +94,10 @@ impl Normalizer {
         Self { mean, std, state_scale: Vec::new() }
     }
 
-    /// Standardises `rows` into `f32` network inputs.
-    pub fn apply(&self, rows: &[f64]) -> Vec<f32> {
+    /// Standardises `rows` into network inputs.
+    pub fn apply(&self, rows: &[f64]) -> Vec<f64> {
         let c = self.mean.len();
-        rows.iter().enumerate().map(|(i, v)| ((v - self.mean[i % c]) / self.std[i % c]) as f32).collect()
+        rows.iter().enumerate().map(|(i, v)| (v - self.mean[i % c]) / self.std[i % c]).collect()
     }
 }
 
@@ -108,9 +109,9 @@ pub struct LayerWeights {
     /// Output width.
     pub d_out: usize,
     /// Weight matrix, `d_in × d_out`, row-major.
-    pub w: Vec<f32>,
+    pub w: Vec<f64>,
     /// Bias, `d_out`.
-    pub b: Vec<f32>,
+    pub b: Vec<f64>,
 }
 
 /// All layers of an MLP on the host.
@@ -121,8 +122,9 @@ pub struct Weights {
 }
 
 impl Weights {
-    /// PyTorch's default initialisation (`U(-1/√d_in, 1/√d_in)` for weights and biases), drawn from a
-    /// seeded generator so that every backend starts from the same network.
+    /// PyTorch's default initialisation (`U(-1/√d_in, 1/√d_in)` for weights and biases), drawn in
+    /// `f32` from a seeded generator so that every backend and both training precisions start from the
+    /// same network.
     pub fn init(d_in: usize, hidden: usize, width: usize, d_out: usize, seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed ^ 0x5EED_CAFE_F00D_u64);
         let mut dims = vec![d_in];
@@ -136,8 +138,8 @@ impl Weights {
                 LayerWeights {
                     d_in: w[0],
                     d_out: w[1],
-                    w: (0..w[0] * w[1]).map(|_| u.sample(&mut rng)).collect(),
-                    b: (0..w[1]).map(|_| u.sample(&mut rng)).collect(),
+                    w: (0..w[0] * w[1]).map(|_| f64::from(u.sample(&mut rng))).collect(),
+                    b: (0..w[1]).map(|_| f64::from(u.sample(&mut rng))).collect(),
                 }
             })
             .collect();
@@ -185,12 +187,7 @@ pub fn to_f64<const D: usize>(t: Tensor<D>) -> Vec<f64> {
     t.into_data().try_into_vec_as::<f64>().expect("float tensors convert to f64")
 }
 
-/// Reads a float tensor back to host `f32`, whatever its dtype.
-pub fn to_f32<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().try_into_vec_as::<f32>().expect("float tensors convert to f32")
-}
-
-/// A `[rows, cols]` f32 tensor from host data.
+/// A `[rows, cols]` f32 tensor from host data (converted to f32 when `E` is another type).
 pub fn tensor2<E: burn::tensor::Element>(data: Vec<E>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
     tensor2_as(data, rows, cols, device, DType::F32)
 }
@@ -224,7 +221,12 @@ impl Mlp {
         Ok(Self { layers })
     }
 
-    /// Copies the parameters back to the host.
+    /// Float type of the parameters (f32 or f64).
+    pub fn dtype(&self) -> DType {
+        self.layers[0].weight.val().dtype()
+    }
+
+    /// Copies the parameters back to the host (exactly, whatever their precision).
     pub fn weights(&self) -> Weights {
         Weights {
             layers: self
@@ -235,8 +237,8 @@ impl Mlp {
                     LayerWeights {
                         d_in,
                         d_out,
-                        w: to_f32(l.weight.val()),
-                        b: l.bias.as_ref().map(|b| to_f32(b.val())).unwrap_or_else(|| vec![0.0; d_out]),
+                        w: to_f64(l.weight.val()),
+                        b: l.bias.as_ref().map(|b| to_f64(b.val())).unwrap_or_else(|| vec![0.0; d_out]),
                     }
                 })
                 .collect(),

@@ -280,15 +280,15 @@ pub fn prepare(cfg: &Config, data: &Data) -> Result<Prepared> {
     };
     let to_ds = |idx: &[usize], x: &[f64], g: &[f64], partner: Vec<u32>, pair_weights: Vec<f64>| Dataset {
         inputs: normalizer.apply(x),
-        targets: g.iter().map(|&v| v as f32).collect(),
+        targets: g.to_vec(),
         // Rows `idx` of the weights; none (uniform) stays none.
         weights: if weights.is_empty() {
             Vec::new()
         } else {
-            idx.iter().flat_map(|&i| &weights[i * d..(i + 1) * d]).map(|&v| v as f32).collect()
+            idx.iter().flat_map(|&i| &weights[i * d..(i + 1) * d]).copied().collect()
         },
         partner,
-        pair_weights: pair_weights.into_iter().map(|v| v as f32).collect(),
+        pair_weights,
         d_in: d + 1,
         d_out: d,
         ..Default::default()
@@ -318,9 +318,8 @@ pub fn prepare(cfg: &Config, data: &Data) -> Result<Prepared> {
             jacobian_weights(&jv, &hv, d, &scale, cfg.train.jacobian_floor),
         );
         scale_to_mean(&mut wt, &mut wv, ht.iter().filter(|h| **h).count() * d * d, cfg.train.jacobian);
-        let f32s = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
-        (train.jacobian, train.jacobian_weights, train.jac_axes) = (f32s(jt), f32s(wt), d);
-        (val.jacobian, val.jacobian_weights, val.jac_axes) = (f32s(jv), f32s(wv), d);
+        (train.jacobian, train.jacobian_weights, train.jac_axes) = (jt, wt, d);
+        (val.jacobian, val.jacobian_weights, val.jac_axes) = (jv, wv, d);
     }
     Ok(Prepared { train, val, normalizer, transform })
 }
@@ -703,6 +702,9 @@ pub struct RunMetrics {
     pub seed: u64,
     /// Backend used.
     pub backend: String,
+    /// Training precision (`train.precision`); written only when it is not the default f32.
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub train_precision: Precision,
     /// One-line descriptions of the plugins used.
     pub system: String,
     /// Sampler description.
@@ -812,6 +814,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunMetrics> {
 /// Runs training and evaluation on already generated data (sweeps share datasets between runs).
 pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<RunMetrics> {
     cfg.validate()?;
+    cfg.train.precision.check_training(opts.backend)?;
     let device = opts.backend.device()?;
     let out = opts.out.as_deref();
     if let Some(o) = out {
@@ -875,6 +878,7 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<Run
         version: env!("CARGO_PKG_VERSION").into(),
         seed: cfg.seed,
         backend: opts.backend.to_string(),
+        train_precision: cfg.train.precision,
         system: format!("{:?}", cfg.system).chars().take(200).collect(),
         sampler: cfg.sampler.describe(),
         labeller: cfg.labeller.describe(),

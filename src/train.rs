@@ -23,18 +23,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Schedule, TrainConfig};
 use crate::error::{Error, Result};
-use crate::model::{Mlp, Weights, tensor2, to_f64};
+use crate::model::{Mlp, Weights, tensor2_as, to_f64};
 
-/// Training data in network space: standardised inputs and transformed targets, `f32`.
+/// Training data in network space: standardised inputs and transformed targets, held in `f64` and
+/// converted to the training precision ([`TrainConfig::precision`]) batch by batch.
 #[derive(Debug, Clone, Default)]
 pub struct Dataset {
     /// Inputs, `n × d_in`.
-    pub inputs: Vec<f32>,
+    pub inputs: Vec<f64>,
     /// Targets, `n × d_out`.
-    pub targets: Vec<f32>,
+    pub targets: Vec<f64>,
     /// Loss weights, `n × d_out`, or empty for the plain mean squared error. The loss is
     /// `Σ w_ik (ŷ_ik − y_ik)² / (n · d_out)` (`train.weighting`, [`relative_weights`](crate::pipeline::relative_weights)).
-    pub weights: Vec<f32>,
+    pub weights: Vec<f64>,
     /// Difference-loss partners, `n` rows or empty: row `i`'s partner (a cloud sample's base trajectory
     /// point in the same split), `u32::MAX` for none.
     pub partner: Vec<u32>,
@@ -44,16 +45,16 @@ pub struct Dataset {
     /// values, so that the directional derivatives of the learned field — its Jacobian along the cloud
     /// offsets — are trained directly (first-order Sobolev training with finite differences, no
     /// second-order autodiff). See [`difference_weights`](crate::pipeline::difference_weights).
-    pub pair_weights: Vec<f32>,
+    pub pair_weights: Vec<f64>,
     /// Jacobian labels, `n × jac_axes × d_out` (axis-major: entry `j · d_out + k` of a row is
     /// `∂y_k/∂x_j` in network space), or empty for no Jacobian term. Rows with all-zero
     /// [`jacobian_weights`](Self::jacobian_weights) carry none (cloud samples).
-    pub jacobian: Vec<f32>,
+    pub jacobian: Vec<f64>,
     /// Jacobian-loss weights, same shape. With `ȧ_j` the network's output tangent along input axis `j`
     /// (forward mode, [`Mlp::forward_tangents`]), the loss gains `Σ_i Σ_jk ω_ijk (ȧ_ijk − J_ijk)²`
     /// (same normalisation as the value term): exact first-order Sobolev training. See
     /// [`jacobian_labels`](crate::pipeline::jacobian_labels).
-    pub jacobian_weights: Vec<f32>,
+    pub jacobian_weights: Vec<f64>,
     /// Number of input axes (the first ones: the states) with Jacobian labels.
     pub jac_axes: usize,
     /// Input width.
@@ -87,7 +88,7 @@ impl Dataset {
     }
     /// Gathers the rows `idx` into new input, target and weight arrays (weights empty when
     /// unweighted).
-    pub fn gather(&self, idx: &[usize]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    pub fn gather(&self, idx: &[usize]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let mut x = Vec::with_capacity(idx.len() * self.d_in);
         let mut y = Vec::with_capacity(idx.len() * self.d_out);
         let mut w = Vec::with_capacity(if self.weights.is_empty() { 0 } else { idx.len() * self.d_out });
@@ -129,7 +130,7 @@ impl Dataset {
 
     /// The pairs among `rows` (both ends in `rows`): local `(row, partner)` indices and the row's
     /// difference weights, `pairs × d_out`.
-    fn local_pairs(&self, rows: &[usize]) -> (Vec<i32>, Vec<i32>, Vec<f32>) {
+    fn local_pairs(&self, rows: &[usize]) -> (Vec<i32>, Vec<i32>, Vec<f64>) {
         let local: std::collections::HashMap<usize, usize> = rows.iter().enumerate().map(|(l, &r)| (r, l)).collect();
         let (mut a, mut b, mut w) = (Vec::new(), Vec::new(), Vec::new());
         for (l, &r) in rows.iter().enumerate() {
@@ -150,7 +151,7 @@ impl Dataset {
         if !self.has_pairs() {
             return Self::weighted_square(e, w).sum();
         }
-        let device = e.device();
+        let (device, dtype) = (e.device(), e.dtype());
         let values = Self::weighted_square(e.clone(), w).sum();
         let (a, b, pw) = self.local_pairs(rows);
         if a.is_empty() {
@@ -159,7 +160,7 @@ impl Dataset {
         let n = a.len();
         let ints = |v: Vec<i32>| Tensor::<1, Int>::from_ints(TensorData::new(v, [n]), &device);
         let diff = e.clone().select(0, ints(a)).sub(e.select(0, ints(b)));
-        values.add(diff.square().mul(tensor2(pw, n, self.d_out, &device)).sum())
+        values.add(diff.square().mul(tensor2_as(pw, n, self.d_out, &device, dtype)).sum())
     }
 
     /// Whether the loss has a Jacobian term.
@@ -191,14 +192,20 @@ impl Dataset {
     /// `ȧ` pushed through `model` in forward mode along the first [`jac_axes`](Self::jac_axes) input
     /// axes (`None` when no row has labels). The labelled rows' outputs are the primal of that same
     /// forward-mode pass, so that no row goes through the network twice. Differentiable in the weights
-    /// on an autodiff device.
+    /// on an autodiff device; in the model's precision ([`Mlp::dtype`]).
     pub fn forward(&self, model: &Mlp, rows: &[usize], device: &Device) -> Forward {
         let (rows, n_l) = self.labelled_last(rows);
         let (x, y, w) = self.gather(&rows);
         let n = rows.len();
-        let x = tensor2(x, n, self.d_in, device);
-        let targets = tensor2(y, n, self.d_out, device);
-        let weights = (!w.is_empty()).then(|| tensor2(w, n, self.d_out, device));
+        let dtype = model.dtype();
+        // Host data (f64) to a `[len / cols, cols]` tensor in the model's precision.
+        let tensor = |v: Vec<f64>, cols: usize| {
+            let len = v.len() / cols;
+            tensor2_as(v, len, cols, device, dtype)
+        };
+        let x = tensor(x, self.d_in);
+        let targets = tensor(y, self.d_out);
+        let weights = (!w.is_empty()).then(|| tensor(w, self.d_out));
         if n_l == 0 {
             return Forward { pred: model.forward(x), targets, weights, jacobian: None, rows };
         }
@@ -212,14 +219,14 @@ impl Dataset {
         }
         let tangents = (0..self.jac_axes)
             .map(|j| {
-                let mut e = vec![0.0f32; n_l * self.d_in];
+                let mut e = vec![0.0f64; n_l * self.d_in];
                 e.iter_mut().skip(j).step_by(self.d_in).for_each(|v| *v = 1.0);
-                tensor2(e, n_l, self.d_in, device)
+                tensor(e, self.d_in)
             })
             .collect();
         let (a, dots) = model.forward_tangents(x.clone().narrow(0, n - n_l, n_l), tangents);
-        let e = Tensor::cat(dots, 1).sub(tensor2(target, n_l, stride, device));
-        let jacobian = Some(e.square().mul(tensor2(weight, n_l, stride, device)).sum());
+        let e = Tensor::cat(dots, 1).sub(tensor(target, stride));
+        let jacobian = Some(e.square().mul(tensor(weight, stride)).sum());
         let pred = if n_l == n { a } else { Tensor::cat(vec![model.forward(x.narrow(0, 0, n - n_l)), a], 0) };
         Forward { pred, targets, weights, jacobian, rows }
     }
@@ -251,7 +258,11 @@ impl Dataset {
     pub fn synthetic(n: usize, d_in: usize, d_out: usize, seed: u64) -> (Self, Self) {
         use rand_distr::{Distribution, StandardNormal};
         let mut rng = StdRng::seed_from_u64(seed);
-        let mut g = || -> f32 { StandardNormal.sample(&mut rng) };
+        // Drawn in f32 (as before the dataset held f64), so that benchmarks keep their data.
+        let mut g = || -> f64 {
+            let v: f32 = StandardNormal.sample(&mut rng);
+            v.into()
+        };
         let train = Dataset {
             inputs: (0..n * d_in).map(|_| g()).collect(),
             targets: (0..n * d_out).map(|_| g()).collect(),
@@ -356,9 +367,9 @@ pub fn learning_rate(cfg: &TrainConfig, epoch: usize) -> f64 {
 
 /// The training loss of `model` on `data` — the (weighted) mean squared error plus the difference and
 /// Jacobian terms when `data` has them, all over `n · d_out` — evaluated in chunks on a plain
-/// (non-autodiff) device.
-pub fn evaluate_loss(weights: &Weights, data: &Dataset, device: &Device) -> Result<f64> {
-    let model = Mlp::from_weights(weights, device, DType::F32)?;
+/// (non-autodiff) device in precision `dtype`.
+pub fn evaluate_loss(weights: &Weights, data: &Dataset, device: &Device, dtype: DType) -> Result<f64> {
+    let model = Mlp::from_weights(weights, device, dtype)?;
     let idx: Vec<usize> = (0..data.len()).collect();
     let mut sum = 0.0;
     // With a difference term: every row's error, for the pairs (which may straddle chunks).
@@ -379,9 +390,8 @@ pub fn evaluate_loss(weights: &Weights, data: &Dataset, device: &Device) -> Resu
     }
     for (i, &p) in data.partner.iter().enumerate().filter(|(_, p)| data.has_pairs() && **p != u32::MAX) {
         let p = p as usize;
-        sum += (0..d)
-            .map(|k| data.pair_weights[i * d + k] as f64 * (errors[i * d + k] - errors[p * d + k]).powi(2))
-            .sum::<f64>();
+        sum +=
+            (0..d).map(|k| data.pair_weights[i * d + k] * (errors[i * d + k] - errors[p * d + k]).powi(2)).sum::<f64>();
     }
     Ok(sum / (data.len() * data.d_out).max(1) as f64)
 }
@@ -505,10 +515,10 @@ fn full_gradients(
     sum_parts(model, parts.collect())
 }
 
-/// The validation loss of `weights`, NaN when they are not finite.
-fn validation_loss(weights: &Weights, val: &Dataset, device: &Device) -> Result<f64> {
+/// The validation loss of `weights` in precision `dtype`, NaN when they are not finite.
+fn validation_loss(weights: &Weights, val: &Dataset, device: &Device, dtype: DType) -> Result<f64> {
     match weights.check() {
-        Ok(()) => evaluate_loss(weights, val, device),
+        Ok(()) => evaluate_loss(weights, val, device, dtype),
         Err(_) => Ok(f64::NAN),
     }
 }
@@ -561,7 +571,8 @@ pub fn train(
     observer: &mut dyn TrainObserver,
 ) -> Result<Trained> {
     let ad = device.clone().autodiff();
-    let mut model = Mlp::from_weights(init, &ad, DType::F32)?;
+    let dtype = cfg.precision.dtype();
+    let mut model = Mlp::from_weights(init, &ad, dtype)?;
     // PyTorch's Adam epsilon (burn defaults to 1e-5, which limits how far the loss can go down).
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
     let mut rng = StdRng::seed_from_u64(seed ^ 0xBA7C_0DE5);
@@ -573,7 +584,7 @@ pub fn train(
     // Epoch 0 is the initial network: a run that diverges in its first epoch still keeps a checkpoint.
     let mut log = Log {
         best: init.clone(),
-        best_val: evaluate_loss(init, val, device)?,
+        best_val: evaluate_loss(init, val, device, dtype)?,
         best_epoch: 0,
         curve: Vec::new(),
         start: Instant::now(),
@@ -605,7 +616,7 @@ pub fn train(
         }
         train_secs += t0.elapsed().as_secs_f64();
         let weights = model.weights();
-        let val_loss = validation_loss(&weights, val, device)?;
+        let val_loss = validation_loss(&weights, val, device, dtype)?;
         if !val_loss.is_finite() {
             return Err(Error::Diverged { epoch: epoch + 1, loss: val_loss, best_epoch: log.best_epoch });
         }
@@ -613,9 +624,9 @@ pub fn train(
     }
     let (mut lbfgs_evaluations, mut lbfgs_seconds) = (0, 0.0);
     if cfg.lbfgs > 0 && !train.is_empty() {
-        let model = Mlp::from_weights(&log.best, &ad, DType::F32)?;
+        let model = Mlp::from_weights(&log.best, &ad, dtype)?;
         let mut record = |weights: Weights, train_loss: f64| -> Result<bool> {
-            let val_loss = validation_loss(&weights, val, device)?;
+            let val_loss = validation_loss(&weights, val, device, dtype)?;
             log.push(weights, train_loss, val_loss, 0.0, Optimizer::Lbfgs, observer)?;
             // A non-finite loss ends the L-BFGS phase (its row is kept in the curve); the best weights so
             // far, Adam's at worst, stand.
@@ -685,6 +696,8 @@ fn polish(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::Precision;
+    use crate::model::tensor2;
 
     /// The data-parallel gradient (2 and 3 shards in threads, summed) is the serial full-batch
     /// gradient up to f32 rounding, and so is the loss.
@@ -721,7 +734,7 @@ mod tests {
         let a = train(&init, &data, &data, &cfg, 3, &device, &mut Silent).unwrap();
         let b = train(&init, &data, &data, &cfg, 3, &device, &mut Silent).unwrap();
         assert_eq!(a.best, b.best);
-        assert!(a.best_val_loss < evaluate_loss(&init, &data, &device).unwrap());
+        assert!(a.best_val_loss < evaluate_loss(&init, &data, &device, DType::F32).unwrap());
         let cfg = TrainConfig { shards: 4, ..Default::default() };
         assert_eq!(shards_for(&cfg, 300), 1);
         assert_eq!(shards_for(&cfg, 600), 2);
@@ -729,7 +742,7 @@ mod tests {
     }
 
     /// A dataset of 6 rows, d_out = 2: rows 1, 2 are partners of row 0, row 4 of row 3, row 5 alone.
-    fn paired(n_pairs_weight: f32) -> Dataset {
+    fn paired(n_pairs_weight: f64) -> Dataset {
         let (mut data, _) = Dataset::synthetic(6, 3, 2, 11);
         data.partner = vec![u32::MAX, 0, 0, u32::MAX, 3, u32::MAX];
         data.pair_weights =
@@ -758,16 +771,16 @@ mod tests {
         let model = Mlp::from_weights(&w, &device, DType::F32).unwrap();
         let plain = paired(0.0);
         let pred = to_f64(model.forward(tensor2(plain.inputs.clone(), 6, 3, &device)));
-        let e: Vec<f64> = pred.iter().zip(&plain.targets).map(|(p, y)| p - *y as f64).collect();
+        let e: Vec<f64> = pred.iter().zip(&plain.targets).map(|(p, y)| p - *y).collect();
         let values: f64 = e.iter().map(|v| v * v).sum();
         let pairs: f64 = [(1, 0), (2, 0), (4, 3)]
             .iter()
             .map(|&(r, p)| (0..2).map(|k| 2.5 * (e[r * 2 + k] - e[p * 2 + k]).powi(2)).sum::<f64>())
             .sum();
         let data = paired(2.5);
-        let host = evaluate_loss(&w, &data, &device).unwrap();
+        let host = evaluate_loss(&w, &data, &device, DType::F32).unwrap();
         assert!((host - (values + pairs) / 12.0).abs() < 1e-5 * host, "{host} vs {}", (values + pairs) / 12.0);
-        assert!((evaluate_loss(&w, &plain, &device).unwrap() - values / 12.0).abs() < 1e-5 * host);
+        assert!((evaluate_loss(&w, &plain, &device, DType::F32).unwrap() - values / 12.0).abs() < 1e-5 * host);
         let ad_model = Mlp::from_weights(&w, &ad, DType::F32).unwrap();
         let (graph, _) = batch_gradients(&ad_model, &data, &[0, 1, 2, 3, 4, 5], 1, &ad);
         assert!((graph - host).abs() < 1e-5 * host, "{graph} vs {host}");
@@ -775,14 +788,14 @@ mod tests {
         // the pairs must follow their rows), the Jacobian term adds on, in the graph and on the host.
         let labelled = |mut d: Dataset| {
             d.jac_axes = 3;
-            d.jacobian = (0..6 * 6).map(|i| (i as f32 * 0.37).sin()).collect();
+            d.jacobian = (0..6 * 6).map(|i| (i as f64 * 0.37).sin()).collect();
             d.jacobian_weights = (0..6 * 6).map(|i| if [0, 3].contains(&(i / 6)) { 1.0 } else { 0.0 }).collect();
             d
         };
-        let jac = evaluate_loss(&w, &labelled(plain.clone()), &device).unwrap() - values / 12.0;
+        let jac = evaluate_loss(&w, &labelled(plain.clone()), &device, DType::F32).unwrap() - values / 12.0;
         assert!(jac > 0.01 * host, "{jac} vs {host}");
         let both = labelled(data.clone());
-        let host_both = evaluate_loss(&w, &both, &device).unwrap();
+        let host_both = evaluate_loss(&w, &both, &device, DType::F32).unwrap();
         assert!((host_both - (host + jac)).abs() < 1e-5 * host_both, "{host_both} vs {host} + {jac}");
         let (graph_both, _) = batch_gradients(&ad_model, &both, &[0, 1, 2, 3, 4, 5], 1, &ad);
         assert!((graph_both - host_both).abs() < 1e-5 * host_both, "{graph_both} vs {host_both}");
@@ -791,22 +804,22 @@ mod tests {
         let mut shifted = data.clone();
         for (r, p) in [(1usize, 0usize), (2, 0), (4, 3)] {
             for k in 0..2 {
-                shifted.targets[r * 2 + k] = (pred[r * 2 + k] - e[p * 2 + k]) as f32;
+                shifted.targets[r * 2 + k] = pred[r * 2 + k] - e[p * 2 + k];
             }
         }
-        let e2: f64 = (0..12).map(|i| (pred[i] - shifted.targets[i] as f64).powi(2)).sum();
-        let l = evaluate_loss(&w, &shifted, &device).unwrap();
+        let e2: f64 = (0..12).map(|i| (pred[i] - shifted.targets[i]).powi(2)).sum();
+        let l = evaluate_loss(&w, &shifted, &device, DType::F32).unwrap();
         assert!((l - e2 / 12.0).abs() < 1e-5 * l, "{l} vs {}", e2 / 12.0);
     }
 
     /// A dataset of 8 rows (d_in = 4, d_out = 2) with Jacobian labels along the first 3 input axes on
     /// every row but 2 and 5.
-    fn with_jacobian(weight: f32) -> Dataset {
+    fn with_jacobian(weight: f64) -> Dataset {
         let (mut data, _) = Dataset::synthetic(8, 4, 2, 11);
         data.jac_axes = 3;
-        data.jacobian = (0..8 * 6).map(|i| (i as f32 * 0.37).sin()).collect();
+        data.jacobian = (0..8 * 6).map(|i| (i as f64 * 0.37).sin()).collect();
         data.jacobian_weights = (0..8 * 6)
-            .map(|i| if [2, 5].contains(&(i / 6)) { 0.0 } else { weight * (1.0 + 0.1 * (i % 5) as f32) })
+            .map(|i| if [2, 5].contains(&(i / 6)) { 0.0 } else { weight * (1.0 + 0.1 * (i % 5) as f64) })
             .collect();
         data
     }
@@ -822,25 +835,24 @@ mod tests {
         let w = Weights::init(4, 2, 16, 2, 4);
         let model = Mlp::from_weights(&w, &device, DType::F32).unwrap();
         let data = with_jacobian(1.5);
-        let out = |x: Vec<f32>| to_f64(model.forward(tensor2(x, 8, 4, &device)));
-        let h = 1e-2f32;
+        let out = |x: Vec<f64>| to_f64(model.forward(tensor2(x, 8, 4, &device)));
+        let h = 1e-2f64;
         let mut expected = 0.0;
-        let values: f64 =
-            out(data.inputs.clone()).iter().zip(&data.targets).map(|(p, y)| (p - *y as f64).powi(2)).sum();
+        let values: f64 = out(data.inputs.clone()).iter().zip(&data.targets).map(|(p, y)| (p - *y).powi(2)).sum();
         for j in 0..3 {
             let shift =
-                |s: f32| data.inputs.iter().enumerate().map(|(i, v)| if i % 4 == j { v + s } else { *v }).collect();
+                |s: f64| data.inputs.iter().enumerate().map(|(i, v)| if i % 4 == j { v + s } else { *v }).collect();
             let (up, down) = (out(shift(h)), out(shift(-h)));
             for r in (0..8).filter(|r| ![2, 5].contains(r)) {
                 for k in 0..2 {
-                    let slope = (up[r * 2 + k] - down[r * 2 + k]) / (2.0 * h as f64);
+                    let slope = (up[r * 2 + k] - down[r * 2 + k]) / (2.0 * h);
                     let e = (r * 3 + j) * 2 + k;
-                    expected += data.jacobian_weights[e] as f64 * (slope - data.jacobian[e] as f64).powi(2);
+                    expected += data.jacobian_weights[e] * (slope - data.jacobian[e]).powi(2);
                 }
             }
         }
         let expected = (values + expected) / 16.0;
-        let host = evaluate_loss(&w, &data, &device).unwrap();
+        let host = evaluate_loss(&w, &data, &device, DType::F32).unwrap();
         assert!((host - expected).abs() < 1e-3 * expected, "{host} vs {expected}");
         let ad_model = Mlp::from_weights(&w, &ad, DType::F32).unwrap();
         let rows: Vec<usize> = (0..8).collect();
@@ -861,7 +873,7 @@ mod tests {
         let mut only = with_jacobian(1.0);
         only.weights = vec![0.0; 16];
         let cfg = TrainConfig { epochs: 60, batch: 8, lr: 1e-2, ..Default::default() };
-        let before = evaluate_loss(&w, &only, &device).unwrap();
+        let before = evaluate_loss(&w, &only, &device, DType::F32).unwrap();
         let trained = train(&w, &only, &only, &cfg, 1, &device, &mut Silent).unwrap();
         assert!(trained.best_val_loss < 0.1 * before, "{} vs {before}", trained.best_val_loss);
     }
@@ -891,7 +903,7 @@ mod tests {
         assert!(b.lbfgs_seconds > 0.0 && (a.lbfgs_evaluations, a.lbfgs_seconds) == (0, 0.0));
         assert!(lb.iter().all(|r| r.optimizer == Optimizer::Lbfgs && r.lr == 0.0));
         assert!(b.curve[..20].iter().all(|r| r.optimizer == Optimizer::Adam));
-        let adam_train = evaluate_loss(&a.best, &data, &device).unwrap();
+        let adam_train = evaluate_loss(&a.best, &data, &device, DType::F32).unwrap();
         for w in lb.windows(2).take(lb.len().saturating_sub(2)) {
             assert!(w[1].train_loss < w[0].train_loss, "{} then {}", w[0].train_loss, w[1].train_loss);
         }
@@ -924,5 +936,35 @@ mod tests {
         for c in full_batch_chunks(&paired) {
             assert!(c.len() % 3 == 0 && c.chunks(3).all(|g| g[0] % 3 == 0 && g[1] == g[0] + 1 && g[2] == g[0] + 2));
         }
+    }
+
+    /// `train.precision = "f64"`: the same initial network and batches as f32, so the first epochs'
+    /// losses agree to f32 rounding; the weights are true f64 (not all representable in f32) and
+    /// deterministic; and L-BFGS runs in f64 as well.
+    #[test]
+    fn f64_training_keeps_double_precision_weights() {
+        let device = crate::backend::Backend::default_compiled().unwrap().device().unwrap();
+        let (data, val) = Dataset::synthetic_smooth(600, 5);
+        let init = Weights::init(3, 2, 16, 2, 9);
+        let single = TrainConfig { epochs: 3, batch: 64, lr: 3e-3, ..Default::default() };
+        let double = TrainConfig { precision: Precision::F64, ..single.clone() };
+        let (a, b) = (
+            train(&init, &data, &val, &single, 3, &device, &mut Silent).unwrap(),
+            train(&init, &data, &val, &double, 3, &device, &mut Silent).unwrap(),
+        );
+        for (r, s) in a.curve.iter().zip(&b.curve) {
+            assert!((r.train_loss - s.train_loss).abs() < 1e-4 * r.train_loss, "{} vs {}", r.train_loss, s.train_loss);
+            assert!((r.val_loss - s.val_loss).abs() < 1e-4 * r.val_loss, "{} vs {}", r.val_loss, s.val_loss);
+        }
+        let in_f32 = |w: &Weights| w.layers.iter().all(|l| l.w.iter().chain(&l.b).all(|v| f64::from(*v as f32) == *v));
+        assert!(in_f32(&a.best) && !in_f32(&b.best));
+        assert_eq!(b.best_val_loss, evaluate_loss(&b.best, &val, &device, DType::F64).unwrap());
+        assert_eq!(train(&init, &data, &val, &double, 3, &device, &mut Silent).unwrap().best, b.best);
+        // L-BFGS runs in f64 too (its history and line search in the parameters' precision).
+        let cfg = TrainConfig { epochs: 20, lbfgs: 40, lbfgs_history: 10, ..double.clone() };
+        let t = train(&init, &data, &val, &cfg, 3, &device, &mut Silent).unwrap();
+        let adam = t.curve[..20].iter().map(|r| r.train_loss).fold(f64::INFINITY, f64::min);
+        let polished = t.curve[20..].iter().map(|r| r.train_loss).fold(f64::INFINITY, f64::min);
+        assert!(polished < 0.5 * adam && t.lbfgs_evaluations > 1, "L-BFGS in f64: {polished} vs Adam's {adam}");
     }
 }

@@ -16,10 +16,10 @@ use stiffx::transform::Identity;
 fn host_forward(w: &Weights, norm: &Normalizer, x: &[f64]) -> Vec<f64> {
     let mut h: Vec<f64> = x.iter().enumerate().map(|(i, v)| (v - norm.mean[i]) / norm.std[i]).collect();
     for (l, layer) in w.layers.iter().enumerate() {
-        let mut o: Vec<f64> = layer.b.iter().map(|&b| b as f64).collect();
+        let mut o: Vec<f64> = layer.b.clone();
         for (i, hi) in h.iter().enumerate() {
             for (k, ok) in o.iter_mut().enumerate() {
-                *ok += hi * layer.w[i * layer.d_out + k] as f64;
+                *ok += hi * layer.w[i * layer.d_out + k];
             }
         }
         if l + 1 < w.layers.len() {

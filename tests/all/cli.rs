@@ -89,6 +89,10 @@ fn out_of_range_values_name_the_field() {
         (Box::new(|s: String| s.replace("batch = 64", "batch = 64\njacobian = -1")), vec!["train.jacobian", "≥ 0"]),
         (Box::new(|s: String| s.replace("batch = 64", "batch = 64\nlbfgs = -3")), vec!["train.lbfgs", "-3", ">= 0"]),
         (
+            Box::new(|s: String| s.replace("batch = 64", "batch = 64\nprecision = \"f16\"")),
+            vec!["precision", "f16", "f32", "f64"],
+        ),
+        (
             Box::new(|s: String| s.replace("batch = 64", "batch = 64\nlbfgs = 10\nlbfgs_history = 0")),
             vec!["train.lbfgs_history", ">= 1"],
         ),
@@ -164,6 +168,7 @@ fn out_of_range_values_name_the_field() {
     assert_bad_input(&["run", "--epochs", "0"], &["train.epochs"]);
     assert_bad_input(&["run", "--lbfgs", "25"], &["train.lbfgs", "25", "multiple of 10"]);
     assert_bad_input(&["run", "--precision", "f65"], &["--precision", "auto, f32, f64"]);
+    assert_bad_input(&["run", "--train-precision", "f16"], &["--train-precision", "f16", "f32 or f64"]);
     assert_bad_input(&["eval", "--checkpoint", d.path().join("missing.json").to_str().unwrap()], &["missing.json"]);
     assert_bad_input(&["run", "--config", d.path().join("missing.toml").to_str().unwrap()], &["missing.toml"]);
 }
@@ -313,4 +318,27 @@ fn diagnose_writes_statistics_for_base_and_cloud() {
     for f in ["histograms.png", "qq.png", "diagnostics.md"] {
         assert!(d.path().join(f).is_file(), "{f}");
     }
+}
+
+/// `stiffx bench --only precision`: f32 and f64 training rates side by side, and their ratio, per
+/// batch size, written to the JSON file.
+#[test]
+fn bench_precision_measures_f64_against_f32_training() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("bench.json");
+    let (code, _, err) =
+        stiffx(&["bench", "--only", "precision", "--reps", "1", "--batch", "256", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let what: Vec<&str> = rows.iter().map(|r| r["what"].as_str().unwrap()).collect();
+    assert_eq!(
+        what,
+        [
+            "precision: train 4x128 batch 256, f32 (flex)",
+            "precision: train 4x128 batch 256, f64 (flex)",
+            "precision: train 4x128 batch 256, f64 / f32 throughput (flex)"
+        ]
+    );
+    let m = |i: usize| rows[i]["median"].as_f64().unwrap();
+    assert!(m(0) > 0.0 && m(1) > 0.0 && (m(2) - m(1) / m(0)).abs() < 1e-9 * m(2), "{rows:?}");
 }

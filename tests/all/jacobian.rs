@@ -182,7 +182,7 @@ fn asinh_state_input_and_invariant_projection_keep_the_jacobian_exact() {
 }
 
 /// `F(x) = A x` as a one-layer network (`a` row-major 2 × 2).
-fn linear(a: [f32; 4]) -> LearnedRhs {
+fn linear(a: [f64; 4]) -> LearnedRhs {
     // w is d_in × d_out: F_k = Σ_i x_i w[i][k], so w = Aᵀ (plus a zero eps row).
     let w = Weights {
         layers: vec![stiffx::model::LayerWeights {

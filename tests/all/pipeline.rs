@@ -35,6 +35,31 @@ fn tiny_run_is_deterministic_and_snapshotted() {
     insta::assert_json_snapshot!("tiny_run", snapshot_view(&a));
 }
 
+/// `train.precision = "f64"`: the checkpoint keeps the f64 weights unrounded (re-evaluating it gives the
+/// run's metrics exactly), metrics.json says how the network was trained, and the run is deterministic.
+#[test]
+fn f64_training_checkpoints_reproduce_the_metrics_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = crate::tiny_config();
+    cfg.train.precision = Precision::F64;
+    let opts = RunOptions { out: Some(dir.path().to_path_buf()), figures: false, ..RunOptions::default() };
+    let m = run(&cfg, &opts).unwrap();
+    assert_eq!(m.train_precision, Precision::F64);
+    let ck = Checkpoint::load(&dir.path().join("checkpoint.json")).unwrap();
+    let w = ck.weights.layers.iter().flat_map(|l| l.w.iter().chain(&l.b));
+    assert!(w.clone().any(|v| f64::from(*v as f32) != *v), "f64 weights, not f32 ones");
+    let device = opts.backend.device().unwrap();
+    let (ev, _) = evaluate(&ck, &ck.config.eval_eps(), &device, Precision::F64, opts.jacobian).unwrap();
+    assert_eq!(ev.per_eps, m.eval.per_eps);
+    let json = std::fs::read_to_string(dir.path().join("metrics.json")).unwrap();
+    assert!(json.contains("\"train_precision\": \"f64\""), "{json}");
+    let again = run(&cfg, &RunOptions::default()).unwrap();
+    assert_eq!((again.best_val_loss, again.eval.per_eps), (m.best_val_loss, m.eval.per_eps));
+    // The default, f32, is not written.
+    let f32_run = run(&crate::tiny_config(), &RunOptions::default()).unwrap();
+    assert!(!serde_json::to_string(&f32_run).unwrap().contains("train_precision"));
+}
+
 #[test]
 fn checkpoint_reproduces_the_metrics_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -126,7 +151,7 @@ fn relative_weighting_changes_the_objective_and_stays_deterministic() {
     let data = stiffx::pipeline::generate(&cfg).unwrap();
     let prep = stiffx::pipeline::prepare(&cfg, &data).unwrap();
     assert_eq!(prep.train.weights.len(), prep.train.targets.len());
-    let mean = prep.train.weights.iter().map(|&w| w as f64).sum::<f64>() / prep.train.weights.len() as f64;
+    let mean = prep.train.weights.iter().sum::<f64>() / prep.train.weights.len() as f64;
     assert!((mean - 1.0).abs() < 1e-4, "weights normalised to mean 1 on the training split: {mean}");
     assert!(prep.train.weights.iter().all(|w| w.is_finite() && *w > 0.0));
     let a = run(&cfg, &RunOptions::default()).unwrap();
@@ -189,7 +214,7 @@ fn jacobian_labels_are_the_exact_jacobian_in_network_space() {
     assert_eq!(labelled(&prep.train) + labelled(&prep.val), base);
     // Weights: a relative error per entry, floored at 1 % of the entry's median, mean λ_J over the
     // training split's labelled entries; the structural zeros (∂y3'/∂y1, ∂y3'/∂y3) get finite weights.
-    let ws: Vec<f64> = prep.train.jacobian_weights.iter().filter(|w| **w > 0.0).map(|w| *w as f64).collect();
+    let ws: Vec<f64> = prep.train.jacobian_weights.iter().filter(|w| **w > 0.0).copied().collect();
     assert_eq!(ws.len(), labelled(&prep.train) * 9);
     let mean = ws.iter().sum::<f64>() / ws.len() as f64;
     assert!((mean - 2.0).abs() < 1e-4 * 2.0, "{mean}");
