@@ -402,17 +402,23 @@ fn interleaved_train_rates(
     Ok(s)
 }
 
+/// What every part of `stiffx bench` measures on: the arguments, the backends and their devices, the
+/// initial network and the number of repetitions.
+#[derive(Clone, Copy)]
+struct Bench<'a> {
+    args: &'a BenchArgs,
+    backends: &'a [Backend],
+    devices: &'a [burn::tensor::Device],
+    init: &'a Weights,
+    reps: usize,
+}
+
 /// The cost of the Jacobian (exact Sobolev) loss, `train.jacobian`: training samples/s at each `--batch`
 /// with the backend's default shards, without the term, with Jacobian labels on every 9th row (a
 /// K = 8 cloud around each trajectory point, as in `configs/robertson.toml`) and on every row,
 /// repetitions interleaved. Data as in the `train` part, with 2 state axes labelled.
-fn bench_sobolev(
-    a: &BenchArgs,
-    backends: &[Backend],
-    devices: &[burn::tensor::Device],
-    init: &Weights,
-    reps: usize,
-) -> Result<Vec<BenchRow>> {
+fn bench_sobolev(ctx: &Bench) -> Result<Vec<BenchRow>> {
+    let Bench { args: a, backends, devices, init, reps } = *ctx;
     let labelled = |n: usize, every: usize| -> (Dataset, Dataset) {
         let (mut ds, mut val) = Dataset::synthetic(n, 3, 2, 7);
         for d in [&mut ds, &mut val] {
@@ -463,13 +469,8 @@ fn bench_sobolev(
 /// interleaved across backends. Reported per backend: Adam's samples/s, the L-BFGS round's seconds,
 /// its full-batch evaluations, and their rate in samples/s (an evaluation is a forward and backward
 /// pass over every row, the unit of an L-BFGS iteration's cost).
-fn bench_lbfgs(
-    a: &BenchArgs,
-    backends: &[Backend],
-    devices: &[burn::tensor::Device],
-    init: &Weights,
-    reps: usize,
-) -> Result<Vec<BenchRow>> {
+fn bench_lbfgs(ctx: &Bench) -> Result<Vec<BenchRow>> {
+    let Bench { args: a, backends, devices, init, reps } = *ctx;
     let batch = *a.batch.iter().max().expect("--batch checked non-empty");
     let (ds, val) = Dataset::synthetic_smooth(10 * batch, 7);
     let round = crate::train::LBFGS_ROUND;
@@ -524,13 +525,8 @@ fn bench_lbfgs(
 /// interleaved so that the two precisions share the machine's noise; the median ratio f64/f32 per
 /// backend and batch is reported as well, from repetitions taken side by side. Data as in the
 /// `train` part.
-fn bench_precision(
-    a: &BenchArgs,
-    backends: &[Backend],
-    devices: &[burn::tensor::Device],
-    init: &Weights,
-    reps: usize,
-) -> Result<Vec<BenchRow>> {
+fn bench_precision(ctx: &Bench) -> Result<Vec<BenchRow>> {
+    let Bench { args: a, backends, devices, init, reps } = *ctx;
     let data: std::collections::BTreeMap<usize, (Dataset, Dataset)> =
         a.batch.iter().map(|&b| (b, Dataset::synthetic(10 * b, 3, 2, 7))).collect();
     let variants: Vec<(usize, usize, Precision)> = (0..backends.len())
@@ -620,14 +616,15 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         }
     }
 
+    let ctx = Bench { args: a, backends: &backends, devices: &devices, init: &init, reps };
     if want("sobolev") {
-        rows.extend(bench_sobolev(a, &backends, &devices, &init, reps)?);
+        rows.extend(bench_sobolev(&ctx)?);
     }
     if want("lbfgs") {
-        rows.extend(bench_lbfgs(a, &backends, &devices, &init, reps)?);
+        rows.extend(bench_lbfgs(&ctx)?);
     }
     if want("precision") {
-        rows.extend(bench_precision(a, &backends, &devices, &init, reps)?);
+        rows.extend(bench_precision(&ctx)?);
     }
 
     // Jacobian + eigenvalues at `--points` points, every backend × precision × mode, reps interleaved.
