@@ -737,10 +737,8 @@ pub fn diagnose(a: &DiagnoseArgs) -> Result<()> {
 
 /// `stiffx compare`.
 pub fn compare(a: &crate::cli::CompareArgs) -> Result<()> {
-    if let Some(e) = a.epochs
-        && e < 1
-    {
-        return Err(crate::Error::invalid("--epochs", e, "an integer >= 1"));
+    if let Some(e) = a.epochs {
+        crate::Error::at_least_one("--epochs", e)?;
     }
     let bases = a.config.iter().map(|p| crate::config::Config::from_file(p)).collect::<Result<Vec<_>>>()?;
     let opts = crate::cli::run_options(&a.device, a.quiet, a.no_figures)?;

@@ -262,11 +262,19 @@ pub struct TrainConfig {
     /// Floating-point precision of training: `f32` (default, the paper's, what GPUs are fast at) or
     /// `f64` (flex, ndarray and libtorch; not wgpu, whose shaders have no f64). Parameters, data,
     /// gradients, Adam's moments and L-BFGS's history are all in this precision; the network starts
-    /// from the same weights either way, and checkpoints keep f64-trained weights unrounded. f64 lifts
-    /// the floor that f32 puts under the loss — labels rounded to 6e-8 of their size, loss weights
-    /// spanning many decades summed into one f32 gradient — at about the cost measured by
-    /// `stiffx bench --only precision`.
+    /// from the same weights either way, and checkpoints keep f64-trained weights unrounded. It costs
+    /// 1.6–2.2× the time per sample on flex (`stiffx bench --only precision`) and, on the shipped
+    /// systems, changed no metric beyond seed noise (results/precision): there the fit's accuracy, not
+    /// f32's 7 digits, limits the learned eigenvalues.
     pub precision: Precision,
+}
+
+impl TrainConfig {
+    /// L-BFGS rounds after Adam: `lbfgs / 10` (validation keeps `lbfgs` a multiple of 10), each a row
+    /// of the loss curve.
+    pub fn lbfgs_rounds(&self) -> usize {
+        (self.lbfgs.max(0) as usize).div_ceil(crate::train::LBFGS_ROUND)
+    }
 }
 
 impl Default for TrainConfig {
@@ -446,19 +454,13 @@ impl Config {
         })?;
         self.sampler.validate()?;
         self.labeller.validate()?;
-        if self.model.hidden < 1 {
-            return Err(Error::invalid("model.hidden", self.model.hidden, "an integer >= 1"));
-        }
-        if self.model.width < 1 {
-            return Err(Error::invalid("model.width", self.model.width, "an integer >= 1"));
-        }
+        Error::at_least_one("model.hidden", self.model.hidden)?;
+        Error::at_least_one("model.width", self.model.width)?;
         self.model.state_quantile.validate(self.system.dim())?;
         if self.model.project_invariants {
             crate::spectral::invariant_projector(self.system.dim(), &self.system.invariants(), &self.model.eliminate)?;
         }
-        if self.train.epochs < 1 {
-            return Err(Error::invalid("train.epochs", self.train.epochs, "an integer >= 1"));
-        }
+        Error::at_least_one("train.epochs", self.train.epochs)?;
         if self.train.shards < 0 {
             return Err(Error::invalid(
                 "train.shards",
@@ -466,9 +468,7 @@ impl Config {
                 "an integer >= 1, or 0 for the backend's default",
             ));
         }
-        if self.train.batch < 1 {
-            return Err(Error::invalid("train.batch", self.train.batch, "an integer >= 1"));
-        }
+        Error::at_least_one("train.batch", self.train.batch)?;
         Error::positive("train.lr", self.train.lr)?;
         Error::positive("train.lr_final", self.train.lr_final)?;
         self.train.weight_floor.check(
@@ -492,9 +492,7 @@ impl Config {
                 "a multiple of 10 >= 0 (rounds of 10 iterations; 0: no L-BFGS after Adam)",
             ));
         }
-        if self.train.lbfgs_history < 1 {
-            return Err(Error::invalid("train.lbfgs_history", self.train.lbfgs_history, "an integer >= 1"));
-        }
+        Error::at_least_one("train.lbfgs_history", self.train.lbfgs_history)?;
         if self.train.jacobian > 0.0 && !self.labeller.exact() {
             return Err(Error::invalid(
                 "train.jacobian",

@@ -102,6 +102,11 @@ impl Error {
         Error::Invalid { field: field.into(), value: value.to_string(), allowed: allowed.into() }
     }
 
+    /// `Ok` when the integer `v` is at least 1, else [`Error::Invalid`] naming `field`.
+    pub fn at_least_one(field: impl Into<String>, v: i64) -> Result<()> {
+        if v >= 1 { Ok(()) } else { Err(Error::invalid(field, v, "an integer >= 1")) }
+    }
+
     /// `Ok` when `v` is finite and > 0, else [`Error::Invalid`] naming `field`.
     pub fn positive(field: impl Into<String>, v: f64) -> Result<()> {
         if v.is_finite() && v > 0.0 { Ok(()) } else { Err(Error::invalid(field, v, "a finite number > 0")) }

@@ -166,9 +166,7 @@ impl Labeller for Burst {
         Error::positive("labeller.tau_scale", self.tau_scale)?;
         Error::positive("labeller.rtol", self.rtol)?;
         Error::positive("labeller.atol", self.atol)?;
-        if self.batch < 1 {
-            return Err(Error::invalid("labeller.batch", self.batch, "an integer >= 1"));
-        }
+        Error::at_least_one("labeller.batch", self.batch)?;
         Ok(())
     }
 

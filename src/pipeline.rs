@@ -847,7 +847,7 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<Run
         epoch: 0,
         val_loss: f64::INFINITY,
     };
-    let rows = cfg.train.epochs as usize + (cfg.train.lbfgs as usize).div_ceil(crate::train::LBFGS_ROUND);
+    let rows = cfg.train.epochs as usize + cfg.train.lbfgs_rounds();
     let mut obs = RunObserver { out, template, curve: Vec::new(), bar: bar(opts.progress, rows as u64, "train") };
     let t_train = Instant::now();
     let mut train_cfg = cfg.train.clone();

@@ -165,9 +165,7 @@ impl TrajectorySampler {
 #[typetag::serde(name = "trajectory")]
 impl Sampler for TrajectorySampler {
     fn validate(&self) -> Result<()> {
-        if self.per_eps < 1 {
-            return Err(Error::invalid("sampler.per_eps", self.per_eps, "an integer >= 1"));
-        }
+        Error::at_least_one("sampler.per_eps", self.per_eps)?;
         crate::ode::check_times("sampler", self.spacing, self.dt, self.horizon, self.t_first, self.points)?;
         Error::positive("sampler.rtol", self.rtol)?;
         Error::positive("sampler.atol", self.atol)
@@ -481,9 +479,7 @@ impl Sampler for CloudSampler {
                 "0 unless sampler.positivity > 0 (the floor is under the positivity cap's distances)",
             ));
         }
-        if self.fast_dim < 1 {
-            return Err(Error::invalid("sampler.fast_dim", self.fast_dim, "an integer >= 1"));
-        }
+        Error::at_least_one("sampler.fast_dim", self.fast_dim)?;
         Ok(())
     }
 

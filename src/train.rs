@@ -347,10 +347,9 @@ pub struct Trained {
     pub curve: Vec<EpochRecord>,
     /// Training throughput, samples per second (forward + backward + Adam step).
     pub samples_per_sec: f64,
-    /// L-BFGS phase (`train.lbfgs`): full-batch loss and gradient evaluations, and seconds (validation
-    /// included); zeros without one.
+    /// Full-batch loss and gradient evaluations of the L-BFGS phase (`train.lbfgs`); 0 without one.
     pub lbfgs_evaluations: usize,
-    /// Seconds of the L-BFGS phase.
+    /// Seconds of the L-BFGS phase, validation included; 0 without one.
     pub lbfgs_seconds: f64,
 }
 
@@ -648,10 +647,10 @@ pub fn train(
     })
 }
 
-/// Full-batch L-BFGS from `model` on `train`, `cfg.lbfgs / LBFGS_ROUND` rounds of up to
+/// Full-batch L-BFGS from `model` on `train`, [`TrainConfig::lbfgs_rounds`] rounds of up to
 /// [`LBFGS_ROUND`] iterations each (a round also ends at its evaluation budget); after each, `record(weights, training loss)` validates and reports, and returns
 /// whether the losses were finite. Stops early at a non-finite loss or when a round does not lower the
-/// training loss (converged, or at f32's resolution).
+/// training loss (converged, or at the rounding of the loss).
 /// Returns the number of full-batch loss and gradient evaluations.
 fn polish(
     mut model: Mlp,
@@ -678,7 +677,7 @@ fn polish(
         .with_line_search_fn(LineSearchFn::StrongWolfe)
         .init();
     let mut last = start * scale;
-    for _ in 0..(cfg.lbfgs as usize).div_ceil(LBFGS_ROUND) {
+    for _ in 0..cfg.lbfgs_rounds() {
         let (next, loss) = optim.step(1.0, model, |m: Mlp| {
             evaluations += 1;
             full_gradients(&m, train, &chunks, scale, shards, ad)
