@@ -42,7 +42,12 @@ fn jacobian(c: &mut Criterion) {
     let x: Vec<f64> =
         (0..npts).flat_map(|i| [0.5 + 2.0 * (i as f64 / npts as f64), 0.3 + (i % 7) as f64 * 0.1]).collect();
     let eps: Vec<f64> = (0..npts).map(|i| [0.01, 0.05, 0.1][i % 3]).collect();
-    let norm = Normalizer { mean: vec![1.5, 0.6, 0.1], std: vec![0.6, 0.4, 0.09], state_scale: Vec::new() };
+    let norm = Normalizer {
+        mean: vec![1.5, 0.6, 0.1],
+        std: vec![0.6, 0.4, 0.09],
+        state_scale: Vec::new(),
+        state_map: Default::default(),
+    };
     let w = Weights::init(3, 4, 128, 2, 1);
     let device = Backend::default_compiled().unwrap().device().unwrap();
     let mut group = c.benchmark_group("jacobian_eig_10k");

@@ -632,7 +632,12 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     let x: Vec<f64> =
         (0..npts).flat_map(|i| [0.5 + 2.0 * (i as f64 / npts as f64), 0.3 + (i % 7) as f64 * 0.1]).collect();
     let eps: Vec<f64> = (0..npts).map(|i| [0.01, 0.05, 0.1][i % 3]).collect();
-    let norm = Normalizer { mean: vec![1.5, 0.6, 0.1], std: vec![0.6, 0.4, 0.09], state_scale: Vec::new() };
+    let norm = Normalizer {
+        mean: vec![1.5, 0.6, 0.1],
+        std: vec![0.6, 0.4, 0.09],
+        state_scale: Vec::new(),
+        state_map: Default::default(),
+    };
     let (mut combos, mut rhss) = (Vec::new(), Vec::new());
     for (b, backend) in backends.iter().enumerate().filter(|_| want("jacobian")) {
         for precision in [Precision::F32, Precision::F64] {

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::Precision;
 use crate::error::{Error, Result};
 use crate::labeller::{Direct, Labeller};
+pub use crate::model::Activation;
 use crate::sampler::{Sampler, TrajectorySampler};
 use crate::system::StiffSystem;
 use crate::transform::{Identity, TargetTransform};
@@ -60,6 +61,21 @@ pub enum StateInput {
     /// `asinh(x_i / c_i)` per species, `c_i` a low quantile of `|x_i|` (see
     /// [`Normalizer`](crate::model::Normalizer)): for species spanning orders of magnitude.
     Asinh,
+    /// `ln(x_i + c_i)` per species ([`StateMap::Log`](crate::model::StateMap::Log)), `c_i` 1e-12 of
+    /// the largest `|x_i|` ([`log_offsets`](crate::model::log_offsets); `state_quantile` is not
+    /// used): for concentrations, and with `activation = "exp"` the mass-action (CRNN) model class.
+    Log,
+}
+
+impl StateInput {
+    /// The [`Normalizer`](crate::model::Normalizer)'s map for this input, `None` for linear inputs.
+    pub fn map(self) -> Option<crate::model::StateMap> {
+        match self {
+            StateInput::Linear => None,
+            StateInput::Asinh => Some(crate::model::StateMap::Asinh),
+            StateInput::Log => Some(crate::model::StateMap::Log),
+        }
+    }
 }
 
 /// A per-component setting ([`ModelConfig::state_quantile`], [`TrainConfig::weight_floor`]): one
@@ -126,8 +142,11 @@ pub struct ModelConfig {
     pub width: i64,
     /// `linear` (paper) or `log` stiffness input.
     pub eps_input: EpsInput,
-    /// `linear` (paper) or `asinh` state input.
+    /// `linear` (paper), `asinh` or `log` state input.
     pub state_input: StateInput,
+    /// Hidden activation: `silu` (paper) or `exp` (with `log` inputs and `hidden = 1`: a chemical
+    /// reaction neural network, see [`crate::model`]).
+    pub activation: Activation,
     /// Quantile of `|x_i|` that sets the scale `c_i` of the `asinh` state input: one number for every
     /// species, or one per species (`[0.05, 0.05, 0.5]`). A high quantile makes a species' input nearly
     /// linear (`c_i` on the scale of the species itself), a low one logarithmic over the decades it spans.
@@ -142,6 +161,15 @@ pub struct ModelConfig {
     pub eliminate: Vec<usize>,
 }
 
+impl ModelConfig {
+    /// Whether the network is a mass-action reaction network (CRNN: `exp` activation and `log` state
+    /// inputs): its reaction orders are kept `≥ 0` and its output layer has no bias
+    /// ([`Weights::mass_action`](crate::model::Weights::mass_action)).
+    pub fn mass_action(&self) -> bool {
+        self.activation == Activation::Exp && self.state_input == StateInput::Log
+    }
+}
+
 impl Default for ModelConfig {
     fn default() -> Self {
         Self {
@@ -149,6 +177,7 @@ impl Default for ModelConfig {
             width: 128,
             eps_input: EpsInput::Linear,
             state_input: StateInput::Linear,
+            activation: Activation::Silu,
             state_quantile: PerComponent::All(0.05),
             project_invariants: true,
             eliminate: Vec::new(),
@@ -249,6 +278,14 @@ pub struct TrainConfig {
     /// Floor of the Jacobian loss's relative errors, times each entry's median magnitude (default
     /// 1e-2; see [`jacobian`](Self::jacobian)).
     pub jacobian_floor: f64,
+    /// Decoupled L1 shrinkage `λ` of a mass-action network's reaction orders (0, the default: none;
+    /// needs [`ModelConfig::mass_action`]). After every Adam step at learning rate `η`, each order
+    /// (a first-layer state weight) becomes `max(ν − η λ, 0)`: the proximal step of `λ Σ ν` with
+    /// nonnegative orders, decoupled from the loss's scale like AdamW's weight decay. An order the data
+    /// keep asking for survives it (Adam's steps are ~η); one that only trades off against
+    /// correlated inputs goes to exactly 0 — where it belongs, since a small spurious order `ν` on a
+    /// species at `x` adds `ν r/x` to the Jacobian, large wherever `x` is small.
+    pub order_l1: f64,
     /// L-BFGS iteration budget after Adam (0, the default: none, the paper's training), a multiple of
     /// 10. Starting from Adam's best-validation weights, full-batch L-BFGS with a strong-Wolfe line
     /// search (burn's [`LBFGS`](burn::optim::LBFGS), a port of PyTorch's) minimises the same training
@@ -293,6 +330,7 @@ impl Default for TrainConfig {
             difference_floor: 1e-2,
             jacobian: 0.0,
             jacobian_floor: 1e-2,
+            order_l1: 0.0,
             lbfgs: 0,
             lbfgs_history: 50,
             precision: Precision::F32,
@@ -485,6 +523,14 @@ impl Config {
             return Err(Error::invalid("train.jacobian", self.train.jacobian, "a finite number ≥ 0 (0: off)"));
         }
         Error::positive("train.jacobian_floor", self.train.jacobian_floor)?;
+        Error::non_negative("train.order_l1", self.train.order_l1)?;
+        if self.train.order_l1 > 0.0 && !self.model.mass_action() {
+            return Err(Error::invalid(
+                "train.order_l1",
+                self.train.order_l1,
+                "0 unless the network is a mass-action one (model.activation = \"exp\" and model.state_input = \"log\"): only reaction orders are shrunk",
+            ));
+        }
         if self.train.lbfgs < 0 || self.train.lbfgs % 10 != 0 {
             return Err(Error::invalid(
                 "train.lbfgs",

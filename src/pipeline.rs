@@ -237,15 +237,22 @@ pub fn prepare(cfg: &Config, data: &Data) -> Result<Prepared> {
     };
     let (mut xt, yt, et) = rows(train_idx);
     let (mut xv, yv, ev) = rows(val_idx);
-    let state_scale = match cfg.model.state_input {
-        crate::config::StateInput::Linear => Vec::new(),
-        crate::config::StateInput::Asinh => {
-            crate::model::state_scales(&xt, d + 1, d, |i| cfg.model.state_quantile.of(i))
-        }
+    let map = cfg.model.state_input.map();
+    let mut normalizer = Normalizer {
+        state_scale: match map {
+            None => Vec::new(),
+            Some(crate::model::StateMap::Asinh) => {
+                crate::model::state_scales(&xt, d + 1, d, |i| cfg.model.state_quantile.of(i))
+            }
+            Some(crate::model::StateMap::Log) => crate::model::log_offsets(&xt, d + 1, d),
+        },
+        state_map: map.unwrap_or_default(),
+        ..Normalizer::fit(&[], d + 1)
     };
-    Normalizer::map_states(&state_scale, &mut xt, d + 1);
-    Normalizer::map_states(&state_scale, &mut xv, d + 1);
-    let normalizer = Normalizer { state_scale, ..Normalizer::fit(&xt, d + 1) };
+    normalizer.map_states(&mut xt, d + 1);
+    normalizer.map_states(&mut xv, d + 1);
+    let Normalizer { mean, std, .. } = Normalizer::fit(&xt, d + 1);
+    (normalizer.mean, normalizer.std) = (mean, std);
     let mut transform = cfg.transform.clone();
     transform.fit(&yt, &et, d)?;
     let mut weights = match cfg.train.weighting {
@@ -836,7 +843,9 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<Run
     }
     let prep = prepare(cfg, data)?;
     let d = cfg.system.dim();
-    let init = Weights::init(d + 1, cfg.model.hidden as usize, cfg.model.width as usize, d, cfg.seed);
+    let init = Weights::init(d + 1, cfg.model.hidden as usize, cfg.model.width as usize, d, cfg.seed)
+        .with_activation(cfg.model.activation);
+    let init = if cfg.model.mass_action() { init.with_mass_action() } else { init };
     let mut fitted = cfg.clone();
     fitted.transform = prep.transform.clone();
     let template = Checkpoint {

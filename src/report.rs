@@ -242,12 +242,13 @@ fn markdown(
         if let Some(r) = runs.iter().find(|r| r.name == *n) {
             let c = r.cfg;
             s.push_str(&format!(
-                "| {n} | {} | {} | {} | {}×{} SiLU, {} | {} epochs, batch {}, {}, {} samples |\n",
+                "| {n} | {} | {} | {} | {}×{} {}, {} | {} epochs, batch {}, {}, {} samples |\n",
                 r.metrics.sampler,
                 r.metrics.labeller,
                 r.metrics.transform.chars().take(120).collect::<String>(),
                 c.model.hidden,
                 c.model.width,
+                c.model.activation.name(),
                 r.metrics.backend,
                 c.train.epochs,
                 c.train.batch,

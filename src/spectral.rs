@@ -104,7 +104,7 @@ impl LearnedRhs {
             rows.extend_from_slice(&x[j * d..(j + 1) * d]);
             rows.push(self.eps_input.feature(*e));
         }
-        Normalizer::map_states(&self.norm.state_scale, &mut rows, d + 1);
+        self.norm.map_states(&mut rows, d + 1);
         rows
     }
 

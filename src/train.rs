@@ -608,7 +608,7 @@ pub fn train(
             if !value.is_finite() {
                 return Err(Error::Diverged { epoch: epoch + 1, loss: value, best_epoch: log.best_epoch });
             }
-            model = optim.step(lr, model, grads);
+            model = optim.step(lr, model, grads).project(lr * cfg.order_l1);
             loss_sum += value;
             batches += 1;
             seen += idx.len();
@@ -682,7 +682,7 @@ fn polish(
             evaluations += 1;
             full_gradients(&m, train, &chunks, scale, shards, ad)
         });
-        model = next;
+        model = next.project(0.0);
         let finite = record(model.weights(), loss / scale)?;
         if !finite || loss.is_nan() || loss >= last {
             break;

@@ -55,7 +55,12 @@ fn backends() -> Vec<Backend> {
 #[test]
 fn every_backend_matches_the_host_network_and_its_jacobian() {
     let w = Weights::init(3, 4, 128, 2, 7);
-    let norm = Normalizer { mean: vec![1.5, 0.4, 0.1], std: vec![0.6, 0.3, 0.08], state_scale: Vec::new() };
+    let norm = Normalizer {
+        mean: vec![1.5, 0.4, 0.1],
+        std: vec![0.6, 0.3, 0.08],
+        state_scale: Vec::new(),
+        state_map: Default::default(),
+    };
     let (x, eps) = points();
     let host: Vec<f64> =
         (0..eps.len()).flat_map(|j| host_forward(&w, &norm, &[x[2 * j], x[2 * j + 1], eps[j]])).collect();

@@ -125,6 +125,19 @@ fn out_of_range_values_name_the_field() {
         (Box::new(|s: String| s.replace("type = \"asinh\"", "type = \"log\"")), vec!["log", "asinh", "identity"]),
         (Box::new(|s: String| s.replace("k = 2", "k = 2\npositivity = -1")), vec!["sampler.positivity", ">= 0"]),
         (
+            Box::new(|s: String| s.replace("hidden = 2", "hidden = 2\nactivation = \"relu\"")),
+            vec!["relu", "silu", "exp"],
+        ),
+        (
+            Box::new(|s: String| s.replace("hidden = 2", "hidden = 2\nstate_input = \"ln\"")),
+            vec!["ln", "linear", "asinh", "log"],
+        ),
+        (
+            Box::new(|s: String| s.replace("batch = 64", "batch = 64\norder_l1 = 0.01")),
+            vec!["train.order_l1", "model.activation = \"exp\"", "model.state_input = \"log\""],
+        ),
+        (Box::new(|s: String| s.replace("batch = 64", "batch = 64\norder_l1 = -1")), vec!["train.order_l1", "-1"]),
+        (
             Box::new(|s: String| s.replace("k = 2", "k = 2\nboundary_quantile = 1.5")),
             vec!["sampler.boundary_quantile", "[0, 1)"],
         ),

@@ -12,7 +12,12 @@ fn points() -> (Vec<f64>, Vec<f64>) {
 
 fn learned(transform: Box<dyn TargetTransform>, dtype: DType) -> LearnedRhs {
     let w = Weights::init(3, 3, 32, 2, 42);
-    let norm = Normalizer { mean: vec![1.4, 0.6, 0.1], std: vec![0.6, 0.35, 0.09], state_scale: Vec::new() };
+    let norm = Normalizer {
+        mean: vec![1.4, 0.6, 0.1],
+        std: vec![0.6, 0.35, 0.09],
+        state_scale: Vec::new(),
+        state_map: Default::default(),
+    };
     let device = Backend::default_compiled().unwrap().device().unwrap();
     LearnedRhs::new(&w, norm, transform, 2, device, dtype).unwrap()
 }
@@ -87,8 +92,11 @@ fn rk4_rollout_of_a_linear_field_is_exact_to_fifth_order() {
             w: vec![-1.0, 0.5, 0.0, -2.0, 0.0, 0.0],
             b: vec![0.0, 0.0],
         }],
+        activation: Default::default(),
+        mass_action: false,
     };
-    let norm = Normalizer { mean: vec![0.0; 3], std: vec![1.0; 3], state_scale: Vec::new() };
+    let norm =
+        Normalizer { mean: vec![0.0; 3], std: vec![1.0; 3], state_scale: Vec::new(), state_map: Default::default() };
     let device = Backend::default_compiled().unwrap().device().unwrap();
     let rhs = LearnedRhs::new(&w, norm, Box::new(Identity {}), 2, device, DType::F64).unwrap();
     // F(x) = A x with A = [[-1, 0], [0.5, -2]] (w is d_in × d_out: F_k = Σ_i x_i w[i][k]).
@@ -114,8 +122,11 @@ fn bdf_rollout_of_a_stiff_learned_linear_field_matches_the_exact_solution() {
             w: vec![-1.0, 0.5, 0.0, -1000.0, 0.0, 0.0],
             b: vec![0.0, 0.0],
         }],
+        activation: Default::default(),
+        mass_action: false,
     };
-    let norm = Normalizer { mean: vec![0.0; 3], std: vec![1.0; 3], state_scale: Vec::new() };
+    let norm =
+        Normalizer { mean: vec![0.0; 3], std: vec![1.0; 3], state_scale: Vec::new(), state_map: Default::default() };
     let device = Backend::default_compiled().unwrap().device().unwrap();
     let rhs = LearnedRhs::new(&w, norm, Box::new(Identity {}), 2, device, DType::F64).unwrap();
     let times: Vec<f64> = (0..=100).map(|i| i as f64 * 0.01).collect();
@@ -140,7 +151,12 @@ fn bdf_rollout_of_a_stiff_learned_linear_field_matches_the_exact_solution() {
 fn asinh_state_input_and_invariant_projection_keep_the_jacobian_exact() {
     let (x, eps) = points();
     let w = Weights::init(3, 3, 32, 2, 7);
-    let norm = Normalizer { mean: vec![2.0, 1.5, 0.1], std: vec![0.8, 0.7, 0.09], state_scale: vec![0.05, 0.01] };
+    let norm = Normalizer {
+        mean: vec![2.0, 1.5, 0.1],
+        std: vec![0.8, 0.7, 0.09],
+        state_scale: vec![0.05, 0.01],
+        state_map: Default::default(),
+    };
     let device = Backend::default_compiled().unwrap().device().unwrap();
     let t = Box::new(Asinh { scales: vec![0.3, 4.0], ..Default::default() });
     let plain = LearnedRhs::new(&w, norm.clone(), t.clone(), 2, device.clone(), DType::F64).unwrap();
@@ -191,8 +207,11 @@ fn linear(a: [f64; 4]) -> LearnedRhs {
             w: vec![a[0], a[2], a[1], a[3], 0.0, 0.0],
             b: vec![0.0, 0.0],
         }],
+        activation: Default::default(),
+        mass_action: false,
     };
-    let norm = Normalizer { mean: vec![0.0; 3], std: vec![1.0; 3], state_scale: Vec::new() };
+    let norm =
+        Normalizer { mean: vec![0.0; 3], std: vec![1.0; 3], state_scale: Vec::new(), state_map: Default::default() };
     let device = Backend::default_compiled().unwrap().device().unwrap();
     LearnedRhs::new(&w, norm, Box::new(Identity {}), 2, device, DType::F64).unwrap()
 }
@@ -229,4 +248,94 @@ fn an_ensemble_is_the_mean_field_with_the_mean_jacobian_and_rolls_out_stiffly() 
     }
     let err = Ensemble::new(Vec::new()).unwrap_err().to_string();
     assert!(err.contains("ensemble") && err.contains("at least one"), "{err}");
+}
+
+/// The `exp` activation and the `log` state input (their derivatives enter the forward-mode tangents
+/// and the chain rule): both Jacobian modes equal finite differences of the learned physical RHS.
+#[test]
+fn exp_activation_and_log_state_input_keep_the_jacobian_exact() {
+    let (x, eps) = points();
+    let w = Weights::init(3, 1, 8, 2, 5).with_activation(stiffx::model::Activation::Exp).with_mass_action();
+    let norm = Normalizer {
+        mean: vec![0.5, -0.8, 0.1],
+        std: vec![0.7, 1.1, 0.09],
+        state_scale: vec![1e-3, 0.05],
+        state_map: stiffx::model::StateMap::Log,
+    };
+    let device = Backend::default_compiled().unwrap().device().unwrap();
+    let rhs = LearnedRhs::new(&w, norm, Box::new(Identity {}), 2, device, DType::F64).unwrap();
+    let fd = fd_jacobian(&rhs, &x, &eps);
+    for mode in [JacobianMode::Reverse, JacobianMode::Forward] {
+        let e = max_rel(&rhs.jacobian(&x, &eps, mode), &fd);
+        assert!(e < 1e-7, "{mode:?}: relative error {e}");
+    }
+    // The orders (state rows of the first layer) were projected onto ≥ 0; the eps row was not.
+    let l = &w.layers[0];
+    assert!(l.w[..2 * 8].iter().all(|v| *v >= 0.0) && l.w[..2 * 8].iter().any(|v| *v > 0.0));
+    assert!(l.w[2 * 8..].iter().any(|v| *v < 0.0));
+}
+
+/// A chemical reaction neural network (`exp` activation, `log` state and eps inputs, one hidden layer)
+/// holding Robertson's mechanism by hand, `r = (k1 y1, k2/eps y2², k3/eps y2 y3)`, `F = S r`: the
+/// model class contains the system exactly, so its RHS and Jacobian (hence every eigenvalue) equal
+/// the exact ones, at the initial states too, where `y2 = y3 = 0` and `asinh` inputs get the rate
+/// `k3 y2 y3`'s slope wrong by a factor 2.
+#[test]
+fn a_reaction_network_holds_robertsons_mechanism_exactly() {
+    let sys = stiffx::registry::system("robertson").unwrap();
+    // Layer 0 (d_in × d_out = inputs × reactions): the reaction orders, the last row eps's exponent.
+    let orders = [[1.0, 0.0, 0.0], [0.0, 2.0, 1.0], [0.0, 0.0, 1.0], [0.0, -1.0, -1.0]];
+    // Layer 1 (reactions × species): the stoichiometry of each reaction.
+    let stoich = [[-1.0, 1.0, 0.0], [0.0, -1.0, 1.0], [1.0, -1.0, 0.0]];
+    let w = Weights {
+        layers: vec![
+            stiffx::model::LayerWeights {
+                d_in: 4,
+                d_out: 3,
+                w: orders.concat(),
+                b: vec![0.04f64.ln(), 3e7f64.ln(), 1e4f64.ln()],
+            },
+            stiffx::model::LayerWeights { d_in: 3, d_out: 3, w: stoich.concat(), b: vec![0.0; 3] },
+        ],
+        activation: stiffx::model::Activation::Exp,
+        mass_action: true,
+    };
+    let norm = Normalizer {
+        mean: vec![0.0; 4],
+        std: vec![1.0; 4],
+        state_scale: vec![1e-30; 3],
+        state_map: stiffx::model::StateMap::Log,
+    };
+    let device = Backend::default_compiled().unwrap().device().unwrap();
+    let rhs = LearnedRhs::new(&w, norm, Box::new(Identity {}), 3, device, DType::F64)
+        .unwrap()
+        .with_eps_input(stiffx::config::EpsInput::Log);
+    let states = [[1.0, 0.0, 0.0], [0.7, 0.0, 0.3], [0.99996, 3.6e-5, 4e-6], [0.7, 2.6e-7, 0.3], [0.02, 8e-11, 0.98]];
+    for eps in [0.25, 1.0, 4.0] {
+        let x: Vec<f64> = states.concat();
+        let e = vec![eps; states.len()];
+        let f = rhs.rhs(&x, &e);
+        for mode in [JacobianMode::Reverse, JacobianMode::Forward] {
+            let jac = rhs.jacobian(&x, &e, mode);
+            for (p, s) in states.iter().enumerate() {
+                let mut exact = [0.0; 3];
+                sys.rhs(s, eps, &mut exact);
+                for k in 0..3 {
+                    let (a, b) = (f[p * 3 + k], exact[k]);
+                    assert!((a - b).abs() <= 1e-12 * b.abs() + 1e-30, "F_{k} at {s:?}, eps {eps}: {a} vs {b}");
+                }
+                let j = sys.jacobian(s, eps);
+                let scale = j.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                for k in 0..3 {
+                    for i in 0..3 {
+                        let (a, b) = (jac[p * 9 + k * 3 + i], j[(k, i)]);
+                        assert!(
+                            (a - b).abs() <= 1e-12 * b.abs() + 1e-14 * scale,
+                            "{mode:?}: J_{k}{i} at {s:?}, eps {eps}: {a} vs {b}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

@@ -1,5 +1,6 @@
 use stiffx::backend::Precision;
 use stiffx::error::Error;
+use stiffx::model::Weights;
 use stiffx::pipeline::{Checkpoint, RunMetrics, RunOptions, evaluate, run};
 
 fn sig(v: f64) -> String {
@@ -310,4 +311,47 @@ fn assert_labels_are_central_differences(
             }
         }
     }
+}
+
+/// A chemical reaction neural network (`activation = "exp"`, `state_input = "log"`, one hidden layer)
+/// through the whole pipeline on Robertson: the normaliser holds the `log` map with its offsets at
+/// 1e-12 of each species' largest value, training keeps every reaction order
+/// (the first layer's state rows) `≥ 0` after every Adam step (with an L1 shrinkage step) while the eps
+/// exponents stay free and the output layer has no bias, and
+/// the checkpoint (activation, constraint, map) reproduces the run's metrics exactly.
+#[test]
+fn a_reaction_network_trains_with_nonnegative_orders_and_reloads() {
+    use stiffx::config::{Activation, StateInput};
+    use stiffx::model::StateMap;
+    let dir = tempfile::tempdir().unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny_robertson.toml");
+    let mut cfg = stiffx::config::Config::from_file(&path).unwrap();
+    cfg.model.activation = Activation::Exp;
+    cfg.model.state_input = StateInput::Log;
+    (cfg.model.hidden, cfg.model.width, cfg.train.epochs, cfg.train.lr, cfg.train.order_l1) = (1, 4, 5, 3e-2, 1e-3);
+    cfg.transform = Box::new(stiffx::transform::Identity {});
+    let opts = RunOptions { out: Some(dir.path().to_path_buf()), figures: false, ..RunOptions::default() };
+    let m = run(&cfg, &opts).unwrap();
+    assert!(m.best_val_loss.is_finite() && m.eval.per_eps.iter().all(|e| e.fast_rel.is_finite()));
+    let ck = Checkpoint::load(&dir.path().join("checkpoint.json")).unwrap();
+    assert_eq!((ck.weights.activation, ck.weights.mass_action), (Activation::Exp, true));
+    assert_eq!(ck.normalizer.state_map, StateMap::Log);
+    assert!(ck.weights.layers[1].b.iter().all(|b| *b == 0.0), "no output bias");
+    let data = stiffx::pipeline::generate(&cfg).unwrap();
+    for (i, c) in ck.normalizer.state_scale.iter().enumerate() {
+        let max = (0..data.set.len()).map(|r| data.set.state(r)[i].abs()).fold(0.0, f64::max);
+        assert!((c / (1e-12 * max) - 1.0).abs() < 1e-12, "species {i}: offset {c}, largest value {max}");
+    }
+    let first = &ck.weights.layers[0];
+    assert_eq!((first.d_in, first.d_out, ck.weights.layers.len()), (4, 4, 2));
+    let (orders, eps_row) = first.w.split_at(3 * 4);
+    assert!(orders.iter().all(|v| *v >= 0.0), "orders {orders:?}");
+    assert!(orders.iter().filter(|v| **v > 0.0).count() > 4, "the orders train: {orders:?}");
+    // One training eps: the eps input is constant, so its row gets no gradient; it keeps its initial,
+    // partly negative values: the projection leaves eps's exponents free.
+    assert_eq!(eps_row, &Weights::init(4, 1, 4, 3, cfg.seed).layers[0].w[12..]);
+    assert!(eps_row.iter().any(|v| *v < 0.0));
+    let device = opts.backend.device().unwrap();
+    let (ev, _) = evaluate(&ck, &ck.config.eval_eps(), &device, opts.eval_precision, opts.jacobian).unwrap();
+    assert_eq!(ev.per_eps, m.eval.per_eps);
 }
