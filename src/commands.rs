@@ -892,6 +892,20 @@ pub fn inspect(a: &crate::cli::InspectArgs) -> Result<()> {
         }
         out.push(ins);
     }
+    if let Some(reactions) = ck.weights.reactions(&ck.normalizer) {
+        println!("learned reactions (mass-action network; r = k · eps^β · Π (x_i + c_i)^ν_i, dx/dt += s · r):");
+        for (j, r) in reactions.iter().enumerate() {
+            let orders = names
+                .iter()
+                .zip(&r.orders)
+                .filter(|(_, v)| **v != 0.0)
+                .map(|(n, v)| format!("{n}^{v:.4}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let s = r.stoichiometry.iter().map(|v| format!("{v:+.4}")).collect::<Vec<_>>().join(", ");
+            println!("  r{}: k = {:.5e}, eps^{:.4}, {orders}; s = ({s})", j + 1, r.rate_constant, r.eps_exponent);
+        }
+    }
     if let Some(p) = &a.out {
         write_json(p, &out)?;
         println!("written to {}", p.display());

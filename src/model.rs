@@ -198,6 +198,26 @@ pub struct Weights {
     pub mass_action: bool,
 }
 
+/// One reaction of a trained mass-action network ([`Weights::reactions`]), in physical units:
+///
+/// ```text
+/// r = k · eps^β · Π_i (x_i + c_i)^ν_i,    dx/dt += s · r
+/// ```
+///
+/// with the standardisation folded in (`ν_i = W_i/σ_i`, `β = W_eps/σ_eps`,
+/// `ln k = b − Σ W_i μ_i/σ_i`) and the scale shared by `k` and `s` fixed by `max_i |s_i| = 1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// Rate constant `k` (0 for a reaction that changes nothing).
+    pub rate_constant: f64,
+    /// Reaction order `ν_i` in each species.
+    pub orders: Vec<f64>,
+    /// Exponent `β` of eps (with a linear eps input, the coefficient of eps in `ln r`).
+    pub eps_exponent: f64,
+    /// Stoichiometry `s_i`: the change of each species per unit of rate, largest `|s_i|` 1.
+    pub stoichiometry: Vec<f64>,
+}
+
 /// The hidden activation `σ` (`model.activation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -285,6 +305,32 @@ impl Weights {
             l.b.iter_mut().for_each(|v| *v = 0.0);
         }
         self
+    }
+
+    /// The reactions of a mass-action network (one hidden layer, `exp`, `log` state inputs; see
+    /// [`Reaction`]), one per hidden unit in unit order; `None` for any other network.
+    pub fn reactions(&self, norm: &Normalizer) -> Option<Vec<Reaction>> {
+        let [l0, l1] = self.layers.as_slice() else { return None };
+        let d = l1.d_out;
+        let network = self.mass_action && self.activation == Activation::Exp && norm.state_map == StateMap::Log;
+        if !network || norm.state_scale.len() != d || l0.d_in != d + 1 || norm.mean.len() != d + 1 {
+            return None;
+        }
+        let reactions = (0..l0.d_out)
+            .map(|j| {
+                let w = |i: usize| l0.w[i * l0.d_out + j];
+                let ln_k = l0.b[j] - (0..=d).map(|i| w(i) * norm.mean[i] / norm.std[i]).sum::<f64>();
+                let s: Vec<f64> = (0..d).map(|k| l1.w[j * d + k]).collect();
+                let m = s.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                Reaction {
+                    rate_constant: ln_k.exp() * m,
+                    orders: (0..d).map(|i| w(i) / norm.std[i]).collect(),
+                    eps_exponent: w(d) / norm.std[d],
+                    stoichiometry: s.iter().map(|v| if m > 0.0 { v / m } else { 0.0 }).collect(),
+                }
+            })
+            .collect();
+        Some(reactions)
     }
 
     /// Checks that consecutive layers fit and the arrays have their stated sizes.

@@ -4,7 +4,8 @@
 //!
 //! Outputs of `stiffx run` (in `--out`, default `runs/<system>-<transform>-<sampler>-<labeller>-s<seed>`):
 //! `config.toml` (the resolved config), `checkpoint.json` (best-validation weights, normalisation,
-//! fitted transform, config), `loss_curve.csv`, `label_bias.csv`, `per_eps.csv`, `metrics.json`.
+//! fitted transform, config), `loss_curve.csv`, `label_bias.csv`, `per_eps.csv`, `metrics.json`, and
+//! for a mass-action network `reactions.json` (its learned reactions, [`Weights::reactions`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -872,6 +873,9 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<Run
     ck.val_loss = trained.best_val_loss;
     if let Some(o) = out {
         ck.save(&o.join("checkpoint.json"))?;
+        if let Some(r) = ck.weights.reactions(&ck.normalizer) {
+            write_json(&o.join("reactions.json"), &r)?;
+        }
     }
     say("evaluating …");
     let (eval, traces) = evaluate(&ck, &cfg.eval_eps(), &device, opts.eval_precision, opts.jacobian)?;

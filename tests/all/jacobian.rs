@@ -306,6 +306,14 @@ fn a_reaction_network_holds_robertsons_mechanism_exactly() {
         state_scale: vec![1e-30; 3],
         state_map: stiffx::model::StateMap::Log,
     };
+    // Read back as reactions: Robertson's rate constants, orders, eps exponents and stoichiometry.
+    let r = w.reactions(&norm).expect("a mass-action network");
+    for (j, k) in [0.04, 3e7, 1e4].iter().enumerate() {
+        assert!((r[j].rate_constant / k - 1.0).abs() < 1e-14, "{:?}", r[j]);
+        assert_eq!(r[j].orders, orders[..3].iter().map(|o| o[j]).collect::<Vec<_>>());
+        assert_eq!((r[j].eps_exponent, &r[j].stoichiometry), (orders[3][j], &stoich[j].to_vec()));
+    }
+    assert!(Weights { activation: stiffx::model::Activation::Silu, ..w.clone() }.reactions(&norm).is_none());
     let device = Backend::default_compiled().unwrap().device().unwrap();
     let rhs = LearnedRhs::new(&w, norm, Box::new(Identity {}), 3, device, DType::F64)
         .unwrap()

@@ -337,6 +337,9 @@ fn a_reaction_network_trains_with_nonnegative_orders_and_reloads() {
     assert_eq!((ck.weights.activation, ck.weights.mass_action), (Activation::Exp, true));
     assert_eq!(ck.normalizer.state_map, StateMap::Log);
     assert!(ck.weights.layers[1].b.iter().all(|b| *b == 0.0), "no output bias");
+    let reactions: Vec<stiffx::model::Reaction> =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("reactions.json")).unwrap()).unwrap();
+    assert_eq!(Some(reactions), ck.weights.reactions(&ck.normalizer));
     let data = stiffx::pipeline::generate(&cfg).unwrap();
     for (i, c) in ck.normalizer.state_scale.iter().enumerate() {
         let max = (0..data.set.len()).map(|r| data.set.state(r)[i].abs()).fold(0.0, f64::max);
