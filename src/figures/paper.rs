@@ -39,7 +39,7 @@ fn trajectories_at(tr: &Traces, eps: f64) -> Vec<usize> {
     (0..tr.eps.len()).filter(|&j| tr.eps[j] == eps).collect()
 }
 
-/// Fig. 7: learned (dashed) vs exact (solid) trajectories in the plane of the first two state
+/// Fig. 7: learned rollouts (dashed; RK4 or BDF, as `eval.integrator` says) vs exact (solid) trajectories in the plane of the first two state
 /// components at stiffness `eps`, one panel per labelled run, with the system's slow manifold.
 pub fn trajectories(path: &Path, sys: &dyn StiffSystem, runs: &[(String, &Traces)], eps: f64) -> Result<()> {
     let d = sys.dim();
@@ -59,7 +59,12 @@ pub fn trajectories(path: &Path, sys: &dyn StiffSystem, runs: &[(String, &Traces
                     xs = (xs.0.min(p.0), xs.1.max(p.0));
                 }
                 series.push(Series::new(if n == 0 { "exact" } else { "" }, r, 0, Mark::Line));
-                series.push(Series::new(if n == 0 { "learned (RK4)" } else { "" }, pick(&tr.learned), 3, Mark::Dashed));
+                series.push(Series::new(
+                    if n == 0 { "learned (rollout)" } else { "" },
+                    pick(&tr.learned),
+                    3,
+                    Mark::Dashed,
+                ));
             }
             if xs.0.is_finite() && sys.slow_manifold(xs.0, eps).is_some() {
                 let m: Vec<(f64, f64)> = (0..=100)
