@@ -239,7 +239,7 @@ pub struct BenchArgs {
     /// Output JSON file.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Measure only these parts (comma-separated: train, sobolev, lbfgs, precision, jacobian, burst); default all.
+    /// Measure only these parts (comma-separated: train, sobolev, lbfgs, precision, crnn, jacobian, burst); default all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Training batch sizes (comma-separated); each measured epoch is 10 batches of its size.

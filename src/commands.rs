@@ -386,14 +386,24 @@ fn interleaved_train_rates(
     reps: usize,
     name: &'static str,
 ) -> Result<Vec<Vec<f64>>> {
+    let jobs: Vec<_> = jobs.iter().map(|(ds, val, cfg, device)| (*ds, *val, cfg.clone(), *device, init)).collect();
+    interleaved_rates(&jobs, reps, name)
+}
+
+/// [`interleaved_train_rates`] with an initial network per job.
+fn interleaved_rates(
+    jobs: &[(&Dataset, &Dataset, TrainConfig, &burn::tensor::Device, &Weights)],
+    reps: usize,
+    name: &'static str,
+) -> Result<Vec<Vec<f64>>> {
     let bar = crate::pipeline::bar(true, (jobs.len() * (reps + 1)) as u64, name);
-    for (ds, val, cfg, device) in jobs {
+    for (ds, val, cfg, device, init) in jobs {
         train(init, ds, val, cfg, 1, device, &mut Silent)?; // warm-up
         bar.inc(1);
     }
     let mut s = vec![Vec::new(); jobs.len()];
     for r in 0..reps {
-        for (i, (ds, val, cfg, device)) in jobs.iter().enumerate() {
+        for (i, (ds, val, cfg, device, init)) in jobs.iter().enumerate() {
             s[i].push(train(init, ds, val, cfg, r as u64, device, &mut Silent)?.samples_per_sec);
             bar.inc(1);
         }
@@ -559,9 +569,52 @@ fn bench_precision(ctx: &Bench) -> Result<Vec<BenchRow>> {
     Ok(rows)
 }
 
+/// The `crnn` part: training samples/s of a mass-action reaction network (1 × 3 `exp` units, f64,
+/// orders projected with `order_l1`, as `configs/robertson_crnn.toml`) beside the 4 × 128 SiLU MLP in
+/// f32 and f64, interleaved, on every backend with f64 and every `--batch`.
+fn bench_crnn(ctx: &Bench) -> Result<Vec<BenchRow>> {
+    let Bench { args: a, backends, devices, init, reps } = *ctx;
+    let crnn = Weights::init(3, 1, 3, 2, 1).with_activation(crate::model::Activation::Exp).with_mass_action();
+    let data: std::collections::BTreeMap<usize, (Dataset, Dataset)> =
+        a.batch.iter().map(|&b| (b, Dataset::synthetic(10 * b, 3, 2, 7))).collect();
+    let models = [(init, Precision::F32, 0.0), (init, Precision::F64, 0.0), (&crnn, Precision::F64, 1e-4)];
+    let variants: Vec<(usize, usize)> = (0..backends.len())
+        .filter(|&b| backends[b].supports_f64())
+        .flat_map(|b| a.batch.iter().map(move |&n| (b, n)))
+        .collect();
+    let jobs: Vec<_> = variants
+        .iter()
+        .flat_map(|&(b, batch)| {
+            models.map(|(w, precision, order_l1)| {
+                let cfg = TrainConfig {
+                    epochs: 1,
+                    batch: batch as i64,
+                    shards: backends[b].default_shards(),
+                    precision,
+                    order_l1,
+                    ..Default::default()
+                };
+                (&data[&batch].0, &data[&batch].1, cfg, &devices[b], w)
+            })
+        })
+        .collect();
+    let s = interleaved_rates(&jobs, reps, "crnn")?;
+    let mut rows = Vec::new();
+    for (&(b, batch), rates) in variants.iter().zip(s.chunks(3)) {
+        let name = |p: &str| format!("crnn: train batch {batch}, {p} ({})", backends[b]);
+        rows.push(BenchRow::new(name("MLP 4x128 f32"), "samples/s", rates[0].clone()));
+        rows.push(BenchRow::new(name("MLP 4x128 f64"), "samples/s", rates[1].clone()));
+        rows.push(BenchRow::new(name("CRNN 1x3 f64"), "samples/s", rates[2].clone()));
+        let ratio = rates[2].iter().zip(&rates[0]).map(|(c, m)| c / m).collect();
+        rows.push(BenchRow::new(name("CRNN f64 / MLP f32 throughput"), "ratio", ratio));
+    }
+    Ok(rows)
+}
+
 /// `stiffx bench`: medians of training samples/s (default 4×128 model; batches 8192 and 1024 unless
 /// `--batch` says otherwise), the same with the Jacobian loss (`sobolev`), L-BFGS rounds against Adam
-/// epochs (`lbfgs`), f64 training against f32 (`precision`), Jacobian + eigenvalues for `--points`
+/// epochs (`lbfgs`), f64 training against f32 (`precision`), a reaction network against the MLP
+/// (`crnn`), Jacobian + eigenvalues for `--points`
 /// points (forward and reverse mode, f32 and f64) and burst labels/s.
 pub fn bench(a: &BenchArgs) -> Result<()> {
     let backends: Vec<Backend> = a.backend.iter().map(|b| b.parse()).collect::<Result<_>>()?;
@@ -569,8 +622,8 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     let devices = backends.iter().map(|b| b.device()).collect::<Result<Vec<_>>>()?;
     let reps = a.reps.max(1);
     for o in &a.only {
-        if !["train", "sobolev", "lbfgs", "precision", "jacobian", "burst"].contains(&o.as_str()) {
-            return Err(crate::Error::invalid("--only", o, "train, sobolev, lbfgs, precision, jacobian, burst"));
+        if !["train", "sobolev", "lbfgs", "precision", "crnn", "jacobian", "burst"].contains(&o.as_str()) {
+            return Err(crate::Error::invalid("--only", o, "train, sobolev, lbfgs, precision, crnn, jacobian, burst"));
         }
     }
     if a.batch.is_empty() || a.batch.contains(&0) {
@@ -625,6 +678,9 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     }
     if want("precision") {
         rows.extend(bench_precision(&ctx)?);
+    }
+    if want("crnn") {
+        rows.extend(bench_crnn(&ctx)?);
     }
 
     // Jacobian + eigenvalues at `--points` points, every backend × precision × mode, reps interleaved.

@@ -355,3 +355,19 @@ fn bench_precision_measures_f64_against_f32_training() {
     let m = |i: usize| rows[i]["median"].as_f64().unwrap();
     assert!(m(0) > 0.0 && m(1) > 0.0 && (m(2) - m(1) / m(0)).abs() < 1e-9 * m(2), "{rows:?}");
 }
+
+/// `stiffx bench --only crnn`: the reaction network's training rate beside the MLP's, with their ratio.
+#[test]
+fn bench_crnn_measures_the_reaction_network_against_the_mlp() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("bench.json");
+    let (code, _, err) =
+        stiffx(&["bench", "--only", "crnn", "--reps", "1", "--batch", "256", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let what: Vec<&str> = rows.iter().map(|r| r["what"].as_str().unwrap()).collect();
+    let name = |p: &str| format!("crnn: train batch 256, {p} (flex)");
+    assert_eq!(what, ["MLP 4x128 f32", "MLP 4x128 f64", "CRNN 1x3 f64", "CRNN f64 / MLP f32 throughput"].map(name));
+    let m = |i: usize| rows[i]["median"].as_f64().unwrap();
+    assert!(m(0) > 0.0 && m(2) > 0.0 && (m(3) - m(2) / m(0)).abs() < 1e-9 * m(3), "{rows:?}");
+}
