@@ -469,7 +469,7 @@ pub fn difference_weights(partner: &[u32], g: &[f64], d: usize, rms: &[f64], flo
 /// ```
 ///
 /// since `δF = (T⁻¹)'(G) δG` to first order. The group `g(i)` is the sample's base trajectory point
-/// and the cloud around it ([`Origin`](crate::sampler::Origin)): the cloud's offsets change `F` on the
+/// and the cloud around it ([`Origin`]): the cloud's offsets change `F` on the
 /// scale of the base point's velocity (spectral offsets by construction), so one magnitude per group
 /// keeps the fast directions' `ΔF` in the loss while every group, early or late, counts its relative
 /// error equally. For the `asinh` transform `(T⁻¹)'(G) = √(s² + F²)`: weight ≈ 1 where `|F| ≫ s` (the
