@@ -264,27 +264,37 @@ fn cell(all: &[f64], not_finite: &str) -> String {
 fn markdown(rows: &[CompareRow], spec: &CompareSpec, bases: &[Config]) -> String {
     let base = &bases[0];
     let mut s = format!(
-        "# Comparison across systems\n\nSeeds {:?}; labeller {}; model {}×{}; {} epochs, batch {}. Metrics are means over each system's training grid and its fixed test initial states (eq. 17 rollouts, {}; eq. 18 eigenvalue errors along the reference trajectories), then mean ± std over seeds. `worst` is the worst per-eps relative fast error; `all rel` the worst relative error over all nonzero eigenvalues at a point (exact zeros, such as a conservation law's, excluded), averaged; `≤5 %` the fraction of points where every nonzero eigenvalue is within 5 %; `rollout rel` the largest rollout error of a species relative to its range; `period` the relative error of the learned oscillation period where the reference oscillates (— elsewhere).{}\n\n",
+        "# Comparison across systems\n\nSeeds {:?}; labeller {}; model {}×{} {}; {} epochs, batch {}. Metrics are means over each system's training grid and its fixed test initial states (eq. 17 rollouts, {}; eq. 18 eigenvalue errors along the reference trajectories), then mean ± std over seeds. `worst` is the worst per-eps relative fast error; `all rel` the worst relative error over all nonzero eigenvalues at a point (exact zeros, such as a conservation law's, excluded), averaged; `≤5 %` the fraction of points where every nonzero eigenvalue is within 5 %; `rollout rel` the largest rollout error of a species relative to its range; `period` the relative error of the learned oscillation period where the reference oscillates (— elsewhere).{}\n\n",
         spec.seeds,
         base.labeller.describe(),
         base.model.hidden,
         base.model.width,
+        base.model.activation.name(),
         spec.epochs.unwrap_or(base.train.epochs),
         base.train.batch,
-        format_args!(
-            "RK4 Δt = {}, T = {} unless a system's own config says otherwise",
-            base.eval.dt, base.eval.horizon
-        ),
+        match base.eval.integrator {
+            crate::config::Integrator::Rk4 => format!(
+                "RK4 Δt = {}, T = {} unless a system's own config says otherwise",
+                base.eval.dt, base.eval.horizon
+            ),
+            crate::config::Integrator::Bdf => format!(
+                "BDF with the learned Jacobian to T = {} unless a system's own config says otherwise",
+                base.eval.horizon
+            ),
+        },
         if bases.len() > 1 {
             format!(
                 " Systems with their own base config: {}.",
                 bases[1..]
                     .iter()
                     .map(|c| format!(
-                        "{} (labeller {}; {})",
+                        "{} (labeller {}; {}; model {}×{} {})",
                         name_of(&c.system),
                         c.labeller.describe(),
-                        c.sampler.describe()
+                        c.sampler.describe(),
+                        c.model.hidden,
+                        c.model.width,
+                        c.model.activation.name()
                     ))
                     .collect::<Vec<_>>()
                     .join("; ")
