@@ -530,62 +530,30 @@ fn bench_lbfgs(ctx: &Bench) -> Result<Vec<BenchRow>> {
     Ok(rows)
 }
 
-/// The cost of f64 training (`train.precision`): Adam's training samples/s in f32 and in f64 at each
-/// `--batch` with the backend's default shards, on every backend with f64 (not wgpu), repetitions
-/// interleaved so that the two precisions share the machine's noise; the median ratio f64/f32 per
-/// backend and batch is reported as well, from repetitions taken side by side. Data as in the
-/// `train` part.
-fn bench_precision(ctx: &Bench) -> Result<Vec<BenchRow>> {
-    let Bench { args: a, backends, devices, init, reps } = *ctx;
-    let data: std::collections::BTreeMap<usize, (Dataset, Dataset)> =
-        a.batch.iter().map(|&b| (b, Dataset::synthetic(10 * b, 3, 2, 7))).collect();
-    let variants: Vec<(usize, usize, Precision)> = (0..backends.len())
-        .filter(|&b| backends[b].supports_f64())
-        .flat_map(|b| a.batch.iter().flat_map(move |&n| [Precision::F32, Precision::F64].map(|p| (b, n, p))))
-        .collect();
-    let jobs: Vec<_> = variants
-        .iter()
-        .map(|&(b, batch, precision)| {
-            let cfg = TrainConfig {
-                epochs: 1,
-                batch: batch as i64,
-                shards: backends[b].default_shards(),
-                precision,
-                ..Default::default()
-            };
-            (&data[&batch].0, &data[&batch].1, cfg, &devices[b])
-        })
-        .collect();
-    let s = interleaved_train_rates(&jobs, init, reps, "precision")?;
-    let mut rows = Vec::new();
-    for (pair, rates) in variants.chunks(2).zip(s.chunks(2)) {
-        let (b, batch, _) = pair[0];
-        let name = |p: &str| format!("precision: train 4x128 batch {batch}, {p} ({})", backends[b]);
-        rows.push(BenchRow::new(name("f32"), "samples/s", rates[0].clone()));
-        rows.push(BenchRow::new(name("f64"), "samples/s", rates[1].clone()));
-        let ratio = rates[1].iter().zip(&rates[0]).map(|(d, f)| d / f).collect();
-        rows.push(BenchRow::new(name("f64 / f32 throughput"), "ratio", ratio));
-    }
-    Ok(rows)
-}
+/// Per `(backend, batch)` variant, one list of training samples/s repetitions per model.
+type VariantRates = Vec<((usize, usize), Vec<Vec<f64>>)>;
 
-/// The `crnn` part: training samples/s of a mass-action reaction network (1 × 3 `exp` units, f64,
-/// orders projected with `order_l1`, as `configs/robertson_crnn.toml`) beside the 4 × 128 SiLU MLP in
-/// f32 and f64, interleaved, on every backend with f64 and every `--batch`.
-fn bench_crnn(ctx: &Bench) -> Result<Vec<BenchRow>> {
-    let Bench { args: a, backends, devices, init, reps } = *ctx;
-    let crnn = Weights::init(3, 1, 3, 2, 1).with_activation(crate::model::Activation::Exp).with_mass_action();
+/// Training samples/s of `models` (initial network, precision, `order_l1`) side by side, one Adam epoch
+/// on the `train` part's data, at each `--batch` with the backend's default shards, on every backend
+/// with f64, repetitions interleaved so that the models share the machine's noise. Returns the
+/// `(backend, batch)` variants and, per variant, one repetition list per model.
+fn model_rates(
+    ctx: &Bench,
+    name: &'static str,
+    models: &[(&Weights, Precision, f64)],
+) -> Result<VariantRates> {
+    let Bench { args: a, backends, devices, reps, .. } = *ctx;
     let data: std::collections::BTreeMap<usize, (Dataset, Dataset)> =
         a.batch.iter().map(|&b| (b, Dataset::synthetic(10 * b, 3, 2, 7))).collect();
-    let models = [(init, Precision::F32, 0.0), (init, Precision::F64, 0.0), (&crnn, Precision::F64, 1e-4)];
     let variants: Vec<(usize, usize)> = (0..backends.len())
         .filter(|&b| backends[b].supports_f64())
         .flat_map(|b| a.batch.iter().map(move |&n| (b, n)))
         .collect();
+    let data = &data;
     let jobs: Vec<_> = variants
         .iter()
         .flat_map(|&(b, batch)| {
-            models.map(|(w, precision, order_l1)| {
+            models.iter().map(move |&(w, precision, order_l1)| {
                 let cfg = TrainConfig {
                     epochs: 1,
                     batch: batch as i64,
@@ -598,10 +566,35 @@ fn bench_crnn(ctx: &Bench) -> Result<Vec<BenchRow>> {
             })
         })
         .collect();
-    let s = interleaved_rates(&jobs, reps, "crnn")?;
+    let s = interleaved_rates(&jobs, reps, name)?;
+    Ok(variants.into_iter().zip(s.chunks(models.len()).map(<[_]>::to_vec)).collect())
+}
+
+/// The cost of f64 training (`train.precision`): Adam's training samples/s of the default network in
+/// f32 and in f64 ([`model_rates`]), and the median ratio f64/f32 per backend and batch, from
+/// repetitions taken side by side.
+fn bench_precision(ctx: &Bench) -> Result<Vec<BenchRow>> {
+    let models = [(ctx.init, Precision::F32, 0.0), (ctx.init, Precision::F64, 0.0)];
     let mut rows = Vec::new();
-    for (&(b, batch), rates) in variants.iter().zip(s.chunks(3)) {
-        let name = |p: &str| format!("crnn: train batch {batch}, {p} ({})", backends[b]);
+    for ((b, batch), rates) in model_rates(ctx, "precision", &models)? {
+        let name = |p: &str| format!("precision: train 4x128 batch {batch}, {p} ({})", ctx.backends[b]);
+        rows.push(BenchRow::new(name("f32"), "samples/s", rates[0].clone()));
+        rows.push(BenchRow::new(name("f64"), "samples/s", rates[1].clone()));
+        let ratio = rates[1].iter().zip(&rates[0]).map(|(d, f)| d / f).collect();
+        rows.push(BenchRow::new(name("f64 / f32 throughput"), "ratio", ratio));
+    }
+    Ok(rows)
+}
+
+/// The `crnn` part: training samples/s of a mass-action reaction network (1 × 3 `exp` units, f64,
+/// orders projected with `order_l1`, as `configs/robertson_crnn.toml`) beside the 4 × 128 SiLU MLP in
+/// f32 and f64 ([`model_rates`]).
+fn bench_crnn(ctx: &Bench) -> Result<Vec<BenchRow>> {
+    let crnn = Weights::init(3, 1, 3, 2, 1).with_activation(crate::model::Activation::Exp).with_mass_action();
+    let models = [(ctx.init, Precision::F32, 0.0), (ctx.init, Precision::F64, 0.0), (&crnn, Precision::F64, 1e-4)];
+    let mut rows = Vec::new();
+    for ((b, batch), rates) in model_rates(ctx, "crnn", &models)? {
+        let name = |p: &str| format!("crnn: train batch {batch}, {p} ({})", ctx.backends[b]);
         rows.push(BenchRow::new(name("MLP 4x128 f32"), "samples/s", rates[0].clone()));
         rows.push(BenchRow::new(name("MLP 4x128 f64"), "samples/s", rates[1].clone()));
         rows.push(BenchRow::new(name("CRNN 1x3 f64"), "samples/s", rates[2].clone()));

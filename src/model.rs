@@ -77,6 +77,19 @@ impl StateMap {
         }
     }
 
+    /// Replaces the states in `rows` (`n × cols`, states first) by `φ_i(x_i)` with scales `scale`
+    /// (nothing when `scale` is empty: linear inputs).
+    pub fn map_rows(self, scale: &[f64], rows: &mut [f64], cols: usize) {
+        if scale.is_empty() {
+            return;
+        }
+        for r in rows.chunks_mut(cols) {
+            for (v, c) in r.iter_mut().zip(scale) {
+                *v = self.apply(*v, *c);
+            }
+        }
+    }
+
     /// `φ'(x)` with scale `c`.
     pub fn slope(self, x: f64, c: f64) -> f64 {
         match self {
@@ -123,14 +136,7 @@ impl Normalizer {
     /// Replaces the states in `rows` (`n × cols`, states first) by their input features `φ_i(x_i)`
     /// (nothing for linear inputs, `state_scale` empty).
     pub fn map_states(&self, rows: &mut [f64], cols: usize) {
-        if self.state_scale.is_empty() {
-            return;
-        }
-        for r in rows.chunks_mut(cols) {
-            for (v, c) in r.iter_mut().zip(&self.state_scale) {
-                *v = self.state_map.apply(*v, *c);
-            }
-        }
+        self.state_map.map_rows(&self.state_scale, rows, cols);
     }
 
     /// `dφ_i/dx_i` at `x` (one state): 1 for linear inputs.
@@ -459,8 +465,8 @@ impl Mlp {
         if !self.mass_action {
             return self;
         }
-        let first = self.layers.remove(0);
-        let weight = first.weight.map(|w| {
+        let first = &mut self.layers[0];
+        first.weight = first.weight.clone().map(|w| {
             let grad = w.is_require_grad();
             let [d_in, d_out] = w.dims();
             let states = w.clone().slice([0..d_in - 1, 0..d_out]).sub_scalar(shrink).clamp_min(0.0);
@@ -468,7 +474,6 @@ impl Mlp {
             let w = Tensor::cat(vec![states, eps], 0).detach();
             if grad { w.require_grad() } else { w }
         });
-        self.layers.insert(0, Linear { weight, ..first });
         self
     }
 

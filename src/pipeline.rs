@@ -239,21 +239,17 @@ pub fn prepare(cfg: &Config, data: &Data) -> Result<Prepared> {
     let (mut xt, yt, et) = rows(train_idx);
     let (mut xv, yv, ev) = rows(val_idx);
     let map = cfg.model.state_input.map();
-    let mut normalizer = Normalizer {
-        state_scale: match map {
-            None => Vec::new(),
-            Some(crate::model::StateMap::Asinh) => {
-                crate::model::state_scales(&xt, d + 1, d, |i| cfg.model.state_quantile.of(i))
-            }
-            Some(crate::model::StateMap::Log) => crate::model::log_offsets(&xt, d + 1, d),
-        },
-        state_map: map.unwrap_or_default(),
-        ..Normalizer::fit(&[], d + 1)
+    let state_scale = match map {
+        None => Vec::new(),
+        Some(crate::model::StateMap::Asinh) => {
+            crate::model::state_scales(&xt, d + 1, d, |i| cfg.model.state_quantile.of(i))
+        }
+        Some(crate::model::StateMap::Log) => crate::model::log_offsets(&xt, d + 1, d),
     };
-    normalizer.map_states(&mut xt, d + 1);
-    normalizer.map_states(&mut xv, d + 1);
-    let Normalizer { mean, std, .. } = Normalizer::fit(&xt, d + 1);
-    (normalizer.mean, normalizer.std) = (mean, std);
+    let state_map = map.unwrap_or_default();
+    state_map.map_rows(&state_scale, &mut xt, d + 1);
+    state_map.map_rows(&state_scale, &mut xv, d + 1);
+    let normalizer = Normalizer { state_scale, state_map, ..Normalizer::fit(&xt, d + 1) };
     let mut transform = cfg.transform.clone();
     transform.fit(&yt, &et, d)?;
     let mut weights = match cfg.train.weighting {

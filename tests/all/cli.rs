@@ -333,17 +333,24 @@ fn diagnose_writes_statistics_for_base_and_cloud() {
     }
 }
 
+/// Runs `stiffx bench --only <part> --reps 1 --batch 256` and returns the JSON rows it writes, with
+/// their `what` names.
+fn bench_rows(part: &str) -> (Vec<serde_json::Value>, Vec<String>) {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("bench.json");
+    let (code, _, err) =
+        stiffx(&["bench", "--only", part, "--reps", "1", "--batch", "256", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let what = rows.iter().map(|r| r["what"].as_str().unwrap().to_string()).collect();
+    (rows, what)
+}
+
 /// `stiffx bench --only precision`: f32 and f64 training rates side by side, and their ratio, per
 /// batch size, written to the JSON file.
 #[test]
 fn bench_precision_measures_f64_against_f32_training() {
-    let d = tempfile::tempdir().unwrap();
-    let out = d.path().join("bench.json");
-    let (code, _, err) =
-        stiffx(&["bench", "--only", "precision", "--reps", "1", "--batch", "256", "--out", out.to_str().unwrap()]);
-    assert_eq!(code, 0, "{err}");
-    let rows: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    let what: Vec<&str> = rows.iter().map(|r| r["what"].as_str().unwrap()).collect();
+    let (rows, what) = bench_rows("precision");
     assert_eq!(
         what,
         [
@@ -359,13 +366,7 @@ fn bench_precision_measures_f64_against_f32_training() {
 /// `stiffx bench --only crnn`: the reaction network's training rate beside the MLP's, with their ratio.
 #[test]
 fn bench_crnn_measures_the_reaction_network_against_the_mlp() {
-    let d = tempfile::tempdir().unwrap();
-    let out = d.path().join("bench.json");
-    let (code, _, err) =
-        stiffx(&["bench", "--only", "crnn", "--reps", "1", "--batch", "256", "--out", out.to_str().unwrap()]);
-    assert_eq!(code, 0, "{err}");
-    let rows: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    let what: Vec<&str> = rows.iter().map(|r| r["what"].as_str().unwrap()).collect();
+    let (rows, what) = bench_rows("crnn");
     let name = |p: &str| format!("crnn: train batch 256, {p} (flex)");
     assert_eq!(what, ["MLP 4x128 f32", "MLP 4x128 f64", "CRNN 1x3 f64", "CRNN f64 / MLP f32 throughput"].map(name));
     let m = |i: usize| rows[i]["median"].as_f64().unwrap();
