@@ -39,6 +39,73 @@ pub enum Command {
     Compare(CompareArgs),
     /// The learned RHS, Jacobian and eigenvalues at given states, entry by entry against the exact ones.
     Inspect(InspectArgs),
+    /// List the jobs a spec (sweep file or compare spec) expands to; `--slurm` writes an sbatch array.
+    Jobs(JobsArgs),
+    /// Run some jobs of a spec in this process (one worker: a SLURM array task, a GNU parallel slot).
+    RunJob(RunJobArgs),
+    /// Build a spec's tables, figures and report from its finished jobs (exit 3 if some are missing).
+    Collect(CollectArgs),
+}
+
+/// `stiffx jobs`.
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// Spec file: a sweep file (configs/table1.toml) or a compare spec (`kind = "compare"`).
+    pub spec: PathBuf,
+    /// Output directory (overrides the spec's `out`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print only the number of jobs (for `seq 0 $((N-1)) | parallel …`).
+    #[arg(long, conflicts_with = "slurm")]
+    pub count: bool,
+    /// Print an sbatch script with one array task per job instead of the list; the device options
+    /// given here are passed to every task.
+    #[arg(long)]
+    pub slurm: bool,
+    #[command(flatten)]
+    /// Device options (passed to the array tasks with `--slurm`).
+    pub device: DeviceArgs,
+}
+
+/// `stiffx run-job`.
+#[derive(Debug, Args)]
+pub struct RunJobArgs {
+    /// Spec file.
+    pub spec: PathBuf,
+    /// Jobs to run: `I`, `A-B` or a comma-separated list (`0-3,7`), as `stiffx jobs` numbers them.
+    #[arg(long)]
+    pub index: String,
+    /// Output directory (overrides the spec's `out`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Write no PNG figures.
+    #[arg(long)]
+    pub no_figures: bool,
+    #[command(flatten)]
+    /// Device options.
+    pub device: DeviceArgs,
+}
+
+/// `stiffx collect`.
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Spec file.
+    pub spec: PathBuf,
+    /// Output directory (overrides the spec's `out`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Write no PNG figures (and no report).
+    #[arg(long)]
+    pub no_figures: bool,
+    #[command(flatten)]
+    /// Device options (the report evaluates the unseen grid of each run).
+    pub device: DeviceArgs,
 }
 
 /// `stiffx inspect`.
@@ -284,7 +351,7 @@ pub fn device_options(a: &DeviceArgs) -> Result<(Backend, JacobianMode, Precisio
 /// unless `no_figures`, and no output directory (set per run).
 pub fn run_options(device: &DeviceArgs, quiet: bool, no_figures: bool) -> Result<RunOptions> {
     let (backend, jacobian, eval_precision) = device_options(device)?;
-    Ok(RunOptions { out: None, backend, eval_precision, jacobian, progress: !quiet, figures: !no_figures })
+    Ok(RunOptions { out: None, backend, eval_precision, jacobian, progress: !quiet, figures: !no_figures, label: None })
 }
 
 /// Builds the validated config and options of `stiffx run`.

@@ -86,6 +86,20 @@ pub enum Error {
     /// A labeller cannot label a sample set (e.g. finite differences without trajectories).
     #[error("{0}")]
     Unsupported(String),
+    /// `stiffx collect` found jobs of a spec that have not finished (exit code 3).
+    #[error("{missing} of {total} jobs of {spec} have not finished: {ids}; run them with `stiffx run-job {spec} --index {indices}`")]
+    Incomplete {
+        /// The spec file.
+        spec: String,
+        /// How many jobs are missing.
+        missing: usize,
+        /// How many jobs the spec has.
+        total: usize,
+        /// The missing jobs' ids (the first few).
+        ids: String,
+        /// The missing jobs' indices, as `--index` takes them.
+        indices: String,
+    },
     /// File-system error with the path involved.
     #[error("{path}: {source}")]
     Io {

@@ -86,7 +86,7 @@ impl Labeller for Direct {
     }
 }
 
-crate::register_labeller!(Direct, "direct", "eq. 15: exact RHS F(x, eps)");
+crate::register!(labeller, Direct, "eq. 15: exact RHS F(x, eps)");
 
 /// How the burst horizon is chosen (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -240,9 +240,9 @@ impl Labeller for Burst {
     }
 }
 
-crate::register_labeller!(
+crate::register!(
+    labeller,
     Burst,
-    "burst",
     "Alg. 4: central difference of forward/backward micro-integrations (fixed, scaled or Richardson tau)"
 );
 
@@ -308,8 +308,4 @@ pub fn fd_weights(times: &[f64], j: usize) -> (usize, [f64; 3]) {
     (first, w)
 }
 
-crate::register_labeller!(
-    FiniteDifference,
-    "finite-difference",
-    "eq. 14: central differences along the stored trajectories"
-);
+crate::register!(labeller, FiniteDifference, "eq. 14: central differences along the stored trajectories");

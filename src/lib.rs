@@ -25,9 +25,10 @@ pub use inventory;
 pub mod backend;
 pub mod cli;
 pub mod commands;
-pub mod compare;
+
 pub mod config;
 pub mod diagnostics;
+pub mod engine;
 pub mod error;
 pub mod figures;
 pub mod io;
@@ -37,10 +38,10 @@ pub mod model;
 pub mod ode;
 pub mod pipeline;
 pub mod registry;
-pub mod report;
+
 pub mod sampler;
 pub mod spectral;
-pub mod sweep;
+
 pub mod system;
 pub mod train;
 pub mod transform;

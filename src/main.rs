@@ -18,6 +18,7 @@ fn exit_code(e: &Error) -> ExitCode {
         | Error::BackendNotCompiled { .. }
         | Error::BackendUnavailable { .. }
         | Error::Unsupported(_) => ExitCode::from(2),
+        Error::Incomplete { .. } => ExitCode::from(3),
         _ => ExitCode::from(1),
     }
 }
@@ -38,6 +39,9 @@ fn main() -> ExitCode {
         Command::Diagnose(a) => stiffx::commands::diagnose(&a),
         Command::Compare(a) => stiffx::commands::compare(&a),
         Command::Inspect(a) => stiffx::commands::inspect(&a),
+        Command::Jobs(a) => stiffx::commands::jobs::jobs(&a),
+        Command::RunJob(a) => stiffx::commands::jobs::run_job(&a),
+        Command::Collect(a) => stiffx::commands::jobs::collect(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -46,6 +46,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Write PNG figures (per run; a sweep's report figures).
     pub figures: bool,
+    /// The run's name in figure legends (default: the output directory's name).
+    pub label: Option<String>,
 }
 
 impl Default for RunOptions {
@@ -57,6 +59,7 @@ impl Default for RunOptions {
             jacobian: JacobianMode::Forward,
             progress: false,
             figures: true,
+            label: None,
         }
     }
 }
@@ -163,7 +166,7 @@ pub fn label_bias(cfg: &Config, set: &SampleSet, labels: &[f64]) -> Vec<LabelBia
 }
 
 /// A labelled dataset in physical units.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Data {
     /// States and their origin.
     pub set: SampleSet,
@@ -906,7 +909,10 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<Run
     };
     if let Some(o) = out {
         if opts.figures {
-            let label = o.file_name().map_or("run".into(), |n| n.to_string_lossy().into_owned());
+            let label = opts
+                .label
+                .clone()
+                .unwrap_or_else(|| o.file_name().map_or("run".into(), |n| n.to_string_lossy().into_owned()));
             write_run_figures(&o.join("figures"), cfg, &label, &curve, &traces, &metrics.eval.per_eps)?;
         }
         write_outputs(o, &metrics)?;

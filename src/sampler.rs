@@ -102,6 +102,12 @@ pub trait Sampler: Debug + Send + Sync {
     fn sample(&self, system: &dyn StiffSystem, eps_grid: &[f64], rng: &mut StdRng) -> Result<SampleSet>;
     /// A one-line summary of the parameters, for reports.
     fn describe(&self) -> String;
+    /// How many samples [`sample`](Sampler::sample) draws over `n_eps` stiffness values, when that is
+    /// known before sampling (job cost estimates); `None` (the default) when it is not.
+    fn expected_len(&self, n_eps: usize) -> Option<usize> {
+        let _ = n_eps;
+        None
+    }
 }
 
 impl Clone for Box<dyn Sampler> {
@@ -199,11 +205,15 @@ impl Sampler for TrajectorySampler {
         let method = if self.method == Method::Bdf { ", BDF" } else { "" };
         format!("trajectory: {} per eps, T = {}, {grid}{method}", self.per_eps, self.horizon)
     }
+
+    fn expected_len(&self, n_eps: usize) -> Option<usize> {
+        Some(n_eps * self.per_eps.max(0) as usize * self.times().len())
+    }
 }
 
-crate::register_sampler!(
+crate::register!(
+    sampler,
     TrajectorySampler,
-    "trajectory",
     "Alg. 2: trajectories from random off-manifold initial states, sampled every dt"
 );
 
@@ -584,11 +594,16 @@ impl Sampler for CloudSampler {
             }
         )
     }
+
+    fn expected_len(&self, n_eps: usize) -> Option<usize> {
+        let base = self.base.expected_len(n_eps)?;
+        Some(base * (self.k.max(0) as usize + usize::from(self.keep_base)))
+    }
 }
 
-crate::register_sampler!(
+crate::register!(
+    sampler,
     CloudSampler,
-    "cloud",
     "Alg. 3: fuzzy cloud of tangent/normal perturbations around a base sampler's trajectories"
 );
 

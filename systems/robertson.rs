@@ -147,9 +147,9 @@ impl StiffSystem for Robertson {
     }
 }
 
-crate::register_system!(
+crate::register!(
+    system,
     Robertson,
-    "robertson",
     "Robertson's reaction (ROBER), fast rates k2 = 3e7/eps, k3 = 1e4/eps; mass-conserving, zero eigenvalue"
 );
 

@@ -1,4 +1,4 @@
-use stiffx::compare::{CompareSpec, compare};
+use stiffx::engine::compare::{CompareSpec, compare};
 use stiffx::pipeline::RunOptions;
 
 #[test]
@@ -12,7 +12,7 @@ fn compare_runs_every_combination_and_writes_one_table() {
         seeds: vec![1],
         epochs: Some(5),
     };
-    let rows = compare(std::slice::from_ref(&base), &spec, dir.path(), &RunOptions::default()).unwrap();
+    let (rows, _) = compare(std::slice::from_ref(&base), &spec, dir.path(), &RunOptions::default()).unwrap();
     assert_eq!(rows.len(), 4);
     // `trajectory` is the base cloud's own base sampler: the cloud (K = 2, base points kept) has 3×
     // its samples.
@@ -49,7 +49,7 @@ fn compare_uses_a_systems_own_base_config() {
         seeds: vec![1],
         epochs: Some(2),
     };
-    let rows = compare(&[crate::tiny_config(), rob], &spec, dir.path(), &RunOptions::default()).unwrap();
+    let (rows, _) = compare(&[crate::tiny_config(), rob], &spec, dir.path(), &RunOptions::default()).unwrap();
     assert_eq!(rows.len(), 2);
     let cfg = std::fs::read_to_string(dir.path().join("robertson/asinh-cloud-s1/config.toml")).unwrap();
     assert!(cfg.contains("spacing = \"log\"") && cfg.contains("integrator = \"bdf\""), "{cfg}");

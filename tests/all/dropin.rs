@@ -1,5 +1,5 @@
 //! The drop-in promise as an executable check: a three-dimensional stiff system defined in this file
-//! only, registered with `register_system!`, named in a TOML config and run through the whole pipeline
+//! only, registered with `stiffx::register!`, named in a TOML config and run through the whole pipeline
 //! (cloud sampling in its fast subspace, burst labels, training, Jacobian eigenvalues, rollouts,
 //! metrics) without any other change to stiffx.
 
@@ -52,7 +52,7 @@ impl StiffSystem for ThreeScale {
     }
 }
 
-stiffx::register_system!(ThreeScale, "test-three-scale", "a 3-D system defined in a test file");
+stiffx::register!(system, ThreeScale, "a 3-D system defined in a test file");
 
 const CONFIG: &str = r#"
 seed = 3

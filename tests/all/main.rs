@@ -5,6 +5,7 @@ mod backends;
 mod cli;
 mod compare;
 mod dropin;
+mod engine;
 mod jacobian;
 mod labels;
 mod period;

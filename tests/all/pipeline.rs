@@ -174,7 +174,7 @@ fn every_shipped_config_parses_and_validates() {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        match toml::from_str::<stiffx::sweep::SweepConfig>(&text) {
+        match toml::from_str::<stiffx::engine::sweep::SweepConfig>(&text) {
             Ok(sweep) => {
                 assert!(!sweep.configs.is_empty(), "{}", path.display());
                 for c in &sweep.configs {

@@ -1,8 +1,21 @@
+use nalgebra::DMatrix;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use stiffx::error::Error;
-use stiffx::registry;
+use stiffx::registry::{self, name_of};
+use stiffx::system::StiffSystem;
 
+/// The listing of every built-in plugin, sorted within each kind, and its snapshot (which documents
+/// the registry). Adding or renaming a plugin, or changing a description, changes the snapshot; accept
+/// it with
+///
+/// ```text
+/// INSTA_UPDATE=always cargo test --locked registry::listing
+/// ```
+///
+/// then review `git diff tests/all/snapshots`.
 #[test]
-fn registry_lists_every_builtin_sorted() {
+fn listing_has_every_builtin_sorted() {
     let names: Vec<(String, String)> =
         registry::list().into_iter().map(|l| (l.kind.to_string(), l.name.to_string())).collect();
     for (kind, name) in [
@@ -53,4 +66,109 @@ fn plugins_round_trip_through_config_toml() {
     let text = cfg.to_toml();
     let back = stiffx::config::Config::from_toml(&text).expect("serialised config parses");
     assert_eq!(back.to_toml(), text);
+}
+
+/// Central finite differences of `x ↦ F(x, eps)` with a per-component step `h_i = 1e-6 · max(1, |x_i|)`
+/// (written out here rather than calling `stiffx::system::fd_jacobian`, the trait's default Jacobian).
+fn central_differences(sys: &dyn StiffSystem, x: &[f64], eps: f64) -> DMatrix<f64> {
+    let d = x.len();
+    let mut j = DMatrix::zeros(d, d);
+    let (mut fp, mut fm) = (vec![0.0; d], vec![0.0; d]);
+    for i in 0..d {
+        let h = 1e-6 * x[i].abs().max(1.0);
+        let (mut xp, mut xm) = (x.to_vec(), x.to_vec());
+        xp[i] += h;
+        xm[i] -= h;
+        sys.rhs(&xp, eps, &mut fp);
+        sys.rhs(&xm, eps, &mut fm);
+        for k in 0..d {
+            j[(k, i)] = (fp[k] - fm[k]) / (xp[i] - xm[i]);
+        }
+    }
+    j
+}
+
+/// Every registered system (built-ins and those registered by test files), at its test initial
+/// states and a few states drawn from its own initial-state distribution, at every eps of its training
+/// grid: `jacobian()` equals central finite differences of `rhs()` to 1e-6 of the Jacobian's largest
+/// entry, and `reference_eigenvalues()` has `dim()` finite entries sorted fastest first (non-increasing
+/// modulus, the trait's convention).
+#[test]
+fn every_system_has_a_finite_difference_jacobian_and_sorted_reference_eigenvalues() {
+    let names = registry::system_names();
+    assert!(!names.is_empty(), "no system is registered");
+    let mut checked = 0;
+    for name in &names {
+        let sys = registry::system(name).unwrap();
+        let d = sys.dim();
+        let mut rng = StdRng::seed_from_u64(11);
+        let mut states = sys.test_initial_states();
+        states.extend((0..4).map(|_| sys.sample_initial(&mut rng)));
+        let grid = sys.train_grid();
+        assert!(!grid.is_empty(), "{name}: empty training grid");
+        for x in &states {
+            assert_eq!(x.len(), d, "{name}: initial state {x:?} is not of dimension {d}");
+            for &eps in &grid {
+                let exact = sys.jacobian(x, eps);
+                assert_eq!(exact.shape(), (d, d), "{name}: Jacobian shape");
+                let fd = central_differences(&*sys, x, eps);
+                let scale = exact.abs().max();
+                let err = (&exact - &fd).abs().max();
+                assert!(
+                    scale.is_finite() && err <= 1e-6 * scale,
+                    "{name}, eps = {eps}, x = {x:?}: |J - J_fd| = {err:e} vs |J| = {scale:e}\nJ = {exact}J_fd = {fd}"
+                );
+                let ev = sys.reference_eigenvalues(x, eps);
+                assert_eq!(ev.len(), d, "{name}, eps = {eps}, x = {x:?}: {ev:?}");
+                assert!(ev.iter().all(|l| l.re.is_finite() && l.im.is_finite()), "{name}, eps = {eps}: {ev:?}");
+                assert!(
+                    ev.windows(2).all(|w| w[0].norm() >= w[1].norm()),
+                    "{name}, eps = {eps}, x = {x:?}: reference eigenvalues not sorted fastest first: {ev:?}"
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, names.len());
+}
+
+/// For all four kinds: the registry name is the serialised `typetag` tag of the plugin it builds, and
+/// the plugin round-trips through its typetag JSON (what `Clone for Box<dyn …>` and configs rely on).
+#[test]
+fn registry_names_are_the_typetag_names() {
+    fn check<T: serde::Serialize + ?Sized>(
+        kind: &str,
+        name: &str,
+        plugin: &T,
+        back: impl Fn(serde_json::Value) -> String,
+    ) {
+        assert_eq!(name_of(plugin), name, "{kind} registered as `{name}`");
+        let json = serde_json::to_value(plugin).unwrap();
+        assert_eq!(back(json.clone()), json.to_string(), "{kind} `{name}` round-trips through JSON");
+    }
+    fn round_trip<T: serde::Serialize + serde::de::DeserializeOwned>(v: serde_json::Value) -> String {
+        let t: T = serde_json::from_value(v).unwrap();
+        serde_json::to_value(&t).unwrap().to_string()
+    }
+    let mut checked = 0;
+    for name in registry::system_names() {
+        check("system", &name, &*registry::system(&name).unwrap(), round_trip::<Box<dyn StiffSystem>>);
+        checked += 1;
+    }
+    for name in registry::transform_names() {
+        let t = registry::transform(&name).unwrap();
+        check("transform", &name, &*t, round_trip::<Box<dyn stiffx::transform::TargetTransform>>);
+        checked += 1;
+    }
+    for name in registry::sampler_names() {
+        check("sampler", &name, &*registry::sampler(&name).unwrap(), round_trip::<Box<dyn stiffx::sampler::Sampler>>);
+        checked += 1;
+    }
+    for name in registry::labeller_names() {
+        let l = registry::labeller(&name).unwrap();
+        check("labeller", &name, &*l, round_trip::<Box<dyn stiffx::labeller::Labeller>>);
+        checked += 1;
+    }
+    assert!(registry::system_names().len() >= 5 && checked >= 12, "{checked} plugins checked");
+    assert_eq!(checked, registry::list().len());
 }

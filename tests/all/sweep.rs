@@ -1,5 +1,5 @@
 use stiffx::pipeline::RunOptions;
-use stiffx::sweep::sweep;
+use stiffx::engine::sweep::sweep;
 
 #[test]
 fn tiny_sweep_writes_tables_resumes_and_is_snapshotted() {

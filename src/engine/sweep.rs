@@ -1,7 +1,7 @@
 //! `stiffx sweep`: the paper's Table 1 experiment — several configurations × several seeds — in one
-//! command. Runs that share a seed and the same data settings (system, sampler, labeller) share one
-//! generated dataset; a run whose `metrics.json` already exists is skipped, so an interrupted sweep
-//! resumes where it stopped. Writes `table1.csv` and `table1.md` (per run, plus mean ± std per
+//! command, as a spec of the experiment engine ([`super::spec`]): runs that share a seed and the same
+//! data settings (system, sampler, labeller) share one generated dataset ([`super::cache`]); a finished
+//! run is skipped ([`super::job`]), so an interrupted sweep resumes where it stopped. Writes `table1.csv` and `table1.md` (per run, plus mean ± std per
 //! configuration, and S_comb of eq. 32 with medians over all runs of the sweep).
 //!
 //! ```toml
@@ -11,17 +11,15 @@
 //! epochs = 60        # optional override for every run
 //! ```
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::io::{write_atomic, write_csv};
 use crate::metrics::{mean_std, s_comb};
-use crate::pipeline::{Data, RunMetrics, RunOptions, generate, run_with_data};
+use crate::pipeline::{RunMetrics, RunOptions};
 
 /// A sweep file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,67 +77,12 @@ pub struct Row {
     pub seconds_eval: f64,
 }
 
-/// The key of a run's dataset: runs with equal keys share one generated dataset.
-pub(crate) fn data_key(cfg: &Config) -> String {
-    serde_json::json!({"system": cfg.system, "sampler": cfg.sampler, "labeller": cfg.labeller, "seed": cfg.seed})
-        .to_string()
-}
-
-/// Runs (or resumes) named configurations: each into `out/<name>-s<seed>`, skipping runs whose
-/// `metrics.json` exists, and generating each distinct dataset once (jobs are ordered by data key).
-/// Shows one progress bar for all jobs. Returns `(name, config, metrics)` in run order.
-pub fn run_jobs(
-    mut jobs: Vec<(String, Config)>,
-    out_dir: &Path,
-    backend_opts: &RunOptions,
-) -> Result<Vec<(String, Config, RunMetrics)>> {
-    let bar = if backend_opts.progress { ProgressBar::new(jobs.len() as u64) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template("runs [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let mut cache: HashMap<String, Data> = HashMap::new();
-    let mut results: Vec<(String, Config, RunMetrics)> = Vec::new();
-    jobs.sort_by(|a, b| data_key(&a.1).cmp(&data_key(&b.1)).then(a.0.cmp(&b.0)));
-    for (name, cfg) in &jobs {
-        let out = out_dir.join(format!("{name}-s{}", cfg.seed));
-        bar.set_message(format!("{name} seed {}", cfg.seed));
-        let metrics_path = out.join("metrics.json");
-        let m: RunMetrics = if let Ok(t) = std::fs::read_to_string(&metrics_path) {
-            serde_json::from_str(&t).map_err(|e| Error::Checkpoint {
-                path: metrics_path.clone(),
-                message: format!("unreadable metrics of a finished run: {e}"),
-            })?
-        } else {
-            let key = data_key(cfg);
-            if !cache.contains_key(&key) {
-                cache.clear();
-                cache.insert(key.clone(), generate(cfg)?);
-            }
-            let opts = RunOptions { out: Some(out.clone()), progress: false, ..backend_opts.clone() };
-            run_with_data(cfg, &opts, &cache[&key])?
-        };
-        results.push((name.clone(), cfg.clone(), m));
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    Ok(results)
-}
-
-/// Runs (or resumes) a sweep and writes its tables (into `out`, or the sweep file's `out`). Returns
-/// the rows.
-pub fn sweep(path: &Path, backend_opts: &RunOptions, out: Option<&Path>) -> Result<Vec<Row>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Config { path: path.into(), message: format!("cannot read it: {e}") })?;
-    let mut sc: SweepConfig =
-        toml::from_str(&text).map_err(|e| Error::Config { path: path.into(), message: e.to_string() })?;
-    if let Some(o) = out {
-        sc.out = o.to_path_buf();
-    }
+/// The named configs of a sweep, in its order (configs × seeds), with seeds and the epoch override
+/// set and each validated; config files are relative to `dir` (the sweep file's folder).
+pub fn configs(sc: &SweepConfig, dir: &Path) -> Result<Vec<(String, Config)>> {
     if sc.seeds.is_empty() || sc.configs.is_empty() {
         return Err(Error::invalid("seeds/configs", "[]", "at least one seed and one config"));
     }
-    let dir = path.parent().unwrap_or(Path::new("."));
     let mut jobs: Vec<(String, Config)> = Vec::new();
     for c in &sc.configs {
         let base = Config::from_file(&dir.join(c))?;
@@ -154,7 +97,29 @@ pub fn sweep(path: &Path, backend_opts: &RunOptions, out: Option<&Path>) -> Resu
             jobs.push((name.clone(), cfg));
         }
     }
-    let mut results = run_jobs(jobs, &sc.out, backend_opts)?;
+    Ok(jobs)
+}
+
+/// Runs (or resumes) a sweep with the experiment engine and writes its tables (into `out`, or the
+/// sweep file's `out`). Returns the rows.
+pub fn sweep(path: &Path, backend_opts: &RunOptions, out: Option<&Path>) -> Result<Vec<Row>> {
+    let spec = super::Spec::load(path, out)?;
+    let super::spec::Kind::Sweep(sc) = &spec.kind else {
+        return Err(Error::invalid("kind", "compare", "a sweep file (use `stiffx compare --spec` for a compare spec)"));
+    };
+    spec.run_all(backend_opts)?;
+    let done = spec.results()?.into_iter().filter_map(|(j, m)| m.map(|m| (j.name, j.config, m))).collect();
+    tables(sc, &spec.out, done, backend_opts).map(|(rows, _)| rows)
+}
+
+/// Writes a sweep's tables (`table1.csv`, `table1.md`) and, with figures on, its report into `out`
+/// from its finished runs `(name, config, metrics)`. Returns the rows and the Markdown table.
+pub fn tables(
+    sc: &SweepConfig,
+    out: &Path,
+    mut results: Vec<(String, Config, RunMetrics)>,
+    backend_opts: &RunOptions,
+) -> Result<(Vec<Row>, String)> {
     // Report in the sweep file's order of configs (the paper's: baseline, asinh, cloud, asinh_cloud).
     let stems: Vec<String> = sc
         .configs
@@ -192,21 +157,22 @@ pub fn sweep(path: &Path, backend_opts: &RunOptions, out: Option<&Path>) -> Resu
         })
         .collect();
     rows.sort_by_key(|r| (stems.iter().position(|s| *s == r.config), r.seed));
-    write_csv(&sc.out.join("table1.csv"), &rows)?;
-    write_atomic(&sc.out.join("table1.md"), markdown(&rows, &sc).as_bytes())?;
+    let md = markdown(&rows, sc);
+    write_csv(&out.join("table1.csv"), &rows)?;
+    write_atomic(&out.join("table1.md"), md.as_bytes())?;
     if backend_opts.figures {
-        let runs: Vec<crate::report::SweepRun<'_>> = results
+        let runs: Vec<crate::engine::report::SweepRun<'_>> = results
             .iter()
-            .map(|(name, cfg, m)| crate::report::SweepRun {
+            .map(|(name, cfg, m)| crate::engine::report::SweepRun {
                 name,
                 cfg,
                 metrics: m,
-                dir: sc.out.join(format!("{name}-s{}", cfg.seed)),
+                dir: out.join(format!("{name}-s{}", cfg.seed)),
             })
             .collect();
-        crate::report::sweep_report(&sc.out, &runs, &rows, backend_opts)?;
+        crate::engine::report::sweep_report(out, &runs, &rows, backend_opts)?;
     }
-    Ok(rows)
+    Ok((rows, md))
 }
 
 /// The Markdown report of a sweep: per-run table (the paper's Table 1 layout), per-config mean ± std

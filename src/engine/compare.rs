@@ -163,9 +163,33 @@ pub fn jobs(bases: &[Config], spec: &CompareSpec) -> Result<Vec<(String, Config)
     Ok(jobs)
 }
 
-/// Runs (or resumes) the comparison into `out` and writes its table and figure.
-pub fn compare(bases: &[Config], spec: &CompareSpec, out: &Path, opts: &RunOptions) -> Result<Vec<CompareRow>> {
-    let results = crate::sweep::run_jobs(jobs(bases, spec)?, out, opts)?;
+/// Runs (or resumes) the comparison into `out` with the experiment engine and writes its table and
+/// figure. Returns the rows and the Markdown table.
+pub fn compare(
+    bases: &[Config],
+    spec: &CompareSpec,
+    out: &Path,
+    opts: &RunOptions,
+) -> Result<(Vec<CompareRow>, String)> {
+    let spec_run = super::Spec {
+        path: out.join("compare_spec.toml"),
+        out: out.to_path_buf(),
+        kind: super::spec::Kind::Compare { bases: bases.to_vec(), spec: spec.clone() },
+    };
+    spec_run.run_all(opts)?;
+    let done = spec_run.results()?.into_iter().filter_map(|(j, m)| m.map(|m| (j.name, j.config, m))).collect();
+    tables(bases, spec, out, done, opts)
+}
+
+/// Writes the comparison's `compare.csv`, `compare.md` and (with figures on) `compare.png` into `out`
+/// from its finished runs `(name, config, metrics)`. Returns the rows and the Markdown table.
+pub fn tables(
+    bases: &[Config],
+    spec: &CompareSpec,
+    out: &Path,
+    results: Vec<(String, Config, crate::pipeline::RunMetrics)>,
+    opts: &RunOptions,
+) -> Result<(Vec<CompareRow>, String)> {
     let mut rows: Vec<CompareRow> = results
         .iter()
         .map(|(_, cfg, m)| {
@@ -202,8 +226,9 @@ pub fn compare(bases: &[Config], spec: &CompareSpec, out: &Path, opts: &RunOptio
         )
     };
     rows.sort_by_key(order);
+    let md = markdown(&rows, spec, bases);
     write_csv(&out.join("compare.csv"), &rows)?;
-    write_atomic(&out.join("compare.md"), markdown(&rows, spec, bases).as_bytes())?;
+    write_atomic(&out.join("compare.md"), md.as_bytes())?;
     if opts.figures {
         let mut panels = Vec::new();
         for (title, f) in [
@@ -242,7 +267,7 @@ pub fn compare(bases: &[Config], spec: &CompareSpec, out: &Path, opts: &RunOptio
             spec.systems.len(),
         )?;
     }
-    Ok(rows)
+    Ok((rows, md))
 }
 
 /// A table cell: mean (± std over several) of the finite values, and how many were not finite, e.g.

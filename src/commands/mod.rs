@@ -1,6 +1,8 @@
 //! The subcommands behind the CLI: `run`, `eval`, `bench`, `sweep`, `diagnose`, `compare` and
 //! `inspect`. Each returns a typed error; `main` maps it to the exit code.
 
+pub mod jobs;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -759,7 +761,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
 /// `stiffx sweep`.
 pub fn sweep(a: &SweepArgs) -> Result<()> {
     let opts = crate::cli::run_options(&a.device, a.quiet, a.no_figures)?;
-    let rows = crate::sweep::sweep(&a.file, &opts, a.out.as_deref())?;
+    let rows = crate::engine::sweep::sweep(&a.file, &opts, a.out.as_deref())?;
     println!(
         "{:<14} {:>4} {:>11} {:>11} {:>11} {:>11} {:>9}",
         "config", "seed", "rollout L2", "|dl_fast|", "|dl_slow|", "S_comb", "fast rel"
@@ -796,16 +798,14 @@ pub fn compare(a: &crate::cli::CompareArgs) -> Result<()> {
     }
     let bases = a.config.iter().map(|p| crate::config::Config::from_file(p)).collect::<Result<Vec<_>>>()?;
     let opts = crate::cli::run_options(&a.device, a.quiet, a.no_figures)?;
-    let spec = crate::compare::CompareSpec {
+    let spec = crate::engine::compare::CompareSpec {
         systems: a.systems.clone(),
         transforms: a.transforms.clone(),
         samplers: a.samplers.clone(),
         seeds: a.seeds.clone(),
         epochs: a.epochs,
     };
-    crate::compare::compare(&bases, &spec, &a.out, &opts)?;
-    let md =
-        std::fs::read_to_string(a.out.join("compare.md")).map_err(|e| crate::Error::io(a.out.join("compare.md"), e))?;
+    let (_, md) = crate::engine::compare::compare(&bases, &spec, &a.out, &opts)?;
     print!("{md}");
     Ok(())
 }

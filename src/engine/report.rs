@@ -7,7 +7,6 @@
 //! Everything is rebuilt from the run directories, so re-running a finished sweep (every run is
 //! skipped) regenerates the report with the current code.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use crate::config::Config;
@@ -16,8 +15,8 @@ use crate::error::{Error, Result};
 use crate::figures::paper::{self, Bar};
 use crate::io::{write_atomic, write_csv};
 use crate::metrics::{CurvePoint, EpsMetrics, eps_curve, mean_std};
-use crate::pipeline::{Checkpoint, RunMetrics, RunOptions, evaluate, generate, read_traces};
-use crate::sweep::Row;
+use crate::pipeline::{Checkpoint, RunMetrics, RunOptions, evaluate, read_traces};
+use crate::engine::sweep::Row;
 use crate::train::EpochRecord;
 
 /// The paper's Table 1 seed means (rollout L2, |Δλ_fast|, |Δλ_slow|) for its four configurations,
@@ -170,15 +169,11 @@ pub fn sweep_report(out: &Path, runs: &[SweepRun<'_>], rows: &[Row], opts: &RunO
     // Figs. 2–5: target diagnostics of each config's dataset (first seed); datasets are shared.
     say("report: data diagnostics …");
     let mut diag_md = Vec::new();
-    let mut cache: HashMap<String, crate::pipeline::Data> = HashMap::new();
     for (_, _, r) in &firsts {
         let dir = out.join("data").join(r.name);
         if !dir.join("diagnostics.csv").exists() {
-            let key = crate::sweep::data_key(r.cfg);
-            if !cache.contains_key(&key) {
-                cache.insert(key.clone(), generate(r.cfg)?);
-            }
-            Diagnostics::of(r.cfg, &cache[&key])?.write(&dir, &format!("config `{}`, seed {}", r.name, r.cfg.seed))?;
+            let data = crate::engine::cache::dataset(out, r.cfg)?;
+            Diagnostics::of(r.cfg, &data)?.write(&dir, &format!("config `{}`, seed {}", r.name, r.cfg.seed))?;
         }
         let stats = std::fs::read_to_string(dir.join("diagnostics.md"))
             .map_err(|e| Error::io(dir.join("diagnostics.md"), e))?;
@@ -333,7 +328,7 @@ fn markdown(
     let mut seen = Vec::new();
     let mut d = 0.0;
     for r in runs {
-        let key = crate::sweep::data_key(r.cfg);
+        let key = crate::engine::cache::data_key(r.cfg);
         if !seen.contains(&key) {
             d += r.metrics.seconds.sample + r.metrics.seconds.label;
             seen.push(key);
