@@ -1,21 +1,27 @@
 //! Lists every `systems/*.rs` file (except `mod.rs`) for `systems/mod.rs`, so that a new system is one
 //! new file and nothing else.
 //!
-//! The generated `$OUT_DIR/systems_list.rs` holds module *names* only, never paths: it defines
-//! `macro_rules! for_each_system { ($m:ident) => { $m! { davis_skodje, … } } }`, and `systems/mod.rs`
-//! turns the names into plain `pub mod name;` items. Those are resolved by rustc relative to
-//! `systems/mod.rs` of the checkout being compiled (a relative `#[path]` inside an `include!`d file
-//! would be resolved relative to `$OUT_DIR` instead, and an absolute one bakes in the checkout: two
-//! checkouts sharing a target directory share `OUT_DIR`, since cargo's hashes use workspace-relative
-//! paths). The `rerun-if-changed` paths are relative to the package root for the same reason: the
-//! folder (files added or removed) and each listed file (so that a file listed by another checkout's
-//! run but missing here reruns this script instead of failing with "file not found for module").
+//! Nothing here may depend on where the checkout lives: cargo's artifact hashes use workspace-relative
+//! paths, so two checkouts sharing a target directory share this script's binary and its `OUT_DIR`.
+//! Hence:
+//! - the generated `$OUT_DIR/systems_list.rs` holds module *names*, never paths: it defines
+//!   `macro_rules! for_each_system { ($m:ident) => { $m! { davis_skodje, … } } }`, and `systems/mod.rs`
+//!   turns the names into plain `pub mod name;` items, which rustc resolves next to `systems/mod.rs` of
+//!   the checkout being compiled (a relative `#[path]` in an `include!`d file is resolved relative to
+//!   `$OUT_DIR`, and an absolute one bakes in the checkout that ran the script);
+//! - the folder is found through `CARGO_MANIFEST_DIR` read when the script runs (`env!` would bake in
+//!   the checkout that compiled the script);
+//! - the `rerun-if-changed` paths are relative to the package root: the folder (files added or
+//!   removed) and each listed file (a file listed by another checkout's run but missing here reruns
+//!   the script, rather than failing with "file not found for module").
 
 use std::fs;
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("systems");
+    // At run time, not `env!`: the compiled build script is shared by every checkout too.
+    let root = std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR is set by cargo");
+    let dir = Path::new(&root).join("systems");
     println!("cargo:rerun-if-changed=systems");
     let mut names: Vec<String> = fs::read_dir(&dir)
         .expect("systems/ exists")

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// A burn backend, selectable with `--backend`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Backend {
     /// burn-flex (pure Rust, SIMD + rayon). Default.
@@ -31,15 +31,18 @@ pub enum Backend {
     /// burn-wgpu, default adapter (Vulkan, Metal, DX12; lavapipe on a CPU-only Linux machine).
     Wgpu,
     /// libtorch on the CPU.
+    #[value(alias = "libtorch")]
     Tch,
     /// libtorch on CUDA device 0.
+    #[value(alias = "cuda")]
     TchCuda,
     /// libtorch on Apple MPS.
+    #[value(alias = "mps")]
     TchMps,
 }
 
 /// Floating-point precision of a device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Precision {
     /// 32-bit floats (default).

@@ -168,15 +168,45 @@ pub struct CompareArgs {
 /// Options shared by commands that compute.
 #[derive(Debug, Args, Clone)]
 pub struct DeviceArgs {
-    /// Backend: flex (default), ndarray, wgpu, tch, tch-cuda (alias cuda), tch-mps.
-    #[arg(long, default_value = "flex")]
-    pub backend: String,
-    /// Jacobian mode of the spectral evaluation: forward or reverse.
-    #[arg(long, default_value = "forward")]
-    pub jacobian: String,
-    /// Precision of the spectral evaluation: auto (f64 where the backend has it, f32 on wgpu), f64, f32.
-    #[arg(long, default_value = "auto")]
-    pub precision: String,
+    /// Backend (tch-cuda also as cuda, tch-mps as mps, tch as libtorch).
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    pub backend: Backend,
+    /// Jacobian mode of the spectral evaluation.
+    #[arg(long, value_enum, default_value_t = JacobianMode::Forward)]
+    pub jacobian: JacobianMode,
+    /// Precision of the spectral evaluation: auto is f64 where the backend has it, f32 on wgpu.
+    #[arg(long, value_enum, default_value_t = EvalPrecision::Auto)]
+    pub precision: EvalPrecision,
+}
+
+/// `--precision` of the spectral evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalPrecision {
+    /// f64 where the backend has it, f32 on wgpu.
+    Auto,
+    /// 32-bit floats.
+    F32,
+    /// 64-bit floats (not on wgpu).
+    F64,
+}
+
+/// The parts of `stiffx bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchPart {
+    /// Training throughput per backend, batch and shard count.
+    Train,
+    /// The Jacobian (Sobolev) loss's cost.
+    Sobolev,
+    /// An Adam epoch against an L-BFGS round.
+    Lbfgs,
+    /// f64 against f32 training.
+    Precision,
+    /// The reaction network against the MLP.
+    Crnn,
+    /// Jacobian + eigenvalues.
+    Jacobian,
+    /// Burst labels per second.
+    Burst,
 }
 
 /// `stiffx run`.
@@ -212,9 +242,9 @@ pub struct RunArgs {
     /// Full-batch L-BFGS iteration budget after Adam, a multiple of 10 (`train.lbfgs`; 0: none).
     #[arg(long)]
     pub lbfgs: Option<i64>,
-    /// Training precision, f32 or f64 (`train.precision`; f64 not on wgpu).
-    #[arg(long)]
-    pub train_precision: Option<String>,
+    /// Training precision (`train.precision`; f64 not on wgpu).
+    #[arg(long, value_enum)]
+    pub train_precision: Option<Precision>,
     /// Output directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -244,8 +274,8 @@ pub struct EvalArgs {
     pub unseen: bool,
     /// Rollout integrator: rk4 (the checkpoint config's default) or bdf (implicit, with the learned
     /// Jacobian; for stiffness values where RK4 at the config's dt is unstable).
-    #[arg(long)]
-    pub integrator: Option<String>,
+    #[arg(long, value_enum)]
+    pub integrator: Option<crate::config::Integrator>,
     /// Evaluation horizon, replacing the checkpoint config's `eval.horizon` (same spacing and `dt`):
     /// e.g. several cycles of an oscillator, for its period error (`period_rel`).
     #[arg(long, allow_hyphen_values = true)]
@@ -277,7 +307,7 @@ pub struct DiagnoseArgs {
 /// `stiffx sweep`.
 #[derive(Debug, Args)]
 pub struct SweepArgs {
-    /// Sweep file (see configs/table1.toml).
+    /// Spec file: a sweep file (configs/table1.toml) or a compare spec (configs/compare_spec.toml).
     pub file: PathBuf,
     /// Output directory (overrides the sweep file's `out`).
     #[arg(long)]
@@ -298,17 +328,17 @@ pub struct SweepArgs {
 pub struct BenchArgs {
     /// Backends to measure, comma-separated (e.g. `flex,wgpu,tch`): measured side by side in one run,
     /// repetitions interleaved across backends so that machine noise hits all of them alike.
-    #[arg(long, default_value = "flex", value_delimiter = ',')]
-    pub backend: Vec<String>,
+    #[arg(long, value_enum, default_value = "flex", value_delimiter = ',')]
+    pub backend: Vec<Backend>,
     /// Repetitions (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub reps: usize,
     /// Output JSON file.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Measure only these parts (comma-separated: train, sobolev, lbfgs, precision, crnn, jacobian, burst); default all.
-    #[arg(long, value_delimiter = ',')]
-    pub only: Vec<String>,
+    /// Measure only these parts (comma-separated); default all.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<BenchPart>,
     /// Training batch sizes (comma-separated); each measured epoch is 10 batches of its size.
     #[arg(long, default_value = "8192,1024", value_delimiter = ',')]
     pub batch: Vec<usize>,
@@ -322,24 +352,19 @@ pub struct BenchArgs {
 
 /// Parses the device options.
 pub fn device_options(a: &DeviceArgs) -> Result<(Backend, JacobianMode, Precision)> {
-    let backend: Backend = a.backend.parse()?;
-    let jacobian = match a.jacobian.as_str() {
-        "forward" => JacobianMode::Forward,
-        "reverse" => JacobianMode::Reverse,
-        other => return Err(Error::invalid("--jacobian", other, "forward, reverse")),
-    };
-    let precision = match a.precision.as_str() {
-        "auto" if backend.supports_f64() => Precision::F64,
-        "auto" | "f32" => Precision::F32,
-        "f64" if backend.supports_f64() => Precision::F64,
-        "f64" => {
+    let backend = a.backend;
+    let jacobian = a.jacobian;
+    let precision = match a.precision {
+        EvalPrecision::Auto if backend.supports_f64() => Precision::F64,
+        EvalPrecision::Auto | EvalPrecision::F32 => Precision::F32,
+        EvalPrecision::F64 if backend.supports_f64() => Precision::F64,
+        EvalPrecision::F64 => {
             return Err(Error::invalid(
                 "--precision",
                 format!("f64 with --backend {backend}"),
                 "f32 or auto on wgpu (WGSL shaders have no f64: it would silently compute in f32); f64 on flex, ndarray or tch",
             ));
         }
-        other => return Err(Error::invalid("--precision", other, "auto, f32, f64")),
     };
     if !backend.is_compiled() {
         return Err(Error::BackendNotCompiled { name: backend.to_string(), feature: backend.feature() });
@@ -390,12 +415,8 @@ pub fn run_config(a: &RunArgs) -> Result<(Config, RunOptions)> {
     if let Some(n) = a.lbfgs {
         cfg.train.lbfgs = n;
     }
-    if let Some(p) = &a.train_precision {
-        cfg.train.precision = match p.as_str() {
-            "f32" => Precision::F32,
-            "f64" => Precision::F64,
-            _ => return Err(Error::invalid("--train-precision", p, "f32 or f64")),
-        };
+    if let Some(p) = a.train_precision {
+        cfg.train.precision = p;
     }
     cfg.validate()?;
     let opts = run_options(&a.device, a.quiet, a.no_figures)?;

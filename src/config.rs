@@ -382,7 +382,7 @@ impl EvalConfig {
 }
 
 /// Integrator of the learned rollouts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Integrator {
     /// Classic RK4 with step `dt` (paper).

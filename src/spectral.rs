@@ -27,7 +27,7 @@ use crate::system::eigenvalues_by_magnitude;
 use crate::transform::{TargetTransform, chain_rule, inverse_all};
 
 /// How the learned Jacobian is computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum JacobianMode {
     /// Reverse-mode autodiff, one backward over `d` stacked copies (the paper's Alg. 1).

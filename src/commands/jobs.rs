@@ -3,6 +3,8 @@
 
 use std::io::Write;
 
+use clap::ValueEnum;
+
 use crate::cli::{CollectArgs, JobsArgs, RunJobArgs, run_options};
 use crate::engine::spec::run_indices;
 use crate::engine::{Spec, parse_indices};
@@ -33,13 +35,14 @@ pub fn jobs(a: &JobsArgs) -> Result<()> {
             .max()
             .map_or("size unknown".to_string(), |(c, id)| format!("{id}, ~{c:.1e} sample-epochs", c = c as f64));
         let exe = std::env::current_exe().map_err(|e| Error::io("<current executable>", e))?;
+        let name = |v: Option<clap::builder::PossibleValue>| v.map(|v| v.get_name().to_string()).unwrap_or_default();
         let args = vec![
             "--backend".to_string(),
-            a.device.backend.clone(),
+            name(a.device.backend.to_possible_value()),
             "--jacobian".to_string(),
-            a.device.jacobian.clone(),
+            name(a.device.jacobian.to_possible_value()),
             "--precision".to_string(),
-            a.device.precision.clone(),
+            name(a.device.precision.to_possible_value()),
         ];
         let script = crate::engine::slurm::sbatch(&spec.path, &spec.out, results.len(), &exe, &args, &largest);
         write!(stdout, "{script}").map_err(io)?;

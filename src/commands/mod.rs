@@ -4,6 +4,8 @@
 pub mod jobs;
 
 use std::path::PathBuf;
+
+use clap::ValueEnum;
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -92,12 +94,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         ));
     }
     let mut cks: Vec<Checkpoint> = a.checkpoint.iter().map(|p| Checkpoint::load(p)).collect::<Result<_>>()?;
-    if let Some(i) = &a.integrator {
-        let integrator = match i.as_str() {
-            "rk4" => crate::config::Integrator::Rk4,
-            "bdf" => crate::config::Integrator::Bdf,
-            other => return Err(crate::Error::invalid("--integrator", other, "rk4, bdf")),
-        };
+    if let Some(integrator) = a.integrator {
         for ck in &mut cks {
             ck.config.eval.integrator = integrator;
         }
@@ -612,15 +609,10 @@ fn bench_crnn(ctx: &Bench) -> Result<Vec<BenchRow>> {
 /// (`crnn`), Jacobian + eigenvalues for `--points`
 /// points (forward and reverse mode, f32 and f64) and burst labels/s.
 pub fn bench(a: &BenchArgs) -> Result<()> {
-    let backends: Vec<Backend> = a.backend.iter().map(|b| b.parse()).collect::<Result<_>>()?;
+    let backends: Vec<Backend> = a.backend.clone();
     // `device()` is also the "not compiled in" check, naming the feature to enable.
     let devices = backends.iter().map(|b| b.device()).collect::<Result<Vec<_>>>()?;
     let reps = a.reps.max(1);
-    for o in &a.only {
-        if !["train", "sobolev", "lbfgs", "precision", "crnn", "jacobian", "burst"].contains(&o.as_str()) {
-            return Err(crate::Error::invalid("--only", o, "train, sobolev, lbfgs, precision, crnn, jacobian, burst"));
-        }
-    }
     if a.batch.is_empty() || a.batch.contains(&0) {
         return Err(crate::Error::invalid("--batch", format!("{:?}", a.batch), "positive integers, e.g. 8192,1024"));
     }
@@ -630,7 +622,9 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     if a.points == 0 {
         return Err(crate::Error::invalid("--points", "0", "a positive integer"));
     }
-    let want = |p: &str| a.only.is_empty() || a.only.iter().any(|o| o == p);
+    let want = |p: &str| {
+        a.only.is_empty() || a.only.iter().any(|o| o.to_possible_value().is_some_and(|v| v.get_name() == p))
+    };
     let mut rows = Vec::new();
     let sys = crate::registry::system("davis-skodje")?;
     let init = Weights::init(3, 4, 128, 2, 1);
@@ -758,9 +752,15 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// `stiffx sweep`.
+/// `stiffx sweep`: expands a spec, runs every job here and collects (a compare spec prints its table).
 pub fn sweep(a: &SweepArgs) -> Result<()> {
     let opts = crate::cli::run_options(&a.device, a.quiet, a.no_figures)?;
+    let spec = crate::engine::Spec::load(&a.file, a.out.as_deref())?;
+    if let crate::engine::spec::Kind::Compare { .. } = spec.kind {
+        spec.run_all(&opts)?;
+        print!("{}", spec.collect(&spec.results()?, &opts)?);
+        return Ok(());
+    }
     let rows = crate::engine::sweep::sweep(&a.file, &opts, a.out.as_deref())?;
     println!(
         "{:<14} {:>4} {:>11} {:>11} {:>11} {:>11} {:>9}",
@@ -791,20 +791,36 @@ pub fn diagnose(a: &DiagnoseArgs) -> Result<()> {
     Ok(())
 }
 
-/// `stiffx compare`.
+/// `stiffx compare`: writes the comparison as a spec (`<out>/compare_spec.toml`, config paths made
+/// absolute, so that `stiffx jobs`/`run-job`/`collect` work on it later), runs it and prints its table.
 pub fn compare(a: &crate::cli::CompareArgs) -> Result<()> {
     if let Some(e) = a.epochs {
         crate::Error::at_least_one("--epochs", e)?;
     }
     let bases = a.config.iter().map(|p| crate::config::Config::from_file(p)).collect::<Result<Vec<_>>>()?;
     let opts = crate::cli::run_options(&a.device, a.quiet, a.no_figures)?;
-    let spec = crate::engine::compare::CompareSpec {
+    let file = crate::engine::spec::CompareFile {
+        kind: "compare".into(),
+        out: a.out.clone(),
         systems: a.systems.clone(),
         transforms: a.transforms.clone(),
         samplers: a.samplers.clone(),
         seeds: a.seeds.clone(),
+        configs: a.config.iter().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())).collect(),
         epochs: a.epochs,
     };
+    let spec = crate::engine::compare::CompareSpec {
+        systems: file.systems.clone(),
+        transforms: file.transforms.clone(),
+        samplers: file.samplers.clone(),
+        seeds: file.seeds.clone(),
+        epochs: a.epochs,
+    };
+    // Checks every name before anything is written.
+    crate::engine::compare::jobs(&bases, &spec)?;
+    let text = toml::to_string_pretty(&file)
+        .map_err(|e| crate::Error::Unsupported(format!("the compare spec does not serialise: {e}")))?;
+    crate::io::write_atomic(&a.out.join("compare_spec.toml"), text.as_bytes())?;
     let (_, md) = crate::engine::compare::compare(&bases, &spec, &a.out, &opts)?;
     print!("{md}");
     Ok(())

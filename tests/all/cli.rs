@@ -40,7 +40,10 @@ fn unknown_names_are_rejected() {
     assert_bad_input(&["run", "--transform", "log"], &["unknown transform", "asinh, identity"]);
     assert_bad_input(&["run", "--sampler", "grid"], &["unknown sampler", "cloud, trajectory"]);
     assert_bad_input(&["run", "--labeller", "x"], &["unknown labeller", "burst, direct, finite-difference"]);
-    assert_bad_input(&["run", "--backend", "metal2"], &["unknown backend", "flex"]);
+    assert_bad_input(&["run", "--backend", "metal2"], &["--backend", "metal2", "flex, ndarray, wgpu, tch, tch-cuda, tch-mps"]);
+    // Every enumerated flag is a clap value enum: the message lists the possible values.
+    assert_bad_input(&["run", "--jacobian", "central"], &["--jacobian", "forward", "reverse"]);
+    assert_bad_input(&["bench", "--only", "gemm"], &["--only", "train", "sobolev", "burst"]);
 }
 
 #[test]
@@ -181,7 +184,7 @@ fn out_of_range_values_name_the_field() {
     assert_bad_input(&["run", "--epochs", "0"], &["train.epochs"]);
     assert_bad_input(&["run", "--lbfgs", "25"], &["train.lbfgs", "25", "multiple of 10"]);
     assert_bad_input(&["run", "--precision", "f65"], &["--precision", "auto, f32, f64"]);
-    assert_bad_input(&["run", "--train-precision", "f16"], &["--train-precision", "f16", "f32 or f64"]);
+    assert_bad_input(&["run", "--train-precision", "f16"], &["--train-precision", "f16", "f32, f64"]);
     assert_bad_input(&["eval", "--checkpoint", d.path().join("missing.json").to_str().unwrap()], &["missing.json"]);
     assert_bad_input(&["run", "--config", d.path().join("missing.toml").to_str().unwrap()], &["missing.toml"]);
 }

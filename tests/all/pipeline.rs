@@ -163,7 +163,8 @@ fn relative_weighting_changes_the_objective_and_stays_deterministic() {
 }
 
 /// Every file in `configs/` is a valid run config (parsed and validated, every key known) or a sweep
-/// file whose configs are: what the README and the configs' comments promise to run does parse.
+/// spec (sweep or compare) whose jobs' configs are: what the README and the configs' comments promise
+/// to run does parse.
 #[test]
 fn every_shipped_config_parses_and_validates() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
@@ -174,19 +175,15 @@ fn every_shipped_config_parses_and_validates() {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        match toml::from_str::<stiffx::engine::sweep::SweepConfig>(&text) {
-            Ok(sweep) => {
-                assert!(!sweep.configs.is_empty(), "{}", path.display());
-                for c in &sweep.configs {
-                    stiffx::config::Config::from_file(&dir.join(c))
-                        .unwrap_or_else(|e| panic!("{} (from {}): {e}", c.display(), path.display()));
-                }
-            }
-            Err(_) => {
-                let cfg =
-                    stiffx::config::Config::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                cfg.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            }
+        let table: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if table.contains_key("configs") {
+            // A spec of the experiment engine: every job's config parses and validates.
+            let spec = stiffx::engine::Spec::load(&path, None).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let jobs = spec.jobs().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!jobs.is_empty(), "{}", path.display());
+        } else {
+            let cfg = stiffx::config::Config::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            cfg.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         }
         checked += 1;
     }
