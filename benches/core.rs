@@ -12,13 +12,13 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use stiffx::backend::Backend;
-use stiffx::config::TrainConfig;
-use stiffx::labeller::{Burst, Labeller, TauMode};
+use stiffx::train::config::TrainConfig;
+use stiffx::plugins::labeller::{Burst, Labeller, TauMode};
 use stiffx::model::{Normalizer, Weights};
-use stiffx::sampler::{CloudSampler, Sampler, TrajectorySampler};
-use stiffx::spectral::{JacobianMode, LearnedRhs, eigenvalues};
+use stiffx::plugins::sampler::{CloudSampler, Sampler, TrajectorySampler};
+use stiffx::eval::spectral::{JacobianMode, LearnedRhs, eigenvalues};
 use stiffx::train::{Dataset, Silent, train};
-use stiffx::transform::Asinh;
+use stiffx::plugins::transform::Asinh;
 
 fn training(c: &mut Criterion) {
     let n = 8 * 8192;
@@ -72,7 +72,7 @@ fn jacobian(c: &mut Criterion) {
 }
 
 fn burst(c: &mut Criterion) {
-    let sys = stiffx::registry::system("davis-skodje").unwrap();
+    let sys = stiffx::plugins::registry::system("davis-skodje").unwrap();
     let cloud = CloudSampler {
         base: Box::new(TrajectorySampler { per_eps: 1, horizon: 6.0, dt: 0.01, ..Default::default() }),
         k: 2,

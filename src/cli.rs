@@ -8,8 +8,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::backend::{Backend, Precision};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::pipeline::RunOptions;
-use crate::spectral::JacobianMode;
+use crate::engine::pipeline::RunOptions;
+use crate::eval::spectral::JacobianMode;
 
 /// stiffx — learn stiff ODE right-hand sides and check their eigenstructure.
 #[derive(Debug, Parser)]
@@ -387,18 +387,18 @@ pub fn run_config(a: &RunArgs) -> Result<(Config, RunOptions)> {
     };
     if let Some(s) = &a.system {
         // Keep the config's own parameters when it already names this system.
-        if crate::registry::name_of(&cfg.system) != *s {
-            cfg.system = crate::registry::system(s)?;
+        if crate::plugins::registry::name_of(&cfg.system) != *s {
+            cfg.system = crate::plugins::registry::system(s)?;
         }
     }
     if let Some(t) = &a.transform {
-        cfg.transform = crate::registry::transform(t)?;
+        cfg.transform = crate::plugins::registry::transform(t)?;
     }
     if let Some(s) = &a.sampler {
-        cfg.sampler = crate::registry::sampler(s)?;
+        cfg.sampler = crate::plugins::registry::sampler(s)?;
     }
     if let Some(l) = &a.labeller {
-        cfg.labeller = crate::registry::labeller(l)?;
+        cfg.labeller = crate::plugins::registry::labeller(l)?;
     }
     if let Some(s) = a.seed {
         cfg.seed = s;
@@ -421,7 +421,7 @@ pub fn run_config(a: &RunArgs) -> Result<(Config, RunOptions)> {
     cfg.validate()?;
     let opts = run_options(&a.device, a.quiet, a.no_figures)?;
     let out = a.out.clone().unwrap_or_else(|| {
-        use crate::registry::name_of;
+        use crate::plugins::registry::name_of;
         PathBuf::from("runs").join(format!(
             "{}-{}-{}-{}-s{}",
             name_of(&cfg.system),

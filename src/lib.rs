@@ -27,24 +27,18 @@ pub mod cli;
 pub mod commands;
 
 pub mod config;
-pub mod diagnostics;
 pub mod engine;
+pub mod eval;
 pub mod error;
 pub mod figures;
 pub mod io;
-pub mod labeller;
-pub mod metrics;
 pub mod model;
+pub mod plugins;
 pub mod ode;
-pub mod pipeline;
-pub mod registry;
-
-pub mod sampler;
-pub mod spectral;
-
-pub mod system;
+pub mod stats;
 pub mod train;
-pub mod transform;
+
+
 
 /// Built-in systems: every file of the top-level `systems/` folder is a module here.
 #[path = "../systems/mod.rs"]

@@ -27,7 +27,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::List => {
-            for l in stiffx::registry::list() {
+            for l in stiffx::plugins::registry::list() {
                 println!("{:<10} {:<18} {}", l.kind, l.name, l.description);
             }
             Ok(())

@@ -15,7 +15,7 @@
 use diffsol::{NalgebraContext, NalgebraMat, OdeBuilder, OdeSolverMethod, OdeSolverStopReason, Vector};
 
 use crate::error::{Error, Result};
-use crate::system::StiffSystem;
+use crate::plugins::system::StiffSystem;
 
 type M = NalgebraMat<f64>;
 
@@ -258,7 +258,7 @@ mod tests {
     #[test]
     fn bdf_and_tsit45_agree_with_the_exact_solution_on_a_very_stiff_problem() {
         // Davis–Skodje at eps = 1e-3: y = y0 e^{-t} exactly.
-        let sys = crate::registry::system("davis-skodje").unwrap();
+        let sys = crate::plugins::registry::system("davis-skodje").unwrap();
         let times = [0.0, 0.5, 2.0];
         let x0 = [1.5, 1.2];
         let a = solve_at_with(sys.as_ref(), 1e-3, &x0, &times, 1e-9, 1e-12, false, Method::Bdf).unwrap();

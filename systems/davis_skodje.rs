@@ -20,7 +20,7 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::system::{StiffSystem, sort_by_magnitude};
+use crate::plugins::system::{StiffSystem, sort_by_magnitude};
 
 /// The Davis–Skodje slow–fast system with stiffness `eps` (fast eigenvalue `-1/eps`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,7 +144,7 @@ mod tests {
             assert_eq!(ev[0], Complex::new(-1.0 / eps, 0.0));
             assert_eq!(ev[1], Complex::new(-1.0, 0.0));
             // and they agree with the eigenvalues of the exact Jacobian
-            let num = crate::system::eigenvalues_by_magnitude(&ds.jacobian(&[1.3, 0.4], eps));
+            let num = crate::plugins::system::eigenvalues_by_magnitude(&ds.jacobian(&[1.3, 0.4], eps));
             assert!((num[0] - ev[0]).norm() < 1e-9 && (num[1] - ev[1]).norm() < 1e-12);
         }
     }

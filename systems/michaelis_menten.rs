@@ -22,7 +22,7 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::system::StiffSystem;
+use crate::plugins::system::StiffSystem;
 
 /// Michaelis–Menten kinetics with stiffness `eps = e0/s0`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

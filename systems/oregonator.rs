@@ -22,7 +22,7 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::system::StiffSystem;
+use crate::plugins::system::StiffSystem;
 
 /// The Oregonator with stiffness `eps = 1/s`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -28,7 +28,7 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::system::StiffSystem;
+use crate::plugins::system::StiffSystem;
 
 /// Robertson's reaction with the fast rate constants scaled by `1/eps`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,7 +157,7 @@ crate::register!(
 mod tests {
     use super::*;
     use crate::ode::{Method, solve_at_with};
-    use crate::system::fd_jacobian;
+    use crate::plugins::system::fd_jacobian;
 
     #[test]
     fn rhs_and_jacobian_match_finite_differences_and_conserve_mass() {

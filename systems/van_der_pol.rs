@@ -21,7 +21,7 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::system::StiffSystem;
+use crate::plugins::system::StiffSystem;
 
 /// The Van der Pol oscillator with stiffness `eps = 1/μ²`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,7 +111,7 @@ mod tests {
         let times: Vec<f64> = (0..=40_000).map(|i| i as f64 * dt).collect();
         let y = crate::ode::solve_at(&s, 1.0, &[2.0, 0.0], &times, 1e-10, 1e-12, false).unwrap();
         // Upward zero crossings of y1 (no hysteresis), linearly interpolated: the evaluation's detector.
-        let ups = crate::metrics::upward_crossings(&y, &times, 2, 0, 0.0, 0.0);
+        let ups = crate::eval::metrics::upward_crossings(&y, &times, 2, 0, 0.0, 0.0);
         assert!(ups.len() >= 4, "{ups:?}");
         let period = ups[ups.len() - 1] - ups[ups.len() - 2];
         assert!((period - 6.663_286_859).abs() < 1e-4, "period {period}");

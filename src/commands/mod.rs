@@ -14,16 +14,18 @@ use serde::Serialize;
 
 use crate::backend::{Backend, Precision};
 use crate::cli::{BenchArgs, DiagnoseArgs, EvalArgs, RunArgs, SweepArgs, device_options, run_config};
-use crate::config::TrainConfig;
+use crate::train::config::TrainConfig;
 use crate::error::Result;
 use crate::io::{write_csv, write_json};
-use crate::labeller::{Burst, Labeller, TauMode};
+use crate::plugins::labeller::{Burst, Labeller, TauMode};
 use crate::model::{Normalizer, Weights};
-use crate::pipeline::{Checkpoint, RunMetrics, evaluate, run as run_pipeline};
-use crate::sampler::{CloudSampler, Sampler};
-use crate::spectral::{JacobianMode, LearnedRhs, eigenvalues};
+use crate::engine::checkpoint::Checkpoint;
+use crate::engine::pipeline::{RunMetrics, run as run_pipeline};
+use crate::eval::evaluate::evaluate;
+use crate::plugins::sampler::{CloudSampler, Sampler};
+use crate::eval::spectral::{JacobianMode, LearnedRhs, eigenvalues};
 use crate::train::{Dataset, Silent, Trained, train};
-use crate::transform::Identity;
+use crate::plugins::transform::Identity;
 
 fn print_summary(m: &RunMetrics) {
     println!(
@@ -115,11 +117,11 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     }
     let sys = &cks[0].config.system;
     for (ck, p) in cks.iter().zip(&a.checkpoint) {
-        if crate::registry::name_of(&ck.config.system) != crate::registry::name_of(sys) {
+        if crate::plugins::registry::name_of(&ck.config.system) != crate::plugins::registry::name_of(sys) {
             return Err(crate::Error::invalid(
                 "--checkpoint",
                 p.display(),
-                format!("checkpoints of one system (the first is `{}`)", crate::registry::name_of(sys)),
+                format!("checkpoints of one system (the first is `{}`)", crate::plugins::registry::name_of(sys)),
             ));
         }
     }
@@ -138,13 +140,13 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     let device = backend.device()?;
     let mut all = Vec::new();
     // Decade windows pooled over eps, one list per checkpoint (log-spaced evaluations only).
-    let mut windows: Vec<(String, Vec<crate::metrics::PooledWindow>)> = Vec::new();
+    let mut windows: Vec<(String, Vec<crate::eval::metrics::PooledWindow>)> = Vec::new();
     for (i, ck) in cks.iter().enumerate() {
         let (ev, traces) = evaluate(ck, &eps_of(ck), &device, precision, jacobian)?;
         let dir = if cks.len() == 1 { out.clone() } else { out.join(format!("checkpoint{}", i + 1)) };
         write_csv(&dir.join("per_eps.csv"), &ev.per_eps)?;
-        let w = crate::pipeline::write_time_windows(&dir, &ck.config, &traces)?;
-        windows.push((format!("checkpoint{}", i + 1), crate::metrics::pool_windows(&w)));
+        let w = crate::eval::evaluate::write_time_windows(&dir, &ck.config, &traces)?;
+        windows.push((format!("checkpoint{}", i + 1), crate::eval::metrics::pool_windows(&w)));
         write_json(&dir.join("evaluation.json"), &ev)?;
         println!("{}", a.checkpoint[i].display());
         print_eval_table(&ev.per_eps);
@@ -154,9 +156,9 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     if a.ensemble {
         let dir = out.join("ensemble");
         let (ev, traces, spread, spread_windows) =
-            crate::pipeline::evaluate_ensemble(&cks, &eps_of(&cks[0]), &device, precision, jacobian)?;
+            crate::eval::evaluate::evaluate_ensemble(&cks, &eps_of(&cks[0]), &device, precision, jacobian)?;
         write_csv(&dir.join("per_eps.csv"), &ev.per_eps)?;
-        let w = crate::pipeline::write_time_windows(&dir, &cks[0].config, &traces)?;
+        let w = crate::eval::evaluate::write_time_windows(&dir, &cks[0].config, &traces)?;
         write_csv(&dir.join("ensemble.csv"), &spread)?;
         if !spread_windows.is_empty() {
             write_csv(&dir.join("ensemble_windows.csv"), &spread_windows)?;
@@ -195,14 +197,14 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
                 m.all_within
             );
         }
-        ensemble = Some((ev.per_eps, crate::metrics::pool_windows(&w)));
+        ensemble = Some((ev.per_eps, crate::eval::metrics::pool_windows(&w)));
     }
     let label = if cks.len() == 1 { "checkpoint".to_string() } else { format!("mean of {} checkpoints", cks.len()) };
-    let runs: Vec<&[crate::metrics::EpsMetrics]> = all.iter().map(|v| v.as_slice()).collect();
-    let mut curve = crate::metrics::eps_curve(&label, &runs, &sys.unseen_grid());
+    let runs: Vec<&[crate::eval::metrics::EpsMetrics]> = all.iter().map(|v| v.as_slice()).collect();
+    let mut curve = crate::eval::metrics::eps_curve(&label, &runs, &sys.unseen_grid());
     if let Some((per_eps, _)) = &ensemble {
         let name = format!("ensemble of {} checkpoints", cks.len());
-        curve.extend(crate::metrics::eps_curve(&name, &[per_eps.as_slice()], &sys.unseen_grid()));
+        curve.extend(crate::eval::metrics::eps_curve(&name, &[per_eps.as_slice()], &sys.unseen_grid()));
     }
     write_csv(&out.join("eps_curve.csv"), &curve)?;
     crate::figures::paper::eps_curves(&out.join("errors_vs_eps.png"), &sys.param_name(), &curve)?;
@@ -216,7 +218,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             );
         }
     }
-    let same_windows = |w: &[crate::metrics::PooledWindow]| {
+    let same_windows = |w: &[crate::eval::metrics::PooledWindow]| {
         w.len() == windows[0].1.len()
             && w.iter().zip(&windows[0].1).all(|(a, b)| (a.t_from, a.t_to) == (b.t_from, b.t_to))
     };
@@ -229,7 +231,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
 }
 
 /// The per-eps table `stiffx run` and `stiffx eval` print.
-fn print_eval_table(per_eps: &[crate::metrics::EpsMetrics]) {
+fn print_eval_table(per_eps: &[crate::eval::metrics::EpsMetrics]) {
     // The period column only for systems whose test trajectories oscillate over the horizon.
     let oscillating = per_eps.iter().any(|e| e.period_rel.is_some());
     println!(
@@ -289,15 +291,15 @@ struct WindowRow {
 /// and, when given, their ensemble.
 fn write_windows(
     out: &std::path::Path,
-    per_checkpoint: &[(String, Vec<crate::metrics::PooledWindow>)],
-    ensemble: Option<&[crate::metrics::PooledWindow]>,
+    per_checkpoint: &[(String, Vec<crate::eval::metrics::PooledWindow>)],
+    ensemble: Option<&[crate::eval::metrics::PooledWindow]>,
 ) -> Result<()> {
     let first = &per_checkpoint[0].1;
     // Mean and sample std over the checkpoints of one field of window `k`.
-    let stat = |k: usize, f: fn(&crate::metrics::PooledWindow) -> f64| {
-        crate::metrics::mean_std(&per_checkpoint.iter().map(|(_, w)| f(&w[k])).collect::<Vec<_>>())
+    let stat = |k: usize, f: fn(&crate::eval::metrics::PooledWindow) -> f64| {
+        crate::stats::mean_std(&per_checkpoint.iter().map(|(_, w)| f(&w[k])).collect::<Vec<_>>())
     };
-    let row = |model: &str, w: &crate::metrics::PooledWindow| WindowRow {
+    let row = |model: &str, w: &crate::eval::metrics::PooledWindow| WindowRow {
         model: model.to_string(),
         t_from: w.t_from,
         t_to: w.t_to,
@@ -373,7 +375,7 @@ pub struct BenchRow {
 impl BenchRow {
     /// A figure from its repetitions: their median, in `unit`.
     fn new(what: String, unit: &str, samples: Vec<f64>) -> Self {
-        Self { what, median: crate::transform::median(&samples), unit: unit.into(), samples }
+        Self { what, median: crate::stats::median(&samples), unit: unit.into(), samples }
     }
 }
 
@@ -395,7 +397,7 @@ fn interleaved_rates(
     reps: usize,
     name: &'static str,
 ) -> Result<Vec<Vec<f64>>> {
-    let bar = crate::pipeline::bar(true, (jobs.len() * (reps + 1)) as u64, name);
+    let bar = crate::engine::pipeline::bar(true, (jobs.len() * (reps + 1)) as u64, name);
     for (ds, val, cfg, device, init) in jobs {
         train(init, ds, val, cfg, 1, device, &mut Silent)?; // warm-up
         bar.inc(1);
@@ -490,7 +492,7 @@ fn bench_lbfgs(ctx: &Bench) -> Result<Vec<BenchRow>> {
         lbfgs: round as i64,
         ..Default::default()
     };
-    let bar = crate::pipeline::bar(true, (backends.len() * (reps + 1)) as u64, "lbfgs");
+    let bar = crate::engine::pipeline::bar(true, (backends.len() * (reps + 1)) as u64, "lbfgs");
     let mut runs: Vec<Vec<Trained>> = vec![Vec::new(); backends.len()];
     for r in 0..=reps {
         for (b, device) in devices.iter().enumerate() {
@@ -626,7 +628,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         a.only.is_empty() || a.only.iter().any(|o| o.to_possible_value().is_some_and(|v| v.get_name() == p))
     };
     let mut rows = Vec::new();
-    let sys = crate::registry::system("davis-skodje")?;
+    let sys = crate::plugins::registry::system("davis-skodje")?;
     let init = Weights::init(3, 4, 128, 2, 1);
     if want("train") {
         // An epoch is 10 batches of each variant's own size, so that a large batch in the list does
@@ -717,7 +719,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     // Burst labels: the cloud around 9 × 16 trajectories, K = 8 (≈ 780k states) is too slow for a
     // quick bench; use 2 trajectories per eps and K = 8 (≈ 97k states).
     let cloud = CloudSampler {
-        base: Box::new(crate::sampler::TrajectorySampler { per_eps: 2, ..Default::default() }),
+        base: Box::new(crate::plugins::sampler::TrajectorySampler { per_eps: 2, ..Default::default() }),
         ..CloudSampler::default()
     };
     let set = cloud.sample(sys.as_ref(), &sys.train_grid(), &mut StdRng::seed_from_u64(1))?;
@@ -782,8 +784,8 @@ pub fn sweep(a: &SweepArgs) -> Result<()> {
 pub fn diagnose(a: &DiagnoseArgs) -> Result<()> {
     let cfg = crate::config::Config::from_file(&a.config)?;
     cfg.validate()?;
-    let data = crate::pipeline::generate(&cfg)?;
-    let diag = crate::diagnostics::Diagnostics::of(&cfg, &data)?;
+    let data = crate::engine::data::generate(&cfg)?;
+    let diag = crate::eval::diagnostics::Diagnostics::of(&cfg, &data)?;
     let source = format!("config `{}`", a.config.display());
     diag.write(&a.out, &source)?;
     print!("{}", diag.markdown(&source));
@@ -829,7 +831,7 @@ pub fn compare(a: &crate::cli::CompareArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::PooledWindow;
+    use crate::eval::metrics::PooledWindow;
 
     #[test]
     fn windows_table_has_a_row_per_checkpoint_mean_std_and_ensemble() {
@@ -915,7 +917,7 @@ pub fn inspect(a: &crate::cli::InspectArgs) -> Result<()> {
     let d = sys.dim();
     let states = parse_states(&a.state, d)?;
     // All states in one batch through the network, as the evaluation does.
-    let rhs = crate::pipeline::learned_rhs(&ck, &backend.device()?, precision)?;
+    let rhs = crate::eval::evaluate::learned_rhs(&ck, &backend.device()?, precision)?;
     let (x, eps): (Vec<f64>, Vec<f64>) = (states.concat(), vec![a.eps; states.len()]);
     let (f, j) = (rhs.rhs(&x, &eps), rhs.jacobian(&x, &eps, jacobian));
     // nalgebra stores column-major: the transpose's storage is the row-major matrix.

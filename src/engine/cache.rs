@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
-use crate::pipeline::{Data, generate};
+use crate::engine::data::{Data, generate};
 
 /// The key of a run's dataset: runs with equal keys share one generated dataset.
 pub fn data_key(cfg: &Config) -> String {

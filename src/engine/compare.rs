@@ -19,11 +19,11 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::figures::paper::{Bar, bar_panels};
 use crate::io::{write_atomic, write_csv};
-use crate::metrics::mean_std;
-use crate::pipeline::RunOptions;
-use crate::registry::{self, name_of};
-use crate::sampler::Sampler;
-use crate::transform::TargetTransform;
+use crate::stats::mean_std;
+use crate::engine::pipeline::RunOptions;
+use crate::plugins::registry::{self, name_of};
+use crate::plugins::sampler::Sampler;
+use crate::plugins::transform::TargetTransform;
 
 /// What to compare.
 #[derive(Debug, Clone)]
@@ -74,7 +74,7 @@ pub struct CompareRow {
     /// Mean over the grid of the fraction of points with every nonzero eigenvalue within 5 %.
     pub all_within: f64,
     /// Mean over the eps where the reference oscillates of the relative error of the learned
-    /// oscillation period ([`crate::metrics::period_rel`]; infinite when a learned rollout stops
+    /// oscillation period ([`crate::eval::metrics::period_rel`]; infinite when a learned rollout stops
     /// oscillating); empty for systems that do not oscillate over the evaluation horizon.
     #[serde(default, with = "crate::io::float_opt")]
     pub period_rel: Option<f64>,
@@ -187,7 +187,7 @@ pub fn tables(
     bases: &[Config],
     spec: &CompareSpec,
     out: &Path,
-    results: Vec<(String, Config, crate::pipeline::RunMetrics)>,
+    results: Vec<(String, Config, crate::engine::pipeline::RunMetrics)>,
     opts: &RunOptions,
 ) -> Result<(Vec<CompareRow>, String)> {
     let mut rows: Vec<CompareRow> = results

@@ -16,7 +16,8 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::io::write_json;
-use crate::pipeline::{Data, RunMetrics, RunOptions, run_with_data};
+use crate::engine::data::Data;
+use crate::engine::pipeline::{RunMetrics, RunOptions, run_with_data};
 
 /// The completion marker of a job's directory.
 pub const DONE: &str = "done.json";

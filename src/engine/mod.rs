@@ -21,8 +21,12 @@
 //! file lock, and the others read it back (bit for bit: floats are written round-trip exact).
 
 pub mod cache;
+pub mod checkpoint;
 pub mod compare;
+pub mod data;
 pub mod job;
+pub mod pipeline;
+pub mod prepare;
 pub mod report;
 pub mod slurm;
 pub mod spec;

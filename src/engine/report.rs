@@ -10,12 +10,15 @@
 use std::path::Path;
 
 use crate::config::Config;
-use crate::diagnostics::Diagnostics;
+use crate::eval::diagnostics::Diagnostics;
 use crate::error::{Error, Result};
 use crate::figures::paper::{self, Bar};
 use crate::io::{write_atomic, write_csv};
-use crate::metrics::{CurvePoint, EpsMetrics, eps_curve, mean_std};
-use crate::pipeline::{Checkpoint, RunMetrics, RunOptions, evaluate, read_traces};
+use crate::eval::metrics::{CurvePoint, EpsMetrics, eps_curve};
+use crate::stats::mean_std;
+use crate::engine::checkpoint::Checkpoint;
+use crate::engine::pipeline::{RunMetrics, RunOptions};
+use crate::eval::evaluate::{evaluate, read_traces};
 use crate::engine::sweep::Row;
 use crate::train::EpochRecord;
 
@@ -118,7 +121,7 @@ pub fn sweep_report(out: &Path, runs: &[SweepRun<'_>], rows: &[Row], opts: &RunO
             firsts.push((format!("{n} (seed {})", r.cfg.seed), read_traces(&r.dir.join("traces.csv"), d)?, r));
         }
     }
-    let tr_refs: Vec<(String, &crate::pipeline::Traces)> = firsts.iter().map(|(l, t, _)| (l.clone(), t)).collect();
+    let tr_refs: Vec<(String, &crate::eval::evaluate::Traces)> = firsts.iter().map(|(l, t, _)| (l.clone(), t)).collect();
     let ref_eps = runs[0].cfg.eval.reference_eps;
     paper::trajectories(&fig.join("fig7_trajectories.png"), sys.as_ref(), &tr_refs, ref_eps)?;
     let mut eig_eps = vec![ref_eps];
@@ -222,7 +225,7 @@ fn markdown(
         runs.len(),
         names.join(", "),
         seeds,
-        crate::registry::name_of(&cfg0.system),
+        crate::plugins::registry::name_of(&cfg0.system),
         cfg0.system.train_grid(),
         cfg0.system.unseen_grid()
     ));
@@ -248,8 +251,8 @@ fn markdown(
                 c.train.epochs,
                 c.train.batch,
                 match c.train.schedule {
-                    crate::config::Schedule::Constant => format!("lr {} constant", c.train.lr),
-                    crate::config::Schedule::Cosine => format!("lr {} → {} cosine", c.train.lr, c.train.lr_final),
+                    crate::train::config::Schedule::Constant => format!("lr {} constant", c.train.lr),
+                    crate::train::config::Schedule::Cosine => format!("lr {} → {} cosine", c.train.lr, c.train.lr_final),
                 },
                 r.metrics.n_train + r.metrics.n_val
             ));

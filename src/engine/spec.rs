@@ -31,7 +31,7 @@ use super::job::Job;
 use super::sweep::{self, SweepConfig};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::pipeline::{RunMetrics, RunOptions};
+use crate::engine::pipeline::{RunMetrics, RunOptions};
 
 /// A compare spec file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -188,7 +188,7 @@ impl Spec {
 /// Runs the jobs at `indices` (in that order) in this process, with one progress bar; returns their
 /// metrics in the same order.
 pub fn run_indices(jobs: &[Job], indices: &[usize], out: &Path, opts: &RunOptions) -> Result<Vec<RunMetrics>> {
-    let bar = crate::pipeline::bar(opts.progress, indices.len() as u64, "jobs");
+    let bar = crate::engine::pipeline::bar(opts.progress, indices.len() as u64, "jobs");
     let mut cache = std::collections::HashMap::new();
     let mut all = Vec::with_capacity(indices.len());
     for &i in indices {

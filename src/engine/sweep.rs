@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::io::{write_atomic, write_csv};
-use crate::metrics::{mean_std, s_comb};
-use crate::pipeline::{RunMetrics, RunOptions};
+use crate::eval::metrics::s_comb;
+use crate::stats::mean_std;
+use crate::engine::pipeline::{RunMetrics, RunOptions};
 
 /// A sweep file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -138,8 +139,8 @@ pub fn tables(
         .map(|((name, cfg, m), s)| Row {
             config: name.clone(),
             seed: cfg.seed,
-            transform: crate::registry::name_of(&cfg.transform),
-            cloud: crate::registry::name_of(&cfg.sampler) == "cloud",
+            transform: crate::plugins::registry::name_of(&cfg.transform),
+            cloud: crate::plugins::registry::name_of(&cfg.sampler) == "cloud",
             best_val_loss: m.best_val_loss,
             rollout_l2: m.eval.reference.rollout_l2,
             fast_abs: m.eval.reference.fast_abs,

@@ -7,11 +7,11 @@
 use std::path::Path;
 
 use super::{Axis, Mark, Panel, Series, render};
-use crate::diagnostics::{ComponentStats, HistBin, QqPoint};
+use crate::eval::diagnostics::{ComponentStats, HistBin, QqPoint};
 use crate::error::Result;
-use crate::metrics::CurvePoint;
-use crate::pipeline::Traces;
-use crate::system::StiffSystem;
+use crate::eval::metrics::CurvePoint;
+use crate::eval::evaluate::Traces;
+use crate::plugins::system::StiffSystem;
 use crate::train::EpochRecord;
 
 /// Fig. 6: one panel per configuration; training (solid) and validation (dashed) loss per seed.

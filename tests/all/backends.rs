@@ -9,8 +9,8 @@
 
 use stiffx::backend::{Backend, Precision};
 use stiffx::model::{Normalizer, Weights};
-use stiffx::spectral::{JacobianMode, LearnedRhs};
-use stiffx::transform::Identity;
+use stiffx::eval::spectral::{JacobianMode, LearnedRhs};
+use stiffx::plugins::transform::Identity;
 
 /// The MLP on the host in f64: standardised inputs, SiLU hidden layers, linear output.
 fn host_forward(w: &Weights, norm: &Normalizer, x: &[f64]) -> Vec<f64> {
@@ -121,9 +121,9 @@ fn a_short_training_run_reaches_the_same_metrics_on_every_backend() {
     let mut results = Vec::new();
     for backend in backends() {
         let eval_precision = if backend.supports_f64() { Precision::F64 } else { Precision::F32 };
-        let opts = stiffx::pipeline::RunOptions { backend, eval_precision, figures: false, ..Default::default() };
+        let opts = stiffx::engine::pipeline::RunOptions { backend, eval_precision, figures: false, ..Default::default() };
         let t = std::time::Instant::now();
-        let m = stiffx::pipeline::run(&cfg, &opts).unwrap();
+        let m = stiffx::engine::pipeline::run(&cfg, &opts).unwrap();
         eprintln!(
             "{backend}: best val loss {:.5e}, grid-mean fast rel {:.5e} ({:.1} s)",
             m.best_val_loss,

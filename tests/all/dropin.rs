@@ -8,10 +8,10 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use stiffx::config::Config;
-use stiffx::pipeline::{RunOptions, run};
-use stiffx::registry;
-use stiffx::sampler::{CloudSampler, Origin, Sampler, TrajectorySampler, fast_subspace};
-use stiffx::system::StiffSystem;
+use stiffx::engine::pipeline::{RunOptions, run};
+use stiffx::plugins::registry;
+use stiffx::plugins::sampler::{CloudSampler, Origin, Sampler, TrajectorySampler, fast_subspace};
+use stiffx::plugins::system::StiffSystem;
 
 /// `a' = -a + b/2`, `b' = -2b + c²`, `c' = -(c - a/(1+a))/eps`: three time scales, the fastest ≈ −1/eps.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -98,7 +98,7 @@ fn a_system_defined_in_a_test_runs_the_whole_pipeline() {
         assert!(e.points > 0);
     }
     // The reference spectrum came from the default finite-difference Jacobian: fastest ≈ −1/eps.
-    let tr = stiffx::pipeline::read_traces(&out.join("traces.csv"), 3).unwrap();
+    let tr = stiffx::eval::evaluate::read_traces(&out.join("traces.csv"), 3).unwrap();
     for (p, ev) in tr.reference_eigs.iter().enumerate() {
         let eps = tr.eps[p / tr.times.len()];
         assert!((ev[0].re * eps + 1.0).abs() < 0.3, "eps {eps}: {ev:?}");

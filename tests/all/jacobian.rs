@@ -1,8 +1,8 @@
 use burn::tensor::DType;
 use stiffx::backend::Backend;
 use stiffx::model::{Normalizer, Weights};
-use stiffx::spectral::{Ensemble, JacobianMode, LearnedField, LearnedRhs};
-use stiffx::transform::{Asinh, Identity, TargetTransform};
+use stiffx::eval::spectral::{Ensemble, JacobianMode, LearnedField, LearnedRhs};
+use stiffx::plugins::transform::{Asinh, Identity, TargetTransform};
 
 fn points() -> (Vec<f64>, Vec<f64>) {
     let x: Vec<f64> = (0..40).flat_map(|i| [0.5 + 0.05 * i as f64, 0.2 + 0.031 * ((i * 7) % 13) as f64]).collect();
@@ -282,7 +282,7 @@ fn exp_activation_and_log_state_input_keep_the_jacobian_exact() {
 /// `k3 y2 y3`'s slope wrong by a factor 2.
 #[test]
 fn a_reaction_network_holds_robertsons_mechanism_exactly() {
-    let sys = stiffx::registry::system("robertson").unwrap();
+    let sys = stiffx::plugins::registry::system("robertson").unwrap();
     // Layer 0 (d_in × d_out = inputs × reactions): the reaction orders, the last row eps's exponent.
     let orders = [[1.0, 0.0, 0.0], [0.0, 2.0, 1.0], [0.0, 0.0, 1.0], [0.0, -1.0, -1.0]];
     // Layer 1 (reactions × species): the stoichiometry of each reaction.
@@ -317,7 +317,7 @@ fn a_reaction_network_holds_robertsons_mechanism_exactly() {
     let device = Backend::default_compiled().unwrap().device().unwrap();
     let rhs = LearnedRhs::new(&w, norm, Box::new(Identity {}), 3, device, DType::F64)
         .unwrap()
-        .with_eps_input(stiffx::config::EpsInput::Log);
+        .with_eps_input(stiffx::model::config::EpsInput::Log);
     let states = [[1.0, 0.0, 0.0], [0.7, 0.0, 0.3], [0.99996, 3.6e-5, 4e-6], [0.7, 2.6e-7, 0.3], [0.02, 8e-11, 0.98]];
     for eps in [0.25, 1.0, 4.0] {
         let x: Vec<f64> = states.concat();

@@ -1,10 +1,10 @@
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use stiffx::labeller::{Burst, Direct, FiniteDifference, Labeller, TauMode};
-use stiffx::sampler::{CloudSampler, Sampler, TrajectorySampler};
+use stiffx::plugins::labeller::{Burst, Direct, FiniteDifference, Labeller, TauMode};
+use stiffx::plugins::sampler::{CloudSampler, Sampler, TrajectorySampler};
 
-fn setup() -> (Box<dyn stiffx::system::StiffSystem>, stiffx::sampler::SampleSet) {
-    let sys = stiffx::registry::system("davis-skodje").unwrap();
+fn setup() -> (Box<dyn stiffx::plugins::system::StiffSystem>, stiffx::plugins::sampler::SampleSet) {
+    let sys = stiffx::plugins::registry::system("davis-skodje").unwrap();
     let c = CloudSampler {
         base: Box::new(TrajectorySampler { per_eps: 2, horizon: 2.0, dt: 0.05, ..Default::default() }),
         k: 2,
@@ -68,7 +68,7 @@ fn finite_differences_need_trajectories() {
 /// The three-point weights are exact for quadratics on any grid, and reduce to eq. 14 on a uniform one.
 #[test]
 fn finite_difference_weights_are_exact_for_quadratics_on_log_grids() {
-    use stiffx::labeller::fd_weights;
+    use stiffx::plugins::labeller::fd_weights;
     let times = stiffx::ode::output_times(stiffx::ode::Spacing::Log, 0.0, 10.0, 1e-3, 12);
     let f = |t: f64| 3.0 * t * t - 2.0 * t + 1.0;
     for j in 0..times.len() {

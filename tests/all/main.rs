@@ -10,6 +10,7 @@ mod jacobian;
 mod labels;
 mod period;
 mod pipeline;
+mod readme;
 mod registry;
 mod sampling;
 mod sweep;

@@ -3,7 +3,7 @@
 //! wiring into the evaluation (`pipeline::evaluate_field`) with the exact field standing in for a
 //! learned one.
 
-use stiffx::metrics::{oscillation_period, period_rel, upward_crossings};
+use stiffx::eval::metrics::{oscillation_period, period_rel, upward_crossings};
 
 /// From (2, 0) over t = 0 … 40 sampled every 0.01 (RK4's grid in `stiffx run`), the crossing-based
 /// period of the reference is Hairer–Nørsett–Wanner's T = 6.6632868593 (μ = 1) to 1e-4; a "learned"
@@ -11,7 +11,7 @@ use stiffx::metrics::{oscillation_period, period_rel, upward_crossings};
 /// exact has 0, and one that relaxes to a point has an infinite error.
 #[test]
 fn period_rel_measures_the_published_van_der_pol_period() {
-    let sys = stiffx::registry::system("van-der-pol").unwrap();
+    let sys = stiffx::plugins::registry::system("van-der-pol").unwrap();
     let times: Vec<f64> = (0..=4000).map(|j| j as f64 * 0.01).collect();
     let solve = |ts: &[f64]| stiffx::ode::solve_at(sys.as_ref(), 1.0, &[2.0, 0.0], ts, 1e-11, 1e-13, false).unwrap();
     let reference = solve(&times);
@@ -34,11 +34,11 @@ fn period_rel_measures_the_published_van_der_pol_period() {
 /// The exact Van der Pol field, its time running `1/slow` times slower (`slow = 1`: exact): a stand-in
 /// for a learned field whose period is off by a known factor.
 struct Exact {
-    sys: Box<dyn stiffx::system::StiffSystem>,
+    sys: Box<dyn stiffx::plugins::system::StiffSystem>,
     slow: f64,
 }
 
-impl stiffx::spectral::LearnedField for Exact {
+impl stiffx::eval::spectral::LearnedField for Exact {
     fn dim(&self) -> usize {
         self.sys.dim()
     }
@@ -51,7 +51,7 @@ impl stiffx::spectral::LearnedField for Exact {
         }
         out
     }
-    fn jacobian(&self, x: &[f64], eps: &[f64], _mode: stiffx::spectral::JacobianMode) -> Vec<f64> {
+    fn jacobian(&self, x: &[f64], eps: &[f64], _mode: stiffx::eval::spectral::JacobianMode) -> Vec<f64> {
         let d = self.dim();
         x.chunks(d)
             .zip(eps)
@@ -78,7 +78,7 @@ fn evaluation_reports_the_period_of_each_oscillating_rollout() {
     let cfg = stiffx::config::Config::from_toml(&toml("van-der-pol", "[0.1, 0.3]")).unwrap();
     let eval = |slow: f64, cfg: &stiffx::config::Config| {
         let field = Exact { sys: cfg.system.clone(), slow };
-        stiffx::pipeline::evaluate_field(cfg, &field, &cfg.eval_eps(), Default::default()).unwrap().0
+        stiffx::eval::evaluate::evaluate_field(cfg, &field, &cfg.eval_eps(), Default::default()).unwrap().0
     };
     let exact = eval(1.0, &cfg);
     assert_eq!(exact.per_eps.len(), 2);

@@ -1,7 +1,9 @@
 use stiffx::backend::Precision;
 use stiffx::error::Error;
 use stiffx::model::Weights;
-use stiffx::pipeline::{Checkpoint, RunMetrics, RunOptions, evaluate, run};
+use stiffx::engine::checkpoint::Checkpoint;
+use stiffx::engine::pipeline::{RunMetrics, RunOptions, run};
+use stiffx::eval::evaluate::evaluate;
 
 fn sig(v: f64) -> String {
     format!("{v:.3e}")
@@ -88,7 +90,7 @@ fn checkpoint_reproduces_the_metrics_exactly() {
     let (ev, tr) = evaluate(&ck, &ck.config.eval_eps(), &device, Precision::F64, opts.jacobian).unwrap();
     assert_eq!(ev.per_eps, m.eval.per_eps);
     // traces.csv reads back to the same trajectories and eigenvalues (the figures are drawn from it).
-    let back = stiffx::pipeline::read_traces(&dir.path().join("traces.csv"), 2).unwrap();
+    let back = stiffx::eval::evaluate::read_traces(&dir.path().join("traces.csv"), 2).unwrap();
     assert_eq!(
         (&back.times, &back.eps, &back.reference, &back.learned),
         (&tr.times, &tr.eps, &tr.reference, &tr.learned)
@@ -145,12 +147,12 @@ fn metrics_with_diverged_rollouts_round_trip_through_metrics_json() {
 
 #[test]
 fn relative_weighting_changes_the_objective_and_stays_deterministic() {
-    use stiffx::config::Weighting;
+    use stiffx::train::config::Weighting;
     let mut cfg = crate::tiny_config();
     let uniform = run(&cfg, &RunOptions::default()).unwrap();
     cfg.train.weighting = Weighting::Relative;
-    let data = stiffx::pipeline::generate(&cfg).unwrap();
-    let prep = stiffx::pipeline::prepare(&cfg, &data).unwrap();
+    let data = stiffx::engine::data::generate(&cfg).unwrap();
+    let prep = stiffx::engine::prepare::prepare(&cfg, &data).unwrap();
     assert_eq!(prep.train.weights.len(), prep.train.targets.len());
     let mean = prep.train.weights.iter().sum::<f64>() / prep.train.weights.len() as f64;
     assert!((mean - 1.0).abs() < 1e-4, "weights normalised to mean 1 on the training split: {mean}");
@@ -197,12 +199,12 @@ fn every_shipped_config_parses_and_validates() {
 /// entry, floored at a fraction of the entry's median, averaging λ_J.
 #[test]
 fn jacobian_labels_are_the_exact_jacobian_in_network_space() {
-    use stiffx::sampler::Origin;
+    use stiffx::plugins::sampler::Origin;
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny_robertson.toml");
     let mut cfg = stiffx::config::Config::from_file(&path).unwrap();
     cfg.train.jacobian = 2.0;
-    let data = stiffx::pipeline::generate(&cfg).unwrap();
-    let prep = stiffx::pipeline::prepare(&cfg, &data).unwrap();
+    let data = stiffx::engine::data::generate(&cfg).unwrap();
+    let prep = stiffx::engine::prepare::prepare(&cfg, &data).unwrap();
     let (set, d) = (&data.set, 3);
     let labelled = |ds: &stiffx::train::Dataset| {
         (0..ds.len()).filter(|r| ds.jacobian_weights[r * 9..(r + 1) * 9].iter().any(|w| *w > 0.0)).count()
@@ -218,9 +220,9 @@ fn jacobian_labels_are_the_exact_jacobian_in_network_space() {
     assert!((mean - 2.0).abs() < 1e-4 * 2.0, "{mean}");
     let idx: Vec<usize> = (0..set.len()).collect();
     let (nz, t) = (&prep.normalizer, prep.transform.as_ref());
-    let (jac, has) = stiffx::pipeline::jacobian_labels(cfg.system.as_ref(), set, &data.labels, &idx, nz, t);
-    let m = stiffx::pipeline::jacobian_medians(&jac, &has, d);
-    let w = stiffx::pipeline::jacobian_weights(&jac, &has, d, &m, 1e-2);
+    let (jac, has) = stiffx::train::weights::jacobian_labels(cfg.system.as_ref(), set, &data.labels, &idx, nz, t);
+    let m = stiffx::train::weights::jacobian_medians(&jac, &has, d);
+    let w = stiffx::train::weights::jacobian_weights(&jac, &has, d, &m, 1e-2);
     for (e, &we) in w.iter().enumerate() {
         if !has[e / 9] {
             assert_eq!(we, 0.0);
@@ -237,7 +239,7 @@ fn jacobian_labels_are_the_exact_jacobian_in_network_space() {
     assert_eq!(m[8], m[5]);
     // Row r of a split is the sample idx[r]: labels of a reversed subset are the same samples' labels.
     let sub: Vec<usize> = (0..set.len()).rev().step_by(3).collect();
-    let (jsub, hsub) = stiffx::pipeline::jacobian_labels(cfg.system.as_ref(), set, &data.labels, &sub, nz, t);
+    let (jsub, hsub) = stiffx::train::weights::jacobian_labels(cfg.system.as_ref(), set, &data.labels, &sub, nz, t);
     for (r, &i) in sub.iter().enumerate() {
         assert_eq!(hsub[r], has[i]);
         assert_eq!(jsub[r * 9..(r + 1) * 9], jac[i * 9..(i + 1) * 9]);
@@ -256,12 +258,12 @@ fn jacobian_labels_are_the_exact_jacobian_in_network_space() {
 fn jacobian_labels_with_linear_inputs() {
     let mut cfg = crate::tiny_config();
     cfg.train.jacobian = 1.0;
-    let data = stiffx::pipeline::generate(&cfg).unwrap();
-    let prep = stiffx::pipeline::prepare(&cfg, &data).unwrap();
+    let data = stiffx::engine::data::generate(&cfg).unwrap();
+    let prep = stiffx::engine::prepare::prepare(&cfg, &data).unwrap();
     let (set, nz, t) = (&data.set, &prep.normalizer, prep.transform.as_ref());
     assert!(nz.state_scale.is_empty());
     let idx: Vec<usize> = (0..set.len()).collect();
-    let (jac, has) = stiffx::pipeline::jacobian_labels(cfg.system.as_ref(), set, &data.labels, &idx, nz, t);
+    let (jac, has) = stiffx::train::weights::jacobian_labels(cfg.system.as_ref(), set, &data.labels, &idx, nz, t);
     let rows: Vec<usize> = (0..set.len()).filter(|&i| has[i]).step_by(5).collect();
     assert_labels_are_central_differences(&cfg, set, &jac, nz, t, &rows, 1e-6);
     let a = run(&cfg, &RunOptions::default()).unwrap();
@@ -273,10 +275,10 @@ fn jacobian_labels_with_linear_inputs() {
 /// and `c_j sinh(σ_j u_j + μ_j)` for asinh ones, within `rel` of the largest entry along each axis.
 fn assert_labels_are_central_differences(
     cfg: &stiffx::config::Config,
-    set: &stiffx::sampler::SampleSet,
+    set: &stiffx::plugins::sampler::SampleSet,
     jac: &[f64],
     nz: &stiffx::model::Normalizer,
-    t: &dyn stiffx::transform::TargetTransform,
+    t: &dyn stiffx::plugins::transform::TargetTransform,
     rows: &[usize],
     rel: f64,
 ) {
@@ -318,7 +320,7 @@ fn assert_labels_are_central_differences(
 /// the checkpoint (activation, constraint, map) reproduces the run's metrics exactly.
 #[test]
 fn a_reaction_network_trains_with_nonnegative_orders_and_reloads() {
-    use stiffx::config::{Activation, StateInput};
+    use stiffx::model::config::{Activation, StateInput};
     use stiffx::model::StateMap;
     let dir = tempfile::tempdir().unwrap();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny_robertson.toml");
@@ -326,7 +328,7 @@ fn a_reaction_network_trains_with_nonnegative_orders_and_reloads() {
     cfg.model.activation = Activation::Exp;
     cfg.model.state_input = StateInput::Log;
     (cfg.model.hidden, cfg.model.width, cfg.train.epochs, cfg.train.lr, cfg.train.order_l1) = (1, 4, 5, 3e-2, 1e-3);
-    cfg.transform = Box::new(stiffx::transform::Identity {});
+    cfg.transform = Box::new(stiffx::plugins::transform::Identity {});
     let opts = RunOptions { out: Some(dir.path().to_path_buf()), figures: false, ..RunOptions::default() };
     let m = run(&cfg, &opts).unwrap();
     assert!(m.best_val_loss.is_finite() && m.eval.per_eps.iter().all(|e| e.fast_rel.is_finite()));
@@ -337,7 +339,7 @@ fn a_reaction_network_trains_with_nonnegative_orders_and_reloads() {
     let reactions: Vec<stiffx::model::Reaction> =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("reactions.json")).unwrap()).unwrap();
     assert_eq!(Some(reactions), ck.weights.reactions(&ck.normalizer));
-    let data = stiffx::pipeline::generate(&cfg).unwrap();
+    let data = stiffx::engine::data::generate(&cfg).unwrap();
     for (i, c) in ck.normalizer.state_scale.iter().enumerate() {
         let max = (0..data.set.len()).map(|r| data.set.state(r)[i].abs()).fold(0.0, f64::max);
         assert!((c / (1e-12 * max) - 1.0).abs() < 1e-12, "species {i}: offset {c}, largest value {max}");

@@ -2,8 +2,8 @@ use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use stiffx::error::Error;
-use stiffx::registry::{self, name_of};
-use stiffx::system::StiffSystem;
+use stiffx::plugins::registry::{self, name_of};
+use stiffx::plugins::system::StiffSystem;
 
 /// The listing of every built-in plugin, sorted within each kind, and its snapshot (which documents
 /// the registry). Adding or renaming a plugin, or changing a description, changes the snapshot; accept
@@ -69,7 +69,7 @@ fn plugins_round_trip_through_config_toml() {
 }
 
 /// Central finite differences of `x ↦ F(x, eps)` with a per-component step `h_i = 1e-6 · max(1, |x_i|)`
-/// (written out here rather than calling `stiffx::system::fd_jacobian`, the trait's default Jacobian).
+/// (written out here rather than calling `stiffx::plugins::system::fd_jacobian`, the trait's default Jacobian).
 fn central_differences(sys: &dyn StiffSystem, x: &[f64], eps: f64) -> DMatrix<f64> {
     let d = x.len();
     let mut j = DMatrix::zeros(d, d);
@@ -157,16 +157,16 @@ fn registry_names_are_the_typetag_names() {
     }
     for name in registry::transform_names() {
         let t = registry::transform(&name).unwrap();
-        check("transform", &name, &*t, round_trip::<Box<dyn stiffx::transform::TargetTransform>>);
+        check("transform", &name, &*t, round_trip::<Box<dyn stiffx::plugins::transform::TargetTransform>>);
         checked += 1;
     }
     for name in registry::sampler_names() {
-        check("sampler", &name, &*registry::sampler(&name).unwrap(), round_trip::<Box<dyn stiffx::sampler::Sampler>>);
+        check("sampler", &name, &*registry::sampler(&name).unwrap(), round_trip::<Box<dyn stiffx::plugins::sampler::Sampler>>);
         checked += 1;
     }
     for name in registry::labeller_names() {
         let l = registry::labeller(&name).unwrap();
-        check("labeller", &name, &*l, round_trip::<Box<dyn stiffx::labeller::Labeller>>);
+        check("labeller", &name, &*l, round_trip::<Box<dyn stiffx::plugins::labeller::Labeller>>);
         checked += 1;
     }
     assert!(registry::system_names().len() >= 5 && checked >= 12, "{checked} plugins checked");

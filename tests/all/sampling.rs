@@ -1,10 +1,10 @@
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use stiffx::sampler::{CloudSampler, Directions, NormalMode, Origin, Sampler, TrajectorySampler};
-use stiffx::system::StiffSystem;
+use stiffx::plugins::sampler::{CloudSampler, Directions, NormalMode, Origin, Sampler, TrajectorySampler};
+use stiffx::plugins::system::StiffSystem;
 
 fn ds() -> Box<dyn StiffSystem> {
-    stiffx::registry::system("davis-skodje").unwrap()
+    stiffx::plugins::registry::system("davis-skodje").unwrap()
 }
 
 /// Robertson's BDF trajectories, `points` log-spaced times from `t_first` to `horizon`.
@@ -144,7 +144,7 @@ fn fast_eigen_directions_push_along_the_fast_eigenvector() {
 #[test]
 fn spectral_cloud_on_log_spaced_robertson_trajectories() {
     use stiffx::ode::{Method, Spacing};
-    let sys = stiffx::registry::system("robertson").unwrap();
+    let sys = stiffx::plugins::registry::system("robertson").unwrap();
     let base = TrajectorySampler {
         per_eps: 2,
         horizon: 1e5,
@@ -205,7 +205,7 @@ fn spectral_cloud_on_log_spaced_robertson_trajectories() {
 /// (Robertson's conservation zero left out of `λ_slow`), capped by `positivity` along the tangent.
 #[test]
 fn slow_spectral_tangent_offsets_follow_the_slowest_mode() {
-    let sys = stiffx::registry::system("robertson").unwrap();
+    let sys = stiffx::plugins::registry::system("robertson").unwrap();
     let base = robertson_log_base(2, 1e-5, 1e5, 40);
     let cloud = |positivity: f64| CloudSampler {
         base: Box::new(base.clone()),
@@ -228,7 +228,7 @@ fn slow_spectral_tangent_offsets_follow_the_slowest_mode() {
             sys.rhs(x, 1.0, &mut f);
             let fnorm = f.iter().map(|v| v * v).sum::<f64>().sqrt();
             let ev = sys.reference_eigenvalues(x, 1.0);
-            let slow = ev[stiffx::metrics::nonzero_count(&ev, 1) - 1].norm();
+            let slow = ev[stiffx::eval::metrics::nonzero_count(&ev, 1) - 1].norm();
             let t: Vec<f64> = f.iter().map(|v| v / fnorm).collect();
             let room = (0..3).filter(|&c| t[c] != 0.0).map(|c| x[c].abs() / t[c].abs()).fold(f64::INFINITY, f64::min);
             let spread = 0.05 * fnorm / slow;
@@ -265,7 +265,7 @@ fn slow_spectral_tangent_offsets_follow_the_slowest_mode() {
 /// orthant with the floor: y2 raised on the scale positivity × z2 (z2 the floor).
 #[test]
 fn boundary_floor_gives_zero_species_a_one_sided_cloud() {
-    let sys = stiffx::registry::system("robertson").unwrap();
+    let sys = stiffx::plugins::registry::system("robertson").unwrap();
     let base = robertson_log_base(3, 1e-6, 1e3, 60);
     let cloud = |q: f64| CloudSampler {
         base: Box::new(base.clone()),

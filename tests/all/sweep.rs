@@ -1,4 +1,4 @@
-use stiffx::pipeline::RunOptions;
+use stiffx::engine::pipeline::RunOptions;
 use stiffx::engine::sweep::sweep;
 
 #[test]

@@ -1,15 +1,15 @@
 //! The [`Sampler`] plugin trait and its built-ins: `trajectory` (paper Alg. 2) and `cloud` (Alg. 3).
 //!
 //! A sampler produces the *states* of the dataset (a [`SampleSet`]); labels are a separate concern
-//! ([`Labeller`](crate::labeller::Labeller)). Samplers see the exact system only through
+//! ([`Labeller`](crate::plugins::labeller::Labeller)). Samplers see the exact system only through
 //! [`StiffSystem`]: `trajectory` integrates it, `cloud` uses its RHS (the trajectory velocity, the
 //! paper's tangent) or its Jacobian (CSP-style fast direction) to orient the perturbations.
 //!
 //! # Example
 //! ```
-//! use stiffx::sampler::{Sampler, TrajectorySampler};
+//! use stiffx::plugins::sampler::{Sampler, TrajectorySampler};
 //! use rand::SeedableRng;
-//! let ds = stiffx::registry::system("davis-skodje").unwrap();
+//! let ds = stiffx::plugins::registry::system("davis-skodje").unwrap();
 //! let s = TrajectorySampler { per_eps: 2, horizon: 1.0, dt: 0.1, ..Default::default() };
 //! let set = s.sample(ds.as_ref(), &[0.05], &mut rand::rngs::StdRng::seed_from_u64(1)).unwrap();
 //! assert_eq!(set.len(), 2 * 11);
@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ode::{Method, Spacing};
-use crate::system::StiffSystem;
+use crate::plugins::system::StiffSystem;
 
 /// A stored reference trajectory at one stiffness value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -324,7 +324,7 @@ impl CloudSampler {
             }
             Directions::FastEigen => {
                 let j = system.jacobian(x, eps);
-                let ev = crate::system::eigenvalues_by_magnitude(&j);
+                let ev = crate::plugins::system::eigenvalues_by_magnitude(&j);
                 let vec_for = |lam: f64| {
                     // (J - λI) v = 0 for a 2×2: v = (b, λ - a) or (λ - d, c), whichever is larger.
                     let (a, b, c, d) = (j[(0, 0)], j[(0, 1)], j[(1, 0)], j[(1, 1)]);
@@ -351,7 +351,7 @@ impl CloudSampler {
 /// `J − λI`, from its SVD. If the fast subspace lies along `t`, the basis is completed with coordinate
 /// directions so that it is never empty (for d ≥ 2).
 pub fn fast_subspace(j: &nalgebra::DMatrix<f64>, m: usize, t: &[f64]) -> Vec<Vec<f64>> {
-    fast_subspace_with(j, &crate::system::eigenvalues_by_magnitude(j), m, t)
+    fast_subspace_with(j, &crate::plugins::system::eigenvalues_by_magnitude(j), m, t)
 }
 
 /// [`fast_subspace`] given the eigenvalues `ev` of `j`, sorted by decreasing modulus.
@@ -380,7 +380,7 @@ fn fast_subspace_with(j: &nalgebra::DMatrix<f64>, ev: &[nalgebra::Complex<f64>],
 }
 
 /// Real vectors spanning the invariant subspace of the `m` eigenvalues of `j` of largest modulus, given
-/// its eigenvalues `ev` sorted by decreasing modulus ([`eigenvalues_by_magnitude`](crate::system::eigenvalues_by_magnitude)):
+/// its eigenvalues `ev` sorted by decreasing modulus ([`eigenvalues_by_magnitude`](crate::plugins::system::eigenvalues_by_magnitude)):
 /// each eigenvector is the null vector of `J − λI` from its SVD; a complex eigenvector contributes its
 /// real and imaginary parts. Not orthonormalised.
 pub fn fast_eigenvectors(j: &nalgebra::DMatrix<f64>, ev: &[nalgebra::Complex<f64>], m: usize) -> Vec<Vec<f64>> {
@@ -427,7 +427,7 @@ impl CloudSampler {
             (0..d).map(|i| if i == 0 { 1.0 } else { 0.0 }).collect()
         };
         let j = system.jacobian(x, eps);
-        let ev = crate::system::eigenvalues_by_magnitude(&j);
+        let ev = crate::plugins::system::eigenvalues_by_magnitude(&j);
         let basis = fast_subspace_with(&j, &ev, self.fast_dim.max(1) as usize, &t);
         let mut n = vec![0.0; d];
         for b in &basis {
@@ -525,7 +525,7 @@ impl Sampler for CloudSampler {
                     return 0.0;
                 }
                 let v = (0..base.len()).map(|i| base.state(i)[c].abs()).filter(|v| *v > 0.0).collect();
-                crate::transform::quantile(v, self.boundary_quantile).unwrap_or(0.0)
+                crate::stats::quantile(v, self.boundary_quantile).unwrap_or(0.0)
             })
             .collect();
         for i in 0..base.len() {
@@ -537,13 +537,13 @@ impl Sampler for CloudSampler {
             let (t, n, fnorm, eigenvalues) = self.frame_nd(system, x, eps, rng);
             let modes = [self.normal_mode, self.tangent_mode];
             let ev = if modes.iter().any(|m| matches!(m, NormalMode::Spectral | NormalMode::SlowSpectral)) {
-                eigenvalues.unwrap_or_else(|| crate::system::eigenvalues_by_magnitude(&system.jacobian(x, eps)))
+                eigenvalues.unwrap_or_else(|| crate::plugins::system::eigenvalues_by_magnitude(&system.jacobian(x, eps)))
             } else {
                 Vec::new()
             };
             let rho = ev.first().map_or(1.0, |l| l.norm().max(1e-300));
             let slow =
-                if ev.is_empty() { 1.0 } else { ev[crate::metrics::nonzero_count(&ev, zeros) - 1].norm().max(1e-300) };
+                if ev.is_empty() { 1.0 } else { ev[crate::eval::metrics::nonzero_count(&ev, zeros) - 1].norm().max(1e-300) };
             let spread = |mode: NormalMode, sigma: f64| match mode {
                 NormalMode::Abs => sigma,
                 NormalMode::Rel => sigma * fnorm,

@@ -1,42 +1,7 @@
 //! Data diagnostics of the regression targets (paper sections 5.2–5.3, Figs. 2–5): sample skewness,
 //! the Q-Q correlation `R` against a normal distribution, and histograms of `log10 |value|`.
 
-/// Standard normal quantile `Φ⁻¹(p)` for `p` in (0, 1) (Acklam's rational approximation, relative
-/// error < 1.2e-9 over the whole range).
-pub fn normal_quantile(p: f64) -> f64 {
-    const A: [f64; 6] = [
-        -3.969683028665376e1,
-        2.209460984245205e2,
-        -2.759285104469687e2,
-        1.38357751867269e2,
-        -3.066479806614716e1,
-        2.506628277459239,
-    ];
-    const B: [f64; 5] =
-        [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
-    const C: [f64; 6] = [
-        -7.784894002430293e-3,
-        -3.223964580411365e-1,
-        -2.400758277161838,
-        -2.549732539343734,
-        4.374664141464968,
-        2.938163982698783,
-    ];
-    const D: [f64; 4] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
-    let plow = 0.02425;
-    if p < plow {
-        let q = (-2.0 * p.ln()).sqrt();
-        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
-            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
-    } else if p <= 1.0 - plow {
-        let q = p - 0.5;
-        let r = q * q;
-        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
-            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
-    } else {
-        -normal_quantile(1.0 - p)
-    }
-}
+use crate::stats::normal_quantile;
 
 /// Sample skewness `m3 / m2^{3/2}` (population moments).
 pub fn skewness(v: &[f64]) -> f64 {
@@ -212,12 +177,12 @@ pub struct Diagnostics {
 
 impl Diagnostics {
     /// Fits the config's transform on all labels of `data` and computes every diagnostic.
-    pub fn of(cfg: &crate::config::Config, data: &crate::pipeline::Data) -> crate::error::Result<Self> {
-        use crate::sampler::Origin;
+    pub fn of(cfg: &crate::config::Config, data: &crate::engine::data::Data) -> crate::error::Result<Self> {
+        use crate::plugins::sampler::Origin;
         let d = data.set.dim;
         let mut t = cfg.transform.clone();
         t.fit(&data.labels, &data.set.eps, d)?;
-        let tr = crate::transform::forward_all(t.as_ref(), &data.labels, &data.set.eps, d);
+        let tr = crate::plugins::transform::forward_all(t.as_ref(), &data.labels, &data.set.eps, d);
         let names = cfg.system.state_names();
         let mut out = Diagnostics { transform: t.describe(), ..Default::default() };
         for subset in ["base", "all"] {

@@ -20,11 +20,11 @@ use burn::tensor::{DType, Device, Tensor};
 use nalgebra::{Complex, DMatrix};
 use serde::{Deserialize, Serialize};
 
-use crate::config::EpsInput;
+use crate::model::config::EpsInput;
 use crate::error::Result;
 use crate::model::{Mlp, Normalizer, Weights, tensor2_as, to_f64};
-use crate::system::eigenvalues_by_magnitude;
-use crate::transform::{TargetTransform, chain_rule, inverse_all};
+use crate::plugins::system::eigenvalues_by_magnitude;
+use crate::plugins::transform::{TargetTransform, chain_rule, inverse_all};
 
 /// How the learned Jacobian is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
@@ -332,7 +332,7 @@ impl LearnedField for LearnedRhs {
 /// (the Jacobian of the mean is the mean of the Jacobians, so `J̄` is exact, not an approximation).
 /// Averaging cancels the part of each member's error that is independent across seeds; the spread of
 /// the members' eigenvalues around each other is the ensemble's own estimate of how far the learned
-/// spectrum can be trusted ([`crate::metrics::EnsembleMetrics`]).
+/// spectrum can be trusted ([`crate::eval::metrics::EnsembleMetrics`]).
 #[derive(Debug)]
 pub struct Ensemble {
     /// The members, all of one system (same `d`).

@@ -9,8 +9,8 @@
 //!
 //! # Example
 //! ```
-//! use stiffx::system::StiffSystem;
-//! let ds = stiffx::registry::system("davis-skodje").unwrap();
+//! use stiffx::plugins::system::StiffSystem;
+//! let ds = stiffx::plugins::registry::system("davis-skodje").unwrap();
 //! let mut f = vec![0.0; 2];
 //! ds.rhs(&[1.0, 0.0], 0.1, &mut f);
 //! assert!((f[0] + 1.0).abs() < 1e-15 && (f[1] - 5.0).abs() < 1e-12);

@@ -11,6 +11,9 @@
 //! off it), in the spirit of argmin's observers: the loop owns iteration and termination, hooks only
 //! watch.
 
+pub mod config;
+pub mod weights;
+
 use std::time::Instant;
 
 use burn::module::Module;
@@ -21,7 +24,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Schedule, TrainConfig};
+use crate::train::config::{Schedule, TrainConfig};
 use crate::error::{Error, Result};
 use crate::model::{Mlp, Weights, tensor2_as, to_f64};
 
@@ -34,7 +37,7 @@ pub struct Dataset {
     /// Targets, `n × d_out`.
     pub targets: Vec<f64>,
     /// Loss weights, `n × d_out`, or empty for the plain mean squared error. The loss is
-    /// `Σ w_ik (ŷ_ik − y_ik)² / (n · d_out)` (`train.weighting`, [`relative_weights`](crate::pipeline::relative_weights)).
+    /// `Σ w_ik (ŷ_ik − y_ik)² / (n · d_out)` (`train.weighting`, [`relative_weights`](crate::train::weights::relative_weights)).
     pub weights: Vec<f64>,
     /// Difference-loss partners, `n` rows or empty: row `i`'s partner (a cloud sample's base trajectory
     /// point in the same split), `u32::MAX` for none.
@@ -44,7 +47,7 @@ pub struct Dataset {
     /// term): the *change* of the output between a sample and its partner is fitted, not only the
     /// values, so that the directional derivatives of the learned field — its Jacobian along the cloud
     /// offsets — are trained directly (first-order Sobolev training with finite differences, no
-    /// second-order autodiff). See [`difference_weights`](crate::pipeline::difference_weights).
+    /// second-order autodiff). See [`difference_weights`](crate::train::weights::difference_weights).
     pub pair_weights: Vec<f64>,
     /// Jacobian labels, `n × jac_axes × d_out` (axis-major: entry `j · d_out + k` of a row is
     /// `∂y_k/∂x_j` in network space), or empty for no Jacobian term. Rows with all-zero
@@ -53,7 +56,7 @@ pub struct Dataset {
     /// Jacobian-loss weights, same shape. With `ȧ_j` the network's output tangent along input axis `j`
     /// (forward mode, [`Mlp::forward_tangents`]), the loss gains `Σ_i Σ_jk ω_ijk (ȧ_ijk − J_ijk)²`
     /// (same normalisation as the value term): exact first-order Sobolev training. See
-    /// [`jacobian_labels`](crate::pipeline::jacobian_labels).
+    /// [`jacobian_labels`](crate::train::weights::jacobian_labels).
     pub jacobian_weights: Vec<f64>,
     /// Number of input axes (the first ones: the states) with Jacobian labels.
     pub jac_axes: usize,

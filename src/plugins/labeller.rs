@@ -26,8 +26,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::sampler::{Origin, SampleSet};
-use crate::system::StiffSystem;
+use crate::plugins::sampler::{Origin, SampleSet};
+use crate::plugins::system::StiffSystem;
 
 /// Produces the regression targets (approximations of `F(x, eps)`) for a set of states.
 #[typetag::serde(tag = "type")]

@@ -22,13 +22,14 @@
 //!
 //! # Example
 //! ```
-//! use stiffx::transform::{Asinh, TargetTransform};
+//! use stiffx::plugins::transform::{Asinh, TargetTransform};
 //! let mut t = Asinh::default();
 //! t.fit(&[1.0, -10.0, 2.0, 30.0, 3.0, -50.0], &[0.1, 0.1, 0.1], 2).unwrap();
 //! let a = t.forward(1, 30.0, 0.1);
 //! assert!((t.inverse(1, a, 0.1) - 30.0).abs() < 1e-12);
 //! ```
 
+use crate::stats::{median, quantile};
 use std::fmt::Debug;
 
 use serde::{Deserialize, Serialize};
@@ -135,25 +136,6 @@ pub struct Asinh {
     pub quantile: f64,
 }
 
-/// Median of a slice (sorted copy; mean of the two middle values for even lengths).
-pub fn median(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n % 2 == 1 { s[n / 2] } else { 0.5 * (s[n / 2 - 1] + s[n / 2]) }
-}
-
-/// Nearest-rank `q`-quantile of `v` (the element at rank `round((n − 1)·q)` of the sorted values),
-/// `None` when `v` is empty.
-pub fn quantile(mut v: Vec<f64>, q: f64) -> Option<f64> {
-    v.sort_by(f64::total_cmp);
-    let k = ((v.len() as f64 - 1.0) * q).round() as usize;
-    v.get(k).copied()
-}
-
 /// Median-centred median absolute deviation divided by Φ⁻¹(0.75) = 0.67448975 (σ for normal data).
 pub fn robust_scale(v: &[f64]) -> f64 {
     let m = median(v);
@@ -197,7 +179,7 @@ pub fn robust_scale_q(v: &[f64], q: f64) -> f64 {
     }
     let m = median(v);
     let dev: Vec<f64> = v.iter().map(|x| (x - m).abs()).collect();
-    let s = quantile(dev, q).unwrap_or(0.0) / crate::diagnostics::normal_quantile(0.5 * (1.0 + q));
+    let s = quantile(dev, q).unwrap_or(0.0) / crate::stats::normal_quantile(0.5 * (1.0 + q));
     if s > 0.0 && s.is_finite() { s } else { robust_scale(v) }
 }
 
@@ -370,7 +352,7 @@ mod tests {
         let q: Vec<f64> = (1..=n)
             .map(|i| {
                 let p = i as f64 / (n as f64 + 1.0);
-                3.0 + 2.0 * crate::diagnostics::normal_quantile(p)
+                3.0 + 2.0 * crate::stats::normal_quantile(p)
             })
             .collect();
         let s = robust_scale(&q);

@@ -11,6 +11,7 @@
 //!   medians over the runs being compared (implemented as written; it does not reproduce the printed
 //!   Table 1 values, see PAPER-NOTES).
 
+use crate::stats::mean_std;
 use nalgebra::Complex;
 use serde::{Deserialize, Serialize};
 
@@ -223,8 +224,8 @@ pub fn time_windows(
                     fast_within: within(&f),
                     slow_within: within(&sl),
                     all_within: within(&a),
-                    fast_rel_median: crate::transform::median(&f),
-                    slow_rel_median: crate::transform::median(&sl),
+                    fast_rel_median: crate::stats::median(&f),
+                    slow_rel_median: crate::stats::median(&sl),
                 });
             }
         }
@@ -372,8 +373,8 @@ pub fn ensemble_metrics(
             members: members.len(),
             points: fs.len(),
             all_within: frac(&within),
-            fast_spread_median: crate::transform::median(&fs),
-            slow_spread_median: crate::transform::median(&ss),
+            fast_spread_median: crate::stats::median(&fs),
+            slow_spread_median: crate::stats::median(&ss),
             fast_coverage: frac(&fc),
             slow_coverage: frac(&sc),
             agreed: frac(&agreed),
@@ -467,7 +468,7 @@ pub fn subspace_angle(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
 impl EigenErrors {
     /// Adds one point: learned and reference eigenvalues, both sorted by decreasing modulus, matched by
     /// that order. `zeros` is the number of exact zero eigenvalues the system has everywhere (its linear
-    /// invariants, [`StiffSystem::invariants`](crate::system::StiffSystem::invariants)); reference
+    /// invariants, [`StiffSystem::invariants`](crate::plugins::system::StiffSystem::invariants)); reference
     /// eigenvalues below [`ZERO_TOL`] × the spectral radius count as zeros too. Zeros take the last
     /// (smallest) slots: *slow* is the smallest nonzero eigenvalue, relative errors are taken over the
     /// nonzero ones only, and a learned eigenvalue in a zero slot is measured by `|λ| / |λ*_fast|`.
@@ -671,7 +672,7 @@ impl Summary {
 
 /// Eq. 32 for each run, given `(E_roll, E_fast, E_slow)` of every run compared.
 pub fn s_comb(runs: &[(f64, f64, f64)]) -> Vec<f64> {
-    let med = |f: fn(&(f64, f64, f64)) -> f64| crate::transform::median(&runs.iter().map(f).collect::<Vec<_>>());
+    let med = |f: fn(&(f64, f64, f64)) -> f64| crate::stats::median(&runs.iter().map(f).collect::<Vec<_>>());
     let (mr, mf, ms) = (med(|r| r.0), med(|r| r.1), med(|r| r.2));
     runs.iter().map(|r| (r.0 / mr + r.1 / mf + r.2 / ms) / 3.0).collect()
 }
@@ -955,17 +956,6 @@ pub struct CurvePoint {
     /// Its standard deviation.
     #[serde(default = "nan", with = "crate::io::float")]
     pub fast_angle_deg_std: f64,
-}
-
-/// Mean and sample standard deviation (n − 1; 0 for a single value).
-pub fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    if v.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    let m = v.iter().sum::<f64>() / n;
-    let var = if v.len() > 1 { v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0) } else { 0.0 };
-    (m, var.sqrt())
 }
 
 /// The seed-averaged error curve of one configuration: for every eps evaluated by all `runs`, the

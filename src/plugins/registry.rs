@@ -22,10 +22,10 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
-use crate::labeller::Labeller;
-use crate::sampler::Sampler;
-use crate::system::StiffSystem;
-use crate::transform::TargetTransform;
+use crate::plugins::labeller::Labeller;
+use crate::plugins::sampler::Sampler;
+use crate::plugins::system::StiffSystem;
+use crate::plugins::transform::TargetTransform;
 
 macro_rules! plugin_kind {
     ($entry:ident, $tr:ident, $kind:literal, $map:ident, $make:ident, $names:ident) => {
@@ -168,7 +168,7 @@ macro_rules! register {
     };
     (@entry $entry:ident, $ty:ty, $desc:literal) => {
         $crate::inventory::submit! {
-            $crate::registry::$entry {
+            $crate::plugins::registry::$entry {
                 description: $desc,
                 make: || ::std::boxed::Box::new(<$ty as ::std::default::Default>::default()),
                 location: ::std::concat!(::std::file!(), ":", ::std::line!()),

@@ -1,0 +1,8 @@
+//! The spectral evaluation: the learned Jacobian and its eigenvalues ([`spectral`]), the metrics that
+//! compare them and the rollouts with the exact ones ([`metrics`]), the evaluation of a checkpoint over
+//! eps grids ([`evaluate`]) and the data diagnostics of the paper's Figs. 2–5 ([`diagnostics`]).
+
+pub mod diagnostics;
+pub mod evaluate;
+pub mod metrics;
+pub mod spectral;

@@ -1,0 +1,17 @@
+//! The four plugin traits and their built-ins, and the registry that finds them by name.
+//!
+//! | trait | built-ins | role |
+//! |---|---|---|
+//! | [`system::StiffSystem`] | in `systems/` | the exact ODE `x' = F(x, eps)`, its grids and reference spectrum |
+//! | [`sampler::Sampler`] | `trajectory`, `cloud` | states of the dataset (Alg. 2, 3) |
+//! | [`labeller::Labeller`] | `direct`, `burst`, `finite-difference` | regression targets (eqs. 14, 15, Alg. 4) |
+//! | [`transform::TargetTransform`] | `identity`, `asinh` | target scaling `G = T(F)` (eq. 28) |
+//!
+//! Plugins work in f64 on the CPU, never call each other, and are registered with
+//! [`register!`](crate::register) ([`registry`]).
+
+pub mod labeller;
+pub mod registry;
+pub mod sampler;
+pub mod system;
+pub mod transform;
