@@ -250,22 +250,3 @@ pub fn integrate_at(
     }
     Ok(out)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bdf_and_tsit45_agree_with_the_exact_solution_on_a_very_stiff_problem() {
-        // Davis–Skodje at eps = 1e-3: y = y0 e^{-t} exactly.
-        let sys = crate::plugins::registry::system("davis-skodje").unwrap();
-        let times = [0.0, 0.5, 2.0];
-        let x0 = [1.5, 1.2];
-        let a = solve_at_with(sys.as_ref(), 1e-3, &x0, &times, 1e-9, 1e-12, false, Method::Bdf).unwrap();
-        let b = solve_at_with(sys.as_ref(), 1e-3, &x0, &times, 1e-9, 1e-12, false, Method::Tsit45).unwrap();
-        for (i, &t) in times.iter().enumerate() {
-            assert!((a[2 * i] - 1.5 * (-t).exp()).abs() < 1e-7, "bdf y at t={t}");
-            assert!((a[2 * i + 1] - b[2 * i + 1]).abs() < 1e-6, "bdf and tsit45 z at t={t}");
-        }
-    }
-}

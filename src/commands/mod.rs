@@ -763,7 +763,7 @@ pub fn sweep(a: &SweepArgs) -> Result<()> {
         print!("{}", spec.collect(&spec.results()?, &opts)?);
         return Ok(());
     }
-    let rows = crate::engine::sweep::sweep(&a.file, &opts, a.out.as_deref())?;
+    let rows = crate::engine::local::sweep(&a.file, &opts, a.out.as_deref())?;
     println!(
         "{:<14} {:>4} {:>11} {:>11} {:>11} {:>11} {:>9}",
         "config", "seed", "rollout L2", "|dl_fast|", "|dl_slow|", "S_comb", "fast rel"
@@ -788,6 +788,7 @@ pub fn diagnose(a: &DiagnoseArgs) -> Result<()> {
     let diag = crate::eval::diagnostics::Diagnostics::of(&cfg, &data)?;
     let source = format!("config `{}`", a.config.display());
     diag.write(&a.out, &source)?;
+    crate::figures::paper::diagnostics(&a.out, &diag, &source)?;
     print!("{}", diag.markdown(&source));
     println!("results in {} (diagnostics.md/.csv, histograms.png, qq.png)", a.out.display());
     Ok(())
@@ -823,7 +824,7 @@ pub fn compare(a: &crate::cli::CompareArgs) -> Result<()> {
     let text = toml::to_string_pretty(&file)
         .map_err(|e| crate::Error::Unsupported(format!("the compare spec does not serialise: {e}")))?;
     crate::io::write_atomic(&a.out.join("compare_spec.toml"), text.as_bytes())?;
-    let (_, md) = crate::engine::compare::compare(&bases, &spec, &a.out, &opts)?;
+    let (_, md) = crate::engine::local::compare(&bases, &spec, &a.out, &opts)?;
     print!("{md}");
     Ok(())
 }

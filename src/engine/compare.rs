@@ -163,23 +163,6 @@ pub fn jobs(bases: &[Config], spec: &CompareSpec) -> Result<Vec<(String, Config)
     Ok(jobs)
 }
 
-/// Runs (or resumes) the comparison into `out` with the experiment engine and writes its table and
-/// figure. Returns the rows and the Markdown table.
-pub fn compare(
-    bases: &[Config],
-    spec: &CompareSpec,
-    out: &Path,
-    opts: &RunOptions,
-) -> Result<(Vec<CompareRow>, String)> {
-    let spec_run = super::Spec {
-        path: out.join("compare_spec.toml"),
-        out: out.to_path_buf(),
-        kind: super::spec::Kind::Compare { bases: bases.to_vec(), spec: spec.clone() },
-    };
-    spec_run.run_all(opts)?;
-    let done = spec_run.results()?.into_iter().filter_map(|(j, m)| m.map(|m| (j.name, j.config, m))).collect();
-    tables(bases, spec, out, done, opts)
-}
 
 /// Writes the comparison's `compare.csv`, `compare.md` and (with figures on) `compare.png` into `out`
 /// from its finished runs `(name, config, metrics)`. Returns the rows and the Markdown table.

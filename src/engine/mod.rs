@@ -25,6 +25,7 @@ pub mod checkpoint;
 pub mod compare;
 pub mod data;
 pub mod job;
+pub mod local;
 pub mod pipeline;
 pub mod prepare;
 pub mod report;

@@ -9,6 +9,8 @@
 
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+
 use crate::config::Config;
 use crate::eval::diagnostics::Diagnostics;
 use crate::error::{Error, Result};
@@ -19,8 +21,48 @@ use crate::stats::mean_std;
 use crate::engine::checkpoint::Checkpoint;
 use crate::engine::pipeline::{RunMetrics, RunOptions};
 use crate::eval::evaluate::{evaluate, read_traces};
-use crate::engine::sweep::Row;
 use crate::train::EpochRecord;
+
+/// One row of `table1.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// Config name (file stem).
+    pub config: String,
+    /// Seed.
+    pub seed: u64,
+    /// Transform name.
+    pub transform: String,
+    /// Whether the sampler is a cloud.
+    pub cloud: bool,
+    /// Best validation loss.
+    pub best_val_loss: f64,
+    /// Rollout L2 at the reference eps.
+    pub rollout_l2: f64,
+    /// Fast eigenvalue error at the reference eps.
+    pub fast_abs: f64,
+    /// Slow eigenvalue error at the reference eps.
+    pub slow_abs: f64,
+    /// S_comb (eq. 32) over all runs of the sweep.
+    pub s_comb: f64,
+    /// Relative fast error at the reference eps.
+    pub fast_rel: f64,
+    /// Grid means.
+    pub grid_rollout_l2: f64,
+    /// Grid mean fast error.
+    pub grid_fast_abs: f64,
+    /// Grid mean slow error.
+    pub grid_slow_abs: f64,
+    /// Grid mean relative fast error.
+    pub grid_fast_rel: f64,
+    /// Worst per-eps relative fast error.
+    pub worst_fast_rel: f64,
+    /// Seconds: data, training, evaluation.
+    pub seconds_data: f64,
+    /// Training seconds.
+    pub seconds_train: f64,
+    /// Evaluation seconds.
+    pub seconds_eval: f64,
+}
 
 /// The paper's Table 1 seed means (rollout L2, |Δλ_fast|, |Δλ_slow|) for its four configurations,
 /// computed from its per-seed rows.
@@ -176,7 +218,9 @@ pub fn sweep_report(out: &Path, runs: &[SweepRun<'_>], rows: &[Row], opts: &RunO
         let dir = out.join("data").join(r.name);
         if !dir.join("diagnostics.csv").exists() {
             let data = crate::engine::cache::dataset(out, r.cfg)?;
-            Diagnostics::of(r.cfg, &data)?.write(&dir, &format!("config `{}`, seed {}", r.name, r.cfg.seed))?;
+            let (diag, source) = (Diagnostics::of(r.cfg, &data)?, format!("config `{}`, seed {}", r.name, r.cfg.seed));
+            diag.write(&dir, &source)?;
+            paper::diagnostics(&dir, &diag, &source)?;
         }
         let stats = std::fs::read_to_string(dir.join("diagnostics.md"))
             .map_err(|e| Error::io(dir.join("diagnostics.md"), e))?;

@@ -1,7 +1,7 @@
 //! `stiffx sweep`: the paper's Table 1 experiment — several configurations × several seeds — in one
-//! command, as a spec of the experiment engine ([`super::spec`]): runs that share a seed and the same
-//! data settings (system, sampler, labeller) share one generated dataset ([`super::cache`]); a finished
-//! run is skipped ([`super::job`]), so an interrupted sweep resumes where it stopped. Writes `table1.csv` and `table1.md` (per run, plus mean ± std per
+//! command, as a spec of the experiment engine: runs that share a seed and the same
+//! data settings (system, sampler, labeller) share one generated dataset (`engine::cache`); a finished
+//! run is skipped (`engine::job`), so an interrupted sweep resumes where it stopped. Writes `table1.csv` and `table1.md` (per run, plus mean ± std per
 //! configuration, and S_comb of eq. 32 with medians over all runs of the sweep).
 //!
 //! ```toml
@@ -11,6 +11,7 @@
 //! epochs = 60        # optional override for every run
 //! ```
 
+pub use super::report::Row;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -37,46 +38,6 @@ pub struct SweepConfig {
     pub epochs: Option<i64>,
 }
 
-/// One row of `table1.csv`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Row {
-    /// Config name (file stem).
-    pub config: String,
-    /// Seed.
-    pub seed: u64,
-    /// Transform name.
-    pub transform: String,
-    /// Whether the sampler is a cloud.
-    pub cloud: bool,
-    /// Best validation loss.
-    pub best_val_loss: f64,
-    /// Rollout L2 at the reference eps.
-    pub rollout_l2: f64,
-    /// Fast eigenvalue error at the reference eps.
-    pub fast_abs: f64,
-    /// Slow eigenvalue error at the reference eps.
-    pub slow_abs: f64,
-    /// S_comb (eq. 32) over all runs of the sweep.
-    pub s_comb: f64,
-    /// Relative fast error at the reference eps.
-    pub fast_rel: f64,
-    /// Grid means.
-    pub grid_rollout_l2: f64,
-    /// Grid mean fast error.
-    pub grid_fast_abs: f64,
-    /// Grid mean slow error.
-    pub grid_slow_abs: f64,
-    /// Grid mean relative fast error.
-    pub grid_fast_rel: f64,
-    /// Worst per-eps relative fast error.
-    pub worst_fast_rel: f64,
-    /// Seconds: data, training, evaluation.
-    pub seconds_data: f64,
-    /// Training seconds.
-    pub seconds_train: f64,
-    /// Evaluation seconds.
-    pub seconds_eval: f64,
-}
 
 /// The named configs of a sweep, in its order (configs × seeds), with seeds and the epoch override
 /// set and each validated; config files are relative to `dir` (the sweep file's folder).
@@ -101,17 +62,6 @@ pub fn configs(sc: &SweepConfig, dir: &Path) -> Result<Vec<(String, Config)>> {
     Ok(jobs)
 }
 
-/// Runs (or resumes) a sweep with the experiment engine and writes its tables (into `out`, or the
-/// sweep file's `out`). Returns the rows.
-pub fn sweep(path: &Path, backend_opts: &RunOptions, out: Option<&Path>) -> Result<Vec<Row>> {
-    let spec = super::Spec::load(path, out)?;
-    let super::spec::Kind::Sweep(sc) = &spec.kind else {
-        return Err(Error::invalid("kind", "compare", "a sweep file (use `stiffx compare --spec` for a compare spec)"));
-    };
-    spec.run_all(backend_opts)?;
-    let done = spec.results()?.into_iter().filter_map(|(j, m)| m.map(|m| (j.name, j.config, m))).collect();
-    tables(sc, &spec.out, done, backend_opts).map(|(rows, _)| rows)
-}
 
 /// Writes a sweep's tables (`table1.csv`, `table1.md`) and, with figures on, its report into `out`
 /// from its finished runs `(name, config, metrics)`. Returns the rows and the Markdown table.

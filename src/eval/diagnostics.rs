@@ -217,25 +217,14 @@ impl Diagnostics {
         md
     }
 
-    /// Writes `diagnostics.csv`, `histograms.csv`, `qq.csv`, `diagnostics.md`, `histograms.png`
-    /// (Figs. 2/4) and `qq.png` (Figs. 3/5) into `dir`.
+    /// Writes `diagnostics.csv`, `histograms.csv`, `qq.csv` and `diagnostics.md` into `dir` (the
+    /// figures: `figures::paper::diagnostics`).
     pub fn write(&self, dir: &std::path::Path, source: &str) -> crate::error::Result<()> {
         use crate::io::{write_atomic, write_csv};
         write_csv(&dir.join("diagnostics.csv"), &self.stats)?;
         write_csv(&dir.join("histograms.csv"), &self.hist)?;
         write_csv(&dir.join("qq.csv"), &self.qq)?;
-        write_atomic(&dir.join("diagnostics.md"), self.markdown(source).as_bytes())?;
-        crate::figures::paper::histograms(
-            &dir.join("histograms.png"),
-            &format!("PDF of log10 |target| (Figs. 2, 4): {source}"),
-            &self.hist,
-        )?;
-        crate::figures::paper::qq_plots(
-            &dir.join("qq.png"),
-            &format!("Normal Q-Q plots of the targets (Figs. 3, 5): {source}"),
-            &self.qq,
-            &self.stats,
-        )
+        write_atomic(&dir.join("diagnostics.md"), self.markdown(source).as_bytes())
     }
 }
 

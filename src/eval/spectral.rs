@@ -404,7 +404,7 @@ impl LearnedField for Ensemble {
 /// (README "Systems spanning decades").
 ///
 /// `None` when there is no (nonzero, length-`d`) invariant. An `eliminate` of the wrong length or with a
-/// singular `WᵀV` is an error naming `model.eliminate`: [`Config::validate`](crate::config::Config::validate)
+/// singular `WᵀV` is an error naming `model.eliminate`: `Config::validate`
 /// calls this too, so a bad config fails before training.
 pub fn invariant_projector(d: usize, invariants: &[Vec<f64>], eliminate: &[usize]) -> Result<Option<DMatrix<f64>>> {
     let w: Vec<&Vec<f64>> = invariants.iter().filter(|w| w.len() == d && w.iter().any(|v| *v != 0.0)).collect();

@@ -273,3 +273,10 @@ pub fn qq_plots(path: &Path, title: &str, qq: &[QqPoint], stats: &[ComponentStat
     }
     render(path, title, &panels, 2, (430, 360))
 }
+
+/// `histograms.png` (PDF of log10 |target|, Figs. 2/4) and `qq.png` (normal Q-Q plots, Figs. 3/5) of
+/// a dataset's target diagnostics, into `dir`.
+pub fn diagnostics(dir: &Path, d: &crate::eval::diagnostics::Diagnostics, source: &str) -> Result<()> {
+    histograms(&dir.join("histograms.png"), &format!("PDF of log10 |target| (Figs. 2, 4): {source}"), &d.hist)?;
+    qq_plots(&dir.join("qq.png"), &format!("Normal Q-Q plots of the targets (Figs. 3, 5): {source}"), &d.qq, &d.stats)
+}

@@ -133,7 +133,7 @@ pub struct ModelConfig {
     /// effect for systems without invariants.
     pub project_invariants: bool,
     /// With `project_invariants`: state indices (0-based) solved from the invariants, one per
-    /// invariant (oblique projection, see [`LearnedRhs::with_invariants`](crate::eval::spectral::LearnedRhs::with_invariants));
+    /// invariant (oblique projection, see `LearnedRhs::with_invariants` in `eval::spectral`);
     /// empty (default): orthogonal projection.
     pub eliminate: Vec<usize>,
 }
@@ -162,3 +162,23 @@ impl Default for ModelConfig {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::state_scales;
+
+    /// `c_i` is the quantile of species `i`'s `|x_i|` (one quantile for all, or one per species), the
+    /// eps column is ignored, and an all-zero column gets scale 1.
+    #[test]
+    fn state_scales_take_each_species_quantile() {
+        // 5 rows of (x0, x1, x2, eps): x0 = 1…5, x1 = -10…-50, x2 = 0.
+        let rows: Vec<f64> = (1..=5).flat_map(|k| [k as f64, -10.0 * k as f64, 0.0, 0.3]).collect();
+        assert_eq!(state_scales(&rows, 4, 3, |_| 0.5), vec![3.0, 30.0, 1.0]);
+        let per = PerComponent::Each(vec![0.0, 1.0, 0.5]);
+        assert_eq!(state_scales(&rows, 4, 3, |i| per.of(i)), vec![1.0, 50.0, 1.0]);
+        assert!(per.validate(3).is_ok());
+        assert!(per.validate(2).unwrap_err().to_string().contains("model.state_quantile"));
+        let bad = PerComponent::Each(vec![0.1, 1.5, 0.5]);
+        assert!(bad.validate(3).unwrap_err().to_string().contains("1.5"));
+    }
+}

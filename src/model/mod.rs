@@ -461,7 +461,7 @@ impl Mlp {
     /// so the optimiser's state still applies (projected gradient descent). With
     /// [`Weights::mass_action`] the first layer's state rows (the reaction orders) become
     /// `max(ν − shrink, 0)`: clamped at 0, after a proximal L1 step of `shrink` (0: none; see
-    /// [`TrainConfig::order_l1`](crate::train::config::TrainConfig::order_l1)). The output layer has no bias
+    /// `train.order_l1`). The output layer has no bias
     /// to constrain. Other networks are returned as they are.
     pub fn project(mut self, shrink: f64) -> Self {
         if !self.mass_action {
@@ -565,20 +565,5 @@ mod tests {
         let mut bad = m.clone();
         bad.layers[1].b[0] = 1e-3;
         assert!(Mlp::from_weights(&bad, &device, DType::F64).unwrap_err().to_string().contains("output bias"));
-    }
-
-    /// `c_i` is the quantile of species `i`'s `|x_i|` (one quantile for all, or one per species), the
-    /// eps column is ignored, and an all-zero column gets scale 1.
-    #[test]
-    fn state_scales_take_each_species_quantile() {
-        // 5 rows of (x0, x1, x2, eps): x0 = 1…5, x1 = -10…-50, x2 = 0.
-        let rows: Vec<f64> = (1..=5).flat_map(|k| [k as f64, -10.0 * k as f64, 0.0, 0.3]).collect();
-        assert_eq!(state_scales(&rows, 4, 3, |_| 0.5), vec![3.0, 30.0, 1.0]);
-        let per = crate::model::config::PerComponent::Each(vec![0.0, 1.0, 0.5]);
-        assert_eq!(state_scales(&rows, 4, 3, |i| per.of(i)), vec![1.0, 50.0, 1.0]);
-        assert!(per.validate(3).is_ok());
-        assert!(per.validate(2).unwrap_err().to_string().contains("model.state_quantile"));
-        let bad = crate::model::config::PerComponent::Each(vec![0.1, 1.5, 0.5]);
-        assert!(bad.validate(3).unwrap_err().to_string().contains("1.5"));
     }
 }

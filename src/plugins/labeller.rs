@@ -86,7 +86,6 @@ impl Labeller for Direct {
     }
 }
 
-crate::register!(labeller, Direct, "eq. 15: exact RHS F(x, eps)");
 
 /// How the burst horizon is chosen (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -240,11 +239,6 @@ impl Labeller for Burst {
     }
 }
 
-crate::register!(
-    labeller,
-    Burst,
-    "Alg. 4: central difference of forward/backward micro-integrations (fixed, scaled or Richardson tau)"
-);
 
 /// Paper eq. 14: `(x(t+δt) - x(t-δt)) / (2δt)` along the stored trajectories (second-order one-sided
 /// differences at the two ends; on non-uniform, e.g. log-spaced, times the second-order three-point
@@ -308,4 +302,3 @@ pub fn fd_weights(times: &[f64], j: usize) -> (usize, [f64; 3]) {
     (first, w)
 }
 
-crate::register!(labeller, FiniteDifference, "eq. 14: central differences along the stored trajectories");

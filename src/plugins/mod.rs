@@ -8,8 +8,10 @@
 //! | [`transform::TargetTransform`] | `identity`, `asinh` | target scaling `G = T(F)` (eq. 28) |
 //!
 //! Plugins work in f64 on the CPU, never call each other, and are registered with
-//! [`register!`](crate::register) ([`registry`]).
+//! `register!` ([`registry`]); the built-in transforms, samplers and labellers are
+//! registered in [`builtins`].
 
+pub mod builtins;
 pub mod labeller;
 pub mod registry;
 pub mod sampler;

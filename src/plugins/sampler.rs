@@ -1,7 +1,7 @@
 //! The [`Sampler`] plugin trait and its built-ins: `trajectory` (paper Alg. 2) and `cloud` (Alg. 3).
 //!
 //! A sampler produces the *states* of the dataset (a [`SampleSet`]); labels are a separate concern
-//! ([`Labeller`](crate::plugins::labeller::Labeller)). Samplers see the exact system only through
+//! (a `Labeller`). Samplers see the exact system only through
 //! [`StiffSystem`]: `trajectory` integrates it, `cloud` uses its RHS (the trajectory velocity, the
 //! paper's tangent) or its Jacobian (CSP-style fast direction) to orient the perturbations.
 //!
@@ -211,11 +211,6 @@ impl Sampler for TrajectorySampler {
     }
 }
 
-crate::register!(
-    sampler,
-    TrajectorySampler,
-    "Alg. 2: trajectories from random off-manifold initial states, sampled every dt"
-);
 
 /// How the normal spread of the cloud is scaled (paper Alg. 3, `normal_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -601,11 +596,6 @@ impl Sampler for CloudSampler {
     }
 }
 
-crate::register!(
-    sampler,
-    CloudSampler,
-    "Alg. 3: fuzzy cloud of tangent/normal perturbations around a base sampler's trajectories"
-);
 
 #[cfg(test)]
 mod tests {

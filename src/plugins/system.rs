@@ -4,7 +4,7 @@
 //! set of test initial states, and the reference eigenvalues (eigenvalues of the true Jacobian).
 //!
 //! Implementations live in `systems/`, one file each, and register themselves with
-//! [`register!`](crate::register)`(system, …)`; nothing in training, spectral evaluation or rollouts
+//! `stiffx::register!(system, …)`; nothing in training, spectral evaluation or rollouts
 //! names a concrete system.
 //!
 //! # Example

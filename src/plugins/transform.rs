@@ -106,7 +106,6 @@ impl TargetTransform for Identity {
     }
 }
 
-crate::register!(transform, Identity, "no target transform: regress the raw RHS");
 
 /// `asinh(F_i / s_i)` with per-component robust scales (see the module docs for the estimator).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -303,7 +302,6 @@ impl TargetTransform for Asinh {
     }
 }
 
-crate::register!(transform, Asinh, "asinh(F_i/s_i), s_i = median-centred MAD/0.6745 of the training targets");
 
 #[cfg(test)]
 mod tests {

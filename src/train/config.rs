@@ -48,7 +48,7 @@ pub struct TrainConfig {
     /// Fraction of samples held out for validation (random split by sample).
     pub val_fraction: f64,
     /// Data-parallel shards per batch, each in its own thread (see
-    /// [`batch_gradients`](crate::train::batch_gradients)); batches are not cut below 256 samples per
+    /// `train::batch_gradients`); batches are not cut below 256 samples per
     /// shard. `0` (default): [`Backend::default_shards`](crate::backend::Backend::default_shards) — 2 on
     /// flex and ndarray, whose elementwise kernels run on one thread, 1 on libtorch and wgpu. A property
     /// of the run (config and backend), never of the machine: the same run gives the same results anywhere.
@@ -131,7 +131,7 @@ impl TrainConfig {
     /// L-BFGS rounds after Adam: `lbfgs / 10` (validation keeps `lbfgs` a multiple of 10), each a row
     /// of the loss curve.
     pub fn lbfgs_rounds(&self) -> usize {
-        (self.lbfgs.max(0) as usize).div_ceil(crate::train::LBFGS_ROUND)
+        (self.lbfgs.max(0) as usize).div_ceil(LBFGS_ROUND)
     }
 }
 
@@ -159,3 +159,6 @@ impl Default for TrainConfig {
     }
 }
 
+/// L-BFGS iterations per round (at most; a round also ends after 13 evaluations): the validation loss is
+/// checked, and the observer told, after each round.
+pub const LBFGS_ROUND: usize = 10;

@@ -14,6 +14,8 @@
 pub mod config;
 pub mod weights;
 
+pub use config::LBFGS_ROUND;
+
 use std::time::Instant;
 
 use burn::module::Module;
@@ -480,9 +482,6 @@ fn sum_parts(model: &Mlp, mut parts: Vec<(f64, GradientsParams)>) -> (f64, Gradi
     (value, grads)
 }
 
-/// L-BFGS iterations per round (at most; a round also ends after 13 evaluations): the validation loss is
-/// checked, and the observer told, after each round.
-pub const LBFGS_ROUND: usize = 10;
 
 /// Rows per chunk of a full-batch pass ([`full_gradients`]).
 const FULL_BATCH_CHUNK: usize = 16_384;

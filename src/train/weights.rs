@@ -128,7 +128,7 @@ pub fn difference_rms(partner: &[u32], g: &[f64], d: usize) -> Vec<f64> {
 
 /// Unscaled difference-loss weights `ω_ik = 1 / max(Δy_ik², (floor · rms_k)²)`, `n × d` (0 for rows
 /// without a partner): the squared error of the change `Δy` becomes a squared relative error, floored
-/// where a component hardly changes (see [`TrainConfig::difference`](crate::train::config::TrainConfig::difference)).
+/// where a component hardly changes (see `train.difference`).
 /// A component that never changes (`rms_k = 0`) gets weight 0.
 pub fn difference_weights(partner: &[u32], g: &[f64], d: usize, rms: &[f64], floor: f64) -> Vec<f64> {
     let mut w = vec![0.0; partner.len() * d];

@@ -1,4 +1,5 @@
-use stiffx::engine::compare::{CompareSpec, compare};
+use stiffx::engine::compare::CompareSpec;
+use stiffx::engine::local::compare;
 use stiffx::engine::pipeline::RunOptions;
 
 #[test]
