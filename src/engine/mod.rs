@@ -26,6 +26,8 @@ pub mod compare;
 pub mod data;
 pub mod job;
 pub mod local;
+pub mod observe;
+pub mod outcome;
 pub mod pipeline;
 pub mod prepare;
 pub mod report;

@@ -8,21 +8,20 @@
 //! fitted transform, config), `loss_curve.csv`, `label_bias.csv`, `per_eps.csv`, `metrics.json`, and
 //! for a mass-action network `reactions.json` (its learned reactions, [`Weights::reactions`]).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Precision};
 use crate::config::Config;
 use crate::error::Result;
-use crate::io::{write_atomic, write_csv, write_json};
-use crate::eval::metrics::EpsMetrics;
 use crate::model::Weights;
 use crate::eval::spectral::JacobianMode;
 use crate::train::{EpochRecord, TrainObserver, Trained, train};
 use crate::engine::checkpoint::*;
+pub use crate::engine::observe::bar;
+use crate::engine::observe::{Evaluated, Files, Observer, Progress};
+pub use crate::engine::outcome::{RunMetrics, Timings};
 use crate::engine::data::*;
 use crate::engine::prepare::*;
 use crate::eval::evaluate::*;
@@ -60,113 +59,40 @@ impl Default for RunOptions {
     }
 }
 
-/// Everything a run produces.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunMetrics {
-    /// `stiffx` version.
-    pub version: String,
-    /// Seed.
-    pub seed: u64,
-    /// Backend used.
-    pub backend: String,
-    /// Training precision (`train.precision`); written only when it is not the default f32.
-    #[serde(default, skip_serializing_if = "Precision::is_f32")]
-    pub train_precision: Precision,
-    /// One-line descriptions of the plugins used.
-    pub system: String,
-    /// Sampler description.
-    pub sampler: String,
-    /// Labeller description.
-    pub labeller: String,
-    /// Fitted transform description.
-    pub transform: String,
-    /// Jacobian mode of the evaluation.
-    pub jacobian: JacobianMode,
-    /// Training samples.
-    pub n_train: usize,
-    /// Validation samples.
-    pub n_val: usize,
-    /// Best validation loss (transformed space).
-    #[serde(with = "crate::io::float")]
-    pub best_val_loss: f64,
-    /// Its epoch.
-    pub best_epoch: usize,
-    /// Rows of the loss curve: Adam epochs run, then L-BFGS rounds (`train.lbfgs`).
-    pub epochs: usize,
-    /// Training throughput.
-    #[serde(with = "crate::io::float")]
-    pub train_samples_per_sec: f64,
-    /// Seconds: sampling, labelling, training, evaluation.
-    pub seconds: Timings,
-    /// Label error against exact labels.
-    pub label_bias: Vec<LabelBias>,
-    /// For log-spaced evaluations, the eigenvalue errors per decade of time pooled over eps, then over
-    /// all points ([`pool_windows`](crate::eval::metrics::pool_windows)); empty otherwise.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub windows: Vec<crate::eval::metrics::PooledWindow>,
-    /// Spectral and rollout metrics.
-    pub eval: Evaluation,
-}
 
-/// Wall-clock split of a run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Timings {
-    /// Sampling.
-    pub sample: f64,
-    /// Labelling.
-    pub label: f64,
-    /// Training.
-    pub train: f64,
-    /// Evaluation.
-    pub eval: f64,
-}
 
-struct RunObserver<'a> {
-    out: Option<&'a Path>,
-    template: Checkpoint,
+/// Feeds the training loop's hooks to the run's observers, keeping the checkpoint of the best weights
+/// so far and the loss curve.
+struct Bridge<'a, 'b> {
+    observers: &'a mut [&'b mut dyn Observer],
+    best: Checkpoint,
     curve: Vec<EpochRecord>,
-    bar: ProgressBar,
+    rows: usize,
 }
 
-impl TrainObserver for RunObserver<'_> {
+impl TrainObserver for Bridge<'_, '_> {
     fn on_start(&mut self, init: &Weights, val_loss: f64) -> Result<()> {
-        if let Some(out) = self.out {
-            self.template.weights = init.clone();
-            self.template.val_loss = val_loss;
-            self.template.save(&out.join("checkpoint.json"))?;
+        self.best.weights = init.clone();
+        self.best.val_loss = val_loss;
+        for o in self.observers.iter_mut() {
+            o.on_train_start(&self.best, self.rows)?;
         }
         Ok(())
     }
     fn on_epoch(&mut self, rec: &EpochRecord, improved: bool, best: &Weights) -> Result<()> {
         self.curve.push(rec.clone());
-        self.bar.set_message(format!("train {:.3e}  val {:.3e}", rec.train_loss, rec.val_loss));
-        self.bar.inc(1);
-        if let Some(out) = self.out {
-            if improved {
-                self.template.weights = best.clone();
-                self.template.epoch = rec.epoch;
-                self.template.val_loss = rec.val_loss;
-                self.template.save(&out.join("checkpoint.json"))?;
-            }
-            write_csv(&out.join("loss_curve.csv"), &self.curve)?;
+        if improved {
+            self.best.weights = best.clone();
+            self.best.epoch = rec.epoch;
+            self.best.val_loss = rec.val_loss;
+        }
+        for o in self.observers.iter_mut() {
+            o.on_epoch(&self.curve, improved, &self.best)?;
         }
         Ok(())
     }
 }
 
-/// A progress bar on stderr (hidden when `progress` is false), prefixed with `what`.
-pub(crate) fn bar(progress: bool, len: u64, what: &str) -> ProgressBar {
-    if !progress {
-        return ProgressBar::hidden();
-    }
-    let b = ProgressBar::new(len);
-    b.set_style(
-        ProgressStyle::with_template("{prefix:>8} [{elapsed_precise}] {wide_bar} {pos}/{len} ({eta}) {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    b.set_prefix(what.to_string());
-    b
-}
 
 /// Runs the whole pipeline for one config.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunMetrics> {
@@ -178,28 +104,41 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunMetrics> {
     run_with_data(cfg, opts, &data)
 }
 
-/// Runs training and evaluation on already generated data (sweeps share datasets between runs).
+/// Runs training and evaluation on already generated data (sweeps share datasets between runs), with
+/// the observers `opts` asks for: [`Files`] into `opts.out`, [`Progress`] when `opts.progress`.
 pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<RunMetrics> {
+    let mut files = opts.out.as_ref().map(|o| Files {
+        out: o.clone(),
+        figures: opts.figures,
+        label: opts
+            .label
+            .clone()
+            .unwrap_or_else(|| o.file_name().map_or("run".into(), |n| n.to_string_lossy().into_owned())),
+    });
+    let mut progress = Progress::default();
+    let mut observers: Vec<&mut dyn Observer> = Vec::new();
+    if let Some(f) = files.as_mut() {
+        observers.push(f);
+    }
+    if opts.progress {
+        observers.push(&mut progress);
+    }
+    run_observed(cfg, opts, data, &mut observers)
+}
+
+/// The loop itself: prepare → train → evaluate on `data`, each stage's result handed to every
+/// observer ([`Observer`]); writes nothing itself.
+pub fn run_observed(
+    cfg: &Config,
+    opts: &RunOptions,
+    data: &Data,
+    observers: &mut [&mut dyn Observer],
+) -> Result<RunMetrics> {
     cfg.validate()?;
     cfg.train.precision.check_training(opts.backend)?;
     let device = opts.backend.device()?;
-    let out = opts.out.as_deref();
-    if let Some(o) = out {
-        write_atomic(&o.join("config.toml"), cfg.to_toml().as_bytes())?;
-    }
-    let say = |m: &str| {
-        if opts.progress {
-            eprintln!("{m}");
-        }
-    };
-    say(&format!(
-        "  {} samples ({:.1} s sampling, {:.1} s labelling)",
-        data.set.len(),
-        data.sample_secs,
-        data.label_secs
-    ));
-    if let Some(o) = out {
-        write_csv(&o.join("label_bias.csv"), &data.bias)?;
+    for o in observers.iter_mut() {
+        o.on_data(cfg, data)?;
     }
     let prep = prepare(cfg, data)?;
     let d = cfg.system.dim();
@@ -217,35 +156,23 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<Run
         val_loss: f64::INFINITY,
     };
     let rows = cfg.train.epochs as usize + cfg.train.lbfgs_rounds();
-    let mut obs = RunObserver { out, template, curve: Vec::new(), bar: bar(opts.progress, rows as u64, "train") };
+    let mut bridge = Bridge { observers, best: template, curve: Vec::new(), rows };
     let t_train = Instant::now();
     let mut train_cfg = cfg.train.clone();
     if train_cfg.shards == 0 {
         train_cfg.shards = opts.backend.default_shards();
     }
-    let trained: Trained = train(&init, &prep.train, &prep.val, &train_cfg, cfg.seed, &device, &mut obs)?;
-    obs.bar.finish_and_clear();
+    let trained: Trained = train(&init, &prep.train, &prep.val, &train_cfg, cfg.seed, &device, &mut bridge)?;
     let train_secs = t_train.elapsed().as_secs_f64();
-    let mut ck = obs.template;
+    let Bridge { observers, best: mut ck, curve, .. } = bridge;
     ck.weights = trained.best.clone();
     ck.epoch = trained.best_epoch;
     ck.val_loss = trained.best_val_loss;
-    if let Some(o) = out {
-        ck.save(&o.join("checkpoint.json"))?;
-        if let Some(r) = ck.weights.reactions(&ck.normalizer) {
-            write_json(&o.join("reactions.json"), &r)?;
-        }
+    for o in observers.iter_mut() {
+        o.on_trained(&ck)?;
     }
-    say("evaluating …");
     let (eval, traces) = evaluate(&ck, &cfg.eval_eps(), &device, opts.eval_precision, opts.jacobian)?;
-    let windows = match out {
-        Some(o) => {
-            write_traces(&o.join("traces.csv"), &traces, d)?;
-            write_time_windows(o, cfg, &traces)?
-        }
-        None => window_metrics(cfg, &traces),
-    };
-    let curve = std::mem::take(&mut obs.curve);
+    let windows = window_metrics(cfg, &traces);
     let metrics = RunMetrics {
         version: env!("CARGO_PKG_VERSION").into(),
         seed: cfg.seed,
@@ -267,49 +194,11 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<Run
         windows: crate::eval::metrics::pool_windows(&windows),
         eval,
     };
-    if let Some(o) = out {
-        if opts.figures {
-            let label = opts
-                .label
-                .clone()
-                .unwrap_or_else(|| o.file_name().map_or("run".into(), |n| n.to_string_lossy().into_owned()));
-            write_run_figures(&o.join("figures"), cfg, &label, &curve, &traces, &metrics.eval.per_eps)?;
-        }
-        write_outputs(o, &metrics)?;
+    let ev = Evaluated { cfg, metrics: &metrics, traces: &traces, windows: &windows, curve: &curve };
+    for o in observers.iter_mut() {
+        o.on_evaluated(&ev)?;
     }
     Ok(metrics)
 }
 
-/// Writes a run's figures into `dir`: `loss.png` (Fig. 6), `trajectories.png` (Fig. 7, at the
-/// reference eps), `eigenvalues.png` (Fig. 8, at the reference and the stiffest training eps) and
-/// `errors_vs_eps.png` (Fig. 10).
-pub fn write_run_figures(
-    dir: &Path,
-    cfg: &Config,
-    label: &str,
-    curve: &[EpochRecord],
-    traces: &Traces,
-    per_eps: &[EpsMetrics],
-) -> Result<()> {
-    use crate::figures::paper;
-    let sys = cfg.system.as_ref();
-    paper::loss_curves(&dir.join("loss.png"), &[(label.to_string(), cfg.seed, curve.to_vec())])?;
-    let runs = [(label.to_string(), traces)];
-    paper::trajectories(&dir.join("trajectories.png"), sys, &runs, cfg.eval.reference_eps)?;
-    let mut eps = vec![cfg.eval.reference_eps];
-    if let Some(stiffest) = sys.train_grid().into_iter().min_by(f64::total_cmp)
-        && stiffest != cfg.eval.reference_eps
-        && traces.eps.contains(&stiffest)
-    {
-        eps.push(stiffest);
-    }
-    paper::eigenvalues(&dir.join("eigenvalues.png"), sys, &runs, &eps)?;
-    let curve = crate::eval::metrics::eps_curve(label, &[per_eps], &sys.unseen_grid());
-    paper::eps_curves(&dir.join("errors_vs_eps.png"), &sys.param_name(), &curve)
-}
 
-/// Writes `metrics.json` and `per_eps.csv`.
-pub fn write_outputs(out: &Path, m: &RunMetrics) -> Result<()> {
-    write_csv(&out.join("per_eps.csv"), &m.eval.per_eps)?;
-    write_json(&out.join("metrics.json"), m)
-}

@@ -1,0 +1,70 @@
+//! What a run produces: [`RunMetrics`] (`metrics.json`), the typed result of the run loop's last stage,
+//! with the seconds each stage took ([`Timings`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Precision;
+use crate::engine::data::LabelBias;
+use crate::eval::evaluate::Evaluation;
+use crate::eval::spectral::JacobianMode;
+
+/// Everything a run produces.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunMetrics {
+    /// `stiffx` version.
+    pub version: String,
+    /// Seed.
+    pub seed: u64,
+    /// Backend used.
+    pub backend: String,
+    /// Training precision (`train.precision`); written only when it is not the default f32.
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub train_precision: Precision,
+    /// One-line descriptions of the plugins used.
+    pub system: String,
+    /// Sampler description.
+    pub sampler: String,
+    /// Labeller description.
+    pub labeller: String,
+    /// Fitted transform description.
+    pub transform: String,
+    /// Jacobian mode of the evaluation.
+    pub jacobian: JacobianMode,
+    /// Training samples.
+    pub n_train: usize,
+    /// Validation samples.
+    pub n_val: usize,
+    /// Best validation loss (transformed space).
+    #[serde(with = "crate::io::float")]
+    pub best_val_loss: f64,
+    /// Its epoch.
+    pub best_epoch: usize,
+    /// Rows of the loss curve: Adam epochs run, then L-BFGS rounds (`train.lbfgs`).
+    pub epochs: usize,
+    /// Training throughput.
+    #[serde(with = "crate::io::float")]
+    pub train_samples_per_sec: f64,
+    /// Seconds: sampling, labelling, training, evaluation.
+    pub seconds: Timings,
+    /// Label error against exact labels.
+    pub label_bias: Vec<LabelBias>,
+    /// For log-spaced evaluations, the eigenvalue errors per decade of time pooled over eps, then over
+    /// all points ([`pool_windows`](crate::eval::metrics::pool_windows)); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<crate::eval::metrics::PooledWindow>,
+    /// Spectral and rollout metrics.
+    pub eval: Evaluation,
+}
+
+/// Wall-clock split of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// Sampling.
+    pub sample: f64,
+    /// Labelling.
+    pub label: f64,
+    /// Training.
+    pub train: f64,
+    /// Evaluation.
+    pub eval: f64,
+}
