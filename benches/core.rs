@@ -12,13 +12,14 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use stiffx::backend::Backend;
-use stiffx::train::config::TrainConfig;
-use stiffx::plugins::labeller::{Burst, Labeller, TauMode};
-use stiffx::model::{Normalizer, Weights};
-use stiffx::plugins::sampler::{CloudSampler, Sampler, TrajectorySampler};
 use stiffx::eval::spectral::{JacobianMode, LearnedRhs, eigenvalues};
-use stiffx::train::{Dataset, Silent, train};
+use stiffx::model::{Normalizer, Weights};
+use stiffx::plugins::cloud::CloudSampler;
+use stiffx::plugins::labeller::{Burst, Labeller, TauMode};
+use stiffx::plugins::sampler::{Sampler, TrajectorySampler};
 use stiffx::plugins::transform::Asinh;
+use stiffx::train::config::TrainConfig;
+use stiffx::train::{Dataset, Silent, train};
 
 fn training(c: &mut Criterion) {
     let n = 8 * 8192;

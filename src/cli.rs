@@ -7,8 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::backend::{Backend, Precision};
 use crate::config::Config;
-use crate::error::{Error, Result};
 use crate::engine::pipeline::RunOptions;
+use crate::error::{Error, Result};
 use crate::eval::spectral::JacobianMode;
 
 /// stiffx — learn stiff ODE right-hand sides and check their eigenstructure.

@@ -188,7 +188,11 @@ impl Config {
         Error::at_least_one("model.width", self.model.width)?;
         self.model.state_quantile.validate(self.system.dim())?;
         if self.model.project_invariants {
-            crate::eval::spectral::invariant_projector(self.system.dim(), &self.system.invariants(), &self.model.eliminate)?;
+            crate::eval::spectral::invariant_projector(
+                self.system.dim(),
+                &self.system.invariants(),
+                &self.model.eliminate,
+            )?;
         }
         Error::at_least_one("train.epochs", self.train.epochs)?;
         if self.train.shards < 0 {
@@ -261,4 +265,3 @@ impl Config {
         Ok(())
     }
 }
-

@@ -87,7 +87,9 @@ pub enum Error {
     #[error("{0}")]
     Unsupported(String),
     /// `stiffx collect` found jobs of a spec that have not finished (exit code 3).
-    #[error("{missing} of {total} jobs of {spec} have not finished: {ids}; run them with `stiffx run-job {spec} --index {indices}`")]
+    #[error(
+        "{missing} of {total} jobs of {spec} have not finished: {ids}; run them with `stiffx run-job {spec} --index {indices}`"
+    )]
     Incomplete {
         /// The spec file.
         spec: String,

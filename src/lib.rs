@@ -10,14 +10,18 @@
 //!
 //! | trait | built-ins | role |
 //! |---|---|---|
-//! | [`system::StiffSystem`] | `davis-skodje` (in `systems/`) | the exact ODE, its grids and reference spectrum |
-//! | [`sampler::Sampler`] | `trajectory`, `cloud` | states of the dataset (Alg. 2, 3) |
-//! | [`labeller::Labeller`] | `direct`, `burst`, `finite-difference` | regression targets (eqs. 14, 15, Alg. 4) |
-//! | [`transform::TargetTransform`] | `identity`, `asinh` | target scaling (eq. 28) |
+//! | [`plugins::system::StiffSystem`] | `davis-skodje` (in `systems/`) | the exact ODE, its grids and reference spectrum |
+//! | [`plugins::sampler::Sampler`] | `trajectory`, `cloud` | states of the dataset (Alg. 2, 3) |
+//! | [`plugins::labeller::Labeller`] | `direct`, `burst`, `finite-difference` | regression targets (eqs. 14, 15, Alg. 4) |
+//! | [`plugins::transform::TargetTransform`] | `identity`, `asinh` | target scaling (eq. 28) |
 //!
-//! One loop ([`pipeline::run`]) drives sample → label → transform → train → evaluate; plugins never
-//! call each other. Only [`model`], [`train`] and [`spectral`] touch burn tensors; the backend is a
-//! run-time [`backend::Backend`] choice, compiled in by cargo features.
+//! One loop ([`engine::pipeline::run`]) drives sample → label → transform → train → evaluate as typed
+//! stages handed to observers ([`engine::observe`]); plugins never call each other. Only [`model`],
+//! [`train`] and [`eval::spectral`] touch burn tensors; the backend is a run-time [`backend::Backend`]
+//! choice, compiled in by cargo features. Multi-run experiments are specs expanded to job lists
+//! ([`engine`]: `stiffx jobs`, `run-job`, `collect`, SLURM arrays). Folders: `plugins/` (the traits and
+//! the registry), `model/`, `train/`, `eval/`, `engine/`, `commands/`, `figures/`; [`stats`] is the leaf
+//! of order statistics.
 #![warn(missing_docs)]
 
 pub use inventory;
@@ -28,17 +32,15 @@ pub mod commands;
 
 pub mod config;
 pub mod engine;
-pub mod eval;
 pub mod error;
+pub mod eval;
 pub mod figures;
 pub mod io;
 pub mod model;
-pub mod plugins;
 pub mod ode;
+pub mod plugins;
 pub mod stats;
 pub mod train;
-
-
 
 /// Built-in systems: every file of the top-level `systems/` folder is a module here.
 #[path = "../systems/mod.rs"]

@@ -32,13 +32,13 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
-        Command::Run(a) => stiffx::commands::run(&a),
-        Command::Eval(a) => stiffx::commands::eval(&a),
-        Command::Bench(a) => stiffx::commands::bench(&a),
-        Command::Sweep(a) => stiffx::commands::sweep(&a),
-        Command::Diagnose(a) => stiffx::commands::diagnose(&a),
-        Command::Compare(a) => stiffx::commands::compare(&a),
-        Command::Inspect(a) => stiffx::commands::inspect(&a),
+        Command::Run(a) => stiffx::commands::run::run(&a),
+        Command::Eval(a) => stiffx::commands::eval::eval(&a),
+        Command::Bench(a) => stiffx::commands::bench::bench(&a),
+        Command::Sweep(a) => stiffx::commands::sweep::sweep(&a),
+        Command::Diagnose(a) => stiffx::commands::sweep::diagnose(&a),
+        Command::Compare(a) => stiffx::commands::sweep::compare(&a),
+        Command::Inspect(a) => stiffx::commands::inspect::inspect(&a),
         Command::Jobs(a) => stiffx::commands::jobs::jobs(&a),
         Command::RunJob(a) => stiffx::commands::jobs::run_job(&a),
         Command::Collect(a) => stiffx::commands::jobs::collect(&a),

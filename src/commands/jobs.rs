@@ -59,7 +59,8 @@ pub fn jobs(a: &JobsArgs) -> Result<()> {
         results.len() - done
     )
     .map_err(io)?;
-    writeln!(stdout, "{:>5}  {:<40} {:<7} {:>10} {:>14}", "index", "id", "status", "samples", "sample-epochs").map_err(io)?;
+    writeln!(stdout, "{:>5}  {:<40} {:<7} {:>10} {:>14}", "index", "id", "status", "samples", "sample-epochs")
+        .map_err(io)?;
     let mut total = 0usize;
     for (j, m) in &results {
         let (n, c) = cost(&j.config).map_or(("?".to_string(), "?".to_string()), |(n, c)| {

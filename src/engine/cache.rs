@@ -4,7 +4,7 @@
 //! `<out>/data/<key hash>/dataset.json` holds the [`Data`] (states, labels, label bias, the seconds
 //! its generation took) with round-trip-exact floats, so a job that reads it trains on bit-for-bit the
 //! data it would have generated; `key.json` beside it holds the readable key. The first worker to
-//! need a dataset takes an exclusive lock on `<key hash>.lock` (an OS file lock, released even when
+//! need a dataset takes an exclusive lock on `<key hash>/.lock` (an OS file lock, released even when
 //! the process is killed), generates and writes it atomically; a worker that arrives meanwhile waits
 //! for the lock and then reads the file. Nothing is ever written in place.
 
@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
+use crate::engine::data::{Data, generate};
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
-use crate::engine::data::{Data, generate};
 
 /// The key of a run's dataset: runs with equal keys share one generated dataset.
 pub fn data_key(cfg: &Config) -> String {
@@ -56,8 +56,8 @@ pub fn dataset(out: &Path, cfg: &Config) -> Result<Data> {
         return Ok(d);
     }
     let data = generate(cfg)?;
-    let json = serde_json::to_vec(&data)
-        .map_err(|e| Error::Unsupported(format!("the dataset does not serialise: {e}")))?;
+    let json =
+        serde_json::to_vec(&data).map_err(|e| Error::Unsupported(format!("the dataset does not serialise: {e}")))?;
     write_atomic(&dir.join("key.json"), data_key(cfg).as_bytes())?;
     write_atomic(&file, &json)?;
     // Dropping the file releases the lock.
@@ -89,7 +89,10 @@ mod tests {
         let stamp = std::fs::metadata(&file).unwrap().modified().unwrap();
         let b = dataset(out.path(), &cfg).unwrap();
         assert_eq!(a.set, b.set);
-        assert_eq!(a.labels.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.labels.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        assert_eq!(
+            a.labels.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            b.labels.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
         assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), stamp, "read, not regenerated");
         // Another seed is another dataset.
         let mut other = cfg.clone();

@@ -16,14 +16,14 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::engine::pipeline::RunOptions;
 use crate::error::{Error, Result};
 use crate::figures::paper::{Bar, bar_panels};
 use crate::io::{write_atomic, write_csv};
-use crate::stats::mean_std;
-use crate::engine::pipeline::RunOptions;
 use crate::plugins::registry::{self, name_of};
 use crate::plugins::sampler::Sampler;
 use crate::plugins::transform::TargetTransform;
+use crate::stats::mean_std;
 
 /// What to compare.
 #[derive(Debug, Clone)]
@@ -162,7 +162,6 @@ pub fn jobs(bases: &[Config], spec: &CompareSpec) -> Result<Vec<(String, Config)
     }
     Ok(jobs)
 }
-
 
 /// Writes the comparison's `compare.csv`, `compare.md` and (with figures on) `compare.png` into `out`
 /// from its finished runs `(name, config, metrics)`. Returns the rows and the Markdown table.

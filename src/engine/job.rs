@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::io::write_json;
 use crate::engine::data::Data;
 use crate::engine::pipeline::{RunMetrics, RunOptions, run_with_data};
+use crate::error::{Error, Result};
+use crate::io::write_json;
 
 /// The completion marker of a job's directory.
 pub const DONE: &str = "done.json";
@@ -71,10 +71,9 @@ impl Job {
         }
         let path = dir.join("metrics.json");
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_str(&text).map(Some).map_err(|e| Error::Checkpoint {
-            path,
-            message: format!("unreadable metrics of a finished job: {e}"),
-        })
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::Checkpoint { path, message: format!("unreadable metrics of a finished job: {e}") })
     }
 
     /// Runs the job into `out` unless it has finished (then its metrics are read back). `data` is
@@ -135,12 +134,15 @@ fn remove_partials(parent: &Path, base: &str) -> Result<()> {
 /// Parses `--index`: `I`, `A-B` (inclusive) or a comma-separated list of both (`0-3,7`), each below
 /// `n`; returns the indices sorted, without repeats.
 pub fn parse_indices(text: &str, n: usize) -> Result<Vec<usize>> {
-    let allowed = || format!("job indices below {n} as I, A-B or a comma-separated list (`stiffx jobs SPEC` lists them)");
+    let allowed =
+        || format!("job indices below {n} as I, A-B or a comma-separated list (`stiffx jobs SPEC` lists them)");
     let bad = || Error::invalid("--index", text, allowed());
     let mut out = Vec::new();
     for part in text.split(',').map(str::trim) {
         let (a, b) = match part.split_once('-') {
-            Some((a, b)) => (a.trim().parse::<usize>().map_err(|_| bad())?, b.trim().parse::<usize>().map_err(|_| bad())?),
+            Some((a, b)) => {
+                (a.trim().parse::<usize>().map_err(|_| bad())?, b.trim().parse::<usize>().map_err(|_| bad())?)
+            }
             None => {
                 let i = part.parse::<usize>().map_err(|_| bad())?;
                 (i, i)

@@ -7,8 +7,8 @@ use super::compare::{CompareRow, CompareSpec, tables as compare_tables};
 use super::spec::{Kind, Spec};
 use super::sweep::{Row, tables as sweep_tables};
 use crate::config::Config;
-use crate::error::{Error, Result};
 use crate::engine::pipeline::RunOptions;
+use crate::error::{Error, Result};
 
 /// Runs (or resumes) a sweep with the experiment engine and writes its tables (into `out`, or the
 /// sweep file's `out`). Returns the rows.

@@ -11,20 +11,19 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-
 use crate::backend::{Backend, Precision};
 use crate::config::Config;
-use crate::error::Result;
-use crate::model::Weights;
-use crate::eval::spectral::JacobianMode;
-use crate::train::{EpochRecord, TrainObserver, Trained, train};
 use crate::engine::checkpoint::*;
+use crate::engine::data::*;
 pub use crate::engine::observe::bar;
 use crate::engine::observe::{Evaluated, Files, Observer, Progress};
 pub use crate::engine::outcome::{RunMetrics, Timings};
-use crate::engine::data::*;
 use crate::engine::prepare::*;
+use crate::error::Result;
 use crate::eval::evaluate::*;
+use crate::eval::spectral::JacobianMode;
+use crate::model::Weights;
+use crate::train::{EpochRecord, TrainObserver, Trained, train};
 
 /// Run-time options that are not part of the experiment (where, on what, how loud).
 #[derive(Debug, Clone)]
@@ -59,8 +58,6 @@ impl Default for RunOptions {
     }
 }
 
-
-
 /// Feeds the training loop's hooks to the run's observers, keeping the checkpoint of the best weights
 /// so far and the loss curve.
 struct Bridge<'a, 'b> {
@@ -92,7 +89,6 @@ impl TrainObserver for Bridge<'_, '_> {
         Ok(())
     }
 }
-
 
 /// Runs the whole pipeline for one config.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunMetrics> {
@@ -200,5 +196,3 @@ pub fn run_observed(
     }
     Ok(metrics)
 }
-
-

@@ -3,18 +3,17 @@
 //! target transform `G = T(F)` fitted on it, and the loss weights of `train.weighting`,
 //! `train.difference` and `train.jacobian` ([`crate::train::weights`]).
 
-
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::config::Config;
-use crate::train::config::Weighting;
+use crate::engine::data::*;
 use crate::error::{Error, Result};
 use crate::model::Normalizer;
-use crate::train::Dataset;
 use crate::plugins::transform::{TargetTransform, forward_all};
-use crate::engine::data::*;
+use crate::train::Dataset;
+use crate::train::config::Weighting;
 use crate::train::weights::*;
 
 /// Network-space training and validation sets, the fitted normaliser and transform.

@@ -12,15 +12,15 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::eval::diagnostics::Diagnostics;
-use crate::error::{Error, Result};
-use crate::figures::paper::{self, Bar};
-use crate::io::{write_atomic, write_csv};
-use crate::eval::metrics::{CurvePoint, EpsMetrics, eps_curve};
-use crate::stats::mean_std;
 use crate::engine::checkpoint::Checkpoint;
 use crate::engine::pipeline::{RunMetrics, RunOptions};
+use crate::error::{Error, Result};
+use crate::eval::diagnostics::Diagnostics;
 use crate::eval::evaluate::{evaluate, read_traces};
+use crate::eval::metrics::{CurvePoint, EpsMetrics, eps_curve};
+use crate::figures::paper::{self, Bar};
+use crate::io::{write_atomic, write_csv};
+use crate::stats::mean_std;
 use crate::train::EpochRecord;
 
 /// One row of `table1.csv`.
@@ -163,7 +163,8 @@ pub fn sweep_report(out: &Path, runs: &[SweepRun<'_>], rows: &[Row], opts: &RunO
             firsts.push((format!("{n} (seed {})", r.cfg.seed), read_traces(&r.dir.join("traces.csv"), d)?, r));
         }
     }
-    let tr_refs: Vec<(String, &crate::eval::evaluate::Traces)> = firsts.iter().map(|(l, t, _)| (l.clone(), t)).collect();
+    let tr_refs: Vec<(String, &crate::eval::evaluate::Traces)> =
+        firsts.iter().map(|(l, t, _)| (l.clone(), t)).collect();
     let ref_eps = runs[0].cfg.eval.reference_eps;
     paper::trajectories(&fig.join("fig7_trajectories.png"), sys.as_ref(), &tr_refs, ref_eps)?;
     let mut eig_eps = vec![ref_eps];
@@ -296,7 +297,8 @@ fn markdown(
                 c.train.batch,
                 match c.train.schedule {
                     crate::train::config::Schedule::Constant => format!("lr {} constant", c.train.lr),
-                    crate::train::config::Schedule::Cosine => format!("lr {} → {} cosine", c.train.lr, c.train.lr_final),
+                    crate::train::config::Schedule::Cosine =>
+                        format!("lr {} → {} cosine", c.train.lr, c.train.lr_final),
                 },
                 r.metrics.n_train + r.metrics.n_val
             ));

@@ -30,8 +30,8 @@ use super::compare::{self, CompareSpec};
 use super::job::Job;
 use super::sweep::{self, SweepConfig};
 use crate::config::Config;
-use crate::error::{Error, Result};
 use crate::engine::pipeline::{RunMetrics, RunOptions};
+use crate::error::{Error, Result};
 
 /// A compare spec file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -165,10 +165,8 @@ impl Spec {
                 indices: super::job::format_indices(&missing.iter().map(|j| j.index).collect::<Vec<_>>()),
             });
         }
-        let done: Vec<(String, Config, RunMetrics)> = results
-            .iter()
-            .filter_map(|(j, m)| m.clone().map(|m| (j.name.clone(), j.config.clone(), m)))
-            .collect();
+        let done: Vec<(String, Config, RunMetrics)> =
+            results.iter().filter_map(|(j, m)| m.clone().map(|m| (j.name.clone(), j.config.clone(), m))).collect();
         match &self.kind {
             Kind::Sweep(sc) => sweep::tables(sc, &self.out, done, opts).map(|(_, md)| md),
             Kind::Compare { bases, spec } => compare::tables(bases, spec, &self.out, done, opts).map(|(_, md)| md),

@@ -17,11 +17,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::io::{write_atomic, write_csv};
-use crate::eval::metrics::s_comb;
-use crate::stats::mean_std;
 use crate::engine::pipeline::{RunMetrics, RunOptions};
+use crate::error::{Error, Result};
+use crate::eval::metrics::s_comb;
+use crate::io::{write_atomic, write_csv};
+use crate::stats::mean_std;
 
 /// A sweep file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,7 +37,6 @@ pub struct SweepConfig {
     #[serde(default)]
     pub epochs: Option<i64>,
 }
-
 
 /// The named configs of a sweep, in its order (configs × seeds), with seeds and the epoch override
 /// set and each validated; config files are relative to `dir` (the sweep file's folder).
@@ -61,7 +60,6 @@ pub fn configs(sc: &SweepConfig, dir: &Path) -> Result<Vec<(String, Config)>> {
     }
     Ok(jobs)
 }
-
 
 /// Writes a sweep's tables (`table1.csv`, `table1.md`) and, with figures on, its report into `out`
 /// from its finished runs `(name, config, metrics)`. Returns the rows and the Markdown table.

@@ -11,13 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::Precision;
 use crate::config::Config;
+use crate::engine::checkpoint::*;
 use crate::error::{Error, Result};
-use crate::io::write_csv;
 use crate::eval::metrics::{
     EigenErrors, EnsembleMetrics, EpsMetrics, Summary, WindowMetrics, period_rel, rollout_l2, rollout_rel,
 };
 use crate::eval::spectral::{Ensemble, JacobianMode, LearnedField, LearnedRhs, eigenvalues};
-use crate::engine::checkpoint::*;
+use crate::io::write_csv;
 
 /// Per-eps metrics plus the two headline summaries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,8 +157,8 @@ pub fn evaluate_field(
                 let learned = nalgebra::DMatrix::from_row_slice(d, d, &jac[p * d * d..(p + 1) * d * d]);
                 let exact = sys.jacobian(&tr.reference[p * d..(p + 1) * d], e);
                 errs.add_angle(crate::eval::metrics::subspace_angle(
-                    &crate::plugins::sampler::fast_eigenvectors(&learned, &tr.learned_eigs[p], 1),
-                    &crate::plugins::sampler::fast_eigenvectors(&exact, &tr.reference_eigs[p], 1),
+                    &crate::plugins::cloud::fast_eigenvectors(&learned, &tr.learned_eigs[p], 1),
+                    &crate::plugins::cloud::fast_eigenvectors(&exact, &tr.reference_eigs[p], 1),
                 ));
             }
         }

@@ -20,8 +20,8 @@ use burn::tensor::{DType, Device, Tensor};
 use nalgebra::{Complex, DMatrix};
 use serde::{Deserialize, Serialize};
 
-use crate::model::config::EpsInput;
 use crate::error::Result;
+use crate::model::config::EpsInput;
 use crate::model::{Mlp, Normalizer, Weights, tensor2_as, to_f64};
 use crate::plugins::system::eigenvalues_by_magnitude;
 use crate::plugins::transform::{TargetTransform, chain_rule, inverse_all};

@@ -7,10 +7,10 @@
 use std::path::Path;
 
 use super::{Axis, Mark, Panel, Series, render};
-use crate::eval::diagnostics::{ComponentStats, HistBin, QqPoint};
 use crate::error::Result;
-use crate::eval::metrics::CurvePoint;
+use crate::eval::diagnostics::{ComponentStats, HistBin, QqPoint};
 use crate::eval::evaluate::Traces;
+use crate::eval::metrics::CurvePoint;
 use crate::plugins::system::StiffSystem;
 use crate::train::EpochRecord;
 

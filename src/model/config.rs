@@ -1,7 +1,6 @@
 //! `[model]` of a config: the network's shape and activation, how the stiffness parameter and the
 //! states enter it (`eps_input`, `state_input`: linear, asinh or log maps), and per-component values.
 
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};

@@ -86,7 +86,6 @@ impl Labeller for Direct {
     }
 }
 
-
 /// How the burst horizon is chosen (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -239,7 +238,6 @@ impl Labeller for Burst {
     }
 }
 
-
 /// Paper eq. 14: `(x(t+δt) - x(t-δt)) / (2δt)` along the stored trajectories (second-order one-sided
 /// differences at the two ends; on non-uniform, e.g. log-spaced, times the second-order three-point
 /// formulas of [`fd_weights`]). Only trajectory points can be labelled this way.
@@ -301,4 +299,3 @@ pub fn fd_weights(times: &[f64], j: usize) -> (usize, [f64; 3]) {
     };
     (first, w)
 }
-

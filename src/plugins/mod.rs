@@ -12,6 +12,7 @@
 //! registered in [`builtins`].
 
 pub mod builtins;
+pub mod cloud;
 pub mod labeller;
 pub mod registry;
 pub mod sampler;

@@ -106,7 +106,6 @@ impl TargetTransform for Identity {
     }
 }
 
-
 /// `asinh(F_i / s_i)` with per-component robust scales (see the module docs for the estimator).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -301,7 +300,6 @@ impl TargetTransform for Asinh {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {

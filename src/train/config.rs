@@ -1,7 +1,6 @@
 //! `[train]` of a config: optimiser, schedule, batch, loss weights (`weighting`, `difference`,
 //! `jacobian`), L-BFGS rounds and precision; validated with field-named errors.
 
-
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Precision;

@@ -6,8 +6,6 @@
 //! ∂G_k/∂u_j = T_k'(F_k) · ∂F_k/∂x_j · ∂x_j/∂u_j
 //! ```
 
-
-
 use crate::model::Normalizer;
 use crate::plugins::sampler::{Origin, SampleSet};
 use crate::plugins::transform::TargetTransform;

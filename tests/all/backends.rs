@@ -8,8 +8,8 @@
 //! layers); f64 evaluation 1e-9 (where the backend supports f64).
 
 use stiffx::backend::{Backend, Precision};
-use stiffx::model::{Normalizer, Weights};
 use stiffx::eval::spectral::{JacobianMode, LearnedRhs};
+use stiffx::model::{Normalizer, Weights};
 use stiffx::plugins::transform::Identity;
 
 /// The MLP on the host in f64: standardised inputs, SiLU hidden layers, linear output.
@@ -121,7 +121,8 @@ fn a_short_training_run_reaches_the_same_metrics_on_every_backend() {
     let mut results = Vec::new();
     for backend in backends() {
         let eval_precision = if backend.supports_f64() { Precision::F64 } else { Precision::F32 };
-        let opts = stiffx::engine::pipeline::RunOptions { backend, eval_precision, figures: false, ..Default::default() };
+        let opts =
+            stiffx::engine::pipeline::RunOptions { backend, eval_precision, figures: false, ..Default::default() };
         let t = std::time::Instant::now();
         let m = stiffx::engine::pipeline::run(&cfg, &opts).unwrap();
         eprintln!(

@@ -40,7 +40,10 @@ fn unknown_names_are_rejected() {
     assert_bad_input(&["run", "--transform", "log"], &["unknown transform", "asinh, identity"]);
     assert_bad_input(&["run", "--sampler", "grid"], &["unknown sampler", "cloud, trajectory"]);
     assert_bad_input(&["run", "--labeller", "x"], &["unknown labeller", "burst, direct, finite-difference"]);
-    assert_bad_input(&["run", "--backend", "metal2"], &["--backend", "metal2", "flex, ndarray, wgpu, tch, tch-cuda, tch-mps"]);
+    assert_bad_input(
+        &["run", "--backend", "metal2"],
+        &["--backend", "metal2", "flex, ndarray, wgpu, tch, tch-cuda, tch-mps"],
+    );
     // Every enumerated flag is a clap value enum: the message lists the possible values.
     assert_bad_input(&["run", "--jacobian", "central"], &["--jacobian", "forward", "reverse"]);
     assert_bad_input(&["bench", "--only", "gemm"], &["--only", "train", "sobolev", "burst"]);

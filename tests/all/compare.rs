@@ -22,7 +22,10 @@ fn compare_runs_every_combination_and_writes_one_table() {
     assert_eq!(3 * ds[0].samples, ds[1].samples);
     // The base config's system keeps its grid (3 eps); the other system uses its registry default.
     let mm = std::fs::read_to_string(dir.path().join("michaelis-menten/asinh-cloud-s1/per_eps.csv")).unwrap();
-    assert_eq!(mm.lines().count(), 1 + stiffx::plugins::registry::system("michaelis-menten").unwrap().train_grid().len());
+    assert_eq!(
+        mm.lines().count(),
+        1 + stiffx::plugins::registry::system("michaelis-menten").unwrap().train_grid().len()
+    );
     for f in ["compare.csv", "compare.md", "compare.png", "davis-skodje/asinh-trajectory-s1/metrics.json"] {
         assert!(dir.path().join(f).is_file(), "{f}");
     }
@@ -90,7 +93,8 @@ fn compare_uses_a_systems_own_base_config() {
     assert!(eigs.iter().all(|(fast, zero)| *zero <= 1e-9 * fast.max(1e-300)), "{eigs:?}");
     // An ensemble of the checkpoint with itself is that network: the same metrics, members that agree
     // everywhere, and per-decade rows over the same 39 points.
-    let ck = stiffx::engine::checkpoint::Checkpoint::load(&dir.path().join("robertson/asinh-cloud-s1/checkpoint.json")).unwrap();
+    let ck = stiffx::engine::checkpoint::Checkpoint::load(&dir.path().join("robertson/asinh-cloud-s1/checkpoint.json"))
+        .unwrap();
     let device = stiffx::backend::Backend::default_compiled().unwrap().device().unwrap();
     let (f64_, fwd) = (stiffx::backend::Precision::F64, stiffx::eval::spectral::JacobianMode::Forward);
     let eps = ck.config.eval_eps();

@@ -9,8 +9,9 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use stiffx::config::Config;
 use stiffx::engine::pipeline::{RunOptions, run};
+use stiffx::plugins::cloud::{CloudSampler, fast_subspace};
 use stiffx::plugins::registry;
-use stiffx::plugins::sampler::{CloudSampler, Origin, Sampler, TrajectorySampler, fast_subspace};
+use stiffx::plugins::sampler::{Origin, Sampler, TrajectorySampler};
 use stiffx::plugins::system::StiffSystem;
 
 /// `a' = -a + b/2`, `b' = -2b + c²`, `c' = -(c - a/(1+a))/eps`: three time scales, the fastest ≈ −1/eps.

@@ -1,7 +1,7 @@
 use burn::tensor::DType;
 use stiffx::backend::Backend;
-use stiffx::model::{Normalizer, Weights};
 use stiffx::eval::spectral::{Ensemble, JacobianMode, LearnedField, LearnedRhs};
+use stiffx::model::{Normalizer, Weights};
 use stiffx::plugins::transform::{Asinh, Identity, TargetTransform};
 
 fn points() -> (Vec<f64>, Vec<f64>) {

@@ -1,7 +1,8 @@
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use stiffx::plugins::cloud::CloudSampler;
 use stiffx::plugins::labeller::{Burst, Direct, FiniteDifference, Labeller, TauMode};
-use stiffx::plugins::sampler::{CloudSampler, Sampler, TrajectorySampler};
+use stiffx::plugins::sampler::{Sampler, TrajectorySampler};
 
 fn setup() -> (Box<dyn stiffx::plugins::system::StiffSystem>, stiffx::plugins::sampler::SampleSet) {
     let sys = stiffx::plugins::registry::system("davis-skodje").unwrap();

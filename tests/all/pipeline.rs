@@ -1,9 +1,9 @@
 use stiffx::backend::Precision;
-use stiffx::error::Error;
-use stiffx::model::Weights;
 use stiffx::engine::checkpoint::Checkpoint;
 use stiffx::engine::pipeline::{RunMetrics, RunOptions, run};
+use stiffx::error::Error;
 use stiffx::eval::evaluate::evaluate;
+use stiffx::model::Weights;
 
 fn sig(v: f64) -> String {
     format!("{v:.3e}")
@@ -320,8 +320,8 @@ fn assert_labels_are_central_differences(
 /// the checkpoint (activation, constraint, map) reproduces the run's metrics exactly.
 #[test]
 fn a_reaction_network_trains_with_nonnegative_orders_and_reloads() {
-    use stiffx::model::config::{Activation, StateInput};
     use stiffx::model::StateMap;
+    use stiffx::model::config::{Activation, StateInput};
     let dir = tempfile::tempdir().unwrap();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny_robertson.toml");
     let mut cfg = stiffx::config::Config::from_file(&path).unwrap();

@@ -161,7 +161,12 @@ fn registry_names_are_the_typetag_names() {
         checked += 1;
     }
     for name in registry::sampler_names() {
-        check("sampler", &name, &*registry::sampler(&name).unwrap(), round_trip::<Box<dyn stiffx::plugins::sampler::Sampler>>);
+        check(
+            "sampler",
+            &name,
+            &*registry::sampler(&name).unwrap(),
+            round_trip::<Box<dyn stiffx::plugins::sampler::Sampler>>,
+        );
         checked += 1;
     }
     for name in registry::labeller_names() {

@@ -1,6 +1,7 @@
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use stiffx::plugins::sampler::{CloudSampler, Directions, NormalMode, Origin, Sampler, TrajectorySampler};
+use stiffx::plugins::cloud::{CloudSampler, Directions, NormalMode};
+use stiffx::plugins::sampler::{Origin, Sampler, TrajectorySampler};
 use stiffx::plugins::system::StiffSystem;
 
 fn ds() -> Box<dyn StiffSystem> {
@@ -319,16 +320,19 @@ fn boundary_floor_gives_zero_species_a_one_sided_cloud() {
 }
 
 /// The reference integrators (moved from `ode.rs`, whose unit tests may not reach the registry).
-    #[test]
-    fn bdf_and_tsit45_agree_with_the_exact_solution_on_a_very_stiff_problem() {
-        // Davis–Skodje at eps = 1e-3: y = y0 e^{-t} exactly.
-        let sys = stiffx::plugins::registry::system("davis-skodje").unwrap();
-        let times = [0.0, 0.5, 2.0];
-        let x0 = [1.5, 1.2];
-        let a = stiffx::ode::solve_at_with(sys.as_ref(), 1e-3, &x0, &times, 1e-9, 1e-12, false, stiffx::ode::Method::Bdf).unwrap();
-        let b = stiffx::ode::solve_at_with(sys.as_ref(), 1e-3, &x0, &times, 1e-9, 1e-12, false, stiffx::ode::Method::Tsit45).unwrap();
-        for (i, &t) in times.iter().enumerate() {
-            assert!((a[2 * i] - 1.5 * (-t).exp()).abs() < 1e-7, "bdf y at t={t}");
-            assert!((a[2 * i + 1] - b[2 * i + 1]).abs() < 1e-6, "bdf and tsit45 z at t={t}");
-        }
+#[test]
+fn bdf_and_tsit45_agree_with_the_exact_solution_on_a_very_stiff_problem() {
+    // Davis–Skodje at eps = 1e-3: y = y0 e^{-t} exactly.
+    let sys = stiffx::plugins::registry::system("davis-skodje").unwrap();
+    let times = [0.0, 0.5, 2.0];
+    let x0 = [1.5, 1.2];
+    let a = stiffx::ode::solve_at_with(sys.as_ref(), 1e-3, &x0, &times, 1e-9, 1e-12, false, stiffx::ode::Method::Bdf)
+        .unwrap();
+    let b =
+        stiffx::ode::solve_at_with(sys.as_ref(), 1e-3, &x0, &times, 1e-9, 1e-12, false, stiffx::ode::Method::Tsit45)
+            .unwrap();
+    for (i, &t) in times.iter().enumerate() {
+        assert!((a[2 * i] - 1.5 * (-t).exp()).abs() < 1e-7, "bdf y at t={t}");
+        assert!((a[2 * i + 1] - b[2 * i + 1]).abs() < 1e-6, "bdf and tsit45 z at t={t}");
     }
+}

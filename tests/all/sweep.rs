@@ -1,5 +1,5 @@
-use stiffx::engine::pipeline::RunOptions;
 use stiffx::engine::local::sweep;
+use stiffx::engine::pipeline::RunOptions;
 
 #[test]
 fn tiny_sweep_writes_tables_resumes_and_is_snapshotted() {
