@@ -11,7 +11,11 @@ use crate::engine::{Spec, parse_indices};
 use crate::error::{Error, Result};
 
 /// The estimated size of a job: expected samples × epochs, `None` when the sampler cannot say.
-fn cost(cfg: &crate::config::Config) -> Option<(usize, usize)> {
+fn cost(job: &crate::engine::Job) -> Option<(usize, usize)> {
+    if job.task != crate::engine::job::Task::Train {
+        return None;
+    }
+    let cfg = &job.config;
     let n = cfg.sampler.expected_len(cfg.system.train_grid().len())?;
     let epochs = cfg.train.epochs.max(0) as usize + cfg.train.lbfgs_rounds() * 10;
     Some((n, n * epochs))
@@ -31,7 +35,7 @@ pub fn jobs(a: &JobsArgs) -> Result<()> {
         crate::cli::device_options(&a.device)?;
         let largest = results
             .iter()
-            .filter_map(|(j, _)| cost(&j.config).map(|c| (c.1, j.id.clone())))
+            .filter_map(|(j, _)| cost(j).map(|c| (c.1, j.id.clone())))
             .max()
             .map_or("size unknown".to_string(), |(c, id)| format!("{id}, ~{c:.1e} sample-epochs", c = c as f64));
         let exe = std::env::current_exe().map_err(|e| Error::io("<current executable>", e))?;
@@ -63,7 +67,7 @@ pub fn jobs(a: &JobsArgs) -> Result<()> {
         .map_err(io)?;
     let mut total = 0usize;
     for (j, m) in &results {
-        let (n, c) = cost(&j.config).map_or(("?".to_string(), "?".to_string()), |(n, c)| {
+        let (n, c) = cost(j).map_or(("?".to_string(), "?".to_string()), |(n, c)| {
             total += c;
             (n.to_string(), format!("{:.2e}", c as f64))
         });
@@ -88,10 +92,8 @@ pub fn run_job(a: &RunJobArgs) -> Result<()> {
     let idx = parse_indices(&a.index, jobs.len())?;
     let metrics = run_indices(&jobs, &idx, &spec.out, &opts)?;
     for (i, m) in idx.iter().zip(&metrics) {
-        println!(
-            "job {i} {}: fast rel {:.3e} (grid mean), rollout L2 {:.3e}, {:.1} s training",
-            jobs[*i].id, m.eval.grid_mean.fast_rel, m.eval.grid_mean.rollout_l2, m.seconds.train
-        );
+        let g = &m.evaluation().grid_mean;
+        println!("job {i} {}: fast rel {:.3e} (grid mean), rollout L2 {:.3e}", jobs[*i].id, g.fast_rel, g.rollout_l2);
     }
     Ok(())
 }

@@ -17,7 +17,9 @@ use crate::config::Config;
 use crate::engine::data::Data;
 use crate::engine::pipeline::{RunMetrics, RunOptions, run_with_data};
 use crate::error::{Error, Result};
-use crate::io::write_json;
+use crate::engine::checkpoint::Checkpoint;
+use crate::eval::evaluate::{Evaluation, evaluate, write_time_windows, write_traces};
+use crate::io::{write_csv, write_json};
 
 /// The completion marker of a job's directory.
 pub const DONE: &str = "done.json";
@@ -31,8 +33,52 @@ pub struct Job {
     pub id: String,
     /// The configuration's name within the spec (a sweep's config file stem, a compare cell).
     pub name: String,
-    /// The resolved config, seed included.
+    /// The resolved config, seed included (an eval job: its checkpoint's, with the spec's overrides).
     pub config: Config,
+    /// What the job does.
+    pub task: Task,
+}
+
+/// What a job does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Task {
+    /// The run loop on `config`: sample, label, train, evaluate (`metrics.json`).
+    Train,
+    /// Evaluate the checkpoint at `checkpoint` with `config`'s evaluation settings at `eps`
+    /// (`evaluation.json`, `per_eps.csv`, `traces.csv`).
+    Eval {
+        /// The checkpoint file.
+        checkpoint: PathBuf,
+        /// The stiffness values to evaluate.
+        eps: Vec<f64>,
+    },
+}
+
+/// What a finished job left: a run's metrics or a checkpoint's evaluation.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// A [`Task::Train`] job's `metrics.json`.
+    Run(Box<RunMetrics>),
+    /// A [`Task::Eval`] job's `evaluation.json`.
+    Eval(Box<Evaluation>),
+}
+
+impl Outcome {
+    /// The run's metrics, `None` for an evaluation.
+    pub fn run(self) -> Option<RunMetrics> {
+        match self {
+            Outcome::Run(m) => Some(*m),
+            Outcome::Eval(_) => None,
+        }
+    }
+
+    /// The evaluation of either kind.
+    pub fn evaluation(&self) -> &Evaluation {
+        match self {
+            Outcome::Run(m) => &m.eval,
+            Outcome::Eval(e) => e,
+        }
+    }
 }
 
 /// The marker a finished job leaves in its directory.
@@ -57,28 +103,50 @@ impl Job {
         out.join(&self.id)
     }
 
-    /// The metrics of the finished job in `out`, or `None` when it has not finished (no marker, or
-    /// a marker of another config: a stale result).
-    pub fn finished(&self, out: &Path) -> Result<Option<RunMetrics>> {
+    /// The SHA-256 the job's marker records: of the config's TOML, and for an eval job also of the
+    /// checkpoint file and the eps list.
+    pub fn hash(&self) -> Result<String> {
+        match &self.task {
+            Task::Train => Ok(config_hash(&self.config)),
+            Task::Eval { checkpoint, eps } => {
+                let bytes = std::fs::read(checkpoint).map_err(|e| Error::io(checkpoint, e))?;
+                let mut h = Sha256::new();
+                h.update(self.config.to_toml().as_bytes());
+                h.update(Sha256::digest(&bytes));
+                h.update(format!("{eps:?}").as_bytes());
+                Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+            }
+        }
+    }
+
+    /// What the finished job in `out` left, or `None` when it has not finished (no marker, or a
+    /// marker of another config or checkpoint: a stale result).
+    pub fn finished(&self, out: &Path) -> Result<Option<Outcome>> {
         let dir = self.dir(out);
         let Ok(text) = std::fs::read_to_string(dir.join(DONE)) else { return Ok(None) };
         let done: Done = match serde_json::from_str(&text) {
             Ok(d) => d,
             Err(_) => return Ok(None),
         };
-        if done.config_sha256 != config_hash(&self.config) {
+        if done.config_sha256 != self.hash()? {
             return Ok(None);
         }
-        let path = dir.join("metrics.json");
+        let file = if self.task == Task::Train { "metrics.json" } else { "evaluation.json" };
+        let path = dir.join(file);
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| Error::Checkpoint { path, message: format!("unreadable metrics of a finished job: {e}") })
+        let bad = |e: serde_json::Error| Error::Checkpoint {
+            path: path.clone(),
+            message: format!("unreadable {file} of a finished job: {e}"),
+        };
+        Ok(Some(match self.task {
+            Task::Train => Outcome::Run(Box::new(serde_json::from_str(&text).map_err(bad)?)),
+            Task::Eval { .. } => Outcome::Eval(Box::new(serde_json::from_str(&text).map_err(bad)?)),
+        }))
     }
 
     /// Runs the job into `out` unless it has finished (then its metrics are read back). `data` is
     /// a one-entry in-memory cache in front of the on-disk one ([`crate::engine::cache`]).
-    pub fn run(&self, out: &Path, opts: &RunOptions, data: &mut HashMap<String, Data>) -> Result<RunMetrics> {
+    pub fn run(&self, out: &Path, opts: &RunOptions, data: &mut HashMap<String, Data>) -> Result<Outcome> {
         if let Some(m) = self.finished(out)? {
             return Ok(m);
         }
@@ -88,14 +156,19 @@ impl Job {
         let base = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         remove_partials(&parent, &base)?;
         let partial = parent.join(format!(".{base}.partial-{}", std::process::id()));
-        let key = crate::engine::cache::data_key(&self.config);
-        if !data.contains_key(&key) {
-            data.clear();
-            data.insert(key.clone(), crate::engine::cache::dataset(out, &self.config)?);
-        }
-        let label = Some(base.clone());
-        let run_opts = RunOptions { out: Some(partial.clone()), progress: false, label, ..opts.clone() };
-        let result = run_with_data(&self.config, &run_opts, &data[&key]);
+        let result = match &self.task {
+            Task::Train => {
+                let key = crate::engine::cache::data_key(&self.config);
+                if !data.contains_key(&key) {
+                    data.clear();
+                    data.insert(key.clone(), crate::engine::cache::dataset(out, &self.config)?);
+                }
+                let label = Some(base.clone());
+                let run_opts = RunOptions { out: Some(partial.clone()), progress: false, label, ..opts.clone() };
+                run_with_data(&self.config, &run_opts, &data[&key]).map(|m| Outcome::Run(Box::new(m)))
+            }
+            Task::Eval { checkpoint, eps } => eval_into(&partial, checkpoint, &self.config, eps, opts),
+        };
         let m = match result {
             Ok(m) => m,
             Err(e) => {
@@ -105,7 +178,7 @@ impl Job {
             }
         };
         let done = Done {
-            config_sha256: config_hash(&self.config),
+            config_sha256: self.hash()?,
             id: self.id.clone(),
             version: env!("CARGO_PKG_VERSION").into(),
         };
@@ -116,6 +189,20 @@ impl Job {
         std::fs::rename(&partial, &dir).map_err(|e| Error::io(&dir, e))?;
         Ok(m)
     }
+}
+
+/// Evaluates the checkpoint at `path` with `config` (its own, with a spec's overrides) at `eps` into
+/// `dir`: `evaluation.json`, `per_eps.csv`, `traces.csv` and, for log-spaced times, `time_windows.csv`.
+fn eval_into(dir: &Path, path: &Path, config: &Config, eps: &[f64], opts: &RunOptions) -> Result<Outcome> {
+    let mut ck = Checkpoint::load(path)?;
+    ck.config = config.clone();
+    let device = opts.backend.device()?;
+    let (ev, traces) = evaluate(&ck, eps, &device, opts.eval_precision, opts.jacobian)?;
+    write_csv(&dir.join("per_eps.csv"), &ev.per_eps)?;
+    write_traces(&dir.join("traces.csv"), &traces, config.system.dim())?;
+    write_time_windows(dir, config, &traces)?;
+    write_json(&dir.join("evaluation.json"), &ev)?;
+    Ok(Outcome::Eval(Box::new(ev)))
 }
 
 /// Removes `.<base>.partial-*` directories in `parent`: what killed attempts of the job left.

@@ -24,6 +24,7 @@ pub mod cache;
 pub mod checkpoint;
 pub mod compare;
 pub mod data;
+pub mod evalspec;
 pub mod job;
 pub mod local;
 pub mod observe;

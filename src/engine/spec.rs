@@ -27,10 +27,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::compare::{self, CompareSpec};
-use super::job::Job;
+use super::evalspec::{self, EvalFile};
+use super::job::{Job, Outcome, Task};
 use super::sweep::{self, SweepConfig};
 use crate::config::Config;
 use crate::engine::pipeline::{RunMetrics, RunOptions};
+use crate::eval::evaluate::Evaluation;
 use crate::error::{Error, Result};
 
 /// A compare spec file.
@@ -61,6 +63,8 @@ pub struct CompareFile {
 pub enum Kind {
     /// A sweep: configs × seeds.
     Sweep(SweepConfig),
+    /// Several checkpoints evaluated, one job each ([`super::evalspec`]).
+    Eval(EvalFile),
     /// A comparison across systems × transforms × samplers × seeds.
     Compare {
         /// The base configs.
@@ -82,7 +86,7 @@ pub struct Spec {
 }
 
 /// The results of a spec's jobs, in job order: `None` for jobs that have not finished.
-pub type Results = Vec<(Job, Option<RunMetrics>)>;
+pub type Results = Vec<(Job, Option<Outcome>)>;
 
 impl Spec {
     /// Reads a spec file; `out` overrides its output directory.
@@ -93,7 +97,7 @@ impl Spec {
         let kind = match table.get("kind") {
             None => "sweep",
             Some(toml::Value::String(s)) => s.as_str(),
-            Some(other) => return Err(Error::invalid("kind", other, "\"sweep\" (the default) or \"compare\"")),
+            Some(other) => return Err(Error::invalid("kind", other, "\"sweep\" (the default), \"compare\" or \"eval\"")),
         };
         let dir = path.parent().unwrap_or(Path::new("."));
         let (file_out, kind) = match kind {
@@ -118,7 +122,11 @@ impl Spec {
                 };
                 (cf.out, Kind::Compare { bases, spec })
             }
-            other => return Err(Error::invalid("kind", other, "\"sweep\" (the default) or \"compare\"")),
+            "eval" => {
+                let ef: EvalFile = table.try_into().map_err(|e: toml::de::Error| bad(e.to_string()))?;
+                (ef.out.clone(), Kind::Eval(ef))
+            }
+            other => return Err(Error::invalid("kind", other, "\"sweep\" (the default), \"compare\" or \"eval\"")),
         };
         let out = out.map(Path::to_path_buf).unwrap_or(file_out);
         Ok(Spec { path: path.to_path_buf(), out, kind })
@@ -126,15 +134,29 @@ impl Spec {
 
     /// Every job of the spec, in the spec's order (index = position); each config validated.
     pub fn jobs(&self) -> Result<Vec<Job>> {
-        let named = match &self.kind {
-            Kind::Sweep(sc) => sweep::configs(sc, self.path.parent().unwrap_or(Path::new(".")))?,
-            Kind::Compare { bases, spec } => compare::jobs(bases, spec)?,
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let trains = |named: Vec<(String, Config)>| -> Vec<Job> {
+            named
+                .into_iter()
+                .enumerate()
+                .map(|(index, (name, config))| Job {
+                    index,
+                    id: format!("{name}-s{}", config.seed),
+                    name,
+                    config,
+                    task: Task::Train,
+                })
+                .collect()
         };
-        Ok(named
-            .into_iter()
-            .enumerate()
-            .map(|(index, (name, config))| Job { index, id: format!("{name}-s{}", config.seed), name, config })
-            .collect())
+        Ok(match &self.kind {
+            Kind::Sweep(sc) => trains(sweep::configs(sc, dir)?),
+            Kind::Compare { bases, spec } => trains(compare::jobs(bases, spec)?),
+            Kind::Eval(ef) => evalspec::jobs(ef, dir)?
+                .into_iter()
+                .enumerate()
+                .map(|(index, (name, config, task))| Job { index, id: name.clone(), name, config, task })
+                .collect(),
+        })
     }
 
     /// The results of every job found finished in the output directory.
@@ -165,11 +187,21 @@ impl Spec {
                 indices: super::job::format_indices(&missing.iter().map(|j| j.index).collect::<Vec<_>>()),
             });
         }
-        let done: Vec<(String, Config, RunMetrics)> =
-            results.iter().filter_map(|(j, m)| m.clone().map(|m| (j.name.clone(), j.config.clone(), m))).collect();
+        if let Kind::Eval(_) = self.kind {
+            let done: Vec<(String, Config, Evaluation)> = results
+                .iter()
+                .filter_map(|(j, m)| m.as_ref().map(|m| (j.id.clone(), j.config.clone(), m.evaluation().clone())))
+                .collect();
+            return evalspec::tables(&self.out, &done, opts.figures);
+        }
+        let done: Vec<(String, Config, RunMetrics)> = results
+            .iter()
+            .filter_map(|(j, m)| m.clone().and_then(Outcome::run).map(|m| (j.name.clone(), j.config.clone(), m)))
+            .collect();
         match &self.kind {
             Kind::Sweep(sc) => sweep::tables(sc, &self.out, done, opts).map(|(_, md)| md),
             Kind::Compare { bases, spec } => compare::tables(bases, spec, &self.out, done, opts).map(|(_, md)| md),
+            Kind::Eval(_) => unreachable!("eval specs return above"),
         }
     }
 
@@ -184,8 +216,8 @@ impl Spec {
 }
 
 /// Runs the jobs at `indices` (in that order) in this process, with one progress bar; returns their
-/// metrics in the same order.
-pub fn run_indices(jobs: &[Job], indices: &[usize], out: &Path, opts: &RunOptions) -> Result<Vec<RunMetrics>> {
+/// outcomes in the same order.
+pub fn run_indices(jobs: &[Job], indices: &[usize], out: &Path, opts: &RunOptions) -> Result<Vec<Outcome>> {
     let bar = crate::engine::pipeline::bar(opts.progress, indices.len() as u64, "jobs");
     let mut cache = std::collections::HashMap::new();
     let mut all = Vec::with_capacity(indices.len());
