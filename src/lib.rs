@@ -40,6 +40,7 @@ pub mod model;
 pub mod ode;
 pub mod plugins;
 pub mod stats;
+pub mod table;
 pub mod train;
 
 /// Built-in systems: every file of the top-level `systems/` folder is a module here.

@@ -235,24 +235,19 @@ fn write_windows(
          (all eps and test trajectories pooled). Written by `stiffx eval`; the same figures, with the fast and \
          slow eigenvalues separately, are in windows.csv.\n\n",
     );
-    md += &format!("| model | {} |\n|---|{}\n", head.join(" | "), "---|".repeat(n));
+    let mut t = crate::table::Table::new(std::iter::once("model".to_string()).chain(head));
     let pct = |x: f64| format!("{:.0} %", 100.0 * x);
     for (name, w) in per_checkpoint {
-        md += &format!("| {name} | {} |\n", w.iter().map(|x| pct(x.all_within)).collect::<Vec<_>>().join(" | "));
+        t.row(std::iter::once(name.clone()).chain(w.iter().map(|x| pct(x.all_within))));
     }
-    md += &format!(
-        "| mean ± std | {} |\n",
-        (0..n)
-            .map(|k| {
-                let (m, s) = stat(k, |w| w.all_within);
-                format!("{:.0} ± {:.0} %", 100.0 * m, 100.0 * s)
-            })
-            .collect::<Vec<_>>()
-            .join(" | ")
-    );
+    t.row(std::iter::once("mean ± std".to_string()).chain((0..n).map(|k| {
+        let (m, s) = stat(k, |w| w.all_within);
+        format!("{:.0} ± {:.0} %", 100.0 * m, 100.0 * s)
+    })));
     if let Some(e) = ensemble {
-        md += &format!("| ensemble | {} |\n", e.iter().map(|x| pct(x.all_within)).collect::<Vec<_>>().join(" | "));
+        t.row(std::iter::once("ensemble".to_string()).chain(e.iter().map(|x| pct(x.all_within))));
     }
+    md += &t.markdown();
     crate::io::write_atomic(&out.join("windows.md"), md.as_bytes())
 }
 #[cfg(test)]

@@ -9,6 +9,7 @@ use crate::cli::{CollectArgs, JobsArgs, RunJobArgs, run_options};
 use crate::engine::spec::run_indices;
 use crate::engine::{Spec, parse_indices};
 use crate::error::{Error, Result};
+use crate::table::Table;
 
 /// The estimated size of a job: expected samples × epochs, `None` when the sampler cannot say.
 fn cost(job: &crate::engine::Job) -> Option<(usize, usize)> {
@@ -63,8 +64,7 @@ pub fn jobs(a: &JobsArgs) -> Result<()> {
         results.len() - done
     )
     .map_err(io)?;
-    writeln!(stdout, "{:>5}  {:<40} {:<7} {:>10} {:>14}", "index", "id", "status", "samples", "sample-epochs")
-        .map_err(io)?;
+    let mut table = Table::new(["index", "id", "status", "samples", "sample-epochs"]).left_aligned(&[1, 2]);
     let mut total = 0usize;
     for (j, m) in &results {
         let (n, c) = cost(j).map_or(("?".to_string(), "?".to_string()), |(n, c)| {
@@ -72,8 +72,9 @@ pub fn jobs(a: &JobsArgs) -> Result<()> {
             (n.to_string(), format!("{:.2e}", c as f64))
         });
         let status = if m.is_some() { "done" } else { "missing" };
-        writeln!(stdout, "{:>5}  {:<40} {:<7} {:>10} {:>14}", j.index, j.id, status, n, c).map_err(io)?;
+        table.row([j.index.to_string(), j.id.clone(), status.to_string(), n, c]);
     }
+    write!(stdout, "{}", table.console()).map_err(io)?;
     writeln!(
         stdout,
         "total ~{:.2e} sample-epochs (about {:.0} s at 60k samples/s, the flex backend on 2 cores)",

@@ -14,16 +14,19 @@ pub fn sweep(a: &SweepArgs) -> Result<()> {
         return Ok(());
     }
     let rows = crate::engine::local::sweep(&a.file, &opts, a.out.as_deref())?;
-    println!(
-        "{:<14} {:>4} {:>11} {:>11} {:>11} {:>11} {:>9}",
-        "config", "seed", "rollout L2", "|dl_fast|", "|dl_slow|", "S_comb", "fast rel"
-    );
+    let mut t = crate::table::Table::new(["config", "seed", "rollout L2", "|dl_fast|", "|dl_slow|", "S_comb", "fast rel"]);
     for r in &rows {
-        println!(
-            "{:<14} {:>4} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>9.2e}",
-            r.config, r.seed, r.rollout_l2, r.fast_abs, r.slow_abs, r.s_comb, r.fast_rel
-        );
+        t.row([
+            r.config.clone(),
+            r.seed.to_string(),
+            format!("{:.3e}", r.rollout_l2),
+            format!("{:.3e}", r.fast_abs),
+            format!("{:.3e}", r.slow_abs),
+            format!("{:.3e}", r.s_comb),
+            format!("{:.2e}", r.fast_rel),
+        ]);
     }
+    print!("{}", t.console());
     Ok(())
 }
 

@@ -24,6 +24,7 @@ use crate::plugins::registry::{self, name_of};
 use crate::plugins::sampler::Sampler;
 use crate::plugins::transform::TargetTransform;
 use crate::stats::mean_std;
+use crate::table::{Table, mean_std_cell};
 
 /// What to compare.
 #[derive(Debug, Clone)]
@@ -253,19 +254,9 @@ pub fn tables(
 }
 
 /// A table cell: mean (± std over several) of the finite values, and how many were not finite, e.g.
-/// `1.23e-2 ± 4.0e-3 (1/3 diverged)`; `—` when none is finite.
+/// `1.23e-2 ± 4.0e-3 (1/3 diverged)`; `—` when none is finite ([`mean_std_cell`]).
 fn cell(all: &[f64], not_finite: &str) -> String {
-    let fin: Vec<f64> = all.iter().copied().filter(|v| v.is_finite()).collect();
-    let (a, b) = mean_std(&fin);
-    let mut txt = match fin.len() {
-        0 => "—".to_string(),
-        1 => format!("{a:.2e}"),
-        _ => format!("{a:.2e} ± {b:.1e}"),
-    };
-    if fin.len() < all.len() {
-        txt.push_str(&format!(" ({}/{} {not_finite})", all.len() - fin.len(), all.len()));
-    }
-    txt
+    mean_std_cell(all, 2, not_finite)
 }
 
 fn markdown(rows: &[CompareRow], spec: &CompareSpec, bases: &[Config]) -> String {
@@ -310,7 +301,24 @@ fn markdown(rows: &[CompareRow], spec: &CompareSpec, bases: &[Config]) -> String
             String::new()
         }
     );
-    s.push_str("| system | transform | sampler | samples | fast rel | worst | all rel | ≤5 % | \\|Δλ_fast\\| | \\|Δλ_slow\\| | rollout L2 | rollout rel | period | data s | train s | eval s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut table = Table::new([
+        "system",
+        "transform",
+        "sampler",
+        "samples",
+        "fast rel",
+        "worst",
+        "all rel",
+        "≤5 %",
+        "\\|Δλ_fast\\|",
+        "\\|Δλ_slow\\|",
+        "rollout L2",
+        "rollout rel",
+        "period",
+        "data s",
+        "train s",
+        "eval s",
+    ]);
     for sy in &spec.systems {
         for t in &spec.transforms {
             for p in &spec.samplers {
@@ -325,9 +333,11 @@ fn markdown(rows: &[CompareRow], spec: &CompareSpec, bases: &[Config]) -> String
                 let secs = |f: fn(&CompareRow) -> f64| {
                     format!("{:.1}", mean_std(&g.iter().map(|r| f(r)).collect::<Vec<_>>()).0)
                 };
-                s.push_str(&format!(
-                    "| {sy} | {t} | {p} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-                    g[0].samples,
+                table.row([
+                    sy.clone(),
+                    t.clone(),
+                    p.clone(),
+                    g[0].samples.to_string(),
                     m(|r| r.fast_rel),
                     m(|r| r.worst_fast_rel),
                     m(|r| r.all_rel),
@@ -339,11 +349,12 @@ fn markdown(rows: &[CompareRow], spec: &CompareSpec, bases: &[Config]) -> String
                     period,
                     secs(|r| r.seconds_data),
                     secs(|r| r.seconds_train),
-                    secs(|r| r.seconds_eval)
-                ));
+                    secs(|r| r.seconds_eval),
+                ]);
             }
         }
     }
+    s.push_str(&table.markdown());
     s.push_str(
         "\nPer run: `compare.csv`; figure: `compare.png`; run directories `<system>/<transform>-<sampler>-s<seed>/`.\n",
     );

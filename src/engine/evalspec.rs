@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::eval::evaluate::Evaluation;
 use crate::eval::metrics::{EpsMetrics, eps_curve};
 use crate::io::{write_atomic, write_csv};
-use crate::stats::mean_std;
+use crate::table::{Table, mean_std_cell};
 
 /// An eval spec file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -160,26 +160,19 @@ pub fn tables(out: &Path, done: &[(String, Config, Evaluation)], figures: bool) 
         ("rollout rel", |r| r.rollout_rel),
     ];
     let mut md = format!(
-        "# Evaluation of {} checkpoints\n\nSystem {}; means over each checkpoint's evaluated eps; `≤5 %` is the fraction of points with every nonzero eigenvalue within 5 %.\n\n| checkpoint | {} |\n|---|{}\n",
+        "# Evaluation of {} checkpoints\n\nSystem {}; means over each checkpoint's evaluated eps; `≤5 %` is the fraction of points with every nonzero eigenvalue within 5 %.\n\n",
         rows.len(),
         crate::plugins::registry::name_of(&first.system),
-        cols.iter().map(|c| c.0).collect::<Vec<_>>().join(" | "),
-        "---|".repeat(cols.len())
     );
+    let mut t = Table::new(std::iter::once("checkpoint").chain(cols.iter().map(|c| c.0)));
     for r in &rows {
-        let cells: Vec<String> = cols.iter().map(|(_, f)| format!("{:.3e}", f(r))).collect();
-        md.push_str(&format!("| {} | {} |\n", r.checkpoint, cells.join(" | ")));
+        t.row(std::iter::once(r.checkpoint.clone()).chain(cols.iter().map(|(_, f)| format!("{:.3e}", f(r)))));
     }
     if rows.len() > 1 {
-        let cells: Vec<String> = cols
-            .iter()
-            .map(|(_, f)| {
-                let (m, s) = mean_std(&rows.iter().map(f).collect::<Vec<_>>());
-                format!("{m:.3e} ± {s:.1e}")
-            })
-            .collect();
-        md.push_str(&format!("| mean ± std | {} |\n", cells.join(" | ")));
+        let cells = cols.iter().map(|(_, f)| mean_std_cell(&rows.iter().map(f).collect::<Vec<_>>(), 3, "diverged"));
+        t.row(std::iter::once("mean ± std".to_string()).chain(cells));
     }
+    md.push_str(&t.markdown());
     write_atomic(&out.join("eval.md"), md.as_bytes())?;
     let label = if done.len() == 1 { "checkpoint".to_string() } else { format!("mean of {} checkpoints", done.len()) };
     let per: Vec<&[EpsMetrics]> = done.iter().map(|(_, _, ev)| ev.per_eps.as_slice()).collect();

@@ -21,6 +21,7 @@ use crate::eval::metrics::{CurvePoint, EpsMetrics, eps_curve};
 use crate::figures::paper::{self, Bar};
 use crate::io::{write_atomic, write_csv};
 use crate::stats::mean_std;
+use crate::table::{Table, mean_std_cell};
 use crate::train::EpochRecord;
 
 /// One row of `table1.csv`.
@@ -118,10 +119,9 @@ fn read_curve(path: &Path) -> Result<Vec<EpochRecord>> {
     rd.deserialize().collect::<std::result::Result<_, _>>().map_err(|e| bad(format!("malformed loss curve: {e}")))
 }
 
-/// `mean ± std` over `rows` of one metric, as a table cell.
+/// `mean ± std` over `rows` of one metric, as a table cell ([`mean_std_cell`]).
 fn cell(rows: &[&Row], f: fn(&Row) -> f64) -> String {
-    let (a, b) = mean_std(&rows.iter().map(|r| f(r)).collect::<Vec<_>>());
-    format!("{} ± {:.1e}", e3(a), b)
+    mean_std_cell(&rows.iter().map(|r| f(r)).collect::<Vec<_>>(), 2, "diverged")
 }
 
 fn e3(v: f64) -> String {
@@ -237,15 +237,12 @@ fn eps_table(points: &[CurvePoint], names: &[&str], eps: &[f64], cell: fn(&Curve
         .iter()
         .map(|e| if points.iter().any(|p| p.eps == *e && p.unseen) { format!("*{e}*") } else { format!("{e}") })
         .collect();
-    let mut s = format!("| config | {} |\n|---|{}\n", head.join(" | "), "---|".repeat(eps.len()));
+    let mut t = Table::new(std::iter::once("config".to_string()).chain(head));
     for n in names {
-        let cells: Vec<String> = eps
-            .iter()
-            .map(|e| points.iter().find(|p| p.config == *n && p.eps == *e).map_or("—".into(), cell))
-            .collect();
-        s.push_str(&format!("| {n} | {} |\n", cells.join(" | ")));
+        let cells = eps.iter().map(|e| points.iter().find(|p| p.config == *n && p.eps == *e).map_or("—".into(), cell));
+        t.row(std::iter::once(n.to_string()).chain(cells));
     }
-    s
+    t.markdown()
 }
 
 fn markdown(
@@ -280,40 +277,51 @@ fn markdown(
         cfg0.eval.dt, cfg0.eval.horizon
     ));
 
-    s.push_str("## Settings\n\n| config | sampler | labeller | transform (fitted) | model | training |\n|---|---|---|---|---|---|\n");
+    s.push_str("## Settings\n\n");
+    let mut t = Table::new(["config", "sampler", "labeller", "transform (fitted)", "model", "training"]);
     for n in names {
         if let Some(r) = runs.iter().find(|r| r.name == *n) {
             let c = r.cfg;
-            s.push_str(&format!(
-                "| {n} | {} | {} | {} | {}×{} {}, {} | {} epochs, batch {}, {}, {} samples |\n",
-                r.metrics.sampler,
-                r.metrics.labeller,
+            let schedule = match c.train.schedule {
+                crate::train::config::Schedule::Constant => format!("lr {} constant", c.train.lr),
+                crate::train::config::Schedule::Cosine => format!("lr {} → {} cosine", c.train.lr, c.train.lr_final),
+            };
+            t.row([
+                n.to_string(),
+                r.metrics.sampler.clone(),
+                r.metrics.labeller.clone(),
                 r.metrics.transform.chars().take(120).collect::<String>(),
-                c.model.hidden,
-                c.model.width,
-                c.model.activation.name(),
-                r.metrics.backend,
-                c.train.epochs,
-                c.train.batch,
-                match c.train.schedule {
-                    crate::train::config::Schedule::Constant => format!("lr {} constant", c.train.lr),
-                    crate::train::config::Schedule::Cosine =>
-                        format!("lr {} → {} cosine", c.train.lr, c.train.lr_final),
-                },
-                r.metrics.n_train + r.metrics.n_val
-            ));
+                format!("{}×{} {}, {}", c.model.hidden, c.model.width, c.model.activation.name(), r.metrics.backend),
+                format!(
+                    "{} epochs, batch {}, {schedule}, {} samples",
+                    c.train.epochs,
+                    c.train.batch,
+                    r.metrics.n_train + r.metrics.n_val
+                ),
+            ]);
         }
     }
+    s.push_str(&t.markdown());
 
     s.push_str(&format!("\n## Table 1: seed means at {param} = {ref_eps}, side by side with the paper\n\n"));
-    s.push_str("| config | rollout L2 | paper | \\|Δλ_fast\\| | paper | \\|Δλ_slow\\| | paper | fast rel | S_comb (median-normalized) |\n|---|---|---|---|---|---|---|---|---|\n");
+    let mut t = Table::new([
+        "config",
+        "rollout L2",
+        "paper",
+        "\\|Δλ_fast\\|",
+        "paper",
+        "\\|Δλ_slow\\|",
+        "paper",
+        "fast rel",
+        "S_comb (median-normalized)",
+    ]);
     for n in names {
         let g: Vec<&Row> = rows.iter().filter(|r| r.config == *n).collect();
         let m = |f: fn(&Row) -> f64| cell(&g, f);
         let p = PAPER_TABLE1.iter().find(|p| p.0 == *n);
         let pv = |f: fn(&(&str, f64, f64, f64)) -> f64| p.map_or("—".to_string(), |p| e3(f(p)));
-        s.push_str(&format!(
-            "| {n} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+        t.row([
+            n.to_string(),
             m(|r| r.rollout_l2),
             pv(|p| p.1),
             m(|r| r.fast_abs),
@@ -321,22 +329,32 @@ fn markdown(
             m(|r| r.slow_abs),
             pv(|p| p.3),
             m(|r| r.fast_rel),
-            m(|r| r.s_comb)
-        ));
+            m(|r| r.s_comb),
+        ]);
     }
-    s.push_str("\nThe same, as the mean over the training grid (each run's grid mean, then mean ± std over seeds):\n\n| config | rollout L2 | \\|Δλ_fast\\| | \\|Δλ_slow\\| | fast rel | worst training-eps fast rel |\n|---|---|---|---|---|---|\n");
+    s.push_str(&t.markdown());
+    s.push_str("\nThe same, as the mean over the training grid (each run's grid mean, then mean ± std over seeds):\n\n");
+    let mut t = Table::new([
+        "config",
+        "rollout L2",
+        "\\|Δλ_fast\\|",
+        "\\|Δλ_slow\\|",
+        "fast rel",
+        "worst training-eps fast rel",
+    ]);
     for n in names {
         let g: Vec<&Row> = rows.iter().filter(|r| r.config == *n).collect();
         let m = |f: fn(&Row) -> f64| cell(&g, f);
-        s.push_str(&format!(
-            "| {n} | {} | {} | {} | {} | {} |\n",
+        t.row([
+            n.to_string(),
             m(|r| r.grid_rollout_l2),
             m(|r| r.grid_fast_abs),
             m(|r| r.grid_slow_abs),
             m(|r| r.grid_fast_rel),
-            m(|r| r.worst_fast_rel)
-        ));
+            m(|r| r.worst_fast_rel),
+        ]);
     }
+    s.push_str(&t.markdown());
     s.push_str("\nPer run: [`table1.md`](table1.md), [`table1.csv`](table1.csv). A rollout L2 of `inf` (or an astronomically large value) means the learned RHS blew up along the rollout: the learned field, not RK4, is unstable there (see the per-eps values in `eps_curve.csv`).\n\n![Fig. 9](figures/fig9_seed_averages.png)\n\n");
 
     s.push_str(&format!(

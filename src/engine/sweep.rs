@@ -21,7 +21,7 @@ use crate::engine::pipeline::{RunMetrics, RunOptions};
 use crate::error::{Error, Result};
 use crate::eval::metrics::s_comb;
 use crate::io::{write_atomic, write_csv};
-use crate::stats::mean_std;
+use crate::table::{Table, mean_std_cell};
 
 /// A sweep file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -130,46 +130,57 @@ pub fn markdown(rows: &[Row], sc: &SweepConfig) -> String {
     let mut s = String::new();
     s.push_str("# Table 1 sweep\n\n");
     s.push_str(&format!("Configs: {:?}; seeds {:?}. Metrics at the reference eps (0.05 unless the configs say otherwise) and as the mean over the evaluated grid. S_comb (eq. 32): medians over all {} runs of this sweep.\n\n", sc.configs, sc.seeds, rows.len()));
-    s.push_str("| config | seed | transform | cloud | best_val_loss | rollout L2 | \\|Δλ_fast\\| | \\|Δλ_slow\\| | S_comb | fast rel | grid fast rel | worst-eps fast rel |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut t = Table::new([
+        "config",
+        "seed",
+        "transform",
+        "cloud",
+        "best_val_loss",
+        "rollout L2",
+        "\\|Δλ_fast\\|",
+        "\\|Δλ_slow\\|",
+        "S_comb",
+        "fast rel",
+        "grid fast rel",
+        "worst-eps fast rel",
+    ]);
     for r in rows {
-        s.push_str(&format!(
-            "| {} | {} | {} | {} | {:.3e} | {:.3e} | {:.3e} | {:.3e} | {:.3e} | {:.2e} | {:.2e} | {:.2e} |\n",
-            r.config,
-            r.seed,
-            r.transform,
-            if r.cloud { "yes" } else { "no" },
-            r.best_val_loss,
-            r.rollout_l2,
-            r.fast_abs,
-            r.slow_abs,
-            r.s_comb,
-            r.fast_rel,
-            r.grid_fast_rel,
-            r.worst_fast_rel
-        ));
+        t.row([
+            r.config.clone(),
+            r.seed.to_string(),
+            r.transform.clone(),
+            (if r.cloud { "yes" } else { "no" }).to_string(),
+            format!("{:.3e}", r.best_val_loss),
+            format!("{:.3e}", r.rollout_l2),
+            format!("{:.3e}", r.fast_abs),
+            format!("{:.3e}", r.slow_abs),
+            format!("{:.3e}", r.s_comb),
+            format!("{:.2e}", r.fast_rel),
+            format!("{:.2e}", r.grid_fast_rel),
+            format!("{:.2e}", r.worst_fast_rel),
+        ]);
     }
-    s.push_str("\n## Mean ± std over seeds (Fig. 9)\n\n| config | rollout L2 | \\|Δλ_fast\\| | \\|Δλ_slow\\| | fast rel | grid rollout L2 | grid \\|Δλ_fast\\| | grid \\|Δλ_slow\\| | grid fast rel |\n|---|---|---|---|---|---|---|---|---|\n");
+    s.push_str(&t.markdown());
+    s.push_str("\n## Mean ± std over seeds (Fig. 9)\n\n");
+    let cols: [(&str, fn(&Row) -> f64); 8] = [
+        ("rollout L2", |r| r.rollout_l2),
+        ("\\|Δλ_fast\\|", |r| r.fast_abs),
+        ("\\|Δλ_slow\\|", |r| r.slow_abs),
+        ("fast rel", |r| r.fast_rel),
+        ("grid rollout L2", |r| r.grid_rollout_l2),
+        ("grid \\|Δλ_fast\\|", |r| r.grid_fast_abs),
+        ("grid \\|Δλ_slow\\|", |r| r.grid_slow_abs),
+        ("grid fast rel", |r| r.grid_fast_rel),
+    ];
+    let mut t = Table::new(std::iter::once("config").chain(cols.iter().map(|c| c.0)));
     let mut names: Vec<&String> = rows.iter().map(|r| &r.config).collect();
     names.dedup();
     for n in names {
         let g: Vec<&Row> = rows.iter().filter(|r| &r.config == n).collect();
-        let f = |sel: fn(&Row) -> f64| {
-            let (m, sd) = mean_std(&g.iter().map(|r| sel(r)).collect::<Vec<_>>());
-            format!("{m:.3e} ± {sd:.1e}")
-        };
-        s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            n,
-            f(|r| r.rollout_l2),
-            f(|r| r.fast_abs),
-            f(|r| r.slow_abs),
-            f(|r| r.fast_rel),
-            f(|r| r.grid_rollout_l2),
-            f(|r| r.grid_fast_abs),
-            f(|r| r.grid_slow_abs),
-            f(|r| r.grid_fast_rel)
-        ));
+        let cells = cols.iter().map(|(_, f)| mean_std_cell(&g.iter().map(|r| f(r)).collect::<Vec<_>>(), 3, "diverged"));
+        t.row(std::iter::once(n.clone()).chain(cells));
     }
+    s.push_str(&t.markdown());
     let (d, t, e) =
         rows.iter().fold((0.0, 0.0, 0.0), |a, r| (a.0 + r.seconds_data, a.1 + r.seconds_train, a.2 + r.seconds_eval));
     s.push_str(&format!("\nWall time of the runs: data {d:.0} s (shared datasets counted once per run that used them), training {t:.0} s, evaluation {e:.0} s.\n"));

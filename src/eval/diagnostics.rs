@@ -204,18 +204,23 @@ impl Diagnostics {
 
     /// Markdown table of the statistics.
     pub fn markdown(&self, source: &str) -> String {
-        let mut md = format!(
-            "# Target diagnostics\n\n{source}; transform {}.\n\n| subset | component | n | skew raw | skew T | Q-Q R raw | Q-Q R T |\n|---|---|---|---|---|---|---|\n",
-            self.transform
-        );
+        let mut md = format!("# Target diagnostics\n\n{source}; transform {}.\n\n", self.transform);
+        let mut t = crate::table::Table::new(["subset", "component", "n", "skew raw", "skew T", "Q-Q R raw", "Q-Q R T"]);
         for s in &self.stats {
-            md.push_str(&format!(
-                "| {} | {} | {} | {:.2} | {:.2} | {:.3} | {:.3} |\n",
-                s.subset, s.name, s.n, s.skew_raw, s.skew_transformed, s.qq_raw, s.qq_transformed
-            ));
+            t.row([
+                s.subset.to_string(),
+                s.name.clone(),
+                s.n.to_string(),
+                format!("{:.2}", s.skew_raw),
+                format!("{:.2}", s.skew_transformed),
+                format!("{:.3}", s.qq_raw),
+                format!("{:.3}", s.qq_transformed),
+            ]);
         }
+        md.push_str(&t.markdown());
         md
     }
+
 
     /// Writes `diagnostics.csv`, `histograms.csv`, `qq.csv` and `diagnostics.md` into `dir` (the
     /// figures: `figures::paper::diagnostics`).
