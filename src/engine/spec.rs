@@ -51,7 +51,7 @@ pub struct CompareFile {
     pub samplers: Vec<String>,
     /// Seeds of every combination.
     pub seeds: Vec<u64>,
-    /// Base config files, relative to the spec file (see [`compare`](super::compare)).
+    /// Base config files, relative to the spec file (see `engine::compare`).
     pub configs: Vec<PathBuf>,
     /// Optional epoch override.
     #[serde(default)]

@@ -54,7 +54,7 @@ impl StateInput {
     }
 }
 
-/// A per-component setting ([`ModelConfig::state_quantile`], [`TrainConfig::weight_floor`]): one
+/// A per-component setting ([`ModelConfig::state_quantile`], `train.weight_floor`): one
 /// number for every state component, or a list of them, one per component in state order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(

@@ -91,7 +91,7 @@ pub struct TrainConfig {
     /// weights scaled to mean `λ_J` over the labelled entries. Needs exact labels
     /// (`labeller.type = "direct"`) and trajectory points among the samples (a cloud with
     /// `keep_base = false` has none: an error). The Jacobian comes from
-    /// [`StiffSystem::jacobian`]: analytic where the system writes
+    /// `StiffSystem::jacobian`: analytic where the system writes
     /// one (every shipped system does), central differences of the RHS otherwise.
     /// The validation loss includes the same term.
     pub jacobian: f64,

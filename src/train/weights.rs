@@ -18,7 +18,7 @@ pub fn scale_to_mean(train: &mut [f64], val: &mut [f64], entries: usize, target:
     train.iter_mut().chain(val.iter_mut()).for_each(|w| *w *= s);
 }
 
-/// Jacobian labels of the rows `idx` in network space ([`Dataset::jacobian`]: `idx.len() × d × d`,
+/// Jacobian labels of the rows `idx` in network space (`Dataset::jacobian`: `idx.len() × d × d`,
 /// axis-major) and which rows carry them (trajectory points; cloud samples do not). With the network
 /// input `u_j = (φ_j(x_j) − μ_j)/σ_j` ([`Normalizer`]) and target `G_k = T_k(F_k)`,
 ///
@@ -93,7 +93,7 @@ pub fn jacobian_weights(jac: &[f64], has: &[bool], d: usize, scale: &[f64], floo
     w
 }
 
-/// Difference-loss partners of the rows `idx` of a split (see [`Dataset::partner`]): a cloud sample's
+/// Difference-loss partners of the rows `idx` of a split (see `Dataset::partner`): a cloud sample's
 /// partner is the row of its base trajectory point when that point is in the same split.
 pub fn partners(set: &SampleSet, idx: &[usize]) -> Vec<u32> {
     let mut base_row = std::collections::HashMap::new();
