@@ -78,15 +78,9 @@ pub struct RunJobArgs {
     /// Output directory (overrides the spec's `out`).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// No progress output.
-    #[arg(long)]
-    pub quiet: bool,
-    /// Write no PNG figures.
-    #[arg(long)]
-    pub no_figures: bool,
     #[command(flatten)]
-    /// Device options.
-    pub device: DeviceArgs,
+    /// Progress, figures and device.
+    pub compute: ComputeArgs,
 }
 
 /// `stiffx collect`.
@@ -97,15 +91,9 @@ pub struct CollectArgs {
     /// Output directory (overrides the spec's `out`).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// No progress output.
-    #[arg(long)]
-    pub quiet: bool,
-    /// Write no PNG figures (and no report).
-    #[arg(long)]
-    pub no_figures: bool,
     #[command(flatten)]
-    /// Device options (the report evaluates the unseen grid of each run).
-    pub device: DeviceArgs,
+    /// Progress, figures (and the report) and device (the report evaluates the unseen grid of each run).
+    pub compute: ComputeArgs,
 }
 
 /// `stiffx inspect`.
@@ -154,6 +142,14 @@ pub struct CompareArgs {
     /// Output directory.
     #[arg(long, default_value = "runs/compare")]
     pub out: PathBuf,
+    #[command(flatten)]
+    /// Progress, figures and device.
+    pub compute: ComputeArgs,
+}
+
+/// Options of every command that trains or evaluates and writes results: progress, figures, device.
+#[derive(Debug, Args, Clone)]
+pub struct ComputeArgs {
     /// No progress output.
     #[arg(long)]
     pub quiet: bool,
@@ -248,15 +244,9 @@ pub struct RunArgs {
     /// Output directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// No progress output.
-    #[arg(long)]
-    pub quiet: bool,
-    /// Write no PNG figures.
-    #[arg(long)]
-    pub no_figures: bool,
     #[command(flatten)]
-    /// Device options.
-    pub device: DeviceArgs,
+    /// Progress, figures and device.
+    pub compute: ComputeArgs,
 }
 
 /// `stiffx eval`.
@@ -312,15 +302,9 @@ pub struct SweepArgs {
     /// Output directory (overrides the sweep file's `out`).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// No progress output.
-    #[arg(long)]
-    pub quiet: bool,
-    /// Write no PNG figures.
-    #[arg(long)]
-    pub no_figures: bool,
     #[command(flatten)]
-    /// Device options.
-    pub device: DeviceArgs,
+    /// Progress, figures and device.
+    pub compute: ComputeArgs,
 }
 
 /// `stiffx bench`.
@@ -372,11 +356,19 @@ pub fn device_options(a: &DeviceArgs) -> Result<(Backend, JacobianMode, Precisio
     Ok((backend, jacobian, precision))
 }
 
-/// The run options of a computing command: its device options, progress unless `quiet`, figures
-/// unless `no_figures`, and no output directory (set per run).
-pub fn run_options(device: &DeviceArgs, quiet: bool, no_figures: bool) -> Result<RunOptions> {
-    let (backend, jacobian, eval_precision) = device_options(device)?;
-    Ok(RunOptions { out: None, backend, eval_precision, jacobian, progress: !quiet, figures: !no_figures, label: None })
+/// The run options of a computing command: its device options, progress unless `--quiet`, figures
+/// unless `--no-figures`, and no output directory (set per run).
+pub fn run_options(c: &ComputeArgs) -> Result<RunOptions> {
+    let (backend, jacobian, eval_precision) = device_options(&c.device)?;
+    Ok(RunOptions {
+        out: None,
+        backend,
+        eval_precision,
+        jacobian,
+        progress: !c.quiet,
+        figures: !c.no_figures,
+        label: None,
+    })
 }
 
 /// Builds the validated config and options of `stiffx run`.
@@ -419,7 +411,7 @@ pub fn run_config(a: &RunArgs) -> Result<(Config, RunOptions)> {
         cfg.train.precision = p;
     }
     cfg.validate()?;
-    let opts = run_options(&a.device, a.quiet, a.no_figures)?;
+    let opts = run_options(&a.compute)?;
     let out = a.out.clone().unwrap_or_else(|| {
         use crate::plugins::registry::name_of;
         PathBuf::from("runs").join(format!(

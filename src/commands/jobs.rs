@@ -87,7 +87,7 @@ pub fn jobs(a: &JobsArgs) -> Result<()> {
 
 /// `stiffx run-job`: runs the selected jobs one after the other in this process.
 pub fn run_job(a: &RunJobArgs) -> Result<()> {
-    let opts = run_options(&a.device, a.quiet, a.no_figures)?;
+    let opts = run_options(&a.compute)?;
     let spec = Spec::load(&a.spec, a.out.as_deref())?;
     let jobs = spec.jobs()?;
     let idx = parse_indices(&a.index, jobs.len())?;
@@ -101,7 +101,7 @@ pub fn run_job(a: &RunJobArgs) -> Result<()> {
 
 /// `stiffx collect`: the spec's tables, figures and report; the missing jobs if some have not finished.
 pub fn collect(a: &CollectArgs) -> Result<()> {
-    let opts = run_options(&a.device, a.quiet, a.no_figures)?;
+    let opts = run_options(&a.compute)?;
     let spec = Spec::load(&a.spec, a.out.as_deref())?;
     let md = spec.collect(&spec.results()?, &opts)?;
     print!("{md}");

@@ -6,7 +6,7 @@ use crate::error::Result;
 
 /// `stiffx sweep`: expands a spec, runs every job here and collects (a compare spec prints its table).
 pub fn sweep(a: &SweepArgs) -> Result<()> {
-    let opts = crate::cli::run_options(&a.device, a.quiet, a.no_figures)?;
+    let opts = crate::cli::run_options(&a.compute)?;
     let spec = crate::engine::Spec::load(&a.file, a.out.as_deref())?;
     if let crate::engine::spec::Kind::Compare { .. } = spec.kind {
         spec.run_all(&opts)?;
@@ -54,7 +54,7 @@ pub fn compare(a: &crate::cli::CompareArgs) -> Result<()> {
         crate::Error::at_least_one("--epochs", e)?;
     }
     let bases = a.config.iter().map(|p| crate::config::Config::from_file(p)).collect::<Result<Vec<_>>>()?;
-    let opts = crate::cli::run_options(&a.device, a.quiet, a.no_figures)?;
+    let opts = crate::cli::run_options(&a.compute)?;
     let file = crate::engine::spec::CompareFile {
         kind: "compare".into(),
         out: a.out.clone(),
