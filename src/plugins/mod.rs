@@ -14,6 +14,7 @@
 pub mod builtins;
 pub mod cloud;
 pub mod labeller;
+pub mod mechanism;
 pub mod registry;
 pub mod sampler;
 pub mod system;

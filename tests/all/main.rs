@@ -8,6 +8,7 @@ mod dropin;
 mod engine;
 mod jacobian;
 mod labels;
+mod mechanism;
 mod period;
 mod pipeline;
 mod readme;

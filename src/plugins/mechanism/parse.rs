@@ -1,0 +1,413 @@
+//! Reading a reaction-mechanism YAML file (a Cantera subset plus a `stiffx:` section) into a
+//! [`Mechanism`].
+//!
+//! Each reaction `j` is an irreversible mass-action step `Σ_i ν_ij X_i => Σ_i μ_ij X_i` with rate
+//!
+//! ```text
+//! r_j(x, eps) = k_j · eps^{p_j} · Π_i x_i^{ν_ij}        (zero-order when the left side is empty)
+//! S_ij = μ_ij − ν_ij                                    (net stoichiometric matrix, d × m)
+//! k_j  = A_j · T^{b_j} · exp(−Ea_j / (R T))             (Arrhenius at the fixed temperature T)
+//! ```
+//!
+//! **Units.** Concentrations are in the file's own units (whatever `initial` and `test-states` use),
+//! time is in seconds, `A` is in (concentration)^(1 − order)/s, `Ea` is in J/kmol (Cantera's default)
+//! with `R = 8314.462618 J/(kmol·K)`, and `T` (`stiffx: temperature`, in K) is needed only when some
+//! `b` or `Ea` is not zero. A plain number `rate-constant: 0.35` is `k_j` itself. No `units:` section
+//! is read: values with unit strings are refused.
+//!
+//! **Keys.** Top level: `description`, `species` (a list of `{name, composition?, thermo?, note?}`),
+//! `reactions` (a list of `{equation, rate-constant, type?: elementary, duplicate?, note?, eps-power?}`)
+//! and `stiffx` (`temperature?`, `eps-power?` (map reaction number, 1-based, → power), `train-eps`,
+//! `unseen-eps`, `initial` (species → `[lo, hi]` uniform range or a fixed number; species left out
+//! are 0), `test-states` (a list of maps species → value, species left out are 0) and `horizon`).
+//! Every other key is refused with its file, line and column. Equations use `=>` only; `<=>` and `=`
+//! (reversible) are refused. A zero-order source is written `=> Y1` (empty left side).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+/// The gas constant in J/(kmol·K) (Cantera's `GasConstant`).
+pub const GAS_CONSTANT: f64 = 8314.462618;
+
+/// One species with its stoichiometric coefficient on one side of a reaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Term {
+    /// Index of the species in [`Mechanism::species`].
+    pub species: usize,
+    /// Stoichiometric coefficient (a positive integer).
+    pub coeff: u32,
+}
+
+/// One irreversible mass-action reaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reaction {
+    /// The equation as written in the file (for reading only; `reactants`/`products` are authoritative).
+    pub equation: String,
+    /// Left side (the mass-action orders).
+    pub reactants: Vec<Term>,
+    /// Right side.
+    pub products: Vec<Term>,
+    /// Rate constant `k_j` at `eps = 1` (Arrhenius already evaluated at the file's temperature).
+    pub k: f64,
+    /// Power `p_j` of `eps` in the rate: `r_j = k_j · eps^{p_j} · Π x^ν`.
+    pub eps_power: f64,
+}
+
+/// A parsed mechanism: everything a [`super::MechanismSystem`] needs, serialisable into a checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mechanism {
+    /// Species names, in file order (the state order).
+    pub species: Vec<String>,
+    /// Reactions, in file order.
+    pub reactions: Vec<Reaction>,
+    /// Training stiffness grid.
+    pub train_eps: Vec<f64>,
+    /// Unseen stiffness grid.
+    pub unseen_eps: Vec<f64>,
+    /// Per-species `[lo, hi]` of the uniform initial-state distribution.
+    pub initial: Vec<[f64; 2]>,
+    /// Fixed test initial states.
+    pub test_states: Vec<Vec<f64>>,
+    /// Time horizon of the problem (seconds).
+    pub horizon: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRaw {
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+    species: Vec<SpeciesRaw>,
+    reactions: Vec<ReactionRaw>,
+    stiffx: StiffxRaw,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpeciesRaw {
+    name: Spanned<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    composition: BTreeMap<String, f64>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    thermo: Option<IgnoredAny>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    note: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReactionRaw {
+    equation: Spanned<String>,
+    #[serde(rename = "rate-constant")]
+    rate_constant: Spanned<Rate>,
+    #[serde(default, rename = "type")]
+    kind: Option<Spanned<String>>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    duplicate: bool,
+    #[serde(default)]
+    #[allow(dead_code)]
+    note: Option<String>,
+    #[serde(default, rename = "eps-power")]
+    eps_power: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct StiffxRaw {
+    #[serde(default)]
+    temperature: Option<f64>,
+    #[serde(default)]
+    eps_power: BTreeMap<usize, f64>,
+    train_eps: Vec<f64>,
+    unseen_eps: Vec<f64>,
+    initial: Entries<Range>,
+    test_states: Vec<Entries<f64>>,
+    horizon: f64,
+}
+
+/// A rate constant: a plain number `k`, or Arrhenius `{A, b, Ea}` / `[A, b, Ea]`.
+struct Rate {
+    a: f64,
+    b: f64,
+    ea: f64,
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Rate;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number, {A, b, Ea} or [A, b, Ea] (plain numbers, no units)")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Rate, E> {
+                Ok(Rate { a: v, b: 0.0, ea: 0.0 })
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Rate, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Rate, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<Rate, S::Error> {
+                let mut v = [0.0; 3];
+                for (i, slot) in v.iter_mut().enumerate() {
+                    *slot = s.next_element()?.ok_or_else(|| de::Error::invalid_length(i, &self))?;
+                }
+                if s.next_element::<IgnoredAny>()?.is_some() {
+                    return Err(de::Error::invalid_length(4, &self));
+                }
+                Ok(Rate { a: v[0], b: v[1], ea: v[2] })
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Rate, M::Error> {
+                let (mut a, mut b, mut ea) = (None, 0.0, 0.0);
+                while let Some(key) = m.next_key::<String>()? {
+                    match key.as_str() {
+                        "A" => a = Some(m.next_value()?),
+                        "b" => b = m.next_value()?,
+                        "Ea" => ea = m.next_value()?,
+                        other => return Err(de::Error::unknown_field(other, &["A", "b", "Ea"])),
+                    }
+                }
+                Ok(Rate { a: a.ok_or_else(|| de::Error::missing_field("A"))?, b, ea })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A map species → value, keys with their locations, in file order (duplicate keys are refused by
+/// the YAML reader).
+struct Entries<V>(Vec<(Spanned<String>, V)>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Entries<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Vis<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for Vis<V> {
+            type Value = Entries<V>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map species -> value")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Entries<V>, M::Error> {
+                let mut out = Vec::new();
+                while let Some(k) = m.next_key::<Spanned<String>>()? {
+                    out.push((k, m.next_value()?));
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(Vis(std::marker::PhantomData))
+    }
+}
+
+/// `[lo, hi]` or a fixed value.
+struct Range([f64; 2]);
+
+impl<'de> Deserialize<'de> for Range {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum R {
+            Fixed(f64),
+            Range([f64; 2]),
+        }
+        match R::deserialize(d)
+            .map_err(|_| de::Error::custom("an initial range is a number or [lo, hi] with 0 <= lo <= hi"))?
+        {
+            R::Fixed(v) => Ok(Range([v, v])),
+            R::Range(r) => Ok(Range(r)),
+        }
+    }
+}
+
+/// Parses mechanism YAML `text`; `file` names the source in error messages (`file:line:column: …`).
+pub fn parse(text: &str, file: &str) -> Result<Mechanism, String> {
+    let raw: FileRaw = serde_saphyr::from_str(text).map_err(|e| match e.location() {
+        Some(l) => format!("{file}:{}:{}: {e}", l.line(), l.column()),
+        None => format!("{file}: {e}"),
+    })?;
+    let at = |l: &serde_saphyr::Location| format!("{file}:{}:{}", l.line(), l.column());
+    let species: Vec<String> = raw.species.iter().map(|s| s.name.value.clone()).collect();
+    for (i, s) in raw.species.iter().enumerate() {
+        if species[..i].contains(&s.name.value) {
+            return Err(format!("{}: species `{}` is listed twice", at(&s.name.referenced), s.name.value));
+        }
+    }
+    let index = |name: &str| species.iter().position(|s| s == name);
+    let temperature = raw.stiffx.temperature;
+    let mut reactions = Vec::with_capacity(raw.reactions.len());
+    for (j, r) in raw.reactions.iter().enumerate() {
+        let here = at(&r.equation.referenced);
+        let eq = r.equation.value.trim();
+        if let Some(kind) = &r.kind
+            && kind.value != "elementary"
+        {
+            return Err(format!(
+                "{}: reaction {} `type: {}`: only `elementary` (mass-action) reactions are supported",
+                at(&kind.referenced),
+                j + 1,
+                kind.value
+            ));
+        }
+        let tokens: Vec<&str> = eq.split_whitespace().collect();
+        if tokens.iter().any(|t| *t == "<=>" || *t == "=") {
+            return Err(format!(
+                "{here}: reaction {} `{eq}` is reversible; only irreversible `=>` reactions are supported: \
+                 write it as two irreversible reactions (forward and reverse), each with its own rate-constant",
+                j + 1
+            ));
+        }
+        let Some((lhs, rhs)) = eq.split_once("=>") else {
+            return Err(format!("{here}: reaction {} `{eq}` has no `=>`", j + 1));
+        };
+        let side = |s: &str| -> Result<Vec<Term>, String> {
+            let mut terms: Vec<Term> = Vec::new();
+            for part in s.split(" + ").map(str::trim).filter(|p| !p.is_empty()) {
+                let mut it = part.split_whitespace();
+                let (coeff, name) = match (it.next(), it.next(), it.next()) {
+                    (Some(n), None, None) => (1, n),
+                    (Some(c), Some(n), None) => match c.parse::<u32>() {
+                        Ok(c) if c >= 1 => (c, n),
+                        _ => {
+                            return Err(format!(
+                                "{here}: reaction {} `{eq}`: coefficient `{c}` is not a positive integer",
+                                j + 1
+                            ));
+                        }
+                    },
+                    _ => return Err(format!("{here}: reaction {} `{eq}`: cannot read `{part}`", j + 1)),
+                };
+                let Some(i) = index(name) else {
+                    return Err(format!(
+                        "{here}: reaction {} `{eq}`: unknown species `{name}` (species: {})",
+                        j + 1,
+                        species.join(", ")
+                    ));
+                };
+                match terms.iter_mut().find(|t| t.species == i) {
+                    Some(t) => t.coeff += coeff,
+                    None => terms.push(Term { species: i, coeff }),
+                }
+            }
+            Ok(terms)
+        };
+        let (reactants, products) = (side(lhs)?, side(rhs)?);
+        let rate = &r.rate_constant.value;
+        let k = if rate.b == 0.0 && rate.ea == 0.0 {
+            rate.a
+        } else {
+            let Some(t) = temperature else {
+                return Err(format!(
+                    "{}: reaction {} has an Arrhenius b or Ea but `stiffx: temperature` is not given",
+                    at(&r.rate_constant.referenced),
+                    j + 1
+                ));
+            };
+            rate.a * t.powf(rate.b) * (-rate.ea / (GAS_CONSTANT * t)).exp()
+        };
+        if !(k.is_finite() && k >= 0.0) {
+            return Err(format!(
+                "{}: reaction {}: rate constant {k} is not a finite number >= 0",
+                at(&r.rate_constant.referenced),
+                j + 1
+            ));
+        }
+        let from_map = raw.stiffx.eps_power.get(&(j + 1)).copied();
+        if r.eps_power.is_some() && from_map.is_some() {
+            return Err(format!(
+                "{here}: reaction {}: eps-power given both on the reaction and in `stiffx: eps-power`",
+                j + 1
+            ));
+        }
+        let eps_power = r.eps_power.or(from_map).unwrap_or(0.0);
+        if !eps_power.is_finite() {
+            return Err(format!("{here}: reaction {}: eps-power must be finite", j + 1));
+        }
+        reactions.push(Reaction { equation: eq.to_string(), reactants, products, k, eps_power });
+    }
+    if let Some((&j, _)) = raw.stiffx.eps_power.iter().find(|(j, _)| **j == 0 || **j > reactions.len()) {
+        return Err(format!(
+            "{file}: `stiffx: eps-power` names reaction {j}, but reactions are numbered 1..={}",
+            reactions.len()
+        ));
+    }
+    let by_species = |key: &Spanned<String>, what: &str| {
+        index(&key.value).ok_or_else(|| format!("{}: {what}: unknown species `{}`", at(&key.referenced), key.value))
+    };
+    let mut initial = vec![[0.0, 0.0]; species.len()];
+    for (key, Range([lo, hi])) in &raw.stiffx.initial.0 {
+        let i = by_species(key, "stiffx initial")?;
+        if !(lo.is_finite() && hi.is_finite() && 0.0 <= *lo && lo <= hi) {
+            return Err(format!(
+                "{}: stiffx initial `{}`: need 0 <= lo <= hi, got [{lo}, {hi}]",
+                at(&key.referenced),
+                key.value
+            ));
+        }
+        initial[i] = [*lo, *hi];
+    }
+    let mut test_states = Vec::new();
+    for state in &raw.stiffx.test_states {
+        let mut x = vec![0.0; species.len()];
+        for (key, v) in &state.0 {
+            x[by_species(key, "stiffx test-states")?] = *v;
+        }
+        test_states.push(x);
+    }
+    let m = Mechanism {
+        species,
+        reactions,
+        train_eps: raw.stiffx.train_eps,
+        unseen_eps: raw.stiffx.unseen_eps,
+        initial,
+        test_states,
+        horizon: raw.stiffx.horizon,
+    };
+    m.check().map_err(|e| format!("{file}: {e}"))?;
+    Ok(m)
+}
+
+impl Mechanism {
+    /// Consistency checks shared by files and stored copies (indices in range, grids > 0, …).
+    pub fn check(&self) -> Result<(), String> {
+        let d = self.species.len();
+        if d == 0 || self.reactions.is_empty() {
+            return Err("a mechanism needs at least one species and one reaction".into());
+        }
+        for (j, r) in self.reactions.iter().enumerate() {
+            if r.reactants.iter().chain(&r.products).any(|t| t.species >= d || t.coeff == 0) {
+                return Err(format!(
+                    "reaction {} `{}`: species index out of range or zero coefficient",
+                    j + 1,
+                    r.equation
+                ));
+            }
+        }
+        let grid_ok = |g: &[f64]| !g.is_empty() && g.iter().all(|e| e.is_finite() && *e > 0.0);
+        if !grid_ok(&self.train_eps) || !grid_ok(&self.unseen_eps) {
+            return Err("`train-eps` and `unseen-eps` must be non-empty lists of finite numbers > 0".into());
+        }
+        if self.initial.len() != d || self.test_states.iter().any(|x| x.len() != d) {
+            return Err(format!("`initial` and every test state need {d} components"));
+        }
+        if self.test_states.is_empty() {
+            return Err("`test-states` must list at least one state".into());
+        }
+        if !(self.horizon.is_finite() && self.horizon > 0.0) {
+            return Err(format!("`horizon` must be a finite number > 0, got {}", self.horizon));
+        }
+        Ok(())
+    }
+}
