@@ -59,7 +59,7 @@ pub struct Reaction {
     pub eps_power: f64,
 }
 
-/// A parsed mechanism: everything a [`super::MechanismSystem`] needs, serialisable into a checkpoint.
+/// A parsed mechanism: everything a `MechanismSystem` needs, serialisable into a checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mechanism {

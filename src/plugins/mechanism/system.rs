@@ -113,7 +113,7 @@ impl MechanismSystem {
 }
 
 /// `Π_i x_i^{ν_i}` over the terms, skipping index `skip` (for the Jacobian).
-fn monomial(terms: &[super::Term], x: &[f64], skip: Option<usize>) -> f64 {
+fn monomial(terms: &[super::parse::Term], x: &[f64], skip: Option<usize>) -> f64 {
     terms.iter().filter(|t| Some(t.species) != skip).map(|t| x[t.species].powi(t.coeff as i32)).product()
 }
 
