@@ -28,7 +28,13 @@ impl Table {
     /// Appends a row (as many cells as the header has columns).
     pub fn row<S: Into<String>>(&mut self, cells: impl IntoIterator<Item = S>) -> &mut Self {
         let row: Vec<String> = cells.into_iter().map(Into::into).collect();
-        debug_assert_eq!(row.len(), self.header.len(), "a row of {} cells in a table of {} columns", row.len(), self.header.len());
+        debug_assert_eq!(
+            row.len(),
+            self.header.len(),
+            "a row of {} cells in a table of {} columns",
+            row.len(),
+            self.header.len()
+        );
         self.rows.push(row);
         self
     }
@@ -67,7 +73,11 @@ impl Table {
                 .iter()
                 .enumerate()
                 .map(|(i, c)| {
-                    if self.left.contains(&i) { format!("{c:<w$}", w = widths[i]) } else { format!("{c:>w$}", w = widths[i]) }
+                    if self.left.contains(&i) {
+                        format!("{c:<w$}", w = widths[i])
+                    } else {
+                        format!("{c:>w$}", w = widths[i])
+                    }
                 })
                 .collect();
             format!("{}\n", parts.join("  ").trim_end())
@@ -102,8 +112,14 @@ mod tests {
     fn markdown_console_and_mean_std_cells() {
         let mut t = Table::new(["config", "seed", "\\|Δλ\\|"]);
         t.row(["tiny", "1", "1.0e0"]).row(["tiny_identity", "12", "2.5e-1"]);
-        assert_eq!(t.markdown(), "| config | seed | \\|Δλ\\| |\n|---|---|---|\n| tiny | 1 | 1.0e0 |\n| tiny_identity | 12 | 2.5e-1 |\n");
-        assert_eq!(t.console(), "config         seed  \\|Δλ\\|\ntiny              1   1.0e0\ntiny_identity    12  2.5e-1\n");
+        assert_eq!(
+            t.markdown(),
+            "| config | seed | \\|Δλ\\| |\n|---|---|---|\n| tiny | 1 | 1.0e0 |\n| tiny_identity | 12 | 2.5e-1 |\n"
+        );
+        assert_eq!(
+            t.console(),
+            "config         seed  \\|Δλ\\|\ntiny              1   1.0e0\ntiny_identity    12  2.5e-1\n"
+        );
         assert_eq!(t.len(), 2);
         assert_eq!(mean_std_cell(&[1.0, 2.0, 3.0], 3, "diverged"), "2.000e0 ± 1.0e0");
         assert_eq!(mean_std_cell(&[1.0, f64::NAN, 3.0], 2, "diverged"), "2.00e0 ± 1.4e0 (1/3 diverged)");

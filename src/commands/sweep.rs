@@ -14,7 +14,8 @@ pub fn sweep(a: &SweepArgs) -> Result<()> {
         return Ok(());
     }
     let rows = crate::engine::local::sweep(&a.file, &opts, a.out.as_deref())?;
-    let mut t = crate::table::Table::new(["config", "seed", "rollout L2", "|dl_fast|", "|dl_slow|", "S_comb", "fast rel"]);
+    let mut t =
+        crate::table::Table::new(["config", "seed", "rollout L2", "|dl_fast|", "|dl_slow|", "S_comb", "fast rel"]);
     for r in &rows {
         t.row([
             r.config.clone(),

@@ -87,7 +87,8 @@ pub fn jobs(f: &EvalFile, dir: &Path) -> Result<Vec<(String, Config, Task)>> {
         eps.sort_by(f64::total_cmp);
         eps.dedup();
         let folder = path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
-        let mut name = folder.filter(|n| !n.is_empty() && n != "." && n != "..").unwrap_or_else(|| format!("checkpoint{}", i + 1));
+        let mut name =
+            folder.filter(|n| !n.is_empty() && n != "." && n != "..").unwrap_or_else(|| format!("checkpoint{}", i + 1));
         if out.iter().any(|(n, _, _)| *n == name) {
             name = format!("{name}-{i}");
         }

@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
+use crate::engine::checkpoint::Checkpoint;
 use crate::engine::data::Data;
 use crate::engine::pipeline::{RunMetrics, RunOptions, run_with_data};
 use crate::error::{Error, Result};
-use crate::engine::checkpoint::Checkpoint;
 use crate::eval::evaluate::{Evaluation, evaluate, write_time_windows, write_traces};
 use crate::io::{write_csv, write_json};
 
@@ -177,11 +177,7 @@ impl Job {
                 return Err(e);
             }
         };
-        let done = Done {
-            config_sha256: self.hash()?,
-            id: self.id.clone(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        };
+        let done = Done { config_sha256: self.hash()?, id: self.id.clone(), version: env!("CARGO_PKG_VERSION").into() };
         write_json(&partial.join(DONE), &done)?;
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;

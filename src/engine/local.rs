@@ -18,7 +18,11 @@ pub fn sweep(path: &Path, backend_opts: &RunOptions, out: Option<&Path>) -> Resu
         return Err(Error::invalid("kind", "compare", "a sweep file (use `stiffx compare --spec` for a compare spec)"));
     };
     spec.run_all(backend_opts)?;
-    let done = spec.results()?.into_iter().filter_map(|(j, m)| m.and_then(super::job::Outcome::run).map(|m| (j.name, j.config, m))).collect();
+    let done = spec
+        .results()?
+        .into_iter()
+        .filter_map(|(j, m)| m.and_then(super::job::Outcome::run).map(|m| (j.name, j.config, m)))
+        .collect();
     sweep_tables(sc, &spec.out, done, backend_opts).map(|(rows, _)| rows)
 }
 
@@ -36,6 +40,10 @@ pub fn compare(
         kind: Kind::Compare { bases: bases.to_vec(), spec: spec.clone() },
     };
     spec_run.run_all(opts)?;
-    let done = spec_run.results()?.into_iter().filter_map(|(j, m)| m.and_then(super::job::Outcome::run).map(|m| (j.name, j.config, m))).collect();
+    let done = spec_run
+        .results()?
+        .into_iter()
+        .filter_map(|(j, m)| m.and_then(super::job::Outcome::run).map(|m| (j.name, j.config, m)))
+        .collect();
     compare_tables(bases, spec, out, done, opts)
 }

@@ -333,7 +333,9 @@ fn markdown(
         ]);
     }
     s.push_str(&t.markdown());
-    s.push_str("\nThe same, as the mean over the training grid (each run's grid mean, then mean ± std over seeds):\n\n");
+    s.push_str(
+        "\nThe same, as the mean over the training grid (each run's grid mean, then mean ± std over seeds):\n\n",
+    );
     let mut t = Table::new([
         "config",
         "rollout L2",

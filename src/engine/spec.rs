@@ -32,8 +32,8 @@ use super::job::{Job, Outcome, Task};
 use super::sweep::{self, SweepConfig};
 use crate::config::Config;
 use crate::engine::pipeline::{RunMetrics, RunOptions};
-use crate::eval::evaluate::Evaluation;
 use crate::error::{Error, Result};
+use crate::eval::evaluate::Evaluation;
 
 /// A compare spec file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,7 +97,9 @@ impl Spec {
         let kind = match table.get("kind") {
             None => "sweep",
             Some(toml::Value::String(s)) => s.as_str(),
-            Some(other) => return Err(Error::invalid("kind", other, "\"sweep\" (the default), \"compare\" or \"eval\"")),
+            Some(other) => {
+                return Err(Error::invalid("kind", other, "\"sweep\" (the default), \"compare\" or \"eval\""));
+            }
         };
         let dir = path.parent().unwrap_or(Path::new("."));
         let (file_out, kind) = match kind {

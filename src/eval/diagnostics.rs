@@ -205,7 +205,8 @@ impl Diagnostics {
     /// Markdown table of the statistics.
     pub fn markdown(&self, source: &str) -> String {
         let mut md = format!("# Target diagnostics\n\n{source}; transform {}.\n\n", self.transform);
-        let mut t = crate::table::Table::new(["subset", "component", "n", "skew raw", "skew T", "Q-Q R raw", "Q-Q R T"]);
+        let mut t =
+            crate::table::Table::new(["subset", "component", "n", "skew raw", "skew T", "Q-Q R raw", "Q-Q R T"]);
         for s in &self.stats {
             t.row([
                 s.subset.to_string(),
@@ -220,7 +221,6 @@ impl Diagnostics {
         md.push_str(&t.markdown());
         md
     }
-
 
     /// Writes `diagnostics.csv`, `histograms.csv`, `qq.csv` and `diagnostics.md` into `dir` (the
     /// figures: `figures::paper::diagnostics`).
