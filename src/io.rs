@@ -174,3 +174,10 @@ mod tests {
         assert_eq!(back, t);
     }
 }
+
+/// The SHA-256 of `bytes` as lower-case hex (64 digits): content hashes of configs, checkpoints and
+/// dataset keys.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}

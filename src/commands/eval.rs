@@ -37,24 +37,8 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         ));
     }
     let mut cks: Vec<Checkpoint> = a.checkpoint.iter().map(|p| Checkpoint::load(p)).collect::<Result<_>>()?;
-    if let Some(integrator) = a.integrator {
-        for ck in &mut cks {
-            ck.config.eval.integrator = integrator;
-        }
-    }
-    if let Some(h) = a.horizon {
-        crate::Error::positive("--horizon", h)?;
-        for ck in &mut cks {
-            let e = &mut ck.config.eval;
-            e.horizon = h;
-            crate::ode::check_times("eval", e.spacing, e.dt, e.horizon, e.t_first, e.points).map_err(|err| {
-                crate::Error::invalid(
-                    "--horizon",
-                    h,
-                    format!("a horizon the checkpoint's evaluation grid allows ({err})"),
-                )
-            })?;
-        }
+    for ck in &mut cks {
+        crate::engine::evalspec::override_eval(&mut ck.config, a.horizon, a.integrator, "--horizon")?;
     }
     let sys = &cks[0].config.system;
     for (ck, p) in cks.iter().zip(&a.checkpoint) {
@@ -69,15 +53,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     for &e in &a.eps {
         sys.check_param(e).map_err(|_| crate::Error::invalid("--eps", e, "stiffness values > 0"))?;
     }
-    let eps_of = |ck: &Checkpoint| {
-        let mut eps = if a.eps.is_empty() { ck.config.eval_eps() } else { a.eps.clone() };
-        if a.unseen {
-            eps.extend(ck.config.system.unseen_grid());
-        }
-        eps.sort_by(f64::total_cmp);
-        eps.dedup();
-        eps
-    };
+    let eps_of = |ck: &Checkpoint| crate::engine::evalspec::eval_grid(&ck.config, &a.eps, a.unseen);
     let device = backend.device()?;
     let mut all = Vec::new();
     // Decade windows pooled over eps, one list per checkpoint (log-spaced evaluations only).

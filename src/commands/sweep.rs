@@ -9,8 +9,7 @@ pub fn sweep(a: &SweepArgs) -> Result<()> {
     let opts = crate::cli::run_options(&a.compute)?;
     let spec = crate::engine::Spec::load(&a.file, a.out.as_deref())?;
     if let crate::engine::spec::Kind::Compare { .. } = spec.kind {
-        spec.run_all(&opts)?;
-        print!("{}", spec.collect(&spec.results()?, &opts)?);
+        print!("{}", spec.collect(&spec.run_all(&opts)?, &opts)?);
         return Ok(());
     }
     let rows = crate::engine::local::sweep(&a.file, &opts, a.out.as_deref())?;

@@ -11,12 +11,10 @@
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::config::Config;
 use crate::engine::data::{Data, generate};
 use crate::error::{Error, Result};
-use crate::io::write_atomic;
+use crate::io::{sha256_hex, write_atomic};
 
 /// The key of a run's dataset: runs with equal keys share one generated dataset.
 pub fn data_key(cfg: &Config) -> String {
@@ -26,7 +24,7 @@ pub fn data_key(cfg: &Config) -> String {
 
 /// The first 16 hex digits of the SHA-256 of `text`.
 pub fn short_hash(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
+    sha256_hex(text.as_bytes())[..16].to_string()
 }
 
 /// The cache directory of `cfg`'s dataset under `out`.

@@ -59,33 +59,16 @@ pub fn jobs(f: &EvalFile, dir: &Path) -> Result<Vec<(String, Config, Task)>> {
     if f.checkpoints.is_empty() {
         return Err(Error::invalid("checkpoints", "[]", "at least one checkpoint file"));
     }
-    if let Some(h) = f.horizon {
-        Error::positive("horizon", h)?;
-    }
     let mut out: Vec<(String, Config, Task)> = Vec::new();
     for (i, c) in f.checkpoints.iter().enumerate() {
         let path = dir.join(c);
         let ck = Checkpoint::load(&path)?;
         let mut cfg = ck.config;
-        if let Some(h) = f.horizon {
-            cfg.eval.horizon = h;
-            let e = &cfg.eval;
-            crate::ode::check_times("eval", e.spacing, e.dt, e.horizon, e.t_first, e.points).map_err(|err| {
-                Error::invalid("horizon", h, format!("a horizon the checkpoint's evaluation grid allows ({err})"))
-            })?;
-        }
-        if let Some(m) = f.integrator {
-            cfg.eval.integrator = m;
-        }
+        override_eval(&mut cfg, f.horizon, f.integrator, "horizon")?;
         for (k, &e) in f.eps.iter().enumerate() {
             cfg.system.check_param(e).map_err(|_| Error::invalid(format!("eps[{k}]"), e, "stiffness values > 0"))?;
         }
-        let mut eps = if f.eps.is_empty() { cfg.eval_eps() } else { f.eps.clone() };
-        if f.unseen {
-            eps.extend(cfg.system.unseen_grid());
-        }
-        eps.sort_by(f64::total_cmp);
-        eps.dedup();
+        let eps = eval_grid(&cfg, &f.eps, f.unseen);
         let folder = path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
         let mut name =
             folder.filter(|n| !n.is_empty() && n != "." && n != "..").unwrap_or_else(|| format!("checkpoint{}", i + 1));
@@ -105,6 +88,41 @@ pub fn jobs(f: &EvalFile, dir: &Path) -> Result<Vec<(String, Config, Task)>> {
         }
     }
     Ok(out)
+}
+
+/// Applies an evaluation's overrides to a checkpoint's config (`stiffx eval` and eval specs): the
+/// horizon, checked against the config's evaluation grid, and the rollout integrator. `field` names
+/// the horizon (`--horizon`, `horizon`) in errors.
+pub fn override_eval(
+    cfg: &mut Config,
+    horizon: Option<f64>,
+    integrator: Option<Integrator>,
+    field: &str,
+) -> Result<()> {
+    if let Some(m) = integrator {
+        cfg.eval.integrator = m;
+    }
+    if let Some(h) = horizon {
+        Error::positive(field, h)?;
+        cfg.eval.horizon = h;
+        let e = &cfg.eval;
+        crate::ode::check_times("eval", e.spacing, e.dt, e.horizon, e.t_first, e.points).map_err(|err| {
+            Error::invalid(field, h, format!("a horizon the checkpoint's evaluation grid allows ({err})"))
+        })?;
+    }
+    Ok(())
+}
+
+/// The stiffness values an evaluation covers: `eps` (the config's evaluation grid when empty), plus
+/// the system's unseen grid when `unseen`, sorted and without repeats.
+pub fn eval_grid(cfg: &Config, eps: &[f64], unseen: bool) -> Vec<f64> {
+    let mut all = if eps.is_empty() { cfg.eval_eps() } else { eps.to_vec() };
+    if unseen {
+        all.extend(cfg.system.unseen_grid());
+    }
+    all.sort_by(f64::total_cmp);
+    all.dedup();
+    all
 }
 
 /// One row of `eval.csv`: a checkpoint's grid means.

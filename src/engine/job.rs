@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::io::sha256_hex;
+
 use crate::config::Config;
 use crate::engine::checkpoint::Checkpoint;
 use crate::engine::data::Data;
@@ -94,7 +96,7 @@ pub struct Done {
 
 /// SHA-256 (hex) of a config's TOML.
 pub fn config_hash(cfg: &Config) -> String {
-    Sha256::digest(cfg.to_toml().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(cfg.to_toml().as_bytes())
 }
 
 impl Job {
@@ -110,11 +112,8 @@ impl Job {
             Task::Train => Ok(config_hash(&self.config)),
             Task::Eval { checkpoint, eps } => {
                 let bytes = std::fs::read(checkpoint).map_err(|e| Error::io(checkpoint, e))?;
-                let mut h = Sha256::new();
-                h.update(self.config.to_toml().as_bytes());
-                h.update(Sha256::digest(&bytes));
-                h.update(format!("{eps:?}").as_bytes());
-                Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+                let (toml, eps) = (self.config.to_toml(), format!("{eps:?}"));
+                Ok(sha256_hex(&[toml.as_bytes(), &Sha256::digest(&bytes), eps.as_bytes()].concat()))
             }
         }
     }
@@ -122,13 +121,18 @@ impl Job {
     /// What the finished job in `out` left, or `None` when it has not finished (no marker, or a
     /// marker of another config or checkpoint: a stale result).
     pub fn finished(&self, out: &Path) -> Result<Option<Outcome>> {
+        self.finished_with(out, &self.hash()?)
+    }
+
+    /// [`finished`](Self::finished) with the job's [`hash`](Self::hash) already computed.
+    fn finished_with(&self, out: &Path, hash: &str) -> Result<Option<Outcome>> {
         let dir = self.dir(out);
         let Ok(text) = std::fs::read_to_string(dir.join(DONE)) else { return Ok(None) };
         let done: Done = match serde_json::from_str(&text) {
             Ok(d) => d,
             Err(_) => return Ok(None),
         };
-        if done.config_sha256 != self.hash()? {
+        if done.config_sha256 != hash {
             return Ok(None);
         }
         let file = if self.task == Task::Train { "metrics.json" } else { "evaluation.json" };
@@ -147,7 +151,9 @@ impl Job {
     /// Runs the job into `out` unless it has finished (then its metrics are read back). `data` is
     /// a one-entry in-memory cache in front of the on-disk one ([`crate::engine::cache`]).
     pub fn run(&self, out: &Path, opts: &RunOptions, data: &mut HashMap<String, Data>) -> Result<Outcome> {
-        if let Some(m) = self.finished(out)? {
+        // One hash per run: for an eval job it reads the checkpoint file.
+        let hash = self.hash()?;
+        if let Some(m) = self.finished_with(out, &hash)? {
             return Ok(m);
         }
         let dir = self.dir(out);
@@ -177,7 +183,7 @@ impl Job {
                 return Err(e);
             }
         };
-        let done = Done { config_sha256: self.hash()?, id: self.id.clone(), version: env!("CARGO_PKG_VERSION").into() };
+        let done = Done { config_sha256: hash, id: self.id.clone(), version: env!("CARGO_PKG_VERSION").into() };
         write_json(&partial.join(DONE), &done)?;
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;

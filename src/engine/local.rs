@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::compare::{CompareRow, CompareSpec, tables as compare_tables};
-use super::spec::{Kind, Spec};
+use super::spec::{Kind, Spec, train_runs};
 use super::sweep::{Row, tables as sweep_tables};
 use crate::config::Config;
 use crate::engine::pipeline::RunOptions;
@@ -17,12 +17,7 @@ pub fn sweep(path: &Path, backend_opts: &RunOptions, out: Option<&Path>) -> Resu
     let Kind::Sweep(sc) = &spec.kind else {
         return Err(Error::invalid("kind", "compare", "a sweep file (use `stiffx compare --spec` for a compare spec)"));
     };
-    spec.run_all(backend_opts)?;
-    let done = spec
-        .results()?
-        .into_iter()
-        .filter_map(|(j, m)| m.and_then(super::job::Outcome::run).map(|m| (j.name, j.config, m)))
-        .collect();
+    let done = train_runs(&spec.run_all(backend_opts)?);
     sweep_tables(sc, &spec.out, done, backend_opts).map(|(rows, _)| rows)
 }
 
@@ -39,11 +34,6 @@ pub fn compare(
         out: out.to_path_buf(),
         kind: Kind::Compare { bases: bases.to_vec(), spec: spec.clone() },
     };
-    spec_run.run_all(opts)?;
-    let done = spec_run
-        .results()?
-        .into_iter()
-        .filter_map(|(j, m)| m.and_then(super::job::Outcome::run).map(|m| (j.name, j.config, m)))
-        .collect();
+    let done = train_runs(&spec_run.run_all(opts)?);
     compare_tables(bases, spec, out, done, opts)
 }

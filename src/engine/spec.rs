@@ -196,10 +196,7 @@ impl Spec {
                 .collect();
             return evalspec::tables(&self.out, &done, opts.figures);
         }
-        let done: Vec<(String, Config, RunMetrics)> = results
-            .iter()
-            .filter_map(|(j, m)| m.clone().and_then(Outcome::run).map(|m| (j.name.clone(), j.config.clone(), m)))
-            .collect();
+        let done = train_runs(results);
         match &self.kind {
             Kind::Sweep(sc) => sweep::tables(sc, &self.out, done, opts).map(|(_, md)| md),
             Kind::Compare { bases, spec } => compare::tables(bases, spec, &self.out, done, opts).map(|(_, md)| md),
@@ -208,13 +205,27 @@ impl Spec {
     }
 
     /// Expands and runs every unfinished job here, jobs that share a dataset one after the other
-    /// (`stiffx sweep` and `stiffx compare` then collect).
-    pub fn run_all(&self, opts: &RunOptions) -> Result<()> {
+    /// (`stiffx sweep` and `stiffx compare` then collect); returns every job with its outcome, in job
+    /// order.
+    pub fn run_all(&self, opts: &RunOptions) -> Result<Results> {
         let jobs = self.jobs()?;
         let mut order: Vec<usize> = (0..jobs.len()).collect();
         order.sort_by_cached_key(|&i| (super::cache::data_key(&jobs[i].config), i));
-        run_indices(&jobs, &order, &self.out, opts).map(|_| ())
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; jobs.len()];
+        for (i, o) in order.iter().zip(run_indices(&jobs, &order, &self.out, opts)?) {
+            outcomes[*i] = Some(o);
+        }
+        Ok(jobs.into_iter().zip(outcomes).collect())
     }
+}
+
+/// The finished training runs of `results` as `(name, config, metrics)`, in job order (evaluations
+/// and unfinished jobs left out): what the sweep and compare tables are built from.
+pub fn train_runs(results: &Results) -> Vec<(String, Config, RunMetrics)> {
+    results
+        .iter()
+        .filter_map(|(j, m)| m.clone().and_then(Outcome::run).map(|m| (j.name.clone(), j.config.clone(), m)))
+        .collect()
 }
 
 /// Runs the jobs at `indices` (in that order) in this process, with one progress bar; returns their
