@@ -39,6 +39,8 @@ pub enum Command {
     Compare(CompareArgs),
     /// The learned RHS, Jacobian and eigenvalues at given states, entry by entry against the exact ones.
     Inspect(InspectArgs),
+    /// Rewrite a checkpoint as checkpoint.json + checkpoint.safetensors (format 2) for other tools.
+    Export(ExportArgs),
     /// List the jobs a spec (sweep file or compare spec) expands to; `--slurm` writes an sbatch array.
     Jobs(JobsArgs),
     /// Run some jobs of a spec in this process (one worker: a SLURM array task, a GNU parallel slot).
@@ -94,6 +96,16 @@ pub struct CollectArgs {
     #[command(flatten)]
     /// Progress, figures (and the report) and device (the report evaluates the unseen grid of each run).
     pub compute: ComputeArgs,
+}
+
+/// `stiffx export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Checkpoint (its `checkpoint.json`, format 1 or 2, or the directory holding it).
+    pub checkpoint: PathBuf,
+    /// Directory to write `checkpoint.json` and `checkpoint.safetensors` to.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// `stiffx inspect`.

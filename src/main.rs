@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         Command::Diagnose(a) => stiffx::commands::sweep::diagnose(&a),
         Command::Compare(a) => stiffx::commands::sweep::compare(&a),
         Command::Inspect(a) => stiffx::commands::inspect::inspect(&a),
+        Command::Export(a) => stiffx::commands::export::export(&a),
         Command::Jobs(a) => stiffx::commands::jobs::jobs(&a),
         Command::RunJob(a) => stiffx::commands::jobs::run_job(&a),
         Command::Collect(a) => stiffx::commands::jobs::collect(&a),

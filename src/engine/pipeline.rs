@@ -143,14 +143,7 @@ pub fn run_observed(
     let init = if cfg.model.mass_action() { init.with_mass_action() } else { init };
     let mut fitted = cfg.clone();
     fitted.transform = prep.transform.clone();
-    let template = Checkpoint {
-        format: FORMAT.into(),
-        config: fitted,
-        normalizer: prep.normalizer.clone(),
-        weights: init.clone(),
-        epoch: 0,
-        val_loss: f64::INFINITY,
-    };
+    let template = Checkpoint::new(fitted, prep.normalizer.clone(), init.clone(), 0, f64::INFINITY);
     let rows = cfg.train.epochs as usize + cfg.train.lbfgs_rounds();
     let mut bridge = Bridge { observers, best: template, curve: Vec::new(), rows };
     let t_train = Instant::now();

@@ -24,12 +24,14 @@
 //!
 //! One file per part, every item re-exported here (`crate::model::X`): [`normalizer`] (the input
 //! standardisation and state input maps), [`weights`] (the host form [`Weights`], its layers and
-//! activation, and the reactions of a mass-action network) and [`mlp`] (the burn module [`Mlp`] and
+//! activation, and the reactions of a mass-action network), [`store`] (the weights as a safetensors
+//! file) and [`mlp`] (the burn module [`Mlp`] and
 //! the host ↔ tensor helpers).
 
 pub mod config;
 pub mod mlp;
 pub mod normalizer;
+pub mod store;
 pub mod weights;
 
 pub use mlp::{Mlp, tensor2, tensor2_as, to_f64};

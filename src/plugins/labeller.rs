@@ -59,13 +59,17 @@ pub struct Direct {}
 
 /// Exact RHS at every sample (also the reference for label-bias reports).
 pub fn exact_labels(system: &dyn StiffSystem, set: &SampleSet) -> Vec<f64> {
-    let d = set.dim;
-    let mut out = vec![0.0; set.x.len()];
+    exact_rhs_parallel(system, &set.x, &set.eps)
+}
+
+/// The exact RHS at `n` points (`x`: `n × d`), in batches of 1024 points
+/// ([`StiffSystem::rhs_batch`]) spread over the rayon threads.
+pub fn exact_rhs_parallel(system: &dyn StiffSystem, x: &[f64], eps: &[f64]) -> Vec<f64> {
+    let d = system.dim();
+    let mut out = vec![0.0; x.len()];
     out.par_chunks_mut(d * 1024).enumerate().for_each(|(c, chunk)| {
-        for (j, f) in chunk.chunks_mut(d).enumerate() {
-            let i = c * 1024 + j;
-            system.rhs(set.state(i), set.eps[i], f);
-        }
+        let (first, n) = (c * 1024, chunk.len() / d);
+        system.rhs_batch(&x[first * d..(first + n) * d], &eps[first..first + n], chunk);
     });
     out
 }

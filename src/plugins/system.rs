@@ -60,6 +60,17 @@ pub trait StiffSystem: Debug + Send + Sync {
     /// The right-hand side `F(x, eps)`, written into `dx` (length `d`).
     fn rhs(&self, x: &[f64], eps: f64, dx: &mut [f64]);
 
+    /// The RHS at `n` points at once: `x` is `n × d` row-major with one stiffness value per point in
+    /// `eps`, `dx` (`n × d`) receives `F`. Default: [`rhs`](Self::rhs) point by point. Labelling calls
+    /// this, so a system that is cheaper in batches (vectorised NumPy through the Python package, a
+    /// GPU kernel) overrides it.
+    fn rhs_batch(&self, x: &[f64], eps: &[f64], dx: &mut [f64]) {
+        let d = self.dim();
+        for ((x, e), f) in x.chunks(d).zip(eps).zip(dx.chunks_mut(d)) {
+            self.rhs(x, *e, f);
+        }
+    }
+
     /// The exact Jacobian `dF/dx` (d × d). Default: central finite differences of [`rhs`](Self::rhs)
     /// with step `h_i = 1e-6 · max(1, |x_i|)` (error O(h²) ≈ 1e-12 relative for smooth F).
     fn jacobian(&self, x: &[f64], eps: f64) -> DMatrix<f64> {

@@ -2,6 +2,7 @@
 //! Jacobian, the pipeline (snapshots, determinism, checkpoints) and the CLI's handling of bad input.
 
 mod backends;
+mod checkpoint;
 mod cli;
 mod compare;
 mod dropin;

@@ -155,9 +155,10 @@ enum Rule {
     CargoGit,
     Slurm,
     Parallel,
+    Python,
 }
 
-const RULES: [Rule; 4] = [Rule::Stiffx, Rule::CargoGit, Rule::Slurm, Rule::Parallel];
+const RULES: [Rule; 5] = [Rule::Stiffx, Rule::CargoGit, Rule::Slurm, Rule::Parallel, Rule::Python];
 
 /// The words after leading `NAME=value` environment assignments.
 fn without_env(w: &[String]) -> &[String] {
@@ -188,6 +189,22 @@ impl Rule {
                         && w.iter().filter(|t| SHELL_OPERATORS.contains(&t.as_str())).map(String::as_str).eq([">"]))
             }
             Rule::Parallel => w.windows(2).any(|p| p[0] == "|" && p[1] == "parallel"),
+            Rule::Python => {
+                !has_shell_syntax(&c.text, w)
+                    && match w {
+                        [pip, install, path, ..] if pip == "pip" && install == "install" => {
+                            path.starts_with("./python")
+                        }
+                        [bash, script, ..] if bash == "bash" => {
+                            script.starts_with("scripts/") && script.ends_with(".sh")
+                        }
+                        [script, ..] if script.starts_with("scripts/") && script.ends_with(".sh") => true,
+                        [py, script, ..] if py == "python" || py == "python3" => {
+                            script.starts_with("examples/") || script.starts_with("benches/")
+                        }
+                        _ => false,
+                    }
+            }
         }
     }
 }
@@ -735,9 +752,45 @@ fn every_readme_command_is_exercised() {
             Rule::CargoGit => tour.dry_check(c),
             Rule::Slurm => tour.slurm(c),
             Rule::Parallel => tour.parallel(c),
+            Rule::Python => python_dry_check(c),
         }
     }
     println!("{} README commands:\n{}", cmds.len(), tour.report.join("\n"));
+}
+
+/// The Python rule's dry check (the Python tests themselves run in `scripts/python_tests.sh`, which CI
+/// runs after `cargo test`): `pip install ./python` needs a maturin project there; a script must exist
+/// and parse (`bash -n`, or Python's `py_compile` when a `python3` is on `PATH`).
+fn python_dry_check(c: &Cmd) {
+    let w = words(&c.text);
+    let file = match w.as_slice() {
+        [_, _, path, ..] if w[0] == "pip" => {
+            let project = root().join(path.trim_start_matches("./").split('[').next().unwrap()).join("pyproject.toml");
+            let text = std::fs::read_to_string(&project).unwrap_or_else(|e| panic!("{c}: {}: {e}", project.display()));
+            assert!(
+                text.contains("build-backend = \"maturin\""),
+                "{c}: {} does not build with maturin",
+                project.display()
+            );
+            return;
+        }
+        [bash, script, ..] if bash == "bash" => script.clone(),
+        [py, script, ..] if py.starts_with("python") => script.clone(),
+        [script, ..] => script.clone(),
+        [] => unreachable!(),
+    };
+    let path = root().join(&file);
+    assert!(path.is_file(), "{c}: {} does not exist", path.display());
+    let check = if file.ends_with(".sh") {
+        Command::new("bash").arg("-n").arg(&path).status()
+    } else {
+        Command::new("python3").args(["-m", "py_compile"]).arg(&path).status()
+    };
+    match check {
+        Ok(s) => assert!(s.success(), "{c}: {} does not parse", path.display()),
+        Err(e) if file.ends_with(".py") => println!("{c}: no python3 to compile it ({e})"),
+        Err(e) => panic!("{c}: cannot run bash: {e}"),
+    }
 }
 
 #[test]
@@ -775,6 +828,10 @@ fn each_command_form_has_exactly_its_rule_and_others_none() {
         ("git clone https://example.org/stiffx", None),
         ("docker run stiffx", None),
         ("pip install stiffx", None),
+        ("pip install ./python", Some(Rule::Python)),
+        ("scripts/python_tests.sh", Some(Rule::Python)),
+        ("python examples/scipy_stiff.py", Some(Rule::Python)),
+        ("python examples/x.py | tee log", None),
     ];
     for (text, want) in cases {
         let got: Vec<Rule> = RULES.into_iter().filter(|r| r.matches(&cmd(text))).collect();
