@@ -9,7 +9,8 @@
 //! ```
 //!
 //! i.e. the transpose of the host layout of [`LayerWeights::w`] (`d_in × d_out`, `h W + b`, burn's), so
-//! that a PyTorch `nn.Sequential` of `nn.Linear` layers takes the file as its state dict. f64 holds an
+//! that a PyTorch module with an `nn.ModuleList` of `nn.Linear` named `layers` takes the file as its
+//! state dict (`benches/python_bench.py` loads it layer by layer). f64 holds an
 //! f32-trained network exactly and an f64-trained one without rounding. A mass-action network's output
 //! bias, which it does not have, is stored as zeros.
 

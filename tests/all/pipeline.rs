@@ -102,7 +102,7 @@ fn checkpoint_reproduces_the_metrics_exactly() {
     // No temporary files are left behind by the atomic writes.
     let names: Vec<String> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    assert_eq!(names.len(), 8, "{names:?}");
+    assert_eq!(names.len(), 9, "{names:?}"); // checkpoint.json + checkpoint.safetensors among them
 }
 
 #[test]
@@ -125,7 +125,13 @@ fn bad_checkpoints_are_rejected_with_the_reason() {
     let p = dir.path().join("ck.json");
     std::fs::write(&p, "{\"format\": \"something-else\"}").unwrap();
     let e = Checkpoint::load(&p).unwrap_err().to_string();
+    assert!(e.contains("ck.json") && e.contains("`something-else`") && e.contains("stiffx-checkpoint-2"), "{e}");
+    std::fs::write(&p, "{\"format\": \"stiffx-checkpoint-2\", \"dim\": 2}").unwrap();
+    let e = Checkpoint::load(&p).unwrap_err().to_string();
     assert!(e.contains("ck.json") && e.contains("not a stiffx checkpoint"), "{e}");
+    std::fs::write(&p, "[1, 2").unwrap();
+    let e = Checkpoint::load(&p).unwrap_err().to_string();
+    assert!(e.contains("ck.json") && e.contains("not a JSON file"), "{e}");
 }
 
 #[test]
