@@ -58,20 +58,20 @@ def torch_operator(ckpt_dir: Path):
         layers.append(lin)
     act = {"silu": torch.nn.functional.silu, "exp": torch.exp}[meta["network"]["activation"]]
     norm = meta["normalizer"]
-    mean, std = torch.tensor(norm["mean"]), torch.tensor(norm["std"])
-    scale = torch.tensor(norm["state_scale"]) if norm["state_scale"] else None
+    mean, std = torch.tensor(norm["mean"], dtype=torch.float64), torch.tensor(norm["std"], dtype=torch.float64)
+    scale = torch.tensor(norm["state_scale"], dtype=torch.float64) if norm["state_scale"] else None
     cfg = meta["config"]
     log_eps = cfg.get("model", {}).get("eps_input", "linear") == "log"
     tr = cfg["transform"]
-    proj = torch.tensor(meta["projector"]) if meta["projector"] else None
+    proj = torch.tensor(meta["projector"], dtype=torch.float64) if meta["projector"] else None
 
     def scales(eps: float):
         if tr["type"] != "asinh":
             return None
         if not tr.get("per_eps") or not tr.get("eps_scales"):
-            return torch.tensor(tr["scales"])
+            return torch.tensor(tr["scales"], dtype=torch.float64)
         if tr.get("eps_fit", "power-law") == "power-law" and tr.get("power_law"):
-            ab = torch.tensor(tr["power_law"])
+            ab = torch.tensor(tr["power_law"], dtype=torch.float64)
             return torch.exp(ab[:, 0] + ab[:, 1] * np.log(eps))
         raise NotImplementedError("interpolated per-eps scales")
 
