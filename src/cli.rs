@@ -220,7 +220,8 @@ pub enum BenchPart {
 /// `stiffx run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Registered system name (overrides the config's system).
+    /// Registered system name, or a mechanism file (`mechanisms/pollu.yaml`); overrides the config's
+    /// system.
     #[arg(long)]
     pub system: Option<String>,
     /// TOML config file (see configs/).
@@ -390,8 +391,13 @@ pub fn run_config(a: &RunArgs) -> Result<(Config, RunOptions)> {
         None => Config::default(),
     };
     if let Some(s) = &a.system {
-        // Keep the config's own parameters when it already names this system.
-        if crate::plugins::registry::name_of(&cfg.system) != *s {
+        if s.ends_with(".yaml") || s.ends_with(".yml") {
+            // A mechanism file: the system it defines, no code (`stiffx list` shows the shipped ones).
+            let m = crate::plugins::mechanism::MechanismSystem::from_file(s)
+                .map_err(|e| Error::invalid("--system", s, format!("a readable mechanism file ({e})")))?;
+            cfg.system = Box::new(m);
+        } else if crate::plugins::registry::name_of(&cfg.system) != *s {
+            // Keep the config's own parameters when it already names this system.
             cfg.system = crate::plugins::registry::system(s)?;
         }
     }

@@ -30,6 +30,10 @@ fn main() -> ExitCode {
             for l in stiffx::plugins::registry::list() {
                 println!("{:<10} {:<18} {}", l.kind, l.name, l.description);
             }
+            // Mechanism files run as systems with `--system FILE` or `[system] type = "mechanism"`.
+            for (path, summary) in stiffx::plugins::mechanism::shipped(std::path::Path::new("mechanisms")) {
+                println!("{:<10} {path:<18} {summary}", "mechanism");
+            }
             Ok(())
         }
         Command::Run(a) => stiffx::commands::run::run(&a),

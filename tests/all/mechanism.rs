@@ -204,3 +204,44 @@ fn mechanism_pollu_tiny_config_runs_end_to_end_and_its_checkpoint_carries_the_me
     assert_eq!(ck.config.system.dim(), 20);
     assert_eq!(ck.config.system.invariants().len(), 3);
 }
+
+/// `stiffx run --system FILE.yaml`: a mechanism file as the system, no config edit; a file that does
+/// not parse names `--system`, the file and its line (exit 2).
+#[test]
+fn mechanism_file_as_system_flag() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("run");
+    let run = |system: &str, out: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_stiffx"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["run", "--config", "configs/tiny_robertson.toml", "--system", system, "--epochs", "2"])
+            .args(["--out", out.to_str().unwrap(), "--quiet", "--no-figures"])
+            .output()
+            .unwrap()
+    };
+    let o = run("mechanisms/robertson.yaml", &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cfg = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(cfg.contains("type = \"mechanism\"") && cfg.contains("mechanisms/robertson.yaml"), "{cfg}");
+    let bad = d.path().join("bad.yaml");
+    std::fs::write(&bad, "species:\n- {name: A}\nreactions:\n- {equation: A <=> B, rate-constant: 1}\n").unwrap();
+    let o = run(bad.to_str().unwrap(), &d.path().join("bad"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--system") && err.contains("bad.yaml") && !err.contains("panicked"), "{err}");
+    assert!(!d.path().join("bad").exists(), "nothing written for a bad system");
+    // `stiffx list` shows the shipped files, each parsed.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_stiffx"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("list")
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&o.stdout);
+    for (file, counts) in [
+        ("pollu", "[20 species, 25 reactions]"),
+        ("hires", "[8 species, 15 reactions]"),
+        ("robertson", "[3 species, 3 reactions]"),
+    ] {
+        assert!(list.lines().any(|l| l.contains(&format!("mechanisms/{file}.yaml")) && l.contains(counts)), "{list}");
+    }
+}

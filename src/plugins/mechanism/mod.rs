@@ -12,3 +12,31 @@ pub mod system;
 
 pub use parse::{Mechanism, Reaction, Term, parse};
 pub use system::MechanismSystem;
+
+/// The mechanism files in `dir` (`mechanisms/` for `stiffx list`), sorted by path: each file's path
+/// and a one-line summary (its `description:`, species and reaction counts), or why it does not parse.
+pub fn shipped(dir: &std::path::Path) -> Vec<(String, String)> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut files: Vec<std::path::PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let path = p.display().to_string();
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            let description = text
+                .lines()
+                .find_map(|l| l.strip_prefix("description:"))
+                .map(|d| d.trim().to_string())
+                .unwrap_or_default();
+            let summary = match parse(&text, &path) {
+                Ok(m) => format!("{description} [{} species, {} reactions]", m.species.len(), m.reactions.len()),
+                Err(e) => format!("does not parse: {e}"),
+            };
+            (path, summary)
+        })
+        .collect()
+}
