@@ -51,6 +51,29 @@ fn jacobian_mode(mode: &str) -> PyResult<JacobianMode> {
     }
 }
 
+/// The exact RHS of `sys` at n points through the labeller's code path (batches of 1024 over the rayon
+/// threads, without the interpreter lock), or the exception a Python system raised.
+fn exact_rhs(
+    py: Python<'_>,
+    sys: &dyn stiffx::plugins::system::StiffSystem,
+    x: &[f64],
+    e: &[f64],
+) -> PyResult<Vec<f64>> {
+    system::take_error();
+    let f = py.detach(|| stiffx::plugins::labeller::exact_rhs_parallel(sys, x, e));
+    system::take_error().map_or(Ok(f), Err)
+}
+
+/// The exact Jacobians of `sys` at n points as row-major `d × d` blocks, or the exception a Python
+/// system raised.
+fn exact_jacobian(sys: &dyn stiffx::plugins::system::StiffSystem, x: &[f64], e: &[f64]) -> PyResult<Vec<f64>> {
+    let d = sys.dim();
+    system::take_error();
+    // nalgebra stores column-major: the transpose's storage is the row-major matrix.
+    let j = x.chunks(d).zip(e).flat_map(|(x, e)| sys.jacobian(x, *e).transpose().as_slice().to_vec()).collect();
+    system::take_error().map_or(Ok(j), Err)
+}
+
 /// A trained operator loaded from a checkpoint: flat, C-ordered f64 arrays in and out (the Python
 /// wrapper reshapes).
 #[pyclass(unsendable, module = "stiffx._stiffx")]
@@ -187,12 +210,7 @@ impl Model {
         eps: PyReadonlyArray1<'py, f64>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let (x, e) = points(self.rhs.dim, &x, &eps)?;
-        let mut f = vec![0.0; x.len()];
-        self.ck.config.system.rhs_batch(x, e, &mut f);
-        if let Some(e) = system::take_error() {
-            return Err(e);
-        }
-        Ok(PyArray1::from_vec(py, f))
+        Ok(PyArray1::from_vec(py, exact_rhs(py, self.ck.config.system.as_ref(), x, e)?))
     }
 
     /// The exact Jacobians of the checkpoint's system (flat n·d·d, row-major blocks).
@@ -202,15 +220,8 @@ impl Model {
         x: PyReadonlyArray2<'py, f64>,
         eps: PyReadonlyArray1<'py, f64>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let d = self.rhs.dim;
-        let (x, e) = points(d, &x, &eps)?;
-        let sys = self.ck.config.system.as_ref();
-        let j: Vec<f64> =
-            x.chunks(d).zip(e).flat_map(|(x, e)| sys.jacobian(x, *e).transpose().as_slice().to_vec()).collect();
-        if let Some(e) = system::take_error() {
-            return Err(e);
-        }
-        Ok(PyArray1::from_vec(py, j))
+        let (x, e) = points(self.rhs.dim, &x, &eps)?;
+        Ok(PyArray1::from_vec(py, exact_jacobian(self.ck.config.system.as_ref(), x, e)?))
     }
 
     /// stiffx's BDF rollouts of the learned RHS (learned Jacobian in Newton) from each row of `x0`,
@@ -320,12 +331,7 @@ impl ExactSystem {
         eps: PyReadonlyArray1<'py, f64>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let (x, e) = points(self.sys.dim(), &x, &eps)?;
-        system::take_error();
-        let f = py.detach(|| stiffx::plugins::labeller::exact_rhs_parallel(self.sys.as_ref(), x, e));
-        if let Some(e) = system::take_error() {
-            return Err(e);
-        }
-        Ok(PyArray1::from_vec(py, f))
+        Ok(PyArray1::from_vec(py, exact_rhs(py, self.sys.as_ref(), x, e)?))
     }
 
     /// The exact Jacobians at n points (flat n·d·d, row-major blocks).
@@ -335,14 +341,8 @@ impl ExactSystem {
         x: PyReadonlyArray2<'py, f64>,
         eps: PyReadonlyArray1<'py, f64>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let d = self.sys.dim();
-        let (x, e) = points(d, &x, &eps)?;
-        let j: Vec<f64> =
-            x.chunks(d).zip(e).flat_map(|(x, e)| self.sys.jacobian(x, *e).transpose().as_slice().to_vec()).collect();
-        if let Some(e) = system::take_error() {
-            return Err(e);
-        }
-        Ok(PyArray1::from_vec(py, j))
+        let (x, e) = points(self.sys.dim(), &x, &eps)?;
+        Ok(PyArray1::from_vec(py, exact_jacobian(self.sys.as_ref(), x, e)?))
     }
 
     /// The system as configs write it (JSON).
