@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check "maturin>=1.7,<2" numpy scipy safetensors pytest
+.venv/bin/python -m pip install -q --disable-pip-version-check "maturin>=1.7,<2" numpy scipy safetensors pytest cantera
 VIRTUAL_ENV="$PWD/.venv" .venv/bin/maturin develop -q --manifest-path python/Cargo.toml
 # The CLI binary the tests compare against (built by `cargo test`; built here if missing).
 [ -x target/debug/stiffx ] || cargo build -q --locked

@@ -153,6 +153,7 @@ fn bad(text: &str, line: usize, needles: &[&str]) {
     let err = MechanismSystem::from_text(text, "bad.yaml").unwrap_err();
     eprintln!("{err}");
     assert!(err.starts_with(&format!("bad.yaml:{line}:")), "{err}");
+    assert!(!err.contains("column"), "the location is written once, as file:line:column: {err}");
     for n in needles {
         assert!(err.contains(n), "`{n}` missing from: {err}");
     }
@@ -166,6 +167,21 @@ fn mechanism_bad_input_names_the_file_and_line() {
     bad(&GOOD.replace("A => B", "A => C"), 5, &["unknown species `C`"]);
     bad(&GOOD.replace("rate-constant: 1.0", "rate-constant: fast"), 6, &[]);
     bad(&GOOD.replace("{A: 1}", "{Q: 1}"), 12, &["unknown species `Q`"]);
+    // Units: unknown units and keys, and a value whose dimension does not fit the reaction's order.
+    bad(
+        &format!("units: {{length: furlong}}\n{GOOD}"),
+        1,
+        &["units: length", "unknown unit `furlong`", "known: m, cm"],
+    );
+    bad(&format!("units: {{colour: red}}\n{GOOD}"), 1, &["unknown key `colour`", "allowed: length"]);
+    bad(&GOOD.replace("rate-constant: 1.0", "rate-constant: 1.0 m^3/kmol/s"), 6, &["reaction 1", "order 1", "1/s"]);
+    // Units convert: `1/min` and a file time unit of minutes are both 1/60 per second, and the
+    // horizon (in the file's time unit) is stored in seconds.
+    let per_min = MechanismSystem::from_text(&GOOD.replace("rate-constant: 1.0", "rate-constant: 1.0 1/min"), "m.yaml");
+    let in_min = MechanismSystem::from_text(&format!("units: {{time: min}}\n{GOOD}"), "m.yaml").unwrap();
+    assert_eq!(per_min.unwrap().mechanism.reactions[0].k, 1.0 / 60.0);
+    assert_eq!(in_min.mechanism.reactions[0].k, 1.0 / 60.0);
+    assert_eq!(in_min.mechanism.horizon, 60.0);
     // A missing file is named too.
     let err = MechanismSystem::from_file("no/such/mechanism.yaml").unwrap_err();
     assert!(err.contains("no/such/mechanism.yaml"), "{err}");

@@ -9,6 +9,7 @@
 
 pub mod parse;
 pub mod system;
+pub mod units;
 
 pub use parse::{Mechanism, Reaction, Term, parse};
 pub use system::MechanismSystem;

@@ -9,19 +9,25 @@
 //! k_j  = A_j · T^{b_j} · exp(−Ea_j / (R T))             (Arrhenius at the fixed temperature T)
 //! ```
 //!
-//! **Units.** Concentrations are in the file's own units (whatever `initial` and `test-states` use),
-//! time is in seconds, `A` is in (concentration)^(1 − order)/s, `Ea` is in J/kmol (Cantera's default)
-//! with `R = 8314.462618 J/(kmol·K)`, and `T` (`stiffx: temperature`, in K) is needed only when some
-//! `b` or `Ea` is not zero. A plain number `rate-constant: 0.35` is `k_j` itself. No `units:` section
-//! is read: values with unit strings are refused.
+//! **Units.** Converted to stiffx's one unit system by [`units`](super::units): time in seconds,
+//! activation energies in J/kmol (Cantera's `R = 8314.46261815324 J/(kmol·K)`), concentrations in
+//! the file's own concentration unit (`quantity/length³` of its `units:` section, Cantera's `kmol/m³` without one,
+//! the unit of `initial` and `test-states`). `A` (or a plain `rate-constant: 0.35`, which is `k_j`
+//! itself) is a plain number in the file's units or a Cantera `value unit` string such as
+//! `1.5e13 cm^3/mol/s` (its dimension checked against the reaction's order); `Ea` likewise
+//! (`12.5 kcal/mol`, `5000 K`). `T` (`stiffx: temperature`, in K) is needed only when some `b` or `Ea`
+//! is not zero.
 //!
-//! **Keys.** Top level: `description`, `species` (a list of `{name, composition?, thermo?, note?}`),
-//! `reactions` (a list of `{equation, rate-constant, type?: elementary, duplicate?, note?, eps-power?}`)
-//! and `stiffx` (`temperature?`, `eps-power?` (map reaction number, 1-based, → power), `train-eps`,
-//! `unseen-eps`, `initial` (species → `[lo, hi]` uniform range or a fixed number; species left out
-//! are 0), `test-states` (a list of maps species → value, species left out are 0) and `horizon`).
-//! Every other key is refused with its file, line and column. Equations use `=>` only; `<=>` and `=`
-//! (reversible) are refused. A zero-order source is written `=> Y1` (empty left side).
+//! **Keys.** Top level: `description`, `units`, `phases` and `elements` (Cantera's, so that Cantera
+//! loads the same file; stiffx reads no thermodynamics), `generator`, `cantera-version`, `date`,
+//! `species` (a list of `{name, composition?, thermo?, note?}`), `reactions` (a list of
+//! `{equation, rate-constant, type?: elementary, duplicate?, note?, eps-power?}`) and `stiffx`
+//! (`temperature?`, `eps-power?` (map reaction number, 1-based, → power), `train-eps`, `unseen-eps`,
+//! `initial` (species → `[lo, hi]` uniform range or a fixed number; species left out are 0),
+//! `test-states` (a list of maps species → value, species left out are 0) and `horizon`, in the
+//! file's time unit). Every other key is refused with its file, line and column. Equations use `=>`
+//! only; `<=>` and `=` (reversible) are refused. A zero-order source is written `=> Y1` (empty left
+//! side).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,8 +36,8 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-/// The gas constant in J/(kmol·K) (Cantera's `GasConstant`).
-pub const GAS_CONSTANT: f64 = 8314.462618;
+pub use super::units::GAS_CONSTANT;
+use super::units::{FileUnits, split_value};
 
 /// One species with its stoichiometric coefficient on one side of a reaction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,6 +91,23 @@ struct FileRaw {
     #[serde(default)]
     #[allow(dead_code)]
     description: Option<String>,
+    #[serde(default)]
+    units: Option<Spanned<BTreeMap<String, String>>>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    phases: Option<IgnoredAny>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    elements: Option<IgnoredAny>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    generator: Option<IgnoredAny>,
+    #[serde(default, rename = "cantera-version")]
+    #[allow(dead_code)]
+    cantera_version: Option<IgnoredAny>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    date: Option<IgnoredAny>,
     species: Vec<SpeciesRaw>,
     reactions: Vec<ReactionRaw>,
     stiffx: StiffxRaw,
@@ -137,11 +160,43 @@ struct StiffxRaw {
     horizon: f64,
 }
 
-/// A rate constant: a plain number `k`, or Arrhenius `{A, b, Ea}` / `[A, b, Ea]`.
+/// A number, or a Cantera `"value unit"` string.
+#[derive(Clone)]
+struct Val {
+    v: f64,
+    unit: Option<String>,
+}
+
+impl Val {
+    fn plain(v: f64) -> Self {
+        Val { v, unit: None }
+    }
+}
+
+impl<'de> Deserialize<'de> for Val {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum V {
+            N(f64),
+            S(String),
+        }
+        match V::deserialize(d)? {
+            V::N(v) => Ok(Val::plain(v)),
+            V::S(s) => {
+                let (v, unit) = split_value(&s).map_err(de::Error::custom)?;
+                Ok(Val { v, unit: unit.map(str::to_string) })
+            }
+        }
+    }
+}
+
+/// A rate constant: a plain number `k`, or Arrhenius `{A, b, Ea}` / `[A, b, Ea]`; `A` and `Ea` may
+/// carry units (`"1.5e13 cm^3/mol/s"`).
 struct Rate {
-    a: f64,
+    a: Val,
     b: f64,
-    ea: f64,
+    ea: Val,
 }
 
 impl<'de> Deserialize<'de> for Rate {
@@ -150,10 +205,14 @@ impl<'de> Deserialize<'de> for Rate {
         impl<'de> Visitor<'de> for V {
             type Value = Rate;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a number, {A, b, Ea} or [A, b, Ea] (plain numbers, no units)")
+                f.write_str("a number, \"value unit\", {A, b, Ea} or [A, b, Ea]")
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Rate, E> {
-                Ok(Rate { a: v, b: 0.0, ea: 0.0 })
+                Ok(Rate { a: Val::plain(v), b: 0.0, ea: Val::plain(0.0) })
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Rate, E> {
+                let (v, unit) = split_value(s).map_err(E::custom)?;
+                Ok(Rate { a: Val { v, unit: unit.map(str::to_string) }, b: 0.0, ea: Val::plain(0.0) })
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Rate, E> {
                 self.visit_f64(v as f64)
@@ -162,17 +221,16 @@ impl<'de> Deserialize<'de> for Rate {
                 self.visit_f64(v as f64)
             }
             fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<Rate, S::Error> {
-                let mut v = [0.0; 3];
-                for (i, slot) in v.iter_mut().enumerate() {
-                    *slot = s.next_element()?.ok_or_else(|| de::Error::invalid_length(i, &self))?;
-                }
+                let a: Val = s.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                let b: f64 = s.next_element()?.ok_or_else(|| de::Error::invalid_length(1, &self))?;
+                let ea: Val = s.next_element()?.ok_or_else(|| de::Error::invalid_length(2, &self))?;
                 if s.next_element::<IgnoredAny>()?.is_some() {
                     return Err(de::Error::invalid_length(4, &self));
                 }
-                Ok(Rate { a: v[0], b: v[1], ea: v[2] })
+                Ok(Rate { a, b, ea })
             }
             fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Rate, M::Error> {
-                let (mut a, mut b, mut ea) = (None, 0.0, 0.0);
+                let (mut a, mut b, mut ea) = (None, 0.0, Val::plain(0.0));
                 while let Some(key) = m.next_key::<String>()? {
                     match key.as_str() {
                         "A" => a = Some(m.next_value()?),
@@ -235,10 +293,14 @@ impl<'de> Deserialize<'de> for Range {
 /// Parses mechanism YAML `text`; `file` names the source in error messages (`file:line:column: …`).
 pub fn parse(text: &str, file: &str) -> Result<Mechanism, String> {
     let raw: FileRaw = serde_saphyr::from_str(text).map_err(|e| match e.location() {
-        Some(l) => format!("{file}:{}:{}: {e}", l.line(), l.column()),
+        Some(l) => format!("{file}:{}:{}: {}", l.line(), l.column(), without_location(&e.to_string())),
         None => format!("{file}: {e}"),
     })?;
     let at = |l: &serde_saphyr::Location| format!("{file}:{}:{}", l.line(), l.column());
+    let units = match &raw.units {
+        Some(u) => FileUnits::from_section(&u.value).map_err(|e| format!("{}: {e}", at(&u.referenced)))?,
+        None => FileUnits::default(),
+    };
     let species: Vec<String> = raw.species.iter().map(|s| s.name.value.clone()).collect();
     for (i, s) in raw.species.iter().enumerate() {
         if species[..i].contains(&s.name.value) {
@@ -305,8 +367,16 @@ pub fn parse(text: &str, file: &str) -> Result<Mechanism, String> {
         };
         let (reactants, products) = (side(lhs)?, side(rhs)?);
         let rate = &r.rate_constant.value;
-        let k = if rate.b == 0.0 && rate.ea == 0.0 {
-            rate.a
+        let order: u32 = reactants.iter().map(|t| t.coeff).sum();
+        let rate_at = at(&r.rate_constant.referenced);
+        let a = units
+            .rate_coefficient(rate.a.v, rate.a.unit.as_deref(), order)
+            .map_err(|e| format!("{rate_at}: reaction {} `{eq}`: A: {e}", j + 1))?;
+        let ea = units
+            .activation_energy(rate.ea.v, rate.ea.unit.as_deref())
+            .map_err(|e| format!("{rate_at}: reaction {} `{eq}`: Ea: {e}", j + 1))?;
+        let k = if rate.b == 0.0 && ea == 0.0 {
+            a
         } else {
             let Some(t) = temperature else {
                 return Err(format!(
@@ -315,7 +385,7 @@ pub fn parse(text: &str, file: &str) -> Result<Mechanism, String> {
                     j + 1
                 ));
             };
-            rate.a * t.powf(rate.b) * (-rate.ea / (GAS_CONSTANT * t)).exp()
+            a * t.powf(rate.b) * (-ea / (GAS_CONSTANT * t)).exp()
         };
         if !(k.is_finite() && k >= 0.0) {
             return Err(format!(
@@ -373,10 +443,20 @@ pub fn parse(text: &str, file: &str) -> Result<Mechanism, String> {
         unseen_eps: raw.stiffx.unseen_eps,
         initial,
         test_states,
-        horizon: raw.stiffx.horizon,
+        horizon: raw.stiffx.horizon * units.time,
     };
     m.check().map_err(|e| format!("{file}: {e}"))?;
     Ok(m)
+}
+
+/// serde-saphyr's message without its own `error: line L column C: ` prefix (the caller writes
+/// `file:line:column:` once).
+fn without_location(msg: &str) -> &str {
+    let Some(rest) = msg.strip_prefix("error: line ") else { return msg };
+    match rest.split_once(": ") {
+        Some((pos, tail)) if pos.split(" column ").all(|n| n.chars().all(|c| c.is_ascii_digit())) => tail,
+        _ => msg,
+    }
 }
 
 impl Mechanism {
