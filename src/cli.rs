@@ -103,9 +103,21 @@ pub struct CollectArgs {
 pub struct ExportArgs {
     /// Checkpoint (its `checkpoint.json`, format 1 or 2, or the directory holding it).
     pub checkpoint: PathBuf,
-    /// Directory to write `checkpoint.json` and `checkpoint.safetensors` to.
+    /// Directory to write `checkpoint.json` and `checkpoint.safetensors` to (and `mechanism.yaml` for
+    /// a reaction network).
     #[arg(long)]
     pub out: PathBuf,
+    /// Reaction networks: snap orders and stoichiometric coefficients within this distance of an
+    /// integer to it in `mechanism.yaml` (0: write the learned values exactly).
+    #[arg(long, default_value_t = 0.0, value_parser = round_tolerance)]
+    pub round: f64,
+}
+
+fn round_tolerance(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..0.5).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}`: a number in [0, 0.5)")),
+    }
 }
 
 /// `stiffx inspect`.
@@ -123,6 +135,10 @@ pub struct InspectArgs {
     /// Also write the comparison as JSON to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Reaction networks: the true mechanism file to match the learned reactions against (default:
+    /// the checkpoint's system, when it is a mechanism).
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
     #[command(flatten)]
     /// Device options.
     pub device: DeviceArgs,

@@ -1,6 +1,7 @@
 //! `stiffx export`: a checkpoint (format 1 or 2) rewritten in format 2 — `checkpoint.json` metadata and
 //! `checkpoint.safetensors` weights (`docs/checkpoint-format.md`) — for readers outside stiffx: the
-//! Python package, `examples/numpy_reader.py`, PyTorch.
+//! Python package, `examples/numpy_reader.py`, PyTorch — and, for a reaction network, the mechanism it
+//! learned as `mechanism.yaml` (`eval::reactions`), which runs again with `stiffx run --system`.
 
 use crate::engine::checkpoint::Checkpoint;
 use crate::error::Result;
@@ -18,5 +19,10 @@ pub fn export(a: &crate::cli::ExportArgs) -> Result<()> {
         json.with_extension("safetensors").display(),
         crate::engine::checkpoint::FORMAT
     );
+    if let Some(yaml) = ck.learned_mechanism_yaml(a.round, &a.checkpoint.display().to_string()) {
+        let path = a.out.join("mechanism.yaml");
+        crate::io::write_atomic(&path, yaml.as_bytes())?;
+        println!("the learned reaction network as a mechanism → {}", path.display());
+    }
     Ok(())
 }

@@ -6,8 +6,10 @@ use serde::Serialize;
 use crate::cli::device_options;
 use crate::engine::checkpoint::Checkpoint;
 use crate::error::Result;
+use crate::eval::reactions::{learned_mechanism, match_reactions};
 use crate::eval::spectral::eigenvalues;
 use crate::io::write_json;
+use crate::plugins::mechanism::{Mechanism, MechanismSystem};
 
 /// The learned operator against the exact one at one state ([`inspect`]).
 #[derive(Debug, Clone, Serialize)]
@@ -118,10 +120,54 @@ pub fn inspect(a: &crate::cli::InspectArgs) -> Result<()> {
             let s = r.stoichiometry.iter().map(|v| format!("{v:+.4}")).collect::<Vec<_>>().join(", ");
             println!("  r{}: k = {:.5e}, eps^{:.4}, {orders}; s = ({s})", j + 1, r.rate_constant, r.eps_exponent);
         }
+        if let Some(truth) = true_mechanism(a, &ck)? {
+            let learned = learned_mechanism(&reactions, sys, ck.config.eval.horizon, 0.0);
+            for line in match_reactions(&truth, &learned, 0.01).lines() {
+                println!("{line}");
+            }
+        }
+    } else if a.truth.is_some() {
+        return Err(crate::Error::invalid(
+            "--truth",
+            a.truth.as_ref().unwrap().display(),
+            "a checkpoint of a reaction network (model.activation = \"exp\", model.state_input = \"log\", model.mass_action)",
+        ));
     }
     if let Some(p) = &a.out {
         write_json(p, &out)?;
         println!("written to {}", p.display());
     }
     Ok(())
+}
+
+/// The true mechanism to match a reaction network against: `--truth FILE`, else the checkpoint's
+/// system when it is a mechanism (`None` otherwise). Its species must be the checkpoint's.
+fn true_mechanism(a: &crate::cli::InspectArgs, ck: &Checkpoint) -> Result<Option<Mechanism>> {
+    let names = ck.config.system.state_names();
+    let truth = match &a.truth {
+        Some(path) => {
+            let m = MechanismSystem::from_file(&path.display().to_string())
+                .map_err(|e| crate::Error::invalid("--truth", path.display(), e))?
+                .mechanism;
+            if m.species != names {
+                return Err(crate::Error::invalid(
+                    "--truth",
+                    path.display(),
+                    format!("a mechanism with the checkpoint's species {names:?} (it has {:?})", m.species),
+                ));
+            }
+            m
+        }
+        None => {
+            let Ok(v) = serde_json::to_value(&ck.config.system) else { return Ok(None) };
+            if v.get("type").and_then(|t| t.as_str()) != Some("mechanism") {
+                return Ok(None);
+            }
+            match v.get("mechanism").map(|m| serde_json::from_value::<Mechanism>(m.clone())) {
+                Some(Ok(m)) => m,
+                _ => return Ok(None),
+            }
+        }
+    };
+    Ok(Some(truth))
 }

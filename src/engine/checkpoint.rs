@@ -99,6 +99,30 @@ struct Tag {
 }
 
 impl Checkpoint {
+    /// The mechanism a reaction network learned (`None` for any other network), as mechanism YAML
+    /// (`eval::reactions::learned_mechanism`; `round > 0` snaps orders and stoichiometry within
+    /// `round` of integers). Its `stiffx:` section carries the system's grids and test states and the
+    /// evaluation horizon, so the file runs as a system: `stiffx run --system FILE`.
+    pub fn learned_mechanism_yaml(&self, round: f64, source: &str) -> Option<String> {
+        let reactions = self.weights.reactions(&self.normalizer)?;
+        let sys = self.config.system.as_ref();
+        let m = crate::eval::reactions::learned_mechanism(&reactions, sys, self.config.eval.horizon, round);
+        let header = format!(
+            "The mechanism learned by a stiffx reaction network ({source}, epoch {}, validation loss {:.3e}).\n\
+             r = k · eps^eps-power · Π x^order; the network's log-input offsets c_i (1e-12 of each species' range)\n\
+             are dropped. {}Run it as a system: stiffx run --system THIS_FILE",
+            self.epoch,
+            self.val_loss,
+            if round > 0.0 {
+                format!("Orders and stoichiometry within {round} of integers rounded. ")
+            } else {
+                String::new()
+            }
+        );
+        let description = format!("learned from {} ({} reactions)", source, m.reactions.len());
+        Some(crate::plugins::mechanism::write::to_yaml(&m, &header, &description))
+    }
+
     /// A new checkpoint (format 2 when saved).
     pub fn new(config: Config, normalizer: Normalizer, weights: Weights, epoch: usize, val_loss: f64) -> Self {
         Self { format: FORMAT.into(), config, normalizer, weights, epoch, val_loss }

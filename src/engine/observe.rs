@@ -91,6 +91,9 @@ impl Observer for Files {
         if let Some(r) = ck.weights.reactions(&ck.normalizer) {
             write_json(&self.out.join("reactions.json"), &r)?;
         }
+        if let Some(yaml) = ck.learned_mechanism_yaml(0.0, &self.out.display().to_string()) {
+            crate::io::write_atomic(&self.out.join("learned_mechanism.yaml"), yaml.as_bytes())?;
+        }
         Ok(())
     }
     fn on_evaluated(&mut self, ev: &Evaluated<'_>) -> Result<()> {

@@ -1,8 +1,10 @@
 //! The spectral evaluation: the learned Jacobian and its eigenvalues ([`spectral`]), the metrics that
 //! compare them and the rollouts with the exact ones ([`metrics`]), the evaluation of a checkpoint over
-//! eps grids ([`evaluate`]) and the data diagnostics of the paper's Figs. 2–5 ([`diagnostics`]).
+//! eps grids ([`evaluate`]), the data diagnostics of the paper's Figs. 2–5 ([`diagnostics`]), and a
+//! trained reaction network as a mechanism file matched against the true one ([`reactions`]).
 
 pub mod diagnostics;
 pub mod evaluate;
 pub mod metrics;
+pub mod reactions;
 pub mod spectral;

@@ -261,3 +261,74 @@ fn mechanism_file_as_system_flag() {
         assert!(list.lines().any(|l| l.contains(&format!("mechanisms/{file}.yaml")) && l.contains(counts)), "{list}");
     }
 }
+
+/// The reaction network learned in `results/robertson_crnn` written as a mechanism file: `stiffx
+/// export` writes `mechanism.yaml`, which parses as a system whose RHS is the network's (within 2e-4
+/// relative today, see below), runs with `stiffx run --system`, and `stiffx inspect
+/// --truth mechanisms/robertson.yaml` finds Robertson's three reactions within 1 % and nothing spurious.
+#[test]
+fn mechanism_learned_network_round_trips_and_matches_the_true_reactions() {
+    use stiffx::engine::checkpoint::Checkpoint;
+    let d = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_stiffx"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let out = d.path().join("export");
+    cli(&["export", "results/robertson_crnn/checkpoint.json", "--out", out.to_str().unwrap()]);
+    let file = out.join("mechanism.yaml");
+    let learned = MechanismSystem::from_file(file.to_str().unwrap()).unwrap();
+    assert_eq!(learned.mechanism.reactions.len(), 3, "{}", std::fs::read_to_string(&file).unwrap());
+    // The file's RHS against the network's at the test states and eps over the grids.
+    let ck = Checkpoint::load(std::path::Path::new(&path("results/robertson_crnn/checkpoint.json"))).unwrap();
+    let device = stiffx::backend::Backend::default_compiled().unwrap().device().unwrap();
+    let net = stiffx::eval::evaluate::learned_rhs(&ck, &device, stiffx::backend::Precision::F64).unwrap();
+    let mut worst: f64 = 0.0;
+    for x in [vec![1.0, 0.0, 0.0], vec![0.7, 1e-5, 0.3], vec![0.4, 2e-5, 0.6], vec![0.9, 3e-5, 0.1]] {
+        for eps in [0.25, 0.7, 1.0, 4.0] {
+            let f_net = net.rhs(&x, &[eps]);
+            let mut f = vec![0.0; 3];
+            learned.rhs(&x, eps, &mut f);
+            let n = f_net.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let e = f.iter().zip(&f_net).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt() / n;
+            worst = worst.max(e);
+        }
+    }
+    eprintln!("learned mechanism file vs network: max relative RHS difference {worst:.2e}");
+    // Measured 2.0e-4: larger than the dropped offsets explain. Not yet explained (candidates: the
+    // evaluation's invariant projection P, which the file does not carry, or the eps input map);
+    // this bound pins today's figure so that a regression shows, and the gap is named in issue 21.
+    assert!(worst < 1e-3, "{worst}");
+    // Matching against the true mechanism.
+    let report = cli(&[
+        "inspect",
+        "--checkpoint",
+        "results/robertson_crnn/checkpoint.json",
+        "--eps",
+        "1",
+        "--state",
+        "1,0,0",
+        "--truth",
+        "mechanisms/robertson.yaml",
+    ]);
+    assert!(report.contains("3 of 3"), "{report}");
+    assert!(report.contains("spurious learned reactions (share of ‖F‖ > 1e-6 at a test state): 0;"), "{report}");
+    // Rounded (orders 0.9998 → 1, so the Jacobian stays finite at a zero concentration), the file
+    // runs as a system.
+    let rounded = d.path().join("rounded");
+    cli(&["export", "results/robertson_crnn/checkpoint.json", "--out", rounded.to_str().unwrap(), "--round", "0.01"]);
+    let text = std::fs::read_to_string(rounded.join("mechanism.yaml")).unwrap();
+    assert!(text.contains("equation: 2.0 y2 => y2") || text.contains("equation: 2 y2 =>"), "{text}");
+    let file = rounded.join("mechanism.yaml");
+    let run = d.path().join("rerun");
+    cli(&["run", "--config", "configs/tiny_robertson.toml", "--system", file.to_str().unwrap(), "--epochs", "1"]
+        .into_iter()
+        .chain(["--out", run.to_str().unwrap(), "--quiet", "--no-figures"])
+        .collect::<Vec<_>>());
+    assert!(run.join("metrics.json").exists());
+}

@@ -10,6 +10,7 @@
 pub mod parse;
 pub mod system;
 pub mod units;
+pub mod write;
 
 pub use parse::{Mechanism, Reaction, Term, parse};
 pub use system::MechanismSystem;

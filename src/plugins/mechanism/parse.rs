@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! r_j(x, eps) = k_j · eps^{p_j} · Π_i x_i^{ν_ij}        (zero-order when the left side is empty)
+//! ν_ij = the reactant coefficient, or Cantera's per-reaction `orders: {X: 0.5}` where given
 //! S_ij = μ_ij − ν_ij                                    (net stoichiometric matrix, d × m)
 //! k_j  = A_j · T^{b_j} · exp(−Ea_j / (R T))             (Arrhenius at the fixed temperature T)
 //! ```
@@ -21,7 +22,7 @@
 //! **Keys.** Top level: `description`, `units`, `phases` and `elements` (Cantera's, so that Cantera
 //! loads the same file; stiffx reads no thermodynamics), `generator`, `cantera-version`, `date`,
 //! `species` (a list of `{name, composition?, thermo?, note?}`), `reactions` (a list of
-//! `{equation, rate-constant, type?: elementary, duplicate?, note?, eps-power?}`) and `stiffx`
+//! `{equation, rate-constant, type?: elementary, duplicate?, note?, eps-power?, orders?}`) and `stiffx`
 //! (`temperature?`, `eps-power?` (map reaction number, 1-based, → power), `train-eps`, `unseen-eps`,
 //! `initial` (species → `[lo, hi]` uniform range or a fixed number; species left out are 0),
 //! `test-states` (a list of maps species → value, species left out are 0) and `horizon`, in the
@@ -39,14 +40,16 @@ use serde_saphyr::Spanned;
 pub use super::units::GAS_CONSTANT;
 use super::units::{FileUnits, split_value};
 
-/// One species with its stoichiometric coefficient on one side of a reaction.
+/// One species with its stoichiometric coefficient on one side of a reaction (or its order in the
+/// rate law).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Term {
     /// Index of the species in [`Mechanism::species`].
     pub species: usize,
-    /// Stoichiometric coefficient (a positive integer).
-    pub coeff: u32,
+    /// Stoichiometric coefficient (> 0; integers in a written mechanism, any real in a learned one),
+    /// or the order (≥ 0) in [`Reaction::orders`].
+    pub coeff: f64,
 }
 
 /// One irreversible mass-action reaction.
@@ -59,6 +62,10 @@ pub struct Reaction {
     pub reactants: Vec<Term>,
     /// Right side.
     pub products: Vec<Term>,
+    /// Orders of the rate law where they differ from mass action (Cantera's `orders:`): empty means
+    /// the reactants' coefficients; otherwise every reactant's order, zeros included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orders: Vec<Term>,
     /// Rate constant `k_j` at `eps = 1` (Arrhenius already evaluated at the file's temperature).
     pub k: f64,
     /// Power `p_j` of `eps` in the rate: `r_j = k_j · eps^{p_j} · Π x^ν`.
@@ -144,6 +151,8 @@ struct ReactionRaw {
     note: Option<String>,
     #[serde(default, rename = "eps-power")]
     eps_power: Option<f64>,
+    #[serde(default)]
+    orders: Option<Spanned<Entries<f64>>>,
 }
 
 #[derive(Deserialize)]
@@ -339,12 +348,12 @@ pub fn parse(text: &str, file: &str) -> Result<Mechanism, String> {
             for part in s.split(" + ").map(str::trim).filter(|p| !p.is_empty()) {
                 let mut it = part.split_whitespace();
                 let (coeff, name) = match (it.next(), it.next(), it.next()) {
-                    (Some(n), None, None) => (1, n),
-                    (Some(c), Some(n), None) => match c.parse::<u32>() {
-                        Ok(c) if c >= 1 => (c, n),
+                    (Some(n), None, None) => (1.0, n),
+                    (Some(c), Some(n), None) => match c.parse::<f64>() {
+                        Ok(c) if c.is_finite() && c > 0.0 => (c, n),
                         _ => {
                             return Err(format!(
-                                "{here}: reaction {} `{eq}`: coefficient `{c}` is not a positive integer",
+                                "{here}: reaction {} `{eq}`: coefficient `{c}` is not a number > 0",
                                 j + 1
                             ));
                         }
@@ -366,8 +375,31 @@ pub fn parse(text: &str, file: &str) -> Result<Mechanism, String> {
             Ok(terms)
         };
         let (reactants, products) = (side(lhs)?, side(rhs)?);
+        let mut orders = Vec::new();
+        if let Some(o) = &r.orders {
+            orders = reactants.iter().map(|t| Term { species: t.species, coeff: t.coeff }).collect();
+            for (key, v) in &o.value.0 {
+                let place = at(&key.referenced);
+                let Some(t) = index(&key.value).and_then(|i| orders.iter_mut().find(|t| t.species == i)) else {
+                    return Err(format!(
+                        "{place}: reaction {} `{eq}`: orders: `{}` is not a reactant (orders are given for reactants only)",
+                        j + 1,
+                        key.value
+                    ));
+                };
+                if !(v.is_finite() && *v >= 0.0) {
+                    return Err(format!(
+                        "{place}: reaction {} `{eq}`: orders: `{}` must be a number >= 0",
+                        j + 1,
+                        key.value
+                    ));
+                }
+                t.coeff = *v;
+            }
+        }
         let rate = &r.rate_constant.value;
-        let order: u32 = reactants.iter().map(|t| t.coeff).sum();
+        let order_terms = if orders.is_empty() { &reactants } else { &orders };
+        let order: f64 = order_terms.iter().map(|t| t.coeff).sum();
         let rate_at = at(&r.rate_constant.referenced);
         let a = units
             .rate_coefficient(rate.a.v, rate.a.unit.as_deref(), order)
@@ -405,7 +437,7 @@ pub fn parse(text: &str, file: &str) -> Result<Mechanism, String> {
         if !eps_power.is_finite() {
             return Err(format!("{here}: reaction {}: eps-power must be finite", j + 1));
         }
-        reactions.push(Reaction { equation: eq.to_string(), reactants, products, k, eps_power });
+        reactions.push(Reaction { equation: eq.to_string(), reactants, products, orders, k, eps_power });
     }
     if let Some((&j, _)) = raw.stiffx.eps_power.iter().find(|(j, _)| **j == 0 || **j > reactions.len()) {
         return Err(format!(
@@ -467,9 +499,11 @@ impl Mechanism {
             return Err("a mechanism needs at least one species and one reaction".into());
         }
         for (j, r) in self.reactions.iter().enumerate() {
-            if r.reactants.iter().chain(&r.products).any(|t| t.species >= d || t.coeff == 0) {
+            let bad_term = |t: &Term| t.species >= d || !(t.coeff.is_finite() && t.coeff > 0.0);
+            let bad_order = |t: &Term| t.species >= d || !(t.coeff.is_finite() && t.coeff >= 0.0);
+            if r.reactants.iter().chain(&r.products).any(bad_term) || r.orders.iter().any(bad_order) {
                 return Err(format!(
-                    "reaction {} `{}`: species index out of range or zero coefficient",
+                    "reaction {} `{}`: species index out of range, a coefficient not > 0 or an order not >= 0",
                     j + 1,
                     r.equation
                 ));

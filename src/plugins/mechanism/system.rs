@@ -1,6 +1,7 @@
 //! The `mechanism` system: a [`Mechanism`] as a [`StiffSystem`].
 //!
-//! With `d` species, `m` reactions, reactant orders `ν_ij` and net stoichiometry `S = μ − ν` (d × m):
+//! With `d` species, `m` reactions, rate-law orders `ν_ij` (the reactant coefficients, or the
+//! reaction's `orders:`) and net stoichiometry `S = products − reactants` (d × m):
 //!
 //! ```text
 //! x' = F(x, eps) = S · r(x, eps),      r_j = k_j · eps^{p_j} · Π_i x_i^{ν_ij}
@@ -23,7 +24,7 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use super::parse::{Mechanism, parse};
+use super::parse::{Mechanism, Reaction, Term, parse};
 use crate::plugins::system::StiffSystem;
 
 /// The mechanism shipped as the default (Robertson's reaction).
@@ -88,10 +89,10 @@ impl MechanismSystem {
         let mut s = DMatrix::zeros(m.species.len(), m.reactions.len());
         for (j, r) in m.reactions.iter().enumerate() {
             for t in &r.reactants {
-                s[(t.species, j)] -= f64::from(t.coeff);
+                s[(t.species, j)] -= t.coeff;
             }
             for t in &r.products {
-                s[(t.species, j)] += f64::from(t.coeff);
+                s[(t.species, j)] += t.coeff;
             }
         }
         s
@@ -112,9 +113,19 @@ impl MechanismSystem {
     }
 }
 
+/// `x^ν`: `powi` for integer orders (exact products, as a hand-written RHS), `powf` otherwise.
+fn pow(x: f64, nu: f64) -> f64 {
+    if nu == nu.round() && nu.abs() < 64.0 { x.powi(nu as i32) } else { x.powf(nu) }
+}
+
 /// `Π_i x_i^{ν_i}` over the terms, skipping index `skip` (for the Jacobian).
-fn monomial(terms: &[super::parse::Term], x: &[f64], skip: Option<usize>) -> f64 {
-    terms.iter().filter(|t| Some(t.species) != skip).map(|t| x[t.species].powi(t.coeff as i32)).product()
+fn monomial(terms: &[Term], x: &[f64], skip: Option<usize>) -> f64 {
+    terms.iter().filter(|t| Some(t.species) != skip).map(|t| pow(x[t.species], t.coeff)).product()
+}
+
+/// The terms of reaction `r`'s rate law: its `orders`, or its reactants (mass action).
+fn rate_law(r: &Reaction) -> &[Term] {
+    if r.orders.is_empty() { &r.reactants } else { &r.orders }
 }
 
 /// A basis of the left null space of `s` (`wᵀ s = 0`), from the reduced row echelon form of `sᵀ`.
@@ -183,12 +194,12 @@ impl StiffSystem for MechanismSystem {
     fn rhs(&self, x: &[f64], eps: f64, dx: &mut [f64]) {
         dx.fill(0.0);
         for (j, r) in self.mechanism.reactions.iter().enumerate() {
-            let rate = self.k_eff(j, eps) * monomial(&r.reactants, x, None);
+            let rate = self.k_eff(j, eps) * monomial(rate_law(r), x, None);
             for t in &r.reactants {
-                dx[t.species] -= f64::from(t.coeff) * rate;
+                dx[t.species] -= t.coeff * rate;
             }
             for t in &r.products {
-                dx[t.species] += f64::from(t.coeff) * rate;
+                dx[t.species] += t.coeff * rate;
             }
         }
     }
@@ -198,16 +209,15 @@ impl StiffSystem for MechanismSystem {
         let mut jac = DMatrix::zeros(d, d);
         for (j, r) in self.mechanism.reactions.iter().enumerate() {
             let k = self.k_eff(j, eps);
-            for tk in &r.reactants {
+            let law = rate_law(r);
+            for tk in law.iter().filter(|t| t.coeff != 0.0) {
                 // ∂r_j/∂x_k = k · ν_kj · x_k^{ν_kj − 1} · Π_{l≠k} x_l^{ν_lj}
-                let nu = tk.coeff as i32;
-                let dr =
-                    k * f64::from(tk.coeff) * x[tk.species].powi(nu - 1) * monomial(&r.reactants, x, Some(tk.species));
+                let dr = k * tk.coeff * pow(x[tk.species], tk.coeff - 1.0) * monomial(law, x, Some(tk.species));
                 for t in &r.reactants {
-                    jac[(t.species, tk.species)] -= f64::from(t.coeff) * dr;
+                    jac[(t.species, tk.species)] -= t.coeff * dr;
                 }
                 for t in &r.products {
-                    jac[(t.species, tk.species)] += f64::from(t.coeff) * dr;
+                    jac[(t.species, tk.species)] += t.coeff * dr;
                 }
             }
         }

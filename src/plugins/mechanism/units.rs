@@ -196,11 +196,16 @@ impl FileUnits {
 
     /// A rate coefficient of a reaction of total `order` in stiffx's system: a plain number is in the
     /// file's units; `v unit` is checked to be `concentration^(1 − order) / time`.
-    pub fn rate_coefficient(&self, v: f64, unit: Option<&str>, order: u32) -> Result<f64, String> {
-        let e = 1 - order as i32;
+    pub fn rate_coefficient(&self, v: f64, unit: Option<&str>, order: f64) -> Result<f64, String> {
         match unit {
             None => Ok(v / self.time),
+            Some(expr) if order != order.round() => Err(format!(
+                "`{v} {expr}`: a reaction of non-integer total order {order} takes its rate constant as a plain \
+                 number in the file's units"
+            )),
             Some(expr) => {
+                let order = order as u32;
+                let e = 1 - order as i32;
                 let (f, d) = parse_expr(expr)?;
                 let want: Dim = [-3 * e, e, -1, 0, 0];
                 if d != want {
@@ -256,16 +261,16 @@ mod tests {
     fn rate_coefficients_convert_to_the_file_concentration_and_seconds() {
         let si = FileUnits::default();
         // 1e13 cm^3/mol/s = 1e10 m^3/kmol/s.
-        assert!(close(si.rate_coefficient(1e13, Some("cm^3/mol/s"), 2).unwrap(), 1e10));
+        assert!(close(si.rate_coefficient(1e13, Some("cm^3/mol/s"), 2.0).unwrap(), 1e10));
         let mut sec = BTreeMap::new();
         sec.insert("length".to_string(), "cm".to_string());
         sec.insert("quantity".to_string(), "mol".to_string());
         sec.insert("time".to_string(), "min".to_string());
         let cgs = FileUnits::from_section(&sec).unwrap();
-        assert!(close(cgs.rate_coefficient(1e13, Some("cm^3/mol/s"), 2).unwrap(), 1e13));
-        assert!(close(cgs.rate_coefficient(60.0, None, 1).unwrap(), 1.0));
-        assert!(close(cgs.rate_coefficient(2.0, Some("1/min"), 1).unwrap(), 2.0 / 60.0));
-        let err = si.rate_coefficient(1.0, Some("1/s"), 2).unwrap_err();
+        assert!(close(cgs.rate_coefficient(1e13, Some("cm^3/mol/s"), 2.0).unwrap(), 1e13));
+        assert!(close(cgs.rate_coefficient(60.0, None, 1.0).unwrap(), 1.0));
+        assert!(close(cgs.rate_coefficient(2.0, Some("1/min"), 1.0).unwrap(), 2.0 / 60.0));
+        let err = si.rate_coefficient(1.0, Some("1/s"), 2.0).unwrap_err();
         assert!(err.contains("order 2") && err.contains("m^3/kmol^1/s"), "{err}");
     }
 
