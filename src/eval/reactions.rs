@@ -44,7 +44,7 @@ pub const KEY_TOLERANCE: f64 = 0.05;
 const INITIAL_DRAWS: usize = 4096;
 
 /// The mechanism a trained network learned (see the module docs), with the true system's grids,
-/// test states and initial-state box (the range of [`INITIAL_DRAWS`] seeded draws), and `horizon`.
+/// test states and initial-state box (the range of 4096 seeded draws), and `horizon`.
 pub fn learned_mechanism(learned: &[Learned], system: &dyn StiffSystem, horizon: f64, round: f64) -> Mechanism {
     let d = system.dim();
     let snap = |v: f64| if round > 0.0 && (v - v.round()).abs() <= round { v.round() } else { v };

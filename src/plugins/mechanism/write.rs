@@ -1,4 +1,4 @@
-//! Writing a [`Mechanism`] as mechanism YAML: the file format [`parse`](super::parse) reads, so that a
+//! Writing a [`Mechanism`] as mechanism YAML: the file format [`parse`](mod@super::parse) reads, so that a
 //! written file (a learned reaction network, see `eval::reactions`) runs again as a system with
 //! `stiffx run --system FILE.yaml`.
 //!
