@@ -186,9 +186,8 @@ impl MatchReport {
 /// The rate-law key: orders and eps-power rounded to integers, `None` when one is not within
 /// [`KEY_TOLERANCE`] of an integer.
 fn key(r: &Reaction, d: usize) -> Option<(Vec<i64>, i64)> {
-    let law = if r.orders.is_empty() { &r.reactants } else { &r.orders };
     let mut nu = vec![0.0; d];
-    for t in law {
+    for t in r.rate_law() {
         nu[t.species] += t.coeff;
     }
     let int = |v: f64| ((v - v.round()).abs() <= KEY_TOLERANCE).then_some(v.round() as i64);
@@ -255,6 +254,16 @@ pub fn match_reactions(truth: &Mechanism, learned: &Mechanism, tol: f64) -> Matc
         }
     }
     let truth_system = MechanismSystem { file: String::new(), mechanism: truth.clone() };
+    // ‖F(x)‖ of the true mechanism at its test states, once for every unmatched reaction.
+    let true_norms: Vec<f64> = truth
+        .test_states
+        .iter()
+        .map(|x| {
+            let mut f = vec![0.0; d];
+            truth_system.rhs(x, 1.0, &mut f);
+            norm(&f).max(f64::MIN_POSITIVE)
+        })
+        .collect();
     let (mut spurious, mut negligible) = (Vec::new(), Vec::new());
     for (l, r) in learned.reactions.iter().enumerate() {
         let k = key(r, d);
@@ -268,11 +277,11 @@ pub fn match_reactions(truth: &Mechanism, learned: &Mechanism, tol: f64) -> Matc
         let share = truth
             .test_states
             .iter()
-            .map(|x| {
-                let (mut f, mut fl) = (vec![0.0; d], vec![0.0; d]);
-                truth_system.rhs(x, 1.0, &mut f);
+            .zip(&true_norms)
+            .map(|(x, n)| {
+                let mut fl = vec![0.0; d];
                 alone.rhs(x, 1.0, &mut fl);
-                norm(&fl) / norm(&f).max(f64::MIN_POSITIVE)
+                norm(&fl) / n
             })
             .fold(0.0, f64::max);
         let u = Unmatched {

@@ -491,6 +491,13 @@ fn without_location(msg: &str) -> &str {
     }
 }
 
+impl Reaction {
+    /// The terms of the rate law: [`orders`](Self::orders) where given, else the reactants (mass action).
+    pub fn rate_law(&self) -> &[Term] {
+        if self.orders.is_empty() { &self.reactants } else { &self.orders }
+    }
+}
+
 impl Mechanism {
     /// Consistency checks shared by files and stored copies (indices in range, grids > 0, …).
     pub fn check(&self) -> Result<(), String> {

@@ -24,7 +24,7 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use super::parse::{Mechanism, Reaction, Term, parse};
+use super::parse::{Mechanism, Term, parse};
 use crate::plugins::system::StiffSystem;
 
 /// The mechanism shipped as the default (Robertson's reaction).
@@ -123,11 +123,6 @@ fn monomial(terms: &[Term], x: &[f64], skip: Option<usize>) -> f64 {
     terms.iter().filter(|t| Some(t.species) != skip).map(|t| pow(x[t.species], t.coeff)).product()
 }
 
-/// The terms of reaction `r`'s rate law: its `orders`, or its reactants (mass action).
-fn rate_law(r: &Reaction) -> &[Term] {
-    if r.orders.is_empty() { &r.reactants } else { &r.orders }
-}
-
 /// A basis of the left null space of `s` (`wᵀ s = 0`), from the reduced row echelon form of `sᵀ`.
 pub fn left_null_space(s: &DMatrix<f64>) -> Vec<Vec<f64>> {
     let mut a = s.transpose(); // m × d
@@ -194,7 +189,7 @@ impl StiffSystem for MechanismSystem {
     fn rhs(&self, x: &[f64], eps: f64, dx: &mut [f64]) {
         dx.fill(0.0);
         for (j, r) in self.mechanism.reactions.iter().enumerate() {
-            let rate = self.k_eff(j, eps) * monomial(rate_law(r), x, None);
+            let rate = self.k_eff(j, eps) * monomial(r.rate_law(), x, None);
             for t in &r.reactants {
                 dx[t.species] -= t.coeff * rate;
             }
@@ -209,7 +204,7 @@ impl StiffSystem for MechanismSystem {
         let mut jac = DMatrix::zeros(d, d);
         for (j, r) in self.mechanism.reactions.iter().enumerate() {
             let k = self.k_eff(j, eps);
-            let law = rate_law(r);
+            let law = r.rate_law();
             for tk in law.iter().filter(|t| t.coeff != 0.0) {
                 // ∂r_j/∂x_k = k · ν_kj · x_k^{ν_kj − 1} · Π_{l≠k} x_l^{ν_lj}
                 let dr = k * tk.coeff * pow(x[tk.species], tk.coeff - 1.0) * monomial(law, x, Some(tk.species));
