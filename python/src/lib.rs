@@ -390,6 +390,37 @@ impl Observer for PyProgress {
     }
 }
 
+/// Stops a run at its next stage or epoch once a Python system method or the progress callback has
+/// raised (the exception itself is returned to the caller by [`run`]).
+struct StopOnPythonError;
+
+impl StopOnPythonError {
+    fn check() -> stiffx::Result<()> {
+        if system::has_error() {
+            return Err(stiffx::Error::invalid("system", "python", "a Python system whose methods do not raise"));
+        }
+        Ok(())
+    }
+}
+
+impl Observer for StopOnPythonError {
+    fn on_data(&mut self, _cfg: &Config, _data: &stiffx::engine::data::Data) -> stiffx::Result<()> {
+        Self::check()
+    }
+    fn on_train_start(&mut self, _ck: &Checkpoint, _rows: usize) -> stiffx::Result<()> {
+        Self::check()
+    }
+    fn on_epoch(&mut self, _curve: &[EpochRecord], _improved: bool, _best: &Checkpoint) -> stiffx::Result<()> {
+        Self::check()
+    }
+    fn on_trained(&mut self, _ck: &Checkpoint) -> stiffx::Result<()> {
+        Self::check()
+    }
+    fn on_evaluated(&mut self, _ev: &stiffx::engine::observe::Evaluated<'_>) -> stiffx::Result<()> {
+        Self::check()
+    }
+}
+
 /// Parses a config: JSON text (from a dict) or, with `is_path`, a TOML file.
 fn parse_config(config: &str, is_path: bool) -> PyResult<Config> {
     let cfg = if is_path {
@@ -446,7 +477,8 @@ fn run(
             label: o.file_name().map_or("run".into(), |n| n.to_string_lossy().into_owned()),
         });
         let mut bar = progress.map(|callback| PyProgress { callback, rows: 0 });
-        let mut observers: Vec<&mut dyn Observer> = Vec::new();
+        let mut stop = StopOnPythonError;
+        let mut observers: Vec<&mut dyn Observer> = vec![&mut stop];
         if let Some(f) = files.as_mut() {
             observers.push(f);
         }

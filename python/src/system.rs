@@ -40,6 +40,13 @@ pub fn take_error() -> Option<PyErr> {
     ERROR.lock().ok().and_then(|mut e| e.take())
 }
 
+/// Whether a system method or callback raised since the last [`take_error`]: from then on no Python
+/// method is called again (they return NaN at once), and the run's observers stop it at the next stage
+/// or epoch, so that one exception does not cost the rest of a long run.
+pub fn has_error() -> bool {
+    ERROR.lock().map(|e| e.is_some()).unwrap_or(true)
+}
+
 /// Keeps `e` (the first one) for [`take_error`].
 pub fn store_error(e: PyErr) {
     if let Ok(mut slot) = ERROR.lock() {
@@ -257,6 +264,9 @@ impl PySystem {
     /// Calls `method(x, eps)` with `x` as `(n, d)` and `eps` as `(n,)` and returns its result as a flat
     /// C-ordered f64 vector of `n · per_point` numbers.
     fn call(&self, method: &str, x: &[f64], eps: &[f64], per_point: usize) -> PyResult<Vec<f64>> {
+        if has_error() {
+            return Err(crate::StiffxError::new_err("not called: an earlier call raised"));
+        }
         Python::attach(|py| {
             let n = eps.len();
             let xa = PyArray1::from_slice(py, x).reshape([n, self.dim])?;
@@ -326,6 +336,9 @@ impl StiffSystem for PySystem {
         }
         // A NumPy generator seeded from the run's generator: deterministic for a given seed.
         let seed: u64 = rng.random();
+        if has_error() {
+            return vec![f64::NAN; self.dim];
+        }
         let got = Python::attach(|py| -> PyResult<Vec<f64>> {
             let g = py.import("numpy.random")?.call_method1("default_rng", (seed,))?;
             let v = self.obj.bind(py).call_method1("sample_initial", (g,))?;

@@ -50,3 +50,21 @@ class WrongShape(DavisSkodje):
 
     def rhs(self, x, eps):
         return np.zeros((len(x), 3))
+
+
+class FailsAt(DavisSkodje):
+    """Davis–Skodje whose ``fail_at``-th RHS call raises; counts the calls made after that one (a
+    run must stop calling Python once a method has raised)."""
+
+    def __init__(self, fail_at: int):
+        self.fail_at = fail_at
+        self.n = 0
+        self.after = 0
+
+    def rhs(self, x, eps):
+        self.n += 1
+        if self.n > self.fail_at:
+            self.after += 1
+        if self.n == self.fail_at:
+            raise RuntimeError(f"failed at call {self.n}")
+        return super().rhs(x, eps)

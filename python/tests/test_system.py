@@ -12,7 +12,7 @@ import pytest
 
 import stiffx
 from conftest import REPO
-from pysystems import Broken, DavisSkodje, WrongShape
+from pysystems import Broken, DavisSkodje, FailsAt, WrongShape
 
 HERE = Path(__file__).resolve().parent
 
@@ -108,6 +108,33 @@ def test_exceptions_in_the_system_reach_the_caller(tmp_path):
         stiffx.run(tiny(2), out=tmp_path / "b", system=Broken(), progress=False)
     with pytest.raises(stiffx.StiffxError, match=r"WrongShape`\.rhs: returned"):
         stiffx.run(tiny(2), out=tmp_path / "w", system=WrongShape(), progress=False)
+
+
+def test_a_python_exception_stops_the_run_at_once(tmp_path):
+    # Raised during labelling (call 2 of the batched labels) and during evaluation (after training):
+    # either way no further Python call is made, the exception reaches the caller, and the run
+    # directory holds no metrics.
+    for fail_at, name in [(2, "labels"), (None, "eval")]:
+        if fail_at is None:
+            probe = FailsAt(10**9)
+            stiffx.run(tiny(2), out=tmp_path / "probe", system=probe, progress=False)
+            fail_at = probe.n - 3  # a call made after training, during the rollouts of the evaluation
+        sys = FailsAt(fail_at)
+        with pytest.raises(RuntimeError, match=f"failed at call {fail_at}"):
+            stiffx.run(tiny(2), out=tmp_path / name, system=sys, progress=False)
+        assert sys.after == 0, (name, sys.after)
+        assert not (tmp_path / name / "metrics.json").exists(), name
+    # A progress callback that raises at epoch 2 of 30: no epoch after it is reported.
+    seen = []
+
+    def callback(stage, done, total, info):
+        seen.append((stage, done))
+        if stage == "train" and done == 2:
+            raise KeyError("stop here")
+
+    with pytest.raises(KeyError, match="stop here"):
+        stiffx.run(tiny(30), out=tmp_path / "cb", system=DavisSkodje(), progress=callback)
+    assert seen[-1] == ("train", 2) and not (tmp_path / "cb" / "metrics.json").exists(), seen
 
 
 def test_missing_attributes_are_named(tmp_path):

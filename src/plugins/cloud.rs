@@ -182,7 +182,12 @@ pub fn fast_eigenvectors(j: &nalgebra::DMatrix<f64>, ev: &[nalgebra::Complex<f64
     use nalgebra::{Complex, DMatrix};
     let d = j.nrows();
     let mut raw: Vec<Vec<f64>> = Vec::new();
-    for lam in ev.iter().take(m.clamp(1, d)) {
+    // A diverged rollout (or a system method that failed) gives NaN: no eigenvectors, rather than
+    // the panic of nalgebra's SVD on a NaN singular value.
+    if j.iter().any(|v| !v.is_finite()) {
+        return raw;
+    }
+    for lam in ev.iter().take(m.clamp(1, d)).filter(|l| l.re.is_finite() && l.im.is_finite()) {
         let a: DMatrix<Complex<f64>> = DMatrix::from_fn(d, d, |r, c| {
             Complex::new(j[(r, c)], 0.0) - if r == c { *lam } else { Complex::new(0.0, 0.0) }
         });
@@ -402,7 +407,21 @@ impl Sampler for CloudSampler {
 
 #[cfg(test)]
 mod tests {
-    use super::keep_in_orthant;
+    use super::{fast_eigenvectors, keep_in_orthant};
+    use nalgebra::{Complex, DMatrix};
+
+    /// The fast eigenvector of a 2×2 Jacobian is its null vector of `J − λI`; a Jacobian or eigenvalue
+    /// with NaN (a diverged rollout) gives no vector instead of a panic in the SVD.
+    #[test]
+    fn fast_eigenvectors_are_null_vectors_and_nan_gives_none() {
+        let j = DMatrix::from_row_slice(2, 2, &[-1.0, 0.0, 4.0, -10.0]);
+        let v = fast_eigenvectors(&j, &[Complex::new(-10.0, 0.0), Complex::new(-1.0, 0.0)], 1);
+        assert_eq!(v.len(), 1);
+        assert!(v[0][0].abs() < 1e-14 && (v[0][1].abs() - 1.0).abs() < 1e-14, "{v:?}");
+        let nan = DMatrix::from_row_slice(2, 2, &[f64::NAN, 0.0, 4.0, -10.0]);
+        assert!(fast_eigenvectors(&nan, &[Complex::new(-10.0, 0.0)], 1).is_empty());
+        assert!(fast_eigenvectors(&j, &[Complex::new(f64::NAN, 0.0)], 1).is_empty());
+    }
 
     /// An offset that stays in the orthant is kept, one that crosses a plane is flipped, one that crosses
     /// either way is halved until it does not; a negative component stays non-positive.
