@@ -38,6 +38,15 @@ pub enum Error {
         /// Parser message (names the key and position).
         message: String,
     },
+    /// A data file (trajectories) that cannot be read or holds a bad value; the message gives the
+    /// line, the column and the field.
+    #[error("invalid data file {path}: {message}")]
+    Data {
+        /// File that was read.
+        path: PathBuf,
+        /// What is wrong, where (line, column, field) and what is allowed.
+        message: String,
+    },
     /// A checkpoint that cannot be read or does not match the build.
     #[error("cannot load checkpoint {path}: {message}")]
     Checkpoint {

@@ -1,5 +1,5 @@
 //! The `stiffx` binary: parse → validated config → pipeline → exit code.
-//! Exit codes: 0 success, 2 bad input (unknown names, invalid values, unreadable config or
+//! Exit codes: 0 success, 2 bad input (unknown names, invalid values, unreadable config, data file or
 //! checkpoint, backend not compiled in or unable to start here), 1 failure while computing
 //! (divergence, solver, I/O).
 
@@ -14,6 +14,7 @@ fn exit_code(e: &Error) -> ExitCode {
         Error::Unknown { .. }
         | Error::Invalid { .. }
         | Error::Config { .. }
+        | Error::Data { .. }
         | Error::Checkpoint { .. }
         | Error::BackendNotCompiled { .. }
         | Error::BackendUnavailable { .. }

@@ -16,10 +16,16 @@ use crate::engine::data::{Data, generate};
 use crate::error::{Error, Result};
 use crate::io::{sha256_hex, write_atomic};
 
-/// The key of a run's dataset: runs with equal keys share one generated dataset.
+/// The key of a run's dataset: runs with equal keys share one generated dataset (the sampler's
+/// [`fingerprint`](crate::plugins::sampler::Sampler::fingerprint) included: a changed data file is a new key).
 pub fn data_key(cfg: &Config) -> String {
-    serde_json::json!({"system": cfg.system, "sampler": cfg.sampler, "labeller": cfg.labeller, "seed": cfg.seed})
-        .to_string()
+    let mut key =
+        serde_json::json!({"system": cfg.system, "sampler": cfg.sampler, "labeller": cfg.labeller, "seed": cfg.seed});
+    let input = cfg.sampler.fingerprint();
+    if !input.is_empty() {
+        key["sampler_input"] = input.into();
+    }
+    key.to_string()
 }
 
 /// The first 16 hex digits of the SHA-256 of `text`.

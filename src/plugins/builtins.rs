@@ -2,7 +2,7 @@
 //! built-in systems register themselves in their own files under `systems/`). Registration lives
 //! here, not next to each trait, so that the trait files do not depend on the registry.
 
-use super::{cloud, labeller, sampler, transform};
+use super::{cloud, data, labeller, sampler, transform};
 
 crate::register!(transform, transform::Identity, "no target transform: regress the raw RHS");
 
@@ -22,6 +22,12 @@ crate::register!(
     sampler,
     cloud::CloudSampler,
     "Alg. 3: fuzzy cloud of tangent/normal perturbations around a base sampler's trajectories"
+);
+
+crate::register!(
+    sampler,
+    data::DataSampler,
+    "trajectories read from a CSV file (trajectory, t, [eps], one column per state): learn from data"
 );
 
 crate::register!(labeller, labeller::Direct, "eq. 15: exact RHS F(x, eps)");

@@ -108,6 +108,11 @@ pub trait Sampler: Debug + Send + Sync {
         let _ = n_eps;
         None
     }
+    /// What, besides the parameters, the samples depend on (e.g. the SHA-256 of a data file), so that
+    /// a cached dataset is regenerated when it changes; empty (the default) when nothing.
+    fn fingerprint(&self) -> String {
+        String::new()
+    }
 }
 
 impl Clone for Box<dyn Sampler> {

@@ -38,7 +38,7 @@ fn list_shows_every_plugin() {
 fn unknown_names_are_rejected() {
     assert_bad_input(&["run", "--system", "nope"], &["unknown system `nope`", "davis-skodje"]);
     assert_bad_input(&["run", "--transform", "log"], &["unknown transform", "asinh, identity"]);
-    assert_bad_input(&["run", "--sampler", "grid"], &["unknown sampler", "cloud, trajectory"]);
+    assert_bad_input(&["run", "--sampler", "grid"], &["unknown sampler", "cloud, data, trajectory"]);
     assert_bad_input(&["run", "--labeller", "x"], &["unknown labeller", "burst, direct, finite-difference"]);
     assert_bad_input(
         &["run", "--backend", "metal2"],

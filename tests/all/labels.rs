@@ -56,12 +56,12 @@ fn paper_tau_bias_is_sinh_and_bias_control_removes_it() {
 #[test]
 fn finite_differences_need_trajectories() {
     let (sys, set) = setup();
-    let err = FiniteDifference {}.label(sys.as_ref(), &set).unwrap_err().to_string();
+    let err = FiniteDifference::default().label(sys.as_ref(), &set).unwrap_err().to_string();
     assert!(err.contains("finite-difference") && err.contains("burst"), "{err}");
     let traj = TrajectorySampler { per_eps: 2, horizon: 2.0, dt: 0.001, ..Default::default() }
         .sample(sys.as_ref(), &[0.3], &mut StdRng::seed_from_u64(1))
         .unwrap();
-    let fd = FiniteDifference {}.label(sys.as_ref(), &traj).unwrap();
+    let fd = FiniteDifference::default().label(sys.as_ref(), &traj).unwrap();
     let exact = Direct {}.label(sys.as_ref(), &traj).unwrap();
     assert!(max_rel_err(&fd, &exact) < 1e-4);
 }
@@ -80,4 +80,74 @@ fn finite_difference_weights_are_exact_for_quadratics_on_log_grids() {
     }
     let (_, w) = fd_weights(&[0.0, 0.1, 0.2, 0.3], 2);
     assert!((w[0] + 5.0).abs() < 1e-12 && w[1].abs() < 1e-12 && (w[2] - 5.0).abs() < 1e-12, "{w:?}");
+}
+
+/// Fornberg's stencils: three points give the same weights as eq. 14's formulas, five points are exact
+/// for quartics on a log grid (centred inside, one-sided at both ends), and order-4 labels along a
+/// coarse Davis–Skodje trajectory are far closer to the exact RHS than order-2 ones.
+#[test]
+fn fornberg_stencils_are_exact_for_quartics_and_beat_second_order_labels() {
+    use stiffx::plugins::labeller::{fd_stencil, fd_weights};
+    let times = stiffx::ode::output_times(stiffx::ode::Spacing::Log, 0.0, 10.0, 1e-3, 12);
+    for j in 0..times.len() {
+        let (f3, w3) = fd_weights(&times, j);
+        let (g3, v3) = fd_stencil(&times, j, 3);
+        assert_eq!(f3, g3);
+        for (a, b) in w3.iter().zip(&v3) {
+            assert!((a - b).abs() <= 1e-9 * a.abs().max(1.0), "j={j}: {w3:?} vs {v3:?}");
+        }
+    }
+    let f = |t: f64| t.powi(4) - 2.0 * t.powi(3) + 0.5 * t * t - t + 3.0;
+    let df = |t: f64| 4.0 * t.powi(3) - 6.0 * t * t + t - 1.0;
+    for j in 0..times.len() {
+        let (first, w) = fd_stencil(&times, j, 5);
+        assert_eq!(w.len(), 5);
+        assert!(first + 5 <= times.len() && (first..first + 5).contains(&j));
+        let d: f64 = w.iter().enumerate().map(|(m, wm)| wm * f(times[first + m])).sum();
+        assert!((d - df(times[j])).abs() < 1e-7 * (1.0 + df(times[j]).abs()), "j={j}: {d} vs {}", df(times[j]));
+    }
+    let (sys, _) = setup();
+    let traj = TrajectorySampler { per_eps: 2, horizon: 2.0, dt: 0.01, ..Default::default() }
+        .sample(sys.as_ref(), &[0.3], &mut StdRng::seed_from_u64(1))
+        .unwrap();
+    let exact = Direct {}.label(sys.as_ref(), &traj).unwrap();
+    let e2 = max_rel_err(&FiniteDifference { order: 2 }.label(sys.as_ref(), &traj).unwrap(), &exact);
+    let e4 = max_rel_err(&FiniteDifference { order: 4 }.label(sys.as_ref(), &traj).unwrap(), &exact);
+    assert!(e4 < e2 / 30.0 && e4 < 1e-5, "order 2: {e2:.2e}, order 4: {e4:.2e}");
+    let bad = FiniteDifference { order: 3 }.validate().unwrap_err().to_string();
+    assert!(bad.contains("labeller.order") && bad.contains("2, 4 or 6"), "{bad}");
+}
+
+/// Two code paths, one dataset: the `trajectory` sampler's integrations written to a CSV file (17
+/// significant digits, columns shuffled) and read back by the `data` sampler give bit for bit the same
+/// states, and the `finite-difference` labels of order 4 are identical; a grid value without data is
+/// a named error.
+#[test]
+fn data_sampler_reads_back_the_trajectory_samplers_own_trajectories_exactly() {
+    use stiffx::plugins::data::DataSampler;
+    let sys = stiffx::plugins::registry::system("davis-skodje").unwrap();
+    let grid = [0.05, 0.2];
+    let set = TrajectorySampler { per_eps: 3, horizon: 1.0, dt: 0.02, ..Default::default() }
+        .sample(sys.as_ref(), &grid, &mut StdRng::seed_from_u64(7))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ds.csv");
+    let mut text = String::from("z,eps,t,trajectory,y\n");
+    for (k, tr) in set.trajectories.iter().enumerate() {
+        for (t, x) in tr.times.iter().zip(tr.states.chunks(2)) {
+            text += &format!("{:e},{:e},{:e},traj-{k},{:e}\n", x[1], tr.eps, t, x[0]);
+        }
+    }
+    std::fs::write(&path, text).unwrap();
+    let data = DataSampler { path: path.to_string_lossy().into_owned(), eps: None };
+    let read = data.sample(sys.as_ref(), &grid, &mut StdRng::seed_from_u64(99)).unwrap();
+    assert_eq!(read.x, set.x);
+    assert_eq!(read.eps, set.eps);
+    assert_eq!(read.origin, set.origin);
+    let fd = FiniteDifference { order: 4 };
+    assert_eq!(fd.label(sys.as_ref(), &read).unwrap(), fd.label(sys.as_ref(), &set).unwrap());
+    let e = data.sample(sys.as_ref(), &[0.05, 0.2, 0.3], &mut StdRng::seed_from_u64(1)).unwrap_err().to_string();
+    assert!(e.contains("no trajectory at eps = 0.3 of the training grid"), "{e}");
+    let e = data.sample(sys.as_ref(), &[0.05], &mut StdRng::seed_from_u64(1)).unwrap_err().to_string();
+    assert!(e.contains("is at eps = 0.2, which is not in the training grid (0.05)"), "{e}");
 }

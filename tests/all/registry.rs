@@ -56,7 +56,7 @@ fn unknown_names_list_the_known_ones() {
     }
     assert!(err.to_string().contains("asinh, identity"), "{err}");
     assert!(registry::system("robertsen").unwrap_err().to_string().contains("davis-skodje"));
-    assert!(registry::sampler("grid").unwrap_err().to_string().contains("cloud, trajectory"));
+    assert!(registry::sampler("grid").unwrap_err().to_string().contains("cloud, data, trajectory"));
     assert!(registry::labeller("oracle").unwrap_err().to_string().contains("burst, direct, finite-difference"));
 }
 

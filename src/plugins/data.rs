@@ -1,0 +1,329 @@
+//! Trajectory data as the dataset: the `data` sampler reads trajectories from a CSV file (a simulator's
+//! output or measurements) instead of integrating the system, so that with the `finite-difference`
+//! labeller no analytic RHS is used anywhere in training.
+//!
+//! # File format
+//! One row per state, a header naming the columns (any order):
+//! - `trajectory`: an id (any text); the rows of one trajectory need not be adjacent;
+//! - `t`: the time, strictly increasing within a trajectory (in file order);
+//! - `eps` (the system's stiffness parameter name is accepted too): optional; without it every
+//!   trajectory belongs to `sampler.eps`, or to the system's only training value;
+//! - one column per state component, named as the system names them (`stiffx list`, or the species of
+//!   a mechanism file), every one present, no other columns.
+//!
+//! Every value must be a finite number; an error gives the file, the line and column, the column's
+//! name and what is allowed. Each trajectory needs at least `3` points (the finite-difference stencil).
+//!
+//! # What is sampled
+//! Every point of every trajectory whose stiffness value is in the training grid, as a
+//! [`Trajectory`] with [`Origin::Trajectory`] points, exactly as the `trajectory` sampler stores its
+//! own integrations: the `finite-difference` labeller then differentiates along them
+//! ([`fd_stencil`](crate::plugins::labeller::fd_stencil)); a value of the grid without data, or data at
+//! a value outside it, is an error (put held-out data in another file). The system is still named in
+//! `[system]`: it gives the state names, the stiffness grid and the evaluation's reference.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::io::sha256_hex;
+use crate::plugins::sampler::{Origin, SampleSet, Sampler, Trajectory};
+use crate::plugins::system::StiffSystem;
+
+/// Trajectories read from a CSV file (see the module docs for the format).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSampler {
+    /// The CSV file (relative to the working directory).
+    pub path: String,
+    /// The stiffness value of every trajectory when the file has no `eps` column (`None`: the
+    /// system's training grid must then have exactly one value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eps: Option<f64>,
+}
+
+/// The trajectories of a data file, in order of first appearance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataFile {
+    /// The trajectories' ids as written in the file.
+    pub ids: Vec<String>,
+    /// The trajectories (states in the system's component order).
+    pub trajectories: Vec<Trajectory>,
+}
+
+/// Column roles after matching the header against the system.
+enum Column {
+    Id,
+    Time,
+    Eps,
+    State(usize),
+}
+
+impl DataSampler {
+    fn err(&self, message: String) -> Error {
+        Error::Data { path: PathBuf::from(&self.path), message }
+    }
+
+    /// Reads and checks the file against `names` (the system's state names) and `param` (its
+    /// stiffness parameter's name).
+    pub fn read(&self, names: &[String], param: &str) -> Result<DataFile> {
+        let text = std::fs::read(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        self.parse(&text, names, param)
+    }
+
+    /// [`read`](Self::read) on the file's bytes.
+    pub fn parse(&self, bytes: &[u8], names: &[String], param: &str) -> Result<DataFile> {
+        let mut rdr =
+            csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(bytes);
+        let header = rdr.headers().map_err(|e| self.err(format!("cannot read the header: {e}")))?.clone();
+        let allowed = || {
+            format!(
+                "`trajectory`, `t`, optionally `eps` (or `{param}`), and one column per state: {}",
+                names.join(", ")
+            )
+        };
+        let mut cols = Vec::new();
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for (c, h) in header.iter().enumerate() {
+            let role = match h {
+                "trajectory" => Column::Id,
+                "t" => Column::Time,
+                "eps" => Column::Eps,
+                h if h == param => Column::Eps,
+                h => match names.iter().position(|n| n == h) {
+                    Some(k) => Column::State(k),
+                    None => {
+                        return Err(self.err(format!(
+                            "line 1, column {}: unknown column `{h}`; allowed: {}",
+                            c + 1,
+                            allowed()
+                        )));
+                    }
+                },
+            };
+            let key = match role {
+                Column::Eps => "eps".to_string(),
+                _ => h.to_string(),
+            };
+            if let Some(first) = seen.insert(key, c) {
+                return Err(self.err(format!("line 1, columns {} and {}: `{h}` given twice", first + 1, c + 1)));
+            }
+            cols.push(role);
+        }
+        let missing: Vec<&str> = ["trajectory", "t"]
+            .into_iter()
+            .chain(names.iter().map(String::as_str))
+            .filter(|n| !seen.contains_key(*n))
+            .collect();
+        if !missing.is_empty() {
+            return Err(self.err(format!(
+                "line 1: missing column(s) {}; the header must name {}",
+                missing.join(", "),
+                allowed()
+            )));
+        }
+        let has_eps = seen.contains_key("eps");
+        let d = names.len();
+        let mut ids: Vec<String> = Vec::new();
+        let mut index: BTreeMap<String, usize> = BTreeMap::new();
+        let mut trajectories: Vec<Trajectory> = Vec::new();
+        let mut record = csv::StringRecord::new();
+        loop {
+            let more = rdr.read_record(&mut record).map_err(|e| self.err(e.to_string()))?;
+            if !more {
+                break;
+            }
+            let line = record.position().map_or(0, |p| p.line());
+            if record.len() != cols.len() {
+                return Err(self.err(format!("line {line}: {} fields, the header has {}", record.len(), cols.len())));
+            }
+            let (mut id, mut t, mut eps) = ("", f64::NAN, self.eps.unwrap_or(f64::NAN));
+            let mut x = vec![f64::NAN; d];
+            for (c, (role, field)) in cols.iter().zip(record.iter()).enumerate() {
+                let number = || -> Result<f64> {
+                    match field.parse::<f64>() {
+                        Ok(v) if v.is_finite() => Ok(v),
+                        _ => Err(self.err(format!(
+                            "line {line}, column {} (`{}`): `{field}` is not a finite number",
+                            c + 1,
+                            &header[c]
+                        ))),
+                    }
+                };
+                match role {
+                    Column::Id => id = field,
+                    Column::Time => t = number()?,
+                    Column::Eps => {
+                        eps = number()?;
+                        if eps <= 0.0 {
+                            return Err(self.err(format!(
+                                "line {line}, column {} (`{}`): {eps} is not an admissible stiffness value (> 0)",
+                                c + 1,
+                                &header[c]
+                            )));
+                        }
+                    }
+                    Column::State(k) => x[*k] = number()?,
+                }
+            }
+            let k = *index.entry(id.to_string()).or_insert_with(|| {
+                ids.push(id.to_string());
+                trajectories.push(Trajectory { eps, times: Vec::new(), states: Vec::new() });
+                trajectories.len() - 1
+            });
+            let tr = &mut trajectories[k];
+            if has_eps && tr.eps != eps {
+                return Err(self.err(format!(
+                    "line {line} (`eps`): {eps}, but trajectory `{id}` started at eps = {}: one value per trajectory",
+                    tr.eps
+                )));
+            }
+            if let Some(&last) = tr.times.last()
+                && t <= last
+            {
+                return Err(self.err(format!(
+                    "line {line} (`t`): {t} after {last} in trajectory `{id}`: times must increase strictly within a trajectory"
+                )));
+            }
+            tr.times.push(t);
+            tr.states.extend_from_slice(&x);
+        }
+        if trajectories.is_empty() {
+            return Err(self.err("no data rows after the header".into()));
+        }
+        if let Some((id, tr)) = ids.iter().zip(&trajectories).find(|(_, tr)| tr.times.len() < 3) {
+            return Err(self.err(format!(
+                "trajectory `{id}` has {} point(s); at least 3 are needed for the finite-difference labels",
+                tr.times.len()
+            )));
+        }
+        Ok(DataFile { ids, trajectories })
+    }
+}
+
+#[typetag::serde(name = "data")]
+impl Sampler for DataSampler {
+    fn validate(&self) -> Result<()> {
+        if self.path.is_empty() {
+            return Err(Error::invalid("sampler.path", "\"\"", "the path of a CSV file of trajectories"));
+        }
+        if let Some(e) = self.eps
+            && !(e.is_finite() && e > 0.0)
+        {
+            return Err(Error::invalid("sampler.eps", e, "a finite stiffness value > 0"));
+        }
+        Ok(())
+    }
+
+    fn sample(&self, system: &dyn StiffSystem, eps_grid: &[f64], _rng: &mut StdRng) -> Result<SampleSet> {
+        let param = system.param_name();
+        let mut file = self.read(&system.state_names(), &param)?;
+        let grid = |v: &[f64]| v.iter().map(|e| format!("{e}")).collect::<Vec<_>>().join(", ");
+        for (id, tr) in file.ids.iter().zip(file.trajectories.iter_mut()) {
+            if tr.eps.is_nan() {
+                // No eps column: `sampler.eps`, or the grid's only value.
+                match eps_grid {
+                    [e] => tr.eps = *e,
+                    _ => {
+                        return Err(Error::invalid(
+                            "sampler.eps",
+                            "(not set)",
+                            format!(
+                                "the stiffness value of the data in {} (no `eps` column in the file; the training grid has {} values: {})",
+                                self.path,
+                                eps_grid.len(),
+                                grid(eps_grid)
+                            ),
+                        ));
+                    }
+                }
+            }
+            if !eps_grid.iter().any(|e| (e - tr.eps).abs() <= 1e-12 * e.abs()) {
+                return Err(self.err(format!(
+                    "trajectory `{id}` is at {param} = {}, which is not in the training grid ({}); put held-out data in another file",
+                    tr.eps,
+                    grid(eps_grid)
+                )));
+            }
+        }
+        if let Some(e) =
+            eps_grid.iter().find(|e| !file.trajectories.iter().any(|t| (t.eps - **e).abs() <= 1e-12 * e.abs()))
+        {
+            return Err(self.err(format!(
+                "no trajectory at {param} = {e} of the training grid ({}); give data at every value, or set the grid (system.train_eps, or the mechanism's stiffx.train-eps)",
+                grid(eps_grid)
+            )));
+        }
+        let d = system.dim();
+        let mut set = SampleSet { dim: d, ..Default::default() };
+        for (k, tr) in file.trajectories.iter().enumerate() {
+            for (j, x) in tr.states.chunks(d).enumerate() {
+                set.push(x, tr.eps, Origin::Trajectory { traj: k as u32, index: j as u32 });
+            }
+        }
+        set.trajectories = std::mem::take(&mut file.trajectories);
+        Ok(set)
+    }
+
+    fn describe(&self) -> String {
+        format!("data: trajectories from {}", self.path)
+    }
+
+    fn fingerprint(&self) -> String {
+        std::fs::read(&self.path).map_or_else(|e| format!("unreadable: {e}"), |b| sha256_hex(&b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Vec<String> {
+        ["y1", "y2"].iter().map(|s| s.to_string()).collect()
+    }
+
+    fn parse(text: &str) -> Result<DataFile> {
+        DataSampler { path: "d.csv".into(), eps: None }.parse(text.as_bytes(), &names(), "eps")
+    }
+
+    /// Columns in any order, interleaved trajectories, states reordered into the system's order.
+    #[test]
+    fn reads_trajectories_in_any_column_order() {
+        let f = parse(
+            "y2,trajectory,t,y1,eps\n0.5,a,0,1,2\n0.1,b,0,3,1\n0.6,a,1,1.5,2\n0.7,a,2,2,2\n0.2,b,1,4,1\n0.3,b,3,5,1\n",
+        )
+        .unwrap();
+        assert_eq!(f.ids, ["a", "b"]);
+        assert_eq!(f.trajectories[0].times, [0.0, 1.0, 2.0]);
+        assert_eq!(f.trajectories[0].states, [1.0, 0.5, 1.5, 0.6, 2.0, 0.7]);
+        assert_eq!((f.trajectories[0].eps, f.trajectories[1].eps), (2.0, 1.0));
+    }
+
+    /// Every bad input names the file, the line and column or the field, and what is allowed.
+    #[test]
+    fn bad_files_are_named_errors() {
+        let cases = [
+            ("trajectory,t,y1\n", "missing column(s) y2"),
+            ("trajectory,t,y1,y2,y3\n", "line 1, column 5: unknown column `y3`; allowed: `trajectory`, `t`"),
+            ("trajectory,t,y1,y2,y1\n", "columns 3 and 5: `y1` given twice"),
+            ("trajectory,t,y1,y2\na,0,1,x\n", "line 2, column 4 (`y2`): `x` is not a finite number"),
+            ("trajectory,t,y1,y2\na,0,1,NaN\n", "line 2, column 4 (`y2`): `NaN` is not a finite number"),
+            ("trajectory,t,y1,y2\na,0,1,2\na,0,1,2\n", "line 3 (`t`): 0 after 0 in trajectory `a`"),
+            ("trajectory,t,y1,y2\na,0,1,2\na,1,1\n", "line 3: 3 fields, the header has 4"),
+            ("trajectory,t,y1,y2\na,0,1,2\na,1,1,2\n", "trajectory `a` has 2 point(s); at least 3"),
+            ("trajectory,t,eps,y1,y2\na,0,-1,1,2\n", "line 2, column 3 (`eps`): -1 is not an admissible"),
+            (
+                "trajectory,t,eps,y1,y2\na,0,1,1,2\na,1,2,1,2\n",
+                "line 3 (`eps`): 2, but trajectory `a` started at eps = 1",
+            ),
+            ("trajectory,t,y1,y2\n", "no data rows"),
+        ];
+        for (text, want) in cases {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.starts_with("invalid data file d.csv: ") && e.contains(want), "{text:?}: {e}");
+        }
+    }
+}
