@@ -204,6 +204,12 @@ impl DataSampler {
     }
 }
 
+/// Whether the data's stiffness value `data` is the grid's `grid` (to 1e-12 relative: the file's decimal
+/// text and the config's may round differently).
+fn same_eps(grid: f64, data: f64) -> bool {
+    (grid - data).abs() <= 1e-12 * grid.abs()
+}
+
 #[typetag::serde(name = "data")]
 impl Sampler for DataSampler {
     fn validate(&self) -> Result<()> {
@@ -241,7 +247,7 @@ impl Sampler for DataSampler {
                     }
                 }
             }
-            if !eps_grid.iter().any(|e| (e - tr.eps).abs() <= 1e-12 * e.abs()) {
+            if !eps_grid.iter().any(|&e| same_eps(e, tr.eps)) {
                 return Err(self.err(format!(
                     "trajectory `{id}` is at {param} = {}, which is not in the training grid ({}); put held-out data in another file",
                     tr.eps,
@@ -249,9 +255,7 @@ impl Sampler for DataSampler {
                 )));
             }
         }
-        if let Some(e) =
-            eps_grid.iter().find(|e| !file.trajectories.iter().any(|t| (t.eps - **e).abs() <= 1e-12 * e.abs()))
-        {
+        if let Some(e) = eps_grid.iter().find(|&&e| !file.trajectories.iter().any(|t| same_eps(e, t.eps))) {
             return Err(self.err(format!(
                 "no trajectory at {param} = {e} of the training grid ({}); give data at every value, or set the grid (system.train_eps, or the mechanism's stiffx.train-eps)",
                 grid(eps_grid)

@@ -333,27 +333,23 @@ pub fn fd_stencil(times: &[f64], j: usize, points: usize) -> (usize, Vec<f64>) {
     let n = times.len();
     let first = j.saturating_sub(points / 2).min(n - points);
     let z = times[j];
-    // Shifted abscissae (better conditioned); c[i][k]: weight of point i for derivative k ∈ {0, 1}.
+    // Shifted abscissae (better conditioned); c[i][k]: weight of point i for derivative k ∈ {0, 1}
+    // (Fornberg's recursion with its derivative loop unrolled for the first derivative only).
     let x: Vec<f64> = times[first..first + points].iter().map(|t| t - z).collect();
     let mut c = vec![[0.0f64; 2]; points];
     c[0][0] = 1.0;
     let (mut c1, mut c4) = (1.0, x[0]);
     for i in 1..points {
-        let mn = i.min(1);
         let (mut c2, c5) = (1.0, c4);
         c4 = x[i];
         for jj in 0..i {
             let c3 = x[i] - x[jj];
             c2 *= c3;
             if jj == i - 1 {
-                for k in (1..=mn).rev() {
-                    c[i][k] = c1 * (k as f64 * c[i - 1][k - 1] - c5 * c[i - 1][k]) / c2;
-                }
+                c[i][1] = c1 * (c[i - 1][0] - c5 * c[i - 1][1]) / c2;
                 c[i][0] = -c1 * c5 * c[i - 1][0] / c2;
             }
-            for k in (1..=mn).rev() {
-                c[jj][k] = (c4 * c[jj][k] - k as f64 * c[jj][k - 1]) / c3;
-            }
+            c[jj][1] = (c4 * c[jj][1] - c[jj][0]) / c3;
             c[jj][0] = c4 * c[jj][0] / c3;
         }
         c1 = c2;
