@@ -255,3 +255,20 @@ mod tests {
         }
     }
 }
+
+/// Threads that evaluation work on `device` is split over ([`LearnedRhs`](crate::eval::spectral::LearnedRhs)'s
+/// RHS and Jacobian on large batches): [`Backend::default_shards`] of the device's backend, so 2 on the
+/// CPU backends (single-threaded elementwise kernels) and 1 on libtorch and GPUs. A fixed number, not
+/// the machine's core count, so that results do not depend on the machine.
+pub fn host_shards(device: &Device) -> usize {
+    #[cfg(feature = "flex")]
+    if *device == Device::flex() {
+        return Backend::Flex.default_shards() as usize;
+    }
+    #[cfg(feature = "ndarray")]
+    if *device == Device::ndarray() {
+        return Backend::Ndarray.default_shards() as usize;
+    }
+    let _ = device;
+    1
+}

@@ -20,6 +20,7 @@ use burn::tensor::{DType, Device, Tensor};
 use nalgebra::{Complex, DMatrix};
 use serde::{Deserialize, Serialize};
 
+use crate::backend::host_shards;
 use crate::error::Result;
 use crate::model::config::EpsInput;
 use crate::model::{Mlp, Normalizer, Weights, tensor2_as, to_f64};
@@ -61,6 +62,10 @@ pub struct LearnedRhs {
 
 /// Rows to push through the network at once.
 const CHUNK: usize = 32_768;
+
+/// The fewest points a thread of [`LearnedRhs`]'s sharded evaluation gets: below this, spawning a thread
+/// costs more than the single-threaded elementwise kernels it relieves.
+const MIN_SHARD: usize = 1024;
 
 impl LearnedRhs {
     /// Loads weights onto `device` as `dtype` tensors.
@@ -120,11 +125,41 @@ impl LearnedRhs {
     /// Network outputs `a` (transformed space) at `n` points (`x`: `n × d`).
     pub fn raw(&self, x: &[f64], eps: &[f64]) -> Vec<f64> {
         let c = self.dim + 1;
-        let h0 = self.standardised(x, eps);
-        let mut out = Vec::with_capacity(eps.len() * self.dim);
-        for rows in h0.chunks(CHUNK * c) {
-            let n = rows.len() / c;
-            out.extend(to_f64(self.mlp.forward(tensor2_as(rows.to_vec(), n, c, &self.device, self.dtype))));
+        self.sharded(x, eps, |xs, es| {
+            let h0 = self.standardised(xs, es);
+            let mut out = Vec::with_capacity(es.len() * self.dim);
+            for rows in h0.chunks(CHUNK * c) {
+                let n = rows.len() / c;
+                out.extend(to_f64(self.mlp.forward(tensor2_as(rows.to_vec(), n, c, &self.device, self.dtype))));
+            }
+            (out, Vec::new())
+        })
+        .0
+    }
+
+    /// `work` on the points split into [`host_shards`] consecutive parts, run on threads of their own
+    /// (each part in `CHUNK`s inside `work`), and the parts' two outputs concatenated in order. Each
+    /// point's result depends only on that point and on the fixed split, so repeated calls agree bit
+    /// for bit. Batches under `2 · MIN_SHARD` points run on the calling thread.
+    fn sharded<W>(&self, x: &[f64], eps: &[f64], work: W) -> (Vec<f64>, Vec<f64>)
+    where
+        W: Fn(&[f64], &[f64]) -> (Vec<f64>, Vec<f64>) + Sync,
+    {
+        let (d, n) = (self.dim, eps.len());
+        let shards = host_shards(&self.device).min(n / MIN_SHARD).max(1);
+        if shards == 1 {
+            return work(x, eps);
+        }
+        let size = n.div_ceil(shards);
+        let parts: Vec<(Vec<f64>, Vec<f64>)> = std::thread::scope(|s| {
+            let handles: Vec<_> =
+                x.chunks(size * d).zip(eps.chunks(size)).map(|(xs, es)| s.spawn(|| work(xs, es))).collect();
+            handles.into_iter().map(|h| h.join().expect("a learned-RHS shard panicked")).collect()
+        });
+        let mut out = (Vec::with_capacity(n * d), Vec::new());
+        for (a, b) in parts {
+            out.0.extend(a);
+            out.1.extend(b);
         }
         out
     }
@@ -141,16 +176,19 @@ impl LearnedRhs {
     /// Physical Jacobians at `n` points: `n` row-major `d × d` blocks.
     pub fn jacobian(&self, x: &[f64], eps: &[f64], mode: JacobianMode) -> Vec<f64> {
         let d = self.dim;
-        let mut jac = Vec::with_capacity(eps.len() * d * d);
-        let mut a_all = Vec::with_capacity(eps.len() * d);
-        for (xs, es) in x.chunks(CHUNK * d).zip(eps.chunks(CHUNK)) {
-            let (a, j) = match mode {
-                JacobianMode::Reverse => self.net_jacobian_reverse(xs, es),
-                JacobianMode::Forward => self.net_jacobian_forward(xs, es),
-            };
-            a_all.extend(a);
-            jac.extend(j);
-        }
+        let (a_all, mut jac) = self.sharded(x, eps, |x, eps| {
+            let mut jac = Vec::with_capacity(eps.len() * d * d);
+            let mut a_all = Vec::with_capacity(eps.len() * d);
+            for (xs, es) in x.chunks(CHUNK * d).zip(eps.chunks(CHUNK)) {
+                let (a, j) = match mode {
+                    JacobianMode::Reverse => self.net_jacobian_reverse(xs, es),
+                    JacobianMode::Forward => self.net_jacobian_forward(xs, es),
+                };
+                a_all.extend(a);
+                jac.extend(j);
+            }
+            (a_all, jac)
+        });
         if !self.norm.state_scale.is_empty() {
             // The network saw φ(x): ∂a/∂x_i = ∂a/∂φ_i · φ_i'(x_i).
             for (p, block) in jac.chunks_mut(d * d).enumerate() {

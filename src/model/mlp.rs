@@ -146,7 +146,7 @@ impl Mlp {
     /// so one pass costs about `1 + m` forward matmuls instead of `m` reverse sweeps (and needs no
     /// autodiff graph). The `m` tangents travel stacked as one `[m n, d_in]` matrix, so that each layer
     /// does one tangent matmul (`[m n, k] × [k, k']`, where a gemm kernel runs at full speed) and one
-    /// product with `σ'(z)` repeated `m` times, not `m` small ones.
+    /// product with `σ'(z)` broadcast over the `m` tangents, not `m` small ones.
     ///
     /// # Shapes
     /// - `h0`: `[n, d_in]`; `tangents`: `m` tensors `[n, d_in]` (the input directions)
@@ -166,7 +166,9 @@ impl Mlp {
             if i < last {
                 let (a, ds) = self.activation.with_derivative(z);
                 h = a;
-                t = t.mul(if m == 1 { ds } else { ds.repeat_dim(0, m) });
+                // `[m, n, k] ⊙ [1, n, k]`: σ'(z) broadcast over the m tangents, not copied m times.
+                let [n, k] = ds.dims();
+                t = t.reshape([m, n, k]).mul(ds.unsqueeze_dim::<3>(0)).reshape([m * n, k]);
             } else {
                 h = z;
             }

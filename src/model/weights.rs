@@ -93,9 +93,12 @@ impl Activation {
     pub fn with_derivative(self, z: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         match self {
             Activation::Silu => {
+                // σ' = s (1 + z − z s) with s = sigmoid(z): five elementwise passes, the last two in
+                // place (their inputs are no longer shared).
                 let s = burn::tensor::activation::sigmoid(z.clone());
-                let ds = s.clone().mul(z.clone().mul(s.clone().neg().add_scalar(1.0)).add_scalar(1.0));
-                (z.mul(s), ds)
+                let a = z.clone().mul(s.clone());
+                let ds = z.sub(a.clone()).add_scalar(1.0).mul(s);
+                (a, ds)
             }
             Activation::Exp => {
                 let e = z.exp();

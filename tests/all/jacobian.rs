@@ -66,6 +66,37 @@ fn autodiff_and_forward_mode_jacobians_match_finite_differences_f64() {
     }
 }
 
+/// A batch large enough to be split over threads (2 on the CPU backends, `host_shards`) gives each
+/// point the RHS and Jacobian that the same point gets in a small batch on the calling thread, to
+/// rounding (a matrix product's kernel may differ with the batch's row count), and the same numbers
+/// again on a second call (the split is fixed, not the machine's).
+#[test]
+fn sharded_evaluation_of_a_large_batch_matches_small_batches() {
+    let backend = Backend::default_compiled().unwrap();
+    let shards = stiffx::backend::host_shards(&backend.device().unwrap());
+    println!("{backend}: {shards} shards");
+    // The device is recognised: a CPU backend's split is its training default (2), not 1.
+    assert_eq!(shards, backend.default_shards() as usize, "{backend}");
+    let rhs = learned(Box::new(Asinh { scales: vec![0.3, 4.0], ..Default::default() }), DType::F64);
+    let n = 5000;
+    let x: Vec<f64> =
+        (0..n).flat_map(|i| [0.5 + 2.0 * (i as f64 / n as f64), 0.2 + 0.031 * ((i * 7) % 13) as f64]).collect();
+    let eps: Vec<f64> = (0..n).map(|i| [0.01, 0.05, 0.2, 0.3][i % 4]).collect();
+    for mode in [JacobianMode::Forward, JacobianMode::Reverse] {
+        let (f, j) = (rhs.rhs(&x, &eps), rhs.jacobian(&x, &eps, mode));
+        assert_eq!(f.len(), 2 * n);
+        assert_eq!(j.len(), 4 * n);
+        // Points from the start, the middle (each side of the 2-shard split) and the end.
+        for p in [0, 1, n / 2 - 1, n / 2, n / 2 + 1, n - 1] {
+            let (xp, ep) = (&x[2 * p..2 * p + 2], &eps[p..p + 1]);
+            let (fp, jp) = (rhs.rhs(xp, ep), rhs.jacobian(xp, ep, mode));
+            assert!(max_rel(&f[2 * p..2 * p + 2], &fp) < 1e-13, "{mode:?} rhs at point {p}");
+            assert!(max_rel(&j[4 * p..4 * p + 4], &jp) < 1e-13, "{mode:?} jacobian at point {p}");
+        }
+        assert_eq!(rhs.jacobian(&x, &eps, mode), j, "{mode:?}: a second call differs");
+    }
+}
+
 #[test]
 fn forward_and_reverse_agree_in_f32() {
     let (x, eps) = points();
