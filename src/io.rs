@@ -117,6 +117,30 @@ pub mod float_opt {
     }
 }
 
+/// [`float`] for a pair `[a, b]` (a complex number `[re, im]`): a JSON array of two numbers or
+/// non-finite strings.
+pub mod float_pair {
+    use serde::ser::SerializeTuple;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct F(#[serde(with = "super::float")] f64);
+
+    /// Writes `[a, b]`.
+    pub fn serialize<S: Serializer>(v: &[f64; 2], s: S) -> Result<S::Ok, S::Error> {
+        let mut t = s.serialize_tuple(2)?;
+        t.serialize_element(&F(v[0]))?;
+        t.serialize_element(&F(v[1]))?;
+        t.end()
+    }
+
+    /// Reads what [`serialize`] writes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[f64; 2], D::Error> {
+        let [F(a), F(b)] = <[F; 2]>::deserialize(d)?;
+        Ok([a, b])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq)]

@@ -16,13 +16,17 @@ fn print_eval_table(per_eps: &[crate::eval::metrics::EpsMetrics]) {
     // The period column only for systems whose test trajectories oscillate over the horizon.
     let oscillating = per_eps.iter().any(|e| e.period_rel.is_some());
     println!(
-        "{:>8} {:>11} {:>11} {:>11} {:>11} {:>10} {:>8} {:>10} {:>9}{}",
+        "{:>8} {:>11} {:>11} {:>11} {:>11} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8} {:>10} {:>9}{}",
         "eps",
         "rollout L2",
         "rollout rel",
         "|dl_fast|",
         "|dl_slow|",
         "fast rel",
+        "fast p99",
+        "fast max",
+        "slow max",
+        "all max",
         "complex",
         "angle deg",
         "all ≤ 5 %",
@@ -30,13 +34,17 @@ fn print_eval_table(per_eps: &[crate::eval::metrics::EpsMetrics]) {
     );
     for e in per_eps {
         println!(
-            "{:>8} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>10.3e} {:>8.3} {:>10.3} {:>9.3}{}",
+            "{:>8} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>10.3e} {:>10.3e} {:>10.3e} {:>10.3e} {:>10.3e} {:>8.3} {:>10.3} {:>9.3}{}",
             e.eps,
             e.rollout_l2,
             e.rollout_rel,
             e.fast_abs,
             e.slow_abs,
             e.fast_rel,
+            e.fast_rel_p99,
+            e.fast_rel_max,
+            e.slow_rel_max,
+            e.all_rel_max,
             e.complex_fraction,
             e.fast_angle_deg,
             e.all_within,

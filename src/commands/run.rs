@@ -24,9 +24,18 @@ fn print_summary(m: &RunMetrics) {
     );
     let g = &m.eval.grid_mean;
     println!(
-        "grid mean: rollout {:.3e}, fast {:.3e}, slow {:.3e}, fast rel {:.3e} (worst eps {:.3e})",
-        g.rollout_l2, g.fast_abs, g.slow_abs, g.fast_rel, g.fast_rel_worst
+        "grid mean: rollout {:.3e}, fast {:.3e}, slow {:.3e}, fast rel {:.3e} (largest eps mean {:.3e})",
+        g.rollout_l2, g.fast_abs, g.slow_abs, g.fast_rel, g.fast_rel_worst_eps_mean
     );
+    if let Some(p) = &g.pointwise {
+        println!(
+            "pointwise over {} points: fast rel p50 {:.3e}, p95 {:.3e}, p99 {:.3e}, max {:.3e}; all eigenvalues p99 {:.3e}, max {:.3e}",
+            p.points, p.fast_rel.p50, p.fast_rel.p95, p.fast_rel.p99, p.fast_rel.max, p.all_rel.p99, p.all_rel.max
+        );
+        if let Some(w) = &p.worst_point {
+            println!("worst point: {}", w.describe());
+        }
+    }
     if !m.windows.is_empty() {
         println!("every nonzero eigenvalue within 5 %, per decade of t (all eps):");
         // The last row of `pool_windows` is the one over all points.

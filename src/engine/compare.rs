@@ -188,7 +188,7 @@ pub fn tables(
                 fast_abs: g.fast_abs,
                 slow_abs: g.slow_abs,
                 fast_rel: g.fast_rel,
-                worst_fast_rel: g.fast_rel_worst,
+                worst_fast_rel: g.fast_rel_worst_eps_mean,
                 slow_rel: g.slow_rel,
                 all_rel: g.all_rel,
                 rollout_rel: g.rollout_rel,

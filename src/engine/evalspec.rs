@@ -159,7 +159,7 @@ pub fn tables(out: &Path, done: &[(String, Config, Evaluation)], figures: bool) 
             EvalRow {
                 checkpoint: id.clone(),
                 fast_rel: g.fast_rel,
-                worst_eps_fast_rel: g.fast_rel_worst,
+                worst_eps_fast_rel: g.fast_rel_worst_eps_mean,
                 slow_rel: g.slow_rel,
                 all_rel: g.all_rel,
                 all_within: g.all_within,

@@ -99,7 +99,7 @@ pub fn tables(
             grid_fast_abs: m.eval.grid_mean.fast_abs,
             grid_slow_abs: m.eval.grid_mean.slow_abs,
             grid_fast_rel: m.eval.grid_mean.fast_rel,
-            worst_fast_rel: m.eval.grid_mean.fast_rel_worst,
+            worst_fast_rel: m.eval.grid_mean.fast_rel_worst_eps_mean,
             seconds_data: m.seconds.sample + m.seconds.label,
             seconds_train: m.seconds.train,
             seconds_eval: m.seconds.eval,

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::engine::checkpoint::*;
 use crate::error::{Error, Result};
 use crate::eval::metrics::{
-    EigenErrors, EnsembleMetrics, EpsMetrics, Summary, WindowMetrics, period_rel, rollout_l2, rollout_rel,
+    EigenErrors, EnsembleMetrics, EpsMetrics, Pointwise, Summary, WindowMetrics, period_rel, rollout_l2, rollout_rel,
 };
 use crate::eval::spectral::{Ensemble, JacobianMode, LearnedField, LearnedRhs, eigenvalues};
 use crate::io::write_csv;
@@ -141,7 +141,10 @@ pub fn evaluate_field(
     let per_traj = (steps + 1) * d;
     let zeros = sys.invariants().len();
     let mut per_eps = Vec::new();
+    // Every point of the listed eps, for the run's pointwise quantiles and worst point.
+    let mut pooled = EigenErrors::default();
     for (ei, &e) in eps_all.iter().enumerate() {
+        let listed = eps_list.contains(&e);
         let mut errs = EigenErrors::default();
         let (mut rolls, mut rels, mut periods) = (Vec::new(), Vec::new(), Vec::new());
         for t in ei * inits.len()..(ei + 1) * inits.len() {
@@ -153,13 +156,19 @@ pub fn evaluate_field(
             rels.push(if rel.is_finite() { rel } else { f64::INFINITY });
             periods.extend(period_rel(learned, reference, &times, d));
             for p in t * (steps + 1)..(t + 1) * (steps + 1) {
-                errs.add(&tr.learned_eigs[p], &tr.reference_eigs[p], zeros);
+                let (state, time) = (&tr.reference[p * d..(p + 1) * d], times[p % (steps + 1)]);
+                errs.add_at(&tr.learned_eigs[p], &tr.reference_eigs[p], zeros, e, time, state);
                 let learned = nalgebra::DMatrix::from_row_slice(d, d, &jac[p * d * d..(p + 1) * d * d]);
-                let exact = sys.jacobian(&tr.reference[p * d..(p + 1) * d], e);
-                errs.add_angle(crate::eval::metrics::subspace_angle(
+                let exact = sys.jacobian(state, e);
+                let angle = crate::eval::metrics::subspace_angle(
                     &crate::plugins::cloud::fast_eigenvectors(&learned, &tr.learned_eigs[p], 1),
                     &crate::plugins::cloud::fast_eigenvectors(&exact, &tr.reference_eigs[p], 1),
-                ));
+                );
+                errs.add_angle(angle);
+                if listed {
+                    pooled.add_at(&tr.learned_eigs[p], &tr.reference_eigs[p], zeros, e, time, state);
+                    pooled.add_angle(angle);
+                }
             }
         }
         per_eps.push(EpsMetrics::new(e, &rolls, &rels, &periods, &errs));
@@ -167,7 +176,8 @@ pub fn evaluate_field(
     let reference =
         per_eps.iter().find(|m| m.eps == cfg.eval.reference_eps).cloned().expect("reference eps was evaluated");
     let listed: Vec<EpsMetrics> = per_eps.iter().filter(|m| eps_list.contains(&m.eps)).cloned().collect();
-    let grid_mean = Summary::mean(&listed);
+    let mut grid_mean = Summary::mean(&listed);
+    grid_mean.pointwise = Some(Pointwise::of(&pooled));
     Ok((Evaluation { per_eps: listed, reference, grid_mean, seconds: t0.elapsed().as_secs_f64() }, tr))
 }
 

@@ -200,6 +200,31 @@ fn run_then_eval_end_to_end() {
     let (code, stdout, err) = stiffx(&["run", "--config", cfg, "--out", out.to_str().unwrap(), "--quiet"]);
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("grid mean"), "{stdout}");
+    // Pointwise errors: printed, per eps in per_eps.csv (the worst point's state has d = 2 numbers), and
+    // over the run in metrics.json, whose worst point is the worst of the per-eps worst points.
+    assert!(stdout.contains("pointwise over") && stdout.contains("worst point: eps"), "{stdout}");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let per_eps = m["eval"]["per_eps"].as_array().unwrap();
+    let worst = per_eps.iter().map(|e| e["all_rel_max"].as_f64().unwrap()).fold(0.0, f64::max);
+    let p = &m["eval"]["grid_mean"]["pointwise"];
+    assert_eq!(p["all_rel"]["max"].as_f64(), Some(worst), "{p}");
+    assert_eq!(p["worst_point"]["rel"].as_f64(), Some(worst), "{p}");
+    assert_eq!(p["worst_point"]["state"].as_array().unwrap().len(), 2, "{p}");
+    let total: u64 = per_eps.iter().map(|e| e["points"].as_u64().unwrap()).sum();
+    assert_eq!(p["points"].as_u64(), Some(total), "{p}");
+    for e in per_eps {
+        let q: Vec<f64> = ["fast_rel_p50", "fast_rel_p95", "fast_rel_p99", "fast_rel_max"]
+            .iter()
+            .map(|k| e[*k].as_f64().unwrap())
+            .collect();
+        assert!(q.windows(2).all(|w| w[0] <= w[1]) && e["fast_rel"].as_f64().unwrap() <= q[3], "{e}");
+        assert_eq!(
+            e["worst_state"].as_str().unwrap().split(' ').filter(|v| v.parse::<f64>().is_ok()).count(),
+            2,
+            "{e}"
+        );
+    }
     let ck = out.join("checkpoint.json");
     let (code, stdout, err) = stiffx(&[
         "eval",

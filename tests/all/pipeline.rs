@@ -18,6 +18,7 @@ fn snapshot_view(m: &RunMetrics) -> serde_json::Value {
             serde_json::json!({
                 "eps": e.eps, "rollout_l2": sig(e.rollout_l2), "fast_abs": sig(e.fast_abs), "slow_abs": sig(e.slow_abs),
                 "fast_rel": sig(e.fast_rel), "complex_fraction": sig(e.complex_fraction), "points": e.points,
+                "fast_rel_p99": sig(e.fast_rel_p99), "fast_rel_max": sig(e.fast_rel_max), "worst_eigenvalue": e.worst_eigenvalue,
             })
         })
         .collect();

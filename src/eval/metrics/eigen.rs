@@ -1,5 +1,7 @@
 //! Eigenvalue errors (eq. 18): running sums over evaluation points ([`EigenErrors`]), the per-eps
-//! record ([`EpsMetrics`]) and a run's headline numbers ([`Summary`]); relative errors matched by
+//! record ([`EpsMetrics`]) and a run's headline numbers ([`Summary`]); pointwise quantiles of the
+//! relative errors `|λ_k − λ*_k| / |λ*_k|` (nearest rank, p50/p95/p99/max: [`Quantiles`],
+//! [`Pointwise`]) and the point where the worst eigenvalue is worst ([`WorstPoint`]: eps, t, state); relative errors matched by
 //! modulus order with zero eigenvalues excluded ([`nonzero_count`], [`point_rel_errors`]) and the
 //! fast-subspace angle ([`subspace_angle`]).
 
@@ -41,15 +43,70 @@ pub struct EigenErrors {
     slow_abs: f64,
     fast_rel: f64,
     slow_rel: f64,
-    fast_rel_max: f64,
     complex: usize,
     angle: f64,
     angles: usize,
     all_rel: f64,
-    all_rel_max: f64,
     all_within: usize,
     zero_rel: f64,
     zero_points: usize,
+    /// The pointwise errors, one per point: fast, slow, worst over all nonzero eigenvalues.
+    fast_points: Vec<f64>,
+    slow_points: Vec<f64>,
+    all_points: Vec<f64>,
+    /// The point with the largest worst-over-all error.
+    worst: Option<WorstPoint>,
+}
+
+/// Where an evaluation's spectrum is worst: the point with the largest relative error over all
+/// nonzero eigenvalues (`all_rel`), and that eigenvalue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorstPoint {
+    /// Stiffness value.
+    #[serde(with = "crate::io::float")]
+    pub eps: f64,
+    /// Time along the reference trajectory.
+    #[serde(with = "crate::io::float")]
+    pub t: f64,
+    /// The state (on the reference trajectory).
+    pub state: Vec<f64>,
+    /// Which eigenvalue, 1-based in the order of decreasing modulus (1: the fastest).
+    pub eigenvalue: usize,
+    /// The learned eigenvalue `[re, im]` (`"NaN"`/`"inf"` strings where not finite, as everywhere).
+    #[serde(with = "crate::io::float_pair")]
+    pub learned: [f64; 2],
+    /// The true eigenvalue `[re, im]`.
+    #[serde(with = "crate::io::float_pair")]
+    pub reference: [f64; 2],
+    /// Its relative error `|λ − λ*| / |λ*|`.
+    #[serde(with = "crate::io::float")]
+    pub rel: f64,
+}
+
+impl WorstPoint {
+    /// One line for people: `eps 0.05, t 0.01, state [1.2e0, 3.4e-1]: eigenvalue 1 learned …, true … (rel 1.2e-2)`.
+    pub fn describe(&self) -> String {
+        let c = |v: [f64; 2]| if v[1] == 0.0 { format!("{:.6e}", v[0]) } else { format!("{:.6e}{:+.6e}i", v[0], v[1]) };
+        format!(
+            "eps {}, t {:e}, state [{}]: eigenvalue {} learned {}, true {} (rel {:.3e})",
+            self.eps,
+            self.t,
+            self.state.iter().map(|v| format!("{v:.6e}")).collect::<Vec<_>>().join(", "),
+            self.eigenvalue,
+            c(self.learned),
+            c(self.reference),
+            self.rel
+        )
+    }
+}
+
+/// The `q`-quantiles (nearest rank, [`crate::stats::quantile`]) and the maximum of pointwise errors;
+/// NaN when there are none. Non-finite errors (a diverged Jacobian) sort last, so they show in the
+/// upper quantiles and the maximum.
+fn pointwise(v: &[f64]) -> [f64; 4] {
+    let clean: Vec<f64> = v.iter().map(|e| if e.is_nan() { f64::INFINITY } else { *e }).collect();
+    let q = |q: f64| crate::stats::quantile(clean.clone(), q).unwrap_or(f64::NAN);
+    [q(0.5), q(0.95), q(0.99), q(1.0)]
 }
 
 /// The largest principal angle (radians) between the subspaces spanned by `a` and by `b` (vectors of
@@ -90,18 +147,49 @@ impl EigenErrors {
     /// (smallest) slots: *slow* is the smallest nonzero eigenvalue, relative errors are taken over the
     /// nonzero ones only, and a learned eigenvalue in a zero slot is measured by `|λ| / |λ*_fast|`.
     pub fn add(&mut self, learned: &[Complex<f64>], reference: &[Complex<f64>], zeros: usize) {
+        self.add_at(learned, reference, zeros, f64::NAN, f64::NAN, &[]);
+    }
+
+    /// [`add`](Self::add) for the point `state` at time `t` and stiffness `eps`, which is recorded when
+    /// it is the worst point so far ([`WorstPoint`]).
+    pub fn add_at(
+        &mut self,
+        learned: &[Complex<f64>],
+        reference: &[Complex<f64>],
+        zeros: usize,
+        eps: f64,
+        t: f64,
+        state: &[f64],
+    ) {
         let d = learned.len();
         let radius = reference[0].norm();
         let nonzero = nonzero_count(reference, zeros);
         let (fr, sr, all) = rel_errors(learned, reference, nonzero);
+        // Pointwise, a NaN error (a diverged Jacobian) counts as infinite: the worst, not skipped.
+        let worst = |v: f64| if v.is_nan() { f64::INFINITY } else { v };
+        let rel = |k: usize| worst((learned[k] - reference[k]).norm() / reference[k].norm());
+        let k = (0..nonzero).max_by(|&a, &b| rel(a).total_cmp(&rel(b))).unwrap_or(0);
+        let all_point = rel(k).max(worst(sr));
+        self.fast_points.push(worst(fr));
+        self.slow_points.push(worst(sr));
+        self.all_points.push(all_point);
+        if self.worst.as_ref().is_none_or(|w| all_point > w.rel) {
+            self.worst = Some(WorstPoint {
+                eps,
+                t,
+                state: state.to_vec(),
+                eigenvalue: k + 1,
+                learned: [learned[k].re, learned[k].im],
+                reference: [reference[k].re, reference[k].im],
+                rel: all_point,
+            });
+        }
         self.n += 1;
         self.fast_abs += (learned[0] - reference[0]).norm();
         self.slow_abs += (learned[nonzero - 1] - reference[nonzero - 1]).norm();
         self.fast_rel += fr;
-        self.fast_rel_max = self.fast_rel_max.max(fr);
         self.slow_rel += sr;
         self.all_rel += all;
-        self.all_rel_max = self.all_rel_max.max(all);
         if all <= WITHIN {
             self.all_within += 1;
         }
@@ -152,7 +240,8 @@ pub struct EpsMetrics {
     /// Mean `|λ_fast/λ*_fast - 1|`.
     #[serde(with = "crate::io::float")]
     pub fast_rel: f64,
-    /// Max `|λ_fast/λ*_fast - 1|` over the evaluation points.
+    /// Max `|λ_fast/λ*_fast - 1|` over the evaluation points (pointwise; a NaN error, from a diverged
+    /// Jacobian, counts as infinite).
     #[serde(with = "crate::io::float")]
     pub fast_rel_max: f64,
     /// Mean `|λ_slow/λ*_slow - 1|`.
@@ -195,6 +284,60 @@ pub struct EpsMetrics {
     /// oscillates over the evaluation horizon (and in results written before it existed).
     #[serde(default, with = "crate::io::float_opt")]
     pub period_rel: Option<f64>,
+    /// Pointwise quantiles (nearest rank) of the fast eigenvalue's relative error over the evaluation
+    /// points: median, 95th and 99th percentile ([`fast_rel_max`](Self::fast_rel_max) is the 100th).
+    /// NaN in results written before they existed; the same for every quantile below.
+    #[serde(default = "nan", with = "crate::io::float")]
+    pub fast_rel_p50: f64,
+    /// See [`fast_rel_p50`](Self::fast_rel_p50).
+    #[serde(default = "nan", with = "crate::io::float")]
+    pub fast_rel_p95: f64,
+    /// See [`fast_rel_p50`](Self::fast_rel_p50).
+    #[serde(default = "nan", with = "crate::io::float")]
+    pub fast_rel_p99: f64,
+    /// Pointwise quantiles and maximum of the slow (smallest nonzero) eigenvalue's relative error.
+    #[serde(default = "nan", with = "crate::io::float")]
+    pub slow_rel_p50: f64,
+    /// See [`slow_rel_p50`](Self::slow_rel_p50).
+    #[serde(default = "nan", with = "crate::io::float")]
+    pub slow_rel_p95: f64,
+    /// See [`slow_rel_p50`](Self::slow_rel_p50).
+    #[serde(default = "nan", with = "crate::io::float")]
+    pub slow_rel_p99: f64,
+    /// See [`slow_rel_p50`](Self::slow_rel_p50).
+    #[serde(default = "nan", with = "crate::io::float")]
+    pub slow_rel_max: f64,
+    /// Pointwise quantiles of the worst relative error over all nonzero eigenvalues
+    /// ([`all_rel_max`](Self::all_rel_max) is the maximum).
+    #[serde(default = "nan", with = "crate::io::float")]
+    pub all_rel_p50: f64,
+    /// See [`all_rel_p50`](Self::all_rel_p50).
+    #[serde(default = "nan", with = "crate::io::float")]
+    pub all_rel_p95: f64,
+    /// See [`all_rel_p50`](Self::all_rel_p50).
+    #[serde(default = "nan", with = "crate::io::float")]
+    pub all_rel_p99: f64,
+    /// The worst point ([`WorstPoint`]) at this eps, in flat columns for `per_eps.csv`: its time,
+    #[serde(default = "nan", with = "crate::io::float")]
+    pub worst_t: f64,
+    /// its state (space-separated),
+    #[serde(default)]
+    pub worst_state: String,
+    /// the eigenvalue (1-based, by decreasing modulus) whose relative error is
+    /// [`all_rel_max`](Self::all_rel_max) there, 0 when unknown,
+    #[serde(default)]
+    pub worst_eigenvalue: usize,
+    /// and that eigenvalue, learned and true (`re` or `re±imi`).
+    #[serde(default)]
+    pub worst_learned: String,
+    /// See [`worst_learned`](Self::worst_learned).
+    #[serde(default)]
+    pub worst_true: String,
+}
+
+/// A complex number as `per_eps.csv` writes it: `re`, or `re±imi`.
+fn complex_text(v: [f64; 2]) -> String {
+    if v[1] == 0.0 { format!("{:e}", v[0]) } else { format!("{:e}{:+e}i", v[0], v[1]) }
 }
 
 pub(super) fn nan() -> f64 {
@@ -211,10 +354,30 @@ impl EpsMetrics {
     /// [`rollout_rel`](super::rollout::rollout_rel)), the [`period_rel`](super::rollout::period_rel) of
     /// those whose reference oscillates, and the eigen sums.
     pub fn new(eps: f64, rollouts: &[f64], rollouts_rel: &[f64], periods: &[f64], e: &EigenErrors) -> Self {
+        let [fast_rel_p50, fast_rel_p95, fast_rel_p99, fast_rel_max] = pointwise(&e.fast_points);
+        let [slow_rel_p50, slow_rel_p95, slow_rel_p99, slow_rel_max] = pointwise(&e.slow_points);
+        let [all_rel_p50, all_rel_p95, all_rel_p99, all_rel_max] = pointwise(&e.all_points);
+        let w = e.worst.as_ref();
         Self {
+            fast_rel_p50,
+            fast_rel_p95,
+            fast_rel_p99,
+            slow_rel_p50,
+            slow_rel_p95,
+            slow_rel_p99,
+            slow_rel_max,
+            all_rel_p50,
+            all_rel_p95,
+            all_rel_p99,
+            worst_t: w.map_or(f64::NAN, |w| w.t),
+            worst_state: w
+                .map_or(String::new(), |w| w.state.iter().map(|v| format!("{v:e}")).collect::<Vec<_>>().join(" ")),
+            worst_eigenvalue: w.map_or(0, |w| w.eigenvalue),
+            worst_learned: w.map_or(String::new(), |w| complex_text(w.learned)),
+            worst_true: w.map_or(String::new(), |w| complex_text(w.reference)),
             period_rel: mean_of(periods),
             all_rel: e.mean(e.all_rel),
-            all_rel_max: e.all_rel_max,
+            all_rel_max: if e.n == 0 { 0.0 } else { all_rel_max },
             all_within: e.all_within as f64 / e.n.max(1) as f64,
             zero_rel: if e.zero_points > 0 { e.zero_rel / e.zero_points as f64 } else { 0.0 },
             rollout_rel: rollouts_rel.iter().sum::<f64>() / rollouts_rel.len().max(1) as f64,
@@ -223,7 +386,7 @@ impl EpsMetrics {
             fast_abs: e.mean(e.fast_abs),
             slow_abs: e.mean(e.slow_abs),
             fast_rel: e.mean(e.fast_rel),
-            fast_rel_max: e.fast_rel_max,
+            fast_rel_max: if e.n == 0 { 0.0 } else { fast_rel_max },
             slow_rel: e.mean(e.slow_rel),
             complex_fraction: e.complex as f64 / e.n.max(1) as f64,
             points: e.n,
@@ -247,9 +410,11 @@ pub struct Summary {
     /// Fast eigenvalue relative error.
     #[serde(with = "crate::io::float")]
     pub fast_rel: f64,
-    /// Worst per-eps mean relative fast error.
-    #[serde(with = "crate::io::float")]
-    pub fast_rel_worst: f64,
+    /// The largest of the per-eps *means* of the fast relative error (a mean, not a point: see
+    /// [`fast_rel_max`](Self::fast_rel_max) for the worst point). Read from `fast_rel_worst` in results
+    /// written before the rename.
+    #[serde(alias = "fast_rel_worst", with = "crate::io::float")]
+    pub fast_rel_worst_eps_mean: f64,
     /// Slow eigenvalue relative error.
     #[serde(with = "crate::io::float")]
     pub slow_rel: f64,
@@ -267,6 +432,63 @@ pub struct Summary {
     /// results written before it existed).
     #[serde(default, with = "crate::io::float_opt")]
     pub period_rel: Option<f64>,
+    /// Pointwise errors over every evaluation point of the listed eps pooled ([`Pointwise`]); absent
+    /// in results written before it existed.
+    #[serde(default)]
+    pub pointwise: Option<Pointwise>,
+}
+
+/// Pointwise relative eigenvalue errors over a set of evaluation points: nearest-rank quantiles of the
+/// fast, the slow and the worst-over-all-nonzero error, and the point where the last is largest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pointwise {
+    /// Number of points.
+    pub points: usize,
+    /// Fast eigenvalue.
+    pub fast_rel: Quantiles,
+    /// Slow (smallest nonzero) eigenvalue.
+    pub slow_rel: Quantiles,
+    /// Worst over all nonzero eigenvalues.
+    pub all_rel: Quantiles,
+    /// Where `all_rel` is largest.
+    pub worst_point: Option<WorstPoint>,
+}
+
+/// Nearest-rank quantiles ([`crate::stats::quantile`]) of pointwise errors; NaN without points.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Quantiles {
+    /// Median.
+    #[serde(with = "crate::io::float")]
+    pub p50: f64,
+    /// 95th percentile.
+    #[serde(with = "crate::io::float")]
+    pub p95: f64,
+    /// 99th percentile.
+    #[serde(with = "crate::io::float")]
+    pub p99: f64,
+    /// Maximum.
+    #[serde(with = "crate::io::float")]
+    pub max: f64,
+}
+
+impl Quantiles {
+    fn of(v: &[f64]) -> Self {
+        let [p50, p95, p99, max] = pointwise(v);
+        Self { p50, p95, p99, max }
+    }
+}
+
+impl Pointwise {
+    /// The pointwise errors of `e`.
+    pub fn of(e: &EigenErrors) -> Self {
+        Self {
+            points: e.n,
+            fast_rel: Quantiles::of(&e.fast_points),
+            slow_rel: Quantiles::of(&e.slow_points),
+            all_rel: Quantiles::of(&e.all_points),
+            worst_point: e.worst.clone(),
+        }
+    }
 }
 
 impl Summary {
@@ -279,12 +501,13 @@ impl Summary {
             fast_abs: m(|e| e.fast_abs),
             slow_abs: m(|e| e.slow_abs),
             fast_rel: m(|e| e.fast_rel),
-            fast_rel_worst: per_eps.iter().map(|e| e.fast_rel).fold(0.0, f64::max),
+            fast_rel_worst_eps_mean: per_eps.iter().map(|e| e.fast_rel).fold(0.0, f64::max),
             slow_rel: m(|e| e.slow_rel),
             all_rel: m(|e| e.all_rel),
             rollout_rel: m(|e| e.rollout_rel),
             all_within: m(|e| e.all_within),
             period_rel: mean_of(&per_eps.iter().filter_map(|e| e.period_rel).collect::<Vec<_>>()),
+            pointwise: None,
         }
     }
 }
@@ -313,6 +536,46 @@ mod tests {
         assert!((m.slow_abs - 0.01).abs() < 1e-12 && m.complex_fraction == 0.0);
         assert!((m.all_rel - 0.1).abs() < 1e-12 && (m.all_rel_max - 0.1).abs() < 1e-12 && m.all_within == 0.0);
         assert!(m.zero_rel == 0.0 && m.rollout_rel == 0.5);
+    }
+
+    /// 100 points with fast errors 0, 0.001 … 0.099 and one slow error of 10 % (point 37): the
+    /// nearest-rank quantiles, the maxima, and the worst point is 37 (its slow eigenvalue), not the
+    /// point with the worst fast error; the run summary carries them through JSON, and a summary
+    /// written before the rename reads its `fast_rel_worst`.
+    #[test]
+    fn pointwise_quantiles_and_the_worst_point() {
+        let c = |re: f64| Complex::new(re, 0.0);
+        let mut e = EigenErrors::default();
+        for i in 0..100 {
+            let slow = if i == 37 { -1.1 } else { -1.0 };
+            let fast = -100.0 * (1.0 + i as f64 / 1000.0);
+            e.add_at(&[c(fast), c(slow)], &[c(-100.0), c(-1.0)], 0, 0.05, i as f64 * 0.1, &[i as f64, 1.0]);
+        }
+        let m = EpsMetrics::new(0.05, &[0.0], &[0.0], &[], &e);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        assert!(close(m.fast_rel_p50, 0.050) && close(m.fast_rel_p95, 0.094), "{m:?}");
+        assert!(close(m.fast_rel_p99, 0.098) && close(m.fast_rel_max, 0.099), "{m:?}");
+        assert!(m.slow_rel_p99 == 0.0 && close(m.slow_rel_max, 0.1), "{m:?}");
+        // Point 37's worst is its slow 0.1, not its fast 0.037: the median moves up one rank.
+        assert!(close(m.all_rel_p50, 0.051) && close(m.all_rel_max, 0.1), "{m:?}");
+        assert!(close(m.worst_t, 3.7) && m.worst_state == "3.7e1 1e0" && m.worst_eigenvalue == 2, "{m:?}");
+        assert_eq!((m.worst_learned.as_str(), m.worst_true.as_str()), ("-1.1e0", "-1e0"));
+        let p = Pointwise::of(&e);
+        let w = p.worst_point.clone().unwrap();
+        assert!(w.eps == 0.05 && w.state == vec![37.0, 1.0] && w.eigenvalue == 2 && close(w.rel, 0.1), "{w:?}");
+        assert!(w.describe().contains("eigenvalue 2 learned -1.100000e0, true -1.000000e0"), "{}", w.describe());
+        assert!(close(p.fast_rel.p99, 0.098) && close(p.slow_rel.max, 0.1) && p.points == 100);
+        let mut s = Summary::mean(&[m]);
+        s.pointwise = Some(p);
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<Summary>(&json).unwrap(), s, "{json}");
+        let old = json.replace("fast_rel_worst_eps_mean", "fast_rel_worst").replace(r#","pointwise":"#, r#","old":"#);
+        let read: Summary = serde_json::from_str(&old).unwrap();
+        assert!(read.fast_rel_worst_eps_mean == s.fast_rel_worst_eps_mean && read.pointwise.is_none());
+        // A diverged point (NaN learned eigenvalue) is the worst, and shows in the maximum.
+        e.add_at(&[c(f64::NAN), c(-1.0)], &[c(-100.0), c(-1.0)], 0, 0.05, 9.9, &[0.0, 0.0]);
+        let m = EpsMetrics::new(0.05, &[0.0], &[0.0], &[], &e);
+        assert!(m.fast_rel_max.is_infinite() && m.worst_t == 9.9, "{m:?}");
     }
 
     #[test]

@@ -30,7 +30,10 @@ pub mod rollout;
 pub mod windows;
 
 pub use curve::{CurvePoint, eps_curve, s_comb};
-pub use eigen::{EigenErrors, EpsMetrics, Summary, WITHIN, ZERO_TOL, nonzero_count, point_rel_errors, subspace_angle};
+pub use eigen::{
+    EigenErrors, EpsMetrics, Pointwise, Quantiles, Summary, WITHIN, WorstPoint, ZERO_TOL, nonzero_count,
+    point_rel_errors, subspace_angle,
+};
 pub use ensemble::{EnsembleMetrics, ensemble_metrics};
 pub use rollout::{oscillation_period, period_rel, rollout_l2, rollout_rel, upward_crossings};
 pub use windows::{PooledWindow, WindowMetrics, decades, pool_windows, time_windows};
