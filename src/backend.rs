@@ -256,8 +256,8 @@ mod tests {
     }
 }
 
-/// Threads that evaluation work on `device` is split over ([`LearnedRhs`](crate::eval::spectral::LearnedRhs)'s
-/// RHS and Jacobian on large batches): [`Backend::default_shards`] of the device's backend, so 2 on the
+/// Threads that evaluation work on `device` is split over (the learned RHS and Jacobian on large
+/// batches, `eval::spectral::LearnedRhs`): [`Backend::default_shards`] of the device's backend, so 2 on the
 /// CPU backends (single-threaded elementwise kernels) and 1 on libtorch and GPUs. A fixed number, not
 /// the machine's core count, so that results do not depend on the machine.
 pub fn host_shards(device: &Device) -> usize {

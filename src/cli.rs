@@ -18,6 +18,10 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Refuse configs whose estimated memory exceeds this size (bytes, or with a unit: 512M, 8G);
+    /// default: the memory available when the command starts.
+    #[arg(long, global = true, value_name = "SIZE")]
+    pub max_memory: Option<String>,
 }
 
 /// Subcommands.

@@ -171,6 +171,42 @@ impl Config {
 
     /// Checks every value; the error names the field and what is allowed.
     pub fn validate(&self) -> Result<()> {
+        self.validate_fields()?;
+        self.check_resources(crate::resources::limit())
+    }
+
+    /// The memory the config's counts imply ([`crate::resources`]): named parts in bytes, each under
+    /// the fields that set it.
+    pub fn memory_estimate(&self) -> Vec<(&'static str, f64)> {
+        let d = self.system.dim() as f64;
+        let n_eps = self.system.train_grid().len();
+        let n = self.sampler.expected_len(n_eps).map_or(0.0, |n| n as f64);
+        let jac = if self.train.jacobian > 0.0 { n * d * d * 8.0 * 2.0 } else { 0.0 };
+        let (w, h) = (self.model.width.max(0) as f64, self.model.hidden.max(0) as f64);
+        let params = (d + 2.0) * w + (h - 1.0).max(0.0) * (w + 1.0) * w + (w + 1.0) * d;
+        let batch = (self.train.batch.max(0) as f64).min(n.max(1.0));
+        let e = &self.eval;
+        let times = crate::ode::count_times(e.spacing, e.dt, e.horizon, e.points.max(0) as usize) as f64;
+        let eval_eps = (self.eval_eps().len() + self.system.unseen_grid().len() + 1) as f64;
+        let tests = self.system.test_initial_states().len() as f64;
+        vec![
+            ("sampler (per_eps, k, dt, points)", n * (2.0 * d + 1.0) * 8.0 * 4.0 + jac),
+            ("model.width, model.hidden", params * 8.0 * 10.0),
+            ("train.batch", batch * w * h * 8.0 * 12.0),
+            ("eval.dt, eval.points", eval_eps * tests * times * (3.0 * d + 2.0 * d * d) * 8.0),
+        ]
+    }
+
+    /// Refuses the config when [`memory_estimate`](Self::memory_estimate) exceeds `limit` bytes
+    /// (`None`: no limit known). [`validate`](Self::validate) calls it with [`crate::resources::limit`].
+    pub fn check_resources(&self, limit: Option<u64>) -> Result<()> {
+        crate::resources::check(&self.memory_estimate(), limit)
+    }
+
+    /// Every field's own check (finite, in range, consistent), without the memory estimate.
+    fn validate_fields(&self) -> Result<()> {
+        self.system.validate()?;
+        self.transform.validate()?;
         for eps in
             self.system.train_grid().into_iter().chain(self.system.unseen_grid()).chain(self.eval.eps.iter().copied())
         {
@@ -235,6 +271,13 @@ impl Config {
             ));
         }
         Error::at_least_one("train.lbfgs_history", self.train.lbfgs_history)?;
+        if self.train.jacobian > 0.0 && !self.sampler.keeps_trajectory_points() {
+            return Err(Error::invalid(
+                "train.jacobian",
+                self.train.jacobian,
+                "0 when the training samples hold no trajectory points to label (a cloud with sampler.keep_base = false)",
+            ));
+        }
         if self.train.jacobian > 0.0 && !self.labeller.exact() {
             return Err(Error::invalid(
                 "train.jacobian",

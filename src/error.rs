@@ -142,6 +142,42 @@ impl Error {
         if v.is_finite() && v >= 0.0 { Ok(()) } else { Err(Error::invalid(field, v, "a finite number >= 0")) }
     }
 
+    /// `Ok` when `lo` and `hi` are finite and `lo ≤ hi` (a range to sample from), else
+    /// [`Error::Invalid`] naming the field at fault.
+    pub fn finite_range(lo_field: &str, lo: f64, hi_field: &str, hi: f64) -> Result<()> {
+        if !lo.is_finite() {
+            return Err(Error::invalid(lo_field, lo, format!("a finite number at most {hi_field}")));
+        }
+        if !hi.is_finite() {
+            return Err(Error::invalid(hi_field, hi, format!("a finite number at least {lo_field}")));
+        }
+        if lo > hi {
+            return Err(Error::invalid(lo_field, lo, format!("at most {hi_field} ({hi})")));
+        }
+        Ok(())
+    }
+
+    /// `Ok` when the count `n` is at most `max`, else [`Error::Invalid`] naming `field` with what it
+    /// implies: the guard before a count from the user becomes an allocation.
+    pub fn at_most(field: impl Into<String>, n: f64, max: f64, what: &str) -> Result<()> {
+        if n <= max {
+            Ok(())
+        } else {
+            Err(Error::invalid(field, format!("{n:.3e} {what}"), format!("at most {max:.0e} {what}")))
+        }
+    }
+
+    /// The same error with its field renamed from under `from` to under `to` (`sampler.dt` →
+    /// `sampler.base.dt` when a cloud validates its base sampler); other errors unchanged.
+    pub fn moved(self, from: &str, to: &str) -> Self {
+        match self {
+            Error::Invalid { field, value, allowed } if field.starts_with(from) => {
+                Error::Invalid { field: format!("{to}{}", &field[from.len()..]), value, allowed }
+            }
+            e => e,
+        }
+    }
+
     /// Shorthand for [`Error::Io`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }

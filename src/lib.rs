@@ -39,6 +39,7 @@ pub mod io;
 pub mod model;
 pub mod ode;
 pub mod plugins;
+pub mod resources;
 pub mod stats;
 pub mod table;
 pub mod train;

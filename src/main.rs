@@ -26,6 +26,13 @@ fn exit_code(e: &Error) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match cli.max_memory.as_deref().map(stiffx::resources::parse_size).transpose() {
+        Ok(limit) => stiffx::resources::set_max_memory(limit),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit_code(&e);
+        }
+    }
     let result = match cli.command {
         Command::List => {
             for l in stiffx::plugins::registry::list() {

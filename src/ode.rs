@@ -60,6 +60,15 @@ pub enum Spacing {
     Log,
 }
 
+/// How many times [`output_times`] gives, computed without building them (saturating, for estimates
+/// of configs not yet validated).
+pub fn count_times(spacing: Spacing, dt: f64, horizon: f64, points: usize) -> usize {
+    match spacing {
+        Spacing::Linear => ((horizon / dt + 1e-9).floor().max(0.0) as usize).saturating_add(1),
+        Spacing::Log => points.max(2).saturating_add(1),
+    }
+}
+
 /// Output times of a trajectory: see [`Spacing`]. `dt` is used by `Linear`, `t_first` and `points` by
 /// `Log` (`t_k = t_first · (T/t_first)^(k/(points-1))`, the last one exactly `T`).
 pub fn output_times(spacing: Spacing, dt: f64, horizon: f64, t_first: f64, points: usize) -> Vec<f64> {
@@ -82,7 +91,13 @@ pub fn output_times(spacing: Spacing, dt: f64, horizon: f64, t_first: f64, point
     }
 }
 
-/// Checks the time-grid fields of a config section (`prefix` names it, e.g. `sampler`).
+/// The most output times one trajectory may have (`horizon / dt` or `points`): 10⁷ times a 20-species
+/// state is 1.6 GB per trajectory, beyond any use, and the guard keeps a tiny `dt` from overflowing
+/// the allocation of the time grid.
+pub const MAX_TIMES: usize = 10_000_000;
+
+/// Checks the time-grid fields of a config section (`prefix` names it, e.g. `sampler`), the number of
+/// output times included (at most [`MAX_TIMES`]).
 pub fn check_times(prefix: &str, spacing: Spacing, dt: f64, horizon: f64, t_first: f64, points: i64) -> Result<()> {
     let pos = |field: &str, v: f64| Error::positive(format!("{prefix}.{field}"), v);
     pos("horizon", horizon)?;
@@ -96,6 +111,12 @@ pub fn check_times(prefix: &str, spacing: Spacing, dt: f64, horizon: f64, t_firs
                     format!("at most {prefix}.horizon ({horizon})"),
                 ));
             }
+            Error::at_most(
+                format!("{prefix}.dt"),
+                horizon / dt,
+                MAX_TIMES as f64,
+                &format!("output times over {prefix}.horizon"),
+            )?;
         }
         Spacing::Log => {
             pos("t_first", t_first)?;
@@ -109,6 +130,7 @@ pub fn check_times(prefix: &str, spacing: Spacing, dt: f64, horizon: f64, t_firs
             if points < 2 {
                 return Err(Error::invalid(format!("{prefix}.points"), points, "an integer >= 2"));
             }
+            Error::at_most(format!("{prefix}.points"), points as f64, MAX_TIMES as f64, "output times")?;
         }
     }
     Ok(())

@@ -60,6 +60,14 @@ pub fn h(y: f64) -> f64 {
 
 #[typetag::serde(name = "davis-skodje")]
 impl StiffSystem for DavisSkodje {
+    fn validate(&self) -> Result<()> {
+        Error::finite_range("system.y0_min", self.y0_min, "system.y0_max", self.y0_max)?;
+        if self.y0_min <= -1.0 {
+            return Err(Error::invalid("system.y0_min", self.y0_min, "a number > -1 (the slow manifold z = y/(1+y) has a pole at y = -1)"));
+        }
+        Error::finite_range("system.dz_min", self.dz_min, "system.dz_max", self.dz_max)
+    }
+
     fn dim(&self) -> usize {
         2
     }

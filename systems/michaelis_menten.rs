@@ -58,6 +58,14 @@ impl MichaelisMenten {
 
 #[typetag::serde(name = "michaelis-menten")]
 impl StiffSystem for MichaelisMenten {
+    fn validate(&self) -> Result<()> {
+        Error::positive("system.k", self.k)?;
+        if !(self.lam > 0.0 && self.lam < self.k) {
+            return Err(Error::invalid("system.lam", self.lam, format!("a number in (0, system.k = {})", self.k)));
+        }
+        Ok(())
+    }
+
     fn dim(&self) -> usize {
         2
     }

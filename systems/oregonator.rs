@@ -22,6 +22,7 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
 use crate::plugins::system::StiffSystem;
 
 /// The Oregonator with stiffness `eps = 1/s`.
@@ -51,6 +52,11 @@ impl Default for Oregonator {
 
 #[typetag::serde(name = "oregonator")]
 impl StiffSystem for Oregonator {
+    fn validate(&self) -> Result<()> {
+        Error::positive("system.q", self.q)?;
+        Error::positive("system.w", self.w)
+    }
+
     fn dim(&self) -> usize {
         3
     }

@@ -28,6 +28,7 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
 use crate::plugins::system::StiffSystem;
 
 /// Robertson's reaction with the fast rate constants scaled by `1/eps`.
@@ -77,6 +78,12 @@ impl Default for Robertson {
 
 #[typetag::serde(name = "robertson")]
 impl StiffSystem for Robertson {
+    fn validate(&self) -> Result<()> {
+        Error::positive("system.k1", self.k1)?;
+        Error::positive("system.k2", self.k2)?;
+        Error::positive("system.k3", self.k3)
+    }
+
     fn dim(&self) -> usize {
         3
     }

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::engine::checkpoint::*;
 use crate::error::{Error, Result};
 use crate::eval::metrics::{
-    EigenErrors, EnsembleMetrics, EpsMetrics, Pointwise, Summary, WindowMetrics, period_rel, rollout_l2, rollout_rel,
+    EigenErrors, EnsembleMetrics, EpsMetrics, Summary, WindowMetrics, period_rel, rollout_l2, rollout_rel,
 };
 use crate::eval::spectral::{Ensemble, JacobianMode, LearnedField, LearnedRhs, eigenvalues};
 use crate::io::write_csv;
@@ -177,7 +177,7 @@ pub fn evaluate_field(
         per_eps.iter().find(|m| m.eps == cfg.eval.reference_eps).cloned().expect("reference eps was evaluated");
     let listed: Vec<EpsMetrics> = per_eps.iter().filter(|m| eps_list.contains(&m.eps)).cloned().collect();
     let mut grid_mean = Summary::mean(&listed);
-    grid_mean.pointwise = Some(Pointwise::of(&pooled));
+    grid_mean.pointwise = Some(pooled.pointwise());
     Ok((Evaluation { per_eps: listed, reference, grid_mean, seconds: t0.elapsed().as_secs_f64() }, tr))
 }
 

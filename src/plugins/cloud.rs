@@ -265,7 +265,7 @@ fn keep_in_orthant(x: &[f64], delta: &mut [f64]) {
 #[typetag::serde(name = "cloud")]
 impl Sampler for CloudSampler {
     fn validate(&self) -> Result<()> {
-        self.base.validate()?;
+        self.base.validate().map_err(|e| e.moved("sampler.", "sampler.base."))?;
         if self.k < 0 {
             return Err(Error::invalid("sampler.k", self.k, "an integer >= 0 (cloud size per base point)"));
         }
@@ -399,9 +399,13 @@ impl Sampler for CloudSampler {
         )
     }
 
+    fn keeps_trajectory_points(&self) -> bool {
+        self.keep_base && self.base.keeps_trajectory_points()
+    }
+
     fn expected_len(&self, n_eps: usize) -> Option<usize> {
         let base = self.base.expected_len(n_eps)?;
-        Some(base * (self.k.max(0) as usize + usize::from(self.keep_base)))
+        Some(base.saturating_mul((self.k.max(0) as usize).saturating_add(usize::from(self.keep_base))))
     }
 }
 

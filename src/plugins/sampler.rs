@@ -108,6 +108,11 @@ pub trait Sampler: Debug + Send + Sync {
         let _ = n_eps;
         None
     }
+    /// Whether the samples include trajectory points (which the Jacobian loss, `train.jacobian`,
+    /// labels), known before sampling. Default: yes.
+    fn keeps_trajectory_points(&self) -> bool {
+        true
+    }
     /// What, besides the parameters, the samples depend on (e.g. the SHA-256 of a data file), so that
     /// a cached dataset is regenerated when it changes; empty (the default) when nothing.
     fn fingerprint(&self) -> String {
@@ -212,6 +217,7 @@ impl Sampler for TrajectorySampler {
     }
 
     fn expected_len(&self, n_eps: usize) -> Option<usize> {
-        Some(n_eps * self.per_eps.max(0) as usize * self.times().len())
+        let times = crate::ode::count_times(self.spacing, self.dt, self.horizon, self.points.max(0) as usize);
+        Some(n_eps.saturating_mul(self.per_eps.max(0) as usize).saturating_mul(times))
     }
 }

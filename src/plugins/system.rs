@@ -48,6 +48,14 @@ pub trait StiffSystem: Debug + Send + Sync {
     /// Stiffness values held out for generalisation tests (paper eq. 33 for Davis–Skodje).
     fn unseen_grid(&self) -> Vec<f64>;
 
+    /// Checks the system's own fields (rate constants, initial-state ranges) before any work, naming
+    /// the field as `system.NAME` and what is allowed ([`Error::invalid`], [`Error::positive`],
+    /// [`Error::finite_range`]). Default: nothing to check. Config validation calls it first, so a NaN
+    /// or an inverted range never reaches a sampler or a solver.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Checks that a stiffness value is admissible (default: finite and > 0).
     fn check_param(&self, eps: f64) -> Result<()> {
         if eps.is_finite() && eps > 0.0 {

@@ -50,6 +50,11 @@ pub trait TargetTransform: Debug + Send + Sync {
     fn inverse_derivative(&self, k: usize, a: f64, eps: f64) -> f64;
     /// Human-readable parameters (e.g. the fitted scales), for reports.
     fn describe(&self) -> String;
+    /// Checks the transform's configured fields before any work, naming them as `transform.NAME`.
+    /// Default: nothing to check.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl Clone for Box<dyn TargetTransform> {
@@ -207,6 +212,31 @@ impl Asinh {
 
 #[typetag::serde(name = "asinh")]
 impl TargetTransform for Asinh {
+    fn validate(&self) -> Result<()> {
+        if !(self.quantile > 0.0 && self.quantile < 1.0) {
+            return Err(Error::invalid("transform.quantile", self.quantile, "a number in (0, 1); 0.5 = MAD"));
+        }
+        for (i, s) in self.scales.iter().enumerate() {
+            Error::positive(format!("transform.scales[{i}]"), *s)?;
+        }
+        for (j, (e, sc)) in self.eps_scales.iter().enumerate() {
+            Error::positive(format!("transform.eps_scales[{j}][0]"), *e)?;
+            for (i, s) in sc.iter().enumerate() {
+                Error::positive(format!("transform.eps_scales[{j}][1][{i}]"), *s)?;
+            }
+        }
+        for (i, (a, b)) in self.power_law.iter().enumerate() {
+            if !(a.is_finite() && b.is_finite()) {
+                return Err(Error::invalid(
+                    format!("transform.power_law[{i}]"),
+                    format!("[{a}, {b}]"),
+                    "two finite numbers (α, β)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn fit(&mut self, targets: &[f64], eps: &[f64], dim: usize) -> Result<()> {
         if !(self.quantile > 0.0 && self.quantile < 1.0) {
             return Err(Error::invalid("transform.quantile", self.quantile, "a number in (0, 1); 0.5 = MAD"));

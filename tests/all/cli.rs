@@ -179,11 +179,77 @@ fn out_of_range_values_name_the_field() {
             }),
             vec!["model.eliminate", "[3]", "one per invariant"],
         ),
+        // Fields of systems and transforms (issue 24): checked before any work, never a panic.
+        (
+            Box::new(|s: String| {
+                s.replace("train_eps = [0.05, 0.1, 0.2]", "train_eps = [0.05, 0.1, 0.2]\ny0_min = nan")
+            }),
+            vec!["system.y0_min", "NaN", "finite"],
+        ),
+        (
+            Box::new(|s: String| {
+                s.replace("train_eps = [0.05, 0.1, 0.2]", "train_eps = [0.05, 0.1, 0.2]\ny0_min = 3.0\ny0_max = 1.0")
+            }),
+            vec!["system.y0_min", "at most system.y0_max (1)"],
+        ),
+        (
+            Box::new(|s: String| {
+                s.replace("train_eps = [0.05, 0.1, 0.2]", "train_eps = [0.05, 0.1, 0.2]\ndz_max = inf")
+            }),
+            vec!["system.dz_max", "inf"],
+        ),
+        (
+            Box::new(|s: String| {
+                s.replace("type = \"davis-skodje\"", "type = \"robertson\"\nk1 = nan").replace("0.05, 0.1, 0.2", "1.0")
+            }),
+            vec!["system.k1", "NaN", "> 0"],
+        ),
+        (
+            Box::new(|s: String| {
+                s.replace("type = \"davis-skodje\"", "type = \"michaelis-menten\"\nk = 1.0\nlam = 2.0")
+                    .replace("0.05, 0.1, 0.2", "0.1")
+            }),
+            vec!["system.lam", "(0, system.k = 1)"],
+        ),
+        (
+            Box::new(|s: String| s.replace("type = \"asinh\"", "type = \"asinh\"\nscales = [nan, 1.0]")),
+            vec!["transform.scales[0]", "NaN"],
+        ),
+        (
+            Box::new(|s: String| s.replace("type = \"asinh\"", "type = \"asinh\"\nquantile = 1.5")),
+            vec!["transform.quantile", "(0, 1)"],
+        ),
+        // Counts that would overflow or exhaust memory: refused with the estimate, not allocated.
+        (
+            Box::new(|s: String| s.replace("dt = 0.05", "dt = 1e-300")),
+            vec!["sampler.base.dt", "at most 1e7 output times"],
+        ),
+        (
+            Box::new(|s: String| s.replace("horizon = 1.0", "horizon = 1.0\ndt = 1e-300")),
+            vec!["eval.dt", "at most 1e7 output times"],
+        ),
+        (Box::new(|s: String| s.replace("width = 16", "width = 100000000")), vec!["model.width", "TB", "--max-memory"]),
+        (
+            Box::new(|s: String| s.replace("per_eps = 2", "per_eps = 1000000000000")),
+            vec!["sampler", "per_eps", "TB", "memory limit"],
+        ),
+        (Box::new(|s: String| s.replace("k = 2", "k = 100000000000")), vec!["sampler", "TB", "memory limit"]),
     ];
+    let out = d.path().join("o");
     for (edit, needles) in cases {
         let p = config_with(d.path(), edit);
-        assert_bad_input(&["run", "--config", &p, "--out", d.path().join("o").to_str().unwrap(), "--quiet"], &needles);
+        assert_bad_input(&["run", "--config", &p, "--out", out.to_str().unwrap(), "--quiet"], &needles);
+        assert!(!out.exists(), "nothing written for {needles:?}");
     }
+    // --max-memory: a config that fits the machine is refused under a smaller limit, with both sizes;
+    // the same config runs under a larger one; a bad size names the flag.
+    let p = config_with(d.path(), |s| s.replace("k = 2", "k = 20000"));
+    assert_bad_input(
+        &["run", "--config", &p, "--out", out.to_str().unwrap(), "--quiet", "--max-memory", "100M"],
+        &["sampler", "787.2 MB", "memory limit of 104.9 MB"],
+    );
+    assert!(!out.exists());
+    assert_bad_input(&["list", "--max-memory", "12X"], &["--max-memory", "12X", "512M"]);
     assert_bad_input(&["run", "--epochs", "0"], &["train.epochs"]);
     assert_bad_input(&["run", "--lbfgs", "25"], &["train.lbfgs", "25", "multiple of 10"]);
     assert_bad_input(&["run", "--precision", "f65"], &["--precision", "auto, f32, f64"]);
@@ -402,4 +468,24 @@ fn bench_crnn_measures_the_reaction_network_against_the_mlp() {
     assert_eq!(what, ["MLP 4x128 f32", "MLP 4x128 f64", "CRNN 1x3 f64", "CRNN f64 / MLP f32 throughput"].map(name));
     let m = |i: usize| rows[i]["median"].as_f64().unwrap();
     assert!(m(0) > 0.0 && m(2) > 0.0 && (m(3) - m(2) / m(0)).abs() < 1e-9 * m(3), "{rows:?}");
+}
+
+/// Every shipped config fits a small machine: its memory estimate (`Config::memory_estimate`, what
+/// `validate` checks against the memory available) is under 2 GB, and the check refuses it under a
+/// limit below its estimate. Configs that are not run configs (sweep and compare specs) are skipped.
+#[test]
+fn shipped_configs_fit_in_two_gigabytes() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let Ok(cfg) = stiffx::config::Config::from_file(&path) else { continue };
+        let total: f64 = cfg.memory_estimate().iter().map(|(_, b)| b).sum();
+        println!("{}: {}", path.display(), stiffx::resources::human(total));
+        assert!(total > 0.0 && total < 2e9, "{}: {total}", path.display());
+        assert!(cfg.check_resources(Some(2_000_000_000)).is_ok());
+        assert!(cfg.check_resources(Some((total / 2.0) as u64)).is_err(), "{}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} run configs found in configs/");
 }

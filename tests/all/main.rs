@@ -10,6 +10,7 @@ mod engine;
 mod jacobian;
 mod labels;
 mod mechanism;
+mod metrics;
 mod period;
 mod pipeline;
 mod readme;

@@ -8,6 +8,9 @@
 use nalgebra::Complex;
 use serde::{Deserialize, Serialize};
 
+use super::pointwise::pointwise;
+pub use super::pointwise::{Pointwise, Quantiles, WorstPoint};
+
 /// The tolerance of [`EpsMetrics::all_within`]: every nonzero eigenvalue within 5 % of the true one.
 pub const WITHIN: f64 = 0.05;
 
@@ -56,57 +59,6 @@ pub struct EigenErrors {
     all_points: Vec<f64>,
     /// The point with the largest worst-over-all error.
     worst: Option<WorstPoint>,
-}
-
-/// Where an evaluation's spectrum is worst: the point with the largest relative error over all
-/// nonzero eigenvalues (`all_rel`), and that eigenvalue.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WorstPoint {
-    /// Stiffness value.
-    #[serde(with = "crate::io::float")]
-    pub eps: f64,
-    /// Time along the reference trajectory.
-    #[serde(with = "crate::io::float")]
-    pub t: f64,
-    /// The state (on the reference trajectory).
-    pub state: Vec<f64>,
-    /// Which eigenvalue, 1-based in the order of decreasing modulus (1: the fastest).
-    pub eigenvalue: usize,
-    /// The learned eigenvalue `[re, im]` (`"NaN"`/`"inf"` strings where not finite, as everywhere).
-    #[serde(with = "crate::io::float_pair")]
-    pub learned: [f64; 2],
-    /// The true eigenvalue `[re, im]`.
-    #[serde(with = "crate::io::float_pair")]
-    pub reference: [f64; 2],
-    /// Its relative error `|λ − λ*| / |λ*|`.
-    #[serde(with = "crate::io::float")]
-    pub rel: f64,
-}
-
-impl WorstPoint {
-    /// One line for people: `eps 0.05, t 0.01, state [1.2e0, 3.4e-1]: eigenvalue 1 learned …, true … (rel 1.2e-2)`.
-    pub fn describe(&self) -> String {
-        let c = |v: [f64; 2]| if v[1] == 0.0 { format!("{:.6e}", v[0]) } else { format!("{:.6e}{:+.6e}i", v[0], v[1]) };
-        format!(
-            "eps {}, t {:e}, state [{}]: eigenvalue {} learned {}, true {} (rel {:.3e})",
-            self.eps,
-            self.t,
-            self.state.iter().map(|v| format!("{v:.6e}")).collect::<Vec<_>>().join(", "),
-            self.eigenvalue,
-            c(self.learned),
-            c(self.reference),
-            self.rel
-        )
-    }
-}
-
-/// The `q`-quantiles (nearest rank, [`crate::stats::quantile`]) and the maximum of pointwise errors;
-/// NaN when there are none. Non-finite errors (a diverged Jacobian) sort last, so they show in the
-/// upper quantiles and the maximum.
-fn pointwise(v: &[f64]) -> [f64; 4] {
-    let clean: Vec<f64> = v.iter().map(|e| if e.is_nan() { f64::INFINITY } else { *e }).collect();
-    let q = |q: f64| crate::stats::quantile(clean.clone(), q).unwrap_or(f64::NAN);
-    [q(0.5), q(0.95), q(0.99), q(1.0)]
 }
 
 /// The largest principal angle (radians) between the subspaces spanned by `a` and by `b` (vectors of
@@ -208,6 +160,10 @@ impl EigenErrors {
             self.angle += angle;
             self.angles += 1;
         }
+    }
+    /// The pointwise errors of the points added ([`Pointwise`]).
+    pub fn pointwise(&self) -> Pointwise {
+        Pointwise::of(&self.fast_points, &self.slow_points, &self.all_points, self.worst.clone())
     }
     /// Number of points added.
     pub fn len(&self) -> usize {
@@ -411,7 +367,7 @@ pub struct Summary {
     #[serde(with = "crate::io::float")]
     pub fast_rel: f64,
     /// The largest of the per-eps *means* of the fast relative error (a mean, not a point: see
-    /// [`fast_rel_max`](Self::fast_rel_max) for the worst point). Read from `fast_rel_worst` in results
+    /// [`pointwise`](Self::pointwise) for the worst point). Read from `fast_rel_worst` in results
     /// written before the rename.
     #[serde(alias = "fast_rel_worst", with = "crate::io::float")]
     pub fast_rel_worst_eps_mean: f64,
@@ -436,59 +392,6 @@ pub struct Summary {
     /// in results written before it existed.
     #[serde(default)]
     pub pointwise: Option<Pointwise>,
-}
-
-/// Pointwise relative eigenvalue errors over a set of evaluation points: nearest-rank quantiles of the
-/// fast, the slow and the worst-over-all-nonzero error, and the point where the last is largest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Pointwise {
-    /// Number of points.
-    pub points: usize,
-    /// Fast eigenvalue.
-    pub fast_rel: Quantiles,
-    /// Slow (smallest nonzero) eigenvalue.
-    pub slow_rel: Quantiles,
-    /// Worst over all nonzero eigenvalues.
-    pub all_rel: Quantiles,
-    /// Where `all_rel` is largest.
-    pub worst_point: Option<WorstPoint>,
-}
-
-/// Nearest-rank quantiles ([`crate::stats::quantile`]) of pointwise errors; NaN without points.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Quantiles {
-    /// Median.
-    #[serde(with = "crate::io::float")]
-    pub p50: f64,
-    /// 95th percentile.
-    #[serde(with = "crate::io::float")]
-    pub p95: f64,
-    /// 99th percentile.
-    #[serde(with = "crate::io::float")]
-    pub p99: f64,
-    /// Maximum.
-    #[serde(with = "crate::io::float")]
-    pub max: f64,
-}
-
-impl Quantiles {
-    fn of(v: &[f64]) -> Self {
-        let [p50, p95, p99, max] = pointwise(v);
-        Self { p50, p95, p99, max }
-    }
-}
-
-impl Pointwise {
-    /// The pointwise errors of `e`.
-    pub fn of(e: &EigenErrors) -> Self {
-        Self {
-            points: e.n,
-            fast_rel: Quantiles::of(&e.fast_points),
-            slow_rel: Quantiles::of(&e.slow_points),
-            all_rel: Quantiles::of(&e.all_points),
-            worst_point: e.worst.clone(),
-        }
-    }
 }
 
 impl Summary {
@@ -536,46 +439,6 @@ mod tests {
         assert!((m.slow_abs - 0.01).abs() < 1e-12 && m.complex_fraction == 0.0);
         assert!((m.all_rel - 0.1).abs() < 1e-12 && (m.all_rel_max - 0.1).abs() < 1e-12 && m.all_within == 0.0);
         assert!(m.zero_rel == 0.0 && m.rollout_rel == 0.5);
-    }
-
-    /// 100 points with fast errors 0, 0.001 … 0.099 and one slow error of 10 % (point 37): the
-    /// nearest-rank quantiles, the maxima, and the worst point is 37 (its slow eigenvalue), not the
-    /// point with the worst fast error; the run summary carries them through JSON, and a summary
-    /// written before the rename reads its `fast_rel_worst`.
-    #[test]
-    fn pointwise_quantiles_and_the_worst_point() {
-        let c = |re: f64| Complex::new(re, 0.0);
-        let mut e = EigenErrors::default();
-        for i in 0..100 {
-            let slow = if i == 37 { -1.1 } else { -1.0 };
-            let fast = -100.0 * (1.0 + i as f64 / 1000.0);
-            e.add_at(&[c(fast), c(slow)], &[c(-100.0), c(-1.0)], 0, 0.05, i as f64 * 0.1, &[i as f64, 1.0]);
-        }
-        let m = EpsMetrics::new(0.05, &[0.0], &[0.0], &[], &e);
-        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
-        assert!(close(m.fast_rel_p50, 0.050) && close(m.fast_rel_p95, 0.094), "{m:?}");
-        assert!(close(m.fast_rel_p99, 0.098) && close(m.fast_rel_max, 0.099), "{m:?}");
-        assert!(m.slow_rel_p99 == 0.0 && close(m.slow_rel_max, 0.1), "{m:?}");
-        // Point 37's worst is its slow 0.1, not its fast 0.037: the median moves up one rank.
-        assert!(close(m.all_rel_p50, 0.051) && close(m.all_rel_max, 0.1), "{m:?}");
-        assert!(close(m.worst_t, 3.7) && m.worst_state == "3.7e1 1e0" && m.worst_eigenvalue == 2, "{m:?}");
-        assert_eq!((m.worst_learned.as_str(), m.worst_true.as_str()), ("-1.1e0", "-1e0"));
-        let p = Pointwise::of(&e);
-        let w = p.worst_point.clone().unwrap();
-        assert!(w.eps == 0.05 && w.state == vec![37.0, 1.0] && w.eigenvalue == 2 && close(w.rel, 0.1), "{w:?}");
-        assert!(w.describe().contains("eigenvalue 2 learned -1.100000e0, true -1.000000e0"), "{}", w.describe());
-        assert!(close(p.fast_rel.p99, 0.098) && close(p.slow_rel.max, 0.1) && p.points == 100);
-        let mut s = Summary::mean(&[m]);
-        s.pointwise = Some(p);
-        let json = serde_json::to_string(&s).unwrap();
-        assert_eq!(serde_json::from_str::<Summary>(&json).unwrap(), s, "{json}");
-        let old = json.replace("fast_rel_worst_eps_mean", "fast_rel_worst").replace(r#","pointwise":"#, r#","old":"#);
-        let read: Summary = serde_json::from_str(&old).unwrap();
-        assert!(read.fast_rel_worst_eps_mean == s.fast_rel_worst_eps_mean && read.pointwise.is_none());
-        // A diverged point (NaN learned eigenvalue) is the worst, and shows in the maximum.
-        e.add_at(&[c(f64::NAN), c(-1.0)], &[c(-100.0), c(-1.0)], 0, 0.05, 9.9, &[0.0, 0.0]);
-        let m = EpsMetrics::new(0.05, &[0.0], &[0.0], &[], &e);
-        assert!(m.fast_rel_max.is_infinite() && m.worst_t == 9.9, "{m:?}");
     }
 
     #[test]

@@ -26,6 +26,7 @@
 pub mod curve;
 pub mod eigen;
 pub mod ensemble;
+pub mod pointwise;
 pub mod rollout;
 pub mod windows;
 
