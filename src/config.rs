@@ -154,8 +154,15 @@ impl Config {
 
     /// Parses a TOML string.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let cfg: Config =
-            toml::from_str(text).map_err(|e| Error::Config { path: "<string>".into(), message: e.to_string() })?;
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let mut message = e.to_string();
+            // Inside a plugin table the parser can point only at the header: name the key.
+            if let Some((key, line)) = crate::plugin_keys::culprit(text) {
+                let at = line.map_or(String::new(), |l| format!(" (line {l})"));
+                message = format!("{}\nthe value at fault is `{key}`{at}", message.trim_end());
+            }
+            Error::Config { path: "<string>".into(), message }
+        })?;
         Ok(cfg)
     }
 
@@ -207,10 +214,15 @@ impl Config {
     fn validate_fields(&self) -> Result<()> {
         self.system.validate()?;
         self.transform.validate()?;
-        for eps in
-            self.system.train_grid().into_iter().chain(self.system.unseen_grid()).chain(self.eval.eps.iter().copied())
-        {
-            self.system.check_param(eps)?;
+        // Each value named by its place: `system.train_eps[1]`, `system.unseen_eps[0]`, `eval.eps[2]`.
+        for (field, grid) in [
+            ("system.train_eps", self.system.train_grid()),
+            ("system.unseen_eps", self.system.unseen_grid()),
+            ("eval.eps", self.eval.eps.clone()),
+        ] {
+            for (i, eps) in grid.into_iter().enumerate() {
+                self.system.check_param(eps).map_err(|e| e.with_field(format!("{field}[{i}]")))?;
+            }
         }
         if self.system.train_grid().is_empty() {
             return Err(Error::invalid("system.train_eps", "[]", "at least one stiffness value"));

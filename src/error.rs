@@ -178,6 +178,15 @@ impl Error {
         }
     }
 
+    /// The same [`Error::Invalid`] naming `field` instead (a value checked without knowing its place,
+    /// named by its caller); other errors unchanged.
+    pub fn with_field(self, field: impl Into<String>) -> Self {
+        match self {
+            Error::Invalid { value, allowed, .. } => Error::Invalid { field: field.into(), value, allowed },
+            e => e,
+        }
+    }
+
     /// Shorthand for [`Error::Io`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }

@@ -38,6 +38,7 @@ pub mod figures;
 pub mod io;
 pub mod model;
 pub mod ode;
+pub mod plugin_keys;
 pub mod plugins;
 pub mod resources;
 pub mod stats;

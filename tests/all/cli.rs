@@ -219,6 +219,21 @@ fn out_of_range_values_name_the_field() {
             Box::new(|s: String| s.replace("type = \"asinh\"", "type = \"asinh\"\nquantile = 1.5")),
             vec!["transform.quantile", "(0, 1)"],
         ),
+        // A wrong type inside a plugin table names the key and its line, not only the table's header.
+        (
+            Box::new(|s: String| s.replace("k = 2", "k = \"two\"")),
+            vec!["the value at fault is `sampler.k` (line 10)", "expected i64"],
+        ),
+        (
+            Box::new(|s: String| s.replace("dt = 0.05", "dt = [0.05]")),
+            vec!["the value at fault is `sampler.base.dt` (line 16)"],
+        ),
+        // Each value of an eps list is named by its place.
+        (Box::new(|s: String| s.replace("[0.05, 0.1, 0.2]", "[0.05, nan]")), vec!["system.train_eps[1]", "NaN"]),
+        (
+            Box::new(|s: String| s.replace("horizon = 1.0", "horizon = 1.0\neps = [0.05, 0.1, -2.0]")),
+            vec!["eval.eps[2]", "-2"],
+        ),
         // Counts that would overflow or exhaust memory: refused with the estimate, not allocated.
         (
             Box::new(|s: String| s.replace("dt = 0.05", "dt = 1e-300")),

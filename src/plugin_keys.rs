@@ -1,0 +1,92 @@
+//! Which key of a plugin table a config error is about. Plugin tables (`[system]`, `[sampler]`,
+//! `[sampler.base]`, `[labeller]`, `[transform]`) are deserialised through typetag, which buffers the
+//! table before it knows the concrete type, so a wrong value inside one is reported by the TOML parser
+//! at the table's header only ("line 8: [sampler] invalid type: string, expected i64"). This finds the
+//! key: the table alone is deserialised again as its plugin type, and again with one key left out at a
+//! time (every plugin's fields have defaults); the key whose removal makes it parse is the culprit. A
+//! culprit that is itself a plugin table (`sampler.base`) is searched in turn.
+
+use serde::de::DeserializeOwned;
+use toml::{Table, Value};
+
+use crate::plugins::labeller::Labeller;
+use crate::plugins::sampler::Sampler;
+use crate::plugins::system::StiffSystem;
+use crate::plugins::transform::TargetTransform;
+
+/// The full path and line of the key at fault in the config `text` (`sampler.base.dt`, line 14), when
+/// a plugin table holds one; `None` when no plugin table is at fault or the key cannot be singled out.
+pub fn culprit(text: &str) -> Option<(String, Option<usize>)> {
+    let doc: Table = toml::from_str(text).ok()?;
+    let path = find(&doc, "system", parses::<Box<dyn StiffSystem>>)
+        .or_else(|| find(&doc, "sampler", parses::<Box<dyn Sampler>>))
+        .or_else(|| find(&doc, "labeller", parses::<Box<dyn Labeller>>))
+        .or_else(|| find(&doc, "transform", parses::<Box<dyn TargetTransform>>))?;
+    let line = line_of(text, &path);
+    Some((path, line))
+}
+
+fn parses<T: DeserializeOwned>(t: &Table) -> bool {
+    T::deserialize(Value::Table(t.clone())).is_ok()
+}
+
+/// The culprit key under `doc[name]`, as a dotted path from the top.
+fn find(doc: &Table, name: &str, ok: fn(&Table) -> bool) -> Option<String> {
+    let table = doc.get(name)?.as_table()?;
+    culprit_in(table, name, ok)
+}
+
+fn culprit_in(table: &Table, path: &str, ok: fn(&Table) -> bool) -> Option<String> {
+    if ok(table) {
+        return None;
+    }
+    for key in table.keys().filter(|k| *k != "type") {
+        let mut rest = table.clone();
+        let value = rest.remove(key)?;
+        if ok(&rest) {
+            let here = format!("{path}.{key}");
+            // A nested sampler (the cloud's `base`) names its own bad key.
+            if let Value::Table(inner) = &value
+                && inner.contains_key("type")
+                && let Some(deeper) = culprit_in(inner, &here, parses::<Box<dyn Sampler>>)
+            {
+                return Some(deeper);
+            }
+            return Some(here);
+        }
+    }
+    None
+}
+
+/// The 1-based line of `path` (`sampler.base.dt`) in `text`: the first `dt = …` after the header
+/// `[sampler.base]`, before the next header.
+fn line_of(text: &str, path: &str) -> Option<usize> {
+    let (table, key) = path.rsplit_once('.')?;
+    let header = format!("[{table}]");
+    let mut inside = false;
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            inside = l.split('#').next().map(str::trim) == Some(header.as_str());
+        } else if inside && l.split('=').next().map(str::trim) == Some(key) && l.contains('=') {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_key_and_its_line_in_nested_plugin_tables() {
+        let text = "seed = 1\n[system]\ntype = \"davis-skodje\"\n[sampler]\ntype = \"cloud\"\nk = 2\n[sampler.base]\ntype = \"trajectory\"\ndt = \"small\"\n";
+        assert_eq!(culprit(text), Some(("sampler.base.dt".into(), Some(9))));
+        let text = "[system]\ntype = \"davis-skodje\"\ny0_min = [1]\n[sampler]\ntype = \"cloud\"\nk = 2\n";
+        assert_eq!(culprit(text), Some(("system.y0_min".into(), Some(3))));
+        let text = "[transform]\ntype = \"asinh\"\nquantile = \"half\"\n";
+        assert_eq!(culprit(text), Some(("transform.quantile".into(), Some(3))));
+        assert_eq!(culprit("[system]\ntype = \"davis-skodje\"\n"), None);
+    }
+}
