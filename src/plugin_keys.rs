@@ -1,7 +1,7 @@
 //! Which key of a plugin table a config error is about. Plugin tables (`[system]`, `[sampler]`,
 //! `[sampler.base]`, `[labeller]`, `[transform]`) are deserialised through typetag, which buffers the
 //! table before it knows the concrete type, so a wrong value inside one is reported by the TOML parser
-//! at the table's header only ("line 8: [sampler] invalid type: string, expected i64"). This finds the
+//! at the table's header only (`line 8: [sampler] invalid type: string, expected i64`). This finds the
 //! key: the table alone is deserialised again as its plugin type, and again with one key left out at a
 //! time (every plugin's fields have defaults); the key whose removal makes it parse is the culprit. A
 //! culprit that is itself a plugin table (`sampler.base`) is searched in turn.
