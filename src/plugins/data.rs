@@ -216,24 +216,6 @@ impl Sampler for DataSampler {
         if self.path.is_empty() {
             return Err(Error::invalid("sampler.path", "\"\"", "the path of a CSV file of trajectories"));
         }
-        // A missing or unreadable file is a bad config value (exit 2), found before any work or write.
-        match std::fs::metadata(&self.path) {
-            Ok(m) if m.is_file() => {}
-            Ok(_) => {
-                return Err(Error::invalid(
-                    "sampler.path",
-                    &self.path,
-                    "a CSV file of trajectories (this is not a file)",
-                ));
-            }
-            Err(e) => {
-                return Err(Error::invalid(
-                    "sampler.path",
-                    &self.path,
-                    format!("a readable CSV file of trajectories ({e})"),
-                ));
-            }
-        }
         if let Some(e) = self.eps
             && !(e.is_finite() && e > 0.0)
         {

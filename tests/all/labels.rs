@@ -150,14 +150,4 @@ fn data_sampler_reads_back_the_trajectory_samplers_own_trajectories_exactly() {
     assert!(e.contains("no trajectory at eps = 0.3 of the training grid"), "{e}");
     let e = data.sample(sys.as_ref(), &[0.05], &mut StdRng::seed_from_u64(1)).unwrap_err().to_string();
     assert!(e.contains("is at eps = 0.2, which is not in the training grid (0.05)"), "{e}");
-    // A missing file or a directory is a bad `sampler.path` (exit 2), found by `validate` before any work.
-    assert!(data.validate().is_ok());
-    for (path, says) in
-        [(dir.path().join("missing.csv"), "a readable CSV file"), (dir.path().to_path_buf(), "not a file")]
-    {
-        let e = DataSampler { path: path.to_string_lossy().into_owned(), eps: None }.validate().unwrap_err();
-        assert!(matches!(e, stiffx::error::Error::Invalid { .. }), "{e}");
-        let e = e.to_string();
-        assert!(e.contains("sampler.path") && e.contains(says), "{e}");
-    }
 }
