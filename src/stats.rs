@@ -18,10 +18,14 @@ pub fn median(v: &[f64]) -> f64 {
 
 /// Nearest-rank `q`-quantile of `v` (the element at rank `round((n − 1)·q)` of the sorted values),
 /// `None` when `v` is empty.
-pub fn quantile(mut v: Vec<f64>, q: f64) -> Option<f64> {
+pub fn quantile(v: Vec<f64>, q: f64) -> Option<f64> {
+    quantiles(v, &[q])[0]
+}
+
+/// [`quantile`] at each of `qs`, sorting `v` once.
+pub fn quantiles(mut v: Vec<f64>, qs: &[f64]) -> Vec<Option<f64>> {
     v.sort_by(f64::total_cmp);
-    let k = ((v.len() as f64 - 1.0) * q).round() as usize;
-    v.get(k).copied()
+    qs.iter().map(|q| v.get(((v.len() as f64 - 1.0) * q).round() as usize).copied()).collect()
 }
 
 /// Standard normal quantile `Φ⁻¹(p)` for `p` in (0, 1) (Acklam's rational approximation, relative

@@ -173,11 +173,13 @@ fn relative_weighting_changes_the_objective_and_stays_deterministic() {
 
 /// Every file in `configs/` is a valid run config (parsed and validated, every key known) or a sweep
 /// spec (sweep or compare) whose jobs' configs are: what the README and the configs' comments promise
-/// to run does parse.
+/// to run does parse. Every run config also fits a small machine: its memory estimate
+/// (`Config::memory_estimate`, what `validate` checks against the memory available) is under 2 GB, and
+/// the check refuses it under a limit below its estimate.
 #[test]
 fn every_shipped_config_parses_and_validates() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
-    let mut checked = 0;
+    let (mut checked, mut estimated) = (0, 0);
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().and_then(|e| e.to_str()) != Some("toml") {
@@ -193,10 +195,17 @@ fn every_shipped_config_parses_and_validates() {
         } else {
             let cfg = stiffx::config::Config::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             cfg.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let total: f64 = cfg.memory_estimate().iter().map(|(_, b)| b).sum();
+            println!("{}: {}", path.display(), stiffx::resources::human(total));
+            assert!(total > 0.0 && total < 2e9, "{}: {total}", path.display());
+            assert!(cfg.check_resources(Some(2_000_000_000)).is_ok());
+            assert!(cfg.check_resources(Some((total / 2.0) as u64)).is_err(), "{}", path.display());
+            estimated += 1;
         }
         checked += 1;
     }
     assert!(checked >= 10, "{checked} configs");
+    assert!(estimated >= 10, "only {estimated} run configs found in configs/");
 }
 
 /// The Jacobian loss's labels (`train.jacobian`) are the exact Jacobian carried into network space: at

@@ -53,8 +53,8 @@ impl WorstPoint {
 /// upper quantiles and the maximum.
 pub(super) fn pointwise(v: &[f64]) -> [f64; 4] {
     let clean: Vec<f64> = v.iter().map(|e| if e.is_nan() { f64::INFINITY } else { *e }).collect();
-    let q = |q: f64| crate::stats::quantile(clean.clone(), q).unwrap_or(f64::NAN);
-    [q(0.5), q(0.95), q(0.99), q(1.0)]
+    let q = crate::stats::quantiles(clean, &[0.5, 0.95, 0.99, 1.0]);
+    std::array::from_fn(|i| q[i].unwrap_or(f64::NAN))
 }
 
 /// Pointwise relative eigenvalue errors over a set of evaluation points: nearest-rank quantiles of the
