@@ -45,6 +45,9 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Rewrite a checkpoint as checkpoint.json + checkpoint.safetensors (format 2) for other tools.
     Export(ExportArgs),
+    /// Identify a mass-action mechanism from a config's labelled data (trajectories alone with a `data`
+    /// sampler) by sparse regression; writes it as a mechanism file and evaluates it.
+    Identify(IdentifyArgs),
     /// List the jobs a spec (sweep file or compare spec) expands to; `--slurm` writes an sbatch array.
     Jobs(JobsArgs),
     /// Run some jobs of a spec in this process (one worker: a SLURM array task, a GNU parallel slot).
@@ -100,6 +103,38 @@ pub struct CollectArgs {
     #[command(flatten)]
     /// Progress, figures (and the report) and device (the report evaluates the unseen grid of each run).
     pub compute: ComputeArgs,
+}
+
+/// `stiffx identify`.
+#[derive(Debug, Args)]
+pub struct IdentifyArgs {
+    /// TOML config: its system (state names, eps grids, the evaluation's reference), sampler and
+    /// labeller give the labelled data; its `[eval]` the evaluation.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Output directory (`mechanism.yaml`, `identification.json`, `per_eps.csv`, …).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Largest total order of the library's monomials (1–4).
+    #[arg(long, default_value_t = 2)]
+    pub max_order: u32,
+    /// Terms whose share of a species' weighted labels is below this are dropped (sequential
+    /// thresholding).
+    #[arg(long, default_value_t = 1e-3)]
+    pub threshold: f64,
+    /// Floor of the relative least-squares weights, relative to each species' RMS label.
+    #[arg(long, default_value_t = 1e-2)]
+    pub weight_floor: f64,
+    /// Relative singular value of the (RMS-scaled) labels below which a direction is a conservation law.
+    #[arg(long, default_value_t = 1e-5)]
+    pub invariant_tol: f64,
+    /// Evaluate the unseen stiffness values too.
+    #[arg(long)]
+    pub unseen: bool,
+    /// A held-out CSV of trajectories (the `data` sampler's format, at any eps): each is rolled out
+    /// with the identified mechanism from its first state and compared (`holdout.csv`).
+    #[arg(long)]
+    pub holdout: Option<PathBuf>,
 }
 
 /// `stiffx export`.

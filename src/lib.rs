@@ -35,6 +35,7 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod figures;
+pub mod identify;
 pub mod io;
 pub mod model;
 pub mod ode;

@@ -158,16 +158,10 @@ fn true_mechanism(a: &crate::cli::InspectArgs, ck: &Checkpoint) -> Result<Option
             }
             m
         }
-        None => {
-            let Ok(v) = serde_json::to_value(&ck.config.system) else { return Ok(None) };
-            if v.get("type").and_then(|t| t.as_str()) != Some("mechanism") {
-                return Ok(None);
-            }
-            match v.get("mechanism").map(|m| serde_json::from_value::<Mechanism>(m.clone())) {
-                Some(Ok(m)) => m,
-                _ => return Ok(None),
-            }
-        }
+        None => match crate::plugins::mechanism::mechanism_of(ck.config.system.as_ref()) {
+            Some(m) => m,
+            None => return Ok(None),
+        },
     };
     Ok(Some(truth))
 }

@@ -1,11 +1,12 @@
 //! The subcommands behind the CLI, one module per command: [`run`], [`eval`], [`bench`](mod@bench),
-//! [`sweep`] (with `compare` and `diagnose`), [`inspect`], [`export`] and [`jobs`] (with `run-job` and `collect`).
+//! [`sweep`] (with `compare` and `diagnose`), [`inspect`], [`export`], [`identify`](mod@identify) and [`jobs`] (with `run-job` and `collect`).
 //! Each returns a typed error; `main` maps it to the exit code. Here: the tables that `run` and `eval`
 //! both print.
 
 pub mod bench;
 pub mod eval;
 pub mod export;
+pub mod identify;
 pub mod inspect;
 pub mod jobs;
 pub mod run;

@@ -70,7 +70,8 @@ impl DataSampler {
     /// Reads and checks the file against `names` (the system's state names) and `param` (its
     /// stiffness parameter's name).
     pub fn read(&self, names: &[String], param: &str) -> Result<DataFile> {
-        let text = std::fs::read(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        // A missing or unreadable data file is bad input (exit 2), named with its path.
+        let text = std::fs::read(&self.path).map_err(|e| self.err(format!("cannot read it: {e}")))?;
         self.parse(&text, names, param)
     }
 

@@ -86,7 +86,8 @@ impl SampleSet {
     pub fn state(&self, i: usize) -> &[f64] {
         &self.x[i * self.dim..(i + 1) * self.dim]
     }
-    pub(super) fn push(&mut self, x: &[f64], eps: f64, origin: Origin) {
+    /// Appends sample `x` at stiffness `eps`.
+    pub fn push(&mut self, x: &[f64], eps: f64, origin: Origin) {
         self.x.extend_from_slice(x);
         self.eps.push(eps);
         self.origin.push(origin);

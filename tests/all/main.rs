@@ -7,6 +7,7 @@ mod cli;
 mod compare;
 mod dropin;
 mod engine;
+mod identify;
 mod jacobian;
 mod labels;
 mod mechanism;

@@ -15,6 +15,16 @@ pub mod write;
 pub use parse::{Mechanism, Reaction, Term, parse};
 pub use system::MechanismSystem;
 
+/// The mechanism behind a system when it is a `mechanism` system (`None` for compiled-in systems):
+/// the truth that learned or identified mechanisms are matched against.
+pub fn mechanism_of(system: &dyn crate::plugins::system::StiffSystem) -> Option<Mechanism> {
+    let v = serde_json::to_value(system).ok()?;
+    if v.get("type").and_then(|t| t.as_str()) != Some("mechanism") {
+        return None;
+    }
+    serde_json::from_value::<Mechanism>(v.get("mechanism")?.clone()).ok()
+}
+
 /// The mechanism files in `dir` (`mechanisms/` for `stiffx list`), sorted by path: each file's path
 /// and a one-line summary (its `description:`, species and reaction counts), or why it does not parse.
 pub fn shipped(dir: &std::path::Path) -> Vec<(String, String)> {

@@ -1,0 +1,268 @@
+//! `stiffx identify`: a mass-action mechanism from a config's labelled data by sparse regression
+//! ([`crate::identify`]) — with a `data` sampler and `finite-difference` labels, from trajectories
+//! alone. Writes `mechanism.yaml` (runs again with `stiffx run --system`), `identification.json`
+//! (reactions, power-law misfits, residuals, conservation laws) and `label_bias.csv`; when the config's
+//! system is a mechanism, matches the identified reactions against it (`matching.json`); and evaluates
+//! the identified file — read back from what was written — against the config's system with the
+//! metrics of `stiffx eval` (`per_eps.csv`, `evaluation.json`, `time_windows.csv`; rollouts with the
+//! config's integrator and the file's analytic Jacobian). With `--holdout FILE.csv`, also rolls out
+//! every trajectory of a held-out data file from its first state and compares (`holdout.csv`): the
+//! evaluation that needs no reference system.
+
+use std::time::Instant;
+
+use crate::cli::IdentifyArgs;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::eval::reactions::{learned_mechanism, match_reactions};
+use crate::eval::spectral::{JacobianMode, SystemField};
+use crate::identify::{IdentifyConfig, identify as fit};
+use crate::io::{write_atomic, write_csv, write_json};
+use crate::plugins::mechanism::{MechanismSystem, mechanism_of, write::to_yaml};
+
+use super::{print_eval_table, time_label};
+
+/// Tolerance on a reaction group's relative error for it to count as recovered.
+const RECOVERED_TOL: f64 = 0.01;
+
+/// `stiffx identify --config C --out DIR`.
+pub fn identify(a: &IdentifyArgs) -> Result<()> {
+    let cfg = Config::from_file(&a.config)?;
+    cfg.validate()?;
+    let sys = cfg.system.as_ref();
+    let icfg = IdentifyConfig {
+        max_order: a.max_order,
+        threshold: a.threshold,
+        weight_floor: a.weight_floor,
+        invariant_tol: a.invariant_tol,
+        ..IdentifyConfig::default()
+    };
+    icfg.validate(sys.dim())?;
+    println!("sampling and labelling ({}; {}) …", cfg.sampler.describe(), cfg.labeller.describe());
+    let data = crate::engine::data::generate(&cfg)?;
+    println!(
+        "  {} points at {} stiffness values ({:.1} s sampling, {:.1} s labelling)",
+        data.set.len(),
+        system_grid_len(&data.set.eps),
+        data.sample_secs,
+        data.label_secs
+    );
+    write_csv(&a.out.join("label_bias.csv"), &data.bias)?;
+    let names = sys.state_names();
+    for k in 0..names.len() {
+        let med = data.bias.iter().filter(|b| b.component == names[k]).map(|b| b.median_rel).fold(0.0, f64::max);
+        println!("  label error against the system's RHS, {}: median relative ≤ {med:.1e} at every eps", names[k]);
+    }
+    let t = Instant::now();
+    let id = fit(&data.set, &data.labels, &icfg)?;
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "identified {} reaction(s) from a library of {} monomials (order ≤ {}, threshold {:e}) in {secs:.2} s",
+        id.reactions.len(),
+        id.library,
+        icfg.max_order,
+        icfg.threshold
+    );
+    for w in &id.invariants {
+        let terms: Vec<String> =
+            w.iter().zip(&names).filter(|(v, _)| v.abs() > 1e-9).map(|(v, n)| format!("{v:+.6} {n}")).collect();
+        println!("  conservation law of the data: {} = const", terms.join(" "));
+    }
+    println!("  {:>4} {:>26} {:>14} {:>9} {:>12}  stoichiometry", "#", "rate law", "k", "eps^", "misfit");
+    for (j, r) in id.reactions.iter().enumerate() {
+        let law: Vec<String> = r
+            .monomial
+            .iter()
+            .zip(&names)
+            .filter(|(e, _)| **e > 0)
+            .map(|(e, n)| if *e == 1 { n.clone() } else { format!("{n}^{e}") })
+            .collect();
+        let law = if law.is_empty() { "1".to_string() } else { law.join(" ") };
+        let s: Vec<String> = r.reaction.stoichiometry.iter().map(|v| format!("{v:+.5}")).collect();
+        println!(
+            "  {:>4} {law:>26} {:>14.6e} {:>9.4} {:>12.2e}  ({})",
+            j + 1,
+            r.reaction.rate_constant,
+            r.reaction.eps_exponent,
+            r.power_law_misfit,
+            s.join(", ")
+        );
+    }
+    let learned: Vec<_> = id.reactions.iter().map(|r| r.reaction.clone()).collect();
+    let mech = learned_mechanism(&learned, sys, cfg.eval.horizon, 0.0);
+    let path = a.out.join("mechanism.yaml");
+    let header = format!(
+        "The mechanism stiffx identify found in the data of {} (sparse regression on mass-action monomials of\n\
+         order ≤ {}, threshold {:e}; crate::identify). r = k · eps^eps-power · Π x^order.\n\
+         Run it as a system: stiffx run --system THIS_FILE",
+        a.config.display(),
+        icfg.max_order,
+        icfg.threshold
+    );
+    let yaml = to_yaml(
+        &mech,
+        &header,
+        &format!("identified from {} ({} reactions)", a.config.display(), mech.reactions.len()),
+    );
+    write_atomic(&path, yaml.as_bytes())?;
+    write_json(&a.out.join("identification.json"), &id)?;
+    // What is evaluated is the file as written, read back.
+    let identified = MechanismSystem::from_text(&yaml, &path.display().to_string())
+        .map_err(|e| Error::Unsupported(format!("the identified mechanism does not read back: {e}")))?;
+    println!("the identified mechanism → {}", path.display());
+    if let Some(truth) = mechanism_of(sys) {
+        let report = match_reactions(&truth, &identified.mechanism, RECOVERED_TOL);
+        for line in report.lines() {
+            println!("{line}");
+        }
+        write_json(&a.out.join("matching.json"), &report)?;
+    }
+    let mut eps_list = sys.train_grid();
+    if a.unseen {
+        eps_list.extend(sys.unseen_grid());
+    }
+    println!("evaluating against the config's system …");
+    let (ev, traces) =
+        crate::eval::evaluate::evaluate_field(&cfg, &SystemField(&identified), &eps_list, JacobianMode::default())?;
+    write_csv(&a.out.join("per_eps.csv"), &ev.per_eps)?;
+    write_json(&a.out.join("evaluation.json"), &ev)?;
+    let w = crate::eval::evaluate::write_time_windows(&a.out, &cfg, &traces)?;
+    print_eval_table(&ev.per_eps);
+    if let Some(p) = &ev.grid_mean.pointwise {
+        println!(
+            "pointwise over {} points: fast rel p99 {:.3e}, max {:.3e}; all eigenvalues p99 {:.3e}, max {:.3e}",
+            p.points, p.fast_rel.p99, p.fast_rel.max, p.all_rel.p99, p.all_rel.max
+        );
+    }
+    let pooled = crate::eval::metrics::pool_windows(&w);
+    for (i, p) in pooled.iter().enumerate() {
+        let what = if i + 1 == pooled.len() {
+            "all points".into()
+        } else {
+            format!("t {}…{}", time_label(p.t_from), time_label(p.t_to))
+        };
+        println!(
+            "  every nonzero eigenvalue within 5 %, {what:>14}: {:>5.1} %  ({} points)",
+            100.0 * p.all_within,
+            p.points
+        );
+    }
+    if let Some(h) = &a.holdout {
+        let rows = holdout_rollouts(&identified, &cfg, h)?;
+        write_csv(&a.out.join("holdout.csv"), &rows)?;
+        let worst = rows.iter().max_by(|p, q| p.max_rel.total_cmp(&q.max_rel));
+        if let Some(w) = worst {
+            println!(
+                "held-out trajectories ({}): {} rolled out from their first state (BDF, the file's Jacobian); worst error relative to the species' range {:.3e} (trajectory `{}`, {} at t = {:e}); median of the per-trajectory worst {:.3e}",
+                h.display(),
+                rows.len(),
+                w.max_rel,
+                w.trajectory,
+                w.worst_species,
+                w.worst_t,
+                crate::stats::median(&rows.iter().map(|r| r.max_rel).collect::<Vec<_>>())
+            );
+        }
+    }
+    println!("results in {}", a.out.display());
+    Ok(())
+}
+
+/// One held-out trajectory rolled out with the identified mechanism (`holdout.csv`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HoldoutRow {
+    /// The trajectory's id in the file.
+    pub trajectory: String,
+    /// Its stiffness value.
+    pub eps: f64,
+    /// Its points.
+    pub points: usize,
+    /// `max_{t,k} |x̂_k(t) − x_k(t)| / range_k` (range of species `k` over the whole file).
+    pub max_rel: f64,
+    /// RMS over times and species of the same ratio.
+    pub rms_rel: f64,
+    /// The species and time of the maximum.
+    pub worst_species: String,
+    /// Time of the maximum.
+    pub worst_t: f64,
+}
+
+/// Rollouts of the trajectories of a held-out CSV file (the `data` sampler's format) with the
+/// identified mechanism, from each trajectory's first state over its own times, by BDF with the
+/// config's rollout tolerances; errors relative to each species' range over the file.
+fn holdout_rollouts(identified: &MechanismSystem, cfg: &Config, path: &std::path::Path) -> Result<Vec<HoldoutRow>> {
+    use crate::plugins::system::StiffSystem;
+    let sys = cfg.system.as_ref();
+    let names = sys.state_names();
+    let reader = crate::plugins::data::DataSampler { path: path.display().to_string(), eps: None };
+    let file = reader.read(&names, &sys.param_name())?;
+    let d = names.len();
+    let mut range = vec![[f64::INFINITY, f64::NEG_INFINITY]; d];
+    for tr in &file.trajectories {
+        for x in tr.states.chunks(d) {
+            for (r, v) in range.iter_mut().zip(x) {
+                *r = [r[0].min(*v), r[1].max(*v)];
+            }
+        }
+    }
+    let scale: Vec<f64> = range.iter().map(|r| if r[1] > r[0] { r[1] - r[0] } else { 1.0 }).collect();
+    let mut rows = Vec::new();
+    for (id, tr) in file.ids.iter().zip(&file.trajectories) {
+        let eps = if tr.eps.is_nan() {
+            match sys.train_grid().as_slice() {
+                [e] => *e,
+                g => {
+                    return Err(Error::Data {
+                        path: path.to_path_buf(),
+                        message: format!(
+                            "no `eps` column, and the training grid has {} values: held-out data must say its stiffness value",
+                            g.len()
+                        ),
+                    });
+                }
+            }
+        } else {
+            tr.eps
+        };
+        let t0 = tr.times[0];
+        let times: Vec<f64> = tr.times.iter().map(|t| t - t0).collect();
+        let sol = crate::ode::solve_at_with(
+            identified as &dyn StiffSystem,
+            eps,
+            &tr.states[..d],
+            &times,
+            cfg.eval.rollout_rtol,
+            cfg.eval.rollout_atol,
+            false,
+            crate::ode::Method::Bdf,
+        )?;
+        let (mut max_rel, mut sum, mut at) = (0.0f64, 0.0, (0, 0));
+        for (j, (xh, x)) in sol.chunks(d).zip(tr.states.chunks(d)).enumerate() {
+            for k in 0..d {
+                let e = (xh[k] - x[k]).abs() / scale[k];
+                sum += e * e;
+                if e > max_rel || e.is_nan() {
+                    max_rel = if e.is_nan() { f64::INFINITY } else { e };
+                    at = (j, k);
+                }
+            }
+        }
+        rows.push(HoldoutRow {
+            trajectory: id.clone(),
+            eps,
+            points: tr.times.len(),
+            max_rel,
+            rms_rel: (sum / (tr.times.len() * d) as f64).sqrt(),
+            worst_species: names[at.1].clone(),
+            worst_t: tr.times[at.0],
+        });
+    }
+    Ok(rows)
+}
+
+fn system_grid_len(eps: &[f64]) -> usize {
+    let mut v = eps.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.dedup();
+    v.len()
+}

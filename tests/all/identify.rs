@@ -1,0 +1,195 @@
+//! `stiffx identify`: Robertson's mechanism from a CSV of trajectories alone. The trajectories come
+//! from the compiled-in `robertson` system integrated by diffsol's BDF here, outside the identification
+//! (which reads only the file: data sampler, finite-difference labels); the truth it is checked against
+//! is `mechanisms/robertson.yaml`, a different code path.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+fn stiffx(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_stiffx")).args(args).output().expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `per_eps` BDF trajectories of Robertson at each training eps, initial states y1 ~ U[0.2, 1],
+/// y2 = 0, y3 ~ U[0, 0.8] (deterministic), at t = 0 and `points` log-spaced times over 1e-6…1e6.
+fn write_trajectories(path: &Path, eps_grid: &[f64], per_eps: usize, points: usize, start: f64) {
+    let sys = stiffx::plugins::registry::system("robertson").unwrap();
+    let times: Vec<f64> =
+        std::iter::once(0.0).chain((0..points).map(|k| 1e-6 * 1e12f64.powf(k as f64 / (points - 1) as f64))).collect();
+    let mut csv = String::from("trajectory,t,eps,y1,y2,y3\n");
+    let mut u = start;
+    let mut next = || {
+        u = (u * 7.31 + 0.137).fract();
+        u
+    };
+    for &eps in eps_grid {
+        let x0: Vec<f64> = (0..per_eps).flat_map(|_| [0.2 + 0.8 * next(), 0.0, 0.8 * next()]).collect();
+        let sol =
+            stiffx::ode::solve_at_with(sys.as_ref(), eps, &x0, &times, 1e-10, 1e-18, false, stiffx::ode::Method::Bdf)
+                .unwrap();
+        for k in 0..per_eps {
+            for (j, t) in times.iter().enumerate() {
+                let y = &sol[(k * times.len() + j) * 3..][..3];
+                writeln!(csv, "e{eps}-{k},{t:?},{eps:?},{:?},{:?},{:?}", y[0], y[1], y[2]).unwrap();
+            }
+        }
+    }
+    std::fs::write(path, csv).unwrap();
+}
+
+fn config(dir: &Path, data: &Path) -> String {
+    let mech = Path::new(env!("CARGO_MANIFEST_DIR")).join("mechanisms/robertson.yaml");
+    let text = format!(
+        r#"seed = 1
+[system]
+type = "mechanism"
+file = "{}"
+[sampler]
+type = "data"
+path = "{}"
+[labeller]
+type = "finite-difference"
+order = 4
+[eval]
+horizon = 1e5
+spacing = "log"
+t_first = 1e-5
+points = 30
+integrator = "bdf"
+rollout_rtol = 1e-6
+rollout_atol = 1e-14
+reference_method = "bdf"
+reference_rtol = 1e-10
+reference_atol = 1e-18
+reference_eps = 1.0
+"#,
+        mech.display(),
+        data.display()
+    );
+    let p = dir.join("identify.toml");
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn robertson_is_identified_from_trajectories_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("robertson.csv");
+    write_trajectories(&data, &[0.25, 0.5, 1.0, 2.0, 4.0], 4, 150, 0.5);
+    // Held out: other initial states, at two unseen eps.
+    let holdout = dir.path().join("holdout.csv");
+    write_trajectories(&holdout, &[0.7, 2.8], 2, 60, 0.123);
+    let cfg = config(dir.path(), &data);
+    let out = dir.path().join("id");
+    let (code, stdout, stderr) =
+        stiffx(&["identify", "--config", &cfg, "--out", out.to_str().unwrap(), "--holdout", holdout.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    // Every true reaction (per rate law) within 1 %, nothing spurious.
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("matching.json")).unwrap()).unwrap();
+    let groups = m["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 3);
+    for g in groups {
+        assert!(g["recovered"].as_bool().unwrap() && g["error"].as_f64().unwrap() < 1e-2, "{g}\n{stdout}");
+    }
+    assert!(m["spurious"].as_array().unwrap().is_empty(), "spurious reactions: {}\n{stdout}", m["spurious"]);
+    // The eps powers: 0, −1, −1.
+    let id: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("identification.json")).unwrap()).unwrap();
+    let mut betas: Vec<f64> =
+        id["reactions"].as_array().unwrap().iter().map(|r| r["reaction"]["eps_exponent"].as_f64().unwrap()).collect();
+    betas.sort_by(f64::total_cmp);
+    assert_eq!(betas.len(), 3, "{stdout}");
+    for (b, want) in betas.iter().zip([-1.0, -1.0, 0.0]) {
+        assert!((b - want).abs() < 1e-2, "{betas:?}");
+    }
+    // The conservation law y1 + y2 + y3 found in the labels.
+    let inv = id["invariants"].as_array().unwrap();
+    assert_eq!(inv.len(), 1, "{stdout}");
+    let w: Vec<f64> = inv[0].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert!(w.iter().all(|v| (v.abs() - 1.0 / 3f64.sqrt()).abs() < 1e-6), "{w:?}");
+    // Every nonzero eigenvalue within 5 % at every evaluation point of every eps, by the metrics of
+    // `stiffx eval` on the file the command wrote.
+    let per_eps = std::fs::read_to_string(out.join("per_eps.csv")).unwrap();
+    let mut rows = per_eps.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let mut n = 0;
+    for row in rows {
+        let f: Vec<&str> = row.split(',').collect();
+        let within: f64 = f[col("all_within")].parse().unwrap();
+        let worst: f64 = f[col("all_rel_max")].parse().unwrap();
+        assert!(within == 1.0 && worst < 0.05, "eps {}: {within} within 5 %, worst {worst}\n{stdout}", f[0]);
+        n += 1;
+    }
+    assert_eq!(n, 5);
+    // The held-out rollouts within 1 % of each species' range.
+    let h = std::fs::read_to_string(out.join("holdout.csv")).unwrap();
+    let mut rows = h.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let max_col = header.iter().position(|c| *c == "max_rel").unwrap();
+    let worst: Vec<f64> = rows.map(|r| r.split(',').nth(max_col).unwrap().parse().unwrap()).collect();
+    assert_eq!(worst.len(), 4);
+    assert!(worst.iter().all(|w| *w < 1e-2), "held-out rollout errors {worst:?}\n{stdout}");
+    // The written file runs as a system: its RHS at the truth's test states within 1 % of the truth's.
+    let learned =
+        stiffx::plugins::mechanism::MechanismSystem::from_file(&out.join("mechanism.yaml").display().to_string())
+            .unwrap();
+    let truth = stiffx::plugins::mechanism::MechanismSystem::from_file(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("mechanisms/robertson.yaml").display().to_string(),
+    )
+    .unwrap();
+    use stiffx::plugins::system::StiffSystem;
+    for x in truth.test_initial_states().iter().chain([&vec![0.6, 2e-5, 0.3]]) {
+        let (mut a, mut b) = ([0.0; 3], [0.0; 3]);
+        learned.rhs(x, 1.0, &mut a);
+        truth.rhs(x, 1.0, &mut b);
+        let norm = b.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let err = a.iter().zip(&b).map(|(p, q)| (p - q).powi(2)).sum::<f64>().sqrt();
+        assert!(err <= 1e-2 * norm, "at {x:?}: {a:?} vs {b:?}");
+    }
+}
+
+#[test]
+fn bad_identify_flags_are_named() {
+    for (flag, value, needle) in [
+        ("--max-order", "9", "1, 2, 3 or 4"),
+        ("--threshold", "2", "a number in (0, 1)"),
+        ("--weight-floor", "0", "a number in (0, 1)"),
+    ] {
+        let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/robertson_data.toml");
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("o");
+        let (code, _, err) =
+            stiffx(&["identify", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), flag, value]);
+        assert_eq!(code, 2, "{flag} {value}: {err}");
+        assert!(err.contains(flag) && err.contains(needle) && !err.contains("panicked"), "{err}");
+        assert!(!out.exists(), "nothing written for {flag} {value}");
+    }
+}
+
+/// A missing data file is bad input (exit 2) naming the file, for `run` and `identify` alike.
+#[test]
+fn a_missing_data_file_is_named_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such.csv");
+    let cfg = config(dir.path(), &missing);
+    let out = dir.path().join("o");
+    let out = out.to_str().unwrap();
+    for args in
+        [vec!["identify", "--config", &cfg, "--out", out], vec!["run", "--config", &cfg, "--out", out, "--no-figures"]]
+    {
+        let (code, _, err) = stiffx(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.contains("no-such.csv") && err.contains("cannot read it") && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+}
