@@ -15,7 +15,7 @@ use crate::cli::IdentifyArgs;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::eval::reactions::{learned_mechanism, match_reactions};
-use crate::eval::spectral::{JacobianMode, SystemField};
+use crate::eval::spectral::JacobianMode;
 use crate::identify::{IdentifyConfig, identify as fit};
 use crate::io::{write_atomic, write_csv, write_json};
 use crate::plugins::mechanism::{MechanismSystem, mechanism_of, write::to_yaml};
@@ -265,4 +265,31 @@ fn system_grid_len(eps: &[f64]) -> usize {
     v.sort_by(f64::total_cmp);
     v.dedup();
     v.len()
+}
+
+/// A system's own RHS and analytic Jacobian as a learned field: how an identified mechanism
+/// (`stiffx identify`, a [`MechanismSystem`](crate::plugins::mechanism::MechanismSystem) read back from
+/// the file it wrote) is evaluated against the true system with the same metrics as a network.
+struct SystemField<'a>(&'a dyn crate::plugins::system::StiffSystem);
+
+impl crate::eval::spectral::LearnedField for SystemField<'_> {
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+
+    fn rhs(&self, x: &[f64], eps: &[f64]) -> Vec<f64> {
+        crate::plugins::labeller::exact_rhs_parallel(self.0, x, eps)
+    }
+
+    fn jacobian(&self, x: &[f64], eps: &[f64], _mode: JacobianMode) -> Vec<f64> {
+        let d = self.0.dim();
+        let mut out = Vec::with_capacity(eps.len() * d * d);
+        for (i, &e) in eps.iter().enumerate() {
+            let j = self.0.jacobian(&x[i * d..(i + 1) * d], e);
+            for r in 0..d {
+                out.extend((0..d).map(|c| j[(r, c)]));
+            }
+        }
+        out
+    }
 }

@@ -347,33 +347,6 @@ pub trait LearnedField {
     }
 }
 
-/// A system's own RHS and analytic Jacobian as a learned field: how an identified mechanism
-/// (`stiffx identify`, a [`MechanismSystem`](crate::plugins::mechanism::MechanismSystem) read back from
-/// the file it wrote) is evaluated against the true system with the same metrics as a network.
-pub struct SystemField<'a>(pub &'a dyn crate::plugins::system::StiffSystem);
-
-impl LearnedField for SystemField<'_> {
-    fn dim(&self) -> usize {
-        self.0.dim()
-    }
-
-    fn rhs(&self, x: &[f64], eps: &[f64]) -> Vec<f64> {
-        crate::plugins::labeller::exact_rhs_parallel(self.0, x, eps)
-    }
-
-    fn jacobian(&self, x: &[f64], eps: &[f64], _mode: JacobianMode) -> Vec<f64> {
-        let d = self.0.dim();
-        let mut out = Vec::with_capacity(eps.len() * d * d);
-        for (i, &e) in eps.iter().enumerate() {
-            let j = self.0.jacobian(&x[i * d..(i + 1) * d], e);
-            for r in 0..d {
-                out.extend((0..d).map(|c| j[(r, c)]));
-            }
-        }
-        out
-    }
-}
-
 impl LearnedField for LearnedRhs {
     fn dim(&self) -> usize {
         self.dim
