@@ -110,8 +110,21 @@ pub struct CollectArgs {
 pub struct IdentifyArgs {
     /// TOML config: its system (state names, eps grids, the evaluation's reference), sampler and
     /// labeller give the labelled data; its `[eval]` the evaluation.
+    #[arg(long, required_unless_present = "data", conflicts_with = "data")]
+    pub config: Option<PathBuf>,
+    /// A CSV of trajectories as the only input, no config and no system (the `data` sampler's format;
+    /// the species are the header's columns other than `trajectory`, `t`, `eps`; without `eps` every
+    /// trajectory is at eps = 1): finite-difference labels, the identification, rollouts of the
+    /// file's own trajectories and of `--holdout`'s, and the identified spectrum along the data.
     #[arg(long)]
-    pub config: PathBuf,
+    pub data: Option<PathBuf>,
+    /// With `--data`: the order of the finite-difference labels (2, 4 or 6).
+    #[arg(long)]
+    pub fd_order: Option<usize>,
+    /// With `--data`: refits, each without one group of the file's trajectories (the delete-group
+    /// jackknife, default 10); their eigenvalue spread along the data is the trust measure (0: none).
+    #[arg(long)]
+    pub jackknife: Option<usize>,
     /// Output directory (`mechanism.yaml`, `identification.json`, `per_eps.csv`, …).
     #[arg(long)]
     pub out: PathBuf,
@@ -128,8 +141,8 @@ pub struct IdentifyArgs {
     /// Relative singular value of the (RMS-scaled) labels below which a direction is a conservation law.
     #[arg(long, default_value_t = 1e-5)]
     pub invariant_tol: f64,
-    /// Evaluate the unseen stiffness values too.
-    #[arg(long)]
+    /// Evaluate the unseen stiffness values too (with `--config`).
+    #[arg(long, conflicts_with = "data")]
     pub unseen: bool,
     /// A held-out CSV of trajectories (the `data` sampler's format, at any eps): each is rolled out
     /// with the identified mechanism from its first state and compared (`holdout.csv`).

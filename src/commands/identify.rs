@@ -9,6 +9,7 @@
 //! every trajectory of a held-out data file from its first state and compares (`holdout.csv`): the
 //! evaluation that needs no reference system.
 
+use std::path::Path;
 use std::time::Instant;
 
 use crate::cli::IdentifyArgs;
@@ -25,11 +26,8 @@ use super::{print_eval_table, time_label};
 /// Tolerance on a reaction group's relative error for it to count as recovered.
 const RECOVERED_TOL: f64 = 0.01;
 
-/// `stiffx identify --config C --out DIR`.
+/// `stiffx identify --config C --out DIR` or `stiffx identify --data FILE.csv --out DIR`.
 pub fn identify(a: &IdentifyArgs) -> Result<()> {
-    let cfg = Config::from_file(&a.config)?;
-    cfg.validate()?;
-    let sys = cfg.system.as_ref();
     let icfg = IdentifyConfig {
         max_order: a.max_order,
         threshold: a.threshold,
@@ -37,79 +35,46 @@ pub fn identify(a: &IdentifyArgs) -> Result<()> {
         invariant_tol: a.invariant_tol,
         ..IdentifyConfig::default()
     };
+    match (&a.config, &a.data) {
+        (Some(c), _) => from_config(a, c, &icfg),
+        (None, Some(d)) => super::identify_data::from_data(a, d, &icfg),
+        (None, None) => Err(Error::invalid("--config", "(not given)", "a TOML config, or --data FILE.csv")),
+    }
+}
+
+fn from_config(a: &IdentifyArgs, config: &Path, icfg: &IdentifyConfig) -> Result<()> {
+    for (flag, given) in [("--fd-order", a.fd_order.is_some()), ("--jackknife", a.jackknife.is_some())] {
+        if given {
+            return Err(Error::invalid(
+                flag,
+                "(given with --config)",
+                "only with --data (with --config the labels are the config's labeller's)",
+            ));
+        }
+    }
+    let cfg = Config::from_file(config)?;
+    cfg.validate()?;
+    let sys = cfg.system.as_ref();
     icfg.validate(sys.dim())?;
     println!("sampling and labelling ({}; {}) …", cfg.sampler.describe(), cfg.labeller.describe());
     let data = crate::engine::data::generate(&cfg)?;
     println!(
         "  {} points at {} stiffness values ({:.1} s sampling, {:.1} s labelling)",
         data.set.len(),
-        system_grid_len(&data.set.eps),
+        distinct(&data.set.eps).len(),
         data.sample_secs,
         data.label_secs
     );
     write_csv(&a.out.join("label_bias.csv"), &data.bias)?;
     let names = sys.state_names();
-    for k in 0..names.len() {
-        let med = data.bias.iter().filter(|b| b.component == names[k]).map(|b| b.median_rel).fold(0.0, f64::max);
-        println!("  label error against the system's RHS, {}: median relative ≤ {med:.1e} at every eps", names[k]);
+    for name in &names {
+        let med = data.bias.iter().filter(|b| &b.component == name).map(|b| b.median_rel).fold(0.0, f64::max);
+        println!("  label error against the system's RHS, {name}: median relative ≤ {med:.1e} at every eps");
     }
-    let t = Instant::now();
-    let id = fit(&data.set, &data.labels, &icfg)?;
-    let secs = t.elapsed().as_secs_f64();
-    println!(
-        "identified {} reaction(s) from a library of {} monomials (order ≤ {}, threshold {:e}) in {secs:.2} s",
-        id.reactions.len(),
-        id.library,
-        icfg.max_order,
-        icfg.threshold
-    );
-    for w in &id.invariants {
-        let terms: Vec<String> =
-            w.iter().zip(&names).filter(|(v, _)| v.abs() > 1e-9).map(|(v, n)| format!("{v:+.6} {n}")).collect();
-        println!("  conservation law of the data: {} = const", terms.join(" "));
-    }
-    println!("  {:>4} {:>26} {:>14} {:>9} {:>12}  stoichiometry", "#", "rate law", "k", "eps^", "misfit");
-    for (j, r) in id.reactions.iter().enumerate() {
-        let law: Vec<String> = r
-            .monomial
-            .iter()
-            .zip(&names)
-            .filter(|(e, _)| **e > 0)
-            .map(|(e, n)| if *e == 1 { n.clone() } else { format!("{n}^{e}") })
-            .collect();
-        let law = if law.is_empty() { "1".to_string() } else { law.join(" ") };
-        let s: Vec<String> = r.reaction.stoichiometry.iter().map(|v| format!("{v:+.5}")).collect();
-        println!(
-            "  {:>4} {law:>26} {:>14.6e} {:>9.4} {:>12.2e}  ({})",
-            j + 1,
-            r.reaction.rate_constant,
-            r.reaction.eps_exponent,
-            r.power_law_misfit,
-            s.join(", ")
-        );
-    }
+    let id = fit_and_print(&data.set, &data.labels, icfg, &names)?;
     let learned: Vec<_> = id.reactions.iter().map(|r| r.reaction.clone()).collect();
     let mech = learned_mechanism(&learned, sys, cfg.eval.horizon, 0.0);
-    let path = a.out.join("mechanism.yaml");
-    let header = format!(
-        "The mechanism stiffx identify found in the data of {} (sparse regression on mass-action monomials of\n\
-         order ≤ {}, threshold {:e}; crate::identify). r = k · eps^eps-power · Π x^order.\n\
-         Run it as a system: stiffx run --system THIS_FILE",
-        a.config.display(),
-        icfg.max_order,
-        icfg.threshold
-    );
-    let yaml = to_yaml(
-        &mech,
-        &header,
-        &format!("identified from {} ({} reactions)", a.config.display(), mech.reactions.len()),
-    );
-    write_atomic(&path, yaml.as_bytes())?;
-    write_json(&a.out.join("identification.json"), &id)?;
-    // What is evaluated is the file as written, read back.
-    let identified = MechanismSystem::from_text(&yaml, &path.display().to_string())
-        .map_err(|e| Error::Unsupported(format!("the identified mechanism does not read back: {e}")))?;
-    println!("the identified mechanism → {}", path.display());
+    let identified = write_identified(&a.out, &mech, &id, icfg, &config.display().to_string())?;
     if let Some(truth) = mechanism_of(sys) {
         let report = match_reactions(&truth, &identified.mechanism, RECOVERED_TOL);
         for line in report.lines() {
@@ -148,24 +113,103 @@ pub fn identify(a: &IdentifyArgs) -> Result<()> {
         );
     }
     if let Some(h) = &a.holdout {
-        let rows = holdout_rollouts(&identified, &cfg, h)?;
+        let default_eps = match sys.train_grid().as_slice() {
+            [e] => Some(*e),
+            _ => None,
+        };
+        let tol = (cfg.eval.rollout_rtol, cfg.eval.rollout_atol);
+        let rows = rollouts(&identified, &names, default_eps, tol, h)?;
         write_csv(&a.out.join("holdout.csv"), &rows)?;
-        let worst = rows.iter().max_by(|p, q| p.max_rel.total_cmp(&q.max_rel));
-        if let Some(w) = worst {
-            println!(
-                "held-out trajectories ({}): {} rolled out from their first state (BDF, the file's Jacobian); worst error relative to the species' range {:.3e} (trajectory `{}`, {} at t = {:e}); median of the per-trajectory worst {:.3e}",
-                h.display(),
-                rows.len(),
-                w.max_rel,
-                w.trajectory,
-                w.worst_species,
-                w.worst_t,
-                crate::stats::median(&rows.iter().map(|r| r.max_rel).collect::<Vec<_>>())
-            );
-        }
+        print_rollouts("held-out trajectories", h, &rows);
     }
     println!("results in {}", a.out.display());
     Ok(())
+}
+
+/// The regression of [`crate::identify`] on labelled points, its conservation laws and reactions printed.
+pub(super) fn fit_and_print(
+    set: &crate::plugins::sampler::SampleSet,
+    labels: &[f64],
+    icfg: &IdentifyConfig,
+    names: &[String],
+) -> Result<crate::identify::Identified> {
+    let t = Instant::now();
+    let id = fit(set, labels, icfg)?;
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "identified {} reaction(s) from a library of {} monomials (order ≤ {}, threshold {:e}) in {secs:.2} s",
+        id.reactions.len(),
+        id.library,
+        icfg.max_order,
+        icfg.threshold
+    );
+    for w in &id.invariants {
+        let terms: Vec<String> =
+            w.iter().zip(names).filter(|(v, _)| v.abs() > 1e-9).map(|(v, n)| format!("{v:+.6} {n}")).collect();
+        println!("  conservation law of the data: {} = const", terms.join(" "));
+    }
+    println!("  {:>4} {:>26} {:>14} {:>9} {:>12}  stoichiometry", "#", "rate law", "k", "eps^", "misfit");
+    for (j, r) in id.reactions.iter().enumerate() {
+        let law: Vec<String> = r
+            .monomial
+            .iter()
+            .zip(names)
+            .filter(|(e, _)| **e > 0)
+            .map(|(e, n)| if *e == 1 { n.clone() } else { format!("{n}^{e}") })
+            .collect();
+        let law = if law.is_empty() { "1".to_string() } else { law.join(" ") };
+        let s: Vec<String> = r.reaction.stoichiometry.iter().map(|v| format!("{v:+.5}")).collect();
+        println!(
+            "  {:>4} {law:>26} {:>14.6e} {:>9.4} {:>12.2e}  ({})",
+            j + 1,
+            r.reaction.rate_constant,
+            r.reaction.eps_exponent,
+            r.power_law_misfit,
+            s.join(", ")
+        );
+    }
+    Ok(id)
+}
+
+/// Writes `mechanism.yaml` and `identification.json` into `out` and returns the file as written, read
+/// back (what every later step evaluates).
+pub(super) fn write_identified(
+    out: &Path,
+    mech: &crate::plugins::mechanism::Mechanism,
+    id: &crate::identify::Identified,
+    icfg: &IdentifyConfig,
+    source: &str,
+) -> Result<MechanismSystem> {
+    let path = out.join("mechanism.yaml");
+    let header = format!(
+        "The mechanism stiffx identify found in the data of {source} (sparse regression on mass-action monomials of\n\
+         order ≤ {}, threshold {:e}; crate::identify). r = k · eps^eps-power · Π x^order.\n\
+         Run it as a system: stiffx run --system THIS_FILE",
+        icfg.max_order, icfg.threshold
+    );
+    let yaml = to_yaml(mech, &header, &format!("identified from {source} ({} reactions)", mech.reactions.len()));
+    write_atomic(&path, yaml.as_bytes())?;
+    write_json(&out.join("identification.json"), id)?;
+    let identified = MechanismSystem::from_text(&yaml, &path.display().to_string())
+        .map_err(|e| Error::Unsupported(format!("the identified mechanism does not read back: {e}")))?;
+    println!("the identified mechanism → {}", path.display());
+    Ok(identified)
+}
+
+/// Prints the worst and median errors of a set of rollouts.
+pub(super) fn print_rollouts(what: &str, path: &Path, rows: &[HoldoutRow]) {
+    if let Some(w) = rows.iter().max_by(|p, q| p.max_rel.total_cmp(&q.max_rel)) {
+        println!(
+            "{what} ({}): {} rolled out from their first state (BDF, the file's Jacobian); worst error relative to the species' range {:.3e} (trajectory `{}`, {} at t = {:e}); median of the per-trajectory worst {:.3e}",
+            path.display(),
+            rows.len(),
+            w.max_rel,
+            w.trajectory,
+            w.worst_species,
+            w.worst_t,
+            crate::stats::median(&rows.iter().map(|r| r.max_rel).collect::<Vec<_>>())
+        );
+    }
 }
 
 /// One held-out trajectory rolled out with the identified mechanism (`holdout.csv`).
@@ -187,15 +231,20 @@ pub struct HoldoutRow {
     pub worst_t: f64,
 }
 
-/// Rollouts of the trajectories of a held-out CSV file (the `data` sampler's format) with the
-/// identified mechanism, from each trajectory's first state over its own times, by BDF with the
-/// config's rollout tolerances; errors relative to each species' range over the file.
-fn holdout_rollouts(identified: &MechanismSystem, cfg: &Config, path: &std::path::Path) -> Result<Vec<HoldoutRow>> {
+/// Rollouts of the trajectories of a CSV file (the `data` sampler's format, species `names`) with the
+/// identified mechanism, from each trajectory's first state over its own times, by BDF with tolerances
+/// `tol = (rtol, atol)`; errors relative to each species' range over the file. Trajectories of a file
+/// without an `eps` column are at `default_eps` (`None`: an error).
+pub(super) fn rollouts(
+    identified: &MechanismSystem,
+    names: &[String],
+    default_eps: Option<f64>,
+    tol: (f64, f64),
+    path: &Path,
+) -> Result<Vec<HoldoutRow>> {
     use crate::plugins::system::StiffSystem;
-    let sys = cfg.system.as_ref();
-    let names = sys.state_names();
     let reader = crate::plugins::data::DataSampler { path: path.display().to_string(), eps: None };
-    let file = reader.read(&names, &sys.param_name())?;
+    let file = reader.read(names, "eps")?;
     let d = names.len();
     let mut range = vec![[f64::INFINITY, f64::NEG_INFINITY]; d];
     for tr in &file.trajectories {
@@ -208,21 +257,15 @@ fn holdout_rollouts(identified: &MechanismSystem, cfg: &Config, path: &std::path
     let scale: Vec<f64> = range.iter().map(|r| if r[1] > r[0] { r[1] - r[0] } else { 1.0 }).collect();
     let mut rows = Vec::new();
     for (id, tr) in file.ids.iter().zip(&file.trajectories) {
-        let eps = if tr.eps.is_nan() {
-            match sys.train_grid().as_slice() {
-                [e] => *e,
-                g => {
-                    return Err(Error::Data {
-                        path: path.to_path_buf(),
-                        message: format!(
-                            "no `eps` column, and the training grid has {} values: held-out data must say its stiffness value",
-                            g.len()
-                        ),
-                    });
-                }
+        let eps = match (tr.eps.is_nan(), default_eps) {
+            (false, _) => tr.eps,
+            (true, Some(e)) => e,
+            (true, None) => {
+                return Err(Error::Data {
+                    path: path.to_path_buf(),
+                    message: "no `eps` column, and the training grid has several values: held-out data must say its stiffness value".into(),
+                });
             }
-        } else {
-            tr.eps
         };
         let t0 = tr.times[0];
         let times: Vec<f64> = tr.times.iter().map(|t| t - t0).collect();
@@ -231,8 +274,8 @@ fn holdout_rollouts(identified: &MechanismSystem, cfg: &Config, path: &std::path
             eps,
             &tr.states[..d],
             &times,
-            cfg.eval.rollout_rtol,
-            cfg.eval.rollout_atol,
+            tol.0,
+            tol.1,
             false,
             crate::ode::Method::Bdf,
         )?;
@@ -260,11 +303,12 @@ fn holdout_rollouts(identified: &MechanismSystem, cfg: &Config, path: &std::path
     Ok(rows)
 }
 
-fn system_grid_len(eps: &[f64]) -> usize {
+/// The distinct values of `eps`, ascending.
+pub(super) fn distinct(eps: &[f64]) -> Vec<f64> {
     let mut v = eps.to_vec();
     v.sort_by(f64::total_cmp);
     v.dedup();
-    v.len()
+    v
 }
 
 /// A system's own RHS and analytic Jacobian as a learned field: how an identified mechanism

@@ -126,10 +126,10 @@ pub fn inspect(a: &crate::cli::InspectArgs) -> Result<()> {
                 println!("{line}");
             }
         }
-    } else if a.truth.is_some() {
+    } else if let Some(truth) = &a.truth {
         return Err(crate::Error::invalid(
             "--truth",
-            a.truth.as_ref().unwrap().display(),
+            truth.display(),
             "a checkpoint of a reaction network (model.activation = \"exp\", model.state_input = \"log\", model.mass_action)",
         ));
     }

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod eval;
 pub mod export;
 pub mod identify;
+mod identify_data;
 pub mod inspect;
 pub mod jobs;
 pub mod run;

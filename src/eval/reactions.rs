@@ -47,6 +47,28 @@ const INITIAL_DRAWS: usize = 4096;
 /// test states and initial-state box (the range of 4096 seeded draws), and `horizon`.
 pub fn learned_mechanism(learned: &[Learned], system: &dyn StiffSystem, horizon: f64, round: f64) -> Mechanism {
     let d = system.dim();
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut initial = vec![[f64::INFINITY, f64::NEG_INFINITY]; d];
+    for _ in 0..INITIAL_DRAWS {
+        for (b, x) in initial.iter_mut().zip(system.sample_initial(&mut rng)) {
+            *b = [b[0].min(x.max(0.0)), b[1].max(x.max(0.0))];
+        }
+    }
+    let names = system.state_names();
+    Mechanism {
+        reactions: learned_reactions(learned, &names, round),
+        species: names,
+        train_eps: system.train_grid(),
+        unseen_eps: system.unseen_grid(),
+        initial,
+        test_states: system.test_initial_states(),
+        horizon,
+    }
+}
+
+/// The reactions of [`learned_mechanism`] alone, over the species `names` (equations written with them).
+pub fn learned_reactions(learned: &[Learned], names: &[String], round: f64) -> Vec<Reaction> {
+    let d = names.len();
     let snap = |v: f64| if round > 0.0 && (v - v.round()).abs() <= round { v.round() } else { v };
     let mut reactions = Vec::new();
     for l in learned {
@@ -73,27 +95,11 @@ pub fn learned_mechanism(learned: &[Learned], system: &dyn StiffSystem, horizon:
             eps_power: snap(l.eps_exponent),
         });
     }
-    let names = system.state_names();
     for r in &mut reactions {
         let side = |t: &[Term]| t.iter().map(|t| format!("{} {}", t.coeff, names[t.species])).collect::<Vec<_>>();
         r.equation = format!("{} => {}", side(&r.reactants).join(" + "), side(&r.products).join(" + "));
     }
-    let mut rng = StdRng::seed_from_u64(0);
-    let mut initial = vec![[f64::INFINITY, f64::NEG_INFINITY]; d];
-    for _ in 0..INITIAL_DRAWS {
-        for (b, x) in initial.iter_mut().zip(system.sample_initial(&mut rng)) {
-            *b = [b[0].min(x.max(0.0)), b[1].max(x.max(0.0))];
-        }
-    }
-    Mechanism {
-        species: names,
-        reactions,
-        train_eps: system.train_grid(),
-        unseen_eps: system.unseen_grid(),
-        initial,
-        test_states: system.test_initial_states(),
-        horizon,
-    }
+    reactions
 }
 
 /// One rate law's reactions, true and learned ([`match_reactions`]).

@@ -54,6 +54,21 @@ pub struct DataFile {
     pub trajectories: Vec<Trajectory>,
 }
 
+impl DataFile {
+    /// Every point of every trajectory as a [`SampleSet`] of `d`-dimensional [`Origin::Trajectory`]
+    /// points (the trajectories' `eps` must be set).
+    pub fn into_set(self, d: usize) -> SampleSet {
+        let mut set = SampleSet { dim: d, ..Default::default() };
+        for (k, tr) in self.trajectories.iter().enumerate() {
+            for (j, x) in tr.states.chunks(d).enumerate() {
+                set.push(x, tr.eps, Origin::Trajectory { traj: k as u32, index: j as u32 });
+            }
+        }
+        set.trajectories = self.trajectories;
+        set
+    }
+}
+
 /// Column roles after matching the header against the system.
 enum Column {
     Id,
@@ -73,6 +88,25 @@ impl DataSampler {
         // A missing or unreadable data file is bad input (exit 2), named with its path.
         let text = std::fs::read(&self.path).map_err(|e| self.err(format!("cannot read it: {e}")))?;
         self.parse(&text, names, param)
+    }
+
+    /// The state columns of the file's header, in file order: every column but `trajectory`, `t` and
+    /// `eps` (how `stiffx identify --data` learns the species of a file with no system named).
+    pub fn state_columns(&self) -> Result<Vec<String>> {
+        let text = std::fs::read(&self.path).map_err(|e| self.err(format!("cannot read it: {e}")))?;
+        let mut rdr = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(text.as_slice());
+        let header = rdr.headers().map_err(|e| self.err(format!("cannot read the header: {e}")))?;
+        let names: Vec<String> =
+            header.iter().filter(|h| !["trajectory", "t", "eps"].contains(h)).map(str::to_string).collect();
+        if names.is_empty() {
+            return Err(self.err(
+                "line 1: no state columns; the header must name `trajectory`, `t`, optionally `eps`, and one column per species".into(),
+            ));
+        }
+        if let Some(h) = names.iter().find(|h| h.is_empty()) {
+            return Err(self.err(format!("line 1: an empty column name `{h}`; every species column needs a name")));
+        }
+        Ok(names)
     }
 
     /// [`read`](Self::read) on the file's bytes.
@@ -262,15 +296,7 @@ impl Sampler for DataSampler {
                 grid(eps_grid)
             )));
         }
-        let d = system.dim();
-        let mut set = SampleSet { dim: d, ..Default::default() };
-        for (k, tr) in file.trajectories.iter().enumerate() {
-            for (j, x) in tr.states.chunks(d).enumerate() {
-                set.push(x, tr.eps, Origin::Trajectory { traj: k as u32, index: j as u32 });
-            }
-        }
-        set.trajectories = std::mem::take(&mut file.trajectories);
-        Ok(set)
+        Ok(file.into_set(system.dim()))
     }
 
     fn describe(&self) -> String {

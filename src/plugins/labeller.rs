@@ -286,35 +286,7 @@ impl Labeller for FiniteDifference {
         Ok(())
     }
     fn label(&self, _system: &dyn StiffSystem, set: &SampleSet) -> Result<Vec<f64>> {
-        let d = set.dim;
-        let points = self.order + 1;
-        let mut out = vec![0.0; set.len() * d];
-        for (i, o) in set.origin.iter().enumerate() {
-            let Origin::Trajectory { traj, index } = *o else {
-                return Err(Error::Unsupported(
-                    "labeller `finite-difference` needs trajectory points, but the sampler produced cloud points; use labeller `burst` or `direct` with sampler `cloud`".into(),
-                ));
-            };
-            let tr = &set.trajectories[traj as usize];
-            let np = tr.states.len() / d;
-            if np < points {
-                return Err(Error::Unsupported(format!(
-                    "labeller `finite-difference` of order {} needs trajectories of at least {points} points; one has {np}",
-                    self.order
-                )));
-            }
-            let j = index as usize;
-            let (first, w) = if self.order == 2 {
-                let (first, w) = fd_weights(&tr.times, j);
-                (first, w.to_vec())
-            } else {
-                fd_stencil(&tr.times, j, points)
-            };
-            for k in 0..d {
-                out[i * d + k] = w.iter().enumerate().map(|(m, wm)| wm * tr.states[(first + m) * d + k]).sum();
-            }
-        }
-        Ok(out)
+        fd_labels(set, self.order)
     }
     fn describe(&self) -> String {
         if self.order == 2 {
@@ -323,6 +295,41 @@ impl Labeller for FiniteDifference {
             format!("finite-difference: order-{} differences along stored trajectories", self.order)
         }
     }
+}
+
+/// The `finite-difference` labels of a set of trajectory points: the derivative at every point along its
+/// trajectory from the `order + 1` nearest points ([`fd_stencil`]; order 2 uses [`fd_weights`]) — no
+/// system involved, so `stiffx identify --data` labels a file with it alone.
+pub fn fd_labels(set: &SampleSet, order: usize) -> Result<Vec<f64>> {
+    let d = set.dim;
+    let points = order + 1;
+    let mut out = vec![0.0; set.len() * d];
+    for (i, o) in set.origin.iter().enumerate() {
+        let Origin::Trajectory { traj, index } = *o else {
+            return Err(Error::Unsupported(
+                "labeller `finite-difference` needs trajectory points, but the sampler produced cloud points; use labeller `burst` or `direct` with sampler `cloud`".into(),
+            ));
+        };
+        let tr = &set.trajectories[traj as usize];
+        let np = tr.states.len() / d;
+        if np < points {
+            return Err(Error::Unsupported(format!(
+                "labeller `finite-difference` of order {} needs trajectories of at least {points} points; one has {np}",
+                order
+            )));
+        }
+        let j = index as usize;
+        let (first, w) = if order == 2 {
+            let (first, w) = fd_weights(&tr.times, j);
+            (first, w.to_vec())
+        } else {
+            fd_stencil(&tr.times, j, points)
+        };
+        for k in 0..d {
+            out[i * d + k] = w.iter().enumerate().map(|(m, wm)| wm * tr.states[(first + m) * d + k]).sum();
+        }
+    }
+    Ok(out)
 }
 
 /// Weights of the first derivative at point `j` of the increasing `times` from the `points` nearest

@@ -193,3 +193,120 @@ fn a_missing_data_file_is_named_with_exit_2() {
         );
     }
 }
+
+/// Nonzero eigenvalue moduli of a system's Jacobian at `x`, fastest first (Robertson: the first two).
+fn moduli(sys: &dyn stiffx::plugins::system::StiffSystem, x: &[f64], eps: f64) -> Vec<f64> {
+    sys.reference_eigenvalues(x, eps).iter().map(|l| l.norm()).collect()
+}
+
+/// `stiffx identify --data`: the CSV is the only input — no config, no system, no reference. The same
+/// three reactions come back; and the trust measure it reports without a reference (the jackknife spread
+/// of the identified eigenvalues along the data) has the size of their true error, checked here against
+/// `mechanisms/robertson.yaml` at every point of the file.
+#[test]
+fn robertson_is_identified_from_a_csv_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("robertson.csv");
+    write_trajectories(&data, &[0.25, 0.5, 1.0, 2.0, 4.0], 4, 150, 0.5);
+    let holdout = dir.path().join("holdout.csv");
+    write_trajectories(&holdout, &[0.7, 2.8], 2, 60, 0.123);
+    let out = dir.path().join("id");
+    let (code, stdout, stderr) = stiffx(&[
+        "identify",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--holdout",
+        holdout.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let learned =
+        stiffx::plugins::mechanism::MechanismSystem::from_file(&out.join("mechanism.yaml").display().to_string())
+            .unwrap();
+    let truth = stiffx::plugins::mechanism::MechanismSystem::from_file(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("mechanisms/robertson.yaml").display().to_string(),
+    )
+    .unwrap();
+    let report = stiffx::eval::reactions::match_reactions(&truth.mechanism, &learned.mechanism, 0.01);
+    let m = serde_json::to_value(&report).unwrap();
+    for g in m["groups"].as_array().unwrap() {
+        assert!(g["recovered"].as_bool().unwrap(), "{g}\n{stdout}");
+    }
+    assert!(m["spurious"].as_array().unwrap().is_empty(), "{}\n{stdout}", m["spurious"]);
+    assert_eq!(learned.mechanism.species, ["y1", "y2", "y3"]);
+    assert_eq!(learned.mechanism.train_eps, [0.25, 0.5, 1.0, 2.0, 4.0]);
+    assert_eq!(learned.mechanism.unseen_eps, [0.7, 2.8], "the held-out file's eps values");
+    // The true error of the two nonzero eigenvalues at every point of the file, against the spread.
+    let text = std::fs::read_to_string(&data).unwrap();
+    let mut errs = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<f64> = line.split(',').skip(1).map(|v| v.parse().unwrap()).collect();
+        let (eps, x) = (f[1], &f[2..5]);
+        let (a, b) = (moduli(&learned, x, eps), moduli(&truth, x, eps));
+        errs.push((0..2).map(|j| (a[j] - b[j]).abs() / b[j]).fold(0.0, f64::max));
+    }
+    errs.sort_by(f64::total_cmp);
+    let true_p95 = errs[errs.len() * 95 / 100];
+    let spectrum = std::fs::read_to_string(out.join("spectrum.csv")).unwrap();
+    let mut rows = spectrum.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "all_spread_p95").unwrap();
+    let spread: Vec<f64> = rows.map(|r| r.split(',').nth(col).unwrap().parse().unwrap()).collect();
+    assert_eq!(spread.len(), 5);
+    let spread = spread.iter().copied().fold(0.0, f64::max);
+    eprintln!("jackknife spread p95 {spread:e}, true error p95 {true_p95:e}");
+    assert!(true_err_ok(true_p95), "true p95 eigenvalue error {true_p95:e}\n{stdout}");
+    assert!(
+        spread > 0.3 * true_p95 && spread < 3.0 * true_p95,
+        "jackknife spread p95 {spread:e} against the true error p95 {true_p95:e}\n{stdout}"
+    );
+    // Rollouts of the file's own and of the held-out trajectories within 1 % of each species' range.
+    for (file, n) in [("rollouts.csv", 20), ("holdout.csv", 4)] {
+        let t = std::fs::read_to_string(out.join(file)).unwrap();
+        let mut rows = t.lines();
+        let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+        let c = header.iter().position(|h| *h == "max_rel").unwrap();
+        let worst: Vec<f64> = rows.map(|r| r.split(',').nth(c).unwrap().parse().unwrap()).collect();
+        assert_eq!(worst.len(), n, "{file}");
+        assert!(worst.iter().all(|w| *w < 1e-2), "{file}: {worst:?}");
+    }
+    // The label error estimate, one row per species, small for these resolved trajectories.
+    let le = std::fs::read_to_string(out.join("label_error.csv")).unwrap();
+    assert_eq!(le.lines().count(), 4, "{le}");
+}
+
+fn true_err_ok(p95: f64) -> bool {
+    p95.is_finite() && p95 < 1e-2
+}
+
+/// `--data` mode's bad input: every case exit 2 with the flag or file named, nothing written.
+#[test]
+fn bad_data_mode_input_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.csv");
+    write_trajectories(&good, &[1.0], 2, 20, 0.5);
+    let no_species = dir.path().join("nospecies.csv");
+    std::fs::write(&no_species, "trajectory,t,eps\na,0,1\na,1,1\na,2,1\n").unwrap();
+    let short = dir.path().join("short.csv");
+    std::fs::write(&short, "trajectory,t,A\na,0,1\na,1,0.5\na,2,0.25\n").unwrap();
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/robertson_data.toml");
+    let (g, n, s, c) =
+        (good.to_str().unwrap(), no_species.to_str().unwrap(), short.to_str().unwrap(), cfg.to_str().unwrap());
+    for (args, needle) in [
+        (vec!["--data", g, "--fd-order", "3"], "--fd-order"),
+        (vec!["--data", g, "--jackknife", "100000"], "--jackknife"),
+        (vec!["--data", n], "no state columns"),
+        (vec!["--data", s], "labels of order 4 need at least 5"),
+        (vec!["--config", c, "--jackknife", "3"], "only with --data"),
+        (vec!["--config", c, "--fd-order", "2"], "only with --data"),
+    ] {
+        let out = dir.path().join("o");
+        let mut all = vec!["identify", "--out", out.to_str().unwrap()];
+        all.extend(&args);
+        let (code, _, err) = stiffx(&all);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(needle) && !err.contains("panicked"), "{args:?}: {err}");
+        assert!(!out.exists(), "{args:?}: nothing written");
+    }
+}

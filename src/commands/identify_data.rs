@@ -1,0 +1,351 @@
+//! `stiffx identify --data FILE.csv`: a mechanism from a file of trajectories and nothing else — no
+//! config, no system, no reference anywhere. The species are the file's columns; the stiffness grid is
+//! the file's `eps` values (eps = 1 without the column).
+//!
+//! What replaces the reference system's metrics:
+//! - **label error estimate**: the order-`p` finite-difference labels `L⁽ᵖ⁾` against the order-`q`
+//!   ones (`q = p + 2`, or `4` for `p = 6`) on the same points. Their difference is the leading
+//!   truncation error of the lower-order stencil, `|L⁽ᵖ⁾ − L⁽ᵠ⁾| ≈ |L⁽ᵖ⁾ − f|` when the data are
+//!   smooth and resolved (`label_error.csv`: per species, median, p95 and max of
+//!   `|L⁽ᵖ⁾ − L⁽ᵠ⁾| / (|L⁽ᵠ⁾| + 10⁻³ RMS(L⁽ᵠ⁾))`);
+//! - **rollouts** of the file's own trajectories (`rollouts.csv`) and of `--holdout`'s
+//!   (`holdout.csv`) by BDF with the identified mechanism's analytic Jacobian, errors relative to each
+//!   species' range over the file;
+//! - **the identified spectrum along the data** (`spectrum.csv`): per eps, the fastest and slowest
+//!   nonzero `|λ|` of the identified Jacobian at the data points (the mechanism's conservation laws are
+//!   its zero eigenvalues) and the stiffness ratio;
+//! - **its jackknife spread** as the trust measure: the identification repeated `G` times, refit `g`
+//!   without the trajectories `k ≡ g (mod G)` (the delete-group jackknife; a bootstrap with
+//!   replacement leaves too few distinct trajectories at a few per eps), and at every point the
+//!   standard error `sqrt((G−1)/G · Σ_g |μ_i⁽ᵍ⁾ − λ_i|²) / |λ_i|` of each nonzero eigenvalue,
+//!   `μ_i⁽ᵍ⁾` the refit's eigenvalue nearest to `λ_i` (robust to reordering) — the ensemble spread of
+//!   `stiffx eval` for a fitted mechanism (in `spectrum.csv`).
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::cli::IdentifyArgs;
+use crate::error::{Error, Result};
+use crate::eval::reactions::learned_reactions;
+use crate::identify::{IdentifyConfig, identify as fit};
+use crate::io::write_csv;
+use crate::plugins::data::DataSampler;
+use crate::plugins::labeller::fd_labels;
+use crate::plugins::mechanism::{Mechanism, MechanismSystem};
+use crate::plugins::sampler::{SampleSet, Trajectory};
+use crate::plugins::system::StiffSystem;
+
+use super::identify::{distinct, fit_and_print, print_rollouts, rollouts, write_identified};
+
+/// Default number of jackknife groups (refits).
+const JACKKNIFE: usize = 10;
+/// Most jackknife groups allowed.
+const MAX_JACKKNIFE: usize = 1000;
+/// Most data points per eps at which the spectrum is computed (evenly strided).
+const SPECTRUM_POINTS: usize = 2000;
+/// Most test states written into the mechanism file (first states of the trajectories, strided).
+const TEST_STATES: usize = 8;
+
+/// The label error estimate of one species (`label_error.csv`).
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelError {
+    /// Species.
+    pub species: String,
+    /// Order of the labels used and of the comparison labels.
+    pub order: usize,
+    /// Order of the comparison labels.
+    pub against: usize,
+    /// Median of the relative difference over points.
+    pub median_rel: f64,
+    /// Its 95th percentile.
+    pub p95_rel: f64,
+    /// Its maximum.
+    pub max_rel: f64,
+}
+
+/// The identified spectrum along the data at one eps (`spectrum.csv`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SpectrumRow {
+    /// Stiffness value.
+    pub eps: f64,
+    /// Data points used.
+    pub points: usize,
+    /// Zero eigenvalues (the identified mechanism's conservation laws).
+    pub zero: usize,
+    /// Median and maximum of the fastest `|λ|`.
+    pub fast_p50: f64,
+    /// Maximum of the fastest `|λ|`.
+    pub fast_max: f64,
+    /// Median of the slowest nonzero `|λ|`.
+    pub slow_p50: f64,
+    /// Minimum of the slowest nonzero `|λ|`.
+    pub slow_min: f64,
+    /// Largest fastest/slowest ratio at one point.
+    pub stiffness_ratio_max: f64,
+    /// Jackknife refits that succeeded.
+    pub refits: usize,
+    /// Median and 95th percentile over points of the fastest eigenvalue's relative jackknife spread.
+    pub fast_spread_p50: f64,
+    /// 95th percentile of the same.
+    pub fast_spread_p95: f64,
+    /// Median over points of the largest relative spread of any nonzero eigenvalue.
+    pub all_spread_p50: f64,
+    /// 95th percentile of the same.
+    pub all_spread_p95: f64,
+}
+
+/// `stiffx identify --data FILE.csv --out DIR`.
+pub(super) fn from_data(a: &IdentifyArgs, path: &Path, icfg: &IdentifyConfig) -> Result<()> {
+    let order = a.fd_order.unwrap_or(4);
+    if ![2, 4, 6].contains(&order) {
+        return Err(Error::invalid("--fd-order", order, "2, 4 or 6"));
+    }
+    let groups = a.jackknife.unwrap_or(JACKKNIFE);
+    if groups > MAX_JACKKNIFE {
+        return Err(Error::invalid("--jackknife", groups, format!("0 (none) … {MAX_JACKKNIFE}")));
+    }
+    let reader = DataSampler { path: path.display().to_string(), eps: None };
+    let names = reader.state_columns()?;
+    let d = names.len();
+    icfg.validate(d)?;
+    let mut file = reader.read(&names, "eps")?;
+    let has_eps = !file.trajectories[0].eps.is_nan();
+    for t in file.trajectories.iter_mut().filter(|t| t.eps.is_nan()) {
+        t.eps = 1.0;
+    }
+    if let Some((id, tr)) = file.ids.iter().zip(&file.trajectories).find(|(_, t)| t.times.len() < order + 1) {
+        return Err(Error::Data {
+            path: path.to_path_buf(),
+            message: format!(
+                "trajectory `{id}` has {} points; labels of order {order} need at least {}",
+                tr.times.len(),
+                order + 1
+            ),
+        });
+    }
+    let trajectories = file.trajectories.clone();
+    let train_eps = distinct(&trajectories.iter().map(|t| t.eps).collect::<Vec<_>>());
+    let frame = frame(&names, &trajectories, &train_eps, a.holdout.as_deref())?;
+    let set = file.into_set(d);
+    println!(
+        "{}: {} trajectories, {} points; species {}; {}",
+        path.display(),
+        trajectories.len(),
+        set.len(),
+        names.join(", "),
+        if has_eps {
+            format!("eps {}", train_eps.iter().map(|e| format!("{e}")).collect::<Vec<_>>().join(", "))
+        } else {
+            "no `eps` column: every trajectory at eps = 1".into()
+        }
+    );
+    let labels = fd_labels(&set, order)?;
+    let against = if order < 6 { order + 2 } else { 4 };
+    let errors = if trajectories.iter().all(|t| t.times.len() > against) {
+        label_errors(&names, &labels, &fd_labels(&set, against)?, order, against)
+    } else {
+        Vec::new()
+    };
+    write_csv(&a.out.join("label_error.csv"), &errors)?;
+    for e in &errors {
+        println!(
+            "  label error estimate (order {} against {}), {}: median {:.1e}, p95 {:.1e}, max {:.1e} relative",
+            e.order, e.against, e.species, e.median_rel, e.p95_rel, e.max_rel
+        );
+    }
+    let id = fit_and_print(&set, &labels, icfg, &names)?;
+    let learned: Vec<_> = id.reactions.iter().map(|r| r.reaction.clone()).collect();
+    let mech = Mechanism { reactions: learned_reactions(&learned, &names, 0.0), ..frame.clone() };
+    let identified = write_identified(&a.out, &mech, &id, icfg, &path.display().to_string())?;
+    // Rollout tolerances: relative 1e-6; absolute 1e-8 of the smallest species range in the file.
+    let range = ranges(&set.x, d);
+    let smallest = range.iter().copied().filter(|r| *r > 0.0).fold(f64::INFINITY, f64::min);
+    let tol = (1e-6, if smallest.is_finite() { 1e-8 * smallest } else { 1e-12 });
+    let own = rollouts(&identified, &names, Some(1.0), tol, path)?;
+    write_csv(&a.out.join("rollouts.csv"), &own)?;
+    print_rollouts("the file's own trajectories", path, &own);
+    if let Some(h) = &a.holdout {
+        let rows = rollouts(&identified, &names, Some(1.0), tol, h)?;
+        write_csv(&a.out.join("holdout.csv"), &rows)?;
+        print_rollouts("held-out trajectories", h, &rows);
+    }
+    // The delete-group jackknife: trajectory k is left out of refit k mod G, same settings.
+    let groups = groups.min(trajectories.len());
+    let mut members = Vec::new();
+    for g in 0..groups {
+        let keep: Vec<Trajectory> =
+            trajectories.iter().enumerate().filter(|(k, _)| k % groups != g).map(|(_, t)| t.clone()).collect();
+        let s = crate::plugins::data::DataFile { ids: Vec::new(), trajectories: keep }.into_set(d);
+        let Ok(l) = fd_labels(&s, order) else { continue };
+        if let Ok(f) = fit(&s, &l, icfg) {
+            let learned: Vec<_> = f.reactions.iter().map(|r| r.reaction.clone()).collect();
+            let m = Mechanism { reactions: learned_reactions(&learned, &names, 0.0), ..frame.clone() };
+            members.push(MechanismSystem { file: String::new(), mechanism: m });
+        }
+    }
+    let rows = spectrum(&identified, &members, &set);
+    write_csv(&a.out.join("spectrum.csv"), &rows)?;
+    println!(
+        "the identified spectrum along the data (jackknife: {} refits of {groups}, each without a group of trajectories):",
+        members.len()
+    );
+    println!(
+        "  {:>10} {:>7} {:>5} {:>11} {:>11} {:>11} {:>11} {:>11} {:>13} {:>13}",
+        "eps",
+        "points",
+        "zero",
+        "|λ|fast p50",
+        "|λ|fast max",
+        "|λ|slow p50",
+        "|λ|slow min",
+        "ratio max",
+        "fast spread95",
+        "all spread95"
+    );
+    for r in &rows {
+        println!(
+            "  {:>10} {:>7} {:>5} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>11.3e} {:>13.2e} {:>13.2e}",
+            r.eps,
+            r.points,
+            r.zero,
+            r.fast_p50,
+            r.fast_max,
+            r.slow_p50,
+            r.slow_min,
+            r.stiffness_ratio_max,
+            r.fast_spread_p95,
+            r.all_spread_p95
+        );
+    }
+    println!("results in {}", a.out.display());
+    Ok(())
+}
+
+/// Everything of the mechanism file but its reactions, from the data: the grids (unseen: the held-out
+/// file's other eps values, else half the smallest and twice the largest training value), the box of
+/// the first states (clamped at 0), up to [`TEST_STATES`] first states as test states, and the longest
+/// trajectory's duration as the horizon.
+fn frame(names: &[String], trs: &[Trajectory], train_eps: &[f64], holdout: Option<&Path>) -> Result<Mechanism> {
+    let d = names.len();
+    let mut initial = vec![[f64::INFINITY, f64::NEG_INFINITY]; d];
+    for t in trs {
+        for (b, x) in initial.iter_mut().zip(&t.states[..d]) {
+            *b = [b[0].min(x.max(0.0)), b[1].max(x.max(0.0))];
+        }
+    }
+    let stride = trs.len().div_ceil(TEST_STATES).max(1);
+    let test_states: Vec<Vec<f64>> =
+        trs.iter().step_by(stride).map(|t| t.states[..d].iter().map(|v| v.max(0.0)).collect()).collect();
+    let horizon = trs.iter().map(|t| t.times[t.times.len() - 1] - t.times[0]).fold(0.0, f64::max);
+    let mut unseen = Vec::new();
+    if let Some(h) = holdout {
+        let reader = DataSampler { path: h.display().to_string(), eps: None };
+        let file = reader.read(names, "eps")?;
+        let e: Vec<f64> = file.trajectories.iter().map(|t| if t.eps.is_nan() { 1.0 } else { t.eps }).collect();
+        unseen = distinct(&e).into_iter().filter(|e| !train_eps.contains(e)).collect();
+    }
+    if unseen.is_empty() {
+        unseen = vec![0.5 * train_eps[0], 2.0 * train_eps[train_eps.len() - 1]];
+    }
+    Ok(Mechanism {
+        species: names.to_vec(),
+        reactions: Vec::new(),
+        train_eps: train_eps.to_vec(),
+        unseen_eps: unseen,
+        initial,
+        test_states,
+        horizon: if horizon > 0.0 { horizon } else { 1.0 },
+    })
+}
+
+/// Each species' range over the rows of `x` (`n × d`).
+fn ranges(x: &[f64], d: usize) -> Vec<f64> {
+    let mut r = vec![[f64::INFINITY, f64::NEG_INFINITY]; d];
+    for row in x.chunks(d) {
+        for (b, v) in r.iter_mut().zip(row) {
+            *b = [b[0].min(*v), b[1].max(*v)];
+        }
+    }
+    r.iter().map(|b| b[1] - b[0]).collect()
+}
+
+/// The label error estimate per species (see the module docs).
+fn label_errors(names: &[String], lp: &[f64], lq: &[f64], order: usize, against: usize) -> Vec<LabelError> {
+    let d = names.len();
+    let n = lp.len() / d;
+    (0..d)
+        .map(|k| {
+            let rms = ((0..n).map(|i| lq[i * d + k].powi(2)).sum::<f64>() / n as f64).sqrt();
+            let rel: Vec<f64> = (0..n)
+                .map(|i| {
+                    (lp[i * d + k] - lq[i * d + k]).abs() / (lq[i * d + k].abs() + 1e-3 * rms).max(f64::MIN_POSITIVE)
+                })
+                .collect();
+            let q = crate::stats::quantiles(rel.clone(), &[0.5, 0.95]);
+            LabelError {
+                species: names[k].clone(),
+                order,
+                against,
+                median_rel: q[0].unwrap_or(f64::NAN),
+                p95_rel: q[1].unwrap_or(f64::NAN),
+                max_rel: rel.iter().copied().fold(0.0, f64::max),
+            }
+        })
+        .collect()
+}
+
+/// The identified spectrum and its jackknife spread at up to [`SPECTRUM_POINTS`] data points per eps.
+fn spectrum(identified: &MechanismSystem, members: &[MechanismSystem], set: &SampleSet) -> Vec<SpectrumRow> {
+    let d = set.dim;
+    let zero = identified.invariants().len().min(d);
+    let nonzero = d - zero;
+    let mut rows = Vec::new();
+    for eps in distinct(&set.eps) {
+        let idx: Vec<usize> = (0..set.len()).filter(|&i| set.eps[i] == eps).collect();
+        let stride = idx.len().div_ceil(SPECTRUM_POINTS).max(1);
+        let (mut fast, mut slow, mut ratio, mut fast_spread, mut all_spread) = (vec![], vec![], vec![], vec![], vec![]);
+        for &i in idx.iter().step_by(stride) {
+            let x = &set.x[i * d..(i + 1) * d];
+            let lam = identified.reference_eigenvalues(x, eps);
+            let ev: Vec<f64> = lam.iter().map(|l| l.norm()).collect();
+            if nonzero == 0 {
+                continue;
+            }
+            fast.push(ev[0]);
+            slow.push(ev[nonzero - 1]);
+            ratio.push(ev[0] / ev[nonzero - 1]);
+            if members.len() >= 2 {
+                let b: Vec<_> = members.iter().map(|m| m.reference_eigenvalues(x, eps)).collect();
+                // Each member's eigenvalue nearest to λ_j (robust to a member's reordering).
+                let spread = |j: usize| {
+                    let ss: f64 = b
+                        .iter()
+                        .map(|e| e.iter().map(|m| (m - lam[j]).norm()).fold(f64::INFINITY, f64::min).powi(2))
+                        .sum();
+                    let g = b.len() as f64;
+                    ((g - 1.0) / g * ss).sqrt() / ev[j].max(f64::MIN_POSITIVE)
+                };
+                fast_spread.push(spread(0));
+                all_spread.push((0..nonzero).map(spread).fold(0.0, f64::max));
+            }
+        }
+        let q = |v: &[f64], p: f64| crate::stats::quantile(v.to_vec(), p).unwrap_or(f64::NAN);
+        rows.push(SpectrumRow {
+            eps,
+            points: fast.len(),
+            zero,
+            fast_p50: q(&fast, 0.5),
+            fast_max: fast.iter().copied().fold(f64::NAN, f64::max),
+            slow_p50: q(&slow, 0.5),
+            slow_min: slow.iter().copied().fold(f64::NAN, f64::min),
+            stiffness_ratio_max: ratio.iter().copied().fold(f64::NAN, f64::max),
+            refits: members.len(),
+            fast_spread_p50: q(&fast_spread, 0.5),
+            fast_spread_p95: q(&fast_spread, 0.95),
+            all_spread_p50: q(&all_spread, 0.5),
+            all_spread_p95: q(&all_spread, 0.95),
+        });
+    }
+    rows
+}
