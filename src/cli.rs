@@ -18,8 +18,7 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// Refuse configs whose estimated memory exceeds this size (bytes, or with a unit: 512M, 8G);
-    /// default: the memory available when the command starts.
+    /// Refuse configs whose estimated memory exceeds this (bytes, or 512M, 8G; default: what is free).
     #[arg(long, global = true, value_name = "SIZE")]
     pub max_memory: Option<String>,
 }
@@ -45,8 +44,7 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Rewrite a checkpoint as checkpoint.json + checkpoint.safetensors (format 2) for other tools.
     Export(ExportArgs),
-    /// Identify a mass-action mechanism from a config's labelled data (trajectories alone with a `data`
-    /// sampler) by sparse regression; writes it as a mechanism file and evaluates it.
+    /// Identify a mass-action mechanism from a config's data or a CSV of trajectories (a mechanism file).
     Identify(IdentifyArgs),
     /// List the jobs a spec (sweep file or compare spec) expands to; `--slurm` writes an sbatch array.
     Jobs(JobsArgs),
@@ -67,8 +65,7 @@ pub struct JobsArgs {
     /// Print only the number of jobs (for `seq 0 $((N-1)) | parallel …`).
     #[arg(long, conflicts_with = "slurm")]
     pub count: bool,
-    /// Print an sbatch script with one array task per job instead of the list; the device options
-    /// given here are passed to every task.
+    /// Print an sbatch script, one array task per job (the device options given pass to every task).
     #[arg(long)]
     pub slurm: bool,
     #[command(flatten)]
@@ -108,21 +105,16 @@ pub struct CollectArgs {
 /// `stiffx identify`.
 #[derive(Debug, Args)]
 pub struct IdentifyArgs {
-    /// TOML config: its system (state names, eps grids, the evaluation's reference), sampler and
-    /// labeller give the labelled data; its `[eval]` the evaluation.
+    /// TOML config: its system, sampler and labeller give the labelled data, its `[eval]` the evaluation.
     #[arg(long, required_unless_present = "data", conflicts_with = "data")]
     pub config: Option<PathBuf>,
-    /// A CSV of trajectories as the only input, no config and no system (the `data` sampler's format;
-    /// the species are the header's columns other than `trajectory`, `t`, `eps`; without `eps` every
-    /// trajectory is at eps = 1): finite-difference labels, the identification, rollouts of the
-    /// file's own trajectories and of `--holdout`'s, and the identified spectrum along the data.
+    /// A CSV of trajectories as the only input, no config, no system (docs/cli.md).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// With `--data`: the order of the finite-difference labels (2, 4 or 6).
     #[arg(long)]
     pub fd_order: Option<usize>,
-    /// With `--data`: refits, each without one group of the file's trajectories (the delete-group
-    /// jackknife, default 10); their eigenvalue spread along the data is the trust measure (0: none).
+    /// With `--data`: jackknife refits (default 10; 0: none), their eigenvalue spread the error bar.
     #[arg(long)]
     pub jackknife: Option<usize>,
     /// Output directory (`mechanism.yaml`, `identification.json`, `per_eps.csv`, …).
@@ -131,8 +123,7 @@ pub struct IdentifyArgs {
     /// Largest total order of the library's monomials (1–4).
     #[arg(long, default_value_t = 2)]
     pub max_order: u32,
-    /// Terms whose share of a species' weighted labels is below this are dropped (sequential
-    /// thresholding).
+    /// Terms whose share of a species' weighted labels is below this are dropped (STLSQ).
     #[arg(long, default_value_t = 1e-3)]
     pub threshold: f64,
     /// Floor of the relative least-squares weights, relative to each species' RMS label.
@@ -141,11 +132,13 @@ pub struct IdentifyArgs {
     /// Relative singular value of the (RMS-scaled) labels below which a direction is a conservation law.
     #[arg(long, default_value_t = 1e-5)]
     pub invariant_tol: f64,
+    /// Power-law misfit in eps above which a monomial is pruned (≥ 3 eps values; `inf`: never).
+    #[arg(long, default_value_t = 0.05)]
+    pub power_law_tol: f64,
     /// Evaluate the unseen stiffness values too (with `--config`).
     #[arg(long, conflicts_with = "data")]
     pub unseen: bool,
-    /// A held-out CSV of trajectories (the `data` sampler's format, at any eps): each is rolled out
-    /// with the identified mechanism from its first state and compared (`holdout.csv`).
+    /// A held-out CSV of trajectories, each rolled out from its first state (`holdout.csv`).
     #[arg(long)]
     pub holdout: Option<PathBuf>,
 }
@@ -155,12 +148,10 @@ pub struct IdentifyArgs {
 pub struct ExportArgs {
     /// Checkpoint (its `checkpoint.json`, format 1 or 2, or the directory holding it).
     pub checkpoint: PathBuf,
-    /// Directory to write `checkpoint.json` and `checkpoint.safetensors` to (and `mechanism.yaml` for
-    /// a reaction network).
+    /// Directory for `checkpoint.json`, `checkpoint.safetensors` (and a network's `mechanism.yaml`).
     #[arg(long)]
     pub out: PathBuf,
-    /// Reaction networks: snap orders and stoichiometric coefficients within this distance of an
-    /// integer to it in `mechanism.yaml` (0: write the learned values exactly).
+    /// Reaction networks: snap orders and coefficients this close to an integer to it (0: exact).
     #[arg(long, default_value_t = 0.0, value_parser = round_tolerance)]
     pub round: f64,
 }
@@ -187,8 +178,7 @@ pub struct InspectArgs {
     /// Also write the comparison as JSON to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Reaction networks: the true mechanism file to match the learned reactions against (default:
-    /// the checkpoint's system, when it is a mechanism).
+    /// Reaction networks: the true mechanism file to match against (default: the checkpoint's).
     #[arg(long)]
     pub truth: Option<PathBuf>,
     #[command(flatten)]
@@ -211,9 +201,8 @@ pub struct CompareArgs {
     /// Comma-separated seeds.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub seeds: Vec<u64>,
-    /// Base configs: labeller, model, training, evaluation, and the settings of the transform and sampler
-    /// they name. A system named by one of them uses that one (e.g. `configs/robertson.toml` for its
-    /// log-spaced times and BDF rollouts); the others use the first.
+    /// Base configs (labeller, model, training, evaluation, transform and sampler settings); a system
+    /// named by one of them uses that one (`configs/robertson.toml`), the others the first.
     #[arg(long, num_args = 1.., default_value = "configs/compare.toml")]
     pub config: Vec<PathBuf>,
     /// Override the number of epochs.
@@ -288,8 +277,7 @@ pub enum BenchPart {
 /// `stiffx run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Registered system name, or a mechanism file (`mechanisms/pollu.yaml`); overrides the config's
-    /// system.
+    /// Registered system name or a mechanism file (`mechanisms/pollu.yaml`), overriding the config's.
     #[arg(long)]
     pub system: Option<String>,
     /// TOML config file (see configs/).
@@ -343,12 +331,10 @@ pub struct EvalArgs {
     /// Also evaluate the system's unseen grid (paper eq. 33).
     #[arg(long)]
     pub unseen: bool,
-    /// Rollout integrator: rk4 (the checkpoint config's default) or bdf (implicit, with the learned
-    /// Jacobian; for stiffness values where RK4 at the config's dt is unstable).
+    /// Rollout integrator: rk4 (the config's default) or bdf (the learned Jacobian; where RK4 is unstable).
     #[arg(long, value_enum)]
     pub integrator: Option<crate::config::Integrator>,
-    /// Evaluation horizon, replacing the checkpoint config's `eval.horizon` (same spacing and `dt`):
-    /// e.g. several cycles of an oscillator, for its period error (`period_rel`).
+    /// Evaluation horizon replacing `eval.horizon` (e.g. several cycles, for `period_rel`).
     #[arg(long, allow_hyphen_values = true)]
     pub horizon: Option<f64>,
     /// Output directory (default: `eval/` next to the checkpoint; required with several checkpoints).

@@ -52,6 +52,7 @@ fn main() -> ExitCode {
         Command::Compare(a) => stiffx::commands::sweep::compare(&a),
         Command::Inspect(a) => stiffx::commands::inspect::inspect(&a),
         Command::Export(a) => stiffx::commands::export::export(&a),
+        Command::Identify(a) if a.data.is_some() => stiffx::commands::identify_data::identify_data(&a),
         Command::Identify(a) => stiffx::commands::identify::identify(&a),
         Command::Jobs(a) => stiffx::commands::jobs::jobs(&a),
         Command::RunJob(a) => stiffx::commands::jobs::run_job(&a),

@@ -26,19 +26,25 @@ use super::{print_eval_table, time_label};
 /// Tolerance on a reaction group's relative error for it to count as recovered.
 const RECOVERED_TOL: f64 = 0.01;
 
-/// `stiffx identify --config C --out DIR` or `stiffx identify --data FILE.csv --out DIR`.
+/// `stiffx identify --config C --out DIR` (`--data FILE.csv` instead of `--config`:
+/// `identify_data`).
 pub fn identify(a: &IdentifyArgs) -> Result<()> {
-    let icfg = IdentifyConfig {
+    let config = a
+        .config
+        .as_deref()
+        .ok_or_else(|| Error::invalid("--config", "(not given)", "a TOML config, or --data FILE.csv"))?;
+    from_config(a, config, &settings(a))
+}
+
+/// The identification's settings from the flags.
+pub(super) fn settings(a: &IdentifyArgs) -> IdentifyConfig {
+    IdentifyConfig {
         max_order: a.max_order,
         threshold: a.threshold,
         weight_floor: a.weight_floor,
         invariant_tol: a.invariant_tol,
+        power_law_tol: a.power_law_tol,
         ..IdentifyConfig::default()
-    };
-    match (&a.config, &a.data) {
-        (Some(c), _) => from_config(a, c, &icfg),
-        (None, Some(d)) => super::identify_data::from_data(a, d, &icfg),
-        (None, None) => Err(Error::invalid("--config", "(not given)", "a TOML config, or --data FILE.csv")),
     }
 }
 
@@ -143,6 +149,16 @@ pub(super) fn fit_and_print(
         icfg.max_order,
         icfg.threshold
     );
+    for (nu, misfit) in &id.pruned {
+        let law: Vec<String> = nu
+            .iter()
+            .zip(names)
+            .filter(|(e, _)| **e > 0)
+            .map(|(e, n)| if *e == 1 { n.clone() } else { format!("{n}^{e}") })
+            .collect();
+        let law = if law.is_empty() { "1".to_string() } else { law.join(" ") };
+        println!("  pruned: rate law {law} (power-law misfit {misfit:.2e} > {:e})", icfg.power_law_tol);
+    }
     for w in &id.invariants {
         let terms: Vec<String> =
             w.iter().zip(names).filter(|(v, _)| v.abs() > 1e-9).map(|(v, n)| format!("{v:+.6} {n}")).collect();

@@ -36,7 +36,7 @@ use crate::plugins::mechanism::{Mechanism, MechanismSystem};
 use crate::plugins::sampler::{SampleSet, Trajectory};
 use crate::plugins::system::StiffSystem;
 
-use super::identify::{distinct, fit_and_print, print_rollouts, rollouts, write_identified};
+use super::identify::{distinct, fit_and_print, print_rollouts, rollouts, settings, write_identified};
 
 /// Default number of jackknife groups (refits).
 const JACKKNIFE: usize = 10;
@@ -96,7 +96,13 @@ pub struct SpectrumRow {
 }
 
 /// `stiffx identify --data FILE.csv --out DIR`.
-pub(super) fn from_data(a: &IdentifyArgs, path: &Path, icfg: &IdentifyConfig) -> Result<()> {
+pub fn identify_data(a: &IdentifyArgs) -> Result<()> {
+    let path =
+        a.data.as_deref().ok_or_else(|| Error::invalid("--data", "(not given)", "a CSV file of trajectories"))?;
+    from_data(a, path, &settings(a))
+}
+
+fn from_data(a: &IdentifyArgs, path: &Path, icfg: &IdentifyConfig) -> Result<()> {
     let order = a.fd_order.unwrap_or(4);
     if ![2, 4, 6].contains(&order) {
         return Err(Error::invalid("--fd-order", order, "2, 4 or 6"));

@@ -1,5 +1,5 @@
 //! The subcommands behind the CLI, one module per command: [`run`], [`eval`], [`bench`](mod@bench),
-//! [`sweep`] (with `compare` and `diagnose`), [`inspect`], [`export`], [`identify`](mod@identify) and [`jobs`] (with `run-job` and `collect`).
+//! [`sweep`] (with `compare` and `diagnose`), [`inspect`], [`export`], [`identify`](mod@identify) (and [`identify_data`] for `--data`) and [`jobs`] (with `run-job` and `collect`).
 //! Each returns a typed error; `main` maps it to the exit code. Here: the tables that `run` and `eval`
 //! both print.
 
@@ -7,7 +7,7 @@ pub mod bench;
 pub mod eval;
 pub mod export;
 pub mod identify;
-mod identify_data;
+pub mod identify_data;
 pub mod inspect;
 pub mod jobs;
 pub mod run;
