@@ -321,8 +321,7 @@ pub struct RunArgs {
 /// `stiffx eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Checkpoint(s) written by `stiffx run`; with several (e.g. one per seed) the per-eps metrics
-    /// are also averaged over them (mean ± std, `eps_curve.csv`, Fig. 10).
+    /// Checkpoint(s) of `stiffx run`; several (one per seed): also mean ± std (`eps_curve.csv`, Fig. 10).
     #[arg(long, num_args = 1.., required = true)]
     pub checkpoint: Vec<PathBuf>,
     /// Comma-separated stiffness values (default: the config's evaluation grid).
@@ -337,12 +336,14 @@ pub struct EvalArgs {
     /// Evaluation horizon replacing `eval.horizon` (e.g. several cycles, for `period_rel`).
     #[arg(long, allow_hyphen_values = true)]
     pub horizon: Option<f64>,
+    /// A CSV of test initial states replacing the system's (`eval.initial_states`; docs/cli.md).
+    #[arg(long)]
+    pub initial_states: Option<PathBuf>,
     /// Output directory (default: `eval/` next to the checkpoint; required with several checkpoints).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// With several checkpoints, also evaluate their deep ensemble (the mean of their fields, its exact
-    /// Jacobian the mean of theirs) in `ensemble/`, with the members' eigenvalue spread as an error
-    /// estimate checked against the true spectrum (`ensemble.csv`).
+    /// With several checkpoints, also evaluate their deep ensemble (mean field, mean Jacobian) in
+    /// `ensemble/`, the members' eigenvalue spread checked against the true spectrum (`ensemble.csv`).
     #[arg(long)]
     pub ensemble: bool,
     #[command(flatten)]

@@ -64,6 +64,10 @@ pub struct EvalConfig {
     pub reference_method: crate::ode::Method,
     /// Absolute tolerance of the reference solution.
     pub reference_atol: f64,
+    /// A CSV of test initial states replacing the system's (one column per state, named as the system
+    /// names them; one row per state; `stiffx eval --initial-states`), e.g. states below a slow manifold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initial_states: Option<String>,
 }
 
 impl EvalConfig {
@@ -100,6 +104,7 @@ impl Default for EvalConfig {
             rollout_atol: 1e-9,
             reference_method: crate::ode::Method::Tsit45,
             reference_atol: 1e-13,
+            initial_states: None,
         }
     }
 }
@@ -195,7 +200,7 @@ impl Config {
         let e = &self.eval;
         let times = crate::ode::count_times(e.spacing, e.dt, e.horizon, e.points.max(0) as usize) as f64;
         let eval_eps = (self.eval_eps().len() + self.system.unseen_grid().len() + 1) as f64;
-        let tests = self.system.test_initial_states().len() as f64;
+        let tests = self.test_states().map_or(1, |s| s.len()) as f64;
         vec![
             ("sampler (per_eps, k, dt, points)", n * (2.0 * d + 1.0) * 8.0 * 4.0 + jac),
             ("model.width, model.hidden", params * 8.0 * 10.0),
@@ -208,6 +213,14 @@ impl Config {
     /// (`None`: no limit known). [`validate`](Self::validate) calls it with [`crate::resources::limit`].
     pub fn check_resources(&self, limit: Option<u64>) -> Result<()> {
         crate::resources::check(&self.memory_estimate(), limit)
+    }
+
+    /// The evaluation's test initial states: `eval.initial_states`' file, else the system's.
+    pub fn test_states(&self) -> Result<Vec<Vec<f64>>> {
+        match &self.eval.initial_states {
+            Some(p) => crate::plugins::data::read_states(p, &self.system.state_names()),
+            None => Ok(self.system.test_initial_states()),
+        }
     }
 
     /// Every field's own check (finite, in range, consistent), without the memory estimate.
@@ -310,6 +323,9 @@ impl Config {
         Error::positive("eval.reference_atol", e.reference_atol)?;
         Error::positive("eval.rollout_rtol", e.rollout_rtol)?;
         Error::positive("eval.rollout_atol", e.rollout_atol)?;
+        if e.initial_states.is_some() {
+            self.test_states()?;
+        }
         if e.spacing == crate::ode::Spacing::Log && e.integrator == Integrator::Rk4 {
             return Err(Error::invalid(
                 "eval.integrator",

@@ -39,6 +39,10 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     let mut cks: Vec<Checkpoint> = a.checkpoint.iter().map(|p| Checkpoint::load(p)).collect::<Result<_>>()?;
     for ck in &mut cks {
         crate::engine::evalspec::override_eval(&mut ck.config, a.horizon, a.integrator, "--horizon")?;
+        if let Some(p) = &a.initial_states {
+            ck.config.eval.initial_states = Some(p.display().to_string());
+            ck.config.test_states()?;
+        }
     }
     let sys = &cks[0].config.system;
     for (ck, p) in cks.iter().zip(&a.checkpoint) {

@@ -1,5 +1,5 @@
 //! The spectral evaluation of a checkpoint: at every eps, rollouts of the learned RHS from the
-//! system's test initial states against the reference (eq. 17), learned against exact eigenvalues
+//! system's test initial states (or `eval.initial_states`' file) against the reference (eq. 17), learned against exact eigenvalues
 //! along the reference trajectories (eq. 18), period errors of oscillators, per-decade time windows,
 //! and the traces behind Figs. 7–8 (`traces.csv`).
 
@@ -100,7 +100,7 @@ pub fn evaluate_field(
     for &e in &eps_all {
         sys.check_param(e)?;
     }
-    let inits = sys.test_initial_states();
+    let inits = cfg.test_states()?;
     let times = cfg.eval.times();
     let steps = times.len() - 1;
     let x0: Vec<f64> = inits.iter().flatten().copied().collect();

@@ -239,6 +239,64 @@ impl DataSampler {
     }
 }
 
+/// Most rows of an initial-states file ([`read_states`]).
+pub const MAX_STATES: usize = 100_000;
+
+/// Test initial states from a CSV file (`eval.initial_states`): a header naming every state component
+/// of `names` once (any order, no other column), then one row per state of finite numbers; at most
+/// [`MAX_STATES`] rows. Errors give the file, line and column and what is allowed.
+pub fn read_states(path: &str, names: &[String]) -> Result<Vec<Vec<f64>>> {
+    let err = |message: String| Error::Data { path: PathBuf::from(path), message };
+    let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read it (eval.initial_states): {e}")))?;
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(bytes.as_slice());
+    let header = rdr.headers().map_err(|e| err(format!("cannot read the header: {e}")))?.clone();
+    let mut col = Vec::new();
+    for (c, h) in header.iter().enumerate() {
+        match names.iter().position(|n| n == h) {
+            Some(k) if !col.contains(&k) => col.push(k),
+            Some(_) => return Err(err(format!("line 1, column {}: `{h}` given twice", c + 1))),
+            None => {
+                return Err(err(format!(
+                    "line 1, column {}: unknown column `{h}`; the header names each state once: {}",
+                    c + 1,
+                    names.join(", ")
+                )));
+            }
+        }
+    }
+    if col.len() != names.len() {
+        let missing: Vec<&str> =
+            names.iter().enumerate().filter(|(k, _)| !col.contains(k)).map(|(_, n)| n.as_str()).collect();
+        return Err(err(format!("line 1: missing column(s) {}", missing.join(", "))));
+    }
+    let mut states = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| err(e.to_string()))?;
+        let line = rec.position().map_or(0, |p| p.line());
+        if states.len() == MAX_STATES {
+            return Err(err(format!("line {line}: more than {MAX_STATES} states")));
+        }
+        let mut x = vec![0.0; names.len()];
+        for (c, (field, &k)) in rec.iter().zip(&col).enumerate() {
+            x[k] = match field.parse::<f64>() {
+                Ok(v) if v.is_finite() => v,
+                _ => {
+                    return Err(err(format!(
+                        "line {line}, column {} (`{}`): `{field}` is not a finite number",
+                        c + 1,
+                        names[k]
+                    )));
+                }
+            };
+        }
+        states.push(x);
+    }
+    if states.is_empty() {
+        return Err(err("no states after the header".into()));
+    }
+    Ok(states)
+}
+
 /// Whether the data's stiffness value `data` is the grid's `grid` (to 1e-12 relative: the file's decimal
 /// text and the config's may round differently).
 fn same_eps(grid: f64, data: f64) -> bool {
