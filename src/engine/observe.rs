@@ -109,10 +109,23 @@ impl Observer for Files {
     }
 }
 
-/// Progress on stderr: what the loop is doing and a bar over the training epochs.
+/// Progress on stderr: what the loop is doing and a bar over the training epochs — or, when stderr is
+/// not a terminal (a cluster job's log, `2> file`), where a bar would print nothing, one plain line
+/// per [`LOG_EVERY`] seconds (and the first and last epoch): epoch, losses, best epoch, elapsed, ETA.
 #[derive(Default)]
 pub struct Progress {
     bar: Option<ProgressBar>,
+    log: Option<LogLines>,
+}
+
+/// Seconds between two progress lines when stderr is not a terminal.
+pub const LOG_EVERY: f64 = 30.0;
+
+/// State of the plain progress lines.
+struct LogLines {
+    rows: usize,
+    start: std::time::Instant,
+    last: Option<std::time::Instant>,
 }
 
 impl Observer for Progress {
@@ -126,13 +139,36 @@ impl Observer for Progress {
         Ok(())
     }
     fn on_train_start(&mut self, _ck: &Checkpoint, rows: usize) -> Result<()> {
-        self.bar = Some(bar(true, rows as u64, "train"));
+        use std::io::IsTerminal;
+        if std::io::stderr().is_terminal() {
+            self.bar = Some(bar(true, rows as u64, "train"));
+        } else {
+            self.log = Some(LogLines { rows, start: std::time::Instant::now(), last: None });
+        }
         Ok(())
     }
-    fn on_epoch(&mut self, curve: &[EpochRecord], _improved: bool, _best: &Checkpoint) -> Result<()> {
-        if let (Some(b), Some(rec)) = (&self.bar, curve.last()) {
+    fn on_epoch(&mut self, curve: &[EpochRecord], _improved: bool, best: &Checkpoint) -> Result<()> {
+        let Some(rec) = curve.last() else { return Ok(()) };
+        if let Some(b) = &self.bar {
             b.set_message(format!("train {:.3e}  val {:.3e}", rec.train_loss, rec.val_loss));
             b.inc(1);
+        }
+        if let Some(l) = &mut self.log {
+            let done = curve.len();
+            let due = l.last.is_none_or(|t| t.elapsed().as_secs_f64() >= LOG_EVERY) || done == l.rows;
+            if due {
+                let secs = l.start.elapsed().as_secs_f64();
+                let eta = secs / done as f64 * l.rows.saturating_sub(done) as f64;
+                eprintln!(
+                    "  train {done}/{} ({:.0} %): loss {:.3e}, val {:.3e}, best epoch {}; {secs:.0} s, ETA {eta:.0} s",
+                    l.rows,
+                    100.0 * done as f64 / l.rows.max(1) as f64,
+                    rec.train_loss,
+                    rec.val_loss,
+                    best.epoch
+                );
+                l.last = Some(std::time::Instant::now());
+            }
         }
         Ok(())
     }
@@ -140,6 +176,7 @@ impl Observer for Progress {
         if let Some(b) = self.bar.take() {
             b.finish_and_clear();
         }
+        self.log = None;
         eprintln!("evaluating …");
         Ok(())
     }

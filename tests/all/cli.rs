@@ -484,3 +484,30 @@ fn bench_crnn_measures_the_reaction_network_against_the_mlp() {
     let m = |i: usize| rows[i]["median"].as_f64().unwrap();
     assert!(m(0) > 0.0 && m(2) > 0.0 && (m(3) - m(2) / m(0)).abs() < 1e-9 * m(3), "{rows:?}");
 }
+
+/// With stderr not a terminal (a cluster job's log; here a pipe), training progress comes as plain
+/// lines — the first and the last epoch at least — not as a bar that prints nothing; `--quiet`
+/// silences them.
+#[test]
+fn progress_in_a_log_is_plain_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny.toml");
+    let out = dir.path().join("o");
+    let (code, _, err) =
+        stiffx(&["run", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--no-figures"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("train 1/30 (3 %): loss ") && err.contains("train 30/30 (100 %): loss "), "{err}");
+    assert!(err.contains("best epoch") && err.contains("ETA"), "{err}");
+    let quiet = dir.path().join("q");
+    let (code, _, err) = stiffx(&[
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        quiet.to_str().unwrap(),
+        "--no-figures",
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("train 1/30"), "{err}");
+}
