@@ -102,7 +102,7 @@ impl IdentifyConfig {
                 return Err(Error::invalid(flag, v, "a number in (0, 1)"));
             }
         }
-        if !(self.power_law_tol > 0.0) {
+        if self.power_law_tol.is_nan() || self.power_law_tol <= 0.0 {
             return Err(Error::invalid("--power-law-tol", self.power_law_tol, "a number > 0 (inf: no pruning)"));
         }
         Ok(())
@@ -354,10 +354,13 @@ pub fn identify(set: &SampleSet, labels: &[f64], cfg: &IdentifyConfig) -> Result
     }
 }
 
+/// One species' weighted design at one eps: matrix, targets, column norms.
+type Design = (DMatrix<f64>, DVector<f64>, Vec<f64>);
+
 /// Every eps refitted on the kept terms: `θ[e][k][m]` in physical units, projected off the
 /// invariants; the residuals into `per_eps`.
 fn refit(
-    designs: &[Vec<(DMatrix<f64>, DVector<f64>, Vec<f64>)>],
+    designs: &[Vec<Design>],
     kept: &[Vec<bool>],
     invariants: &[Vec<f64>],
     per_eps: &mut [EpsFit],
