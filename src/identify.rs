@@ -25,7 +25,8 @@
 //! miss a power law of eps worst (misfit below) is dropped when its misfit exceeds `power_law_tol`, and
 //! everything is refitted, until none does: on a slow manifold a fast reaction's rate is a function of
 //! the slow species, so other monomials fit its labels there, but with coefficients that change with eps
-//! in no pattern (HIRES: misfits 0.1–2.6 against ≤ 7e-3 for the true reactions).
+//! in no pattern (HIRES: misfits 0.1–2.6 against ≤ 7e-3 for the true reactions). Each pass drops a
+//! kept monomial, so the loop ends; one that vanishes at some eps is dropped too (it writes no reaction).
 //!
 //! **Reactions.** Under mass action `F = Σ_j k_j e^{β_j} S_j φ_{m(j)}`, so the column `θ_·m(e)` is
 //! `Σ_{j: m(j) = m} k_j e^{β_j} S_j`: one identified reaction per active monomial, which is exactly what
@@ -337,6 +338,19 @@ pub fn identify(set: &SampleSet, labels: &[f64], cfg: &IdentifyConfig) -> Result
     loop {
         let theta = refit(&designs, &kept, &invariants, &mut per_eps, lib.len(), d);
         let reactions = power_laws(&lib, &kept, &theta, &eps, d);
+        // A kept monomial that writes no reaction (it vanishes at some eps after the projection) would
+        // stay in the fit but not in the file: drop it and refit, so that the two agree.
+        let silent: Vec<usize> = (0..lib.len())
+            .filter(|&m| kept.iter().any(|row| row[m]) && !reactions.iter().any(|r| r.monomial == lib[m]))
+            .collect();
+        if !silent.is_empty() {
+            for row in kept.iter_mut() {
+                for &m in &silent {
+                    row[m] = false;
+                }
+            }
+            continue;
+        }
         let worst = reactions
             .iter()
             .filter(|r| r.power_law_misfit > cfg.power_law_tol)

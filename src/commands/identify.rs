@@ -294,7 +294,27 @@ pub(super) fn rollouts(
             tol.1,
             false,
             crate::ode::Method::Bdf,
-        )?;
+        );
+        // A trajectory the mechanism cannot integrate is a row with an infinite error, not an abort.
+        let sol = match sol {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!(
+                    "warning: trajectory `{id}` of {}: the identified mechanism fails on it: {e}",
+                    path.display()
+                );
+                rows.push(HoldoutRow {
+                    trajectory: id.clone(),
+                    eps,
+                    points: tr.times.len(),
+                    max_rel: f64::INFINITY,
+                    rms_rel: f64::INFINITY,
+                    worst_species: "(integration failed)".into(),
+                    worst_t: f64::NAN,
+                });
+                continue;
+            }
+        };
         let (mut max_rel, mut sum, mut at) = (0.0f64, 0.0, (0, 0));
         for (j, (xh, x)) in sol.chunks(d).zip(tr.states.chunks(d)).enumerate() {
             for k in 0..d {

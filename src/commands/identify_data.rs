@@ -4,10 +4,10 @@
 //!
 //! What replaces the reference system's metrics:
 //! - **label error estimate**: the order-`p` finite-difference labels `L⁽ᵖ⁾` against the order-`q`
-//!   ones (`q = p + 2`, or `4` for `p = 6`) on the same points. Their difference is the leading
-//!   truncation error of the lower-order stencil, `|L⁽ᵖ⁾ − L⁽ᵠ⁾| ≈ |L⁽ᵖ⁾ − f|` when the data are
-//!   smooth and resolved (`label_error.csv`: per species, median, p95 and max of
-//!   `|L⁽ᵖ⁾ − L⁽ᵠ⁾| / (|L⁽ᵠ⁾| + 10⁻³ RMS(L⁽ᵠ⁾))`);
+//!   ones on the same points (`q = p + 2`; for `p = 6`, `q = 4`). For `q > p` their difference is the
+//!   leading truncation error of the order-`p` labels, `|L⁽ᵖ⁾ − L⁽ᵠ⁾| ≈ |L⁽ᵖ⁾ − f|`, when the data are
+//!   smooth and resolved; for `p = 6` it is the order-4 error, an upper bound (`label_error.csv`: per
+//!   species, median, p95 and max of `|L⁽ᵖ⁾ − L⁽ᵠ⁾| / (|L⁽ᵠ⁾| + 10⁻³ RMS(L⁽ᵠ⁾))`);
 //! - **rollouts** of the file's own trajectories (`rollouts.csv`) and of `--holdout`'s
 //!   (`holdout.csv`) by BDF with the identified mechanism's analytic Jacobian, errors relative to each
 //!   species' range over the file;
@@ -16,10 +16,14 @@
 //!   its zero eigenvalues) and the stiffness ratio;
 //! - **its jackknife spread** as the trust measure: the identification repeated `G` times, refit `g`
 //!   without the trajectories `k ≡ g (mod G)` (the delete-group jackknife; a bootstrap with
-//!   replacement leaves too few distinct trajectories at a few per eps), and at every point the
-//!   standard error `sqrt((G−1)/G · Σ_g |μ_i⁽ᵍ⁾ − λ_i|²) / |λ_i|` of each nonzero eigenvalue,
-//!   `μ_i⁽ᵍ⁾` the refit's eigenvalue nearest to `λ_i` (robust to reordering) — the ensemble spread of
-//!   `stiffx eval` for a fitted mechanism (in `spectrum.csv`).
+//!   replacement leaves too few distinct trajectories at a few per eps), and at every point
+//!   `sqrt((G−1)/n · Σ_g |μ_i⁽ᵍ⁾ − λ_i|²) / |λ_i|` for each nonzero eigenvalue, over the `n ≤ G` refits
+//!   that succeeded, `μ_i⁽ᵍ⁾` the refit's eigenvalue nearest to `λ_i` (robust to reordering; not
+//!   one-to-one, so two close eigenvalues can share a match). Centred on the full fit `λ_i` rather
+//!   than the refits' mean, it includes their bias: conservative.
+//!
+//! A trajectory the identified mechanism cannot integrate is a row with an infinite error, not an
+//! abort (the mechanism file is still written, and the other outputs follow).
 
 use std::path::Path;
 
@@ -132,7 +136,14 @@ fn from_data(a: &IdentifyArgs, path: &Path, icfg: &IdentifyConfig) -> Result<()>
     }
     let trajectories = file.trajectories.clone();
     let train_eps = distinct(&trajectories.iter().map(|t| t.eps).collect::<Vec<_>>());
-    let frame = frame(&names, &trajectories, &train_eps, a.holdout.as_deref())?;
+    // The stiffness value of a trajectory in a file without an `eps` column: 1 when the training file
+    // has none either, its only value when it has one, else none (an error naming the file).
+    let default_eps = match (has_eps, train_eps.as_slice()) {
+        (false, _) => Some(1.0),
+        (true, [e]) => Some(*e),
+        _ => None,
+    };
+    let frame = frame(&names, &trajectories, &train_eps, a.holdout.as_deref(), default_eps)?;
     let set = file.into_set(d);
     println!(
         "{}: {} trajectories, {} points; species {}; {}",
@@ -153,6 +164,9 @@ fn from_data(a: &IdentifyArgs, path: &Path, icfg: &IdentifyConfig) -> Result<()>
     } else {
         Vec::new()
     };
+    if errors.is_empty() {
+        println!("  no label error estimate: some trajectory has too few points for order-{against} labels");
+    }
     write_csv(&a.out.join("label_error.csv"), &errors)?;
     for e in &errors {
         println!(
@@ -168,11 +182,11 @@ fn from_data(a: &IdentifyArgs, path: &Path, icfg: &IdentifyConfig) -> Result<()>
     let range = ranges(&set.x, d);
     let smallest = range.iter().copied().filter(|r| *r > 0.0).fold(f64::INFINITY, f64::min);
     let tol = (1e-6, if smallest.is_finite() { 1e-8 * smallest } else { 1e-12 });
-    let own = rollouts(&identified, &names, Some(1.0), tol, path)?;
+    let own = rollouts(&identified, &names, default_eps, tol, path)?;
     write_csv(&a.out.join("rollouts.csv"), &own)?;
     print_rollouts("the file's own trajectories", path, &own);
     if let Some(h) = &a.holdout {
-        let rows = rollouts(&identified, &names, Some(1.0), tol, h)?;
+        let rows = rollouts(&identified, &names, default_eps, tol, h)?;
         write_csv(&a.out.join("holdout.csv"), &rows)?;
         print_rollouts("held-out trajectories", h, &rows);
     }
@@ -190,7 +204,7 @@ fn from_data(a: &IdentifyArgs, path: &Path, icfg: &IdentifyConfig) -> Result<()>
             members.push(MechanismSystem { file: String::new(), mechanism: m });
         }
     }
-    let rows = spectrum(&identified, &members, &set);
+    let rows = spectrum(&identified, &members, groups, &set);
     write_csv(&a.out.join("spectrum.csv"), &rows)?;
     println!(
         "the identified spectrum along the data (jackknife: {} refits of {groups}, each without a group of trajectories):",
@@ -232,7 +246,13 @@ fn from_data(a: &IdentifyArgs, path: &Path, icfg: &IdentifyConfig) -> Result<()>
 /// file's other eps values, else half the smallest and twice the largest training value), the box of
 /// the first states (clamped at 0), up to [`TEST_STATES`] first states as test states, and the longest
 /// trajectory's duration as the horizon.
-fn frame(names: &[String], trs: &[Trajectory], train_eps: &[f64], holdout: Option<&Path>) -> Result<Mechanism> {
+fn frame(
+    names: &[String],
+    trs: &[Trajectory],
+    train_eps: &[f64],
+    holdout: Option<&Path>,
+    default_eps: Option<f64>,
+) -> Result<Mechanism> {
     let d = names.len();
     let mut initial = vec![[f64::INFINITY, f64::NEG_INFINITY]; d];
     for t in trs {
@@ -248,7 +268,19 @@ fn frame(names: &[String], trs: &[Trajectory], train_eps: &[f64], holdout: Optio
     if let Some(h) = holdout {
         let reader = DataSampler { path: h.display().to_string(), eps: None };
         let file = reader.read(names, "eps")?;
-        let e: Vec<f64> = file.trajectories.iter().map(|t| if t.eps.is_nan() { 1.0 } else { t.eps }).collect();
+        let mut e = Vec::new();
+        for t in &file.trajectories {
+            e.push(match (t.eps.is_nan(), default_eps) {
+                (false, _) => t.eps,
+                (true, Some(d)) => d,
+                (true, None) => {
+                    return Err(Error::Data {
+                        path: h.to_path_buf(),
+                        message: "no `eps` column, but the training file has several eps values: held-out data must say its stiffness value".into(),
+                    });
+                }
+            });
+        }
         unseen = distinct(&e).into_iter().filter(|e| !train_eps.contains(e)).collect();
     }
     if unseen.is_empty() {
@@ -283,11 +315,10 @@ fn label_errors(names: &[String], lp: &[f64], lq: &[f64], order: usize, against:
     (0..d)
         .map(|k| {
             let rms = ((0..n).map(|i| lq[i * d + k].powi(2)).sum::<f64>() / n as f64).sqrt();
-            let rel: Vec<f64> = (0..n)
-                .map(|i| {
-                    (lp[i * d + k] - lq[i * d + k]).abs() / (lq[i * d + k].abs() + 1e-3 * rms).max(f64::MIN_POSITIVE)
-                })
-                .collect();
+            // A species whose labels are all zero (a constant column) gets the absolute difference.
+            let floor = if rms > 0.0 { 1e-3 * rms } else { 1.0 };
+            let rel: Vec<f64> =
+                (0..n).map(|i| (lp[i * d + k] - lq[i * d + k]).abs() / (lq[i * d + k].abs() + floor)).collect();
             let q = crate::stats::quantiles(rel.clone(), &[0.5, 0.95]);
             LabelError {
                 species: names[k].clone(),
@@ -301,11 +332,18 @@ fn label_errors(names: &[String], lp: &[f64], lq: &[f64], order: usize, against:
         .collect()
 }
 
-/// The identified spectrum and its jackknife spread at up to [`SPECTRUM_POINTS`] data points per eps.
-fn spectrum(identified: &MechanismSystem, members: &[MechanismSystem], set: &SampleSet) -> Vec<SpectrumRow> {
+/// The identified spectrum and its jackknife spread (`members` of the `groups` refits that
+/// succeeded) at up to [`SPECTRUM_POINTS`] data points per eps. At each point the nonzero eigenvalues
+/// are those above `1e-10 |λ_fast|` (a state where a species is 0 can have more zeros than the
+/// conservation laws); a point with none is skipped.
+fn spectrum(
+    identified: &MechanismSystem,
+    members: &[MechanismSystem],
+    groups: usize,
+    set: &SampleSet,
+) -> Vec<SpectrumRow> {
     let d = set.dim;
     let zero = identified.invariants().len().min(d);
-    let nonzero = d - zero;
     let mut rows = Vec::new();
     for eps in distinct(&set.eps) {
         let idx: Vec<usize> = (0..set.len()).filter(|&i| set.eps[i] == eps).collect();
@@ -315,6 +353,7 @@ fn spectrum(identified: &MechanismSystem, members: &[MechanismSystem], set: &Sam
             let x = &set.x[i * d..(i + 1) * d];
             let lam = identified.reference_eigenvalues(x, eps);
             let ev: Vec<f64> = lam.iter().map(|l| l.norm()).collect();
+            let nonzero = ev.iter().take(d - zero).filter(|v| **v > 1e-10 * ev[0] && **v > 0.0).count();
             if nonzero == 0 {
                 continue;
             }
@@ -323,14 +362,13 @@ fn spectrum(identified: &MechanismSystem, members: &[MechanismSystem], set: &Sam
             ratio.push(ev[0] / ev[nonzero - 1]);
             if members.len() >= 2 {
                 let b: Vec<_> = members.iter().map(|m| m.reference_eigenvalues(x, eps)).collect();
-                // Each member's eigenvalue nearest to λ_j (robust to a member's reordering).
+                // Each refit's eigenvalue nearest to λ_j (robust to a refit's reordering).
                 let spread = |j: usize| {
                     let ss: f64 = b
                         .iter()
                         .map(|e| e.iter().map(|m| (m - lam[j]).norm()).fold(f64::INFINITY, f64::min).powi(2))
                         .sum();
-                    let g = b.len() as f64;
-                    ((g - 1.0) / g * ss).sqrt() / ev[j].max(f64::MIN_POSITIVE)
+                    ((groups as f64 - 1.0) / b.len() as f64 * ss).sqrt() / ev[j]
                 };
                 fast_spread.push(spread(0));
                 all_spread.push((0..nonzero).map(spread).fold(0.0, f64::max));

@@ -111,7 +111,8 @@ impl Observer for Files {
 
 /// Progress on stderr: what the loop is doing and a bar over the training epochs — or, when stderr is
 /// not a terminal (a cluster job's log, `2> file`), where a bar would print nothing, one plain line
-/// per [`LOG_EVERY`] seconds (and the first and last epoch): epoch, losses, best epoch, elapsed, ETA.
+/// per [`LOG_EVERY`] seconds and the first and last epoch (also when training stops early): epoch,
+/// losses, best epoch, elapsed, ETA (which counts an L-BFGS round as one epoch).
 #[derive(Default)]
 pub struct Progress {
     bar: Option<ProgressBar>,
@@ -126,6 +127,9 @@ struct LogLines {
     rows: usize,
     start: std::time::Instant,
     last: Option<std::time::Instant>,
+    /// The latest epoch's line when it was not printed (training can stop before `rows`: early
+    /// stopping, an L-BFGS round that converges); `on_trained` prints it.
+    pending: Option<String>,
 }
 
 impl Observer for Progress {
@@ -143,7 +147,7 @@ impl Observer for Progress {
         if std::io::stderr().is_terminal() {
             self.bar = Some(bar(true, rows as u64, "train"));
         } else {
-            self.log = Some(LogLines { rows, start: std::time::Instant::now(), last: None });
+            self.log = Some(LogLines { rows, start: std::time::Instant::now(), last: None, pending: None });
         }
         Ok(())
     }
@@ -155,19 +159,22 @@ impl Observer for Progress {
         }
         if let Some(l) = &mut self.log {
             let done = curve.len();
-            let due = l.last.is_none_or(|t| t.elapsed().as_secs_f64() >= LOG_EVERY) || done == l.rows;
-            if due {
-                let secs = l.start.elapsed().as_secs_f64();
-                let eta = secs / done as f64 * l.rows.saturating_sub(done) as f64;
-                eprintln!(
-                    "  train {done}/{} ({:.0} %): loss {:.3e}, val {:.3e}, best epoch {}; {secs:.0} s, ETA {eta:.0} s",
-                    l.rows,
-                    100.0 * done as f64 / l.rows.max(1) as f64,
-                    rec.train_loss,
-                    rec.val_loss,
-                    best.epoch
-                );
+            let secs = l.start.elapsed().as_secs_f64();
+            let eta = secs / done as f64 * l.rows.saturating_sub(done) as f64;
+            let line = format!(
+                "  train {done}/{} ({:.0} %): loss {:.3e}, val {:.3e}, best epoch {}; {secs:.0} s, ETA {eta:.0} s",
+                l.rows,
+                100.0 * done as f64 / l.rows.max(1) as f64,
+                rec.train_loss,
+                rec.val_loss,
+                best.epoch
+            );
+            if l.last.is_none_or(|t| t.elapsed().as_secs_f64() >= LOG_EVERY) || done == l.rows {
+                eprintln!("{line}");
                 l.last = Some(std::time::Instant::now());
+                l.pending = None;
+            } else {
+                l.pending = Some(line);
             }
         }
         Ok(())
@@ -176,7 +183,9 @@ impl Observer for Progress {
         if let Some(b) = self.bar.take() {
             b.finish_and_clear();
         }
-        self.log = None;
+        if let Some(line) = self.log.take().and_then(|l| l.pending) {
+            eprintln!("{line}");
+        }
         eprintln!("evaluating …");
         Ok(())
     }
