@@ -134,7 +134,13 @@ pub struct EpsFit {
     pub terms: usize,
     /// Per species: the weighted RMS relative residual of the final fit.
     pub residual: Vec<f64>,
+    /// Per species: the condition number of the final fit's design (unit-norm columns); above
+    /// [`COLLINEAR`] the data cannot tell some kept terms apart, and the mechanism is one of many.
+    pub condition: Vec<f64>,
 }
+
+/// Condition number above which `stiffx identify` warns that kept terms are (nearly) collinear.
+pub const COLLINEAR: f64 = 1e8;
 
 /// What [`identify`] found.
 #[derive(Debug, Clone, Serialize)]
@@ -223,19 +229,26 @@ pub fn label_invariants(labels: &[f64], d: usize, tol: f64) -> Vec<Vec<f64>> {
 /// Weighted least squares on the columns `support` of `a` (rows already weighted, columns unit norm):
 /// coefficients for every column (0 off the support).
 fn solve(a: &DMatrix<f64>, b: &DVector<f64>, support: &[usize]) -> Vec<f64> {
+    solve_cond(a, b, support).0
+}
+
+/// [`solve`] and the condition number `σ_max / σ_min` of the support's (unit-norm) columns: how well
+/// the data tell the kept terms apart (infinite when two are collinear on the data).
+fn solve_cond(a: &DMatrix<f64>, b: &DVector<f64>, support: &[usize]) -> (Vec<f64>, f64) {
     let mut c = vec![0.0; a.ncols()];
     if support.is_empty() {
-        return c;
+        return (c, 1.0);
     }
     let sub = a.select_columns(support);
     let svd = sub.svd(true, true);
-    let tol = 1e-12 * svd.singular_values.max();
+    let (max, min) = (svd.singular_values.max(), svd.singular_values.min());
+    let tol = 1e-12 * max;
     if let Ok(x) = svd.solve(b, tol) {
         for (j, &m) in support.iter().enumerate() {
             c[m] = x[j];
         }
     }
-    c
+    (c, if min > 0.0 { max / min } else { f64::INFINITY })
 }
 
 /// The weighted, column-normalised design matrix of species `k` at the points `idx`: returns
@@ -327,7 +340,7 @@ pub fn identify(set: &SampleSet, labels: &[f64], cfg: &IdentifyConfig) -> Result
             }
             ds.push((a, b, norms));
         }
-        per_eps.push(EpsFit { eps: e, points: g.len(), terms, residual: Vec::new() });
+        per_eps.push(EpsFit { eps: e, points: g.len(), terms, residual: Vec::new(), condition: Vec::new() });
         designs.push(ds);
     }
 
@@ -384,11 +397,13 @@ fn refit(
     let mut theta = vec![vec![vec![0.0; nlib]; d]; designs.len()];
     for (ei, ds) in designs.iter().enumerate() {
         per_eps[ei].residual.clear();
+        per_eps[ei].condition.clear();
         for (k, (a, b, norms)) in ds.iter().enumerate() {
             let support: Vec<usize> = (0..nlib).filter(|&m| kept[k][m] && norms[m] > 0.0).collect();
-            let c = solve(a, b, &support);
+            let (c, cond) = solve_cond(a, b, &support);
             let r = b - a * DVector::from_column_slice(&c);
             per_eps[ei].residual.push(r.norm() / (b.nrows().max(1) as f64).sqrt());
+            per_eps[ei].condition.push(cond);
             for &m in &support {
                 theta[ei][k][m] = c[m] / norms[m];
             }

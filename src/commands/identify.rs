@@ -164,6 +164,16 @@ pub(super) fn fit_and_print(
             w.iter().zip(names).filter(|(v, _)| v.abs() > 1e-9).map(|(v, n)| format!("{v:+.6} {n}")).collect();
         println!("  conservation law of the data: {} = const", terms.join(" "));
     }
+    for f in &id.per_eps {
+        for (k, c) in f.condition.iter().enumerate() {
+            if *c > crate::identify::COLLINEAR {
+                println!(
+                    "  warning: at eps = {}, the terms kept for {} are (nearly) collinear on the data (condition {c:.1e}): the data cannot tell them apart, and the mechanism below is one of many that fit; trajectories from other initial states help",
+                    f.eps, names[k]
+                );
+            }
+        }
+    }
     println!("  {:>4} {:>26} {:>14} {:>9} {:>12}  stoichiometry", "#", "rate law", "k", "eps^", "misfit");
     for (j, r) in id.reactions.iter().enumerate() {
         let law: Vec<String> = r

@@ -204,6 +204,9 @@ fn from_data(a: &IdentifyArgs, path: &Path, icfg: &IdentifyConfig) -> Result<()>
             members.push(MechanismSystem { file: String::new(), mechanism: m });
         }
     }
+    if groups < 2 {
+        println!("  no jackknife spread: it needs at least 2 trajectories (and --jackknife ≥ 2)");
+    }
     let rows = spectrum(&identified, &members, groups, &set);
     write_csv(&a.out.join("spectrum.csv"), &rows)?;
     println!(

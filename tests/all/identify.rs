@@ -275,6 +275,7 @@ fn robertson_is_identified_from_a_csv_alone() {
         assert_eq!(worst.len(), n, "{file}");
         assert!(worst.iter().all(|w| *w < 1e-2), "{file}: {worst:?}");
     }
+    assert!(!stdout.contains("collinear"), "no collinearity warning for Robertson: {stdout}");
     // The label error estimate, one row per species, small for these resolved trajectories.
     let le = std::fs::read_to_string(out.join("label_error.csv")).unwrap();
     assert_eq!(le.lines().count(), 4, "{le}");
@@ -427,4 +428,29 @@ fn conservation_laws_of_the_labels_are_found() {
     let w = nalgebra::DVector::from_column_slice(&[1.0, 1.0, 0.0]);
     let proj: f64 = inv.iter().map(|v| nalgebra::DVector::from_column_slice(v).dot(&w).powi(2)).sum();
     assert!((proj - 2.0).abs() < 1e-12, "{proj}");
+}
+
+/// A species that is constant in the data makes `A` and `A·C` the same column: the fit is one of many,
+/// and the command says so (condition number infinite in `identification.json`, a warning naming the
+/// species), rather than presenting the mechanism as found; one trajectory gives no jackknife, said too.
+#[test]
+fn collinear_terms_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("c.csv");
+    let mut csv = String::from("trajectory,t,A,B,C\n");
+    for i in 0..31 {
+        let t = 0.1 * i as f64;
+        csv.push_str(&format!("a,{t:?},{:?},{:?},2.0\n", (-t).exp(), 1.0 - (-t).exp()));
+    }
+    std::fs::write(&data, csv).unwrap();
+    let out = dir.path().join("o");
+    let (code, stdout, stderr) =
+        stiffx(&["identify", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("the terms kept for A are (nearly) collinear"), "{stdout}");
+    assert!(stdout.contains("no jackknife spread: it needs at least 2 trajectories"), "{stdout}");
+    let id: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("identification.json")).unwrap()).unwrap();
+    let cond = &id["per_eps"][0]["condition"];
+    assert!(cond.as_array().unwrap().iter().any(|c| c.is_null() || c.as_f64().is_some_and(|v| v > 1e8)), "{cond}");
 }
