@@ -15,10 +15,11 @@ use std::time::Instant;
 use crate::cli::IdentifyArgs;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::eval::reactions::{learned_mechanism, match_reactions};
+use crate::eval::reactions::{learned_mechanism, match_reactions, monomial_label};
 use crate::eval::spectral::JacobianMode;
 use crate::identify::{IdentifyConfig, identify as fit};
 use crate::io::{write_atomic, write_csv, write_json};
+use crate::plugins::data::{DataFile, DataSampler};
 use crate::plugins::mechanism::{MechanismSystem, mechanism_of, write::to_yaml};
 
 use super::{print_eval_table, time_label};
@@ -124,7 +125,9 @@ fn from_config(a: &IdentifyArgs, config: &Path, icfg: &IdentifyConfig) -> Result
             _ => None,
         };
         let tol = (cfg.eval.rollout_rtol, cfg.eval.rollout_atol);
-        let rows = rollouts(&identified, &names, default_eps, tol, h)?;
+        let mut file = DataSampler { path: h.display().to_string(), eps: None }.read(&names, "eps")?;
+        file.resolve_eps(default_eps, h)?;
+        let rows = rollouts(&identified, &names, &file, tol, h);
         write_csv(&a.out.join("holdout.csv"), &rows)?;
         print_rollouts("held-out trajectories", h, &rows);
     }
@@ -149,14 +152,9 @@ pub(super) fn fit_and_print(
         icfg.max_order,
         icfg.threshold
     );
+    let label = |nu: &[u32]| monomial_label(&nu.iter().map(|e| *e as i64).collect::<Vec<_>>(), names);
     for (nu, misfit) in &id.pruned {
-        let law: Vec<String> = nu
-            .iter()
-            .zip(names)
-            .filter(|(e, _)| **e > 0)
-            .map(|(e, n)| if *e == 1 { n.clone() } else { format!("{n}^{e}") })
-            .collect();
-        let law = if law.is_empty() { "1".to_string() } else { law.join(" ") };
+        let law = label(nu);
         println!("  pruned: rate law {law} (power-law misfit {misfit:.2e} > {:e})", icfg.power_law_tol);
     }
     for w in &id.invariants {
@@ -176,14 +174,7 @@ pub(super) fn fit_and_print(
     }
     println!("  {:>4} {:>26} {:>14} {:>9} {:>12}  stoichiometry", "#", "rate law", "k", "eps^", "misfit");
     for (j, r) in id.reactions.iter().enumerate() {
-        let law: Vec<String> = r
-            .monomial
-            .iter()
-            .zip(names)
-            .filter(|(e, _)| **e > 0)
-            .map(|(e, n)| if *e == 1 { n.clone() } else { format!("{n}^{e}") })
-            .collect();
-        let law = if law.is_empty() { "1".to_string() } else { law.join(" ") };
+        let law = label(&r.monomial);
         let s: Vec<String> = r.reaction.stoichiometry.iter().map(|v| format!("{v:+.5}")).collect();
         println!(
             "  {:>4} {law:>26} {:>14.6e} {:>9.4} {:>12.2e}  ({})",
@@ -257,42 +248,23 @@ pub struct HoldoutRow {
     pub worst_t: f64,
 }
 
-/// Rollouts of the trajectories of a CSV file (the `data` sampler's format, species `names`) with the
-/// identified mechanism, from each trajectory's first state over its own times, by BDF with tolerances
-/// `tol = (rtol, atol)`; errors relative to each species' range over the file. Trajectories of a file
-/// without an `eps` column are at `default_eps` (`None`: an error).
+/// Rollouts of the trajectories of a data file (their stiffness values resolved,
+/// [`DataFile::resolve_eps`]) with the identified mechanism, from each trajectory's first state over
+/// its own times, by BDF with tolerances `tol = (rtol, atol)`; errors relative to each species' range
+/// over the file. `path` names the file in warnings.
 pub(super) fn rollouts(
     identified: &MechanismSystem,
     names: &[String],
-    default_eps: Option<f64>,
+    file: &DataFile,
     tol: (f64, f64),
     path: &Path,
-) -> Result<Vec<HoldoutRow>> {
+) -> Vec<HoldoutRow> {
     use crate::plugins::system::StiffSystem;
-    let reader = crate::plugins::data::DataSampler { path: path.display().to_string(), eps: None };
-    let file = reader.read(names, "eps")?;
     let d = names.len();
-    let mut range = vec![[f64::INFINITY, f64::NEG_INFINITY]; d];
-    for tr in &file.trajectories {
-        for x in tr.states.chunks(d) {
-            for (r, v) in range.iter_mut().zip(x) {
-                *r = [r[0].min(*v), r[1].max(*v)];
-            }
-        }
-    }
-    let scale: Vec<f64> = range.iter().map(|r| if r[1] > r[0] { r[1] - r[0] } else { 1.0 }).collect();
+    let scale: Vec<f64> = file.ranges(d).iter().map(|r| if *r > 0.0 { *r } else { 1.0 }).collect();
     let mut rows = Vec::new();
     for (id, tr) in file.ids.iter().zip(&file.trajectories) {
-        let eps = match (tr.eps.is_nan(), default_eps) {
-            (false, _) => tr.eps,
-            (true, Some(e)) => e,
-            (true, None) => {
-                return Err(Error::Data {
-                    path: path.to_path_buf(),
-                    message: "no `eps` column, and the training grid has several values: held-out data must say its stiffness value".into(),
-                });
-            }
-        };
+        let eps = tr.eps;
         let t0 = tr.times[0];
         let times: Vec<f64> = tr.times.iter().map(|t| t - t0).collect();
         let sol = crate::ode::solve_at_with(
@@ -346,7 +318,7 @@ pub(super) fn rollouts(
             worst_t: tr.times[at.0],
         });
     }
-    Ok(rows)
+    rows
 }
 
 /// The distinct values of `eps`, ascending.

@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::eval::reactions::learned_reactions;
 use crate::identify::{IdentifyConfig, identify as fit};
 use crate::io::write_csv;
-use crate::plugins::data::DataSampler;
+use crate::plugins::data::{DataFile, DataSampler};
 use crate::plugins::labeller::fd_labels;
 use crate::plugins::mechanism::{Mechanism, MechanismSystem};
 use crate::plugins::sampler::{SampleSet, Trajectory};
@@ -121,9 +121,7 @@ fn from_data(a: &IdentifyArgs, path: &Path, icfg: &IdentifyConfig) -> Result<()>
     icfg.validate(d)?;
     let mut file = reader.read(&names, "eps")?;
     let has_eps = !file.trajectories[0].eps.is_nan();
-    for t in file.trajectories.iter_mut().filter(|t| t.eps.is_nan()) {
-        t.eps = 1.0;
-    }
+    file.resolve_eps(Some(1.0), path)?;
     if let Some((id, tr)) = file.ids.iter().zip(&file.trajectories).find(|(_, t)| t.times.len() < order + 1) {
         return Err(Error::Data {
             path: path.to_path_buf(),
@@ -134,7 +132,8 @@ fn from_data(a: &IdentifyArgs, path: &Path, icfg: &IdentifyConfig) -> Result<()>
             ),
         });
     }
-    let trajectories = file.trajectories.clone();
+    let own = file.clone();
+    let trajectories = &own.trajectories;
     let train_eps = distinct(&trajectories.iter().map(|t| t.eps).collect::<Vec<_>>());
     // The stiffness value of a trajectory in a file without an `eps` column: 1 when the training file
     // has none either, its only value when it has one, else none (an error naming the file).
@@ -143,7 +142,15 @@ fn from_data(a: &IdentifyArgs, path: &Path, icfg: &IdentifyConfig) -> Result<()>
         (true, [e]) => Some(*e),
         _ => None,
     };
-    let frame = frame(&names, &trajectories, &train_eps, a.holdout.as_deref(), default_eps)?;
+    let holdout = match &a.holdout {
+        Some(h) => {
+            let mut f = DataSampler { path: h.display().to_string(), eps: None }.read(&names, "eps")?;
+            f.resolve_eps(default_eps, h)?;
+            Some((h, f))
+        }
+        None => None,
+    };
+    let frame = frame(&names, trajectories, &train_eps, holdout.as_ref().map(|(_, f)| f));
     let set = file.into_set(d);
     println!(
         "{}: {} trajectories, {} points; species {}; {}",
@@ -179,25 +186,32 @@ fn from_data(a: &IdentifyArgs, path: &Path, icfg: &IdentifyConfig) -> Result<()>
     let mech = Mechanism { reactions: learned_reactions(&learned, &names, 0.0), ..frame.clone() };
     let identified = write_identified(&a.out, &mech, &id, icfg, &path.display().to_string())?;
     // Rollout tolerances: relative 1e-6; absolute 1e-8 of the smallest species range in the file.
-    let range = ranges(&set.x, d);
+    let range = own.ranges(d);
     let smallest = range.iter().copied().filter(|r| *r > 0.0).fold(f64::INFINITY, f64::min);
     let tol = (1e-6, if smallest.is_finite() { 1e-8 * smallest } else { 1e-12 });
-    let own = rollouts(&identified, &names, default_eps, tol, path)?;
-    write_csv(&a.out.join("rollouts.csv"), &own)?;
-    print_rollouts("the file's own trajectories", path, &own);
-    if let Some(h) = &a.holdout {
-        let rows = rollouts(&identified, &names, default_eps, tol, h)?;
+    let rows = rollouts(&identified, &names, &own, tol, path);
+    write_csv(&a.out.join("rollouts.csv"), &rows)?;
+    print_rollouts("the file's own trajectories", path, &rows);
+    if let Some((h, f)) = &holdout {
+        let rows = rollouts(&identified, &names, f, tol, h);
         write_csv(&a.out.join("holdout.csv"), &rows)?;
         print_rollouts("held-out trajectories", h, &rows);
     }
-    // The delete-group jackknife: trajectory k is left out of refit k mod G, same settings.
+    // The delete-group jackknife: trajectory k is left out of refit k mod G, same settings. A point's
+    // label depends on its own trajectory only, so each refit takes its rows of `labels` as they are.
     let groups = groups.min(trajectories.len());
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(trajectories.iter().scan(0, |n, t| {
+            *n += t.times.len();
+            Some(*n)
+        }))
+        .collect();
     let mut members = Vec::new();
     for g in 0..groups {
-        let keep: Vec<Trajectory> =
-            trajectories.iter().enumerate().filter(|(k, _)| k % groups != g).map(|(_, t)| t.clone()).collect();
-        let s = crate::plugins::data::DataFile { ids: Vec::new(), trajectories: keep }.into_set(d);
-        let Ok(l) = fd_labels(&s, order) else { continue };
+        let keep: Vec<usize> = (0..trajectories.len()).filter(|k| k % groups != g).collect();
+        let l: Vec<f64> = keep.iter().flat_map(|&k| labels[starts[k] * d..starts[k + 1] * d].iter().copied()).collect();
+        let trs = keep.iter().map(|&k| trajectories[k].clone()).collect();
+        let s = DataFile { ids: Vec::new(), trajectories: trs }.into_set(d);
         if let Ok(f) = fit(&s, &l, icfg) {
             let learned: Vec<_> = f.reactions.iter().map(|r| r.reaction.clone()).collect();
             let m = Mechanism { reactions: learned_reactions(&learned, &names, 0.0), ..frame.clone() };
@@ -249,13 +263,7 @@ fn from_data(a: &IdentifyArgs, path: &Path, icfg: &IdentifyConfig) -> Result<()>
 /// file's other eps values, else half the smallest and twice the largest training value), the box of
 /// the first states (clamped at 0), up to [`TEST_STATES`] first states as test states, and the longest
 /// trajectory's duration as the horizon.
-fn frame(
-    names: &[String],
-    trs: &[Trajectory],
-    train_eps: &[f64],
-    holdout: Option<&Path>,
-    default_eps: Option<f64>,
-) -> Result<Mechanism> {
+fn frame(names: &[String], trs: &[Trajectory], train_eps: &[f64], holdout: Option<&DataFile>) -> Mechanism {
     let d = names.len();
     let mut initial = vec![[f64::INFINITY, f64::NEG_INFINITY]; d];
     for t in trs {
@@ -267,29 +275,14 @@ fn frame(
     let test_states: Vec<Vec<f64>> =
         trs.iter().step_by(stride).map(|t| t.states[..d].iter().map(|v| v.max(0.0)).collect()).collect();
     let horizon = trs.iter().map(|t| t.times[t.times.len() - 1] - t.times[0]).fold(0.0, f64::max);
-    let mut unseen = Vec::new();
-    if let Some(h) = holdout {
-        let reader = DataSampler { path: h.display().to_string(), eps: None };
-        let file = reader.read(names, "eps")?;
-        let mut e = Vec::new();
-        for t in &file.trajectories {
-            e.push(match (t.eps.is_nan(), default_eps) {
-                (false, _) => t.eps,
-                (true, Some(d)) => d,
-                (true, None) => {
-                    return Err(Error::Data {
-                        path: h.to_path_buf(),
-                        message: "no `eps` column, but the training file has several eps values: held-out data must say its stiffness value".into(),
-                    });
-                }
-            });
-        }
-        unseen = distinct(&e).into_iter().filter(|e| !train_eps.contains(e)).collect();
-    }
+    let mut unseen: Vec<f64> = holdout.map_or_else(Vec::new, |f| {
+        let e: Vec<f64> = f.trajectories.iter().map(|t| t.eps).collect();
+        distinct(&e).into_iter().filter(|e| !train_eps.contains(e)).collect()
+    });
     if unseen.is_empty() {
         unseen = vec![0.5 * train_eps[0], 2.0 * train_eps[train_eps.len() - 1]];
     }
-    Ok(Mechanism {
+    Mechanism {
         species: names.to_vec(),
         reactions: Vec::new(),
         train_eps: train_eps.to_vec(),
@@ -297,18 +290,7 @@ fn frame(
         initial,
         test_states,
         horizon: if horizon > 0.0 { horizon } else { 1.0 },
-    })
-}
-
-/// Each species' range over the rows of `x` (`n × d`).
-fn ranges(x: &[f64], d: usize) -> Vec<f64> {
-    let mut r = vec![[f64::INFINITY, f64::NEG_INFINITY]; d];
-    for row in x.chunks(d) {
-        for (b, v) in r.iter_mut().zip(row) {
-            *b = [b[0].min(*v), b[1].max(*v)];
-        }
     }
-    r.iter().map(|b| b[1] - b[0]).collect()
 }
 
 /// The label error estimate per species (see the module docs).

@@ -200,21 +200,20 @@ fn key(r: &Reaction, d: usize) -> Option<(Vec<i64>, i64)> {
     Some((nu.into_iter().map(int).collect::<Option<Vec<_>>>()?, int(r.eps_power)?))
 }
 
-fn describe(key: &(Vec<i64>, i64), names: &[String]) -> String {
-    let mut parts: Vec<String> = key
-        .0
+/// A mass-action rate law's monomial in words: `y2 y3`, `y2^2`, `1` for a zero-order source.
+pub fn monomial_label(orders: &[i64], names: &[String]) -> String {
+    let parts: Vec<String> = orders
         .iter()
         .zip(names)
         .filter(|(o, _)| **o != 0)
         .map(|(o, n)| if *o == 1 { n.clone() } else { format!("{n}^{o}") })
         .collect();
-    if parts.is_empty() {
-        parts.push("1".into());
-    }
-    if key.1 != 0 {
-        parts.push(format!("· eps^{}", key.1));
-    }
-    parts.join(" ")
+    if parts.is_empty() { "1".into() } else { parts.join(" ") }
+}
+
+fn describe(key: &(Vec<i64>, i64), names: &[String]) -> String {
+    let law = monomial_label(&key.0, names);
+    if key.1 != 0 { format!("{law} · eps^{}", key.1) } else { law }
 }
 
 /// `k · (products − reactants)` at eps = 1.

@@ -55,6 +55,25 @@ pub struct DataFile {
 }
 
 impl DataFile {
+    /// Sets the stiffness value of every trajectory that has none (a file without an `eps` column) to
+    /// `default`; `None` is an error naming `path` (held-out data must then say its value).
+    pub fn resolve_eps(&mut self, default: Option<f64>, path: &std::path::Path) -> Result<()> {
+        for (id, t) in self.ids.iter().zip(self.trajectories.iter_mut()).filter(|(_, t)| t.eps.is_nan()) {
+            t.eps = default.ok_or_else(|| Error::Data {
+                path: path.to_path_buf(),
+                message: format!(
+                    "trajectory `{id}`: no `eps` column, and the training data have several eps values: held-out data must say its stiffness value"
+                ),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Each state component's range (max − min) over every point of every trajectory.
+    pub fn ranges(&self, d: usize) -> Vec<f64> {
+        state_ranges(self.trajectories.iter().flat_map(|t| t.states.chunks(d)), d)
+    }
+
     /// Every point of every trajectory as a [`SampleSet`] of `d`-dimensional [`Origin::Trajectory`]
     /// points (the trajectories' `eps` must be set).
     pub fn into_set(self, d: usize) -> SampleSet {
@@ -67,6 +86,17 @@ impl DataFile {
         set.trajectories = self.trajectories;
         set
     }
+}
+
+/// Each component's range (max − min) over `rows` of `d` components.
+pub fn state_ranges<'a>(rows: impl Iterator<Item = &'a [f64]>, d: usize) -> Vec<f64> {
+    let mut r = vec![[f64::INFINITY, f64::NEG_INFINITY]; d];
+    for row in rows {
+        for (b, v) in r.iter_mut().zip(row) {
+            *b = [b[0].min(*v), b[1].max(*v)];
+        }
+    }
+    r.iter().map(|b| b[1] - b[0]).collect()
 }
 
 /// Column roles after matching the header against the system.

@@ -1,6 +1,7 @@
 use std::process::Command;
 
-fn stiffx(args: &[&str]) -> (i32, String, String) {
+/// Runs the binary: exit code, stdout, stderr (shared by the other CLI-driving test modules).
+pub fn stiffx(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_stiffx")).args(args).output().expect("binary runs");
     (
         out.status.code().unwrap_or(-1),

@@ -3,17 +3,17 @@
 //! (which reads only the file: data sampler, finite-difference labels); the truth it is checked against
 //! is `mechanisms/robertson.yaml`, a different code path.
 
+use crate::cli::stiffx;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::Command;
 
-fn stiffx(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_stiffx")).args(args).output().expect("binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// The numbers of column `name` of the CSV file `path`, in row order.
+fn column(path: &Path, name: &str) -> Vec<f64> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut rows = text.lines();
+    let c =
+        rows.next().unwrap().split(',').position(|h| h == name).unwrap_or_else(|| panic!("no `{name}` in {path:?}"));
+    rows.map(|r| r.split(',').nth(c).unwrap().parse().unwrap()).collect()
 }
 
 /// `per_eps` BDF trajectories of Robertson at each training eps, initial states y1 ~ U[0.2, 1],
@@ -116,25 +116,15 @@ fn robertson_is_identified_from_trajectories_alone() {
     assert!(w.iter().all(|v| (v.abs() - 1.0 / 3f64.sqrt()).abs() < 1e-6), "{w:?}");
     // Every nonzero eigenvalue within 5 % at every evaluation point of every eps, by the metrics of
     // `stiffx eval` on the file the command wrote.
-    let per_eps = std::fs::read_to_string(out.join("per_eps.csv")).unwrap();
-    let mut rows = per_eps.lines();
-    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
-    let mut n = 0;
-    for row in rows {
-        let f: Vec<&str> = row.split(',').collect();
-        let within: f64 = f[col("all_within")].parse().unwrap();
-        let worst: f64 = f[col("all_rel_max")].parse().unwrap();
-        assert!(within == 1.0 && worst < 0.05, "eps {}: {within} within 5 %, worst {worst}\n{stdout}", f[0]);
-        n += 1;
+    let per_eps = out.join("per_eps.csv");
+    let (eps, within, worst) =
+        (column(&per_eps, "eps"), column(&per_eps, "all_within"), column(&per_eps, "all_rel_max"));
+    for ((e, within), worst) in eps.iter().zip(&within).zip(&worst) {
+        assert!(*within == 1.0 && *worst < 0.05, "eps {e}: {within} within 5 %, worst {worst}\n{stdout}");
     }
-    assert_eq!(n, 5);
+    assert_eq!(eps.len(), 5);
     // The held-out rollouts within 1 % of each species' range.
-    let h = std::fs::read_to_string(out.join("holdout.csv")).unwrap();
-    let mut rows = h.lines();
-    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
-    let max_col = header.iter().position(|c| *c == "max_rel").unwrap();
-    let worst: Vec<f64> = rows.map(|r| r.split(',').nth(max_col).unwrap().parse().unwrap()).collect();
+    let worst = column(&out.join("holdout.csv"), "max_rel");
     assert_eq!(worst.len(), 4);
     assert!(worst.iter().all(|w| *w < 1e-2), "held-out rollout errors {worst:?}\n{stdout}");
     // The written file runs as a system: its RHS at the truth's test states within 1 % of the truth's.
@@ -252,11 +242,7 @@ fn robertson_is_identified_from_a_csv_alone() {
     }
     errs.sort_by(f64::total_cmp);
     let true_p95 = errs[errs.len() * 95 / 100];
-    let spectrum = std::fs::read_to_string(out.join("spectrum.csv")).unwrap();
-    let mut rows = spectrum.lines();
-    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
-    let col = header.iter().position(|h| *h == "all_spread_p95").unwrap();
-    let spread: Vec<f64> = rows.map(|r| r.split(',').nth(col).unwrap().parse().unwrap()).collect();
+    let spread = column(&out.join("spectrum.csv"), "all_spread_p95");
     assert_eq!(spread.len(), 5);
     let spread = spread.iter().copied().fold(0.0, f64::max);
     eprintln!("jackknife spread p95 {spread:e}, true error p95 {true_p95:e}");
@@ -267,11 +253,7 @@ fn robertson_is_identified_from_a_csv_alone() {
     );
     // Rollouts of the file's own and of the held-out trajectories within 1 % of each species' range.
     for (file, n) in [("rollouts.csv", 20), ("holdout.csv", 4)] {
-        let t = std::fs::read_to_string(out.join(file)).unwrap();
-        let mut rows = t.lines();
-        let header: Vec<&str> = rows.next().unwrap().split(',').collect();
-        let c = header.iter().position(|h| *h == "max_rel").unwrap();
-        let worst: Vec<f64> = rows.map(|r| r.split(',').nth(c).unwrap().parse().unwrap()).collect();
+        let worst = column(&out.join(file), "max_rel");
         assert_eq!(worst.len(), n, "{file}");
         assert!(worst.iter().all(|w| *w < 1e-2), "{file}: {worst:?}");
     }
@@ -340,11 +322,7 @@ fn hires_pruning_by_power_law_restores_the_slow_spectrum() {
     let cfg = dir.path().join("hires.toml");
     std::fs::write(&cfg, shipped).unwrap();
     let within = |out: &Path| -> (f64, usize, usize) {
-        let per_eps = std::fs::read_to_string(out.join("per_eps.csv")).unwrap();
-        let mut rows = per_eps.lines();
-        let header: Vec<&str> = rows.next().unwrap().split(',').collect();
-        let c = header.iter().position(|h| *h == "all_within").unwrap();
-        let w: Vec<f64> = rows.map(|r| r.split(',').nth(c).unwrap().parse().unwrap()).collect();
+        let w = column(&out.join("per_eps.csv"), "all_within");
         let m: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("matching.json")).unwrap()).unwrap();
         let recovered = m["groups"].as_array().unwrap().iter().filter(|g| g["recovered"].as_bool().unwrap()).count();

@@ -43,10 +43,10 @@ fn pointwise_quantiles_and_the_worst_point() {
     assert!(m.fast_rel_max.is_infinite() && m.worst_t == 9.9, "{m:?}");
 }
 
+/// [`crate::cli::stiffx`] with stdout and stderr together.
 fn stiffx(args: &[&str]) -> (i32, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stiffx")).args(args).output().expect("binary runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), text)
+    let (code, out, err) = crate::cli::stiffx(args);
+    (code, out + &err)
 }
 
 /// Per-eps `fast_rel_max` (pointwise worst) of an evaluation directory, and its point count.
