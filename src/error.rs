@@ -111,6 +111,23 @@ pub enum Error {
         /// The missing jobs' indices, as `--index` takes them.
         indices: String,
     },
+    /// A stop signal (SIGINT, SIGTERM) ended the run cleanly: its resumable state and best checkpoint
+    /// are saved (exit code 128 + the signal's number).
+    #[error("stopped by {signal} {at}{resume}")]
+    Interrupted {
+        /// `SIGINT` or `SIGTERM`.
+        signal: &'static str,
+        /// Where the run stopped (`after epoch 12 of 40; its state is saved`).
+        at: String,
+        /// How to continue (`; resume with: stiffx run --resume DIR`), filled in by the command.
+        resume: String,
+    },
+    /// A run directory that holds something already, or an interrupted run in its place.
+    #[error("{message}")]
+    Occupied {
+        /// What is there and which flag to give.
+        message: String,
+    },
     /// File-system error with the path involved.
     #[error("{path}: {source}")]
     Io {
@@ -183,6 +200,14 @@ impl Error {
     pub fn with_field(self, field: impl Into<String>) -> Self {
         match self {
             Error::Invalid { value, allowed, .. } => Error::Invalid { field: field.into(), value, allowed },
+            e => e,
+        }
+    }
+
+    /// An [`Error::Interrupted`] with how to resume it; other errors unchanged.
+    pub fn with_resume(self, how: &str) -> Self {
+        match self {
+            Error::Interrupted { signal, at, .. } => Error::Interrupted { signal, at, resume: format!("; {how}") },
             e => e,
         }
     }

@@ -9,6 +9,12 @@ use crate::error::{Error, Result};
 
 /// Writes `bytes` to `path` atomically (temp file + fsync + rename), creating parent directories.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, bytes, || ())
+}
+
+/// [`write_atomic`], calling `before_rename` when the temporary file is whole but not yet in place
+/// (where kill-and-resume tests kill a save, `crate::interrupt::kill_point`).
+pub fn write_atomic_with(path: &Path, bytes: &[u8], before_rename: impl FnOnce()) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
@@ -20,6 +26,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(path, e))?;
     }
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    before_rename();
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }

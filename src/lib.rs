@@ -36,6 +36,7 @@ pub mod error;
 pub mod eval;
 pub mod figures;
 pub mod identify;
+pub mod interrupt;
 pub mod io;
 pub mod model;
 pub mod ode;

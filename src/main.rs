@@ -1,7 +1,7 @@
 //! The `stiffx` binary: parse → validated config → pipeline → exit code.
 //! Exit codes: 0 success, 2 bad input (unknown names, invalid values, unreadable config, data file or
 //! checkpoint, backend not compiled in or unable to start here), 1 failure while computing
-//! (divergence, solver, I/O).
+//! (divergence, solver, I/O), 130/143 stopped by SIGINT/SIGTERM with the state saved (`--resume`).
 
 use std::process::ExitCode;
 
@@ -18,7 +18,9 @@ fn exit_code(e: &Error) -> ExitCode {
         | Error::Checkpoint { .. }
         | Error::BackendNotCompiled { .. }
         | Error::BackendUnavailable { .. }
-        | Error::Unsupported(_) => ExitCode::from(2),
+        | Error::Unsupported(_)
+        | Error::Occupied { .. } => ExitCode::from(2),
+        Error::Interrupted { signal, .. } => ExitCode::from(stiffx::interrupt::exit_code(signal)),
         Error::Incomplete { .. } => ExitCode::from(3),
         _ => ExitCode::from(1),
     }
@@ -32,6 +34,10 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             return exit_code(&e);
         }
+    }
+    // Commands that train stop cleanly on SIGINT/SIGTERM, their state saved (`stiffx::interrupt`).
+    if matches!(cli.command, Command::Run(_) | Command::RunJob(_) | Command::Sweep(_) | Command::Compare(_)) {
+        stiffx::interrupt::install();
     }
     let result = match cli.command {
         Command::List => {

@@ -473,6 +473,7 @@ fn run(
         let data = stiffx::engine::data::generate(&cfg)?;
         let mut files = opts.out.as_ref().map(|o| stiffx::engine::observe::Files {
             out: o.clone(),
+            hash: String::new(),
             figures: opts.figures,
             label: o.file_name().map_or("run".into(), |n| n.to_string_lossy().into_owned()),
         });
@@ -485,7 +486,7 @@ fn run(
         if let Some(b) = bar.as_mut() {
             observers.push(b);
         }
-        let m = stiffx::engine::pipeline::run_observed(&cfg, &opts, &data, &mut observers)?;
+        let m = stiffx::engine::pipeline::run_observed(&cfg, &opts, &data, &mut observers, None)?;
         serde_json::to_string(&m).map_err(|e| stiffx::Error::io("<metrics>", std::io::Error::other(e)))
     });
     // A Python exception inside the system or the callback comes first: it is the cause.

@@ -1,9 +1,16 @@
-//! `stiffx run`: one run of the pipeline from a config (and command-line overrides), and the summary
-//! it prints.
+//! `stiffx run`: one run of the pipeline from a config (and command-line overrides) into an
+//! all-or-nothing run directory ([`RunDir`]), `--resume` of an interrupted one, and the summary it
+//! prints.
 
-use crate::cli::{RunArgs, run_config};
-use crate::engine::pipeline::{RunMetrics, run as run_pipeline};
-use crate::error::Result;
+use std::path::Path;
+
+use crate::cli::{RunArgs, run_config, run_options};
+use crate::config::Config;
+use crate::engine::data::generate;
+use crate::engine::pipeline::{RunMetrics, RunOptions, run_with_data};
+use crate::engine::rundir::{DONE, RESUME, RunDir, config_hash};
+use crate::error::{Error, Result};
+use crate::train::TrainState;
 
 use super::{print_eval_table, time_label};
 
@@ -50,13 +57,102 @@ fn print_summary(m: &RunMetrics) {
     }
 }
 
-/// `stiffx run`.
+/// `stiffx run`: a new run into `--out` (all or nothing, [`RunDir`]), or `--resume DIR`.
 pub fn run(a: &RunArgs) -> Result<()> {
-    let (cfg, opts) = run_config(a)?;
-    let m = run_pipeline(&cfg, &opts)?;
-    print_summary(&m);
-    if let Some(o) = &opts.out {
-        println!("results in {}", o.display());
+    if let Some(dir) = &a.resume {
+        return resume(dir, a);
     }
-    Ok(())
+    let (cfg, opts) = run_config(a)?;
+    let out = opts.out.clone().unwrap_or_else(|| "run".into());
+    if let Some(what) = RunDir::occupant(&out)
+        && !a.force
+    {
+        return Err(Error::Occupied {
+            message: format!(
+                "{} holds {what}; --force replaces it (when the new run completes), or choose another --out",
+                out.display()
+            ),
+        });
+    }
+    let rd = RunDir::open(&out)?;
+    if rd.interrupted() && !a.force {
+        let at = match rd.resumable() {
+            Ok(Some(r)) => format!("state saved after row {} of its loss curve", r.train_state.curve.len()),
+            _ => "no state saved yet".into(),
+        };
+        return Err(Error::Occupied {
+            message: format!(
+                "an interrupted run is in {} ({at}); `stiffx run --resume {}` continues it, --force discards it",
+                rd.work.display(),
+                out.display()
+            ),
+        });
+    }
+    rd.clear()?;
+    execute(&cfg, opts, rd, None)
+}
+
+/// `stiffx run --resume DIR`: the interrupted run's config (its working directory's `config.toml`)
+/// and saved state; a complete run is reported as such.
+fn resume(dir: &Path, a: &RunArgs) -> Result<()> {
+    let opts = run_options(&a.compute)?;
+    let work = RunDir::work_of(dir);
+    if dir.join(DONE).exists() && !work.exists() {
+        println!("{} holds a complete run; nothing to resume", dir.display());
+        let path = dir.join("metrics.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let m: RunMetrics = serde_json::from_str(&text).map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
+        print_summary(&m);
+        return Ok(());
+    }
+    if !work.join("config.toml").exists() {
+        return Err(Error::invalid(
+            "--resume",
+            dir.display(),
+            format!("the output directory of an interrupted run (there is no {})", work.join("config.toml").display()),
+        ));
+    }
+    let rd = RunDir::open(dir)?;
+    let cfg = Config::from_file(&rd.work.join("config.toml"))?;
+    let state = match rd.resumable()? {
+        Some(r) if r.config_sha256 == config_hash(&cfg) => Some(r.train_state),
+        Some(_) => {
+            return Err(Error::Checkpoint {
+                path: rd.work.join(RESUME),
+                message: "its state belongs to another config than the config.toml beside it".into(),
+            });
+        }
+        // Stopped before its first save (during sampling and labelling): it starts over.
+        None => None,
+    };
+    execute(&cfg, RunOptions { out: Some(dir.to_path_buf()), ..opts }, rd, state)
+}
+
+/// Runs `cfg` in `rd`'s working directory (from `state` when given) and completes the directory.
+fn execute(cfg: &Config, opts: RunOptions, rd: RunDir, state: Option<TrainState>) -> Result<()> {
+    let out = rd.dir.clone();
+    let name = out.file_name().map_or("run".into(), |n| n.to_string_lossy().into_owned());
+    let label = opts.label.clone().or(Some(name.clone()));
+    let run_opts = RunOptions { out: Some(rd.work.clone()), label, ..opts };
+    // The config first: a run stopped while sampling and labelling is resumable too (it starts over).
+    crate::io::write_atomic(&rd.work.join("config.toml"), cfg.to_toml().as_bytes())?;
+    if run_opts.progress {
+        eprintln!("sampling and labelling …");
+    }
+    let result = generate(cfg).and_then(|data| run_with_data(cfg, &run_opts, &data, state));
+    match result {
+        Ok(m) => {
+            rd.commit(config_hash(cfg), &name)?;
+            print_summary(&m);
+            println!("results in {}", out.display());
+            Ok(())
+        }
+        Err(e @ Error::Interrupted { .. }) => {
+            Err(e.with_resume(&format!("resume with: stiffx run --resume {}", out.display())))
+        }
+        Err(e) => {
+            eprintln!("the run's files so far are in {} (not a complete run; --force starts over)", rd.work.display());
+            Err(e)
+        }
+    }
 }

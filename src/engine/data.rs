@@ -83,6 +83,7 @@ pub fn generate(cfg: &Config) -> Result<Data> {
     let t0 = Instant::now();
     let set = cfg.sampler.sample(cfg.system.as_ref(), &cfg.system.train_grid(), &mut rng)?;
     let sample_secs = t0.elapsed().as_secs_f64();
+    crate::interrupt::kill_point("data");
     let t1 = Instant::now();
     let labels = cfg.labeller.label(cfg.system.as_ref(), &set)?;
     let label_secs = t1.elapsed().as_secs_f64();

@@ -1,18 +1,18 @@
 //! One job of a spec, and how a worker runs it: all or nothing, into its own directory.
 //!
-//! A job runs in `<out>/.<id>.partial-<pid>` (a hidden sibling of its directory), then writes the
-//! marker [`DONE`] (`{"config_sha256": …}`, the SHA-256 of the resolved config's TOML) and renames the
-//! whole directory to `<out>/<id>`. A directory without a matching marker is not a result: it is
-//! removed and the job redone, as are partial directories that a killed attempt left. So concurrent
-//! workers never write the same file, and a requeued array task either skips its finished job or redoes
-//! it cleanly, never mixing two attempts.
+//! A job runs in `<out>/.<id>.partial` (a hidden sibling of its directory, locked: [`RunDir`]), then
+//! writes the marker [`DONE`] (`{"config_sha256": …}`, the SHA-256 of the resolved config's TOML) and
+//! renames the whole directory to `<out>/<id>`. A directory without a matching marker is not a
+//! result: the job is redone. A job that was stopped or killed continues from the resumable state
+//! it saved, when that state belongs to the same config; otherwise it starts over. So a requeued array
+//! task skips its finished job, resumes its interrupted one, and never mixes two attempts.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::engine::rundir::RunDir;
 use crate::io::sha256_hex;
 
 use crate::config::Config;
@@ -23,8 +23,7 @@ use crate::error::{Error, Result};
 use crate::eval::evaluate::{Evaluation, evaluate, write_time_windows, write_traces};
 use crate::io::{write_csv, write_json};
 
-/// The completion marker of a job's directory.
-pub const DONE: &str = "done.json";
+pub use crate::engine::rundir::{DONE, Done, config_hash};
 
 /// One run of an experiment: a resolved config and where its results go.
 #[derive(Debug, Clone)]
@@ -81,22 +80,6 @@ impl Outcome {
             Outcome::Eval(e) => e,
         }
     }
-}
-
-/// The marker a finished job leaves in its directory.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Done {
-    /// SHA-256 of the resolved config's TOML (hex).
-    pub config_sha256: String,
-    /// The job's id.
-    pub id: String,
-    /// stiffx version that ran it.
-    pub version: String,
-}
-
-/// SHA-256 (hex) of a config's TOML.
-pub fn config_hash(cfg: &Config) -> String {
-    sha256_hex(cfg.to_toml().as_bytes())
 }
 
 impl Job {
@@ -157,11 +140,23 @@ impl Job {
             return Ok(m);
         }
         let dir = self.dir(out);
-        let parent = dir.parent().unwrap_or(out).to_path_buf();
-        std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-        let base = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        remove_partials(&parent, &base)?;
-        let partial = parent.join(format!(".{base}.partial-{}", std::process::id()));
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            // What killed attempts of older versions left (`.<id>.partial-<pid>`).
+            let base = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            remove_partials(parent, &base)?;
+        }
+        let rd = RunDir::open(&dir)?;
+        // An interrupted attempt of this very config continues from its saved state; anything else in
+        // the working directory is stale.
+        let resume = match rd.resumable() {
+            Ok(Some(r)) if self.task == Task::Train && r.config_sha256 == hash => Some(r.train_state),
+            _ => None,
+        };
+        if resume.is_none() {
+            rd.clear()?;
+        }
+        let label = dir.file_name().map(|n| n.to_string_lossy().into_owned());
         let result = match &self.task {
             Task::Train => {
                 let key = crate::engine::cache::data_key(&self.config);
@@ -169,27 +164,27 @@ impl Job {
                     data.clear();
                     data.insert(key.clone(), crate::engine::cache::dataset(out, &self.config)?);
                 }
-                let label = Some(base.clone());
-                let run_opts = RunOptions { out: Some(partial.clone()), progress: false, label, ..opts.clone() };
-                run_with_data(&self.config, &run_opts, &data[&key]).map(|m| Outcome::Run(Box::new(m)))
+                let run_opts = RunOptions { out: Some(rd.work.clone()), progress: false, label, ..opts.clone() };
+                run_with_data(&self.config, &run_opts, &data[&key], resume).map(|m| Outcome::Run(Box::new(m)))
             }
-            Task::Eval { checkpoint, eps } => eval_into(&partial, checkpoint, &self.config, eps, opts),
+            Task::Eval { checkpoint, eps } => eval_into(&rd.work, checkpoint, &self.config, eps, opts),
         };
-        let m = match result {
-            Ok(m) => m,
+        match result {
+            Ok(m) => {
+                rd.commit(hash, &self.id)?;
+                Ok(m)
+            }
+            // A stopped run keeps its state to resume; a failed one leaves nothing that could pass for
+            // a result.
+            Err(e @ Error::Interrupted { .. }) => Err(e.with_resume(&format!(
+                "job {} resumes from its saved state when the same command runs again",
+                self.id
+            ))),
             Err(e) => {
-                // A failed attempt leaves nothing that could pass for a result.
-                let _ = std::fs::remove_dir_all(&partial);
-                return Err(e);
+                rd.abandon();
+                Err(e)
             }
-        };
-        let done = Done { config_sha256: hash, id: self.id.clone(), version: env!("CARGO_PKG_VERSION").into() };
-        write_json(&partial.join(DONE), &done)?;
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         }
-        std::fs::rename(&partial, &dir).map_err(|e| Error::io(&dir, e))?;
-        Ok(m)
     }
 }
 
@@ -207,7 +202,7 @@ fn eval_into(dir: &Path, path: &Path, config: &Config, eps: &[f64], opts: &RunOp
     Ok(Outcome::Eval(Box::new(ev)))
 }
 
-/// Removes `.<base>.partial-*` directories in `parent`: what killed attempts of the job left.
+/// Removes `.<base>.partial-*` directories in `parent`: what killed attempts of older versions left.
 fn remove_partials(parent: &Path, base: &str) -> Result<()> {
     let prefix = format!(".{base}.partial-");
     let entries = std::fs::read_dir(parent).map_err(|e| Error::io(parent, e))?;

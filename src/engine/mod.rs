@@ -14,7 +14,7 @@
 //! the spec's own order, so that `--index $SLURM_ARRAY_TASK_ID` means the same job on every node.
 //!
 //! Workers never share a file they write: a job works in a hidden sibling directory and renames it
-//! into place when it has finished, with a marker ([`job::DONE`]) that records the SHA-256 of the
+//! into place when it has finished ([`rundir`]: resumable, all or nothing), with a marker ([`rundir::DONE`]) that records the SHA-256 of the
 //! resolved config; a job counts as done only when the marker is there and its hash matches, so a
 //! requeued task redoes a half-written job from scratch and skips a finished one. Datasets are cached
 //! on disk by their data key ([`cache`]): workers that share a dataset generate it once, under a
@@ -32,6 +32,7 @@ pub mod outcome;
 pub mod pipeline;
 pub mod prepare;
 pub mod report;
+pub mod rundir;
 pub mod slurm;
 pub mod spec;
 pub mod sweep;

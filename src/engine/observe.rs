@@ -14,12 +14,13 @@ use crate::config::Config;
 use crate::engine::checkpoint::Checkpoint;
 use crate::engine::data::Data;
 use crate::engine::outcome::RunMetrics;
+use crate::engine::rundir::{RESUME, Resumable, config_hash};
 use crate::error::Result;
 use crate::eval::evaluate::{Traces, write_traces};
 use crate::eval::metrics::EpsMetrics;
 use crate::eval::metrics::WindowMetrics;
 use crate::io::{write_atomic, write_csv, write_json};
-use crate::train::EpochRecord;
+use crate::train::{EpochRecord, TrainState};
 
 /// The hooks of the run loop, called in this order; each has a no-op default.
 pub trait Observer {
@@ -35,6 +36,16 @@ pub trait Observer {
     /// After each epoch (or L-BFGS round): `curve` so far, and `best` holding the best-validation
     /// weights when `improved`.
     fn on_epoch(&mut self, _curve: &[EpochRecord], _improved: bool, _best: &Checkpoint) -> Result<()> {
+        Ok(())
+    }
+    /// Training continues from a saved state (after [`on_train_start`](Self::on_train_start)): its
+    /// curve so far and best checkpoint.
+    fn on_resumed(&mut self, _curve: &[EpochRecord], _best: &Checkpoint) -> Result<()> {
+        Ok(())
+    }
+    /// A resumable state of training (every `--save-every`, at the last row and at a stop signal),
+    /// with the best checkpoint so far.
+    fn on_state(&mut self, _best: &Checkpoint, _state: &TrainState) -> Result<()> {
         Ok(())
     }
     /// Training ended: the best-validation checkpoint.
@@ -66,6 +77,8 @@ pub struct Evaluated<'a> {
 pub struct Files {
     /// The run directory.
     pub out: PathBuf,
+    /// The hash of the run's config ([`config_hash`]), set when the data arrive.
+    pub hash: String,
     /// Write PNG figures.
     pub figures: bool,
     /// The run's name in figure legends.
@@ -74,6 +87,7 @@ pub struct Files {
 
 impl Observer for Files {
     fn on_data(&mut self, cfg: &Config, data: &Data) -> Result<()> {
+        self.hash = config_hash(cfg);
         write_atomic(&self.out.join("config.toml"), cfg.to_toml().as_bytes())?;
         write_csv(&self.out.join("label_bias.csv"), &data.bias)
     }
@@ -85,6 +99,14 @@ impl Observer for Files {
             best.save(&self.out.join("checkpoint.json"))?;
         }
         write_csv(&self.out.join("loss_curve.csv"), curve)
+    }
+    fn on_resumed(&mut self, curve: &[EpochRecord], best: &Checkpoint) -> Result<()> {
+        best.save(&self.out.join("checkpoint.json"))?;
+        write_csv(&self.out.join("loss_curve.csv"), curve)
+    }
+    fn on_state(&mut self, best: &Checkpoint, state: &TrainState) -> Result<()> {
+        let r = Resumable { checkpoint: best.clone(), config_sha256: self.hash.clone(), train_state: state.clone() };
+        r.save(&self.out.join(RESUME))
     }
     fn on_trained(&mut self, ck: &Checkpoint) -> Result<()> {
         ck.save(&self.out.join("checkpoint.json"))?;
@@ -130,6 +152,8 @@ struct LogLines {
     /// The latest epoch's line when it was not printed (training can stop before `rows`: early
     /// stopping, an L-BFGS round that converges); `on_trained` prints it.
     pending: Option<String>,
+    /// Rows done before this process (a resumed run), which the ETA leaves out.
+    resumed: usize,
 }
 
 impl Observer for Progress {
@@ -147,7 +171,17 @@ impl Observer for Progress {
         if std::io::stderr().is_terminal() {
             self.bar = Some(bar(true, rows as u64, "train"));
         } else {
-            self.log = Some(LogLines { rows, start: std::time::Instant::now(), last: None, pending: None });
+            self.log = Some(LogLines { rows, start: std::time::Instant::now(), last: None, pending: None, resumed: 0 });
+        }
+        Ok(())
+    }
+    fn on_resumed(&mut self, curve: &[EpochRecord], _best: &Checkpoint) -> Result<()> {
+        eprintln!("  resuming after row {} of the loss curve", curve.len());
+        if let Some(b) = &self.bar {
+            b.set_position(curve.len() as u64);
+        }
+        if let Some(l) = &mut self.log {
+            l.resumed = curve.len();
         }
         Ok(())
     }
@@ -160,7 +194,7 @@ impl Observer for Progress {
         if let Some(l) = &mut self.log {
             let done = curve.len();
             let secs = l.start.elapsed().as_secs_f64();
-            let eta = secs / done as f64 * l.rows.saturating_sub(done) as f64;
+            let eta = secs / (done - l.resumed).max(1) as f64 * l.rows.saturating_sub(done) as f64;
             let line = format!(
                 "  train {done}/{} ({:.0} %): loss {:.3e}, val {:.3e}, best epoch {}; {secs:.0} s, ETA {eta:.0} s",
                 l.rows,

@@ -65,6 +65,10 @@ pub struct Timings {
     pub label: f64,
     /// Training.
     pub train: f64,
+    /// Of training, the time spent saving resumable states (`--save-every`); 0 without an output
+    /// directory.
+    #[serde(default)]
+    pub save: f64,
     /// Evaluation.
     pub eval: f64,
 }

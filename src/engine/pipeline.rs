@@ -19,11 +19,12 @@ pub use crate::engine::observe::bar;
 use crate::engine::observe::{Evaluated, Files, Observer, Progress};
 pub use crate::engine::outcome::{RunMetrics, Timings};
 use crate::engine::prepare::*;
+use crate::engine::rundir::SaveEvery;
 use crate::error::Result;
 use crate::eval::evaluate::*;
 use crate::eval::spectral::JacobianMode;
 use crate::model::Weights;
-use crate::train::{EpochRecord, TrainObserver, Trained, train};
+use crate::train::{EpochRecord, TrainObserver, TrainState, Trained, train_from};
 
 /// Run-time options that are not part of the experiment (where, on what, how loud).
 #[derive(Debug, Clone)]
@@ -42,6 +43,8 @@ pub struct RunOptions {
     pub figures: bool,
     /// The run's name in figure legends (default: the output directory's name).
     pub label: Option<String>,
+    /// How often training saves its resumable state into `out` (`--save-every`; `None`: never).
+    pub save_every: Option<SaveEvery>,
 }
 
 impl Default for RunOptions {
@@ -54,17 +57,22 @@ impl Default for RunOptions {
             progress: false,
             figures: true,
             label: None,
+            save_every: None,
         }
     }
 }
 
 /// Feeds the training loop's hooks to the run's observers, keeping the checkpoint of the best weights
-/// so far and the loss curve.
+/// so far and the loss curve, and deciding when a resumable state is saved.
 struct Bridge<'a, 'b> {
     observers: &'a mut [&'b mut dyn Observer],
     best: Checkpoint,
     curve: Vec<EpochRecord>,
     rows: usize,
+    /// `None`: no state is saved (nothing is written).
+    save_every: Option<SaveEvery>,
+    last_save: Instant,
+    rows_since_save: usize,
 }
 
 impl TrainObserver for Bridge<'_, '_> {
@@ -76,8 +84,20 @@ impl TrainObserver for Bridge<'_, '_> {
         }
         Ok(())
     }
+    fn on_resume(&mut self, state: &TrainState) -> Result<()> {
+        self.best.weights = state.best.clone();
+        self.best.val_loss = state.best_val;
+        self.best.epoch = state.best_epoch;
+        self.curve = state.curve.clone();
+        for o in self.observers.iter_mut() {
+            o.on_train_start(&self.best, self.rows)?;
+            o.on_resumed(&self.curve, &self.best)?;
+        }
+        Ok(())
+    }
     fn on_epoch(&mut self, rec: &EpochRecord, improved: bool, best: &Weights) -> Result<()> {
         self.curve.push(rec.clone());
+        self.rows_since_save += 1;
         if improved {
             self.best.weights = best.clone();
             self.best.epoch = rec.epoch;
@@ -86,6 +106,22 @@ impl TrainObserver for Bridge<'_, '_> {
         for o in self.observers.iter_mut() {
             o.on_epoch(&self.curve, improved, &self.best)?;
         }
+        Ok(())
+    }
+    fn save_due(&mut self, last: bool) -> bool {
+        match self.save_every {
+            None => false,
+            Some(_) if last => true,
+            Some(SaveEvery::Seconds(s)) => self.last_save.elapsed().as_secs_f64() >= s,
+            Some(SaveEvery::Epochs(n)) => self.rows_since_save >= n,
+        }
+    }
+    fn on_state(&mut self, state: &TrainState) -> Result<()> {
+        for o in self.observers.iter_mut() {
+            o.on_state(&self.best, state)?;
+        }
+        self.last_save = Instant::now();
+        self.rows_since_save = 0;
         Ok(())
     }
 }
@@ -97,15 +133,17 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunMetrics> {
         eprintln!("sampling and labelling …");
     }
     let data = generate(cfg)?;
-    run_with_data(cfg, opts, &data)
+    run_with_data(cfg, opts, &data, None)
 }
 
 /// Runs training and evaluation on already generated data (sweeps share datasets between runs), with
-/// the observers `opts` asks for: [`Files`] into `opts.out`, [`Progress`] when `opts.progress`.
-pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<RunMetrics> {
+/// the observers `opts` asks for: [`Files`] into `opts.out`, [`Progress`] when `opts.progress`;
+/// training continues from `resume` when given (a state saved by an interrupted run of `cfg`).
+pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data, resume: Option<TrainState>) -> Result<RunMetrics> {
     let mut files = opts.out.as_ref().map(|o| Files {
         out: o.clone(),
         figures: opts.figures,
+        hash: String::new(),
         label: opts
             .label
             .clone()
@@ -119,16 +157,18 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data) -> Result<Run
     if opts.progress {
         observers.push(&mut progress);
     }
-    run_observed(cfg, opts, data, &mut observers)
+    run_observed(cfg, opts, data, &mut observers, resume)
 }
 
 /// The loop itself: prepare → train → evaluate on `data`, each stage's result handed to every
-/// observer ([`Observer`]); writes nothing itself.
+/// observer ([`Observer`]); writes nothing itself. Training continues from `resume` when given; with
+/// `opts.out`, resumable states go to the observers every `opts.save_every`.
 pub fn run_observed(
     cfg: &Config,
     opts: &RunOptions,
     data: &Data,
     observers: &mut [&mut dyn Observer],
+    resume: Option<TrainState>,
 ) -> Result<RunMetrics> {
     cfg.validate()?;
     cfg.train.precision.check_training(opts.backend)?;
@@ -145,13 +185,24 @@ pub fn run_observed(
     fitted.transform = prep.transform.clone();
     let template = Checkpoint::new(fitted, prep.normalizer.clone(), init.clone(), 0, f64::INFINITY);
     let rows = cfg.train.epochs as usize + cfg.train.lbfgs_rounds();
-    let mut bridge = Bridge { observers, best: template, curve: Vec::new(), rows };
+    crate::interrupt::check(|| "after sampling and labelling, before training (nothing to resume from)".into())?;
+    let save_every = opts.out.as_ref().and(opts.save_every);
+    let mut bridge = Bridge {
+        observers,
+        best: template,
+        curve: Vec::new(),
+        rows,
+        save_every,
+        last_save: Instant::now(),
+        rows_since_save: 0,
+    };
     let t_train = Instant::now();
     let mut train_cfg = cfg.train.clone();
     if train_cfg.shards == 0 {
         train_cfg.shards = opts.backend.default_shards();
     }
-    let trained: Trained = train(&init, &prep.train, &prep.val, &train_cfg, cfg.seed, &device, &mut bridge)?;
+    let trained: Trained =
+        train_from(&init, &prep.train, &prep.val, &train_cfg, cfg.seed, &device, &mut bridge, resume)?;
     let train_secs = t_train.elapsed().as_secs_f64();
     let Bridge { observers, best: mut ck, curve, .. } = bridge;
     ck.weights = trained.best.clone();
@@ -160,6 +211,7 @@ pub fn run_observed(
     for o in observers.iter_mut() {
         o.on_trained(&ck)?;
     }
+    crate::interrupt::kill_point("eval");
     let (eval, traces) = evaluate(&ck, &cfg.eval_eps(), &device, opts.eval_precision, opts.jacobian)?;
     let windows = window_metrics(cfg, &traces);
     let metrics = RunMetrics {
@@ -178,7 +230,13 @@ pub fn run_observed(
         best_epoch: trained.best_epoch,
         epochs: trained.curve.len(),
         train_samples_per_sec: trained.samples_per_sec,
-        seconds: Timings { sample: data.sample_secs, label: data.label_secs, train: train_secs, eval: eval.seconds },
+        seconds: Timings {
+            sample: data.sample_secs,
+            label: data.label_secs,
+            train: train_secs,
+            save: trained.save_seconds,
+            eval: eval.seconds,
+        },
         label_bias: data.bias.clone(),
         windows: crate::eval::metrics::pool_windows(&windows),
         eval,

@@ -71,6 +71,40 @@ impl Mlp {
         Ok(Self { layers, activation: w.activation, mass_action: w.mass_action })
     }
 
+    /// The parameters' ids in layer order (weight, then bias): what an optimiser's saved state is
+    /// keyed by ([`crate::train::TrainState`]).
+    pub fn param_ids(&self) -> Vec<u64> {
+        let mut ids = Vec::new();
+        for l in &self.layers {
+            ids.push(l.weight.id.val());
+            if let Some(b) = &l.bias {
+                ids.push(b.id.val());
+            }
+        }
+        ids
+    }
+
+    /// The same network with the parameter ids `ids` ([`param_ids`](Self::param_ids) of the network
+    /// whose optimiser state is restored), or an error when their number does not match.
+    pub fn with_param_ids(mut self, ids: &[u64]) -> Result<Self> {
+        let n = self.param_ids().len();
+        if ids.len() != n {
+            return Err(Error::Checkpoint {
+                path: "<train state>".into(),
+                message: format!("{} parameter ids for a network with {n} parameters", ids.len()),
+            });
+        }
+        let mut it = ids.iter().map(|&i| burn::module::ParamId::from(i));
+        for l in &mut self.layers {
+            let w = l.weight.val();
+            l.weight = Param::initialized(it.next().expect("counted"), w);
+            if let Some(b) = l.bias.take() {
+                l.bias = Some(Param::initialized(it.next().expect("counted"), b.val()));
+            }
+        }
+        Ok(self)
+    }
+
     /// Float type of the parameters (f32 or f64).
     pub fn dtype(&self) -> DType {
         self.layers[0].weight.val().dtype()

@@ -4,11 +4,12 @@
 use burn::optim::{GradientsParams, LBFGSConfig, LineSearchFn};
 use burn::tensor::Device;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Mlp, Weights};
 
 use super::config::{LBFGS_ROUND, TrainConfig};
 use super::dataset::{Dataset, MIN_SHARD, gradients, sum_parts};
+use super::state::LbfgsProgress;
 
 /// Rows per chunk of a full-batch pass ([`full_gradients`]).
 const FULL_BATCH_CHUNK: usize = 16_384;
@@ -43,49 +44,82 @@ fn full_gradients(
     sum_parts(model, parts.collect())
 }
 
+/// What [`polish`] reports to after each round.
+pub(super) trait Hooks {
+    /// The round's weights and training loss: validates and records them; returns whether the losses
+    /// were finite.
+    fn record(&mut self, weights: Weights, train_loss: f64) -> Result<bool>;
+    /// After the round is recorded: `progress` of the phase, and `optimizer` serialises L-BFGS's
+    /// state (called only when a resumable state is saved).
+    fn after(&mut self, model: &Mlp, progress: &LbfgsProgress, optimizer: &dyn Fn() -> Result<Vec<u8>>) -> Result<()>;
+}
+
 /// Full-batch L-BFGS from `model` on `train`, [`TrainConfig::lbfgs_rounds`] rounds of up to
-/// [`LBFGS_ROUND`] iterations each (a round also ends at its evaluation budget); after each, `record(weights, training loss)` validates and reports, and returns
-/// whether the losses were finite. Stops early at a non-finite loss or when a round does not lower the
-/// training loss (converged, or at the rounding of the loss).
+/// [`LBFGS_ROUND`] iterations each (a round also ends at its evaluation budget); after each,
+/// [`Hooks::record`] validates and reports, then [`Hooks::after`] may save the phase's state. Stops
+/// early at a non-finite loss or when a round does not lower the training loss (converged, or at the
+/// rounding of the loss). `resume`: the progress and serialised L-BFGS state of an interrupted phase,
+/// continued from there (`model` then holds its weights).
 /// Returns the number of full-batch loss and gradient evaluations.
 pub(super) fn polish(
     mut model: Mlp,
     train: &Dataset,
     cfg: &TrainConfig,
     ad: &Device,
-    record: &mut dyn FnMut(Weights, f64) -> Result<bool>,
+    resume: Option<(LbfgsProgress, Vec<u8>)>,
+    hooks: &mut dyn Hooks,
 ) -> Result<usize> {
     let chunks = full_batch_chunks(train);
     let shards = cfg.shards.max(1) as usize;
-    // The objective is scaled to 1 at the start. burn's L-BFGS (like PyTorch's) keeps a curvature
-    // pair only when yᵀs > 1e-10 and stops on absolute changes of 1e-9, thresholds that a loss of
-    // ~1e-9 (Robertson's) would fall under at once.
-    let (start, _) = full_gradients(&model, train, &chunks, 1.0, shards, ad);
-    if !(start.is_finite() && start > 0.0) {
-        return Ok(1);
-    }
-    let mut evaluations = 1;
-    let scale = 1.0 / start;
-    let mut optim = LBFGSConfig::new()
+    let optim = LBFGSConfig::new()
         .with_max_iter(LBFGS_ROUND)
         .with_max_eval(Some(LBFGS_ROUND * 5 / 4 + 1))
         .with_history_size(cfg.lbfgs_history as usize)
         .with_line_search_fn(LineSearchFn::StrongWolfe)
         .init();
-    let mut last = start * scale;
-    for _ in 0..cfg.lbfgs_rounds() {
+    let (mut optim, mut p) = match resume {
+        Some((p, bytes)) => {
+            let optim = optim.from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes)).map_err(|e| {
+                Error::Checkpoint { path: "resume.json".into(), message: format!("unreadable L-BFGS state: {e}") }
+            })?;
+            (optim, p)
+        }
+        None => {
+            // The objective is scaled to 1 at the start. burn's L-BFGS (like PyTorch's) keeps a
+            // curvature pair only when yᵀs > 1e-10 and stops on absolute changes of 1e-9, thresholds
+            // that a loss of ~1e-9 (Robertson's) would fall under at once.
+            let (start, _) = full_gradients(&model, train, &chunks, 1.0, shards, ad);
+            if !(start.is_finite() && start > 0.0) {
+                return Ok(1);
+            }
+            let scale = 1.0 / start;
+            (optim, LbfgsProgress { scale, last: start * scale, evaluations: 1, rounds: 0, finished: false })
+        }
+    };
+    while !p.finished && p.rounds < cfg.lbfgs_rounds() {
+        let mut evaluations = 0;
         let (next, loss) = optim.step(1.0, model, |m: Mlp| {
             evaluations += 1;
-            full_gradients(&m, train, &chunks, scale, shards, ad)
+            full_gradients(&m, train, &chunks, p.scale, shards, ad)
         });
         model = next.project(0.0);
-        let finite = record(model.weights(), loss / scale)?;
-        if !finite || loss.is_nan() || loss >= last {
-            break;
+        p.evaluations += evaluations;
+        p.rounds += 1;
+        let finite = hooks.record(model.weights(), loss / p.scale)?;
+        if !finite || loss.is_nan() || loss >= p.last {
+            p.finished = true;
+        } else {
+            p.last = loss;
         }
-        last = loss;
+        let serialise = || {
+            optim
+                .into_bytes()
+                .map(|b| b.to_vec())
+                .map_err(|e| Error::io("resume.json", std::io::Error::other(e.to_string())))
+        };
+        hooks.after(&model, &p, &serialise)?;
     }
-    Ok(evaluations)
+    Ok(p.evaluations)
 }
 
 #[cfg(test)]

@@ -14,10 +14,12 @@
 pub mod config;
 pub mod dataset;
 mod lbfgs;
+pub mod state;
 pub mod weights;
 
 pub use config::LBFGS_ROUND;
 pub use dataset::{Dataset, Forward, MIN_SHARD, batch_gradients, evaluate_loss, shards_for};
+pub use state::{LbfgsProgress, Phase, TrainState};
 
 use std::time::Instant;
 
@@ -70,8 +72,21 @@ pub trait TrainObserver {
     fn on_start(&mut self, _init: &Weights, _val_loss: f64) -> Result<()> {
         Ok(())
     }
+    /// Instead of [`on_start`](Self::on_start) when training continues from a saved state.
+    fn on_resume(&mut self, _state: &TrainState) -> Result<()> {
+        Ok(())
+    }
     /// After each epoch; `improved` when the validation loss is the best so far.
     fn on_epoch(&mut self, _record: &EpochRecord, _improved: bool, _best: &Weights) -> Result<()> {
+        Ok(())
+    }
+    /// After each row: whether to save a resumable state now; `last` for the last row of training.
+    /// A stop signal saves one whatever this says.
+    fn save_due(&mut self, _last: bool) -> bool {
+        false
+    }
+    /// A resumable state, when [`save_due`](Self::save_due) asked for one or a stop signal came.
+    fn on_state(&mut self, _state: &TrainState) -> Result<()> {
         Ok(())
     }
 }
@@ -97,6 +112,8 @@ pub struct Trained {
     pub lbfgs_evaluations: usize,
     /// Seconds of the L-BFGS phase, validation included; 0 without one.
     pub lbfgs_seconds: f64,
+    /// Seconds spent building and saving resumable states ([`TrainObserver::on_state`]).
+    pub save_seconds: f64,
 }
 
 /// Learning rate at `epoch` (0-based) of `epochs`.
@@ -118,13 +135,18 @@ fn validation_loss(weights: &Weights, val: &Dataset, device: &Device, dtype: DTy
     }
 }
 
-/// What [`train`] keeps across epochs and L-BFGS rounds: the best-validation weights and the curve.
+/// What [`train`] keeps across epochs and L-BFGS rounds: the best-validation weights, the curve and
+/// the counters a resumable state carries.
 struct Log {
     best: Weights,
     best_val: f64,
     best_epoch: usize,
     curve: Vec<EpochRecord>,
     start: Instant,
+    seen: usize,
+    adam_secs: f64,
+    lbfgs_secs: f64,
+    save_secs: f64,
 }
 
 impl Log {
@@ -152,6 +174,41 @@ impl Log {
         self.curve.push(rec);
         Ok(())
     }
+
+    /// After a row: saves a resumable state when the observer asks for one (`last`: the last row of
+    /// training) or a stop signal has come, and then stops. `snapshot` gives the current weights and
+    /// the optimiser's phase; it is only called when a state is saved.
+    fn after_row(
+        &mut self,
+        last: bool,
+        total: usize,
+        observer: &mut dyn TrainObserver,
+        snapshot: &mut dyn FnMut() -> Result<(Weights, Phase)>,
+    ) -> Result<()> {
+        let stop = crate::interrupt::requested().is_some();
+        if stop || observer.save_due(last) {
+            let t0 = Instant::now();
+            let (current, phase) = snapshot()?;
+            let mut state = TrainState {
+                version: state::STATE_VERSION,
+                curve: self.curve.clone(),
+                best: self.best.clone(),
+                best_val: self.best_val,
+                best_epoch: self.best_epoch,
+                current,
+                phase,
+                samples_seen: self.seen,
+                adam_seconds: self.adam_secs,
+                lbfgs_seconds: self.lbfgs_secs,
+                save_seconds: self.save_secs,
+            };
+            state.save_seconds += t0.elapsed().as_secs_f64();
+            observer.on_state(&state)?;
+            self.save_secs += t0.elapsed().as_secs_f64();
+        }
+        let done = self.curve.len();
+        crate::interrupt::check(|| format!("after row {done} of {total} of the loss curve; its state is saved"))
+    }
 }
 
 /// Trains from `init` on `train`, validating on `val` after every epoch. `device` is the plain device;
@@ -165,9 +222,27 @@ pub fn train(
     device: &Device,
     observer: &mut dyn TrainObserver,
 ) -> Result<Trained> {
+    train_from(init, train, val, cfg, seed, device, observer, None)
+}
+
+/// [`train`], continuing from `resume` when given (a state [`TrainObserver::on_state`] received from a
+/// run of the same config, data and seed): the same steps as an uninterrupted run from there on.
+#[allow(clippy::too_many_arguments)]
+pub fn train_from(
+    init: &Weights,
+    train: &Dataset,
+    val: &Dataset,
+    cfg: &TrainConfig,
+    seed: u64,
+    device: &Device,
+    observer: &mut dyn TrainObserver,
+    resume: Option<TrainState>,
+) -> Result<Trained> {
     let ad = device.clone().autodiff();
     let dtype = cfg.precision.dtype();
-    let mut model = Mlp::from_weights(init, &ad, dtype)?;
+    let epochs = cfg.epochs as usize;
+    let rounds = if train.is_empty() { 0 } else { cfg.lbfgs_rounds() };
+    let total = epochs + rounds;
     // PyTorch's Adam epsilon (burn defaults to 1e-5, which limits how far the loss can go down).
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
     let mut rng = StdRng::seed_from_u64(seed ^ 0xBA7C_0DE5);
@@ -175,27 +250,73 @@ pub fn train(
     // With a difference term, batches are cut from shuffled groups (a row and its partners), so that
     // pairs meet in a batch; without one, rows are shuffled one by one (the paper's setting).
     let mut groups = if train.has_pairs() { train.pair_groups() } else { Vec::new() };
-    let batch = (cfg.batch as usize).max(1);
-    // Epoch 0 is the initial network: a run that diverges in its first epoch still keeps a checkpoint.
-    let mut log = Log {
-        best: init.clone(),
-        best_val: evaluate_loss(init, val, device, dtype)?,
-        best_epoch: 0,
-        curve: Vec::new(),
-        start: Instant::now(),
-    };
-    observer.on_start(init, log.best_val)?;
-    let mut seen = 0usize;
-    let mut train_secs = 0.0;
-    for epoch in 0..cfg.epochs as usize {
-        let lr = learning_rate(cfg, epoch);
+    let mut shuffle = |order: &mut Vec<usize>, rng: &mut StdRng| {
         if groups.is_empty() {
-            order.shuffle(&mut rng);
+            order.shuffle(rng);
         } else {
-            groups.shuffle(&mut rng);
+            groups.shuffle(rng);
             order.clear();
             order.extend(groups.iter().flatten());
         }
+    };
+    let batch = (cfg.batch as usize).max(1);
+    let mut lbfgs_resume = None;
+    let (mut model, mut log, first) = match resume {
+        None => {
+            // Epoch 0 is the initial network: a run that diverges in its first epoch still keeps a checkpoint.
+            let best_val = evaluate_loss(init, val, device, dtype)?;
+            observer.on_start(init, best_val)?;
+            let log = Log {
+                best: init.clone(),
+                best_val,
+                best_epoch: 0,
+                curve: Vec::new(),
+                start: Instant::now(),
+                seen: 0,
+                adam_secs: 0.0,
+                lbfgs_secs: 0.0,
+                save_secs: 0.0,
+            };
+            (Mlp::from_weights(init, &ad, dtype)?, log, 0)
+        }
+        Some(s) => {
+            s.check(epochs, rounds)?;
+            observer.on_resume(&s)?;
+            let elapsed = std::time::Duration::from_secs_f64(s.curve.last().map_or(0.0, |r| r.seconds.max(0.0)));
+            let first = s.adam_epochs();
+            let mut model = Mlp::from_weights(&s.current, &ad, dtype)?;
+            match s.phase {
+                Phase::Adam { param_ids, state } => {
+                    model = model.with_param_ids(&param_ids)?;
+                    let bytes = burn::tensor::Bytes::from_bytes_vec(state::decode(&state)?);
+                    optim = optim.from_bytes(bytes).map_err(|e| Error::Checkpoint {
+                        path: "resume.json".into(),
+                        message: format!("unreadable Adam state: {e}"),
+                    })?;
+                }
+                Phase::Lbfgs { progress, state } => lbfgs_resume = Some((progress, state::decode(&state)?)),
+            }
+            let log = Log {
+                best: s.best,
+                best_val: s.best_val,
+                best_epoch: s.best_epoch,
+                curve: s.curve,
+                start: Instant::now().checked_sub(elapsed).unwrap_or_else(Instant::now),
+                seen: s.samples_seen,
+                adam_secs: s.adam_seconds,
+                lbfgs_secs: s.lbfgs_seconds,
+                save_secs: s.save_seconds,
+            };
+            (model, log, first)
+        }
+    };
+    // The batch order of the epochs done: the seed's shuffles, replayed.
+    for _ in 0..first {
+        shuffle(&mut order, &mut rng);
+    }
+    for epoch in first..epochs {
+        let lr = learning_rate(cfg, epoch);
+        shuffle(&mut order, &mut rng);
         let t0 = Instant::now();
         let mut loss_sum = 0.0;
         let mut batches = 0usize;
@@ -207,40 +328,79 @@ pub fn train(
             model = optim.step(lr, model, grads).project(lr * cfg.order_l1);
             loss_sum += value;
             batches += 1;
-            seen += idx.len();
+            log.seen += idx.len();
         }
-        train_secs += t0.elapsed().as_secs_f64();
+        log.adam_secs += t0.elapsed().as_secs_f64();
         let weights = model.weights();
         let val_loss = validation_loss(&weights, val, device, dtype)?;
         if !val_loss.is_finite() {
             return Err(Error::Diverged { epoch: epoch + 1, loss: val_loss, best_epoch: log.best_epoch });
         }
         log.push(weights, loss_sum / batches.max(1) as f64, val_loss, lr, Optimizer::Adam, observer)?;
+        crate::interrupt::kill_point("adam");
+        let mut snapshot = || -> Result<(Weights, Phase)> {
+            let bytes =
+                optim.into_bytes().map_err(|e| Error::io("resume.json", std::io::Error::other(e.to_string())))?;
+            let phase = Phase::Adam { param_ids: model.param_ids(), state: state::encode(&bytes) };
+            Ok((model.weights(), phase))
+        };
+        log.after_row(epoch + 1 == epochs && rounds == 0, total, observer, &mut snapshot)?;
     }
-    let (mut lbfgs_evaluations, mut lbfgs_seconds) = (0, 0.0);
-    if cfg.lbfgs > 0 && !train.is_empty() {
-        let model = Mlp::from_weights(&log.best, &ad, dtype)?;
-        let mut record = |weights: Weights, train_loss: f64| -> Result<bool> {
-            let val_loss = validation_loss(&weights, val, device, dtype)?;
-            log.push(weights, train_loss, val_loss, 0.0, Optimizer::Lbfgs, observer)?;
-            // A non-finite loss ends the L-BFGS phase (its row is kept in the curve); the best weights so
-            // far, Adam's at worst, stand.
-            Ok(train_loss.is_finite() && val_loss.is_finite())
+    let mut lbfgs_evaluations = 0;
+    if rounds > 0 {
+        let model = match &lbfgs_resume {
+            Some(_) => model,
+            None => Mlp::from_weights(&log.best, &ad, dtype)?,
         };
         let t0 = Instant::now();
-        lbfgs_evaluations = polish(model, train, cfg, &ad, &mut record)?;
-        lbfgs_seconds = t0.elapsed().as_secs_f64();
+        let secs0 = log.lbfgs_secs;
+        let mut hooks = Rounds { log: &mut log, observer, val, device, dtype, total, t0, secs0 };
+        lbfgs_evaluations = polish(model, train, cfg, &ad, lbfgs_resume, &mut hooks)?;
+        log.lbfgs_secs = secs0 + t0.elapsed().as_secs_f64();
     }
-    let Log { best, best_val, best_epoch, curve, .. } = log;
+    let Log { best, best_val, best_epoch, curve, seen, adam_secs, lbfgs_secs, save_secs, .. } = log;
     Ok(Trained {
         best,
         best_epoch,
         best_val_loss: best_val,
         curve,
-        samples_per_sec: seen as f64 / train_secs.max(1e-9),
+        samples_per_sec: seen as f64 / adam_secs.max(1e-9),
         lbfgs_evaluations,
-        lbfgs_seconds,
+        lbfgs_seconds: lbfgs_secs,
+        save_seconds: save_secs,
     })
+}
+
+/// What the L-BFGS phase reports to after each round: the row of the curve, then a state to save.
+struct Rounds<'a> {
+    log: &'a mut Log,
+    observer: &'a mut dyn TrainObserver,
+    val: &'a Dataset,
+    device: &'a Device,
+    dtype: DType,
+    total: usize,
+    t0: Instant,
+    secs0: f64,
+}
+
+impl lbfgs::Hooks for Rounds<'_> {
+    fn record(&mut self, weights: Weights, train_loss: f64) -> Result<bool> {
+        let val_loss = validation_loss(&weights, self.val, self.device, self.dtype)?;
+        self.log.push(weights, train_loss, val_loss, 0.0, Optimizer::Lbfgs, self.observer)?;
+        // A non-finite loss ends the L-BFGS phase (its row is kept in the curve); the best weights so
+        // far, Adam's at worst, stand.
+        Ok(train_loss.is_finite() && val_loss.is_finite())
+    }
+
+    fn after(&mut self, model: &Mlp, progress: &LbfgsProgress, optimizer: &dyn Fn() -> Result<Vec<u8>>) -> Result<()> {
+        crate::interrupt::kill_point("lbfgs");
+        self.log.lbfgs_secs = self.secs0 + self.t0.elapsed().as_secs_f64();
+        let last = progress.finished || self.log.curve.len() == self.total;
+        let mut snapshot = || -> Result<(Weights, Phase)> {
+            Ok((model.weights(), Phase::Lbfgs { progress: *progress, state: state::encode(&optimizer()?) }))
+        };
+        self.log.after_row(last, self.total, self.observer, &mut snapshot)
+    }
 }
 
 #[cfg(test)]

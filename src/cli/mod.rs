@@ -1,14 +1,16 @@
-//! Command-line interface: raw `clap` arguments are turned into a validated [`Config`] and
-//! [`RunOptions`] here, in one place (ripgrep's lowargs → hiargs split).
+//! Command-line interface: the raw `clap` arguments (here) and their resolution into a validated
+//! [`Config`](crate::config::Config) and [`RunOptions`](crate::engine::pipeline::RunOptions)
+//! ([`resolve`]), in one place (ripgrep's lowargs → hiargs split).
+
+mod resolve;
+
+pub use resolve::{device_options, run_config, run_options};
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::backend::{Backend, Precision};
-use crate::config::Config;
-use crate::engine::pipeline::RunOptions;
-use crate::error::{Error, Result};
 use crate::eval::spectral::JacobianMode;
 
 /// stiffx — learn stiff ODE right-hand sides and check their eigenstructure.
@@ -225,6 +227,9 @@ pub struct ComputeArgs {
     /// Write no PNG figures.
     #[arg(long)]
     pub no_figures: bool,
+    /// How often training saves its resumable state: 90s, 5m, 1h or 10e (epochs); default 60s.
+    #[arg(long, value_name = "EVERY")]
+    pub save_every: Option<crate::engine::rundir::SaveEvery>,
     #[command(flatten)]
     /// Device options.
     pub device: DeviceArgs,
@@ -310,9 +315,15 @@ pub struct RunArgs {
     /// Training precision (`train.precision`; f64 not on wgpu).
     #[arg(long, value_enum)]
     pub train_precision: Option<Precision>,
-    /// Output directory.
+    /// Output directory (refused when it holds a run, unless `--force`).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Replace what `--out` holds (when the new run completes) and discard an interrupted run there.
+    #[arg(long)]
+    pub force: bool,
+    /// Continue the interrupted run of this output directory (its config and saved state).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["force", "out", "config", "system", "transform", "sampler", "labeller", "seed", "epochs", "batch", "lr", "lbfgs", "train_precision"])]
+    pub resume: Option<PathBuf>,
     #[command(flatten)]
     /// Progress, figures and device.
     pub compute: ComputeArgs,
@@ -400,101 +411,4 @@ pub struct BenchArgs {
     /// Points of the Jacobian + eigenvalue measurement.
     #[arg(long, default_value_t = 10_000)]
     pub points: usize,
-}
-
-/// Parses the device options.
-pub fn device_options(a: &DeviceArgs) -> Result<(Backend, JacobianMode, Precision)> {
-    let backend = a.backend;
-    let jacobian = a.jacobian;
-    let precision = match a.precision {
-        EvalPrecision::Auto if backend.supports_f64() => Precision::F64,
-        EvalPrecision::Auto | EvalPrecision::F32 => Precision::F32,
-        EvalPrecision::F64 if backend.supports_f64() => Precision::F64,
-        EvalPrecision::F64 => {
-            return Err(Error::invalid(
-                "--precision",
-                format!("f64 with --backend {backend}"),
-                "f32 or auto on wgpu (WGSL shaders have no f64: it would silently compute in f32); f64 on flex, ndarray or tch",
-            ));
-        }
-    };
-    if !backend.is_compiled() {
-        return Err(Error::BackendNotCompiled { name: backend.to_string(), feature: backend.feature() });
-    }
-    Ok((backend, jacobian, precision))
-}
-
-/// The run options of a computing command: its device options, progress unless `--quiet`, figures
-/// unless `--no-figures`, and no output directory (set per run).
-pub fn run_options(c: &ComputeArgs) -> Result<RunOptions> {
-    let (backend, jacobian, eval_precision) = device_options(&c.device)?;
-    Ok(RunOptions {
-        out: None,
-        backend,
-        eval_precision,
-        jacobian,
-        progress: !c.quiet,
-        figures: !c.no_figures,
-        label: None,
-    })
-}
-
-/// Builds the validated config and options of `stiffx run`.
-pub fn run_config(a: &RunArgs) -> Result<(Config, RunOptions)> {
-    let mut cfg = match &a.config {
-        Some(p) => Config::from_file(p)?,
-        None => Config::default(),
-    };
-    if let Some(s) = &a.system {
-        if s.ends_with(".yaml") || s.ends_with(".yml") {
-            // A mechanism file: the system it defines, no code (`stiffx list` shows the shipped ones).
-            let m = crate::plugins::mechanism::MechanismSystem::from_file(s)
-                .map_err(|e| Error::invalid("--system", s, format!("a readable mechanism file ({e})")))?;
-            cfg.system = Box::new(m);
-        } else if crate::plugins::registry::name_of(&cfg.system) != *s {
-            // Keep the config's own parameters when it already names this system.
-            cfg.system = crate::plugins::registry::system(s)?;
-        }
-    }
-    if let Some(t) = &a.transform {
-        cfg.transform = crate::plugins::registry::transform(t)?;
-    }
-    if let Some(s) = &a.sampler {
-        cfg.sampler = crate::plugins::registry::sampler(s)?;
-    }
-    if let Some(l) = &a.labeller {
-        cfg.labeller = crate::plugins::registry::labeller(l)?;
-    }
-    if let Some(s) = a.seed {
-        cfg.seed = s;
-    }
-    if let Some(e) = a.epochs {
-        cfg.train.epochs = e;
-    }
-    if let Some(b) = a.batch {
-        cfg.train.batch = b;
-    }
-    if let Some(lr) = a.lr {
-        cfg.train.lr = lr;
-    }
-    if let Some(n) = a.lbfgs {
-        cfg.train.lbfgs = n;
-    }
-    if let Some(p) = a.train_precision {
-        cfg.train.precision = p;
-    }
-    cfg.validate()?;
-    let opts = run_options(&a.compute)?;
-    let out = a.out.clone().unwrap_or_else(|| {
-        use crate::plugins::registry::name_of;
-        PathBuf::from("runs").join(format!(
-            "{}-{}-{}-{}-s{}",
-            name_of(&cfg.system),
-            name_of(&cfg.transform),
-            name_of(&cfg.sampler),
-            name_of(&cfg.labeller),
-            cfg.seed
-        ))
-    });
-    Ok((cfg, RunOptions { out: Some(out), ..opts }))
 }
