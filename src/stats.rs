@@ -76,6 +76,14 @@ pub fn mean_std(v: &[f64]) -> (f64, f64) {
     (m, var.sqrt())
 }
 
+/// [`mean_std`] over the finite values of `v`, and how many were not finite (diverged runs, which
+/// must not enter a mean as numbers).
+pub fn finite_mean_std(v: &[f64]) -> (f64, f64, usize) {
+    let fin: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    let (m, s) = mean_std(&fin);
+    (m, s, v.len() - fin.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +99,8 @@ mod tests {
         let (m, s) = mean_std(&[1.0, 2.0, 3.0]);
         assert_eq!((m, s), (2.0, 1.0));
         assert_eq!(mean_std(&[4.0]), (4.0, 0.0));
+        assert_eq!(finite_mean_std(&[1.0, f64::INFINITY, 3.0, f64::NAN]), (2.0, 2f64.sqrt(), 2));
+        let (m, _, n) = finite_mean_std(&[f64::INFINITY]);
+        assert!(m.is_nan() && n == 1);
     }
 }

@@ -9,7 +9,7 @@ use crate::engine::pipeline::RunOptions;
 use crate::error::{Error, Result};
 use crate::eval::spectral::JacobianMode;
 
-use super::{ComputeArgs, DeviceArgs, EvalPrecision, RunArgs};
+use super::args::{ComputeArgs, DeviceArgs, EvalPrecision, RunArgs};
 
 /// Parses the device options.
 pub fn device_options(a: &DeviceArgs) -> Result<(Backend, JacobianMode, Precision)> {

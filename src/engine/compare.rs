@@ -240,14 +240,13 @@ pub fn tables(
                             .filter(|r| &r.system == s && &r.transform == t && &r.sampler == p)
                             .map(f)
                             .collect();
-                        let (mean, std) = mean_std(&v);
                         // Short category labels so that four fit under a panel.
                         let short = |n: &str| match n {
                             "identity" => "id".to_string(),
                             "trajectory" => "traj".to_string(),
                             other => other.to_string(),
                         };
-                        bars.push(Bar { config: format!("{}+{}", short(t), short(p)), mean, std });
+                        bars.push(Bar::of(format!("{}+{}", short(t), short(p)), &v));
                     }
                 }
                 panels.push((format!("{s}: {title}"), bars));

@@ -20,7 +20,6 @@ use crate::eval::evaluate::{evaluate, read_traces};
 use crate::eval::metrics::{CurvePoint, EpsMetrics, eps_curve};
 use crate::figures::paper::{self, Bar};
 use crate::io::{write_atomic, write_csv};
-use crate::stats::mean_std;
 use crate::table::{Table, mean_std_cell};
 use crate::train::EpochRecord;
 
@@ -192,10 +191,7 @@ pub fn sweep_report(out: &Path, runs: &[SweepRun<'_>], rows: &[Row], opts: &RunO
     let bars = |f: fn(&Row) -> f64| -> Vec<Bar> {
         names
             .iter()
-            .map(|n| {
-                let (mean, std) = mean_std(&rows.iter().filter(|r| r.config == *n).map(f).collect::<Vec<_>>());
-                Bar { config: n.to_string(), mean, std }
-            })
+            .map(|n| Bar::of(n.to_string(), &rows.iter().filter(|r| r.config == *n).map(f).collect::<Vec<_>>()))
             .collect()
     };
     paper::seed_averages(
@@ -370,7 +366,7 @@ fn markdown(
         ]);
     }
     s.push_str(&t.markdown());
-    s.push_str("\nPer run: [`table1.md`](table1.md), [`table1.csv`](table1.csv). A rollout L2 of `inf` (or an astronomically large value) means the learned RHS blew up along the rollout: the learned field, not RK4, is unstable there (see the per-eps values in `eps_curve.csv`).\n\n![Fig. 9](figures/fig9_seed_averages.png)\n\n");
+    s.push_str("\nPer run: [`table1.md`](table1.md), [`table1.csv`](table1.csv). A rollout of `inf` (a learned state above 1000× the largest reference magnitude, or not finite) means the learned RHS blew up along the rollout: the learned field, not the integrator, is unstable there. Such runs are counted (`n/m diverged`) and left out of every mean ± std and of the figures' axes (see the per-eps values in `eps_curve.csv`, column `diverged`).\n\n![Fig. 9](figures/fig9_seed_averages.png)\n\n");
 
     s.push_str(&format!(
         "## Across {param}: relative fast-eigenvalue error |λ_fast/λ*_fast − 1| (mean over seeds; unseen values in *italics*)\n\n"

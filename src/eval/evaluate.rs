@@ -150,10 +150,12 @@ pub fn evaluate_field(
         for t in ei * inits.len()..(ei + 1) * inits.len() {
             let range = t * per_traj..(t + 1) * per_traj;
             let (learned, reference) = (&tr.learned[range.clone()], &tr.reference[range]);
-            let l2 = rollout_l2(learned, reference, d);
-            rolls.push(if l2.is_finite() { l2 } else { f64::INFINITY });
+            // A rollout that blew up (DIVERGED_SCALE) is `inf`, not a number to average.
             let rel = rollout_rel(learned, reference, d);
-            rels.push(if rel.is_finite() { rel } else { f64::INFINITY });
+            let blown = crate::eval::metrics::rollout::diverged(learned, reference);
+            let l2 = rollout_l2(learned, reference, d);
+            rolls.push(if blown || !l2.is_finite() { f64::INFINITY } else { l2 });
+            rels.push(if blown { f64::INFINITY } else { rel });
             periods.extend(period_rel(learned, reference, &times, d));
             for p in t * (steps + 1)..(t + 1) * (steps + 1) {
                 let (state, time) = (&tr.reference[p * d..(p + 1) * d], times[p % (steps + 1)]);

@@ -135,9 +135,32 @@ pub struct Bar {
     pub mean: f64,
     /// Standard deviation over seeds.
     pub std: f64,
+    /// Seeds whose value is not finite (a diverged rollout), left out of `mean` and `std` and written
+    /// under the bar's label.
+    pub diverged: usize,
+    /// Seeds in all.
+    pub seeds: usize,
 }
 
-/// Fig. 9: one panel per metric, configurations on the horizontal axis, mean ± std over seeds.
+impl Bar {
+    /// The bar of `values` (one per seed): mean ± std over the finite ones, the others counted.
+    pub fn of(config: impl Into<String>, values: &[f64]) -> Self {
+        let (mean, std, diverged) = crate::stats::finite_mean_std(values);
+        Bar { config: config.into(), mean, std, diverged, seeds: values.len() }
+    }
+
+    /// The bar's label: its configuration, and `(n/m diverged)` when some seeds diverged.
+    pub fn label(&self) -> String {
+        if self.diverged > 0 {
+            format!("{} ({}/{} diverged)", self.config, self.diverged, self.seeds)
+        } else {
+            self.config.clone()
+        }
+    }
+}
+
+/// Fig. 9: one panel per metric, configurations on the horizontal axis, mean ± std over seeds (over
+/// the finite values: diverged seeds are named under their bar, never set an axis).
 pub fn seed_averages(path: &Path, metrics: &[(String, Vec<Bar>)]) -> Result<()> {
     bar_panels(path, "Seed-averaged metrics, mean ± std (Fig. 9)", metrics, metrics.len().min(4))
 }
@@ -148,7 +171,7 @@ pub fn bar_panels(path: &Path, title: &str, metrics: &[(String, Vec<Bar>)], cols
     let panels: Vec<Panel> = metrics
         .iter()
         .map(|(name, bars)| {
-            let cats: Vec<String> = bars.iter().map(|b| b.config.clone()).collect();
+            let cats: Vec<String> = bars.iter().map(Bar::label).collect();
             let series = bars
                 .iter()
                 .enumerate()
@@ -183,7 +206,11 @@ pub fn eps_curves(path: &Path, param: &str, points: &[CurvePoint]) -> Result<()>
             for (c, n) in names.iter().enumerate() {
                 let mut pts: Vec<&CurvePoint> = points.iter().filter(|p| &p.config == *n).collect();
                 pts.sort_by(|a, b| a.eps.total_cmp(&b.eps));
-                series.push(Series::new(n.to_string(), pts.iter().map(|p| (p.eps, f(p).0)).collect(), c, Mark::Line));
+                // Diverged seeds are left out of the means; the legend says so.
+                let diverged = pts.iter().map(|p| p.diverged).max().unwrap_or(0);
+                let seeds = pts.first().map_or(0, |p| p.seeds);
+                let name = if diverged > 0 { format!("{n} ({diverged}/{seeds} diverged)") } else { n.to_string() };
+                series.push(Series::new(name, pts.iter().map(|p| (p.eps, f(p).0)).collect(), c, Mark::Line));
                 for (unseen, mark) in [(false, Mark::Circle), (true, Mark::Triangle)] {
                     let sel: Vec<&&CurvePoint> = pts.iter().filter(|p| p.unseen == unseen).collect();
                     series.push(Series {
@@ -279,4 +306,41 @@ pub fn qq_plots(path: &Path, title: &str, qq: &[QqPoint], stats: &[ComponentStat
 pub fn diagnostics(dir: &Path, d: &crate::eval::diagnostics::Diagnostics, source: &str) -> Result<()> {
     histograms(&dir.join("histograms.png"), &format!("PDF of log10 |target| (Figs. 2, 4): {source}"), &d.hist)?;
     qq_plots(&dir.join("qq.png"), &format!("Normal Q-Q plots of the targets (Figs. 3, 5): {source}"), &d.qq, &d.stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Axis, Mark, Panel, Series, range};
+    use super::{Bar, bar_panels};
+
+    /// Fig. 9 with a seed whose rollout blew up (1e87, reported as `inf` by the evaluator): the bar
+    /// is the mean over the finite seeds, its label says `1/3 diverged`, and the axis spans the finite
+    /// bars only.
+    #[test]
+    fn a_diverged_seed_is_named_and_never_sets_an_axis() {
+        let ok = Bar::of("asinh", &[1e-4, 2e-4, 3e-4]);
+        let bad = Bar::of("baseline", &[5e-4, f64::INFINITY, 7e-4]);
+        assert!((bad.mean - 6e-4).abs() < 1e-15 && (bad.diverged, bad.seeds) == (1, 3));
+        assert_eq!(bad.label(), "baseline (1/3 diverged)");
+        assert_eq!(ok.label(), "asinh");
+        let all = Bar::of("x", &[f64::INFINITY]);
+        assert!(all.mean.is_nan() && all.label() == "x (1/1 diverged)");
+        let panel = Panel {
+            title: "rollout".into(),
+            x: Axis::categorical("configuration", vec![ok.label(), bad.label(), all.label()]),
+            y: Axis::log("rollout"),
+            series: [&ok, &bad, &all]
+                .iter()
+                .enumerate()
+                .map(|(i, b)| Series {
+                    err: Some(vec![b.std]),
+                    ..Series::new("", vec![(i as f64, b.mean)], i, Mark::Circle)
+                })
+                .collect(),
+        };
+        let (lo, hi) = range(&panel, &panel.y, |q| q.1, true);
+        assert!(lo >= 1e-6 && hi <= 1e-2, "{lo:e} … {hi:e}");
+        let dir = tempfile::tempdir().unwrap();
+        bar_panels(&dir.path().join("f9.png"), "f9", &[("rollout".into(), vec![ok, bad, all])], 1).unwrap();
+    }
 }

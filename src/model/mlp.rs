@@ -72,7 +72,7 @@ impl Mlp {
     }
 
     /// The parameters' ids in layer order (weight, then bias): what an optimiser's saved state is
-    /// keyed by ([`crate::train::TrainState`]).
+    /// keyed by (`train::TrainState`).
     pub fn param_ids(&self) -> Vec<u64> {
         let mut ids = Vec::new();
         for l in &self.layers {

@@ -127,6 +127,17 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// Learning rate at `epoch` (0-based) of `epochs`: constant, or cosine from `lr` to `lr_final`.
+    pub fn learning_rate(&self, epoch: usize) -> f64 {
+        match self.schedule {
+            Schedule::Constant => self.lr,
+            Schedule::Cosine => {
+                let p = epoch as f64 / (self.epochs.max(2) - 1) as f64;
+                self.lr_final + 0.5 * (self.lr - self.lr_final) * (1.0 + (std::f64::consts::PI * p).cos())
+            }
+        }
+    }
+
     /// L-BFGS rounds after Adam: `lbfgs / 10` (validation keeps `lbfgs` a multiple of 10), each a row
     /// of the loss curve.
     pub fn lbfgs_rounds(&self) -> usize {

@@ -19,7 +19,7 @@ pub mod weights;
 
 pub use config::LBFGS_ROUND;
 pub use dataset::{Dataset, Forward, MIN_SHARD, batch_gradients, evaluate_loss, shards_for};
-pub use state::{LbfgsProgress, Phase, TrainState};
+pub use state::{EpochRecord, LbfgsProgress, Optimizer, Phase, Silent, TrainObserver, TrainState, Trained};
 
 use std::time::Instant;
 
@@ -28,104 +28,12 @@ use burn::tensor::{DType, Device};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::{Mlp, Weights};
-use crate::train::config::{Schedule, TrainConfig};
+use crate::train::config::TrainConfig;
 
 use lbfgs::polish;
-
-/// One row of the loss curve.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    /// Epoch, from 1.
-    pub epoch: usize,
-    /// Mean training loss over the epoch's batches.
-    pub train_loss: f64,
-    /// Validation loss after the epoch.
-    pub val_loss: f64,
-    /// Learning rate used in the epoch.
-    pub lr: f64,
-    /// Seconds since training started.
-    pub seconds: f64,
-    /// The optimiser of this row: Adam epochs first, then L-BFGS rounds (`train.lbfgs`).
-    #[serde(default)]
-    pub optimizer: Optimizer,
-}
-
-/// Which optimiser produced a row of the loss curve.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Optimizer {
-    /// One epoch of mini-batch Adam; `lr` is its learning rate.
-    #[default]
-    Adam,
-    /// One round of full-batch L-BFGS (up to [`LBFGS_ROUND`] iterations); `lr` is 0 (no learning rate: the
-    /// line search sets each step).
-    Lbfgs,
-}
-
-/// Hooks called by [`train`]; every method has a no-op default.
-pub trait TrainObserver {
-    /// Before the first epoch, with the initial network and its validation loss.
-    fn on_start(&mut self, _init: &Weights, _val_loss: f64) -> Result<()> {
-        Ok(())
-    }
-    /// Instead of [`on_start`](Self::on_start) when training continues from a saved state.
-    fn on_resume(&mut self, _state: &TrainState) -> Result<()> {
-        Ok(())
-    }
-    /// After each epoch; `improved` when the validation loss is the best so far.
-    fn on_epoch(&mut self, _record: &EpochRecord, _improved: bool, _best: &Weights) -> Result<()> {
-        Ok(())
-    }
-    /// After each row: whether to save a resumable state now; `last` for the last row of training.
-    /// A stop signal saves one whatever this says.
-    fn save_due(&mut self, _last: bool) -> bool {
-        false
-    }
-    /// A resumable state, when [`save_due`](Self::save_due) asked for one or a stop signal came.
-    fn on_state(&mut self, _state: &TrainState) -> Result<()> {
-        Ok(())
-    }
-}
-
-/// An observer that does nothing.
-pub struct Silent;
-impl TrainObserver for Silent {}
-
-/// The outcome of a training run.
-#[derive(Debug, Clone)]
-pub struct Trained {
-    /// Best-validation weights.
-    pub best: Weights,
-    /// Epoch of `best`.
-    pub best_epoch: usize,
-    /// Best validation loss.
-    pub best_val_loss: f64,
-    /// Loss curve.
-    pub curve: Vec<EpochRecord>,
-    /// Training throughput, samples per second (forward + backward + Adam step).
-    pub samples_per_sec: f64,
-    /// Full-batch loss and gradient evaluations of the L-BFGS phase (`train.lbfgs`); 0 without one.
-    pub lbfgs_evaluations: usize,
-    /// Seconds of the L-BFGS phase, validation included; 0 without one.
-    pub lbfgs_seconds: f64,
-    /// Seconds spent building and saving resumable states ([`TrainObserver::on_state`]).
-    pub save_seconds: f64,
-}
-
-/// Learning rate at `epoch` (0-based) of `epochs`.
-pub fn learning_rate(cfg: &TrainConfig, epoch: usize) -> f64 {
-    match cfg.schedule {
-        Schedule::Constant => cfg.lr,
-        Schedule::Cosine => {
-            let p = epoch as f64 / (cfg.epochs.max(2) - 1) as f64;
-            cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1.0 + (std::f64::consts::PI * p).cos())
-        }
-    }
-}
 
 /// The validation loss of `weights` in precision `dtype`, NaN when they are not finite.
 fn validation_loss(weights: &Weights, val: &Dataset, device: &Device, dtype: DType) -> Result<f64> {
@@ -315,7 +223,7 @@ pub fn train_from(
         shuffle(&mut order, &mut rng);
     }
     for epoch in first..epochs {
-        let lr = learning_rate(cfg, epoch);
+        let lr = cfg.learning_rate(epoch);
         shuffle(&mut order, &mut rng);
         let t0 = Instant::now();
         let mut loss_sum = 0.0;

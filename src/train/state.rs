@@ -1,4 +1,5 @@
-//! Resumable training state: what [`super::train_from`] needs to continue a run exactly where it
+//! The interface of training — the loss curve's rows, the observer hooks, the outcome — and its
+//! resumable state: what `train::train_from` needs to continue a run exactly where it
 //! stopped, at the end of a loss-curve row (an Adam epoch or an L-BFGS round).
 //!
 //! It holds the curve so far, the best-validation weights, the current weights and the optimiser's
@@ -10,7 +11,7 @@
 //! takes the same steps as an uninterrupted one and ends with the same weights, bit for bit.
 //!
 //! The state travels inside a checkpoint (`resume.json` of a run's working directory,
-//! [`crate::engine::checkpoint::Checkpoint::train_state`]), not in a format of its own.
+//! `engine::rundir::Resumable`), not in a format of its own.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -19,7 +20,85 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model::Weights;
 
-use super::{EpochRecord, Optimizer};
+/// One row of the loss curve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch, from 1.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches.
+    pub train_loss: f64,
+    /// Validation loss after the epoch.
+    pub val_loss: f64,
+    /// Learning rate used in the epoch.
+    pub lr: f64,
+    /// Seconds since training started.
+    pub seconds: f64,
+    /// The optimiser of this row: Adam epochs first, then L-BFGS rounds (`train.lbfgs`).
+    #[serde(default)]
+    pub optimizer: Optimizer,
+}
+
+/// Which optimiser produced a row of the loss curve.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Optimizer {
+    /// One epoch of mini-batch Adam; `lr` is its learning rate.
+    #[default]
+    Adam,
+    /// One round of full-batch L-BFGS (up to `train::LBFGS_ROUND` iterations); `lr` is 0 (no learning rate: the
+    /// line search sets each step).
+    Lbfgs,
+}
+
+/// Hooks called by `train::train`; every method has a no-op default.
+pub trait TrainObserver {
+    /// Before the first epoch, with the initial network and its validation loss.
+    fn on_start(&mut self, _init: &Weights, _val_loss: f64) -> Result<()> {
+        Ok(())
+    }
+    /// Instead of [`on_start`](Self::on_start) when training continues from a saved state.
+    fn on_resume(&mut self, _state: &TrainState) -> Result<()> {
+        Ok(())
+    }
+    /// After each epoch; `improved` when the validation loss is the best so far.
+    fn on_epoch(&mut self, _record: &EpochRecord, _improved: bool, _best: &Weights) -> Result<()> {
+        Ok(())
+    }
+    /// After each row: whether to save a resumable state now; `last` for the last row of training.
+    /// A stop signal saves one whatever this says.
+    fn save_due(&mut self, _last: bool) -> bool {
+        false
+    }
+    /// A resumable state, when [`save_due`](Self::save_due) asked for one or a stop signal came.
+    fn on_state(&mut self, _state: &TrainState) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// An observer that does nothing.
+pub struct Silent;
+impl TrainObserver for Silent {}
+
+/// The outcome of a training run.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    /// Best-validation weights.
+    pub best: Weights,
+    /// Epoch of `best`.
+    pub best_epoch: usize,
+    /// Best validation loss.
+    pub best_val_loss: f64,
+    /// Loss curve.
+    pub curve: Vec<EpochRecord>,
+    /// Training throughput, samples per second (forward + backward + Adam step).
+    pub samples_per_sec: f64,
+    /// Full-batch loss and gradient evaluations of the L-BFGS phase (`train.lbfgs`); 0 without one.
+    pub lbfgs_evaluations: usize,
+    /// Seconds of the L-BFGS phase, validation included; 0 without one.
+    pub lbfgs_seconds: f64,
+    /// Seconds spent building and saving resumable states ([`TrainObserver::on_state`]).
+    pub save_seconds: f64,
+}
 
 /// Version of [`TrainState`]'s layout; a state of another version is refused.
 pub const STATE_VERSION: u32 = 1;

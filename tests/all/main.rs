@@ -16,6 +16,7 @@ mod period;
 mod pipeline;
 mod readme;
 mod registry;
+mod resume;
 mod sampling;
 mod sweep;
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::mean_std;
+use crate::stats::finite_mean_std;
 
 use super::eigen::EpsMetrics;
 
@@ -15,7 +15,8 @@ pub fn s_comb(runs: &[(f64, f64, f64)]) -> Vec<f64> {
 }
 
 /// One point of an error-vs-stiffness curve (Fig. 10): mean ± sample standard deviation over seeds
-/// of the per-eps metrics at one stiffness value.
+/// of the per-eps metrics at one stiffness value, over the runs whose value is finite: a diverged run
+/// is counted in [`diverged`](Self::diverged), never averaged as a number.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CurvePoint {
     /// Configuration (or run) label.
@@ -57,6 +58,9 @@ pub struct CurvePoint {
     /// Its standard deviation.
     #[serde(default = "super::eigen::nan", with = "crate::io::float")]
     pub fast_angle_deg_std: f64,
+    /// Runs (of `seeds`) whose rollout diverged at this eps (left out of every mean).
+    #[serde(default)]
+    pub diverged: usize,
 }
 
 /// The seed-averaged error curve of one configuration: for every eps evaluated by all `runs`, the
@@ -70,7 +74,11 @@ pub fn eps_curve(config: &str, runs: &[&[EpsMetrics]], unseen: &[f64]) -> Vec<Cu
     eps.iter()
         .map(|&e| {
             let at: Vec<&EpsMetrics> = runs.iter().filter_map(|r| r.iter().find(|m| m.eps == e)).collect();
-            let ms = |f: fn(&EpsMetrics) -> f64| mean_std(&at.iter().map(|m| f(m)).collect::<Vec<_>>());
+            let ms = |f: fn(&EpsMetrics) -> f64| {
+                let (m, s, _) = finite_mean_std(&at.iter().map(|m| f(m)).collect::<Vec<_>>());
+                (m, s)
+            };
+            let diverged = at.iter().filter(|m| !m.rollout_l2.is_finite()).count();
             let (fast_rel, fast_rel_std) = ms(|m| m.fast_rel);
             let (fast_abs, fast_abs_std) = ms(|m| m.fast_abs);
             let (slow_abs, slow_abs_std) = ms(|m| m.slow_abs);
@@ -91,6 +99,7 @@ pub fn eps_curve(config: &str, runs: &[&[EpsMetrics]], unseen: &[f64]) -> Vec<Cu
                 rollout_l2_std,
                 fast_angle_deg,
                 fast_angle_deg_std,
+                diverged,
             }
         })
         .collect()

@@ -2,6 +2,19 @@
 //! ([`rollout_rel`]) and, for oscillators, the relative error of the oscillation period
 //! ([`period_rel`], from [`upward_crossings`] and [`oscillation_period`]).
 
+/// A rollout that leaves the reference's scale by more than this factor — some learned state larger
+/// in magnitude than `DIVERGED_SCALE ×` the largest magnitude of any species along the reference — or
+/// that is not finite, has diverged: the learned field blew up along it. Its errors are reported as
+/// `inf` ([`diverged`]), so that tables count it as diverged and figures leave it off their axes
+/// instead of averaging 1e87 as a measurement. (A poor but bounded rollout stays a number.)
+pub const DIVERGED_SCALE: f64 = 1e3;
+
+/// Whether the learned rollout `a` has diverged from the reference `b` ([`DIVERGED_SCALE`]).
+pub fn diverged(a: &[f64], b: &[f64]) -> bool {
+    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    a.iter().any(|v| v.is_nan() || v.abs() > DIVERGED_SCALE * scale)
+}
+
 /// Eq. 17 for one trajectory: `a`, `b` are `(N+1) × d` row-major.
 pub fn rollout_l2(a: &[f64], b: &[f64], d: usize) -> f64 {
     let n = a.len() / d;
@@ -116,6 +129,17 @@ pub fn period_rel(a: &[f64], b: &[f64], times: &[f64], d: usize) -> Option<f64> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rollout_far_beyond_the_reference_range_is_diverged() {
+        let reference = [1.0, 2.0, 1.5, 2.5];
+        assert!(!diverged(&[1.1, 2.0, 1.6, 2.4], &reference));
+        // Poor (40× the range) but bounded: a number.
+        assert!(!diverged(&[1.0, 100.0, 1.6, 2.4], &reference));
+        assert!(diverged(&[1.0, 2.0, 3.1e87, 2.4], &reference));
+        assert!(diverged(&[1.0, 2.0, f64::NAN, 2.4], &reference));
+        assert!(!diverged(&[2.5e3], &reference) && diverged(&[-2.6e3], &reference));
+    }
 
     #[test]
     fn rollout_l2_is_rms_of_pointwise_norms() {

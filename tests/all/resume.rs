@@ -1,0 +1,218 @@
+//! Interrupted runs: killed at fixed points (while sampling and labelling, mid-Adam, while saving its
+//! state, in the L-BFGS phase, during evaluation) and at a seeded random time, then resumed — the
+//! weights, metrics and loss curve are those of the uninterrupted run, bit for bit (flex, the CPU
+//! default); SIGTERM stops cleanly; run directories are all or nothing and refuse to be overwritten.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::cli::stiffx;
+
+const TINY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/tiny.toml");
+
+/// `stiffx run` of the tiny config with an L-BFGS phase, a state every 5 rows, into `out`; `kill`
+/// sets `STIFFX_KILL_AT`.
+fn run(out: &Path, kill: Option<&str>) -> std::process::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_stiffx"));
+    c.args(["run", "--config", TINY, "--lbfgs", "40", "--save-every", "5e", "--quiet", "--no-figures", "--out"])
+        .arg(out);
+    if let Some(k) = kill {
+        c.env("STIFFX_KILL_AT", k);
+    }
+    c.output().expect("binary runs")
+}
+
+fn resume(out: &Path) -> (i32, String, String) {
+    stiffx(&["run", "--resume", out.to_str().unwrap(), "--quiet", "--no-figures"])
+}
+
+/// What must be equal between two runs of the same seed: the weights' bytes, the per-eps metrics,
+/// the loss curve without its timings, and `metrics.json` without timings and throughput.
+fn fingerprint(dir: &Path) -> (Vec<u8>, String, Vec<String>, serde_json::Value) {
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("{}/{f}: {e}", dir.display()));
+    let curve = read("loss_curve.csv");
+    let header: Vec<&str> = curve.lines().next().unwrap().split(',').collect();
+    let secs = header.iter().position(|h| *h == "seconds").expect("seconds column");
+    let rows = curve
+        .lines()
+        .map(|l| l.split(',').enumerate().filter(|(i, _)| *i != secs).map(|(_, v)| v).collect::<Vec<_>>().join(","))
+        .collect();
+    let mut m: serde_json::Value = serde_json::from_str(&read("metrics.json")).unwrap();
+    let o = m.as_object_mut().unwrap();
+    o.remove("seconds");
+    o.remove("train_samples_per_sec");
+    o["eval"].as_object_mut().unwrap().remove("seconds");
+    (std::fs::read(dir.join("checkpoint.safetensors")).unwrap(), read("per_eps.csv"), rows, m)
+}
+
+/// A complete run directory: the marker, no resumable state, no working directory or temporary file
+/// left beside it.
+fn assert_complete(dir: &Path) {
+    assert!(dir.join("done.json").is_file() && !dir.join("resume.json").exists() && !dir.join(".lock").exists());
+    let parent = dir.parent().unwrap();
+    let name = dir.file_name().unwrap().to_string_lossy();
+    assert!(!parent.join(format!(".{name}.partial")).exists(), "working directory of {name} left");
+    let stray: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+}
+
+#[test]
+fn a_run_killed_anywhere_and_resumed_equals_the_uninterrupted_one_bit_for_bit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t0 = std::time::Instant::now();
+    let whole = tmp.path().join("whole");
+    assert!(run(&whole, None).status.success());
+    let secs = t0.elapsed().as_secs_f64();
+    assert_complete(&whole);
+    let reference = fingerprint(&whole);
+    // 30 Adam epochs (states after 5, 10, …), then L-BFGS rounds.
+    for point in ["data:1", "adam:12", "save:3", "lbfgs:2", "eval:1"] {
+        let out = tmp.path().join(point.replace(':', "_"));
+        let killed = run(&out, Some(point));
+        assert_eq!(killed.status.code(), None, "{point}: killed by SIGKILL");
+        assert!(!out.exists(), "{point}: nothing at the run directory until it is complete");
+        let (code, stdout, err) = resume(&out);
+        assert_eq!(code, 0, "{point}: {err}");
+        assert!(stdout.contains("results in"), "{point}: {stdout}");
+        assert_complete(&out);
+        assert!(fingerprint(&out) == reference, "{point}: the resumed run differs from the uninterrupted one");
+    }
+    // At a seeded random time (20–80 % of the uninterrupted run's wall time).
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for i in 0..2 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let delay = secs * (0.2 + 0.6 * (x % 1000) as f64 / 1000.0);
+        let out = tmp.path().join(format!("random{i}"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stiffx"))
+            .args(["run", "--config", TINY, "--lbfgs", "40", "--save-every", "5e", "--quiet", "--no-figures", "--out"])
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_secs_f64(delay));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        let (code, _, err) = resume(&out);
+        assert_eq!(code, 0, "random kill {i} after {delay:.2} s ({status}): {err}");
+        assert_complete(&out);
+        assert!(fingerprint(&out) == reference, "random kill {i} after {delay:.2} s differs");
+    }
+}
+
+#[test]
+fn sigterm_saves_the_state_says_how_to_resume_and_the_resumed_run_is_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = tmp.path().join("whole");
+    assert!(run(&whole, None).status.success());
+    for point in ["adam:7:term", "lbfgs:1:term"] {
+        let out = tmp.path().join(point.replace(':', "_"));
+        let stopped = run(&out, Some(point));
+        let err = String::from_utf8_lossy(&stopped.stderr);
+        assert_eq!(stopped.status.code(), Some(143), "{point}: {err}");
+        assert!(err.contains("stopped by SIGTERM") && err.contains("state is saved"), "{err}");
+        assert!(err.contains(&format!("stiffx run --resume {}", out.display())), "{err}");
+        let work = tmp.path().join(format!(".{}.partial", out.file_name().unwrap().to_string_lossy()));
+        // The best checkpoint so far and the state are there, and the state loads as a checkpoint.
+        assert!(work.join("checkpoint.json").is_file() && work.join("resume.json").is_file());
+        stiffx::engine::checkpoint::Checkpoint::load(&work.join("resume.json")).unwrap();
+        let (code, _, err) = resume(&out);
+        assert_eq!(code, 0, "{err}");
+        assert!(fingerprint(&out) == fingerprint(&whole), "{point}");
+    }
+}
+
+#[test]
+fn run_directories_are_all_or_nothing_and_refused_unless_force_or_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("r");
+    let o = out.to_str().unwrap();
+    let args = |extra: &[&str]| {
+        let mut a = vec!["run", "--config", TINY, "--epochs", "3", "--quiet", "--no-figures", "--out", o];
+        a.extend_from_slice(extra);
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let call = |a: Vec<String>| stiffx(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(call(args(&[])).0, 0);
+    let first = std::fs::read(out.join("checkpoint.safetensors")).unwrap();
+    // A complete run is not overwritten without --force …
+    let (code, _, err) = call(args(&["--seed", "2"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("holds a complete run") && err.contains("--force"), "{err}");
+    // … and a killed --force run leaves it whole.
+    std::fs::write(out.join("stale.txt"), "an earlier file").unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_stiffx"));
+    c.args(args(&["--seed", "2", "--force", "--save-every", "1e"])).env("STIFFX_KILL_AT", "adam:2");
+    assert_eq!(c.output().unwrap().status.code(), None);
+    assert_eq!(std::fs::read(out.join("checkpoint.safetensors")).unwrap(), first);
+    assert!(out.join("done.json").is_file());
+    // The interrupted run in its place is refused without --resume or --force …
+    let (code, _, err) = call(args(&["--seed", "2"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("holds a complete run"), "{err}");
+    std::fs::remove_dir_all(&out).unwrap();
+    let (code, _, err) = call(args(&["--seed", "2"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("an interrupted run") && err.contains(&format!("stiffx run --resume {o}")), "{err}");
+    // Killed after epoch 2, before its save: the state is that of epoch 1 (states every epoch).
+    assert!(err.contains("state saved after row 1 of"), "{err}");
+    // … while another process holds its lock, nothing runs …
+    let lock = std::fs::OpenOptions::new().write(true).open(tmp.path().join(".r.partial/.lock")).unwrap();
+    lock.lock().unwrap();
+    let (code, _, err) = resume(&out);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("another stiffx process"), "{err}");
+    drop(lock);
+    // … and --force discards it and replaces the directory when the new run completes.
+    let (code, _, err) = call(args(&["--seed", "3", "--force"]));
+    assert_eq!(code, 0, "{err}");
+    assert_complete(&out);
+    assert!(!out.join("stale.txt").exists());
+    // --resume of a complete run says so; of nothing, names the flag.
+    let (code, stdout, _) = resume(&out);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("holds a complete run; nothing to resume"), "{stdout}");
+    let nowhere = tmp.path().join("nowhere");
+    let (code, _, err) = resume(&nowhere);
+    assert_eq!(code, 2);
+    assert!(err.contains("--resume") && err.contains("interrupted run"), "{err}");
+    assert!(!tmp.path().join(".nowhere.partial").exists(), "a refused --resume creates nothing");
+    for bad in ["0", "5 days", "-1e", "2.5e"] {
+        let (code, _, err) = call(args(&[&format!("--save-every={bad}")]));
+        assert_eq!(code, 2, "--save-every {bad}: {err}");
+        assert!(err.contains("--save-every"), "{err}");
+    }
+}
+
+#[test]
+fn an_interrupted_sweep_job_resumes_its_run_when_the_same_command_runs_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/tiny_sweep.toml");
+    let job = |out: &Path, kill: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_stiffx"));
+        c.args(["run-job", spec, "--index", "0", "--quiet", "--no-figures", "--save-every", "5e", "--out"]).arg(out);
+        if let Some(k) = kill {
+            c.env("STIFFX_KILL_AT", k);
+        }
+        c.output().unwrap()
+    };
+    let whole = tmp.path().join("whole");
+    assert!(job(&whole, None).status.success());
+    let cut = tmp.path().join("cut");
+    let stopped = job(&cut, Some("adam:12:term"));
+    let err = String::from_utf8_lossy(&stopped.stderr);
+    assert_eq!(stopped.status.code(), Some(143), "{err}");
+    assert!(err.contains("resumes from its saved state when the same command runs again"), "{err}");
+    let again = job(&cut, None);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let ids: Vec<_> =
+        std::fs::read_dir(&whole).unwrap().flatten().filter(|e| e.path().join("done.json").is_file()).collect();
+    assert_eq!(ids.len(), 1);
+    let id = ids[0].file_name();
+    assert!(fingerprint(&whole.join(&id)) == fingerprint(&cut.join(&id)));
+}
