@@ -101,9 +101,11 @@ pub const MAX_TIMES: usize = 10_000_000;
 pub fn check_times(prefix: &str, spacing: Spacing, dt: f64, horizon: f64, t_first: f64, points: i64) -> Result<()> {
     let pos = |field: &str, v: f64| Error::positive(format!("{prefix}.{field}"), v);
     pos("horizon", horizon)?;
+    // Both steps are checked whichever spacing uses them: a NaN is refused, not carried along unused.
+    pos("dt", dt)?;
+    pos("t_first", t_first)?;
     match spacing {
         Spacing::Linear => {
-            pos("dt", dt)?;
             if dt > horizon {
                 return Err(Error::invalid(
                     format!("{prefix}.dt"),
@@ -119,7 +121,6 @@ pub fn check_times(prefix: &str, spacing: Spacing, dt: f64, horizon: f64, t_firs
             )?;
         }
         Spacing::Log => {
-            pos("t_first", t_first)?;
             if t_first >= horizon {
                 return Err(Error::invalid(
                     format!("{prefix}.t_first"),

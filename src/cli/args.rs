@@ -316,6 +316,10 @@ pub struct RunArgs {
     /// Replace what `--out` holds (when the new run completes) and discard an interrupted run there.
     #[arg(long)]
     pub force: bool,
+    /// Check the config and flags (every field, the memory estimate, the output directory) and print
+    /// what the run would do; nothing runs and nothing is written. Exit 0 when it would start, 2 when not.
+    #[arg(long, conflicts_with = "resume")]
+    pub check: bool,
     /// Continue the interrupted run of this output directory (its config and saved state).
     #[arg(long, value_name = "DIR", conflicts_with_all = ["force", "out", "config", "system", "transform", "sampler", "labeller", "seed", "epochs", "batch", "lr", "lbfgs", "train_precision"])]
     pub resume: Option<PathBuf>,

@@ -57,6 +57,41 @@ fn print_summary(m: &RunMetrics) {
     }
 }
 
+/// `stiffx run --check`: the validated config (every field and the memory estimate have passed by
+/// now) summarised, and whether `out` would be accepted; nothing is written.
+fn check(cfg: &Config, out: &Path, force: bool) -> Result<()> {
+    use crate::plugins::registry::name_of;
+    if let Some(what) = RunDir::occupant(out)
+        && !force
+    {
+        return Err(Error::Occupied {
+            message: format!("{} holds {what}; --force replaces it, or choose another --out", out.display()),
+        });
+    }
+    let s = &cfg.system;
+    println!(
+        "config ok: system {} (d = {}; eps: {} training, {} unseen), transform {}, sampler {}, labeller {}, seed {}",
+        name_of(s),
+        s.dim(),
+        s.train_grid().len(),
+        s.unseen_grid().len(),
+        name_of(&cfg.transform),
+        name_of(&cfg.sampler),
+        name_of(&cfg.labeller),
+        cfg.seed
+    );
+    if let Some(n) = cfg.sampler.expected_len(s.train_grid().len()) {
+        println!("training points: about {n}");
+    }
+    let parts = cfg.memory_estimate();
+    let total: f64 = parts.iter().map(|p| p.1).sum();
+    let limit = crate::resources::limit().map_or("none known".into(), |l| crate::resources::human(l as f64));
+    let each: Vec<String> = parts.iter().map(|(k, b)| format!("{k}: {}", crate::resources::human(*b))).collect();
+    println!("memory estimate {} (limit {limit}): {}", crate::resources::human(total), each.join(", "));
+    println!("would write {}{}", out.display(), if force { " (replacing what it holds)" } else { "" });
+    Ok(())
+}
+
 /// `stiffx run`: a new run into `--out` (all or nothing, [`RunDir`]), or `--resume DIR`.
 pub fn run(a: &RunArgs) -> Result<()> {
     if let Some(dir) = &a.resume {
@@ -64,6 +99,9 @@ pub fn run(a: &RunArgs) -> Result<()> {
     }
     let (cfg, opts) = run_config(a)?;
     let out = opts.out.clone().unwrap_or_else(|| "run".into());
+    if a.check {
+        return check(&cfg, &out, a.force);
+    }
     if let Some(what) = RunDir::occupant(&out)
         && !a.force
     {

@@ -31,7 +31,7 @@ use crate::plugins::system::StiffSystem;
 
 /// Produces the regression targets (approximations of `F(x, eps)`) for a set of states.
 #[typetag::serde(tag = "type")]
-pub trait Labeller: Debug + Send + Sync {
+pub trait Labeller: Debug + Send + Sync + dyn_clone::DynClone {
     /// Checks the parameters; errors name the field and the allowed values.
     fn validate(&self) -> Result<()>;
     /// Labels every sample; returns `n × dim`, row-major.
@@ -45,12 +45,8 @@ pub trait Labeller: Debug + Send + Sync {
     }
 }
 
-impl Clone for Box<dyn Labeller> {
-    fn clone(&self) -> Self {
-        let v = serde_json::to_value(self).expect("labellers serialise to JSON");
-        serde_json::from_value(v).expect("labellers deserialise from their own JSON")
-    }
-}
+// A plugin is `Clone` by contract (the supertrait `DynClone`): boxed ones clone field by field, losslessly.
+dyn_clone::clone_trait_object!(Labeller);
 
 /// Exact labels `F(x, eps)` (paper eq. 15, the benchmark setting).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

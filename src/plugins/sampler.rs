@@ -96,7 +96,7 @@ impl SampleSet {
 
 /// Produces the states of a dataset for a system over a stiffness grid.
 #[typetag::serde(tag = "type")]
-pub trait Sampler: Debug + Send + Sync {
+pub trait Sampler: Debug + Send + Sync + dyn_clone::DynClone {
     /// Checks the parameters; errors name the field and the allowed values.
     fn validate(&self) -> Result<()>;
     /// Draws the sample states. Must be deterministic given `rng`'s state.
@@ -121,12 +121,8 @@ pub trait Sampler: Debug + Send + Sync {
     }
 }
 
-impl Clone for Box<dyn Sampler> {
-    fn clone(&self) -> Self {
-        let v = serde_json::to_value(self).expect("samplers serialise to JSON");
-        serde_json::from_value(v).expect("samplers deserialise from their own JSON")
-    }
-}
+// A plugin is `Clone` by contract (the supertrait `DynClone`): boxed ones clone field by field, losslessly.
+dyn_clone::clone_trait_object!(Sampler);
 
 /// Paper Alg. 2: `per_eps` trajectories per stiffness value from random initial states
 /// ([`StiffSystem::sample_initial`]), integrated to `horizon` with a high-accuracy solver (diffsol

@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 /// All methods work in f64 on the CPU. The trait is object-safe and serialised in configs through
 /// `typetag` (`[system] type = "davis-skodje"`), so a config file can carry a system's own parameters.
 #[typetag::serde(tag = "type")]
-pub trait StiffSystem: Debug + Send + Sync {
+pub trait StiffSystem: Debug + Send + Sync + dyn_clone::DynClone {
     /// State dimension `d`.
     fn dim(&self) -> usize;
 
@@ -112,13 +112,8 @@ pub trait StiffSystem: Debug + Send + Sync {
     }
 }
 
-impl Clone for Box<dyn StiffSystem> {
-    fn clone(&self) -> Self {
-        // Round-trip through the typetag representation: every system is serialisable by contract.
-        let v = serde_json::to_value(self).expect("systems serialise to JSON");
-        serde_json::from_value(v).expect("systems deserialise from their own JSON")
-    }
-}
+// A plugin is `Clone` by contract (the supertrait `DynClone`): boxed ones clone field by field, losslessly.
+dyn_clone::clone_trait_object!(StiffSystem);
 
 /// Central finite-difference Jacobian of `f: R^d -> R^d` at `x`, with `h_i = 1e-6 · max(1, |x_i|)`.
 pub fn fd_jacobian(f: impl Fn(&[f64], &mut [f64]), x: &[f64]) -> DMatrix<f64> {

@@ -38,7 +38,7 @@ use crate::error::{Error, Result};
 
 /// A componentwise, invertible transform of the regression targets.
 #[typetag::serde(tag = "type")]
-pub trait TargetTransform: Debug + Send + Sync {
+pub trait TargetTransform: Debug + Send + Sync + dyn_clone::DynClone {
     /// Fits the transform's parameters on training targets (`n × dim`, row-major) with the stiffness
     /// value of each row.
     fn fit(&mut self, targets: &[f64], eps: &[f64], dim: usize) -> Result<()>;
@@ -57,12 +57,8 @@ pub trait TargetTransform: Debug + Send + Sync {
     }
 }
 
-impl Clone for Box<dyn TargetTransform> {
-    fn clone(&self) -> Self {
-        let v = serde_json::to_value(self).expect("transforms serialise to JSON");
-        serde_json::from_value(v).expect("transforms deserialise from their own JSON")
-    }
-}
+// A plugin is `Clone` by contract (the supertrait `DynClone`): boxed ones clone field by field, losslessly.
+dyn_clone::clone_trait_object!(TargetTransform);
 
 /// Applies `T` to every row of an `n × dim` target array.
 pub fn forward_all(t: &dyn TargetTransform, f: &[f64], eps: &[f64], dim: usize) -> Vec<f64> {

@@ -19,6 +19,7 @@ mod registry;
 mod resume;
 mod sampling;
 mod sweep;
+mod validate;
 
 /// The tiny config shipped in `configs/`.
 pub fn tiny_config() -> stiffx::config::Config {

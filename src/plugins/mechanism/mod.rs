@@ -7,6 +7,7 @@
 //! `mechanisms/robertson.yaml` (the default, identical to the `robertson` system),
 //! `mechanisms/pollu.yaml` and `mechanisms/hires.yaml` (the Test Set for IVP Solvers problems).
 
+mod check;
 pub mod parse;
 pub mod system;
 pub mod units;

@@ -477,7 +477,7 @@ pub fn parse(text: &str, file: &str) -> Result<Mechanism, String> {
         test_states,
         horizon: raw.stiffx.horizon * units.time,
     };
-    m.check().map_err(|e| format!("{file}: {e}"))?;
+    m.check("").map_err(|e| format!("{file}: {e}"))?;
     Ok(m)
 }
 
@@ -495,40 +495,5 @@ impl Reaction {
     /// The terms of the rate law: [`orders`](Self::orders) where given, else the reactants (mass action).
     pub fn rate_law(&self) -> &[Term] {
         if self.orders.is_empty() { &self.reactants } else { &self.orders }
-    }
-}
-
-impl Mechanism {
-    /// Consistency checks shared by files and stored copies (indices in range, grids > 0, …).
-    pub fn check(&self) -> Result<(), String> {
-        let d = self.species.len();
-        if d == 0 || self.reactions.is_empty() {
-            return Err("a mechanism needs at least one species and one reaction".into());
-        }
-        for (j, r) in self.reactions.iter().enumerate() {
-            let bad_term = |t: &Term| t.species >= d || !(t.coeff.is_finite() && t.coeff > 0.0);
-            let bad_order = |t: &Term| t.species >= d || !(t.coeff.is_finite() && t.coeff >= 0.0);
-            if r.reactants.iter().chain(&r.products).any(bad_term) || r.orders.iter().any(bad_order) {
-                return Err(format!(
-                    "reaction {} `{}`: species index out of range, a coefficient not > 0 or an order not >= 0",
-                    j + 1,
-                    r.equation
-                ));
-            }
-        }
-        let grid_ok = |g: &[f64]| !g.is_empty() && g.iter().all(|e| e.is_finite() && *e > 0.0);
-        if !grid_ok(&self.train_eps) || !grid_ok(&self.unseen_eps) {
-            return Err("`train-eps` and `unseen-eps` must be non-empty lists of finite numbers > 0".into());
-        }
-        if self.initial.len() != d || self.test_states.iter().any(|x| x.len() != d) {
-            return Err(format!("`initial` and every test state need {d} components"));
-        }
-        if self.test_states.is_empty() {
-            return Err("`test-states` must list at least one state".into());
-        }
-        if !(self.horizon.is_finite() && self.horizon > 0.0) {
-            return Err(format!("`horizon` must be a finite number > 0, got {}", self.horizon));
-        }
-        Ok(())
     }
 }

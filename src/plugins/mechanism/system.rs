@@ -56,7 +56,7 @@ impl TryFrom<MechanismSystemRaw> for MechanismSystem {
         match (raw.file, raw.mechanism) {
             (file, Some(mechanism)) => {
                 let file = file.unwrap_or_default();
-                mechanism.check().map_err(|e| format!("stored mechanism (from `{file}`): {e}"))?;
+                mechanism.check("system.mechanism.").map_err(|e| format!("stored mechanism (from `{file}`): {e}"))?;
                 Ok(Self { file, mechanism })
             }
             (Some(file), None) => Self::from_file(&file),
