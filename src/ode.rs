@@ -23,6 +23,44 @@ fn solver_err(context: &str, e: impl std::fmt::Display) -> Error {
     Error::Solver { context: context.to_string(), message: e.to_string() }
 }
 
+/// The error of a failed step: what was integrated (system and eps), to which time, where it stopped,
+/// the state there of the lane that went furthest (non-finite, else the largest), its initial state,
+/// and what to change.
+#[allow(clippy::too_many_arguments)]
+fn step_failure(
+    what: &str,
+    m: usize,
+    d: usize,
+    target: f64,
+    at: f64,
+    y: &[f64],
+    x0: &[f64],
+    e: impl std::fmt::Display,
+) -> Error {
+    let size = |k: usize| {
+        let lane = &y[k * d..(k + 1) * d];
+        if lane.iter().all(|v| v.is_finite()) {
+            lane.iter().map(|v| v.abs()).fold(0.0, f64::max)
+        } else {
+            f64::INFINITY
+        }
+    };
+    let k = (0..m).max_by(|&a, &b| size(a).total_cmp(&size(b))).unwrap_or(0);
+    let show = |v: &[f64]| v.iter().map(|x| format!("{x:.4e}")).collect::<Vec<_>>().join(", ");
+    Error::Solver {
+        context: format!(
+            "{what}, integrating {m} lane(s) to t = {target}: stopped at t = {at:.6e}; lane {k} from [{}] was at [{}]",
+            show(&x0[k * d..(k + 1) * d]),
+            show(&y[k * d..(k + 1) * d])
+        ),
+        message: format!(
+            "{e}. A stiff system needs BDF (sampler.method = \"bdf\", eval.integrator = \"bdf\"); a state that grows without bound \
+             means the system's parameters or initial-state ranges leave its domain; otherwise loosen \
+             rtol/atol or shorten the horizon"
+        ),
+    }
+}
+
 /// Integrates every state of `x0` (`m × d`, row-major) over `[0, t]` (`t` may be negative) and returns
 /// the final states (`m × d`).
 pub fn flow_batch(system: &dyn StiffSystem, eps: f64, x0: &[f64], t: f64, rtol: f64, atol: f64) -> Result<Vec<f64>> {
@@ -173,7 +211,7 @@ pub fn solve_at_with(
         rtol,
         atol,
         method,
-        &format!("eps = {eps}"),
+        &format!("system `{}` at eps = {eps}", system.typetag_name()),
         |x, y| {
             system.rhs(x, eps, y);
             if backward {
@@ -253,12 +291,13 @@ pub fn integrate_at(
                 }
                 solver.set_stop_time(t).map_err(|e| solver_err("setting the stop time", e))?;
                 loop {
-                    match solver
-                        .step()
-                        .map_err(|e| solver_err(&format!("integrating {m} lanes at {what} to t = {t}"), e))?
-                    {
-                        OdeSolverStopReason::TstopReached => break,
-                        _ => continue,
+                    match solver.step() {
+                        Ok(OdeSolverStopReason::TstopReached) => break,
+                        Ok(_) => continue,
+                        Err(e) => {
+                            let st = solver.state();
+                            return Err(step_failure(what, m, d, t, st.t, &st.y.clone_as_vec(), x0, e));
+                        }
                     }
                 }
                 current = t;
@@ -272,4 +311,25 @@ pub fn integrate_at(
         Method::Bdf => drive!(problem.bdf::<diffsol::NalgebraLU<f64>>().map_err(|e| solver_err("creating bdf", e))?),
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// x' = x² from x = 1 blows up at t = 1: the error says where it stopped, from which state, the
+    /// state reached, and what to change.
+    #[test]
+    fn a_failed_solve_names_the_time_the_state_and_a_remedy() {
+        let rhs = |x: &[f64], y: &mut [f64]| y[0] = x[0] * x[0];
+        let jac = |x: &[f64], v: &[f64], y: &mut [f64]| y[0] = 2.0 * x[0] * v[0];
+        let err =
+            integrate_at(1, &[0.5, 1.0], &[0.0, 2.0], 1e-8, 1e-10, Method::Bdf, "system `blowup` at eps = 1", rhs, jac)
+                .unwrap_err()
+                .to_string();
+        for needle in ["system `blowup` at eps = 1", "to t = 2", "lane 1 from [1.0000e0]", "stopped at t = 9.99", "bdf"]
+        {
+            assert!(err.contains(needle), "`{needle}` in {err}");
+        }
+    }
 }

@@ -88,6 +88,26 @@ pub struct PySystem {
     has_jacobian: bool,
 }
 
+/// A clone shares the Python object (a new reference, taken with the interpreter attached): the
+/// same instance answers both, as it would in Python.
+impl Clone for PySystem {
+    fn clone(&self) -> Self {
+        Self {
+            spec: self.spec.clone(),
+            obj: Python::attach(|py| self.obj.clone_ref(py)),
+            dim: self.dim,
+            state_names: self.state_names.clone(),
+            param_name: self.param_name.clone(),
+            train_grid: self.train_grid.clone(),
+            unseen_grid: self.unseen_grid.clone(),
+            test_states: self.test_states.clone(),
+            invariants: self.invariants.clone(),
+            ranges: self.ranges.clone(),
+            has_jacobian: self.has_jacobian,
+        }
+    }
+}
+
 impl Serialize for PySystem {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.spec.serialize(s)

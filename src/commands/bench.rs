@@ -283,6 +283,16 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     if a.points == 0 {
         return Err(crate::Error::invalid("--points", "0", "a positive integer"));
     }
+    // The sizes the flags imply, refused above the memory limit before anything is allocated: the
+    // synthetic data (10 batches per size, train and validation, plus L-BFGS's copy at the largest),
+    // a batch's activations (4×128 network) and the Jacobian points' forward-mode tangents.
+    let largest = a.batch.iter().copied().max().unwrap_or(0) as f64;
+    let rows: f64 = a.batch.iter().map(|&b| 10.0 * b as f64).sum::<f64>() + 10.0 * largest;
+    let parts = [
+        ("--batch", rows * 5.0 * 8.0 * 2.0 + largest * 128.0 * 4.0 * 8.0 * 12.0),
+        ("--points", a.points as f64 * 128.0 * 4.0 * 8.0 * 8.0),
+    ];
+    crate::resources::check(&parts, crate::resources::limit())?;
     let want =
         |p: &str| a.only.is_empty() || a.only.iter().any(|o| o.to_possible_value().is_some_and(|v| v.get_name() == p));
     let mut rows = Vec::new();

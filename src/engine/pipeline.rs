@@ -196,6 +196,17 @@ pub fn run_observed(
         last_save: Instant::now(),
         rows_since_save: 0,
     };
+    // A resumed run's training time: the rows it keeps (the curve's clock) plus this process's.
+    let earlier = resume.as_ref().and_then(|s| s.curve.last()).map_or(0.0, |r| r.seconds.max(0.0));
+    if let Some(s) = &resume
+        && !s.device.is_empty()
+        && s.device != format!("{device:?}")
+    {
+        eprintln!(
+            "note: the state was saved on {} and resumes on {device:?}: the result will not be bit-identical to an uninterrupted run",
+            s.device
+        );
+    }
     let t_train = Instant::now();
     let mut train_cfg = cfg.train.clone();
     if train_cfg.shards == 0 {
@@ -203,7 +214,7 @@ pub fn run_observed(
     }
     let trained: Trained =
         train_from(&init, &prep.train, &prep.val, &train_cfg, cfg.seed, &device, &mut bridge, resume)?;
-    let train_secs = t_train.elapsed().as_secs_f64();
+    let train_secs = earlier + t_train.elapsed().as_secs_f64();
     let Bridge { observers, best: mut ck, curve, .. } = bridge;
     ck.weights = trained.best.clone();
     ck.epoch = trained.best_epoch;

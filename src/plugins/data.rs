@@ -391,6 +391,24 @@ impl Sampler for DataSampler {
         format!("data: trajectories from {}", self.path)
     }
 
+    /// The file's data rows (its lines after the header), counted without parsing: the memory
+    /// estimate's sample count. `None` when the file cannot be read (sampling then names the error).
+    fn expected_len(&self, _n_eps: usize) -> Option<usize> {
+        use std::io::Read;
+        let mut f = std::fs::File::open(&self.path).ok()?;
+        let (mut buf, mut lines, mut last) = (vec![0u8; 1 << 16], 0usize, b'\n');
+        loop {
+            let n = f.read(&mut buf).ok()?;
+            if n == 0 {
+                break;
+            }
+            lines += buf[..n].iter().filter(|&&b| b == b'\n').count();
+            last = buf[n - 1];
+        }
+        // A last line without its newline still counts; the header does not.
+        Some((lines + usize::from(last != b'\n')).saturating_sub(1))
+    }
+
     fn fingerprint(&self) -> String {
         std::fs::read(&self.path).map_or_else(|e| format!("unreadable: {e}"), |b| sha256_hex(&b))
     }
@@ -406,6 +424,22 @@ mod tests {
 
     fn parse(text: &str) -> Result<DataFile> {
         DataSampler { path: "d.csv".into(), eps: None }.parse(text.as_bytes(), &names(), "eps")
+    }
+
+    /// The memory estimate's row count: data lines after the header, with or without a final newline;
+    /// an unreadable file has none (sampling reports it).
+    #[test]
+    fn expected_len_counts_the_data_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, rows) in
+            [("trajectory,t,y1,y2\na,0,1,2\na,1,1,2\n", 2), ("trajectory,t,y1,y2\na,0,1,2\na,1,1,2", 2), ("h\n", 0)]
+        {
+            let path = dir.path().join("d.csv");
+            std::fs::write(&path, text).unwrap();
+            let d = DataSampler { path: path.display().to_string(), eps: None };
+            assert_eq!(d.expected_len(1), Some(rows), "{text:?}");
+        }
+        assert_eq!(DataSampler { path: "/nonexistent/d.csv".into(), eps: None }.expected_len(1), None);
     }
 
     /// Columns in any order, interleaved trajectories, states reordered into the system's order.

@@ -55,6 +55,7 @@ struct Log {
     adam_secs: f64,
     lbfgs_secs: f64,
     save_secs: f64,
+    device: String,
 }
 
 impl Log {
@@ -109,6 +110,7 @@ impl Log {
                 adam_seconds: self.adam_secs,
                 lbfgs_seconds: self.lbfgs_secs,
                 save_seconds: self.save_secs,
+                device: self.device.clone(),
             };
             state.save_seconds += t0.elapsed().as_secs_f64();
             observer.on_state(&state)?;
@@ -184,6 +186,7 @@ pub fn train_from(
                 adam_secs: 0.0,
                 lbfgs_secs: 0.0,
                 save_secs: 0.0,
+                device: format!("{device:?}"),
             };
             (Mlp::from_weights(init, &ad, dtype)?, log, 0)
         }
@@ -214,6 +217,7 @@ pub fn train_from(
                 adam_secs: s.adam_seconds,
                 lbfgs_secs: s.lbfgs_seconds,
                 save_secs: s.save_seconds,
+                device: format!("{device:?}"),
             };
             (model, log, first)
         }

@@ -129,6 +129,10 @@ pub struct TrainState {
     pub lbfgs_seconds: f64,
     /// Seconds spent building and saving states.
     pub save_seconds: f64,
+    /// The device that saved it (burn's `Device`, as `Debug` prints it; empty in older states): a
+    /// resume on another one continues, but not bit for bit.
+    #[serde(default)]
+    pub device: String,
 }
 
 /// The optimiser at the end of a row.

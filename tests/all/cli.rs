@@ -60,6 +60,11 @@ fn a_backend_that_is_not_compiled_in_names_its_feature_and_bench_flags_are_check
     assert_bad_input(&["bench", "--batch", "0", "--only", "train"], &["--batch", "positive"]);
     assert_bad_input(&["bench", "--shards", "1,0", "--only", "train"], &["--shards", "positive"]);
     assert_bad_input(&["bench", "--points", "0", "--only", "jacobian"], &["--points", "positive"]);
+    // Sizes with no upper bound but memory: refused with the estimate and the limit, before allocating.
+    let huge = &["--max-memory", "1G", "bench", "--batch", "100000000000", "--only", "train"];
+    assert_bad_input(huge, &["--batch", "TB", "memory limit"]);
+    let huge = &["--max-memory", "1G", "bench", "--points", "10000000000", "--only", "jacobian"];
+    assert_bad_input(huge, &["--points", "TB", "memory limit"]);
 }
 
 #[test]

@@ -80,6 +80,15 @@ fn a_run_killed_anywhere_and_resumed_equals_the_uninterrupted_one_bit_for_bit() 
         assert!(stdout.contains("results in"), "{point}: {stdout}");
         assert_complete(&out);
         assert!(fingerprint(&out) == reference, "{point}: the resumed run differs from the uninterrupted one");
+        // The training time counts the first process's rows too (after `eval:1` the resuming process
+        // trains nothing): at least the curve's clock at its last row.
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+        let curve = std::fs::read_to_string(out.join("loss_curve.csv")).unwrap();
+        let col = curve.lines().next().unwrap().split(',').position(|h| h == "seconds").unwrap();
+        let last: f64 = curve.lines().last().unwrap().split(',').nth(col).unwrap().parse().unwrap();
+        let train = m["seconds"]["train"].as_f64().unwrap();
+        assert!(train + 0.01 >= last && last > 0.05, "{point}: train {train} s < the curve's {last} s");
     }
     // At a seeded random time (20–80 % of the uninterrupted run's wall time).
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
