@@ -171,8 +171,62 @@ impl Backend {
         // libtorch's messages carry a C++ backtrace after the first line, as a real or (inside a Debug
         // string) an escaped newline: keep what precedes either.
         let first = reason.split('\n').flat_map(|l| l.split("\\n")).next().unwrap_or_default();
-        Err(Error::BackendUnavailable { name: self.to_string(), reason: first.to_string() })
+        let hint = self.runtime_hint(library_loads(VULKAN_LOADER)).map_or(String::new(), |h| format!("; {h}"));
+        Err(Error::BackendUnavailable { name: self.to_string(), reason: format!("{first}{hint}") })
     }
+
+    /// What a user can do when the GPU backend did not start, given whether the Vulkan loader
+    /// ([`VULKAN_LOADER`]) loads: for wgpu, install the loader (its absence shows up in wgpu only as
+    /// an opaque `RecvError`) or a Vulkan driver; for libtorch on CUDA, check the driver and the
+    /// libtorch build.
+    pub fn runtime_hint(self, vulkan_loader: bool) -> Option<String> {
+        match self {
+            Backend::Wgpu if cfg!(target_os = "macos") => Some(
+                "wgpu runs on Metal here: check that the Mac has a Metal GPU (`system_profiler SPDisplaysDataType`)"
+                    .into(),
+            ),
+            Backend::Wgpu if !vulkan_loader => Some(format!(
+                "no Vulkan loader ({VULKAN_LOADER}) was found: install it (Debian/Ubuntu: `apt install libvulkan1`; \
+                 Fedora: `dnf install vulkan-loader`) or put its directory on LD_LIBRARY_PATH"
+            )),
+            Backend::Wgpu => Some(
+                "the Vulkan loader is there but no adapter started: check the GPU's Vulkan driver \
+                 (`vulkaninfo --summary`), or install Mesa's CPU driver lavapipe (`apt install mesa-vulkan-drivers`)"
+                    .into(),
+            ),
+            Backend::TchCuda => Some(
+                "check the NVIDIA driver (`nvidia-smi`) and that LIBTORCH (or the torch wheel) is a CUDA build".into(),
+            ),
+            Backend::TchMps => Some("libtorch's MPS device needs macOS on Apple silicon".into()),
+            _ => None,
+        }
+    }
+}
+
+/// The Vulkan loader that wgpu opens at run time on Linux.
+pub const VULKAN_LOADER: &str = "libvulkan.so.1";
+
+/// Whether the dynamic library `name` can be loaded (`dlopen`, then closed again); `false` where
+/// there is no `dlopen` (not Unix).
+#[cfg(not(unix))]
+pub fn library_loads(_name: &str) -> bool {
+    false
+}
+
+/// Whether the dynamic library `name` can be loaded (`dlopen`, then closed again).
+#[cfg(unix)]
+pub fn library_loads(name: &str) -> bool {
+    let Ok(c) = std::ffi::CString::new(name) else { return false };
+    // SAFETY: `c` is a valid NUL-terminated string; the handle is closed before returning and no
+    // symbol from it is used.
+    unsafe {
+        let h = libc::dlopen(c.as_ptr(), libc::RTLD_LAZY | libc::RTLD_LOCAL);
+        if h.is_null() {
+            return false;
+        }
+        libc::dlclose(h);
+    }
+    true
 }
 
 impl Precision {
@@ -240,22 +294,6 @@ impl FromStr for Backend {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// f64 training is refused on wgpu only, with an error naming the field and what is allowed.
-    #[test]
-    fn f64_training_is_refused_on_wgpu_only() {
-        let e = Precision::F64.check_training(Backend::Wgpu).unwrap_err().to_string();
-        assert!(e.contains("train.precision") && e.contains("f32 on backend `wgpu`"), "{e}");
-        assert!(Precision::F32.check_training(Backend::Wgpu).is_ok());
-        for b in [Backend::Flex, Backend::Ndarray, Backend::Tch, Backend::TchCuda, Backend::TchMps] {
-            assert!(Precision::F64.check_training(b).is_ok());
-        }
-    }
-}
-
 /// Threads that evaluation work on `device` is split over (the learned RHS and Jacobian on large
 /// batches, `eval::spectral::LearnedRhs`): [`Backend::default_shards`] of the device's backend, so 2 on the
 /// CPU backends (single-threaded elementwise kernels) and 1 on libtorch and GPUs. A fixed number, not
@@ -271,4 +309,32 @@ pub fn host_shards(device: &Device) -> usize {
     }
     let _ = device;
     1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The loader check loads what is there and not what is not; the hints name what to install.
+    #[test]
+    fn a_gpu_backend_that_cannot_start_says_what_to_install() {
+        assert!(library_loads("libc.so.6") && !library_loads("libstiffx-no-such-library.so.7"));
+        let missing = Backend::Wgpu.runtime_hint(false).unwrap();
+        assert!(missing.contains("libvulkan.so.1") && missing.contains("apt install libvulkan1"), "{missing}");
+        let no_adapter = Backend::Wgpu.runtime_hint(true).unwrap();
+        assert!(no_adapter.contains("vulkaninfo") && no_adapter.contains("mesa-vulkan-drivers"), "{no_adapter}");
+        assert!(Backend::TchCuda.runtime_hint(true).unwrap().contains("nvidia-smi"));
+        assert!(Backend::Flex.runtime_hint(false).is_none());
+    }
+
+    /// f64 training is refused on wgpu only, with an error naming the field and what is allowed.
+    #[test]
+    fn f64_training_is_refused_on_wgpu_only() {
+        let e = Precision::F64.check_training(Backend::Wgpu).unwrap_err().to_string();
+        assert!(e.contains("train.precision") && e.contains("f32 on backend `wgpu`"), "{e}");
+        assert!(Precision::F32.check_training(Backend::Wgpu).is_ok());
+        for b in [Backend::Flex, Backend::Ndarray, Backend::Tch, Backend::TchCuda, Backend::TchMps] {
+            assert!(Precision::F64.check_training(b).is_ok());
+        }
+    }
 }

@@ -148,6 +148,13 @@ pub mod float_pair {
     }
 }
 
+/// The SHA-256 of `bytes` as lower-case hex (64 digits): content hashes of configs, checkpoints and
+/// dataset keys.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq)]
@@ -204,11 +211,4 @@ mod tests {
         let back: T = csv::Reader::from_reader(bytes.as_slice()).deserialize().next().unwrap().unwrap();
         assert_eq!(back, t);
     }
-}
-
-/// The SHA-256 of `bytes` as lower-case hex (64 digits): content hashes of configs, checkpoints and
-/// dataset keys.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -35,6 +35,7 @@ fn step_failure(
     at: f64,
     y: &[f64],
     x0: &[f64],
+    method: Method,
     e: impl std::fmt::Display,
 ) -> Error {
     let size = |k: usize| {
@@ -54,9 +55,13 @@ fn step_failure(
             show(&y[k * d..(k + 1) * d])
         ),
         message: format!(
-            "{e}. A stiff system needs BDF (sampler.method = \"bdf\", eval.integrator = \"bdf\"); a state that grows without bound \
-             means the system's parameters or initial-state ranges leave its domain; otherwise loosen \
-             rtol/atol or shorten the horizon"
+            "{e}. {}a state that grows without bound means the system's parameters or initial-state \
+             ranges leave its domain; otherwise loosen rtol/atol or shorten the horizon",
+            match method {
+                Method::Tsit45 =>
+                    "This was an explicit solver: a stiff system needs BDF (sampler.method or eval.reference_method = \"bdf\"); ",
+                Method::Bdf => "",
+            }
         ),
     }
 }
@@ -296,7 +301,7 @@ pub fn integrate_at(
                         Ok(_) => continue,
                         Err(e) => {
                             let st = solver.state();
-                            return Err(step_failure(what, m, d, t, st.t, &st.y.clone_as_vec(), x0, e));
+                            return Err(step_failure(what, m, d, t, st.t, &st.y.clone_as_vec(), x0, method, e));
                         }
                     }
                 }
@@ -327,7 +332,8 @@ mod tests {
             integrate_at(1, &[0.5, 1.0], &[0.0, 2.0], 1e-8, 1e-10, Method::Bdf, "system `blowup` at eps = 1", rhs, jac)
                 .unwrap_err()
                 .to_string();
-        for needle in ["system `blowup` at eps = 1", "to t = 2", "lane 1 from [1.0000e0]", "stopped at t = 9.99", "bdf"]
+        for needle in
+            ["system `blowup` at eps = 1", "to t = 2", "lane 1 from [1.0000e0]", "stopped at t = 9.99", "domain"]
         {
             assert!(err.contains(needle), "`{needle}` in {err}");
         }

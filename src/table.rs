@@ -5,6 +5,9 @@
 //! Cells are text: the caller formats numbers (each table has its own precision), and writes `\|` for
 //! a literal pipe inside a Markdown cell (`\|Δλ_fast\|`).
 
+/// A column of a summary table: its header and the value it takes from a row.
+pub type Column<R> = (&'static str, fn(&R) -> f64);
+
 /// A table of text cells.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Table {

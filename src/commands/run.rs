@@ -61,6 +61,7 @@ fn print_summary(m: &RunMetrics) {
 /// now) summarised, and whether `out` would be accepted; nothing is written.
 fn check(cfg: &Config, out: &Path, force: bool) -> Result<()> {
     use crate::plugins::registry::name_of;
+    RunDir::check_path(out)?;
     if let Some(what) = RunDir::occupant(out)
         && !force
     {
@@ -88,6 +89,16 @@ fn check(cfg: &Config, out: &Path, force: bool) -> Result<()> {
     let limit = crate::resources::limit().map_or("none known".into(), |l| crate::resources::human(l as f64));
     let each: Vec<String> = parts.iter().map(|(k, b)| format!("{k}: {}", crate::resources::human(*b))).collect();
     println!("memory estimate {} (limit {limit}): {}", crate::resources::human(total), each.join(", "));
+    let work = RunDir::work_of(out);
+    if !force && (work.join("config.toml").exists() || work.join(RESUME).exists()) {
+        return Err(Error::Occupied {
+            message: format!(
+                "{} holds an interrupted run: `stiffx run --resume {}` continues it, --force discards it",
+                work.display(),
+                out.display()
+            ),
+        });
+    }
     println!("would write {}{}", out.display(), if force { " (replacing what it holds)" } else { "" });
     Ok(())
 }
@@ -102,6 +113,7 @@ pub fn run(a: &RunArgs) -> Result<()> {
     if a.check {
         return check(&cfg, &out, a.force);
     }
+    RunDir::check_path(&out)?;
     if let Some(what) = RunDir::occupant(&out)
         && !a.force
     {

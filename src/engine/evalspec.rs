@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::eval::evaluate::Evaluation;
 use crate::eval::metrics::{EpsMetrics, eps_curve};
 use crate::io::{write_atomic, write_csv};
-use crate::table::{Table, mean_std_cell};
+use crate::table::{Column, Table, mean_std_cell};
 
 /// An eval spec file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -169,7 +169,7 @@ pub fn tables(out: &Path, done: &[(String, Config, Evaluation)], figures: bool) 
         })
         .collect();
     write_csv(&out.join("eval.csv"), &rows)?;
-    let cols: [(&str, fn(&EvalRow) -> f64); 7] = [
+    let cols: [Column<EvalRow>; 7] = [
         ("fast rel", |r| r.fast_rel),
         ("worst-eps fast rel", |r| r.worst_eps_fast_rel),
         ("slow rel", |r| r.slow_rel),

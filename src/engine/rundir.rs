@@ -39,9 +39,18 @@ pub struct Done {
     pub version: String,
 }
 
-/// SHA-256 (hex) of a config's TOML.
+/// SHA-256 (hex) of a config's TOML and of what its samples depend on besides it
+/// ([`Sampler::fingerprint`](crate::plugins::sampler::Sampler::fingerprint): a data file's content),
+/// so that a changed data file makes a finished run stale and a saved state foreign.
 pub fn config_hash(cfg: &Config) -> String {
-    sha256_hex(cfg.to_toml().as_bytes())
+    let mut text = cfg.to_toml();
+    let data = cfg.sampler.fingerprint();
+    if !data.is_empty() {
+        // Only when there is one: the hashes of runs that depend on nothing else stay as they were.
+        text.push_str("\n# data: ");
+        text.push_str(&data);
+    }
+    sha256_hex(text.as_bytes())
 }
 
 /// `resume.json`: a checkpoint of the best weights so far (format 1, one JSON file, so that
@@ -131,6 +140,7 @@ impl RunDir {
     /// Creates (or opens) the working directory of `dir` and takes its lock; refused when another
     /// process holds it. Removes what killed writes left (hidden temporary files).
     pub fn open(dir: &Path) -> Result<Self> {
+        Self::check_path(dir)?;
         let work = Self::work_of(dir);
         std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
         let lock_path = work.join(".lock");
@@ -152,6 +162,15 @@ impl RunDir {
         let rd = RunDir { dir: dir.to_path_buf(), work, _lock: lock };
         rd.remove_temporaries()?;
         Ok(rd)
+    }
+
+    /// Refuses `.`, `..` and `/` as a run directory: the commit replaces the directory, so their
+    /// contents would be deleted.
+    pub fn check_path(dir: &Path) -> Result<()> {
+        match dir.file_name() {
+            Some(_) => Ok(()),
+            None => Err(Error::invalid("--out", dir.display(), "a directory with a name of its own (not ., .. or /)")),
+        }
     }
 
     /// The working directory of `dir`: `.<name>.partial` beside it.
@@ -213,21 +232,32 @@ impl RunDir {
         Ok(())
     }
 
-    /// Completes the run: writes the marker, drops the resumable state and the lock file, and renames
-    /// the working directory to `dir`, replacing what was there.
+    /// Completes the run: writes the marker, moves what `dir` held aside (`.<name>.replaced`),
+    /// renames the working directory (lock and resumable state included: a process that dies on the
+    /// way leaves a state that `--resume` finishes) to `dir`, then drops the state, the lock file and
+    /// the old contents. The lock is held throughout.
     pub fn commit(self, hash: String, id: &str) -> Result<()> {
         let done = Done { config_sha256: hash, id: id.to_string(), version: env!("CARGO_PKG_VERSION").into() };
         write_json(&self.work.join(DONE), &done)?;
+        let name = self.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let aside = self.work.with_file_name(format!(".{name}.replaced"));
+        let remove_all = |p: &Path| match std::fs::remove_dir_all(p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(p, e)),
+            _ => Ok(()),
+        };
+        // What an earlier commit that died left aside.
+        remove_all(&aside)?;
+        if self.dir.exists() {
+            std::fs::rename(&self.dir, &aside).map_err(|e| Error::io(&self.dir, e))?;
+        }
+        std::fs::rename(&self.work, &self.dir).map_err(|e| Error::io(&self.dir, e))?;
         for f in [RESUME, ".lock"] {
-            let p = self.work.join(f);
+            let p = self.dir.join(f);
             if p.exists() {
                 std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
             }
         }
-        if self.dir.exists() {
-            std::fs::remove_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
-        }
-        std::fs::rename(&self.work, &self.dir).map_err(|e| Error::io(&self.dir, e))
+        remove_all(&aside)
     }
 
     /// Gives up a run that failed (not one that was stopped: its state stays to resume): removes the

@@ -21,7 +21,7 @@ use crate::engine::pipeline::{RunMetrics, RunOptions};
 use crate::error::{Error, Result};
 use crate::eval::metrics::s_comb;
 use crate::io::{write_atomic, write_csv};
-use crate::table::{Table, mean_std_cell};
+use crate::table::{Column, Table, mean_std_cell};
 
 /// A sweep file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,7 +166,7 @@ pub fn markdown(rows: &[Row], sc: &SweepConfig) -> String {
     }
     s.push_str(&t.markdown());
     s.push_str("\n## Mean ± std over seeds (Fig. 9)\n\n");
-    let cols: [(&str, fn(&Row) -> f64); 8] = [
+    let cols: [Column<Row>; 8] = [
         ("rollout L2", |r| r.rollout_l2),
         ("\\|Δλ_fast\\|", |r| r.fast_abs),
         ("\\|Δλ_slow\\|", |r| r.slow_abs),

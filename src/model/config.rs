@@ -96,8 +96,13 @@ impl PerComponent {
                 q.as_slice()
             }
         };
-        match qs.iter().find(|q| !ok(**q)) {
-            Some(q) => Err(Error::invalid(field, q, format!("{allowed} (or a list of them, one per state component)"))),
+        // A list's bad entry is named by its index: `train.weight_floor[2]`.
+        let at =
+            |i: usize| if matches!(self, PerComponent::Each(_)) { format!("{field}[{i}]") } else { field.to_string() };
+        match qs.iter().enumerate().find(|(_, q)| !ok(**q)) {
+            Some((i, q)) => {
+                Err(Error::invalid(at(i), q, format!("{allowed} (or a list of them, one per state component)")))
+            }
             None => Ok(()),
         }
     }

@@ -276,6 +276,14 @@ impl Dataset {
     }
 }
 
+/// The validation loss of `weights` in precision `dtype`, NaN when they are not finite.
+pub fn validation_loss(weights: &Weights, val: &Dataset, device: &Device, dtype: DType) -> Result<f64> {
+    match weights.check() {
+        Ok(()) => evaluate_loss(weights, val, device, dtype),
+        Err(_) => Ok(f64::NAN),
+    }
+}
+
 /// The training loss of `model` on `data` — the (weighted) mean squared error plus the difference and
 /// Jacobian terms when `data` has them, all over `n · d_out` — evaluated in chunks on a plain
 /// (non-autodiff) device in precision `dtype`.

@@ -18,7 +18,7 @@ pub mod state;
 pub mod weights;
 
 pub use config::LBFGS_ROUND;
-pub use dataset::{Dataset, Forward, MIN_SHARD, batch_gradients, evaluate_loss, shards_for};
+pub use dataset::{Dataset, Forward, MIN_SHARD, batch_gradients, evaluate_loss, shards_for, validation_loss};
 pub use state::{EpochRecord, LbfgsProgress, Optimizer, Phase, Silent, TrainObserver, TrainState, Trained};
 
 use std::time::Instant;
@@ -34,14 +34,6 @@ use crate::model::{Mlp, Weights};
 use crate::train::config::TrainConfig;
 
 use lbfgs::polish;
-
-/// The validation loss of `weights` in precision `dtype`, NaN when they are not finite.
-fn validation_loss(weights: &Weights, val: &Dataset, device: &Device, dtype: DType) -> Result<f64> {
-    match weights.check() {
-        Ok(()) => evaluate_loss(weights, val, device, dtype),
-        Err(_) => Ok(f64::NAN),
-    }
-}
 
 /// What [`train`] keeps across epochs and L-BFGS rounds: the best-validation weights, the curve and
 /// the counters a resumable state carries.
@@ -217,7 +209,11 @@ pub fn train_from(
                 adam_secs: s.adam_seconds,
                 lbfgs_secs: s.lbfgs_seconds,
                 save_secs: s.save_seconds,
-                device: format!("{device:?}"),
+                // A run continued on another device keeps saying so in its later states.
+                device: match format!("{device:?}") {
+                    now if s.device.is_empty() || s.device == now => now,
+                    now => format!("{} then {now}", s.device),
+                },
             };
             (model, log, first)
         }

@@ -25,9 +25,12 @@ use crate::model::Weights;
 pub struct EpochRecord {
     /// Epoch, from 1.
     pub epoch: usize,
-    /// Mean training loss over the epoch's batches.
+    /// Mean training loss over the epoch's batches (non-finite when the epoch diverged: written as
+    /// `"NaN"`/`"inf"`, so that a state holding such a row reads back).
+    #[serde(with = "crate::io::float")]
     pub train_loss: f64,
     /// Validation loss after the epoch.
+    #[serde(with = "crate::io::float")]
     pub val_loss: f64,
     /// Learning rate used in the epoch.
     pub lr: f64,
@@ -190,7 +193,13 @@ impl TrainState {
                 "the state has {adam} Adam epochs and {lbfgs} L-BFGS rounds, the config {epochs} and {rounds}"
             )));
         }
-        self.best.check().and(self.current.check()).map_err(bad)
+        self.best.check().map_err(bad)?;
+        // The last weights matter only when there is training left to continue from them (a last
+        // L-BFGS round may end on non-finite weights; the best ones are kept).
+        if adam < epochs || lbfgs < rounds {
+            self.current.check().map_err(bad)?;
+        }
+        Ok(())
     }
 }
 

@@ -343,15 +343,11 @@ impl Tour {
                     // The original spec still expands; the smoke run uses the tiny one.
                     let n = self.count(&a, c);
                     notes.push(format!("spec {a} ({n} jobs) -> {TINY_SPEC}"));
-                    if sub == "run-job" {
-                        if let Some(k) = args.iter().position(|x| x == "--index") {
-                            let idx = parse_index(&args[k + 1]);
-                            assert!(
-                                idx.iter().all(|&j| j < n),
-                                "{c}: --index {} outside the {n} jobs of {a}",
-                                args[k + 1]
-                            );
-                        }
+                    if sub == "run-job"
+                        && let Some(k) = args.iter().position(|x| x == "--index")
+                    {
+                        let idx = parse_index(&args[k + 1]);
+                        assert!(idx.iter().all(|&j| j < n), "{c}: --index {} outside the {n} jobs of {a}", args[k + 1]);
                     }
                     args[i] = TINY_SPEC.to_string();
                     long = true;

@@ -52,6 +52,7 @@ fn assert_complete(dir: &Path) {
     let parent = dir.parent().unwrap();
     let name = dir.file_name().unwrap().to_string_lossy();
     assert!(!parent.join(format!(".{name}.partial")).exists(), "working directory of {name} left");
+    assert!(!parent.join(format!(".{name}.replaced")).exists(), "the replaced run of {name} left");
     let stray: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .flatten()
@@ -75,9 +76,20 @@ fn a_run_killed_anywhere_and_resumed_equals_the_uninterrupted_one_bit_for_bit() 
         let killed = run(&out, Some(point));
         assert_eq!(killed.status.code(), None, "{point}: killed by SIGKILL");
         assert!(!out.exists(), "{point}: nothing at the run directory until it is complete");
-        let (code, stdout, err) = resume(&out);
+        // Not quiet: the progress says where it resumed, so a silent restart cannot pass for a resume.
+        let (code, stdout, err) = stiffx(&["run", "--resume", out.to_str().unwrap(), "--no-figures"]);
         assert_eq!(code, 0, "{point}: {err}");
         assert!(stdout.contains("results in"), "{point}: {stdout}");
+        let row = err
+            .split("resuming after row ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse::<usize>().ok());
+        match point {
+            // Killed before its first save: it starts over.
+            "data:1" => assert_eq!(row, None, "{point}: {err}"),
+            _ => assert!(row.is_some_and(|n| n >= 5), "{point}: no resume from a saved row: {err}"),
+        }
         assert_complete(&out);
         assert!(fingerprint(&out) == reference, "{point}: the resumed run differs from the uninterrupted one");
         // The training time counts the first process's rows too (after `eval:1` the resuming process
@@ -170,6 +182,10 @@ fn run_directories_are_all_or_nothing_and_refused_unless_force_or_resume() {
     assert!(err.contains("an interrupted run") && err.contains(&format!("stiffx run --resume {o}")), "{err}");
     // Killed after epoch 2, before its save: the state is that of epoch 1 (states every epoch).
     assert!(err.contains("state saved after row 1 of"), "{err}");
+    // `--check` says so too, and writes nothing.
+    let (code, _, err) = call(args(&["--seed", "2", "--check"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("interrupted run") && err.contains("--resume"), "{err}");
     // … while another process holds its lock, nothing runs …
     let lock = std::fs::OpenOptions::new().write(true).open(tmp.path().join(".r.partial/.lock")).unwrap();
     lock.lock().unwrap();
@@ -191,6 +207,25 @@ fn run_directories_are_all_or_nothing_and_refused_unless_force_or_resume() {
     assert_eq!(code, 2);
     assert!(err.contains("--resume") && err.contains("interrupted run"), "{err}");
     assert!(!tmp.path().join(".nowhere.partial").exists(), "a refused --resume creates nothing");
+    // `.`, `..` and `/` are never a run directory: the commit would replace them.
+    let here = tmp.path().join("here");
+    std::fs::create_dir(&here).unwrap();
+    std::fs::write(here.join("keep.txt"), "mine").unwrap();
+    for dot in [".", "..", "./"] {
+        for extra in [&["--force"][..], &["--check"][..]] {
+            let o = Command::new(env!("CARGO_BIN_EXE_stiffx"))
+                .args(["run", "--config", TINY, "--epochs", "1", "--quiet", "--no-figures", "--out", dot])
+                .args(extra)
+                .current_dir(&here)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "--out {dot} {extra:?}: {err}");
+            assert!(err.contains("--out") && err.contains("a name of its own"), "{err}");
+        }
+    }
+    let left: Vec<_> = std::fs::read_dir(&here).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left, ["keep.txt"], "--out . must leave the directory as it was");
     for bad in ["0", "5 days", "-1e", "2.5e"] {
         let (code, _, err) = call(args(&[&format!("--save-every={bad}")]));
         assert_eq!(code, 2, "--save-every {bad}: {err}");

@@ -63,9 +63,15 @@ impl Mechanism {
             );
         }
         for (i, &[lo, hi]) in self.initial.iter().enumerate() {
-            if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi) {
+            for (k, v) in [lo, hi].into_iter().enumerate() {
+                if !(v.is_finite() && v >= 0.0) {
+                    let what = format!("{v} (`{}`)", self.species[i]);
+                    return bad(format!("{prefix}initial[{i}][{k}]"), what, "a finite concentration >= 0");
+                }
+            }
+            if lo > hi {
                 let what = format!("[{lo}, {hi}] for `{}`", self.species[i]);
-                return bad(format!("{prefix}initial[{i}]"), what, "finite 0 <= lo <= hi (concentrations)");
+                return bad(format!("{prefix}initial[{i}]"), what, "lo <= hi");
             }
         }
         if self.test_states.is_empty() {
