@@ -349,6 +349,12 @@ pub struct EvalArgs {
     /// A CSV of test initial states replacing the system's (`eval.initial_states`; docs/cli.md).
     #[arg(long)]
     pub initial_states: Option<PathBuf>,
+    /// Held-out trajectories (CSV: `trajectory`, `t`, optional `eps`, one column per state) to evaluate
+    /// on instead of the system's test states: rollouts from each first state (BDF with the learned
+    /// Jacobian) and, over the checkpoints, their eigenvalue spread at the data's states beside the
+    /// exact error (`data_rollouts.csv`, `data_spectrum.csv`).
+    #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["eps", "unseen", "initial_states", "ensemble", "integrator", "horizon"])]
+    pub data: Option<PathBuf>,
     /// Output directory (default: `eval/` next to the checkpoint; required with several checkpoints).
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -54,6 +54,9 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             ));
         }
     }
+    if let Some(path) = &a.data {
+        return super::eval_data::eval_data(path, &a.checkpoint, &cks, &out, &backend.device()?, precision, jacobian);
+    }
     for &e in &a.eps {
         sys.check_param(e).map_err(|_| crate::Error::invalid("--eps", e, "stiffness values > 0"))?;
     }

@@ -129,7 +129,7 @@ fn from_config(a: &IdentifyArgs, config: &Path, icfg: &IdentifyConfig) -> Result
         file.resolve_eps(default_eps, h)?;
         let rows = rollouts(&identified, &names, &file, tol, h);
         write_csv(&a.out.join("holdout.csv"), &rows)?;
-        print_rollouts("held-out trajectories", h, &rows);
+        print_rollouts("held-out trajectories", h, &rows, "the file's Jacobian");
     }
     println!("results in {}", a.out.display());
     Ok(())
@@ -214,10 +214,10 @@ pub(super) fn write_identified(
 }
 
 /// Prints the worst and median errors of a set of rollouts.
-pub(super) fn print_rollouts(what: &str, path: &Path, rows: &[HoldoutRow]) {
+pub(super) fn print_rollouts(what: &str, path: &Path, rows: &[HoldoutRow], how: &str) {
     if let Some(w) = rows.iter().max_by(|p, q| p.max_rel.total_cmp(&q.max_rel)) {
         println!(
-            "{what} ({}): {} rolled out from their first state (BDF, the file's Jacobian); worst error relative to the species' range {:.3e} (trajectory `{}`, {} at t = {:e}); median of the per-trajectory worst {:.3e}",
+            "{what} ({}): {} rolled out from their first state (BDF, {how}); worst error relative to the species' range {:.3e} (trajectory `{}`, {} at t = {:e}); median of the per-trajectory worst {:.3e}",
             path.display(),
             rows.len(),
             w.max_rel,
@@ -229,29 +229,13 @@ pub(super) fn print_rollouts(what: &str, path: &Path, rows: &[HoldoutRow]) {
     }
 }
 
-/// One held-out trajectory rolled out with the identified mechanism (`holdout.csv`).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct HoldoutRow {
-    /// The trajectory's id in the file.
-    pub trajectory: String,
-    /// Its stiffness value.
-    pub eps: f64,
-    /// Its points.
-    pub points: usize,
-    /// `max_{t,k} |x̂_k(t) − x_k(t)| / range_k` (range of species `k` over the whole file).
-    pub max_rel: f64,
-    /// RMS over times and species of the same ratio.
-    pub rms_rel: f64,
-    /// The species and time of the maximum.
-    pub worst_species: String,
-    /// Time of the maximum.
-    pub worst_t: f64,
-}
+pub use crate::eval::holdout::HoldoutRow;
 
 /// Rollouts of the trajectories of a data file (their stiffness values resolved,
 /// [`DataFile::resolve_eps`]) with the identified mechanism, from each trajectory's first state over
-/// its own times, by BDF with tolerances `tol = (rtol, atol)`; errors relative to each species' range
-/// over the file. `path` names the file in warnings.
+/// its own times, by BDF with tolerances `tol = (rtol, atol)` and the mechanism's analytic Jacobian;
+/// errors relative to each species' range over the file ([`crate::eval::holdout`]). `path` names the
+/// file in warnings.
 pub(super) fn rollouts(
     identified: &MechanismSystem,
     names: &[String],
@@ -259,66 +243,11 @@ pub(super) fn rollouts(
     tol: (f64, f64),
     path: &Path,
 ) -> Vec<HoldoutRow> {
-    use crate::plugins::system::StiffSystem;
-    let d = names.len();
-    let scale: Vec<f64> = file.ranges(d).iter().map(|r| if *r > 0.0 { *r } else { 1.0 }).collect();
-    let mut rows = Vec::new();
-    for (id, tr) in file.ids.iter().zip(&file.trajectories) {
-        let eps = tr.eps;
-        let t0 = tr.times[0];
-        let times: Vec<f64> = tr.times.iter().map(|t| t - t0).collect();
-        let sol = crate::ode::solve_at_with(
-            identified as &dyn StiffSystem,
-            eps,
-            &tr.states[..d],
-            &times,
-            tol.0,
-            tol.1,
-            false,
-            crate::ode::Method::Bdf,
-        );
-        // A trajectory the mechanism cannot integrate is a row with an infinite error, not an abort.
-        let sol = match sol {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!(
-                    "warning: trajectory `{id}` of {}: the identified mechanism fails on it: {e}",
-                    path.display()
-                );
-                rows.push(HoldoutRow {
-                    trajectory: id.clone(),
-                    eps,
-                    points: tr.times.len(),
-                    max_rel: f64::INFINITY,
-                    rms_rel: f64::INFINITY,
-                    worst_species: "(integration failed)".into(),
-                    worst_t: f64::NAN,
-                });
-                continue;
-            }
-        };
-        let (mut max_rel, mut sum, mut at) = (0.0f64, 0.0, (0, 0));
-        for (j, (xh, x)) in sol.chunks(d).zip(tr.states.chunks(d)).enumerate() {
-            for k in 0..d {
-                let e = (xh[k] - x[k]).abs() / scale[k];
-                sum += e * e;
-                if e > max_rel || e.is_nan() {
-                    max_rel = if e.is_nan() { f64::INFINITY } else { e };
-                    at = (j, k);
-                }
-            }
-        }
-        rows.push(HoldoutRow {
-            trajectory: id.clone(),
-            eps,
-            points: tr.times.len(),
-            max_rel,
-            rms_rel: (sum / (tr.times.len() * d) as f64).sqrt(),
-            worst_species: names[at.1].clone(),
-            worst_t: tr.times[at.0],
-        });
-    }
-    rows
+    crate::eval::holdout::rollout_errors(names, file, path, |x0, eps, times| {
+        use crate::plugins::system::StiffSystem;
+        let sys = identified as &dyn StiffSystem;
+        crate::ode::solve_at_with(sys, eps, x0, times, tol.0, tol.1, false, crate::ode::Method::Bdf)
+    })
 }
 
 /// The distinct values of `eps`, ascending.

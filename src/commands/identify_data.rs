@@ -191,11 +191,11 @@ fn from_data(a: &IdentifyArgs, path: &Path, icfg: &IdentifyConfig) -> Result<()>
     let tol = (1e-6, if smallest.is_finite() { 1e-8 * smallest } else { 1e-12 });
     let rows = rollouts(&identified, &names, &own, tol, path);
     write_csv(&a.out.join("rollouts.csv"), &rows)?;
-    print_rollouts("the file's own trajectories", path, &rows);
+    print_rollouts("the file's own trajectories", path, &rows, "the file's Jacobian");
     if let Some((h, f)) = &holdout {
         let rows = rollouts(&identified, &names, f, tol, h);
         write_csv(&a.out.join("holdout.csv"), &rows)?;
-        print_rollouts("held-out trajectories", h, &rows);
+        print_rollouts("held-out trajectories", h, &rows, "the file's Jacobian");
     }
     // The delete-group jackknife: trajectory k is left out of refit k mod G, same settings. A point's
     // label depends on its own trajectory only, so each refit takes its rows of `labels` as they are.

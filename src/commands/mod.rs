@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod eval;
+pub mod eval_data;
 pub mod export;
 pub mod identify;
 pub mod identify_data;

@@ -220,16 +220,23 @@ impl RunDir {
         Ok(())
     }
 
-    /// Removes the hidden temporary files of killed atomic writes (`.tmp*`) in the working directory.
+    /// Removes the hidden temporary files of killed atomic writes (`.tmp*`) in the working directory
+    /// and its subdirectories (`figures/`).
     fn remove_temporaries(&self) -> Result<()> {
-        let entries = std::fs::read_dir(&self.work).map_err(|e| Error::io(&self.work, e))?;
-        for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with(".tmp") {
+        fn sweep(dir: &Path) -> Result<()> {
+            let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+            for e in entries.flatten() {
                 let p = e.path();
-                std::fs::remove_file(&p).map_err(|err| Error::io(&p, err))?;
+                if e.file_name().to_string_lossy().starts_with(".tmp") {
+                    let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+                    r.map_err(|err| Error::io(&p, err))?;
+                } else if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    sweep(&p)?;
+                }
             }
+            Ok(())
         }
-        Ok(())
+        sweep(&self.work)
     }
 
     /// Completes the run: writes the marker, moves what `dir` held aside (`.<name>.replaced`),
@@ -289,16 +296,26 @@ mod tests {
         let dir = tmp.path().join("r");
         let a = RunDir::open(&dir).unwrap();
         std::fs::write(a.work.join(".tmpXYZ"), b"half").unwrap();
+        std::fs::create_dir(a.work.join("figures")).unwrap();
+        std::fs::write(a.work.join("figures/.tmpABC"), b"half a png").unwrap();
         let e = RunDir::open(&dir).unwrap_err().to_string();
         assert!(e.contains("another stiffx process"), "{e}");
         drop(a);
         let b = RunDir::open(&dir).unwrap();
-        assert!(!b.work.join(".tmpXYZ").exists() && !b.interrupted());
+        assert!(!b.work.join(".tmpXYZ").exists() && !b.work.join("figures/.tmpABC").exists() && !b.interrupted());
         std::fs::write(b.work.join("config.toml"), b"seed = 1").unwrap();
         assert!(b.interrupted() && RunDir::occupant(&dir).is_none());
+        // The commit replaces an earlier run wholesale, leaving nothing aside.
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("old.txt"), b"earlier run").unwrap();
         b.commit("abc".into(), "r").unwrap();
         assert!(RunDir::finished(&dir, "abc") && !RunDir::finished(&dir, "abd"));
         assert_eq!(RunDir::occupant(&dir).as_deref(), Some("a complete run"));
         assert!(!dir.join(".lock").exists() && !tmp.path().join(".r.partial").exists());
+        assert!(!dir.join("old.txt").exists() && !tmp.path().join(".r.replaced").exists());
+        for dot in [".", "..", "/"] {
+            let e = RunDir::open(Path::new(dot)).unwrap_err().to_string();
+            assert!(e.contains("--out") && e.contains("a name of its own"), "{dot}: {e}");
+        }
     }
 }

@@ -7,6 +7,7 @@ mod cli;
 mod compare;
 mod dropin;
 mod engine;
+mod holdout;
 mod identify;
 mod jacobian;
 mod labels;
