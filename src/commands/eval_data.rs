@@ -12,10 +12,9 @@ use crate::backend::Precision;
 use crate::engine::checkpoint::Checkpoint;
 use crate::error::Result;
 use crate::eval::evaluate::learned_rhs;
-use crate::eval::holdout::{learned_rollouts, spectrum_rows};
+use crate::eval::holdout::{learned_rollouts, read_holdout, spectrum_rows};
 use crate::eval::spectral::{Ensemble, JacobianMode};
 use crate::io::write_csv;
-use crate::plugins::data::DataSampler;
 
 /// Evaluates `cks` (read from `paths`) on the trajectories of `data` into `out`.
 pub fn eval_data(
@@ -30,10 +29,7 @@ pub fn eval_data(
     let cfg = &cks[0].config;
     let sys = cfg.system.as_ref();
     let names = sys.state_names();
-    let mut file = DataSampler { path: data.display().to_string(), eps: None }.read(&names, "eps")?;
-    // A file without an `eps` column is at the training eps when there is only one.
-    let grid = sys.train_grid();
-    file.resolve_eps(if grid.len() == 1 { Some(grid[0]) } else { None }, data)?;
+    let file = read_holdout(data, &names, &sys.train_grid())?;
     let tol = (cfg.eval.rollout_rtol, cfg.eval.rollout_atol);
     let fields = cks.iter().map(|ck| learned_rhs(ck, device, precision)).collect::<Result<Vec<_>>>()?;
     for (i, (field, path)) in fields.iter().zip(paths).enumerate() {

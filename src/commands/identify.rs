@@ -19,7 +19,7 @@ use crate::eval::reactions::{learned_mechanism, match_reactions, monomial_label}
 use crate::eval::spectral::JacobianMode;
 use crate::identify::{IdentifyConfig, identify as fit};
 use crate::io::{write_atomic, write_csv, write_json};
-use crate::plugins::data::{DataFile, DataSampler};
+use crate::plugins::data::DataFile;
 use crate::plugins::mechanism::{MechanismSystem, mechanism_of, write::to_yaml};
 
 use super::{print_eval_table, time_label};
@@ -120,13 +120,8 @@ fn from_config(a: &IdentifyArgs, config: &Path, icfg: &IdentifyConfig) -> Result
         );
     }
     if let Some(h) = &a.holdout {
-        let default_eps = match sys.train_grid().as_slice() {
-            [e] => Some(*e),
-            _ => None,
-        };
         let tol = (cfg.eval.rollout_rtol, cfg.eval.rollout_atol);
-        let mut file = DataSampler { path: h.display().to_string(), eps: None }.read(&names, "eps")?;
-        file.resolve_eps(default_eps, h)?;
+        let file = crate::eval::holdout::read_holdout(h, &names, &sys.train_grid())?;
         let rows = rollouts(&identified, &names, &file, tol, h);
         write_csv(&a.out.join("holdout.csv"), &rows)?;
         print_rollouts("held-out trajectories", h, &rows, "the file's Jacobian");

@@ -8,7 +8,7 @@ use crate::cli::{RunArgs, run_config, run_options};
 use crate::config::Config;
 use crate::engine::data::generate;
 use crate::engine::pipeline::{RunMetrics, RunOptions, run_with_data};
-use crate::engine::rundir::{DONE, RESUME, RunDir, config_hash};
+use crate::engine::rundir::{DONE, RESUME, Resumable, RunDir, config_hash};
 use crate::error::{Error, Result};
 use crate::train::TrainState;
 
@@ -61,14 +61,7 @@ fn print_summary(m: &RunMetrics) {
 /// now) summarised, and whether `out` would be accepted; nothing is written.
 fn check(cfg: &Config, out: &Path, force: bool) -> Result<()> {
     use crate::plugins::registry::name_of;
-    RunDir::check_path(out)?;
-    if let Some(what) = RunDir::occupant(out)
-        && !force
-    {
-        return Err(Error::Occupied {
-            message: format!("{} holds {what}; --force replaces it, or choose another --out", out.display()),
-        });
-    }
+    refuse_occupied(out, force)?;
     let s = &cfg.system;
     println!(
         "config ok: system {} (d = {}; eps: {} training, {} unseen), transform {}, sampler {}, labeller {}, seed {}",
@@ -90,14 +83,8 @@ fn check(cfg: &Config, out: &Path, force: bool) -> Result<()> {
     let each: Vec<String> = parts.iter().map(|(k, b)| format!("{k}: {}", crate::resources::human(*b))).collect();
     println!("memory estimate {} (limit {limit}): {}", crate::resources::human(total), each.join(", "));
     let work = RunDir::work_of(out);
-    if !force && (work.join("config.toml").exists() || work.join(RESUME).exists()) {
-        return Err(Error::Occupied {
-            message: format!(
-                "{} holds an interrupted run: `stiffx run --resume {}` continues it, --force discards it",
-                work.display(),
-                out.display()
-            ),
-        });
+    if !force && RunDir::holds_interrupted(&work) {
+        return Err(interrupted_run(&work, out));
     }
     println!("would write {}{}", out.display(), if force { " (replacing what it holds)" } else { "" });
     Ok(())
@@ -113,33 +100,44 @@ pub fn run(a: &RunArgs) -> Result<()> {
     if a.check {
         return check(&cfg, &out, a.force);
     }
-    RunDir::check_path(&out)?;
-    if let Some(what) = RunDir::occupant(&out)
-        && !a.force
-    {
-        return Err(Error::Occupied {
+    refuse_occupied(&out, a.force)?;
+    let rd = RunDir::open(&out)?;
+    if rd.interrupted() && !a.force {
+        return Err(interrupted_run(&rd.work, &out));
+    }
+    rd.clear()?;
+    execute(&cfg, config_hash(&cfg), opts, rd, None)
+}
+
+/// Refuses `out` as a run directory when it cannot be one (`.`, `..`, `/`) or, unless `force`, when
+/// it holds anything.
+fn refuse_occupied(out: &Path, force: bool) -> Result<()> {
+    RunDir::check_path(out)?;
+    match RunDir::occupant(out) {
+        Some(what) if !force => Err(Error::Occupied {
             message: format!(
                 "{} holds {what}; --force replaces it (when the new run completes), or choose another --out",
                 out.display()
             ),
-        });
+        }),
+        _ => Ok(()),
     }
-    let rd = RunDir::open(&out)?;
-    if rd.interrupted() && !a.force {
-        let at = match rd.resumable() {
-            Ok(Some(r)) => format!("state saved after row {} of its loss curve", r.train_state.curve.len()),
-            _ => "no state saved yet".into(),
-        };
-        return Err(Error::Occupied {
-            message: format!(
-                "an interrupted run is in {} ({at}); `stiffx run --resume {}` continues it, --force discards it",
-                rd.work.display(),
-                out.display()
-            ),
-        });
+}
+
+/// The refusal of the interrupted run in the working directory `work` of `out`: where its saved state
+/// stands and how to continue or discard it.
+fn interrupted_run(work: &Path, out: &Path) -> Error {
+    let at = match Resumable::load(&work.join(RESUME)) {
+        Ok(r) => format!("state saved after row {} of its loss curve", r.train_state.curve.len()),
+        Err(_) => "no state saved yet".into(),
+    };
+    Error::Occupied {
+        message: format!(
+            "an interrupted run is in {} ({at}); `stiffx run --resume {}` continues it, --force discards it",
+            work.display(),
+            out.display()
+        ),
     }
-    rd.clear()?;
-    execute(&cfg, opts, rd, None)
 }
 
 /// `stiffx run --resume DIR`: the interrupted run's config (its working directory's `config.toml`)
@@ -164,8 +162,9 @@ fn resume(dir: &Path, a: &RunArgs) -> Result<()> {
     }
     let rd = RunDir::open(dir)?;
     let cfg = Config::from_file(&rd.work.join("config.toml"))?;
+    let hash = config_hash(&cfg);
     let state = match rd.resumable()? {
-        Some(r) if r.config_sha256 == config_hash(&cfg) => Some(r.train_state),
+        Some(r) if r.config_sha256 == hash => Some(r.train_state),
         Some(_) => {
             return Err(Error::Checkpoint {
                 path: rd.work.join(RESUME),
@@ -175,11 +174,12 @@ fn resume(dir: &Path, a: &RunArgs) -> Result<()> {
         // Stopped before its first save (during sampling and labelling): it starts over.
         None => None,
     };
-    execute(&cfg, RunOptions { out: Some(dir.to_path_buf()), ..opts }, rd, state)
+    execute(&cfg, hash, RunOptions { out: Some(dir.to_path_buf()), ..opts }, rd, state)
 }
 
-/// Runs `cfg` in `rd`'s working directory (from `state` when given) and completes the directory.
-fn execute(cfg: &Config, opts: RunOptions, rd: RunDir, state: Option<TrainState>) -> Result<()> {
+/// Runs `cfg` in `rd`'s working directory (from `state` when given) and completes the directory,
+/// its marker recording `hash` ([`config_hash`] of `cfg`, taken before the data are read).
+fn execute(cfg: &Config, hash: String, opts: RunOptions, rd: RunDir, state: Option<TrainState>) -> Result<()> {
     let out = rd.dir.clone();
     let name = out.file_name().map_or("run".into(), |n| n.to_string_lossy().into_owned());
     let label = opts.label.clone().or(Some(name.clone()));
@@ -192,7 +192,7 @@ fn execute(cfg: &Config, opts: RunOptions, rd: RunDir, state: Option<TrainState>
     let result = generate(cfg).and_then(|data| run_with_data(cfg, &run_opts, &data, state));
     match result {
         Ok(m) => {
-            rd.commit(config_hash(cfg), &name)?;
+            rd.commit(hash, &name)?;
             print_summary(&m);
             println!("results in {}", out.display());
             Ok(())

@@ -197,7 +197,12 @@ impl RunDir {
 
     /// Whether the working directory holds an interrupted run (its config or a resumable state).
     pub fn interrupted(&self) -> bool {
-        self.work.join("config.toml").exists() || self.work.join(RESUME).exists()
+        Self::holds_interrupted(&self.work)
+    }
+
+    /// [`interrupted`](Self::interrupted) for a working directory `work` not opened (no lock taken).
+    pub fn holds_interrupted(work: &Path) -> bool {
+        work.join("config.toml").exists() || work.join(RESUME).exists()
     }
 
     /// The resumable state, if one was saved.

@@ -14,7 +14,7 @@
 //!
 //! Ensemble spread at a data point `(x, eps)`, with `λ_k^m` member `m`'s eigenvalues (by magnitude,
 //! fastest first), `λ̄_k` their mean and `k` over the eigenvalues not set to zero by the system's linear
-//! invariants nor zero at that state (below [`ZERO_REL`] of the fastest exact one):
+//! invariants nor zero at that state ([`nonzero_count`]: below `ZERO_TOL` of the fastest exact one):
 //!
 //! ```text
 //! spread = max_k max_m |λ_k^m − λ̄_k| / |λ̄_k|,     error = max_k |λ̄_k − λ_k^true| / |λ_k^true|
@@ -26,8 +26,9 @@ use nalgebra::Complex;
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::eval::metrics::eigen::nonzero_count;
 use crate::eval::spectral::{Ensemble, JacobianMode, LearnedField, eigenvalues};
-use crate::plugins::data::DataFile;
+use crate::plugins::data::{DataFile, DataSampler};
 use crate::plugins::system::StiffSystem;
 
 /// One held-out trajectory rolled out by a learned operator (`holdout.csv`, `data_rollouts.csv`).
@@ -47,6 +48,14 @@ pub struct HoldoutRow {
     pub worst_species: String,
     /// Time of the maximum.
     pub worst_t: f64,
+}
+
+/// Reads held-out trajectories for a system with state `names` and training grid `grid`: a file
+/// without an `eps` column is at the grid's only value (an error naming `path` when it has several).
+pub fn read_holdout(path: &Path, names: &[String], grid: &[f64]) -> Result<DataFile> {
+    let mut file = DataSampler { path: path.display().to_string(), eps: None }.read(names, "eps")?;
+    file.resolve_eps(if let [e] = grid { Some(*e) } else { None }, path)?;
+    Ok(file)
 }
 
 /// Rollouts of every trajectory of `file` (stiffness values resolved) by `solve(x0, eps, times)`
@@ -139,9 +148,6 @@ pub struct SpectrumRow {
     pub covered: f64,
 }
 
-/// Exact eigenvalues below this share of the point's fastest are taken as zero (skipped).
-pub const ZERO_REL: f64 = 1e-10;
-
 /// Per eps of `file`, the spread of `ens`'s members' eigenvalues at the data's states and the error
 /// of their mean against `system`'s exact eigenvalues.
 pub fn spectrum_rows(
@@ -152,7 +158,6 @@ pub fn spectrum_rows(
 ) -> Vec<SpectrumRow> {
     let d = ens.dim();
     let zeros = system.invariants().len();
-    let nonzero = d.saturating_sub(zeros);
     let mut x = Vec::new();
     let mut eps = Vec::new();
     for tr in &file.trajectories {
@@ -161,27 +166,18 @@ pub fn spectrum_rows(
     }
     let members: Vec<Vec<Vec<Complex<f64>>>> =
         ens.member_jacobians(&x, &eps, mode).iter().map(|j| eigenvalues(j, d)).collect();
-    let exact: Vec<f64> = x
-        .chunks(d)
-        .zip(&eps)
-        .flat_map(|(p, &e)| system.jacobian(p, e).transpose().iter().copied().collect::<Vec<_>>())
-        .collect();
-    let exact = eigenvalues(&exact, d);
     let mut per_point = Vec::with_capacity(eps.len());
     for p in 0..eps.len() {
+        let exact = system.reference_eigenvalues(&x[p * d..(p + 1) * d], eps[p]);
         let (mut spread, mut error) = (0.0f64, 0.0f64);
-        // An exact eigenvalue below ZERO_REL of the point's fastest is zero at that state (e.g. a
-        // reaction whose reactant is absent): no relative error is defined for it.
-        let floor = ZERO_REL * exact[p].first().map_or(0.0, |l| l.norm());
-        for k in 0..nonzero {
-            if exact[p][k].norm() <= floor {
-                continue;
-            }
+        // The declared zeros and those of this state (below ZERO_TOL of the fastest) have no
+        // relative error, as in every other eigenvalue metric.
+        for k in 0..nonzero_count(&exact, zeros) {
             let mean = members.iter().map(|m| m[p][k]).sum::<Complex<f64>>() / members.len() as f64;
             for m in &members {
                 spread = spread.max((m[p][k] - mean).norm() / mean.norm());
             }
-            error = error.max((mean - exact[p][k]).norm() / exact[p][k].norm());
+            error = error.max((mean - exact[k]).norm() / exact[k].norm());
         }
         per_point.push((eps[p], spread, error));
     }

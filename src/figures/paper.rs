@@ -151,12 +151,13 @@ impl Bar {
 
     /// The bar's label: its configuration, and `(n/m diverged)` when some seeds diverged.
     pub fn label(&self) -> String {
-        if self.diverged > 0 {
-            format!("{} ({}/{} diverged)", self.config, self.diverged, self.seeds)
-        } else {
-            self.config.clone()
-        }
+        diverged_label(&self.config, self.diverged, self.seeds)
     }
+}
+
+/// `name`, followed by `(n/m diverged)` when `diverged` of `seeds` runs diverged.
+fn diverged_label(name: &str, diverged: usize, seeds: usize) -> String {
+    if diverged > 0 { format!("{name} ({diverged}/{seeds} diverged)") } else { name.to_string() }
 }
 
 /// Fig. 9: one panel per metric, configurations on the horizontal axis, mean ± std over seeds (over
@@ -209,8 +210,12 @@ pub fn eps_curves(path: &Path, param: &str, points: &[CurvePoint]) -> Result<()>
                 // Diverged seeds are left out of the means; the legend says so.
                 let diverged = pts.iter().map(|p| p.diverged).max().unwrap_or(0);
                 let seeds = pts.first().map_or(0, |p| p.seeds);
-                let name = if diverged > 0 { format!("{n} ({diverged}/{seeds} diverged)") } else { n.to_string() };
-                series.push(Series::new(name, pts.iter().map(|p| (p.eps, f(p).0)).collect(), c, Mark::Line));
+                series.push(Series::new(
+                    diverged_label(n, diverged, seeds),
+                    pts.iter().map(|p| (p.eps, f(p).0)).collect(),
+                    c,
+                    Mark::Line,
+                ));
                 for (unseen, mark) in [(false, Mark::Circle), (true, Mark::Triangle)] {
                     let sel: Vec<&&CurvePoint> = pts.iter().filter(|p| p.unseen == unseen).collect();
                     series.push(Series {

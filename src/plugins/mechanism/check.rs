@@ -4,10 +4,11 @@
 //! hand-edited or corrupted copy is refused before any solver sees a NaN.
 
 use super::parse::{Mechanism, Term};
+use crate::error::Error;
 
-/// `Err("`path`: value (allowed: …)")`.
+/// The project's invalid-value message ([`Error::invalid`]) for `path`, as the parser's `String` error.
 fn bad(path: String, value: impl std::fmt::Display, allowed: &str) -> Result<(), String> {
-    Err(format!("`{path}`: {value} (allowed: {allowed})"))
+    Err(Error::invalid(path, value, allowed).to_string())
 }
 
 impl Mechanism {
