@@ -255,6 +255,9 @@ impl Config {
                 &self.model.eliminate,
             )?;
         }
+        if let Some(m) = &self.model.init {
+            self.validate_init(m)?;
+        }
         Error::at_least_one("train.epochs", self.train.epochs)?;
         if self.train.shards < 0 {
             return Err(Error::invalid(
@@ -331,6 +334,56 @@ impl Config {
                 "eval.integrator",
                 "rk4",
                 "`bdf` when eval.spacing = \"log\" (RK4 steps every eval.dt)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `model.init`: a mechanism can start only a mass-action network of one hidden layer with at
+    /// least one unit per reaction, over the system's species, with `log` eps input when a reaction
+    /// scales with eps.
+    fn validate_init(&self, m: &crate::plugins::mechanism::MechanismSystem) -> Result<()> {
+        use crate::model::config::EpsInput;
+        let mech = &m.mechanism;
+        if !self.model.mass_action() || self.model.hidden != 1 {
+            return Err(Error::invalid(
+                "model.init",
+                &m.file,
+                "a mechanism starts only a reaction network: model.activation = \"exp\", model.state_input = \"log\", model.hidden = 1",
+            ));
+        }
+        if self.model.eps_input != EpsInput::Log && mech.reactions.iter().any(|r| r.eps_power != 0.0) {
+            return Err(Error::invalid(
+                "model.eps_input",
+                "linear",
+                format!("\"log\": reactions of model.init (`{}`) scale with a power of eps", m.file),
+            ));
+        }
+        let names = self.system.state_names();
+        let mut sorted = mech.species.clone();
+        sorted.sort();
+        let mut want = names.clone();
+        want.sort();
+        if sorted != want {
+            return Err(Error::invalid(
+                "model.init.file",
+                &m.file,
+                format!(
+                    "a mechanism over the system's species ({}); it has {}",
+                    names.join(", "),
+                    mech.species.join(", ")
+                ),
+            ));
+        }
+        if (self.model.width as usize) < mech.reactions.len() {
+            return Err(Error::invalid(
+                "model.width",
+                self.model.width,
+                format!(
+                    "at least {}, the reactions of model.init (`{}`): one hidden unit per reaction",
+                    mech.reactions.len(),
+                    m.file
+                ),
             ));
         }
         Ok(())

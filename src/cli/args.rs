@@ -105,7 +105,7 @@ pub struct IdentifyArgs {
     /// TOML config: its system, sampler and labeller give the labelled data, its `[eval]` the evaluation.
     #[arg(long, required_unless_present = "data", conflicts_with = "data")]
     pub config: Option<PathBuf>,
-    /// A CSV of trajectories as the only input, no config, no system (docs/cli.md).
+    /// A CSV file (or NPZ archive) of trajectories as the only input, no config, no system (docs/cli.md).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// With `--data`: the order of the finite-difference labels (2, 4 or 6).
@@ -135,9 +135,12 @@ pub struct IdentifyArgs {
     /// Evaluate the unseen stiffness values too (with `--config`).
     #[arg(long, conflicts_with = "data")]
     pub unseen: bool,
-    /// A held-out CSV of trajectories, each rolled out from its first state (`holdout.csv`).
+    /// A held-out CSV (or NPZ) of trajectories, each rolled out from its first state (`holdout.csv`).
     #[arg(long)]
     pub holdout: Option<PathBuf>,
+    /// With `--config`: the seed of its data (overrides the config's `seed`, as `stiffx run --seed`).
+    #[arg(long, conflicts_with = "data")]
+    pub seed: Option<u64>,
 }
 
 /// `stiffx export`.

@@ -59,7 +59,10 @@ fn from_config(a: &IdentifyArgs, config: &Path, icfg: &IdentifyConfig) -> Result
             ));
         }
     }
-    let cfg = Config::from_file(config)?;
+    let mut cfg = Config::from_file(config)?;
+    if let Some(seed) = a.seed {
+        cfg.seed = seed;
+    }
     cfg.validate()?;
     let sys = cfg.system.as_ref();
     icfg.validate(sys.dim())?;

@@ -20,7 +20,7 @@ use crate::engine::observe::{Evaluated, Files, Observer, Progress};
 pub use crate::engine::outcome::{RunMetrics, Timings};
 use crate::engine::prepare::*;
 use crate::engine::rundir::SaveEvery;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::eval::evaluate::*;
 use crate::eval::spectral::JacobianMode;
 use crate::model::Weights;
@@ -178,9 +178,21 @@ pub fn run_observed(
     }
     let prep = prepare(cfg, data)?;
     let d = cfg.system.dim();
-    let init = Weights::init(d + 1, cfg.model.hidden as usize, cfg.model.width as usize, d, cfg.seed)
-        .with_activation(cfg.model.activation);
-    let init = if cfg.model.mass_action() { init.with_mass_action() } else { init };
+    let init = match &cfg.model.init {
+        // A mechanism as the starting network (`model.init`), on this run's input standardisation.
+        Some(m) => crate::eval::reactions::network_from_mechanism(
+            &m.mechanism,
+            &cfg.system.state_names(),
+            &prep.normalizer,
+            cfg.model.width as usize,
+        )
+        .map_err(|e| Error::invalid("model.init.file", &m.file, e))?,
+        None => {
+            let init = Weights::init(d + 1, cfg.model.hidden as usize, cfg.model.width as usize, d, cfg.seed)
+                .with_activation(cfg.model.activation);
+            if cfg.model.mass_action() { init.with_mass_action() } else { init }
+        }
+    };
     let mut fitted = cfg.clone();
     fitted.transform = prep.transform.clone();
     let template = Checkpoint::new(fitted, prep.normalizer.clone(), init.clone(), 0, f64::INFINITY);
@@ -209,8 +221,10 @@ pub fn run_observed(
     }
     let t_train = Instant::now();
     let mut train_cfg = cfg.train.clone();
-    if train_cfg.shards == 0 {
-        train_cfg.shards = opts.backend.default_shards();
+    if cfg.model.init.is_some() && cfg.model.keep_orders {
+        // The starting mechanism's orders, as the first layer's state rows of `init`.
+        let l = &init.layers[0];
+        train_cfg.fixed_orders = Some(l.w[..(l.d_in - 1) * l.d_out].to_vec());
     }
     let trained: Trained =
         train_from(&init, &prep.train, &prep.val, &train_cfg, cfg.seed, &device, &mut bridge, resume)?;

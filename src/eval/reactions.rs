@@ -102,6 +102,81 @@ pub fn learned_reactions(learned: &[Learned], names: &[String], round: f64) -> V
     reactions
 }
 
+/// Natural log of the rate constant of a hidden unit that holds no reaction of the mechanism in
+/// [`network_from_mechanism`]: `k = e^-60 ≈ 1e-26` with no stoichiometry, so the unit changes nothing
+/// (and its gradients vanish under Adam's epsilon unless the data need it).
+pub const DEAD_LN_K: f64 = -60.0;
+
+/// The inverse of [`Weights::reactions`](crate::model::Weights::reactions): a mass-action network of
+/// `width` hidden units that holds `mech` exactly (`model.init`), for inputs standardised by `norm`
+/// (`log` state map) over the species `names` (the system's state order; the file's species are
+/// matched by name, in any order). Reaction `j` becomes unit `j`:
+///
+/// ```text
+/// W_ij = ν_ij σ_i,   W_dj = β_j σ_d,   b_j = ln k_j + Σ_{i ≤ d} W_ij μ_i / σ_i,   S_j = products − reactants
+/// ```
+///
+/// (`ν` the rate law's orders, `β` the eps power, `μ, σ` the input standardisation, `d` the eps
+/// input); units past the reactions are dead ([`DEAD_LN_K`], no stoichiometry). Errors say what does
+/// not fit: the species, `width`, the normaliser.
+pub fn network_from_mechanism(
+    mech: &Mechanism,
+    names: &[String],
+    norm: &crate::model::Normalizer,
+    width: usize,
+) -> Result<crate::model::Weights, String> {
+    use crate::model::{Activation, LayerWeights, StateMap, Weights};
+    let d = names.len();
+    let missing: Vec<&str> = names.iter().filter(|n| !mech.species.contains(n)).map(String::as_str).collect();
+    let extra: Vec<&str> = mech.species.iter().filter(|s| !names.contains(s)).map(String::as_str).collect();
+    if !missing.is_empty() || !extra.is_empty() {
+        return Err(format!(
+            "its species must be the system's ({}); missing: [{}], not in the system: [{}]",
+            names.join(", "),
+            missing.join(", "),
+            extra.join(", ")
+        ));
+    }
+    let n = mech.reactions.len();
+    if n > width {
+        return Err(format!(
+            "it has {n} reactions, more than model.width = {width} hidden units: set model.width ≥ {n}"
+        ));
+    }
+    if norm.state_map != StateMap::Log
+        || norm.state_scale.len() != d
+        || norm.mean.len() != d + 1
+        || norm.std.len() != d + 1
+    {
+        return Err("the network's inputs are not logarithmic (model.state_input = \"log\")".into());
+    }
+    let at = |s: usize| names.iter().position(|n| *n == mech.species[s]).expect("checked above");
+    let mut l0 = LayerWeights { d_in: d + 1, d_out: width, w: vec![0.0; (d + 1) * width], b: vec![DEAD_LN_K; width] };
+    let mut l1 = LayerWeights { d_in: width, d_out: d, w: vec![0.0; width * d], b: vec![0.0; d] };
+    for (j, r) in mech.reactions.iter().enumerate() {
+        if !(r.k.is_finite() && r.k > 0.0) {
+            return Err(format!(
+                "reaction {} ({}) has rate constant {}; a network holds only k > 0",
+                j + 1,
+                r.equation,
+                r.k
+            ));
+        }
+        for t in r.rate_law() {
+            l0.w[at(t.species) * width + j] += t.coeff * norm.std[at(t.species)];
+        }
+        l0.w[d * width + j] = r.eps_power * norm.std[d];
+        l0.b[j] = r.k.ln() + (0..=d).map(|i| l0.w[i * width + j] * norm.mean[i] / norm.std[i]).sum::<f64>();
+        for t in &r.reactants {
+            l1.w[j * d + at(t.species)] -= t.coeff;
+        }
+        for t in &r.products {
+            l1.w[j * d + at(t.species)] += t.coeff;
+        }
+    }
+    Ok(Weights { layers: vec![l0, l1], activation: Activation::Exp, mass_action: true })
+}
+
 /// One rate law's reactions, true and learned ([`match_reactions`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupMatch {

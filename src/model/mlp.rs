@@ -135,9 +135,10 @@ impl Mlp {
     /// so the optimiser's state still applies (projected gradient descent). With
     /// [`Weights::mass_action`] the first layer's state rows (the reaction orders) become
     /// `max(ν − shrink, 0)`: clamped at 0, after a proximal L1 step of `shrink` (0: none; see
-    /// `train.order_l1`). The output layer has no bias
+    /// `train.order_l1`); with `fixed` (`d × width`, row-major: `train.fixed_orders`, from
+    /// `model.keep_orders`) they are set back to those values instead. The output layer has no bias
     /// to constrain. Other networks are returned as they are.
-    pub fn project(mut self, shrink: f64) -> Self {
+    pub fn project(mut self, shrink: f64, fixed: Option<&[f64]>) -> Self {
         if !self.mass_action {
             return self;
         }
@@ -145,7 +146,10 @@ impl Mlp {
         first.weight = first.weight.clone().map(|w| {
             let grad = w.is_require_grad();
             let [d_in, d_out] = w.dims();
-            let states = w.clone().slice([0..d_in - 1, 0..d_out]).sub_scalar(shrink).clamp_min(0.0);
+            let states = match fixed.filter(|f| f.len() == (d_in - 1) * d_out) {
+                Some(f) => tensor2_as(f.to_vec(), d_in - 1, d_out, &w.device(), w.dtype()),
+                None => w.clone().slice([0..d_in - 1, 0..d_out]).sub_scalar(shrink).clamp_min(0.0),
+            };
             let eps = w.slice([d_in - 1..d_in, 0..d_out]);
             let w = Tensor::cat(vec![states, eps], 0).detach();
             if grad { w.require_grad() } else { w }
@@ -230,7 +234,7 @@ mod tests {
         let mlp = Mlp::from_weights(&m, &device, DType::F64).unwrap();
         assert!(mlp.layers[1].bias.is_none());
         let id = mlp.layers[0].weight.id;
-        let p = mlp.project(0.1);
+        let p = mlp.project(0.1, None);
         assert_eq!(p.layers[0].weight.id, id);
         assert!(p.layers[0].weight.val().is_require_grad());
         let after = p.weights();
@@ -240,7 +244,7 @@ mod tests {
         assert_eq!(after.layers[0].w[15..], m0.w[15..]);
         assert_eq!((&after.layers[0].b, &after.layers[1]), (&m0.b, &m.layers[1]));
         // Not a mass-action network: nothing changes.
-        let plain = Mlp::from_weights(&w, &device, DType::F64).unwrap().project(0.1).weights();
+        let plain = Mlp::from_weights(&w, &device, DType::F64).unwrap().project(0.1, None).weights();
         assert_eq!(plain, w);
         // A mass-action checkpoint with an output bias is refused.
         let mut bad = m.clone();

@@ -1,9 +1,9 @@
-//! Trajectory data as the dataset: the `data` sampler reads trajectories from a CSV file (a simulator's
-//! output or measurements) instead of integrating the system, so that with the `finite-difference`
+//! Trajectory data as the dataset: the `data` sampler reads trajectories from a CSV file or a NumPy NPZ
+//! archive (a simulator's output or measurements; the formats: [`crate::plugins::columns`]) instead of integrating the system, so that with the `finite-difference`
 //! labeller no analytic RHS is used anywhere in training.
 //!
 //! # File format
-//! One row per state, a header naming the columns (any order):
+//! One row per state (NPZ: one 1-D array per column, all of one length), the columns named (any order):
 //! - `trajectory`: an id (any text); the rows of one trajectory need not be adjacent;
 //! - `t`: the time, strictly increasing within a trajectory (in file order);
 //! - `eps` (the system's stiffness parameter name is accepted too): optional; without it every
@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::io::sha256_hex;
+use crate::plugins::columns::{Format, Table};
 use crate::plugins::sampler::{Origin, SampleSet, Sampler, Trajectory};
 use crate::plugins::system::StiffSystem;
 
@@ -37,7 +38,7 @@ use crate::plugins::system::StiffSystem;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSampler {
-    /// The CSV file (relative to the working directory).
+    /// The CSV or NPZ file (relative to the working directory).
     pub path: String,
     /// The stiffness value of every trajectory when the file has no `eps` column (`None`: the
     /// system's training grid must then have exactly one value).
@@ -123,27 +124,28 @@ impl DataSampler {
     /// The state columns of the file's header, in file order: every column but `trajectory`, `t` and
     /// `eps` (how `stiffx identify --data` learns the species of a file with no system named).
     pub fn state_columns(&self) -> Result<Vec<String>> {
-        let text = std::fs::read(&self.path).map_err(|e| self.err(format!("cannot read it: {e}")))?;
-        let mut rdr = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(text.as_slice());
-        let header = rdr.headers().map_err(|e| self.err(format!("cannot read the header: {e}")))?;
+        let bytes = std::fs::read(&self.path).map_err(|e| self.err(format!("cannot read it: {e}")))?;
+        let table = Table::read(&bytes).map_err(|m| self.err(m))?;
         let names: Vec<String> =
-            header.iter().filter(|h| !["trajectory", "t", "eps"].contains(h)).map(str::to_string).collect();
+            table.header.iter().filter(|h| !["trajectory", "t", "eps"].contains(&h.as_str())).cloned().collect();
         if names.is_empty() {
-            return Err(self.err(
-                "line 1: no state columns; the header must name `trajectory`, `t`, optionally `eps`, and one column per species".into(),
-            ));
+            return Err(self.err(format!(
+                "{}: no state columns; the header must name `trajectory`, `t`, optionally `eps`, and one column per species",
+                table.header_place()
+            )));
         }
         if let Some(h) = names.iter().find(|h| h.is_empty()) {
-            return Err(self.err(format!("line 1: an empty column name `{h}`; every species column needs a name")));
+            return Err(self.err(format!(
+                "{}: an empty column name `{h}`; every species column needs a name",
+                table.header_place()
+            )));
         }
         Ok(names)
     }
 
-    /// [`read`](Self::read) on the file's bytes.
+    /// [`read`](Self::read) on the file's bytes (CSV text or an NPZ archive, see [`Table`]).
     pub fn parse(&self, bytes: &[u8], names: &[String], param: &str) -> Result<DataFile> {
-        let mut rdr =
-            csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(bytes);
-        let header = rdr.headers().map_err(|e| self.err(format!("cannot read the header: {e}")))?.clone();
+        let mut table = Table::read(bytes).map_err(|m| self.err(m))?;
         let allowed = || {
             format!(
                 "`trajectory`, `t`, optionally `eps` (or `{param}`), and one column per state: {}",
@@ -152,8 +154,8 @@ impl DataSampler {
         };
         let mut cols = Vec::new();
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-        for (c, h) in header.iter().enumerate() {
-            let role = match h {
+        for (c, h) in table.header.iter().enumerate() {
+            let role = match h.as_str() {
                 "trajectory" => Column::Id,
                 "t" => Column::Time,
                 "eps" => Column::Eps,
@@ -162,8 +164,8 @@ impl DataSampler {
                     Some(k) => Column::State(k),
                     None => {
                         return Err(self.err(format!(
-                            "line 1, column {}: unknown column `{h}`; allowed: {}",
-                            c + 1,
+                            "{}: unknown column `{h}`; allowed: {}",
+                            table.column_place(c),
                             allowed()
                         )));
                     }
@@ -174,7 +176,11 @@ impl DataSampler {
                 _ => h.to_string(),
             };
             if let Some(first) = seen.insert(key, c) {
-                return Err(self.err(format!("line 1, columns {} and {}: `{h}` given twice", first + 1, c + 1)));
+                let at = match table.format {
+                    Format::Csv => format!("line 1, columns {} and {}", first + 1, c + 1),
+                    Format::Npz => format!("arrays `{}` and `{h}`", table.header[first]),
+                };
+                return Err(self.err(format!("{at}: `{h}` given twice")));
             }
             cols.push(role);
         }
@@ -185,7 +191,8 @@ impl DataSampler {
             .collect();
         if !missing.is_empty() {
             return Err(self.err(format!(
-                "line 1: missing column(s) {}; the header must name {}",
+                "{}: missing column(s) {}; the header must name {}",
+                table.header_place(),
                 missing.join(", "),
                 allowed()
             )));
@@ -195,27 +202,20 @@ impl DataSampler {
         let mut ids: Vec<String> = Vec::new();
         let mut index: BTreeMap<String, usize> = BTreeMap::new();
         let mut trajectories: Vec<Trajectory> = Vec::new();
-        let mut record = csv::StringRecord::new();
-        loop {
-            let more = rdr.read_record(&mut record).map_err(|e| self.err(e.to_string()))?;
-            if !more {
-                break;
-            }
-            let line = record.position().map_or(0, |p| p.line());
-            if record.len() != cols.len() {
-                return Err(self.err(format!("line {line}: {} fields, the header has {}", record.len(), cols.len())));
+        let rows = std::mem::replace(&mut table.rows, Box::new(std::iter::empty()));
+        for row in rows {
+            let row = row.map_err(|m| self.err(m))?;
+            let line = &row.place;
+            if row.fields.len() != cols.len() {
+                return Err(self.err(format!("{line}: {} fields, the header has {}", row.fields.len(), cols.len())));
             }
             let (mut id, mut t, mut eps) = ("", f64::NAN, self.eps.unwrap_or(f64::NAN));
             let mut x = vec![f64::NAN; d];
-            for (c, (role, field)) in cols.iter().zip(record.iter()).enumerate() {
+            for (c, (role, field)) in cols.iter().zip(&row.fields).enumerate() {
                 let number = || -> Result<f64> {
                     match field.parse::<f64>() {
                         Ok(v) if v.is_finite() => Ok(v),
-                        _ => Err(self.err(format!(
-                            "line {line}, column {} (`{}`): `{field}` is not a finite number",
-                            c + 1,
-                            &header[c]
-                        ))),
+                        _ => Err(self.err(format!("{}: `{field}` is not a finite number", table.cell_place(&row, c)))),
                     }
                 };
                 match role {
@@ -225,9 +225,8 @@ impl DataSampler {
                         eps = number()?;
                         if eps <= 0.0 {
                             return Err(self.err(format!(
-                                "line {line}, column {} (`{}`): {eps} is not an admissible stiffness value (> 0)",
-                                c + 1,
-                                &header[c]
+                                "{}: {eps} is not an admissible stiffness value (> 0)",
+                                table.cell_place(&row, c)
                             )));
                         }
                     }
@@ -242,7 +241,7 @@ impl DataSampler {
             let tr = &mut trajectories[k];
             if has_eps && tr.eps != eps {
                 return Err(self.err(format!(
-                    "line {line} (`eps`): {eps}, but trajectory `{id}` started at eps = {}: one value per trajectory",
+                    "{line} (`eps`): {eps}, but trajectory `{id}` started at eps = {}: one value per trajectory",
                     tr.eps
                 )));
             }
@@ -250,7 +249,7 @@ impl DataSampler {
                 && t <= last
             {
                 return Err(self.err(format!(
-                    "line {line} (`t`): {t} after {last} in trajectory `{id}`: times must increase strictly within a trajectory"
+                    "{line} (`t`): {t} after {last} in trajectory `{id}`: times must increase strictly within a trajectory"
                 )));
             }
             tr.times.push(t);
@@ -337,7 +336,7 @@ fn same_eps(grid: f64, data: f64) -> bool {
 impl Sampler for DataSampler {
     fn validate(&self) -> Result<()> {
         if self.path.is_empty() {
-            return Err(Error::invalid("sampler.path", "\"\"", "the path of a CSV file of trajectories"));
+            return Err(Error::invalid("sampler.path", "\"\"", "the path of a CSV or NPZ file of trajectories"));
         }
         if let Some(e) = self.eps
             && !(e.is_finite() && e > 0.0)
@@ -395,6 +394,11 @@ impl Sampler for DataSampler {
     /// estimate's sample count. `None` when the file cannot be read (sampling then names the error).
     fn expected_len(&self, _n_eps: usize) -> Option<usize> {
         use std::io::Read;
+        if let Ok(bytes) = std::fs::read(&self.path)
+            && let Some(n) = crate::plugins::columns::npz_rows(&bytes)
+        {
+            return Some(n);
+        }
         let mut f = std::fs::File::open(&self.path).ok()?;
         let (mut buf, mut lines, mut last) = (vec![0u8; 1 << 16], 0usize, b'\n');
         loop {

@@ -3,7 +3,7 @@
 //! | trait | built-ins | role |
 //! |---|---|---|
 //! | [`system::StiffSystem`] | in `systems/` | the exact ODE `x' = F(x, eps)`, its grids and reference spectrum |
-//! | [`sampler::Sampler`] | `trajectory`, `cloud`, `data` | states of the dataset (Alg. 2, 3; trajectories from a CSV file, [`data`]) |
+//! | [`sampler::Sampler`] | `trajectory`, `cloud`, `data` | states of the dataset (Alg. 2, 3; trajectories from a CSV or NPZ file, [`data`] via [`columns`]) |
 //! | [`labeller::Labeller`] | `direct`, `burst`, `finite-difference` | regression targets (eqs. 14, 15, Alg. 4) |
 //! | [`transform::TargetTransform`] | `identity`, `asinh` | target scaling `G = T(F)` (eq. 28) |
 //!
@@ -13,6 +13,7 @@
 
 pub mod builtins;
 pub mod cloud;
+pub mod columns;
 pub mod data;
 pub mod labeller;
 pub mod mechanism;

@@ -106,6 +106,13 @@ pub struct TrainConfig {
     /// correlated inputs goes to exactly 0 — where it belongs, since a small spurious order `ν` on a
     /// species at `x` adds `ν r/x` to the Jacobian, large wherever `x` is small.
     pub order_l1: f64,
+    /// A mass-action network's reaction orders held fixed: the first layer's state weights
+    /// (row-major `d × width`, in the network's standardised units), restored after every step.
+    /// Not a config field: the run sets it from `model.init` when `model.keep_orders` (the starting
+    /// mechanism's orders on this run's input standardisation, which a resumed run derives again).
+    /// `None`: the orders train.
+    #[serde(skip)]
+    pub fixed_orders: Option<Vec<f64>>,
     /// L-BFGS iteration budget after Adam (0, the default: none, the paper's training), a multiple of
     /// 10. Starting from Adam's best-validation weights, full-batch L-BFGS with a strong-Wolfe line
     /// search (burn's [`LBFGS`](burn::optim::LBFGS), a port of PyTorch's) minimises the same training
@@ -162,6 +169,7 @@ impl Default for TrainConfig {
             jacobian: 0.0,
             jacobian_floor: 1e-2,
             order_l1: 0.0,
+            fixed_orders: None,
             lbfgs: 0,
             lbfgs_history: 50,
             precision: Precision::F32,

@@ -102,7 +102,7 @@ pub(super) fn polish(
             evaluations += 1;
             full_gradients(&m, train, &chunks, p.scale, shards, ad)
         });
-        model = next.project(0.0);
+        model = next.project(0.0, cfg.fixed_orders.as_deref());
         p.evaluations += evaluations;
         p.rounds += 1;
         let finite = hooks.record(model.weights(), loss / p.scale)?;

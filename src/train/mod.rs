@@ -233,7 +233,7 @@ pub fn train_from(
             if !value.is_finite() {
                 return Err(Error::Diverged { epoch: epoch + 1, loss: value, best_epoch: log.best_epoch });
             }
-            model = optim.step(lr, model, grads).project(lr * cfg.order_l1);
+            model = optim.step(lr, model, grads).project(lr * cfg.order_l1, cfg.fixed_orders.as_deref());
             loss_sum += value;
             batches += 1;
             log.seen += idx.len();

@@ -151,3 +151,69 @@ fn data_sampler_reads_back_the_trajectory_samplers_own_trajectories_exactly() {
     let e = data.sample(sys.as_ref(), &[0.05], &mut StdRng::seed_from_u64(1)).unwrap_err().to_string();
     assert!(e.contains("is at eps = 0.2, which is not in the training grid (0.05)"), "{e}");
 }
+
+/// The same trajectories as a NumPy NPZ archive (what `numpy.savez_compressed(path, trajectory=…,
+/// t=…, eps=…, y=…, z=…)` writes: one deflated `.npy` array per column, integer ids) read by the same
+/// `data` sampler: bit for bit the states of the integrations, and a bad array named.
+#[test]
+fn data_sampler_reads_npz_archives_exactly() {
+    use npyz::WriterBuilder;
+    use stiffx::plugins::data::DataSampler;
+    let sys = stiffx::plugins::registry::system("davis-skodje").unwrap();
+    let grid = [0.05, 0.2];
+    let set = TrajectorySampler { per_eps: 3, horizon: 1.0, dt: 0.02, ..Default::default() }
+        .sample(sys.as_ref(), &grid, &mut StdRng::seed_from_u64(7))
+        .unwrap();
+    let mut cols: Vec<(&str, Vec<f64>)> = ["t", "eps", "y", "z"].iter().map(|n| (*n, Vec::new())).collect();
+    let mut ids: Vec<i64> = Vec::new();
+    for (k, tr) in set.trajectories.iter().enumerate() {
+        for (t, x) in tr.times.iter().zip(tr.states.chunks(2)) {
+            for (c, v) in cols.iter_mut().zip([*t, tr.eps, x[0], x[1]]) {
+                c.1.push(v);
+            }
+            ids.push(100 + k as i64);
+        }
+    }
+    fn npy<T: npyz::Serialize + npyz::AutoSerialize + Clone>(v: &[T]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut w = npyz::WriteOptions::<T>::new()
+            .default_dtype()
+            .shape(&[v.len() as u64])
+            .writer(&mut out)
+            .begin_nd()
+            .unwrap();
+        w.extend(v.iter().cloned()).unwrap();
+        w.finish().unwrap();
+        out
+    }
+    let write = |path: &std::path::Path, members: Vec<(String, Vec<u8>)>| {
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for (name, bytes) in members {
+            zip.start_file(name, opts).unwrap();
+            std::io::Write::write_all(&mut zip, &bytes).unwrap();
+        }
+        zip.finish().unwrap();
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ds.npz");
+    let mut members = vec![("trajectory.npy".to_string(), npy(&ids))];
+    members.extend(cols.iter().map(|(n, v)| (format!("{n}.npy"), npy(v))));
+    write(&path, members.clone());
+    let data = DataSampler { path: path.to_string_lossy().into_owned(), eps: None };
+    let read = data.sample(sys.as_ref(), &grid, &mut StdRng::seed_from_u64(99)).unwrap();
+    assert_eq!(read.x, set.x);
+    assert_eq!(read.eps, set.eps);
+    assert_eq!(read.origin, set.origin);
+    // A NaN in `z` and an unknown array are named by row and array.
+    let mut z = cols[3].1.clone();
+    z[5] = f64::NAN;
+    members[4] = ("z.npy".into(), npy(&z));
+    write(&path, members.clone());
+    let e = data.sample(sys.as_ref(), &grid, &mut StdRng::seed_from_u64(1)).unwrap_err().to_string();
+    assert!(e.contains("row 5 of array `z`: `NaN` is not a finite number"), "{e}");
+    members[4] = ("w.npy".into(), npy(&cols[3].1));
+    write(&path, members);
+    let e = data.sample(sys.as_ref(), &grid, &mut StdRng::seed_from_u64(1)).unwrap_err().to_string();
+    assert!(e.contains("array `w`: unknown column `w`; allowed: `trajectory`, `t`"), "{e}");
+}

@@ -5,6 +5,7 @@ mod backends;
 mod checkpoint;
 mod cli;
 mod compare;
+mod crnn_init;
 mod dropin;
 mod engine;
 mod holdout;
