@@ -342,7 +342,7 @@ impl Config {
     /// `model.init`: a mechanism can start only a mass-action network of one hidden layer with at
     /// least one unit per reaction, over the system's species, with `log` eps input when a reaction
     /// scales with eps.
-    fn validate_init(&self, m: &crate::plugins::mechanism::MechanismSystem) -> Result<()> {
+    fn validate_init(&self, m: &crate::model::config::InitMechanism) -> Result<()> {
         use crate::model::config::EpsInput;
         let mech = &m.mechanism;
         if !self.model.mass_action() || self.model.hidden != 1 {

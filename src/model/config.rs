@@ -147,7 +147,7 @@ pub struct ModelConfig {
     /// run's config and checkpoint. Needs `activation = "exp"`, `state_input = "log"`, `hidden = 1`,
     /// `width` ≥ its reactions, and `eps_input = "log"` when a reaction has an eps power.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub init: Option<crate::plugins::mechanism::MechanismSystem>,
+    pub init: Option<InitMechanism>,
     /// With [`init`](Self::init): keep the starting mechanism's reaction orders (default `true`), so
     /// that training refines the rate constants, eps powers and stoichiometry of a fixed set of rate
     /// laws, as kinetic parameter estimation does. Free orders drift by Adam's step size, and an
@@ -155,6 +155,34 @@ pub struct ModelConfig {
     /// offset): on POLLU that took the eigenvalues within 5 % from 95 % of the points to 3–17 %
     /// (results/pollu/). `false`: the orders train too.
     pub keep_orders: bool,
+}
+
+/// [`ModelConfig::init`]: the mechanism a reaction network starts from, read from `file` and stored
+/// parsed (as a `mechanism` system stores its own), so that a run's config and checkpoint keep it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "InitRaw")]
+pub struct InitMechanism {
+    /// The YAML file the mechanism came from.
+    pub file: String,
+    /// The parsed mechanism.
+    pub mechanism: crate::plugins::mechanism::Mechanism,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InitRaw {
+    #[serde(default)]
+    file: Option<String>,
+    #[serde(default)]
+    mechanism: Option<crate::plugins::mechanism::Mechanism>,
+}
+
+impl TryFrom<InitRaw> for InitMechanism {
+    type Error = String;
+    fn try_from(raw: InitRaw) -> std::result::Result<Self, String> {
+        let m = crate::plugins::mechanism::MechanismSystem::from_stored(raw.file, raw.mechanism, "model.init")?;
+        Ok(Self { file: m.file, mechanism: m.mechanism })
+    }
 }
 
 impl ModelConfig {

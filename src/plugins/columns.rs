@@ -1,9 +1,9 @@
 //! A trajectory file as named columns, whatever its format: CSV text (a header line, then rows) or
 //! NumPy's NPZ archive (`numpy.savez(path, trajectory=ids, t=times, y1=…)`: one 1-D array per
 //! column, all of one length; `savez_compressed` too). The `data` sampler
-//! ([`DataSampler`](crate::plugins::data::DataSampler)) reads either through [`Table`], so both
-//! formats pass the same checks and their errors name the place alike: `line 7, column 3 (`y2`)`
-//! in a CSV file, `row 5 of array `y2`` in an NPZ archive.
+//! (`DataSampler` in `plugins/data.rs`) reads either through [`Table`], so both
+//! formats pass the same checks and their errors name the place alike: line 7, column 3 (`y2`) in a
+//! CSV file, row 5 of array `y2` in an NPZ archive.
 //!
 //! NPZ arrays may be floats (`f8`, `f4`, `f2` is refused), integers or booleans for numbers, and
 //! also unicode or byte strings for the `trajectory` ids; each array 1-D and of the length of the
@@ -100,9 +100,11 @@ fn csv_table(bytes: &[u8]) -> Result<Table<'_>, String> {
     let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(bytes);
     let header =
         rdr.headers().map_err(|e| format!("cannot read the header: {e}"))?.iter().map(str::to_string).collect();
-    let rows = rdr.into_records().map(|r| {
+    let rows = rdr.into_records().map(move |r| {
         let r = r.map_err(|e| e.to_string())?;
-        let line = r.position().map_or(0, |p| p.line());
+        // A record after a CRLF line end starts at the `\n` the reader has not consumed yet, with the
+        // line count of the line before: count its own line.
+        let line = r.position().map_or(0, |p| p.line() + u64::from(bytes.get(p.byte() as usize) == Some(&b'\n')));
         Ok(Row { place: format!("line {line}"), fields: r.iter().map(str::to_string).collect() })
     });
     Ok(Table { format: Format::Csv, header, rows: Box::new(rows) })
@@ -265,5 +267,10 @@ mod tests {
         let t = Table::read(b"trajectory,t,y1\na,0,1\n").unwrap();
         assert_eq!(t.format, Format::Csv);
         assert_eq!(rows(t), [["a", "0", "1"]]);
+        // Lines are counted alike with LF and CRLF line ends (Python's csv module writes CRLF).
+        for text in ["trajectory,t\na,0\na,1\n", "trajectory,t\r\na,0\r\na,1\r\n"] {
+            let places: Vec<String> = Table::read(text.as_bytes()).unwrap().rows.map(|r| r.unwrap().place).collect();
+            assert_eq!(places, ["line 2", "line 3"], "{text:?}");
+        }
     }
 }

@@ -53,15 +53,7 @@ struct MechanismSystemRaw {
 impl TryFrom<MechanismSystemRaw> for MechanismSystem {
     type Error = String;
     fn try_from(raw: MechanismSystemRaw) -> Result<Self, String> {
-        match (raw.file, raw.mechanism) {
-            (file, Some(mechanism)) => {
-                let file = file.unwrap_or_default();
-                mechanism.check("system.mechanism.").map_err(|e| format!("stored mechanism (from `{file}`): {e}"))?;
-                Ok(Self { file, mechanism })
-            }
-            (Some(file), None) => Self::from_file(&file),
-            (None, None) => Err("system `mechanism` needs `file = \"path/to/mechanism.yaml\"`".into()),
-        }
+        Self::from_stored(raw.file, raw.mechanism, "system")
     }
 }
 
@@ -72,6 +64,22 @@ impl Default for MechanismSystem {
 }
 
 impl MechanismSystem {
+    /// From a config table's `file` and stored `mechanism` (at `field`: `system`, `model.init`): a
+    /// stored mechanism is checked (errors name `field.mechanism.…`), else the file is read.
+    pub fn from_stored(file: Option<String>, mechanism: Option<Mechanism>, field: &str) -> Result<Self, String> {
+        match (file, mechanism) {
+            (file, Some(mechanism)) => {
+                let file = file.unwrap_or_default();
+                mechanism
+                    .check(&format!("{field}.mechanism."))
+                    .map_err(|e| format!("stored mechanism (from `{file}`): {e}"))?;
+                Ok(Self { file, mechanism })
+            }
+            (Some(file), None) => Self::from_file(&file),
+            (None, None) => Err(format!("{field} needs `file = \"path/to/mechanism.yaml\"`")),
+        }
+    }
+
     /// Reads and parses `file`; errors name the file (and line, column where the YAML gives them).
     pub fn from_file(file: &str) -> Result<Self, String> {
         let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: cannot read the mechanism file: {e}"))?;
