@@ -221,6 +221,9 @@ pub fn run_observed(
     }
     let t_train = Instant::now();
     let mut train_cfg = cfg.train.clone();
+    if train_cfg.shards == 0 {
+        train_cfg.shards = opts.backend.default_shards();
+    }
     if cfg.model.init.is_some() && cfg.model.keep_orders {
         // The starting mechanism's orders, as the first layer's state rows of `init`.
         let l = &init.layers[0];
