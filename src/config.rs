@@ -359,21 +359,8 @@ impl Config {
                 format!("\"log\": reactions of model.init (`{}`) scale with a power of eps", m.file),
             ));
         }
-        let names = self.system.state_names();
-        let mut sorted = mech.species.clone();
-        sorted.sort();
-        let mut want = names.clone();
-        want.sort();
-        if sorted != want {
-            return Err(Error::invalid(
-                "model.init.file",
-                &m.file,
-                format!(
-                    "a mechanism over the system's species ({}); it has {}",
-                    names.join(", "),
-                    mech.species.join(", ")
-                ),
-            ));
+        if let Some(why) = crate::eval::reactions::species_mismatch(mech, &self.system.state_names()) {
+            return Err(Error::invalid("model.init.file", &m.file, why));
         }
         if (self.model.width as usize) < mech.reactions.len() {
             return Err(Error::invalid(

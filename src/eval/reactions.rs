@@ -107,6 +107,21 @@ pub fn learned_reactions(learned: &[Learned], names: &[String], round: f64) -> V
 /// (and its gradients vanish under Adam's epsilon unless the data need it).
 pub const DEAD_LN_K: f64 = -60.0;
 
+/// Why `mech`'s species are not the system's `names` (in any order), naming the missing and the extra
+/// ones; `None` when they are (`model.init`, [`network_from_mechanism`]).
+pub fn species_mismatch(mech: &Mechanism, names: &[String]) -> Option<String> {
+    let missing: Vec<&str> = names.iter().filter(|n| !mech.species.contains(n)).map(String::as_str).collect();
+    let extra: Vec<&str> = mech.species.iter().filter(|s| !names.contains(s)).map(String::as_str).collect();
+    (!missing.is_empty() || !extra.is_empty()).then(|| {
+        format!(
+            "its species must be the system's ({}); missing: [{}], not in the system: [{}]",
+            names.join(", "),
+            missing.join(", "),
+            extra.join(", ")
+        )
+    })
+}
+
 /// The inverse of [`Weights::reactions`](crate::model::Weights::reactions): a mass-action network of
 /// `width` hidden units that holds `mech` exactly (`model.init`), for inputs standardised by `norm`
 /// (`log` state map) over the species `names` (the system's state order; the file's species are
@@ -127,15 +142,8 @@ pub fn network_from_mechanism(
 ) -> Result<crate::model::Weights, String> {
     use crate::model::{Activation, LayerWeights, StateMap, Weights};
     let d = names.len();
-    let missing: Vec<&str> = names.iter().filter(|n| !mech.species.contains(n)).map(String::as_str).collect();
-    let extra: Vec<&str> = mech.species.iter().filter(|s| !names.contains(s)).map(String::as_str).collect();
-    if !missing.is_empty() || !extra.is_empty() {
-        return Err(format!(
-            "its species must be the system's ({}); missing: [{}], not in the system: [{}]",
-            names.join(", "),
-            missing.join(", "),
-            extra.join(", ")
-        ));
+    if let Some(why) = species_mismatch(mech, names) {
+        return Err(why);
     }
     let n = mech.reactions.len();
     if n > width {

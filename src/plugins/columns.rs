@@ -10,7 +10,7 @@
 //! others. Numbers become text with Rust's shortest round-trip formatting, so the values the
 //! checks parse back are the file's `f64`s bit for bit.
 
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 
 /// The first bytes of a zip archive (an NPZ file is one): a local file header, or the end of the
 /// central directory of an empty archive.
@@ -83,13 +83,18 @@ impl<'a> Table<'a> {
 }
 
 /// The number of data rows of an NPZ archive (the length of its first array, read from its header
-/// alone), `None` when `bytes` are no NPZ archive or it cannot be read: the memory estimate's count.
-pub fn npz_rows(bytes: &[u8]) -> Option<usize> {
-    if !is_zip(bytes) {
+/// alone), `None` when `file` is no NPZ archive or it cannot be read: the memory estimate's count.
+/// Reads the first bytes only when it is not an archive, and leaves `file` where it found it.
+pub fn npz_rows<R: Read + Seek>(file: &mut R) -> Option<usize> {
+    let start = file.stream_position().ok()?;
+    let mut magic = [0u8; 4];
+    let zip = file.read_exact(&mut magic).is_ok() && is_zip(&magic);
+    file.seek(SeekFrom::Start(start)).ok()?;
+    if !zip {
         return None;
     }
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).ok()?;
-    let member = zip.by_index(0).ok()?;
+    let mut archive = zip::ZipArchive::new(&mut *file).ok()?;
+    let member = archive.by_index(0).ok()?;
     let header = npyz::NpyHeader::from_reader(member).ok()?;
     usize::try_from(*header.shape().first()?).ok()
 }

@@ -390,16 +390,15 @@ impl Sampler for DataSampler {
         format!("data: trajectories from {}", self.path)
     }
 
-    /// The file's data rows (its lines after the header), counted without parsing: the memory
+    /// The file's data rows (its lines after the header, or an NPZ archive's array length), counted
+    /// without parsing: the memory
     /// estimate's sample count. `None` when the file cannot be read (sampling then names the error).
     fn expected_len(&self, _n_eps: usize) -> Option<usize> {
         use std::io::Read;
-        if let Ok(bytes) = std::fs::read(&self.path)
-            && let Some(n) = crate::plugins::columns::npz_rows(&bytes)
-        {
+        let mut f = std::fs::File::open(&self.path).ok()?;
+        if let Some(n) = crate::plugins::columns::npz_rows(&mut f) {
             return Some(n);
         }
-        let mut f = std::fs::File::open(&self.path).ok()?;
         let (mut buf, mut lines, mut last) = (vec![0u8; 1 << 16], 0usize, b'\n');
         loop {
             let n = f.read(&mut buf).ok()?;
