@@ -68,6 +68,12 @@ pub struct EvalConfig {
     /// names them; one row per state; `stiffx eval --initial-states`), e.g. states below a slow manifold.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub initial_states: Option<String>,
+    /// Held-out trajectories (CSV or NPZ in the `data` sampler's format) that `stiffx run` rolls out
+    /// with the learned operator after training, next to the spectral evaluation (`data_rollouts.csv`,
+    /// `data_spectrum.csv`, `eval::holdout`). A `data` system, which has no reference, is
+    /// evaluated this way only, on its own training file when this is not set (in-sample).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
 }
 
 impl EvalConfig {
@@ -105,6 +111,7 @@ impl Default for EvalConfig {
             reference_method: crate::ode::Method::Tsit45,
             reference_atol: 1e-13,
             initial_states: None,
+            data: None,
         }
     }
 }
@@ -157,9 +164,11 @@ impl Config {
         })
     }
 
-    /// Parses a TOML string.
+    /// Parses a TOML string. A config with a `data` sampler and no `[system]` table learns from the
+    /// file alone: its system is the file ([`DataSystem`](crate::plugins::data_system::DataSystem)),
+    /// completed from it here ([`bind_data`](Self::bind_data)).
     pub fn from_toml(text: &str) -> Result<Self> {
-        let cfg: Config = toml::from_str(text).map_err(|e| {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
             let mut message = e.to_string();
             // Inside a plugin table the parser can point only at the header: name the key.
             if let Some((key, line)) = crate::plugin_keys::culprit(text) {
@@ -168,7 +177,34 @@ impl Config {
             }
             Error::Config { path: "<string>".into(), message }
         })?;
+        let names_system = text.parse::<toml::Table>().is_ok_and(|t| t.contains_key("system"));
+        if !names_system && cfg.sampler.data_file().is_some() {
+            cfg.system = Box::new(crate::plugins::data_system::DataSystem::default());
+        }
+        cfg.bind_data()?;
         Ok(cfg)
+    }
+
+    /// Completes the system from the sampler's data file ([`StiffSystem::bind`]; only a `data`
+    /// system needs it). `stiffx run` calls it again after its flags, which can change either.
+    pub fn bind_data(&mut self) -> Result<()> {
+        let data = self.sampler.data_file();
+        self.system.bind(data.as_ref().map(|(p, e)| (p.as_str(), *e)))
+    }
+
+    /// Refuses, naming `what` needs it, a system without a reference ([`StiffSystem::has_reference`]:
+    /// a `data` system), which cannot be integrated, differentiated or compared with.
+    pub fn require_reference(&self, what: &str) -> Result<()> {
+        if self.system.has_reference() {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            "system",
+            crate::plugins::registry::name_of(&self.system),
+            format!(
+                "a system with a right-hand side for {what} (a built-in, or a mechanism file); a `data` system has none — evaluate it on held-out trajectories (`stiffx eval --data FILE`), or against the true system (`stiffx eval --system NAME|FILE.yaml`)"
+            ),
+        ))
     }
 
     /// Serialises to TOML.
@@ -245,6 +281,9 @@ impl Config {
         })?;
         self.sampler.validate()?;
         self.labeller.validate()?;
+        if !self.system.has_reference() {
+            self.validate_without_reference()?;
+        }
         Error::at_least_one("model.hidden", self.model.hidden)?;
         Error::at_least_one("model.width", self.model.width)?;
         self.model.state_quantile.validate(self.system.dim())?;
@@ -329,11 +368,43 @@ impl Config {
         if e.initial_states.is_some() {
             self.test_states()?;
         }
+        if let Some(p) = &e.data
+            && !Path::new(p).is_file()
+        {
+            return Err(Error::invalid("eval.data", p, "a CSV or NPZ file of held-out trajectories that exists"));
+        }
         if e.spacing == crate::ode::Spacing::Log && e.integrator == Integrator::Rk4 {
             return Err(Error::invalid(
                 "eval.integrator",
                 "rk4",
                 "`bdf` when eval.spacing = \"log\" (RK4 steps every eval.dt)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A system without a RHS (a `data` system) can only be learned from its file, labelled without
+    /// the RHS, and evaluated on trajectories.
+    fn validate_without_reference(&self) -> Result<()> {
+        if self.sampler.data_file().is_none() {
+            return Err(Error::invalid(
+                "sampler.type",
+                crate::plugins::registry::name_of(&self.sampler),
+                "\"data\" when the system is a data file (the other samplers integrate the system, which has no RHS)",
+            ));
+        }
+        if self.labeller.uses_rhs() {
+            return Err(Error::invalid(
+                "labeller.type",
+                crate::plugins::registry::name_of(&self.labeller),
+                "\"finite-difference\" when the system is a data file (the other labellers call its RHS, which it has not)",
+            ));
+        }
+        if let Some(p) = &self.eval.initial_states {
+            return Err(Error::invalid(
+                "eval.initial_states",
+                p,
+                "not set when the system is a data file (rollouts from test states need a reference to compare with; give held-out trajectories as eval.data)",
             ));
         }
         Ok(())

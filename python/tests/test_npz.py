@@ -16,8 +16,10 @@ from conftest import REPO, cli
 scipy_integrate = pytest.importorskip("scipy.integrate")
 
 
-def robertson_rows(per_eps: int = 3) -> list[dict]:
-    """Robertson trajectories by SciPy's Radau (a solver outside stiffx), 3 eps × `per_eps` starts."""
+def robertson_rows(per_eps: int = 3, starts: list[tuple[float, float, float]] | None = None) -> list[dict]:
+    """Robertson trajectories by SciPy's Radau (a solver outside stiffx), eps 0.5, 1, 2 × `per_eps`
+    starts `(1 − 0.2k, 0, 0.2k)` (one total mass), or × the given `starts`."""
+    starts = starts or [(1.0 - 0.2 * k, 0.0, 0.2 * k) for k in range(per_eps)]
     def rhs(_t, y, eps):
         y1, y2, y3 = y
         return [-0.04 * y1 + 1e4 / eps * y2 * y3, 0.04 * y1 - 1e4 / eps * y2 * y3 - 3e7 / eps * y2**2, 3e7 / eps * y2**2]
@@ -25,8 +27,7 @@ def robertson_rows(per_eps: int = 3) -> list[dict]:
     times = np.concatenate([[0.0], np.logspace(-5, 3, 120)])
     rows = []
     for eps in (0.5, 1.0, 2.0):
-        for k in range(per_eps):
-            y0 = [1.0 - 0.2 * k, 0.0, 0.2 * k]
+        for k, y0 in enumerate(starts):
             sol = scipy_integrate.solve_ivp(rhs, (0, times[-1]), y0, method="Radau", t_eval=times, args=(eps,), rtol=1e-10, atol=1e-14)
             for j, t in enumerate(sol.t):
                 rows.append({"trajectory": f"e{eps}-{k}", "t": t, "eps": eps, "y1": sol.y[0, j], "y2": sol.y[1, j], "y3": sol.y[2, j]})

@@ -358,6 +358,11 @@ pub struct EvalArgs {
     /// exact error (`data_rollouts.csv`, `data_spectrum.csv`).
     #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["eps", "unseen", "initial_states", "ensemble", "integrator", "horizon"])]
     pub data: Option<PathBuf>,
+    /// The true system to evaluate against, replacing the checkpoints' own (a registered name or a
+    /// mechanism file): what a `data` system's checkpoint, which has none, is compared with. Its state
+    /// names must be the checkpoint's, in the same order; the checkpoint's `[eval]` settings apply.
+    #[arg(long, value_name = "NAME|FILE.yaml")]
+    pub system: Option<String>,
     /// Output directory (default: `eval/` next to the checkpoint; required with several checkpoints).
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -49,6 +49,18 @@ pub fn run_options(c: &ComputeArgs) -> Result<RunOptions> {
     })
 }
 
+/// The system a `flag` names: a mechanism file (`.yaml`/`.yml`: the system it defines, no code;
+/// `stiffx list` shows the shipped ones) or a registered system's name.
+pub fn system_flag(flag: &str, s: &str) -> Result<Box<dyn crate::plugins::system::StiffSystem>> {
+    if s.ends_with(".yaml") || s.ends_with(".yml") {
+        let m = crate::plugins::mechanism::MechanismSystem::from_file(s)
+            .map_err(|e| Error::invalid(flag, s, format!("a readable mechanism file ({e})")))?;
+        Ok(Box::new(m))
+    } else {
+        crate::plugins::registry::system(s)
+    }
+}
+
 /// Builds the validated config and options of `stiffx run`.
 pub fn run_config(a: &RunArgs) -> Result<(Config, RunOptions)> {
     let mut cfg = match &a.config {
@@ -56,14 +68,9 @@ pub fn run_config(a: &RunArgs) -> Result<(Config, RunOptions)> {
         None => Config::default(),
     };
     if let Some(s) = &a.system {
-        if s.ends_with(".yaml") || s.ends_with(".yml") {
-            // A mechanism file: the system it defines, no code (`stiffx list` shows the shipped ones).
-            let m = crate::plugins::mechanism::MechanismSystem::from_file(s)
-                .map_err(|e| Error::invalid("--system", s, format!("a readable mechanism file ({e})")))?;
-            cfg.system = Box::new(m);
-        } else if crate::plugins::registry::name_of(&cfg.system) != *s {
-            // Keep the config's own parameters when it already names this system.
-            cfg.system = crate::plugins::registry::system(s)?;
+        // Keep the config's own parameters when it already names this system.
+        if crate::plugins::registry::name_of(&cfg.system) != *s {
+            cfg.system = system_flag("--system", s)?;
         }
     }
     if let Some(t) = &a.transform {
@@ -78,6 +85,8 @@ pub fn run_config(a: &RunArgs) -> Result<(Config, RunOptions)> {
     if let Some(s) = a.seed {
         cfg.seed = s;
     }
+    // A `data` system (chosen by the flags or not) takes its species and grid from the sampler's file.
+    cfg.bind_data()?;
     if let Some(e) = a.epochs {
         cfg.train.epochs = e;
     }

@@ -44,6 +44,12 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             ck.config.test_states()?;
         }
     }
+    if let Some(s) = &a.system {
+        let truth = crate::cli::system_flag("--system", s)?;
+        for ck in &mut cks {
+            replace_system(&mut ck.config, truth.clone(), "--system", s)?;
+        }
+    }
     let sys = &cks[0].config.system;
     for (ck, p) in cks.iter().zip(&a.checkpoint) {
         if crate::plugins::registry::name_of(&ck.config.system) != crate::plugins::registry::name_of(sys) {
@@ -233,6 +239,60 @@ fn write_windows(
     md += &t.markdown();
     crate::io::write_atomic(&out.join("windows.md"), md.as_bytes())
 }
+/// Puts `truth` (`flag flag_value` on the command line) in place of a checkpoint config's system:
+/// the network's outputs are the old system's state names in order, so the new one must have the
+/// same; a network trained with invariants projected out keeps that projection only if the new
+/// system declares the same invariants (one trained with none keeps none).
+pub(super) fn replace_system(
+    cfg: &mut crate::config::Config,
+    truth: Box<dyn crate::plugins::system::StiffSystem>,
+    flag: &str,
+    flag_value: &str,
+) -> Result<()> {
+    let (old, new) = (cfg.system.state_names(), truth.state_names());
+    if old != new {
+        return Err(crate::Error::invalid(
+            flag,
+            format!("{flag_value} (states {})", new.join(", ")),
+            format!("a system whose states are the checkpoint's, in its order: {}", old.join(", ")),
+        ));
+    }
+    if cfg.model.project_invariants && cfg.system.invariants().is_empty() {
+        // Trained with nothing to project: the network's field stays as it was trained.
+        cfg.model.project_invariants = false;
+    } else if cfg.model.project_invariants && !same_span(&cfg.system.invariants(), &truth.invariants(), old.len()) {
+        return Err(crate::Error::invalid(
+            flag,
+            flag_value,
+            format!(
+                "a system with the invariants the network was trained to conserve ({:?}; model.project_invariants), not {:?}",
+                cfg.system.invariants(),
+                truth.invariants()
+            ),
+        ));
+    }
+    cfg.system = truth;
+    cfg.validate()
+}
+
+/// Whether two lists of invariants `w` (`d` weights each) span the same space: their orthogonal
+/// projectors `Wᵀ(WWᵀ)⁻¹W` agree to 1e-6 (the data system's are found to ~1e-8, a mechanism's exact).
+fn same_span(a: &[Vec<f64>], b: &[Vec<f64>], d: usize) -> bool {
+    use nalgebra::DMatrix;
+    let projector = |w: &[Vec<f64>]| -> Option<DMatrix<f64>> {
+        if w.is_empty() {
+            return Some(DMatrix::zeros(d, d));
+        }
+        let m = DMatrix::from_fn(w.len(), d, |i, k| w[i].get(k).copied().unwrap_or(f64::NAN));
+        let gram = (&m * m.transpose()).try_inverse()?;
+        Some(m.transpose() * gram * m)
+    };
+    match (projector(a), projector(b)) {
+        (Some(p), Some(q)) => a.len() == b.len() && (p - q).abs().max() <= 1e-6,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,6 +64,8 @@ fn from_config(a: &IdentifyArgs, config: &Path, icfg: &IdentifyConfig) -> Result
         cfg.seed = seed;
     }
     cfg.validate()?;
+    // From data alone: `stiffx identify --data FILE` (no config, no reference).
+    cfg.require_reference("`stiffx identify --config` (its evaluation)")?;
     let sys = cfg.system.as_ref();
     icfg.validate(sys.dim())?;
     println!("sampling and labelling ({}; {}) …", cfg.sampler.describe(), cfg.labeller.describe());

@@ -59,7 +59,14 @@ pub fn parse_states(states: &[String], dim: usize) -> Result<Vec<Vec<f64>>> {
 /// exact ones — the tool for finding *which* Jacobian entry puts an eigenvalue off.
 pub fn inspect(a: &crate::cli::InspectArgs) -> Result<()> {
     let (backend, jacobian, precision) = device_options(&a.device)?;
-    let ck = Checkpoint::load(&a.checkpoint)?;
+    let mut ck = Checkpoint::load(&a.checkpoint)?;
+    if let (false, Some(truth)) = (ck.config.system.has_reference(), &a.truth) {
+        // A data system's checkpoint: the true mechanism is the exact side.
+        let s = truth.display().to_string();
+        super::eval::replace_system(&mut ck.config, crate::cli::system_flag("--truth", &s)?, "--truth", &s)?;
+    }
+    ck.config
+        .require_reference("`stiffx inspect` (learned against exact, entry by entry; --truth FILE.yaml names it)")?;
     let sys = ck.config.system.as_ref();
     sys.check_param(a.eps).map_err(|_| crate::Error::invalid("--eps", a.eps, "an admissible stiffness value (> 0)"))?;
     let d = sys.dim();

@@ -23,6 +23,15 @@ fn print_summary(m: &RunMetrics) {
         m.backend,
         if m.train_precision.is_f32() { "" } else { " (f64 training)" }
     );
+    if let Some(d) = &m.data {
+        let what = if d.in_sample { "training trajectories (in-sample)" } else { "held-out trajectories" };
+        super::identify::print_rollouts(what, std::path::Path::new(&d.file), &d.rollouts, "the learned Jacobian");
+        println!("learned eigenvalues along them (|λ̄|: fastest and slowest nonzero, medians over the points):");
+        super::eval_data::print_spectrum(&d.spectrum);
+    }
+    if m.eval.is_empty() {
+        return;
+    }
     print_eval_table(&m.eval.per_eps);
     let r = &m.eval.reference;
     println!(

@@ -37,6 +37,7 @@ pub fn sweep(a: &SweepArgs) -> Result<()> {
 pub fn diagnose(a: &DiagnoseArgs) -> Result<()> {
     let cfg = crate::config::Config::from_file(&a.config)?;
     cfg.validate()?;
+    cfg.require_reference("the diagnostics (labels and spectra against the exact ones)")?;
     let data = crate::engine::data::generate(&cfg)?;
     let diag = crate::eval::diagnostics::Diagnostics::of(&cfg, &data)?;
     let source = format!("config `{}`", a.config.display());

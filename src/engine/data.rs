@@ -28,8 +28,12 @@ pub struct LabelBias {
     pub rms_abs: f64,
 }
 
-/// Per-eps, per-component error of `labels` against the exact RHS.
+/// Per-eps, per-component error of `labels` against the exact RHS (none for a system without one).
 pub fn label_bias(cfg: &Config, set: &SampleSet, labels: &[f64]) -> Vec<LabelBias> {
+    if !cfg.system.has_reference() {
+        // A data system: nothing to compare the labels with.
+        return Vec::new();
+    }
     let exact = exact_labels(cfg.system.as_ref(), set);
     let names = cfg.system.state_names();
     let d = set.dim;

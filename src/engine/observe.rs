@@ -119,13 +119,24 @@ impl Observer for Files {
         Ok(())
     }
     fn on_evaluated(&mut self, ev: &Evaluated<'_>) -> Result<()> {
-        write_traces(&self.out.join("traces.csv"), ev.traces, ev.cfg.system.dim())?;
+        let spectral = !ev.metrics.eval.is_empty();
+        if spectral {
+            write_traces(&self.out.join("traces.csv"), ev.traces, ev.cfg.system.dim())?;
+        }
         if !ev.windows.is_empty() {
             write_csv(&self.out.join("time_windows.csv"), ev.windows)?;
         }
-        if self.figures {
+        if let Some(d) = &ev.metrics.data {
+            write_csv(&self.out.join("data_rollouts.csv"), &d.rollouts)?;
+            write_csv(&self.out.join("data_spectrum.csv"), &d.spectrum)?;
+        }
+        if self.figures && spectral {
             let per_eps = &ev.metrics.eval.per_eps;
             write_run_figures(&self.out.join("figures"), ev.cfg, &self.label, ev.curve, ev.traces, per_eps)?;
+        } else if self.figures {
+            // No reference (a data system): the loss curve is the figure there is.
+            let curve = [(self.label.clone(), ev.cfg.seed, ev.curve.to_vec())];
+            crate::figures::paper::loss_curves(&self.out.join("figures").join("loss.png"), &curve)?;
         }
         write_outputs(&self.out, ev.metrics)
     }
@@ -267,8 +278,10 @@ pub fn write_run_figures(
     paper::eps_curves(&dir.join("errors_vs_eps.png"), &sys.param_name(), &curve)
 }
 
-/// Writes `metrics.json` and `per_eps.csv`.
+/// Writes `metrics.json` and, when there was a spectral evaluation, `per_eps.csv`.
 pub fn write_outputs(out: &Path, m: &RunMetrics) -> Result<()> {
-    write_csv(&out.join("per_eps.csv"), &m.eval.per_eps)?;
+    if !m.eval.is_empty() {
+        write_csv(&out.join("per_eps.csv"), &m.eval.per_eps)?;
+    }
     write_json(&out.join("metrics.json"), m)
 }

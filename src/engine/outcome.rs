@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::Precision;
 use crate::engine::data::LabelBias;
 use crate::eval::evaluate::Evaluation;
+use crate::eval::holdout::DataEvaluation;
 use crate::eval::spectral::JacobianMode;
 
 /// Everything a run produces.
@@ -52,8 +53,13 @@ pub struct RunMetrics {
     /// all points ([`pool_windows`](crate::eval::metrics::pool_windows)); empty otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub windows: Vec<crate::eval::metrics::PooledWindow>,
-    /// Spectral and rollout metrics.
+    /// Spectral and rollout metrics against the reference system (absent for a `data` system).
+    #[serde(default, skip_serializing_if = "Evaluation::is_empty")]
     pub eval: Evaluation,
+    /// The learned operator on trajectories (`eval.data`, or a `data` system's own file): rollouts and
+    /// time scales ([`DataEvaluation`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataEvaluation>,
 }
 
 /// Wall-clock split of a run.

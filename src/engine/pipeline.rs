@@ -6,7 +6,10 @@
 //! Outputs of `stiffx run` (in `--out`, default `runs/<system>-<transform>-<sampler>-<labeller>-s<seed>`):
 //! `config.toml` (the resolved config), `checkpoint.json` (best-validation weights, normalisation,
 //! fitted transform, config), `loss_curve.csv`, `label_bias.csv`, `per_eps.csv`, `metrics.json`, and
-//! for a mass-action network `reactions.json` (its learned reactions, [`Weights::reactions`]).
+//! for a mass-action network `reactions.json` (its learned reactions, [`Weights::reactions`]); with
+//! trajectories to evaluate on (`eval.data`, or a `data` system's own file) `data_rollouts.csv` and
+//! `data_spectrum.csv` ([`crate::eval::holdout`]). A `data` system has no reference: its run skips the
+//! spectral evaluation (no `per_eps.csv`, `traces.csv` or spectral figures).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -22,6 +25,7 @@ use crate::engine::prepare::*;
 use crate::engine::rundir::SaveEvery;
 use crate::error::{Error, Result};
 use crate::eval::evaluate::*;
+use crate::eval::holdout::evaluate_data;
 use crate::eval::spectral::JacobianMode;
 use crate::model::Weights;
 use crate::train::{EpochRecord, TrainObserver, TrainState, Trained, train_from};
@@ -240,7 +244,30 @@ pub fn run_observed(
         o.on_trained(&ck)?;
     }
     crate::interrupt::kill_point("eval");
-    let (eval, traces) = evaluate(&ck, &cfg.eval_eps(), &device, opts.eval_precision, opts.jacobian)?;
+    let reference = cfg.system.has_reference();
+    let (eval, traces) = if reference {
+        evaluate(&ck, &cfg.eval_eps(), &device, opts.eval_precision, opts.jacobian)?
+    } else {
+        (Evaluation::default(), Traces::default())
+    };
+    // Trajectories: `eval.data`, else a data system's own file (in-sample).
+    let data_file = cfg
+        .eval
+        .data
+        .clone()
+        .map(|p| (p, false))
+        .or_else(|| (!reference).then(|| cfg.sampler.data_file().map(|(p, _)| (p, true))).flatten());
+    let data_eval = match data_file {
+        Some((path, in_sample)) => Some(evaluate_data(
+            &ck,
+            std::path::Path::new(&path),
+            in_sample,
+            &device,
+            opts.eval_precision,
+            opts.jacobian,
+        )?),
+        None => None,
+    };
     let windows = window_metrics(cfg, &traces);
     let metrics = RunMetrics {
         version: env!("CARGO_PKG_VERSION").into(),
@@ -263,11 +290,12 @@ pub fn run_observed(
             label: data.label_secs,
             train: train_secs,
             save: trained.save_seconds,
-            eval: eval.seconds,
+            eval: eval.seconds + data_eval.as_ref().map_or(0.0, |d| d.seconds),
         },
         label_bias: data.bias.clone(),
         windows: crate::eval::metrics::pool_windows(&windows),
         eval,
+        data: data_eval,
     };
     let ev = Evaluated { cfg, metrics: &metrics, traces: &traces, windows: &windows, curve: &curve };
     for o in observers.iter_mut() {

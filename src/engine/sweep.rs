@@ -47,6 +47,7 @@ pub fn configs(sc: &SweepConfig, dir: &Path) -> Result<Vec<(String, Config)>> {
     let mut jobs: Vec<(String, Config)> = Vec::new();
     for c in &sc.configs {
         let base = Config::from_file(&dir.join(c))?;
+        base.require_reference(&format!("a sweep's spectral tables ({})", c.display()))?;
         let name = c.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         for &seed in &sc.seeds {
             let mut cfg = base.clone();

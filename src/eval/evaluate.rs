@@ -19,8 +19,9 @@ use crate::eval::metrics::{
 use crate::eval::spectral::{Ensemble, JacobianMode, LearnedField, LearnedRhs, eigenvalues};
 use crate::io::write_csv;
 
-/// Per-eps metrics plus the two headline summaries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Per-eps metrics plus the two headline summaries (empty, the default, for a system without a
+/// reference: a `data` system is evaluated on trajectories instead, `eval::holdout`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     /// Metrics at every evaluated stiffness value.
     pub per_eps: Vec<EpsMetrics>,
@@ -30,6 +31,13 @@ pub struct Evaluation {
     pub grid_mean: Summary,
     /// Seconds spent.
     pub seconds: f64,
+}
+
+impl Evaluation {
+    /// Whether nothing was evaluated (a system without a reference).
+    pub fn is_empty(&self) -> bool {
+        self.per_eps.is_empty()
+    }
 }
 
 /// Reference trajectories, learned rollouts and learned/reference eigenvalues along them.
@@ -91,6 +99,7 @@ pub fn evaluate_field(
     mode: JacobianMode,
 ) -> Result<(Evaluation, Traces)> {
     let t0 = Instant::now();
+    cfg.require_reference("the spectral evaluation")?;
     let sys = cfg.system.as_ref();
     let d = sys.dim();
     let mut eps_all: Vec<f64> = eps_list.to_vec();

@@ -1,8 +1,8 @@
-//! The built-in transforms, samplers and labellers, registered under their typetag names (the
+//! The built-in transforms, samplers and labellers and the `data` system, registered under their typetag names (the
 //! built-in systems register themselves in their own files under `systems/`). Registration lives
 //! here, not next to each trait, so that the trait files do not depend on the registry.
 
-use super::{cloud, data, labeller, sampler, transform};
+use super::{cloud, data, data_system, labeller, sampler, transform};
 
 crate::register!(transform, transform::Identity, "no target transform: regress the raw RHS");
 
@@ -28,6 +28,12 @@ crate::register!(
     sampler,
     data::DataSampler,
     "trajectories read from a CSV file (trajectory, t, [eps], one column per state): learn from data"
+);
+
+crate::register!(
+    system,
+    data_system::DataSystem,
+    "a file of trajectories as the system, no RHS (species, eps grid and first states from the data sampler's file)"
 );
 
 crate::register!(labeller, labeller::Direct, "eq. 15: exact RHS F(x, eps)");

@@ -19,8 +19,9 @@
 //! [`Trajectory`] with [`Origin::Trajectory`] points, exactly as the `trajectory` sampler stores its
 //! own integrations: the `finite-difference` labeller then differentiates along them
 //! ([`fd_stencil`](crate::plugins::labeller::fd_stencil)); a value of the grid without data, or data at
-//! a value outside it, is an error (put held-out data in another file). The system is still named in
-//! `[system]`: it gives the state names, the stiffness grid and the evaluation's reference.
+//! a value outside it, is an error (put held-out data in another file). A system named in `[system]`
+//! gives the state names, the stiffness grid and the evaluation's reference; without `[system]` the
+//! file itself is the system (`plugins::data_system`: no reference).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -410,6 +411,10 @@ impl Sampler for DataSampler {
         }
         // A last line without its newline still counts; the header does not.
         Some((lines + usize::from(last != b'\n')).saturating_sub(1))
+    }
+
+    fn data_file(&self) -> Option<(String, Option<f64>)> {
+        Some((self.path.clone(), self.eps))
     }
 
     fn fingerprint(&self) -> String {

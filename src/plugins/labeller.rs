@@ -43,6 +43,11 @@ pub trait Labeller: Debug + Send + Sync + dyn_clone::DynClone {
     fn exact(&self) -> bool {
         false
     }
+    /// Whether labelling calls the system's RHS (or its Jacobian): then it cannot label for a system
+    /// without one (a `data` system). Default `true`.
+    fn uses_rhs(&self) -> bool {
+        true
+    }
 }
 
 // A plugin is `Clone` by contract (the supertrait `DynClone`): boxed ones clone field by field, losslessly.
@@ -290,6 +295,9 @@ impl Labeller for FiniteDifference {
         } else {
             format!("finite-difference: order-{} differences along stored trajectories", self.order)
         }
+    }
+    fn uses_rhs(&self) -> bool {
+        false
     }
 }
 

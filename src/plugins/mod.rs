@@ -2,7 +2,7 @@
 //!
 //! | trait | built-ins | role |
 //! |---|---|---|
-//! | [`system::StiffSystem`] | in `systems/` | the exact ODE `x' = F(x, eps)`, its grids and reference spectrum |
+//! | [`system::StiffSystem`] | in `systems/`, `mechanism`, `data` | the exact ODE `x' = F(x, eps)`, its grids and reference spectrum (none for a [`data_system`]: a trajectory file) |
 //! | [`sampler::Sampler`] | `trajectory`, `cloud`, `data` | states of the dataset (Alg. 2, 3; trajectories from a CSV or NPZ file, [`data`] via [`columns`]) |
 //! | [`labeller::Labeller`] | `direct`, `burst`, `finite-difference` | regression targets (eqs. 14, 15, Alg. 4) |
 //! | [`transform::TargetTransform`] | `identity`, `asinh` | target scaling `G = T(F)` (eq. 28) |
@@ -15,6 +15,7 @@ pub mod builtins;
 pub mod cloud;
 pub mod columns;
 pub mod data;
+pub mod data_system;
 pub mod labeller;
 pub mod mechanism;
 pub mod registry;

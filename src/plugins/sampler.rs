@@ -114,6 +114,12 @@ pub trait Sampler: Debug + Send + Sync + dyn_clone::DynClone {
     fn keeps_trajectory_points(&self) -> bool {
         true
     }
+    /// The file of trajectories the samples are read from and the stiffness value of a file without an
+    /// `eps` column, when the sampler reads one (the `data` sampler): what a `data` system is bound to.
+    /// Default `None`: the sampler integrates the system.
+    fn data_file(&self) -> Option<(String, Option<f64>)> {
+        None
+    }
     /// What, besides the parameters, the samples depend on (e.g. the SHA-256 of a data file), so that
     /// a cached dataset is regenerated when it changes; empty (the default) when nothing.
     fn fingerprint(&self) -> String {

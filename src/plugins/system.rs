@@ -56,6 +56,21 @@ pub trait StiffSystem: Debug + Send + Sync + dyn_clone::DynClone {
         Ok(())
     }
 
+    /// Whether [`rhs`](Self::rhs) and [`jacobian`](Self::jacobian) are the true ones (default `true`).
+    /// A system known only from data (`[system] type = "data"`, `plugins::data_system`) has none:
+    /// the config then refuses every sampler and labeller that would call them, and a run evaluates
+    /// the learned operator on trajectories instead of against a reference.
+    fn has_reference(&self) -> bool {
+        true
+    }
+
+    /// Completes the system from the config's data file, `(sampler.path, sampler.eps)` when the
+    /// sampler reads one (the data system takes its species, grid and first states from it).
+    /// Config loading calls it once; a system already complete does nothing. Default: nothing.
+    fn bind(&mut self, _data: Option<(&str, Option<f64>)>) -> Result<()> {
+        Ok(())
+    }
+
     /// Checks that a stiffness value is admissible (default: finite and > 0).
     fn check_param(&self, eps: f64) -> Result<()> {
         if eps.is_finite() && eps > 0.0 {

@@ -6,6 +6,7 @@ mod checkpoint;
 mod cli;
 mod compare;
 mod crnn_init;
+mod data_system;
 mod dropin;
 mod engine;
 mod holdout;

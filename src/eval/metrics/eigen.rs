@@ -179,7 +179,7 @@ impl EigenErrors {
 }
 
 /// Metrics at one stiffness value, averaged over the test initial states.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EpsMetrics {
     /// Stiffness value.
     #[serde(with = "crate::io::float")]
@@ -352,7 +352,7 @@ impl EpsMetrics {
 }
 
 /// The headline numbers of a run: at a reference stiffness (Table 1) and averaged over a grid.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Rollout L2 (eq. 17).
     #[serde(with = "crate::io::float")]
