@@ -178,11 +178,26 @@ impl Config {
             Error::Config { path: "<string>".into(), message }
         })?;
         let names_system = text.parse::<toml::Table>().is_ok_and(|t| t.contains_key("system"));
-        if !names_system && cfg.sampler.data_file().is_some() {
-            cfg.system = Box::new(crate::plugins::data_system::DataSystem::default());
-        }
-        cfg.bind_data()?;
+        cfg.complete(names_system)?;
         Ok(cfg)
+    }
+
+    /// Parses a config as JSON (the Python package's dicts), completed like [`from_toml`](Self::from_toml).
+    pub fn from_json(text: &str) -> Result<Self> {
+        let mut cfg: Config =
+            serde_json::from_str(text).map_err(|e| Error::Config { path: "<dict>".into(), message: e.to_string() })?;
+        let names_system = serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v.get("system").is_some());
+        cfg.complete(names_system)?;
+        Ok(cfg)
+    }
+
+    /// A parsed config without a system (`names_system` false) but with a data sampler gets the
+    /// file as its system; a data system is then bound to the file.
+    fn complete(&mut self, names_system: bool) -> Result<()> {
+        if !names_system && self.sampler.data_file().is_some() {
+            self.system = Box::new(crate::plugins::data_system::DataSystem::default());
+        }
+        self.bind_data()
     }
 
     /// Completes the system from the sampler's data file ([`StiffSystem::bind`]; only a `data`
@@ -398,6 +413,13 @@ impl Config {
                 "labeller.type",
                 crate::plugins::registry::name_of(&self.labeller),
                 "\"finite-difference\" when the system is a data file (the other labellers call its RHS, which it has not)",
+            ));
+        }
+        if self.train.jacobian > 0.0 {
+            return Err(Error::invalid(
+                "train.jacobian",
+                self.train.jacobian,
+                "0 when the system is a data file (Jacobian labels are the exact Jacobian, which it has not)",
             ));
         }
         if let Some(p) = &self.eval.initial_states {

@@ -3,7 +3,10 @@
 //! Adam epoch and L-BFGS round, saves its resumable state, keeps the best checkpoint and stops with
 //! [`Error::Interrupted`], whose message says how to resume. A second signal exits at once (the
 //! handler restores the default action when it runs). The pipeline also reads the flag between
-//! stages, so a signal during sampling and labelling stops before training starts.
+//! stages, so a signal during sampling and labelling stops before training starts, and every ODE
+//! integration reads it between two steps (`ode::integrate_at`): a signal during the evaluation stops
+//! the run within a step of the solver, before anything of the evaluation is written (a learned
+//! rollout it ends is a NaN row, which the pipeline and `stiffx eval` then refuse to write).
 //!
 //! Also the hook of the kill-and-resume tests: with `STIFFX_KILL_AT=<point>:<n>[:term]` the process
 //! sends itself SIGKILL (with `:term`, SIGTERM) the `n`-th time it passes [`kill_point`]`(<point>)`.

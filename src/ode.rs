@@ -234,7 +234,8 @@ pub fn solve_at_with(
 
 /// The integrator behind [`solve_at_with`] for any right-hand side: `rhs(x, dx)` and the
 /// Jacobian-vector product `jac_mul(x, v, Jv)` of one state (`d` values); `x0` holds `m` states, which
-/// are integrated as `m` lanes of one diffsol problem. Returns `m × times.len() × d`.
+/// are integrated as `m` lanes of one diffsol problem. Returns `m × times.len() × d`. A stop signal
+/// ([`crate::interrupt`]) ends it between two steps with [`Error::Interrupted`].
 #[allow(clippy::too_many_arguments)]
 pub fn integrate_at(
     d: usize,
@@ -296,6 +297,8 @@ pub fn integrate_at(
                 }
                 solver.set_stop_time(t).map_err(|e| solver_err("setting the stop time", e))?;
                 loop {
+                    // A stop signal ends a long integration between two steps.
+                    crate::interrupt::check(|| format!("while integrating {what} (to t = {t})"))?;
                     match solver.step() {
                         Ok(OdeSolverStopReason::TstopReached) => break,
                         Ok(_) => continue,

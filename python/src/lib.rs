@@ -51,6 +51,18 @@ fn jacobian_mode(mode: &str) -> PyResult<JacobianMode> {
     }
 }
 
+/// Refuses a system without a right-hand side (a `data` system: a file of trajectories).
+fn with_rhs(sys: &dyn stiffx::plugins::system::StiffSystem) -> PyResult<()> {
+    if sys.has_reference() {
+        return Ok(());
+    }
+    Err(err(stiffx::Error::invalid(
+        "system",
+        "data",
+        "a system with a right-hand side (a built-in, a mechanism file or a Python system): a `data` system, a file of trajectories, has none",
+    )))
+}
+
 /// The exact RHS of `sys` at n points through the labeller's code path (batches of 1024 over the rayon
 /// threads, without the interpreter lock), or the exception a Python system raised.
 fn exact_rhs(
@@ -59,6 +71,7 @@ fn exact_rhs(
     x: &[f64],
     e: &[f64],
 ) -> PyResult<Vec<f64>> {
+    with_rhs(sys)?;
     system::take_error();
     let f = py.detach(|| stiffx::plugins::labeller::exact_rhs_parallel(sys, x, e));
     system::take_error().map_or(Ok(f), Err)
@@ -67,6 +80,7 @@ fn exact_rhs(
 /// The exact Jacobians of `sys` at n points as row-major `d × d` blocks, or the exception a Python
 /// system raised.
 fn exact_jacobian(sys: &dyn stiffx::plugins::system::StiffSystem, x: &[f64], e: &[f64]) -> PyResult<Vec<f64>> {
+    with_rhs(sys)?;
     let d = sys.dim();
     system::take_error();
     // nalgebra stores column-major: the transpose's storage is the row-major matrix.
@@ -254,6 +268,7 @@ impl Model {
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let d = self.rhs.dim;
         let (x, e) = points(d, &x0, &eps)?;
+        with_rhs(self.ck.config.system.as_ref())?;
         let mut out = Vec::with_capacity(e.len() * times.len() * d);
         for (x, e) in x.chunks(d).zip(e) {
             let sys = self.ck.config.system.as_ref();
@@ -286,6 +301,7 @@ impl ExactSystem {
                 .map_err(|e| err(stiffx::Error::Config { path: "<system>".into(), message: e.to_string() }))?,
             (None, None) => return Err(StiffxError::new_err("give a system spec or a Python system object")),
         };
+        with_rhs(sys.as_ref())?;
         for e in sys.train_grid().into_iter().chain(sys.unseen_grid()) {
             sys.check_param(e).map_err(err)?;
         }
@@ -426,8 +442,7 @@ fn parse_config(config: &str, is_path: bool) -> PyResult<Config> {
     let cfg = if is_path {
         Config::from_file(std::path::Path::new(config)).map_err(err)?
     } else {
-        serde_json::from_str::<Config>(config)
-            .map_err(|e| err(stiffx::Error::Config { path: "<dict>".into(), message: e.to_string() }))?
+        Config::from_json(config).map_err(err)?
     };
     cfg.validate().map_err(err)?;
     Ok(cfg)
@@ -453,8 +468,11 @@ fn run(
     let mut cfg = if let Some(obj) = system {
         let sys = system::PySystem::register(py, obj)?;
         // The config's own [system] (if any) is replaced by the Python object.
+        // Validated only with the Python system in place (a data sampler with the `direct` labeller is
+        // refused for the file's own data system, not for a system with a RHS).
         let mut v: serde_json::Value = if is_path {
-            serde_json::to_value(parse_config(config, true)?).map_err(|e| StiffxError::new_err(e.to_string()))?
+            let cfg = Config::from_file(std::path::Path::new(config)).map_err(err)?;
+            serde_json::to_value(cfg).map_err(|e| StiffxError::new_err(e.to_string()))?
         } else {
             serde_json::from_str(config).map_err(|e| StiffxError::new_err(e.to_string()))?
         };

@@ -31,13 +31,9 @@ def write(rows: list[dict], path: Path) -> None:
             w.writerow({k: (repr(float(v)) if not isinstance(v, str) else v) for k, v in r.items()})
 
 
-def test_a_network_from_trajectories_alone_has_the_true_eigenvalues(tmp_path: Path) -> None:
-    rows = robertson_rows(starts=STARTS)
-    held = {r["trajectory"] for r in rows if r["trajectory"].endswith("-3")}
-    write([r for r in rows if r["trajectory"] not in held], tmp_path / "train.csv")
-    write([r for r in rows if r["trajectory"] in held], tmp_path / "held.csv")
-    cli("identify", "--data", str(tmp_path / "train.csv"), "--out", str(tmp_path / "id"))
-    config = f"""
+def crnn_config(tmp_path: Path) -> str:
+    """A reaction network on `tmp_path`'s `train.csv`, started from `id/mechanism.yaml`, no `[system]`."""
+    return f"""
 seed = 2
 [sampler]
 type = "data"
@@ -75,6 +71,15 @@ reference_rtol = 1e-10
 reference_atol = 1e-18
 reference_eps = 1.0
 """
+
+
+def test_a_network_from_trajectories_alone_has_the_true_eigenvalues(tmp_path: Path) -> None:
+    rows = robertson_rows(starts=STARTS)
+    held = {r["trajectory"] for r in rows if r["trajectory"].endswith("-3")}
+    write([r for r in rows if r["trajectory"] not in held], tmp_path / "train.csv")
+    write([r for r in rows if r["trajectory"] in held], tmp_path / "held.csv")
+    cli("identify", "--data", str(tmp_path / "train.csv"), "--out", str(tmp_path / "id"))
+    config = crnn_config(tmp_path)
     (tmp_path / "c.toml").write_text(config)
     out = tmp_path / "run"
     cli("run", "--config", str(tmp_path / "c.toml"), "--quiet", "--no-figures", "--out", str(out))
@@ -87,7 +92,8 @@ reference_eps = 1.0
     assert not (out / "per_eps.csv").exists()
     # Against the truth, named only now.
     ck = str(out / "checkpoint.json")
-    cli("eval", "--checkpoint", ck, "--system", str(REPO / "mechanisms/robertson.yaml"), "--eps", "0.5,1,2", "--out", str(tmp_path / "truth"))
+    truth = str(REPO / "mechanisms/robertson.yaml")
+    cli("eval", "--checkpoint", ck, "--system", truth, "--eps", "0.5,1,2", "--out", str(tmp_path / "truth"))
     with open(tmp_path / "truth" / "per_eps.csv") as f:
         per_eps = list(csv.DictReader(f))
     assert [float(r["eps"]) for r in per_eps] == [0.5, 1.0, 2.0]
@@ -96,3 +102,26 @@ reference_eps = 1.0
     # Without a truth, the checkpoint is evaluated on trajectories only.
     refused = cli("eval", "--checkpoint", ck, check=False)
     assert refused.returncode == 2 and "--data" in refused.stderr, refused.stderr
+    # The true mechanism as the exact side of `inspect`: the three rate laws are recovered.
+    shown = cli("inspect", "--checkpoint", ck, "--eps", "1", "--state", "0.9,3e-5,0.1", "--truth", truth).stdout
+    assert "true reactions recovered" in shown and ": 3 of 3" in shown, shown
+
+
+def test_the_python_api_learns_from_a_dict_with_no_system(tmp_path: Path) -> None:
+    """`stiffx.run` with a dict config (JSON inside) completes the data system like a TOML file does."""
+    tomllib = pytest.importorskip("tomllib")
+    import stiffx
+
+    rows = robertson_rows(starts=STARTS)
+    write([r for r in rows if not r["trajectory"].endswith("-3")], tmp_path / "train.csv")
+    write([r for r in rows if r["trajectory"].endswith("-3")], tmp_path / "held.csv")
+    cli("identify", "--data", str(tmp_path / "train.csv"), "--out", str(tmp_path / "id"))
+    config = tomllib.loads(crnn_config(tmp_path))
+    assert "system" not in config
+    result = stiffx.run(config, out=tmp_path / "run", progress=False)
+    assert result.metrics["data"]["trajectories"] == 3 and "eval" not in result.metrics
+    assert result.per_eps == {}
+    assert 'type = "data"' in (tmp_path / "run" / "config.toml").read_text()
+    # A data system has no right-hand side to give.
+    with pytest.raises(stiffx.StiffxError, match="right-hand side"):
+        stiffx.system({"type": "data", "file": str(tmp_path / "train.csv")})

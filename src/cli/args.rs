@@ -178,7 +178,8 @@ pub struct InspectArgs {
     /// Also write the comparison as JSON to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Reaction networks: the true mechanism file to match against (default: the checkpoint's).
+    /// The true mechanism file: what a reaction network's reactions are matched against (default: the
+    /// checkpoint's), and the exact side of a `data` system's checkpoint, which has none.
     #[arg(long)]
     pub truth: Option<PathBuf>,
     #[command(flatten)]

@@ -73,6 +73,8 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     let mut windows: Vec<(String, Vec<crate::eval::metrics::PooledWindow>)> = Vec::new();
     for (i, ck) in cks.iter().enumerate() {
         let (ev, traces) = evaluate(ck, &eps_of(ck), &device, precision, jacobian)?;
+        // A learned rollout that a stop signal ended is a NaN row: write nothing of it.
+        crate::interrupt::check(|| format!("evaluating {}; nothing of it is written", a.checkpoint[i].display()))?;
         let dir = if cks.len() == 1 { out.clone() } else { out.join(format!("checkpoint{}", i + 1)) };
         write_csv(&dir.join("per_eps.csv"), &ev.per_eps)?;
         let w = crate::eval::evaluate::write_time_windows(&dir, &ck.config, &traces)?;
@@ -87,6 +89,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         let dir = out.join("ensemble");
         let (ev, traces, spread, spread_windows) =
             crate::eval::evaluate::evaluate_ensemble(&cks, &eps_of(&cks[0]), &device, precision, jacobian)?;
+        crate::interrupt::check(|| "evaluating the ensemble; nothing of it is written".into())?;
         write_csv(&dir.join("per_eps.csv"), &ev.per_eps)?;
         let w = crate::eval::evaluate::write_time_windows(&dir, &cks[0].config, &traces)?;
         write_csv(&dir.join("ensemble.csv"), &spread)?;
@@ -272,6 +275,8 @@ pub(super) fn replace_system(
         ));
     }
     cfg.system = truth;
+    // The held-out file of the run (`eval.data`) is not needed to evaluate, and may have moved.
+    cfg.eval.data = None;
     cfg.validate()
 }
 

@@ -35,6 +35,7 @@ pub fn eval_data(
     let fields = cks.iter().map(|ck| learned_rhs(ck, device, precision)).collect::<Result<Vec<_>>>()?;
     for (i, (field, path)) in fields.iter().zip(paths).enumerate() {
         let rows = learned_rollouts(field, &names, &file, data, tol);
+        crate::interrupt::check(|| format!("rolling out {}; its rollouts are not written", path.display()))?;
         let dir = if cks.len() == 1 { out.to_path_buf() } else { out.join(format!("checkpoint{}", i + 1)) };
         write_csv(&dir.join("data_rollouts.csv"), &rows)?;
         super::identify::print_rollouts(&path.display().to_string(), data, &rows, "the learned Jacobian");

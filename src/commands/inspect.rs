@@ -60,11 +60,16 @@ pub fn parse_states(states: &[String], dim: usize) -> Result<Vec<Vec<f64>>> {
 pub fn inspect(a: &crate::cli::InspectArgs) -> Result<()> {
     let (backend, jacobian, precision) = device_options(&a.device)?;
     let mut ck = Checkpoint::load(&a.checkpoint)?;
-    if let (false, Some(truth)) = (ck.config.system.has_reference(), &a.truth) {
-        // A data system's checkpoint: the true mechanism is the exact side.
-        let s = truth.display().to_string();
-        super::eval::replace_system(&mut ck.config, crate::cli::system_flag("--truth", &s)?, "--truth", &s)?;
-    }
+    // A data system's checkpoint: the true mechanism (`--truth`) is the exact side.
+    let replaced = match (ck.config.system.has_reference(), &a.truth) {
+        (false, Some(truth)) => {
+            let s = truth.display().to_string();
+            let m = MechanismSystem::from_file(&s).map_err(|e| crate::Error::invalid("--truth", &s, e))?;
+            super::eval::replace_system(&mut ck.config, Box::new(m), "--truth", &s)?;
+            true
+        }
+        _ => false,
+    };
     ck.config
         .require_reference("`stiffx inspect` (learned against exact, entry by entry; --truth FILE.yaml names it)")?;
     let sys = ck.config.system.as_ref();
@@ -133,7 +138,7 @@ pub fn inspect(a: &crate::cli::InspectArgs) -> Result<()> {
                 println!("{line}");
             }
         }
-    } else if let Some(truth) = &a.truth {
+    } else if let (Some(truth), false) = (&a.truth, replaced) {
         return Err(crate::Error::invalid(
             "--truth",
             truth.display(),

@@ -165,6 +165,7 @@ pub fn jobs(bases: &[Config], spec: &CompareSpec) -> Result<Vec<(String, Config)
                         cfg.train.epochs = e;
                     }
                     cfg.validate()?;
+                    cfg.require_reference("a comparison's spectral tables")?;
                     jobs.push((format!("{s}/{t}-{p}"), cfg));
                 }
             }

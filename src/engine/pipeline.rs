@@ -30,6 +30,10 @@ use crate::eval::spectral::JacobianMode;
 use crate::model::Weights;
 use crate::train::{EpochRecord, TrainObserver, TrainState, Trained, train_from};
 
+/// Where a run stopped by a signal during its evaluation stands.
+const EVAL_STOPPED: &str =
+    "during the evaluation; training is complete and its state is saved (the evaluation runs again)";
+
 /// Run-time options that are not part of the experiment (where, on what, how loud).
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -244,9 +248,16 @@ pub fn run_observed(
         o.on_trained(&ck)?;
     }
     crate::interrupt::kill_point("eval");
+    // A stop signal during the evaluation (its integrations end between two steps; a learned rollout
+    // that stops is a NaN row) stops the run here: training is complete and saved, and `--resume`
+    // evaluates again.
+    let stopped = |e: Error| match e {
+        Error::Interrupted { signal, resume, .. } => Error::Interrupted { signal, at: EVAL_STOPPED.into(), resume },
+        e => e,
+    };
     let reference = cfg.system.has_reference();
     let (eval, traces) = if reference {
-        evaluate(&ck, &cfg.eval_eps(), &device, opts.eval_precision, opts.jacobian)?
+        evaluate(&ck, &cfg.eval_eps(), &device, opts.eval_precision, opts.jacobian).map_err(stopped)?
     } else {
         (Evaluation::default(), Traces::default())
     };
@@ -258,16 +269,13 @@ pub fn run_observed(
         .map(|p| (p, false))
         .or_else(|| (!reference).then(|| cfg.sampler.data_file().map(|(p, _)| (p, true))).flatten());
     let data_eval = match data_file {
-        Some((path, in_sample)) => Some(evaluate_data(
-            &ck,
-            std::path::Path::new(&path),
-            in_sample,
-            &device,
-            opts.eval_precision,
-            opts.jacobian,
-        )?),
+        Some((path, in_sample)) => Some(
+            evaluate_data(&ck, std::path::Path::new(&path), in_sample, &device, opts.eval_precision, opts.jacobian)
+                .map_err(stopped)?,
+        ),
         None => None,
     };
+    crate::interrupt::check(|| EVAL_STOPPED.into())?;
     let windows = window_metrics(cfg, &traces);
     let metrics = RunMetrics {
         version: env!("CARGO_PKG_VERSION").into(),

@@ -3,7 +3,7 @@
 //! named and with no system at all gives bit-identical weights (nothing of training touches the
 //! system), the run without a system rolls out held-out trajectories exactly as `stiffx eval --data`
 //! does, and `stiffx eval --system davis-skodje` of its checkpoint reproduces the named run's
-//! spectral metrics. What needs a right-hand side is refused with the field named.
+//! spectral metrics. What needs a right-hand side is refused with the field named (nine cases).
 
 use std::fmt::Write;
 use std::path::Path;
@@ -156,4 +156,28 @@ fn a_file_alone_learns_the_network_its_system_would_and_is_evaluated_on_trajecto
     refused(&["run", "--config", &invariants, "--check"], &["system.invariants[0]", "y, z"]);
     let missing = bad("missing.toml", base.replace("train.csv", "nowhere.csv"));
     refused(&["run", "--config", &missing, "--check"], &["nowhere.csv"]);
+    let jacobian = bad("jac.toml", base.replace("[train]\n", "[train]\njacobian = 1.0\n"));
+    refused(&["run", "--config", &jacobian, "--check"], &["train.jacobian", "data file"]);
+    // A comparison's tables are spectral: refused before any run.
+    let alone = t("alone.toml").display().to_string();
+    let cmp_out = t("cmp").display().to_string();
+    refused(
+        &[
+            "compare",
+            "--config",
+            &alone,
+            "--systems",
+            "data",
+            "--transforms",
+            "asinh",
+            "--samplers",
+            "data",
+            "--seeds",
+            "1",
+            "--out",
+            &cmp_out,
+        ],
+        &["`system`", "comparison"],
+    );
+    assert!(!t("cmp").join("compare.md").exists());
 }

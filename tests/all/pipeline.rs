@@ -187,12 +187,16 @@ fn every_shipped_config_parses_and_validates() {
         }
         let mut text = std::fs::read_to_string(&path).unwrap();
         let table: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        // A config that learns from a file alone (no `[system]`: the file is the system) whose file an
-        // earlier step writes (`examples/robertson_trajectories.py`): without it, the error names it.
+        // A config that learns from a file alone (no `[system]`: the file is the system) whose files
+        // earlier steps write (`examples/robertson_trajectories.py`, `stiffx identify`): without them,
+        // the error names one of them.
         let data = table.get("sampler").and_then(|s| s.get("path")).and_then(|p| p.as_str());
         if let Some(data) = data.filter(|p| !table.contains_key("system") && !std::path::Path::new(p).exists()) {
             let e = stiffx::config::Config::from_file(&path).unwrap_err().to_string();
-            assert!(e.contains(data) && e.contains("cannot read it"), "{}: {e}", path.display());
+            let init =
+                table.get("model").and_then(|m| m.get("init")).and_then(|i| i.get("file")).and_then(|f| f.as_str());
+            let named = [Some(data), init].into_iter().flatten().any(|f| e.contains(f));
+            assert!(named && e.contains("cannot read"), "{}: {e}", path.display());
             checked += 1;
             continue;
         }

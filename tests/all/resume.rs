@@ -131,7 +131,8 @@ fn sigterm_saves_the_state_says_how_to_resume_and_the_resumed_run_is_the_same() 
     let tmp = tempfile::tempdir().unwrap();
     let whole = tmp.path().join("whole");
     assert!(run(&whole, None).status.success());
-    for point in ["adam:7:term", "lbfgs:1:term"] {
+    // `eval:1:term`: during the evaluation, which stops between two integration steps.
+    for point in ["adam:7:term", "lbfgs:1:term", "eval:1:term"] {
         let out = tmp.path().join(point.replace(':', "_"));
         let stopped = run(&out, Some(point));
         let err = String::from_utf8_lossy(&stopped.stderr);
