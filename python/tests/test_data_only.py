@@ -81,6 +81,8 @@ def test_a_network_from_trajectories_alone_has_the_true_eigenvalues(tmp_path: Pa
     cli("identify", "--data", str(tmp_path / "train.csv"), "--out", str(tmp_path / "id"))
     config = crnn_config(tmp_path)
     (tmp_path / "c.toml").write_text(config)
+    checked = cli("run", "--config", str(tmp_path / "c.toml"), "--check", "--out", str(tmp_path / "unused")).stdout
+    assert "eps 0.5, 1, 2; conservation laws: y1 + y2 + y3 = const" in checked, checked
     out = tmp_path / "run"
     cli("run", "--config", str(tmp_path / "c.toml"), "--quiet", "--no-figures", "--out", str(out))
     resolved = (out / "config.toml").read_text()

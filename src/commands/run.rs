@@ -83,6 +83,9 @@ fn check(cfg: &Config, out: &Path, force: bool) -> Result<()> {
         name_of(&cfg.labeller),
         cfg.seed
     );
+    if !s.has_reference() {
+        println!("{}", crate::plugins::data_system::summary(s.as_ref()));
+    }
     if let Some(n) = cfg.sampler.expected_len(s.train_grid().len()) {
         println!("training points: about {n}");
     }

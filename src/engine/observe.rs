@@ -168,7 +168,10 @@ struct LogLines {
 }
 
 impl Observer for Progress {
-    fn on_data(&mut self, _cfg: &Config, data: &Data) -> Result<()> {
+    fn on_data(&mut self, cfg: &Config, data: &Data) -> Result<()> {
+        if !cfg.system.has_reference() {
+            eprintln!("  {}", crate::plugins::data_system::summary(cfg.system.as_ref()));
+        }
         eprintln!(
             "  {} samples ({:.1} s sampling, {:.1} s labelling)",
             data.set.len(),

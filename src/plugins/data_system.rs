@@ -121,6 +121,30 @@ pub fn data_invariants(trajectories: &[crate::plugins::sampler::Trajectory], d: 
         .collect()
 }
 
+/// One line on what a system without a reference was read as: its species, grid and conservation laws
+/// (`-` for a system with a reference).
+pub fn summary(sys: &dyn StiffSystem) -> String {
+    if sys.has_reference() {
+        return "-".into();
+    }
+    let names = sys.state_names();
+    let term = |(w, n): (&f64, &String)| if *w == 1.0 { n.clone() } else { format!("{w} {n}") };
+    let laws: Vec<String> = sys
+        .invariants()
+        .iter()
+        .map(|w| w.iter().zip(&names).filter(|(w, _)| **w != 0.0).map(term).collect::<Vec<_>>().join(" + "))
+        .map(|l| format!("{l} = const"))
+        .collect();
+    let grid: Vec<String> = sys.train_grid().iter().map(|e| format!("{e}")).collect();
+    format!(
+        "the file is the system: {} species ({}), eps {}; conservation laws: {}",
+        names.len(),
+        names.join(", "),
+        grid.join(", "),
+        if laws.is_empty() { "none".into() } else { laws.join("; ") }
+    )
+}
+
 impl DataSystem {
     fn bound(&self) -> bool {
         !self.file.is_empty()
@@ -154,6 +178,18 @@ impl StiffSystem for DataSystem {
     }
 
     fn bind(&mut self, data: Option<(&str, Option<f64>)>) -> Result<()> {
+        if let Some((path, _)) = data
+            && !self.file.is_empty()
+            && self.file != path
+        {
+            return Err(Error::invalid(
+                "system.file",
+                &self.file,
+                format!(
+                    "the data sampler's file, `{path}` (sampler.path): the system is the file the network learns from"
+                ),
+            ));
+        }
         if self.file.is_empty() {
             match data {
                 Some((path, _)) => self.file = path.to_string(),

@@ -3,7 +3,7 @@
 //! named and with no system at all gives bit-identical weights (nothing of training touches the
 //! system), the run without a system rolls out held-out trajectories exactly as `stiffx eval --data`
 //! does, and `stiffx eval --system davis-skodje` of its checkpoint reproduces the named run's
-//! spectral metrics. What needs a right-hand side is refused with the field named (nine cases).
+//! spectral metrics. What needs a right-hand side is refused with the field named (ten cases).
 
 use std::fmt::Write;
 use std::path::Path;
@@ -70,6 +70,15 @@ fn a_file_alone_learns_the_network_its_system_would_and_is_evaluated_on_trajecto
         assert_eq!(code, 0, "{cfg}: {err}");
         assert!(stdout.contains("held-out trajectories"), "{cfg}: {stdout}");
     }
+    // What the file was read as, before any work.
+    let cfg_path = t("alone.toml").display().to_string();
+    let (code, stdout, err) =
+        stiffx(&["run", "--config", &cfg_path, "--check", "--out", t("unused").to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("the file is the system: 2 species (y, z), eps 0.05, 0.1, 0.2; conservation laws: none"),
+        "{stdout}"
+    );
     // The resolved system: the file's species and grid.
     let resolved: toml::Table = toml::from_str(&read(&t("alone/config.toml"))).unwrap();
     let sys = &resolved["system"];
@@ -156,6 +165,9 @@ fn a_file_alone_learns_the_network_its_system_would_and_is_evaluated_on_trajecto
     refused(&["run", "--config", &invariants, "--check"], &["system.invariants[0]", "y, z"]);
     let missing = bad("missing.toml", base.replace("train.csv", "nowhere.csv"));
     refused(&["run", "--config", &missing, "--check"], &["nowhere.csv"]);
+    let other =
+        bad("other.toml", base.replace("seed = 3\n", "seed = 3\n[system]\ntype = \"data\"\nfile = \"held.csv\"\n"));
+    refused(&["run", "--config", &other, "--check"], &["system.file", "sampler.path"]);
     let jacobian = bad("jac.toml", base.replace("[train]\n", "[train]\njacobian = 1.0\n"));
     refused(&["run", "--config", &jacobian, "--check"], &["train.jacobian", "data file"]);
     // A comparison's tables are spectral: refused before any run.
