@@ -48,8 +48,6 @@ const JACKKNIFE: usize = 10;
 const MAX_JACKKNIFE: usize = 1000;
 /// Most data points per eps at which the spectrum is computed (evenly strided).
 const SPECTRUM_POINTS: usize = 2000;
-/// Most test states written into the mechanism file (first states of the trajectories, strided).
-const TEST_STATES: usize = 8;
 
 /// The label error estimate of one species (`label_error.csv`).
 #[derive(Debug, Clone, Serialize)]
@@ -116,10 +114,9 @@ fn from_data(a: &IdentifyArgs, path: &Path, icfg: &IdentifyConfig) -> Result<()>
         return Err(Error::invalid("--jackknife", groups, format!("0 (none) … {MAX_JACKKNIFE}")));
     }
     let reader = DataSampler { path: path.display().to_string(), eps: None };
-    let names = reader.state_columns()?;
+    let (names, mut file) = reader.read_own_columns()?;
     let d = names.len();
     icfg.validate(d)?;
-    let mut file = reader.read(&names, "eps")?;
     let has_eps = !file.trajectories[0].eps.is_nan();
     file.resolve_eps(Some(1.0), path)?;
     if let Some((id, tr)) = file.ids.iter().zip(&file.trajectories).find(|(_, t)| t.times.len() < order + 1) {
@@ -261,19 +258,13 @@ fn from_data(a: &IdentifyArgs, path: &Path, icfg: &IdentifyConfig) -> Result<()>
 
 /// Everything of the mechanism file but its reactions, from the data: the grids (unseen: the held-out
 /// file's other eps values, else half the smallest and twice the largest training value), the box of
-/// the first states (clamped at 0), up to [`TEST_STATES`] first states as test states, and the longest
+/// the first states (clamped at 0), up to `data_system::TEST_STATES` first states as test states, and the longest
 /// trajectory's duration as the horizon.
 fn frame(names: &[String], trs: &[Trajectory], train_eps: &[f64], holdout: Option<&DataFile>) -> Mechanism {
-    let d = names.len();
-    let mut initial = vec![[f64::INFINITY, f64::NEG_INFINITY]; d];
-    for t in trs {
-        for (b, x) in initial.iter_mut().zip(&t.states[..d]) {
-            *b = [b[0].min(x.max(0.0)), b[1].max(x.max(0.0))];
-        }
-    }
-    let stride = trs.len().div_ceil(TEST_STATES).max(1);
-    let test_states: Vec<Vec<f64>> =
-        trs.iter().step_by(stride).map(|t| t.states[..d].iter().map(|v| v.max(0.0)).collect()).collect();
+    let (box_, tests) = crate::plugins::data_system::first_states(trs, names.len());
+    // Concentrations: clamped at 0 (clamping commutes with the box's min and max).
+    let initial: Vec<[f64; 2]> = box_.iter().map(|[lo, hi]| [lo.max(0.0), hi.max(0.0)]).collect();
+    let test_states: Vec<Vec<f64>> = tests.iter().map(|x| x.iter().map(|v| v.max(0.0)).collect()).collect();
     let horizon = trs.iter().map(|t| t.times[t.times.len() - 1] - t.times[0]).fold(0.0, f64::max);
     let mut unseen: Vec<f64> = holdout.map_or_else(Vec::new, |f| {
         let e: Vec<f64> = f.trajectories.iter().map(|t| t.eps).collect();

@@ -123,8 +123,9 @@ impl DataSampler {
     }
 
     /// The state columns of the file's header, in file order: every column but `trajectory`, `t` and
-    /// `eps` (how `stiffx identify --data` learns the species of a file with no system named).
-    pub fn state_columns(&self) -> Result<Vec<String>> {
+    /// `eps` (how `stiffx identify --data` and the `data` system learn the species of a file with no
+    /// system named), and the file read over them: one read of the file.
+    pub fn read_own_columns(&self) -> Result<(Vec<String>, DataFile)> {
         let bytes = std::fs::read(&self.path).map_err(|e| self.err(format!("cannot read it: {e}")))?;
         let table = Table::read(&bytes).map_err(|m| self.err(m))?;
         let names: Vec<String> =
@@ -141,7 +142,8 @@ impl DataSampler {
                 table.header_place()
             )));
         }
-        Ok(names)
+        let file = self.parse(&bytes, &names, "eps")?;
+        Ok((names, file))
     }
 
     /// [`read`](Self::read) on the file's bytes (CSV text or an NPZ archive, see [`Table`]).

@@ -145,6 +145,21 @@ pub fn summary(sys: &dyn StiffSystem) -> String {
     )
 }
 
+/// Of trajectories with `d` states per row: per species the range `[min, max]` of their first states,
+/// and up to [`TEST_STATES`] first states, evenly strided over the trajectories.
+pub fn first_states(trajectories: &[crate::plugins::sampler::Trajectory], d: usize) -> (Vec<[f64; 2]>, Vec<Vec<f64>>) {
+    let firsts: Vec<&[f64]> = trajectories.iter().map(|t| &t.states[..d]).collect();
+    let range = (0..d)
+        .map(|k| {
+            let lo = firsts.iter().map(|x| x[k]).fold(f64::INFINITY, f64::min);
+            let hi = firsts.iter().map(|x| x[k]).fold(f64::NEG_INFINITY, f64::max);
+            [lo, hi]
+        })
+        .collect();
+    let stride = firsts.len().div_ceil(TEST_STATES).max(1);
+    (range, firsts.iter().step_by(stride).map(|x| x.to_vec()).collect())
+}
+
 impl DataSystem {
     fn bound(&self) -> bool {
         !self.file.is_empty()
@@ -206,10 +221,13 @@ impl StiffSystem for DataSystem {
             return Ok(());
         }
         let reader = DataSampler { path: self.file.clone(), eps: None };
-        if self.species.is_empty() {
-            self.species = reader.state_columns()?;
-        }
-        let mut file = reader.read(&self.species, "eps")?;
+        let mut file = if self.species.is_empty() {
+            let (species, file) = reader.read_own_columns()?;
+            self.species = species;
+            file
+        } else {
+            reader.read(&self.species, "eps")?
+        };
         let default_eps = data.and_then(|(_, e)| e).unwrap_or(1.0);
         file.resolve_eps(Some(default_eps), std::path::Path::new(&self.file))?;
         if self.train_eps.is_empty() {
@@ -219,22 +237,15 @@ impl StiffSystem for DataSystem {
             self.train_eps = grid;
         }
         let d = self.species.len();
-        let firsts: Vec<&[f64]> = file.trajectories.iter().map(|t| &t.states[..d]).collect();
+        let (initial, test_states) = first_states(&file.trajectories, d);
         if self.initial.is_empty() {
-            self.initial = (0..d)
-                .map(|k| {
-                    let lo = firsts.iter().map(|x| x[k]).fold(f64::INFINITY, f64::min);
-                    let hi = firsts.iter().map(|x| x[k]).fold(f64::NEG_INFINITY, f64::max);
-                    [lo, hi]
-                })
-                .collect();
+            self.initial = initial;
+        }
+        if self.test_states.is_empty() {
+            self.test_states = test_states;
         }
         if self.invariants.is_empty() && self.find_invariants {
             self.invariants = data_invariants(&file.trajectories, d);
-        }
-        if self.test_states.is_empty() {
-            let stride = firsts.len().div_ceil(TEST_STATES).max(1);
-            self.test_states = firsts.iter().step_by(stride).map(|x| x.to_vec()).collect();
         }
         Ok(())
     }
