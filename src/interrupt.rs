@@ -41,6 +41,17 @@ pub fn install() {
     }
 }
 
+/// Restores SIGPIPE's default action (no-op off Unix), as command-line tools do: a command whose
+/// output goes to a pipe that closed early (`stiffx run --check | head -2`) ends quietly, like `cat`,
+/// instead of panicking on the failed print. Files are written atomically (a temporary file renamed
+/// into place), so ending there leaves none half-written.
+pub fn default_sigpipe() {
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// The name of the stop signal received so far (`SIGINT`, `SIGTERM`), if any.
 pub fn requested() -> Option<&'static str> {
     match SIGNAL.load(Ordering::SeqCst) {

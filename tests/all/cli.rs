@@ -26,6 +26,26 @@ fn assert_bad_input(args: &[&str], needles: &[&str]) {
     }
 }
 
+/// A reader that closed early (`stiffx list | head -1`) ends the command quietly, as SIGPIPE ends
+/// `cat`, not with a panic on the failed print. The pipe's read end is closed before the command
+/// starts, so its first print fails every time.
+#[test]
+fn a_closed_pipe_ends_the_output_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    for args in [&["list"][..], &["--help"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_stiffx"))
+            .args(args)
+            .stdout(writer.try_clone().expect("a second writer"))
+            .output()
+            .expect("binary runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.signal(), Some(13), "{args:?}: ended by SIGPIPE, not {:?}: {stderr}", out.status);
+    }
+}
+
 #[test]
 fn list_shows_every_plugin() {
     let (code, out, _) = stiffx(&["list"]);
