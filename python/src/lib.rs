@@ -531,6 +531,7 @@ fn plugins() -> Vec<(String, String, String)> {
 
 #[pymodule]
 fn _stiffx(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    stiffx::resources::keep_freed_memory();
     m.add("StiffxError", m.py().get_type::<StiffxError>())?;
     m.add_class::<Model>()?;
     m.add_class::<ExactSystem>()?;

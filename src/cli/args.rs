@@ -81,6 +81,13 @@ pub struct RunJobArgs {
     /// Output directory (overrides the spec's `out`).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Train up to N jobs of a sweep, compare or run-job together in one batched pass when they
+    /// share a shape (the same `[model]`, `[train]` and system dimension; no difference or Jacobian
+    /// loss, L-BFGS or mass-action network): each keeps its own data, initialisation, batch order and best weights
+    /// (docs/many.md). 1: one by one. Stacked training saves no resumable state: a stopped group
+    /// starts over.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub together: usize,
     #[command(flatten)]
     /// Progress, figures and device.
     pub compute: ComputeArgs,
@@ -212,6 +219,13 @@ pub struct CompareArgs {
     /// Output directory.
     #[arg(long, default_value = "runs/compare")]
     pub out: PathBuf,
+    /// Train up to N jobs of a sweep, compare or run-job together in one batched pass when they
+    /// share a shape (the same `[model]`, `[train]` and system dimension; no difference or Jacobian
+    /// loss, L-BFGS or mass-action network): each keeps its own data, initialisation, batch order and best weights
+    /// (docs/many.md). 1: one by one. Stacked training saves no resumable state: a stopped group
+    /// starts over.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub together: usize,
     #[command(flatten)]
     /// Progress, figures and device.
     pub compute: ComputeArgs,
@@ -274,6 +288,8 @@ pub enum BenchPart {
     Crnn,
     /// Jacobian + eigenvalues.
     Jacobian,
+    /// Many networks of one shape trained together (`--models`), aggregate samples/s.
+    Models,
     /// Burst labels per second.
     Burst,
 }
@@ -395,6 +411,13 @@ pub struct SweepArgs {
     /// Output directory (overrides the sweep file's `out`).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Train up to N jobs of a sweep, compare or run-job together in one batched pass when they
+    /// share a shape (the same `[model]`, `[train]` and system dimension; no difference or Jacobian
+    /// loss, L-BFGS or mass-action network): each keeps its own data, initialisation, batch order and best weights
+    /// (docs/many.md). 1: one by one. Stacked training saves no resumable state: a stopped group
+    /// starts over.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub together: usize,
     #[command(flatten)]
     /// Progress, figures and device.
     pub compute: ComputeArgs,
@@ -422,6 +445,10 @@ pub struct BenchArgs {
     /// Data-parallel shards per batch to measure (comma-separated; 1 = serial).
     #[arg(long, default_value = "1,2,4", value_delimiter = ',')]
     pub shards: Vec<i64>,
+    /// Numbers of networks trained together in the `models` part (comma-separated): aggregate
+    /// samples/s of each, against one network alone.
+    #[arg(long, default_value = "1,3,12,48", value_delimiter = ',')]
+    pub models: Vec<usize>,
     /// Points of the Jacobian + eigenvalue measurement.
     #[arg(long, default_value_t = 10_000)]
     pub points: usize,

@@ -46,6 +46,7 @@ pub fn run_options(c: &ComputeArgs) -> Result<RunOptions> {
         figures: !c.no_figures,
         label: None,
         save_every: Some(c.save_every.unwrap_or_default()),
+        together: 1,
     })
 }
 

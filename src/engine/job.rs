@@ -188,6 +188,68 @@ impl Job {
     }
 }
 
+/// Runs the training jobs `group` (none finished, none with a state to resume, all of one shape:
+/// [`crate::engine::pipeline::trains_together`]) together into `out`
+/// ([`crate::engine::pipeline::run_together`]), each in its own directory, all or nothing per job.
+/// `None` when they cannot train together after all (then nothing is left behind: run them one by
+/// one). A job that diverges fails alone: its error is in its place.
+pub fn run_together(group: &[&Job], out: &Path, opts: &RunOptions) -> Result<Option<Vec<Result<Outcome>>>> {
+    let mut dirs = Vec::with_capacity(group.len());
+    for j in group {
+        let dir = j.dir(out);
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            let base = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            remove_partials(parent, &base)?;
+        }
+        let rd = RunDir::open(&dir)?;
+        rd.clear()?;
+        dirs.push((rd, j.hash()?));
+    }
+    let data: Vec<Data> = group.iter().map(|j| crate::engine::cache::dataset(out, &j.config)).collect::<Result<_>>()?;
+    let members: Vec<(&Config, RunOptions, &Data)> = group
+        .iter()
+        .zip(&dirs)
+        .zip(&data)
+        .map(|((j, (rd, _)), d)| {
+            let label = j.dir(out).file_name().map(|n| n.to_string_lossy().into_owned());
+            (&j.config, RunOptions { out: Some(rd.work.clone()), progress: false, label, ..opts.clone() }, d)
+        })
+        .collect();
+    let results = match crate::engine::pipeline::run_together(&members) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            for (rd, _) in dirs {
+                rd.abandon();
+            }
+            return Ok(None);
+        }
+        Err(e @ Error::Interrupted { .. }) => {
+            return Err(e.with_resume("the jobs trained together start over when the same command runs again"));
+        }
+        Err(e) => {
+            for (rd, _) in dirs {
+                rd.abandon();
+            }
+            return Err(e);
+        }
+    };
+    let mut outcomes = Vec::with_capacity(group.len());
+    for ((j, (rd, hash)), r) in group.iter().zip(dirs).zip(results) {
+        outcomes.push(match r {
+            Ok(m) => {
+                rd.commit(hash, &j.id)?;
+                Ok(Outcome::Run(Box::new(m)))
+            }
+            Err(e) => {
+                rd.abandon();
+                Err(e)
+            }
+        });
+    }
+    Ok(Some(outcomes))
+}
+
 /// Evaluates the checkpoint at `path` with `config` (its own, with a spec's overrides) at `eps` into
 /// `dir`: `evaluation.json`, `per_eps.csv`, `traces.csv` and, for log-spaced times, `time_windows.csv`.
 fn eval_into(dir: &Path, path: &Path, config: &Config, eps: &[f64], opts: &RunOptions) -> Result<Outcome> {

@@ -45,6 +45,11 @@ pub struct RunMetrics {
     /// Training throughput.
     #[serde(with = "crate::io::float")]
     pub train_samples_per_sec: f64,
+    /// How many networks trained together with this one, itself included (`--together`,
+    /// `train::many`); absent: 1, trained alone. With several, `train_samples_per_sec` and
+    /// `seconds.train` are this network's rows over the group's time.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub trained_together: usize,
     /// Seconds: sampling, labelling, training, evaluation.
     pub seconds: Timings,
     /// Label error against exact labels.
@@ -60,6 +65,14 @@ pub struct RunMetrics {
     /// time scales ([`DataEvaluation`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<DataEvaluation>,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 /// Wall-clock split of a run.

@@ -53,6 +53,9 @@ pub struct RunOptions {
     pub label: Option<String>,
     /// How often training saves its resumable state into `out` (`--save-every`; `None`: never).
     pub save_every: Option<SaveEvery>,
+    /// At most this many jobs of one shape train together in one batched pass (`--together`;
+    /// [`run_together`]); 1: one by one.
+    pub together: usize,
 }
 
 impl Default for RunOptions {
@@ -66,6 +69,7 @@ impl Default for RunOptions {
             figures: true,
             label: None,
             save_every: None,
+            together: 1,
         }
     }
 }
@@ -168,16 +172,21 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data, resume: Optio
     run_observed(cfg, opts, data, &mut observers, resume)
 }
 
-/// The loop itself: prepare → train → evaluate on `data`, each stage's result handed to every
-/// observer ([`Observer`]); writes nothing itself. Training continues from `resume` when given; with
-/// `opts.out`, resumable states go to the observers every `opts.save_every`.
-pub fn run_observed(
-    cfg: &Config,
-    opts: &RunOptions,
-    data: &Data,
-    observers: &mut [&mut dyn Observer],
-    resume: Option<TrainState>,
-) -> Result<RunMetrics> {
+/// What a run has ready before training: the fitted data, the initial network, the checkpoint
+/// template and the resolved training recipe.
+struct Setup {
+    prep: crate::engine::prepare::Prepared,
+    init: Weights,
+    template: Checkpoint,
+    train_cfg: crate::train::config::TrainConfig,
+    rows: usize,
+    device: burn::tensor::Device,
+}
+
+/// The stages before training: validation, the observers told of the data, split, standardisation,
+/// transform, the initial network (`model.init`'s mechanism or a seeded one) and the training recipe
+/// with the backend's default shards.
+fn setup(cfg: &Config, opts: &RunOptions, data: &Data, observers: &mut [&mut dyn Observer]) -> Result<Setup> {
     cfg.validate()?;
     cfg.train.precision.check_training(opts.backend)?;
     let device = opts.backend.device()?;
@@ -205,29 +214,6 @@ pub fn run_observed(
     fitted.transform = prep.transform.clone();
     let template = Checkpoint::new(fitted, prep.normalizer.clone(), init.clone(), 0, f64::INFINITY);
     let rows = cfg.train.epochs as usize + cfg.train.lbfgs_rounds();
-    crate::interrupt::check(|| "after sampling and labelling, before training (nothing to resume from)".into())?;
-    let save_every = opts.out.as_ref().and(opts.save_every);
-    let mut bridge = Bridge {
-        observers,
-        best: template,
-        curve: Vec::new(),
-        rows,
-        save_every,
-        last_save: Instant::now(),
-        rows_since_save: 0,
-    };
-    // A resumed run's training time: the rows it keeps (the curve's clock) plus this process's.
-    let earlier = resume.as_ref().and_then(|s| s.curve.last()).map_or(0.0, |r| r.seconds.max(0.0));
-    if let Some(s) = &resume
-        && !s.device.is_empty()
-        && s.device != format!("{device:?}")
-    {
-        eprintln!(
-            "note: the state was saved on {} and resumes on {device:?}: the result will not be bit-identical to an uninterrupted run",
-            s.device
-        );
-    }
-    let t_train = Instant::now();
     let mut train_cfg = cfg.train.clone();
     if train_cfg.shards == 0 {
         train_cfg.shards = opts.backend.default_shards();
@@ -237,9 +223,150 @@ pub fn run_observed(
         let l = &init.layers[0];
         train_cfg.fixed_orders = Some(l.w[..(l.d_in - 1) * l.d_out].to_vec());
     }
+    Ok(Setup { prep, init, template, train_cfg, rows, device })
+}
+
+impl<'a, 'b> Bridge<'a, 'b> {
+    /// A bridge to `observers` starting from the run's checkpoint template.
+    fn new(observers: &'a mut [&'b mut dyn Observer], s: &Setup, save_every: Option<SaveEvery>) -> Self {
+        Bridge {
+            observers,
+            best: s.template.clone(),
+            curve: Vec::new(),
+            rows: s.rows,
+            save_every,
+            last_save: Instant::now(),
+            rows_since_save: 0,
+        }
+    }
+}
+
+/// The loop itself: prepare → train → evaluate on `data`, each stage's result handed to every
+/// observer ([`Observer`]); writes nothing itself. Training continues from `resume` when given; with
+/// `opts.out`, resumable states go to the observers every `opts.save_every`.
+pub fn run_observed(
+    cfg: &Config,
+    opts: &RunOptions,
+    data: &Data,
+    observers: &mut [&mut dyn Observer],
+    resume: Option<TrainState>,
+) -> Result<RunMetrics> {
+    let s = setup(cfg, opts, data, observers)?;
+    crate::interrupt::check(|| "after sampling and labelling, before training (nothing to resume from)".into())?;
+    let save_every = opts.out.as_ref().and(opts.save_every);
+    let mut bridge = Bridge::new(observers, &s, save_every);
+    // A resumed run's training time: the rows it keeps (the curve's clock) plus this process's.
+    let earlier = resume.as_ref().and_then(|s| s.curve.last()).map_or(0.0, |r| r.seconds.max(0.0));
+    if let Some(r) = &resume
+        && !r.device.is_empty()
+        && r.device != format!("{:?}", s.device)
+    {
+        eprintln!(
+            "note: the state was saved on {} and resumes on {:?}: the result will not be bit-identical to an uninterrupted run",
+            r.device, s.device
+        );
+    }
+    let t_train = Instant::now();
     let trained: Trained =
-        train_from(&init, &prep.train, &prep.val, &train_cfg, cfg.seed, &device, &mut bridge, resume)?;
+        train_from(&s.init, &s.prep.train, &s.prep.val, &s.train_cfg, cfg.seed, &s.device, &mut bridge, resume)?;
     let train_secs = earlier + t_train.elapsed().as_secs_f64();
+    finish(cfg, opts, data, &s, trained, bridge, train_secs, 1)
+}
+
+/// Whether runs of `cfg` can train together with others of its shape ([`crate::train::many`]): no
+/// difference or Jacobian loss term, no L-BFGS, no mass-action network, no starting mechanism.
+pub fn trains_together(cfg: &Config) -> bool {
+    let t = &cfg.train;
+    t.difference == 0.0 && t.jacobian == 0.0 && t.lbfgs == 0 && !cfg.model.mass_action() && cfg.model.init.is_none()
+}
+
+/// What runs must share to train together: the network (`model`), the training recipe (`train`) and
+/// the system's dimension. Data, transform and seed may differ (the training sets' sizes are checked
+/// once they are made).
+pub fn shape_key(cfg: &Config) -> String {
+    let json = |v: serde_json::Result<String>| v.unwrap_or_default();
+    format!(
+        "{}|{}|{}",
+        json(serde_json::to_string(&cfg.model)),
+        json(serde_json::to_string(&cfg.train)),
+        cfg.system.dim()
+    )
+}
+
+/// Several runs of one shape (configs that differ in their seed, or in anything but the network and
+/// the training recipe) with their data, trained together in one batched pass
+/// ([`crate::train::many::train_many`]) and evaluated one by one, each into its own `opts.out`; the
+/// result of each, or `None` when they cannot train together after all (their training sets differ
+/// in size: nothing was trained, the caller runs them one by one). An error for the whole group (a
+/// stop signal, an output that cannot be written) is the outer one; a run that diverges fails alone.
+pub fn run_together(members: &[(&Config, RunOptions, &Data)]) -> Result<Option<Vec<Result<RunMetrics>>>> {
+    let mut files: Vec<Option<Files>> = members
+        .iter()
+        .map(|(_, opts, _)| {
+            opts.out.as_ref().map(|o| Files {
+                out: o.clone(),
+                figures: opts.figures,
+                hash: String::new(),
+                label: opts
+                    .label
+                    .clone()
+                    .unwrap_or_else(|| o.file_name().map_or("run".into(), |n| n.to_string_lossy().into_owned())),
+            })
+        })
+        .collect();
+    let mut lists: Vec<Vec<&mut dyn Observer>> =
+        files.iter_mut().map(|f| f.as_mut().map(|f| f as &mut dyn Observer).into_iter().collect()).collect();
+    let mut setups = Vec::with_capacity(members.len());
+    for ((cfg, opts, data), obs) in members.iter().zip(lists.iter_mut()) {
+        setups.push(setup(cfg, opts, data, obs)?);
+    }
+    let n0 = setups[0].prep.train.len();
+    if setups.iter().any(|s| s.prep.train.len() != n0 || s.prep.val.len() != setups[0].prep.val.len()) {
+        return Ok(None);
+    }
+    crate::interrupt::check(|| "after sampling and labelling, before training (nothing to resume from)".into())?;
+    let mut bridges: Vec<Bridge> = lists.iter_mut().zip(&setups).map(|(obs, s)| Bridge::new(obs, s, None)).collect();
+    let many: Vec<crate::train::many::Member> = setups
+        .iter()
+        .zip(members)
+        .map(|(s, (cfg, _, _))| crate::train::many::Member {
+            init: &s.init,
+            train: &s.prep.train,
+            val: &s.prep.val,
+            seed: cfg.seed,
+        })
+        .collect();
+    let t_train = Instant::now();
+    let trained = {
+        let mut obs: Vec<&mut dyn TrainObserver> = bridges.iter_mut().map(|b| b as &mut dyn TrainObserver).collect();
+        crate::train::many::train_many(&many, &setups[0].train_cfg, &setups[0].device, &mut obs)?
+    };
+    let train_secs = t_train.elapsed().as_secs_f64();
+    let mut out = Vec::with_capacity(members.len());
+    for ((((cfg, opts, data), s), t), bridge) in members.iter().zip(&setups).zip(trained).zip(bridges) {
+        out.push(match t {
+            Ok(t) => finish(cfg, opts, data, s, t, bridge, train_secs, members.len()),
+            Err(e) => Err(e),
+        });
+        crate::interrupt::check(|| EVAL_STOPPED.into())?;
+    }
+    Ok(Some(out))
+}
+
+/// The stages after training: the best checkpoint to the observers, the evaluation, the metrics
+/// (`together`: the networks trained in the same pass, this one included).
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    cfg: &Config,
+    opts: &RunOptions,
+    data: &Data,
+    s: &Setup,
+    trained: Trained,
+    bridge: Bridge,
+    train_secs: f64,
+    together: usize,
+) -> Result<RunMetrics> {
+    let (prep, device) = (&s.prep, &s.device);
     let Bridge { observers, best: mut ck, curve, .. } = bridge;
     ck.weights = trained.best.clone();
     ck.epoch = trained.best_epoch;
@@ -257,7 +384,7 @@ pub fn run_observed(
     };
     let reference = cfg.system.has_reference();
     let (eval, traces) = if reference {
-        evaluate(&ck, &cfg.eval_eps(), &device, opts.eval_precision, opts.jacobian).map_err(stopped)?
+        evaluate(&ck, &cfg.eval_eps(), device, opts.eval_precision, opts.jacobian).map_err(stopped)?
     } else {
         (Evaluation::default(), Traces::default())
     };
@@ -270,7 +397,7 @@ pub fn run_observed(
         .or_else(|| (!reference).then(|| cfg.sampler.data_file().map(|(p, _)| (p, true))).flatten());
     let data_eval = match data_file {
         Some((path, in_sample)) => Some(
-            evaluate_data(&ck, std::path::Path::new(&path), in_sample, &device, opts.eval_precision, opts.jacobian)
+            evaluate_data(&ck, std::path::Path::new(&path), in_sample, device, opts.eval_precision, opts.jacobian)
                 .map_err(stopped)?,
         ),
         None => None,
@@ -293,6 +420,7 @@ pub fn run_observed(
         best_epoch: trained.best_epoch,
         epochs: trained.curve.len(),
         train_samples_per_sec: trained.samples_per_sec,
+        trained_together: together,
         seconds: Timings {
             sample: data.sample_secs,
             label: data.label_secs,

@@ -229,12 +229,37 @@ pub fn train_runs(results: &Results) -> Vec<(String, Config, RunMetrics)> {
 }
 
 /// Runs the jobs at `indices` (in that order) in this process, with one progress bar; returns their
-/// outcomes in the same order.
+/// outcomes in the same order. With `opts.together > 1`, unfinished training jobs of one shape
+/// ([`crate::engine::pipeline::shape_key`]) train together first, up to that many at a time.
 pub fn run_indices(jobs: &[Job], indices: &[usize], out: &Path, opts: &RunOptions) -> Result<Vec<Outcome>> {
     let bar = crate::engine::pipeline::bar(opts.progress, indices.len() as u64, "jobs");
+    let mut done: std::collections::HashMap<usize, Outcome> = std::collections::HashMap::new();
+    for group in together_groups(jobs, indices, out, opts)? {
+        let refs: Vec<&Job> = group.iter().map(|&i| &jobs[i]).collect();
+        bar.set_message(format!("{} jobs together ({} …)", refs.len(), refs[0].id));
+        if let Some(results) = super::job::run_together(&refs, out, opts)? {
+            let mut first_err = None;
+            for (&i, r) in group.iter().zip(results) {
+                match r {
+                    Ok(o) => {
+                        done.insert(i, o);
+                        bar.inc(1);
+                    }
+                    Err(e) => first_err = first_err.or(Some(e)),
+                }
+            }
+            if let Some(e) = first_err {
+                return Err(e);
+            }
+        }
+    }
     let mut cache = std::collections::HashMap::new();
     let mut all = Vec::with_capacity(indices.len());
     for &i in indices {
+        if let Some(o) = done.remove(&i) {
+            all.push(o);
+            continue;
+        }
         let j = &jobs[i];
         bar.set_message(j.id.clone());
         all.push(j.run(out, opts, &mut cache)?);
@@ -242,4 +267,33 @@ pub fn run_indices(jobs: &[Job], indices: &[usize], out: &Path, opts: &RunOption
     }
     bar.finish_and_clear();
     Ok(all)
+}
+
+/// The groups (two jobs or more, at most `opts.together`, in `indices`' order) of unfinished training
+/// jobs at `indices` that can train together: one shape, and no saved state to resume (a job that
+/// has one continues alone).
+fn together_groups(jobs: &[Job], indices: &[usize], out: &Path, opts: &RunOptions) -> Result<Vec<Vec<usize>>> {
+    if opts.together < 2 {
+        return Ok(Vec::new());
+    }
+    let mut by_shape: Vec<(String, Vec<usize>)> = Vec::new();
+    for &i in indices {
+        let j = &jobs[i];
+        if j.task != Task::Train || !crate::engine::pipeline::trains_together(&j.config) || j.finished(out)?.is_some() {
+            continue;
+        }
+        if crate::engine::rundir::RunDir::work_of(&j.dir(out)).join(crate::engine::rundir::RESUME).exists() {
+            continue;
+        }
+        let key = crate::engine::pipeline::shape_key(&j.config);
+        match by_shape.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push(i),
+            None => by_shape.push((key, vec![i])),
+        }
+    }
+    Ok(by_shape
+        .into_iter()
+        .flat_map(|(_, v)| v.chunks(opts.together).map(<[usize]>::to_vec).collect::<Vec<_>>())
+        .filter(|g| g.len() > 1)
+        .collect())
 }

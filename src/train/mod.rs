@@ -14,6 +14,7 @@
 pub mod config;
 pub mod dataset;
 mod lbfgs;
+pub mod many;
 pub mod state;
 pub mod weights;
 

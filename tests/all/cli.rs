@@ -473,6 +473,23 @@ fn diagnose_writes_statistics_for_base_and_cloud() {
 
 /// Runs `stiffx bench --only <part> --reps 1 --batch 256` and returns the JSON rows it writes, with
 /// their `what` names.
+/// `stiffx bench --only models`: one network alone, then each `--models` M trained together, every
+/// rate positive; `--models 0` is refused naming the flag.
+#[test]
+fn bench_models_measures_networks_trained_together() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("bench.json");
+    let args = ["bench", "--only", "models", "--models", "1,3", "--batch", "256", "--shards", "1", "--reps", "1"];
+    let (code, _, err) = stiffx(&[&args[..], &["--out", out.to_str().unwrap()]].concat());
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let what: Vec<&str> = rows.iter().map(|r| r["what"].as_str().unwrap()).collect();
+    let name = |m: usize, how: &str| format!("models {m} x 4x128 batch 256, 1 shard(s), {how} (flex)");
+    assert_eq!(what, [name(1, "alone"), name(1, "together"), name(3, "together")]);
+    assert!(rows.iter().all(|r| r["median"].as_f64().unwrap() > 0.0), "{rows:?}");
+    assert_bad_input(&["bench", "--only", "models", "--models", "0"], &["--models", "positive integers"]);
+}
+
 fn bench_rows(part: &str) -> (Vec<serde_json::Value>, Vec<String>) {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("bench.json");

@@ -49,3 +49,54 @@ fn tiny_sweep_writes_tables_resumes_and_is_snapshotted() {
         .collect();
     insta::assert_json_snapshot!("tiny_sweep", view);
 }
+
+/// `--together`: the tiny sweep's four runs (two transforms × two seeds, one network shape) train in
+/// one batched pass, each with its own data, initialisation and batch order, and follow the path
+/// each takes alone: every epoch's training and validation loss within 1e-4 relative of the
+/// one-by-one sweep (f32 rounding of batched products), the same best epoch, and the same
+/// directories. A second call reads the finished jobs back.
+#[test]
+fn jobs_of_one_shape_train_together_as_they_train_alone() {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny_sweep.toml");
+    let (alone, together) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    sweep(&file, &RunOptions::default(), Some(alone.path())).unwrap();
+    let opts = RunOptions { together: 4, ..RunOptions::default() };
+    let rows = sweep(&file, &opts, Some(together.path())).unwrap();
+    assert_eq!(rows.len(), 4);
+    let curve = |dir: &std::path::Path| -> Vec<(f64, f64)> {
+        let text = std::fs::read_to_string(dir.join("loss_curve.csv")).unwrap();
+        text.lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[1].parse().unwrap(), f[2].parse().unwrap())
+            })
+            .collect()
+    };
+    let metrics = |dir: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap()
+    };
+    for id in ["tiny-s1", "tiny-s2", "tiny_identity-s1", "tiny_identity-s2"] {
+        let (a, t) = (alone.path().join(id), together.path().join(id));
+        let (ca, ct) = (curve(&a), curve(&t));
+        assert_eq!(ca.len(), 30, "{id}");
+        assert_eq!(ca.len(), ct.len(), "{id}");
+        for (e, (x, y)) in ca.iter().zip(&ct).enumerate() {
+            for (p, q) in [(x.0, y.0), (x.1, y.1)] {
+                assert!((p - q).abs() <= 1e-4 * p.abs(), "{id} epoch {}: alone {p}, together {q}", e + 1);
+            }
+        }
+        let (ma, mt) = (metrics(&a), metrics(&t));
+        assert_eq!(ma["best_epoch"], mt["best_epoch"], "{id}");
+        assert_eq!(mt["trained_together"], 4, "{id}: {mt}");
+        assert!(ma.get("trained_together").is_none(), "{id}: one by one says nothing");
+        for f in ["checkpoint.json", "per_eps.csv", "config.toml"] {
+            assert!(t.join(f).is_file(), "{id}/{f}");
+        }
+    }
+    // Finished jobs are read back, not trained again.
+    let stamp = std::fs::metadata(together.path().join("tiny-s1/checkpoint.json")).unwrap().modified().unwrap();
+    assert_eq!(sweep(&file, &opts, Some(together.path())).unwrap(), rows);
+    let again = std::fs::metadata(together.path().join("tiny-s1/checkpoint.json")).unwrap().modified().unwrap();
+    assert_eq!(again, stamp);
+}

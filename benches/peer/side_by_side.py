@@ -1,0 +1,131 @@
+"""stiffx against its PyTorch peer in one run, repetitions interleaved, ratios printed (issue 25).
+
+Each repetition measures every variant once on each side, one after the other: `stiffx bench --reps 1`
+(a process: its data, a warm-up epoch, one measured epoch) and the peer's same work in this process
+(`torch_peer.py`, warm). The machines are shared and noisy, so the figures are medians of alternating
+measurements, never two separate sessions. A ratio above 1 means stiffx is faster.
+
+    python benches/peer/side_by_side.py --stiffx target/release/stiffx --reps 5 --out results/bench/peer.json
+    python benches/peer/side_by_side.py --stiffx target/release/stiffx --parts models --models 1,3,12,48 --batch 1024
+
+Needs `torch` (`pip install torch`); `--backend` passes through to `stiffx bench` (flex, the default; tch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch  # noqa: E402
+
+import torch_peer  # noqa: E402
+
+
+def stiffx_once(exe: str, args: list[str]) -> list[dict]:
+    """The rows of one `stiffx bench --reps 1` with `args`."""
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "bench.json"
+        subprocess.run([exe, "bench", "--reps", "1", "--out", str(out), *args], check=True, stdout=subprocess.DEVNULL)
+        data = json.loads(out.read_text())
+    return data["rows"] if isinstance(data, dict) else data
+
+
+def variants(a) -> list[dict]:
+    """What is measured: for each, the stiffx arguments, the row it reads, and the peer's callable."""
+    v = []
+    shards = str(a.shards)
+    for part in a.parts:
+        if part == "train":
+            for b in a.batch:
+                v.append(
+                    dict(
+                        name=f"train 4x128 batch {b}",
+                        unit="samples/s",
+                        args=["--only", "train", "--batch", str(b), "--shards", shards, "--backend", a.backend],
+                        row=f"train 4x128 batch {b}, {shards} shard(s) ({a.backend})",
+                        peer=("train", b, 1),
+                    )
+                )
+        elif part == "models":
+            for b in a.batch:
+                for m in a.models:
+                    v.append(
+                        dict(
+                            name=f"{m} models 4x128 batch {b} (aggregate)",
+                            unit="samples/s",
+                            args=["--only", "models", "--batch", str(b), "--shards", shards, "--models", str(m),
+                                  "--backend", a.backend],
+                            row=f"models {m} x 4x128 batch {b}, {shards} shard(s), together ({a.backend})",
+                            peer=("models", b, m),
+                        )
+                    )
+        elif part == "jacobian":
+            v.append(
+                dict(
+                    name=f"jacobian+eig {a.points} points f32 (stiffx forward, PyTorch vmap(jacrev))",
+                    unit="ms",
+                    args=["--only", "jacobian", "--points", str(a.points), "--backend", a.backend],
+                    row=f"jacobian+eig {a.points} points Forward F32 ({a.backend})",
+                    peer=("jacobian-reverse", 0, 1),
+                )
+            )
+    return v
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--stiffx", default="target/release/stiffx", help="the stiffx binary (a release build)")
+    ap.add_argument("--backend", default="flex")
+    ap.add_argument("--parts", default="train,jacobian", type=lambda s: s.split(","))
+    ap.add_argument("--batch", default="8192,1024", type=lambda s: [int(x) for x in s.split(",")])
+    ap.add_argument("--models", default="1,3,12,48", type=lambda s: [int(x) for x in s.split(",")])
+    ap.add_argument("--shards", type=int, default=2, help="stiffx's data-parallel shards (2: flex's default)")
+    ap.add_argument("--points", type=int, default=10_000)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="PyTorch's threads (default: every core)")
+    ap.add_argument("--out", type=Path)
+    a = ap.parse_args()
+    for p in a.parts:
+        if p not in ("train", "models", "jacobian"):
+            sys.exit(f"error: --parts: unknown part {p!r} (allowed: train, models, jacobian)")
+    if not Path(a.stiffx).exists():
+        sys.exit(f"error: --stiffx: {a.stiffx} does not exist (build it: cargo build --release)")
+    torch.set_num_threads(a.threads)
+    vs = variants(a)
+    peers = [torch_peer.make(*v["peer"], a.points) for v in vs]
+    for v in vs:
+        stiffx_once(a.stiffx, v["args"])  # warm-up (page cache, first-touch)
+    samples = {v["name"]: {"stiffx": [], "pytorch": []} for v in vs}
+    for r in range(a.reps):
+        for v, peer in zip(vs, peers):
+            rows = {row["what"]: row for row in stiffx_once(a.stiffx, v["args"])}
+            if v["row"] not in rows:
+                sys.exit(f"error: stiffx bench printed no row {v['row']!r} (rows: {sorted(rows)})")
+            samples[v["name"]]["stiffx"].append(rows[v["row"]]["median"])
+            samples[v["name"]]["pytorch"].append(peer())
+        print(f"repetition {r + 1}/{a.reps} done", file=sys.stderr)
+    result = []
+    print(f"| work | PyTorch {torch.__version__} ({a.threads} threads) | stiffx ({a.backend}) | ratio |")
+    print("|---|---|---|---|")
+    for v in vs:
+        s = samples[v["name"]]
+        st, pt = statistics.median(s["stiffx"]), statistics.median(s["pytorch"])
+        ratio = st / pt if v["unit"] == "samples/s" else pt / st
+        fmt = (lambda x: f"{x / 1e3:.1f}k") if v["unit"] == "samples/s" else (lambda x: f"{x:.1f} ms")
+        print(f"| {v['name']} | {fmt(pt)} | {fmt(st)} | **{ratio:.2f}×** |")
+        result.append(dict(what=v["name"], unit=v["unit"], stiffx=s["stiffx"], pytorch=s["pytorch"], ratio=ratio))
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        meta = dict(torch=torch.__version__, threads=a.threads, backend=a.backend, reps=a.reps, cores=os.cpu_count())
+        a.out.write_text(json.dumps(dict(meta=meta, rows=result), indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
