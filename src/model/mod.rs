@@ -25,12 +25,14 @@
 //! One file per part, every item re-exported here (`crate::model::X`): [`normalizer`] (the input
 //! standardisation and state input maps), [`weights`] (the host form [`Weights`], its layers and
 //! activation, and the reactions of a mass-action network), [`store`] (the weights as a safetensors
-//! file) and [`mlp`] (the burn module [`Mlp`] and
-//! the host ↔ tensor helpers).
+//! file), [`mlp`] (the burn module [`Mlp`] and
+//! the host ↔ tensor helpers) and `silu` (SiLU fused into one pass on the flex backend).
 
 pub mod config;
 pub mod mlp;
 pub mod normalizer;
+#[cfg(feature = "flex")]
+pub mod silu;
 pub mod store;
 pub mod weights;
 

@@ -2,6 +2,7 @@
 //! [`Activation`]), its initialisation, and the reactions of a mass-action network ([`Reaction`]).
 
 use burn::tensor::Tensor;
+#[cfg(not(feature = "flex"))]
 use burn::tensor::activation::silu;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -84,6 +85,10 @@ impl Activation {
     /// `σ(z)` on a tensor.
     pub fn apply(self, z: Tensor<2>) -> Tensor<2> {
         match self {
+            // One pass forward and one backward on flex (`model::silu`), burn's `silu` elsewhere.
+            #[cfg(feature = "flex")]
+            Activation::Silu => super::silu::silu(z),
+            #[cfg(not(feature = "flex"))]
             Activation::Silu => silu(z),
             Activation::Exp => z.exp(),
         }
@@ -92,6 +97,11 @@ impl Activation {
     /// `(σ(z), σ'(z))` on a tensor.
     pub fn with_derivative(self, z: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         match self {
+            // Two passes on flex (`model::silu`): the fused SiLU and its derivative.
+            #[cfg(feature = "flex")]
+            Activation::Silu if super::silu::on_flex(&z.device()) => {
+                (super::silu::silu(z.clone()), super::silu::silu_derivative(z))
+            }
             Activation::Silu => {
                 // σ' = s (1 + z − z s) with s = sigmoid(z): five elementwise passes, the last two in
                 // place (their inputs are no longer shared).
