@@ -191,9 +191,8 @@ impl Job {
 /// Runs the training jobs `group` (none finished, none with a state to resume, all of one shape:
 /// [`crate::engine::pipeline::trains_together`]) together into `out`
 /// ([`crate::engine::pipeline::run_together`]), each in its own directory, all or nothing per job.
-/// `None` when they cannot train together after all (then nothing is left behind: run them one by
-/// one). A job that diverges fails alone: its error is in its place.
-pub fn run_together(group: &[&Job], out: &Path, opts: &RunOptions) -> Result<Option<Vec<Result<Outcome>>>> {
+/// A job that diverges fails alone: its error is in its place.
+pub fn run_together(group: &[&Job], out: &Path, opts: &RunOptions) -> Result<Vec<Result<Outcome>>> {
     let mut dirs = Vec::with_capacity(group.len());
     for j in group {
         let dir = j.dir(out);
@@ -217,13 +216,7 @@ pub fn run_together(group: &[&Job], out: &Path, opts: &RunOptions) -> Result<Opt
         })
         .collect();
     let results = match crate::engine::pipeline::run_together(&members) {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            for (rd, _) in dirs {
-                rd.abandon();
-            }
-            return Ok(None);
-        }
+        Ok(r) => r,
         Err(e @ Error::Interrupted { .. }) => {
             return Err(e.with_resume("the jobs trained together start over when the same command runs again"));
         }
@@ -247,7 +240,7 @@ pub fn run_together(group: &[&Job], out: &Path, opts: &RunOptions) -> Result<Opt
             }
         });
     }
-    Ok(Some(outcomes))
+    Ok(outcomes)
 }
 
 /// Evaluates the checkpoint at `path` with `config` (its own, with a spec's overrides) at `eps` into

@@ -296,10 +296,10 @@ pub fn shape_key(cfg: &Config) -> String {
 /// Several runs of one shape (configs that differ in their seed, or in anything but the network and
 /// the training recipe) with their data, trained together in one batched pass
 /// ([`crate::train::many::train_many`]) and evaluated one by one, each into its own `opts.out`; the
-/// result of each, or `None` when they cannot train together after all (their training sets differ
-/// in size: nothing was trained, the caller runs them one by one). An error for the whole group (a
+/// result of each. Runs train together when their training and validation sets also have the same
+/// sizes (one pass per size; a run alone in its size trains alone). An error for the whole group (a
 /// stop signal, an output that cannot be written) is the outer one; a run that diverges fails alone.
-pub fn run_together(members: &[(&Config, RunOptions, &Data)]) -> Result<Option<Vec<Result<RunMetrics>>>> {
+pub fn run_together(members: &[(&Config, RunOptions, &Data)]) -> Result<Vec<Result<RunMetrics>>> {
     let mut files: Vec<Option<Files>> = members
         .iter()
         .map(|(_, opts, _)| {
@@ -320,37 +320,70 @@ pub fn run_together(members: &[(&Config, RunOptions, &Data)]) -> Result<Option<V
     for ((cfg, opts, data), obs) in members.iter().zip(lists.iter_mut()) {
         setups.push(setup(cfg, opts, data, obs)?);
     }
-    let n0 = setups[0].prep.train.len();
-    if setups.iter().any(|s| s.prep.train.len() != n0 || s.prep.val.len() != setups[0].prep.val.len()) {
-        return Ok(None);
-    }
     crate::interrupt::check(|| "after sampling and labelling, before training (nothing to resume from)".into())?;
     let mut bridges: Vec<Bridge> = lists.iter_mut().zip(&setups).map(|(obs, s)| Bridge::new(obs, s, None)).collect();
-    let many: Vec<crate::train::many::Member> = setups
-        .iter()
-        .zip(members)
-        .map(|(s, (cfg, _, _))| crate::train::many::Member {
-            init: &s.init,
-            train: &s.prep.train,
-            val: &s.prep.val,
-            seed: cfg.seed,
-        })
-        .collect();
-    let t_train = Instant::now();
-    let trained = {
-        let mut obs: Vec<&mut dyn TrainObserver> = bridges.iter_mut().map(|b| b as &mut dyn TrainObserver).collect();
-        crate::train::many::train_many(&many, &setups[0].train_cfg, &setups[0].device, &mut obs)?
-    };
-    let train_secs = t_train.elapsed().as_secs_f64();
+    // Networks whose training and validation sets have the same sizes share batches: one pass per
+    // size, and a run alone in its size trains alone.
+    let mut parts: Vec<((usize, usize), Vec<usize>)> = Vec::new();
+    for (i, s) in setups.iter().enumerate() {
+        let key = (s.prep.train.len(), s.prep.val.len());
+        match parts.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push(i),
+            None => parts.push((key, vec![i])),
+        }
+    }
+    let mut trained: Vec<Option<(Result<Trained>, f64, usize)>> = (0..members.len()).map(|_| None).collect();
+    for (_, part) in &parts {
+        let t0 = Instant::now();
+        let mut chosen: Vec<&mut Bridge> =
+            bridges.iter_mut().enumerate().filter(|(i, _)| part.contains(i)).map(|(_, b)| b).collect();
+        let results = if let [only] = part[..] {
+            let s = &setups[only];
+            let b: &mut Bridge = chosen.pop().expect("one bridge");
+            vec![train_from(
+                &s.init,
+                &s.prep.train,
+                &s.prep.val,
+                &s.train_cfg,
+                members[only].0.seed,
+                &s.device,
+                b,
+                None,
+            )]
+        } else {
+            let many: Vec<crate::train::many::Member> = part
+                .iter()
+                .map(|&i| crate::train::many::Member {
+                    init: &setups[i].init,
+                    train: &setups[i].prep.train,
+                    val: &setups[i].prep.val,
+                    seed: members[i].0.seed,
+                })
+                .collect();
+            let mut obs: Vec<&mut dyn TrainObserver> =
+                chosen.into_iter().map(|b| b as &mut dyn TrainObserver).collect();
+            let s = &setups[part[0]];
+            crate::train::many::train_many(&many, &s.train_cfg, &s.device, &mut obs)?
+        };
+        let secs = t0.elapsed().as_secs_f64();
+        for (&i, r) in part.iter().zip(results) {
+            // A stop signal during a lone run's training stops the group.
+            if let Err(e @ Error::Interrupted { .. }) = r {
+                return Err(e);
+            }
+            trained[i] = Some((r, secs, part.len()));
+        }
+    }
     let mut out = Vec::with_capacity(members.len());
     for ((((cfg, opts, data), s), t), bridge) in members.iter().zip(&setups).zip(trained).zip(bridges) {
+        let (t, secs, together) = t.expect("every member trained");
         out.push(match t {
-            Ok(t) => finish(cfg, opts, data, s, t, bridge, train_secs, members.len()),
+            Ok(t) => finish(cfg, opts, data, s, t, bridge, secs, together),
             Err(e) => Err(e),
         });
         crate::interrupt::check(|| EVAL_STOPPED.into())?;
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
 /// The stages after training: the best checkpoint to the observers, the evaluation, the metrics

@@ -237,20 +237,18 @@ pub fn run_indices(jobs: &[Job], indices: &[usize], out: &Path, opts: &RunOption
     for group in together_groups(jobs, indices, out, opts)? {
         let refs: Vec<&Job> = group.iter().map(|&i| &jobs[i]).collect();
         bar.set_message(format!("{} jobs together ({} …)", refs.len(), refs[0].id));
-        if let Some(results) = super::job::run_together(&refs, out, opts)? {
-            let mut first_err = None;
-            for (&i, r) in group.iter().zip(results) {
-                match r {
-                    Ok(o) => {
-                        done.insert(i, o);
-                        bar.inc(1);
-                    }
-                    Err(e) => first_err = first_err.or(Some(e)),
+        let mut first_err = None;
+        for (&i, r) in group.iter().zip(super::job::run_together(&refs, out, opts)?) {
+            match r {
+                Ok(o) => {
+                    done.insert(i, o);
+                    bar.inc(1);
                 }
+                Err(e) => first_err = first_err.or(Some(e)),
             }
-            if let Some(e) = first_err {
-                return Err(e);
-            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
         }
     }
     let mut cache = std::collections::HashMap::new();

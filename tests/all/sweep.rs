@@ -100,3 +100,33 @@ fn jobs_of_one_shape_train_together_as_they_train_alone() {
     let again = std::fs::metadata(together.path().join("tiny-s1/checkpoint.json")).unwrap().modified().unwrap();
     assert_eq!(again, stamp);
 }
+
+/// `--together` over jobs of one network shape whose datasets differ in size: each size trains in its
+/// own pass (here two of two runs each), and the results are the one-by-one results' (best epoch).
+#[test]
+fn jobs_whose_data_differ_in_size_train_in_one_pass_per_size() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = std::fs::read_to_string(root.join("tiny.toml")).unwrap();
+    std::fs::write(dir.path().join("a.toml"), &tiny).unwrap();
+    std::fs::write(dir.path().join("b.toml"), tiny.replace("per_eps = 2", "per_eps = 3")).unwrap();
+    let file = dir.path().join("sweep.toml");
+    std::fs::write(&file, "out = \"x\"\nseeds = [1, 2]\nconfigs = [\"a.toml\", \"b.toml\"]\nepochs = 5\n").unwrap();
+    let (alone, together) = (dir.path().join("alone"), dir.path().join("together"));
+    sweep(&file, &RunOptions::default(), Some(&alone)).unwrap();
+    sweep(&file, &RunOptions { together: 8, ..RunOptions::default() }, Some(&together)).unwrap();
+    let metrics = |d: std::path::PathBuf| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join("metrics.json")).unwrap()).unwrap()
+    };
+    let mut sizes = Vec::new();
+    for id in ["a-s1", "a-s2", "b-s1", "b-s2"] {
+        let (a, t) = (metrics(alone.join(id)), metrics(together.join(id)));
+        assert_eq!(t["trained_together"], 2, "{id}: {t}");
+        assert_eq!(a["best_epoch"], t["best_epoch"], "{id}");
+        assert_eq!(a["n_train"], t["n_train"], "{id}");
+        let (va, vt) = (a["best_val_loss"].as_f64().unwrap(), t["best_val_loss"].as_f64().unwrap());
+        assert!((va - vt).abs() <= 1e-4 * va, "{id}: {va} vs {vt}");
+        sizes.push(t["n_train"].as_u64().unwrap());
+    }
+    assert!(sizes[0] == sizes[1] && sizes[2] == sizes[3] && sizes[0] != sizes[2], "{sizes:?}");
+}
