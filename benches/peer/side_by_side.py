@@ -7,6 +7,7 @@ measurements, never two separate sessions. A ratio above 1 means stiffx is faste
 
     python benches/peer/side_by_side.py --stiffx target/release/stiffx --reps 5 --out results/bench/peer.json
     python benches/peer/side_by_side.py --stiffx target/release/stiffx --parts models --models 1,3,12,48 --batch 1024
+    python benches/peer/side_by_side.py --stiffx target/release/stiffx --parts main-job --main-epochs 20 --reps 3
 
 Needs `torch` (`pip install torch`); `--backend` passes through to `stiffx bench` (flex, the default; tch).
 """
@@ -79,6 +80,37 @@ def variants(a) -> list[dict]:
     return v
 
 
+def main_job(a) -> None:
+    """The main job's training (`configs/asinh_cloud.toml` at `--main-epochs`) against the same recipe in
+    PyTorch at the same size: `stiffx run` (its `metrics.json` `seconds.train`: training with the
+    validation after every epoch and the best checkpoint written) and the peer's `Recipe`, alternated
+    `--reps` times. Data generation and evaluation are not in either figure."""
+    import tomllib
+
+    st, pt = [], []
+    for r in range(a.reps):
+        with tempfile.TemporaryDirectory() as d:
+            out = Path(d) / "run"
+            cmd = [a.stiffx, "run", "--config", a.main_config, "--epochs", str(a.main_epochs), "--out", str(out),
+                   "--quiet", "--no-figures", "--backend", a.backend]
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            m = json.loads((out / "metrics.json").read_text())
+            train = tomllib.loads((out / "config.toml").read_text())["train"]
+        st.append(m["seconds"]["train"])
+        recipe = torch_peer.Recipe(m["n_train"], m["n_val"], a.main_epochs, train["batch"], train["lr"],
+                                   train.get("lr_final", 1e-5))
+        pt.append(recipe.run())
+        print(f"repetition {r + 1}/{a.reps}: stiffx {st[-1]:.1f} s, PyTorch {pt[-1]:.1f} s", file=sys.stderr)
+    s, p = statistics.median(st), statistics.median(pt)
+    print(f"| main job training ({a.main_config}, {a.main_epochs} epochs, {m['n_train']} rows, batch "
+          f"{train['batch']}) | {p:.1f} s | {s:.1f} s | **{p / s:.2f}×** |")
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        meta = dict(torch=torch.__version__, threads=a.threads, backend=a.backend, reps=a.reps, cores=os.cpu_count(),
+                    config=a.main_config, epochs=a.main_epochs, n_train=m["n_train"], n_val=m["n_val"])
+        a.out.write_text(json.dumps(dict(meta=meta, stiffx_seconds=st, pytorch_seconds=pt, ratio=p / s), indent=1) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--stiffx", default="target/release/stiffx", help="the stiffx binary (a release build)")
@@ -90,14 +122,20 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=10_000)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="PyTorch's threads (default: every core)")
+    ap.add_argument("--main-config", default="configs/asinh_cloud.toml", help="the main-job part's config")
+    ap.add_argument("--main-epochs", type=int, default=20, help="the main-job part's epochs")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     for p in a.parts:
-        if p not in ("train", "models", "jacobian"):
-            sys.exit(f"error: --parts: unknown part {p!r} (allowed: train, models, jacobian)")
+        if p not in ("train", "models", "jacobian", "main-job"):
+            sys.exit(f"error: --parts: unknown part {p!r} (allowed: train, models, jacobian, main-job)")
     if not Path(a.stiffx).exists():
         sys.exit(f"error: --stiffx: {a.stiffx} does not exist (build it: cargo build --release)")
     torch.set_num_threads(a.threads)
+    if "main-job" in a.parts:
+        if len(a.parts) > 1:
+            sys.exit("error: --parts: main-job runs alone (it takes minutes)")
+        return main_job(a)
     vs = variants(a)
     peers = [torch_peer.make(*v["peer"], a.points) for v in vs]
     for v in vs:

@@ -11,7 +11,9 @@ Same as `stiffx bench` (src/commands/bench.rs):
   stacked parameters: what `torch.func.stack_module_state` gives by hand), each with its own batch;
   aggregate samples/s = M × 10 × batch / seconds;
 - Jacobian + eigenvalues at N points: `torch.func.vmap(jacrev)` (reverse, the PyTorch idiom) and
-  `vmap(jacfwd)`, then `torch.linalg.eigvals` of the 2 × 2 state block, f32.
+  `vmap(jacfwd)`, then `torch.linalg.eigvals` of the 2 × 2 state block, f32;
+- a run's training recipe at its size (`Recipe`): its epochs, batch, cosine learning rate, validation
+  after every epoch and best weights kept, on as many rows as the run trained on.
 
 Used by `benches/peer/side_by_side.py`, which interleaves it with `stiffx bench` and prints ratios; it
 can run alone:
@@ -107,6 +109,47 @@ class StackedTrainer:
             loss.backward()
             self.opt.step()
         return self.models * 10 * self.batch / (time.perf_counter() - t0)
+
+
+class Recipe:
+    """A run's training recipe at its size (the `main-job` part): `n_train` training and `n_val`
+    validation rows (synthetic: the speed does not depend on the values), `epochs` epochs of shuffled
+    batches with Adam and a cosine learning rate from `lr` to `lr_final` (`TrainConfig::learning_rate`),
+    the validation loss after every epoch and the best weights kept, as `stiffx run` trains."""
+
+    def __init__(self, n_train: int, n_val: int, epochs: int, batch: int, lr: float, lr_final: float):
+        g = torch.Generator().manual_seed(7)
+        self.x, self.y = torch.randn(n_train, D_IN, generator=g), torch.randn(n_train, D_OUT, generator=g)
+        self.xv, self.yv = torch.randn(n_val, D_IN, generator=g), torch.randn(n_val, D_OUT, generator=g)
+        self.epochs, self.batch, self.lr, self.lr_final = epochs, batch, lr, lr_final
+
+    def run(self) -> float:
+        """Seconds of training: from the initial network to the last epoch's validation."""
+        import copy
+        import math
+
+        torch.manual_seed(1)
+        t0 = time.perf_counter()
+        net = mlp()
+        opt = torch.optim.Adam(net.parameters(), lr=self.lr, eps=1e-8)
+        best, best_state = math.inf, None
+        for epoch in range(self.epochs):
+            p = epoch / max(self.epochs - 1, 1)
+            for group in opt.param_groups:
+                group["lr"] = self.lr_final + 0.5 * (self.lr - self.lr_final) * (1 + math.cos(math.pi * p))
+            perm = torch.randperm(self.x.shape[0])
+            for i in range(0, self.x.shape[0], self.batch):
+                idx = perm[i : i + self.batch]
+                loss = torch.nn.functional.mse_loss(net(self.x[idx]), self.y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            with torch.no_grad():
+                val = torch.nn.functional.mse_loss(net(self.xv), self.yv).item()
+            if val < best:
+                best, best_state = val, copy.deepcopy(net.state_dict())
+        assert best_state is not None
+        return time.perf_counter() - t0
 
 
 class Jacobian:
