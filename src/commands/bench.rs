@@ -22,6 +22,8 @@ use crate::plugins::transform::Identity;
 use crate::train::config::TrainConfig;
 use crate::train::{Dataset, Silent, Trained, train};
 
+mod models;
+
 /// One benchmark figure.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchRow {
@@ -74,72 +76,6 @@ fn interleaved_rates(
     }
     bar.finish_and_clear();
     Ok(s)
-}
-
-/// Many networks trained together ([`crate::train::many`]): for every `--batch`, `--shards` and
-/// `--models` M, one epoch (10 batches of each member's own data) of M stacked 4×128 networks,
-/// aggregate samples/s (M × 10 × batch over the epoch's seconds), and one network trained alone
-/// beside them (what M runs one by one reach together), repetitions interleaved. Measured only when
-/// asked for (`--only models`): at M = 48 and batch 8192 an epoch holds 4M rows.
-fn bench_models(ctx: &Bench) -> Result<Vec<BenchRow>> {
-    let Bench { args: a, backends, devices, init, reps } = *ctx;
-    let most = a.models.iter().copied().max().unwrap_or(1);
-    let mut rows = Vec::new();
-    for (b, device) in devices.iter().enumerate() {
-        for &batch in &a.batch {
-            let data: Vec<(Dataset, Dataset)> =
-                (0..most).map(|m| Dataset::synthetic(10 * batch, 3, 2, 7 + m as u64)).collect();
-            let inits: Vec<Weights> = (0..most).map(|m| Weights::init(3, 4, 128, 2, 1 + m as u64)).collect();
-            for &shards in &a.shards {
-                let cfg = TrainConfig { epochs: 1, batch: batch as i64, shards, ..Default::default() };
-                let once = |m: usize| -> Result<f64> {
-                    if m == 0 {
-                        return Ok(train(init, &data[0].0, &data[0].1, &cfg, 1, device, &mut Silent)?.samples_per_sec);
-                    }
-                    let members: Vec<crate::train::many::Member> = (0..m)
-                        .map(|i| crate::train::many::Member {
-                            init: &inits[i],
-                            train: &data[i].0,
-                            val: &data[i].1,
-                            seed: i as u64,
-                        })
-                        .collect();
-                    let mut silents: Vec<Silent> = (0..m).map(|_| Silent).collect();
-                    let mut obs: Vec<&mut dyn crate::train::TrainObserver> =
-                        silents.iter_mut().map(|s| s as &mut dyn crate::train::TrainObserver).collect();
-                    let trained = crate::train::many::train_many(&members, &cfg, device, &mut obs)?;
-                    let mut total = 0.0;
-                    for t in trained {
-                        total += t?.samples_per_sec;
-                    }
-                    Ok(total)
-                };
-                // 0: one network alone (the one-by-one rate); then each M together.
-                let ms: Vec<usize> = std::iter::once(0).chain(a.models.iter().copied()).collect();
-                let bar = crate::engine::pipeline::bar(true, (ms.len() * (reps + 1)) as u64, "models");
-                for &m in &ms {
-                    once(m)?;
-                    bar.inc(1);
-                }
-                let mut s = vec![Vec::new(); ms.len()];
-                for _ in 0..reps {
-                    for (i, &m) in ms.iter().enumerate() {
-                        s[i].push(once(m)?);
-                        bar.inc(1);
-                    }
-                }
-                bar.finish_and_clear();
-                for (m, s) in ms.into_iter().zip(s) {
-                    let what = match m {
-                        0 => format!("models 1 x 4x128 batch {batch}, {shards} shard(s), alone ({})", backends[b]),
-                        m => format!("models {m} x 4x128 batch {batch}, {shards} shard(s), together ({})", backends[b]),
-                    };
-                    rows.push(BenchRow::new(what, "samples/s", s));
-                }
-            }
-        }
-    }
-    Ok(rows)
 }
 
 /// What every part of `stiffx bench` measures on: the arguments, the backends and their devices, the
@@ -422,7 +358,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         rows.extend(bench_crnn(&ctx)?);
     }
     if a.only.iter().any(|p| matches!(p, crate::cli::BenchPart::Models)) {
-        rows.extend(bench_models(&ctx)?);
+        rows.extend(models::bench_models(&ctx)?);
     }
 
     // Jacobian + eigenvalues at `--points` points, every backend × precision × mode, reps interleaved.

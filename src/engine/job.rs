@@ -140,13 +140,7 @@ impl Job {
             return Ok(m);
         }
         let dir = self.dir(out);
-        if let Some(parent) = dir.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-            // What killed attempts of older versions left (`.<id>.partial-<pid>`).
-            let base = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            remove_partials(parent, &base)?;
-        }
-        let rd = RunDir::open(&dir)?;
+        let rd = open_dir(&dir)?;
         // An interrupted attempt of this very config continues from its saved state; anything else in
         // the working directory is stale.
         let resume = match rd.resumable() {
@@ -188,6 +182,17 @@ impl Job {
     }
 }
 
+/// The job directory `dir`'s working directory, opened (locked), after its parent is made and what
+/// killed attempts of older versions left there (`.<id>.partial-<pid>`) is removed.
+fn open_dir(dir: &Path) -> Result<RunDir> {
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        let base = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        remove_partials(parent, &base)?;
+    }
+    RunDir::open(dir)
+}
+
 /// Runs the training jobs `group` (none finished, none with a state to resume, all of one shape:
 /// [`crate::engine::pipeline::trains_together`]) together into `out`
 /// ([`crate::engine::pipeline::run_together`]), each in its own directory, all or nothing per job.
@@ -195,13 +200,7 @@ impl Job {
 pub fn run_together(group: &[&Job], out: &Path, opts: &RunOptions) -> Result<Vec<Result<Outcome>>> {
     let mut dirs = Vec::with_capacity(group.len());
     for j in group {
-        let dir = j.dir(out);
-        if let Some(parent) = dir.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-            let base = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            remove_partials(parent, &base)?;
-        }
-        let rd = RunDir::open(&dir)?;
+        let rd = open_dir(&j.dir(out))?;
         rd.clear()?;
         dirs.push((rd, j.hash()?));
     }

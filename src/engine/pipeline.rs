@@ -148,11 +148,10 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunMetrics> {
     run_with_data(cfg, opts, &data, None)
 }
 
-/// Runs training and evaluation on already generated data (sweeps share datasets between runs), with
-/// the observers `opts` asks for: [`Files`] into `opts.out`, [`Progress`] when `opts.progress`;
-/// training continues from `resume` when given (a state saved by an interrupted run of `cfg`).
-pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data, resume: Option<TrainState>) -> Result<RunMetrics> {
-    let mut files = opts.out.as_ref().map(|o| Files {
+/// The [`Files`] observer into `opts.out` (none without one), its figures labelled `opts.label` or
+/// the directory's name.
+fn files_for(opts: &RunOptions) -> Option<Files> {
+    opts.out.as_ref().map(|o| Files {
         out: o.clone(),
         figures: opts.figures,
         hash: String::new(),
@@ -160,7 +159,14 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data, resume: Optio
             .label
             .clone()
             .unwrap_or_else(|| o.file_name().map_or("run".into(), |n| n.to_string_lossy().into_owned())),
-    });
+    })
+}
+
+/// Runs training and evaluation on already generated data (sweeps share datasets between runs), with
+/// the observers `opts` asks for: [`Files`] into `opts.out`, [`Progress`] when `opts.progress`;
+/// training continues from `resume` when given (a state saved by an interrupted run of `cfg`).
+pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data, resume: Option<TrainState>) -> Result<RunMetrics> {
+    let mut files = files_for(opts);
     let mut progress = Progress::default();
     let mut observers: Vec<&mut dyn Observer> = Vec::new();
     if let Some(f) = files.as_mut() {
@@ -300,20 +306,7 @@ pub fn shape_key(cfg: &Config) -> String {
 /// sizes (one pass per size; a run alone in its size trains alone). An error for the whole group (a
 /// stop signal, an output that cannot be written) is the outer one; a run that diverges fails alone.
 pub fn run_together(members: &[(&Config, RunOptions, &Data)]) -> Result<Vec<Result<RunMetrics>>> {
-    let mut files: Vec<Option<Files>> = members
-        .iter()
-        .map(|(_, opts, _)| {
-            opts.out.as_ref().map(|o| Files {
-                out: o.clone(),
-                figures: opts.figures,
-                hash: String::new(),
-                label: opts
-                    .label
-                    .clone()
-                    .unwrap_or_else(|| o.file_name().map_or("run".into(), |n| n.to_string_lossy().into_owned())),
-            })
-        })
-        .collect();
+    let mut files: Vec<Option<Files>> = members.iter().map(|(_, opts, _)| files_for(opts)).collect();
     let mut lists: Vec<Vec<&mut dyn Observer>> =
         files.iter_mut().map(|f| f.as_mut().map(|f| f as &mut dyn Observer).into_iter().collect()).collect();
     let mut setups = Vec::with_capacity(members.len());

@@ -206,18 +206,7 @@ pub fn train_many(
     for (mb, o) in members.iter().zip(observers.iter_mut()) {
         let best_val = validation_loss(mb.init, mb.val, device, dtype)?;
         o.on_start(mb.init, best_val)?;
-        logs.push(Log {
-            best: mb.init.clone(),
-            best_val,
-            best_epoch: 0,
-            curve: Vec::new(),
-            start: Instant::now(),
-            seen: 0,
-            adam_secs: 0.0,
-            lbfgs_secs: 0.0,
-            save_secs: 0.0,
-            device: format!("{device:?}"),
-        });
+        logs.push(Log::new(mb.init, best_val, device));
     }
     // The same draws as `train`: a member's batches are those it would have alone.
     let mut rngs: Vec<StdRng> = members.iter().map(|mb| StdRng::seed_from_u64(mb.seed ^ 0xBA7C_0DE5)).collect();

@@ -52,6 +52,22 @@ struct Log {
 }
 
 impl Log {
+    /// The log of a run starting from `init` (epoch 0, validation loss `best_val`) on `device`.
+    fn new(init: &Weights, best_val: f64, device: &Device) -> Self {
+        Log {
+            best: init.clone(),
+            best_val,
+            best_epoch: 0,
+            curve: Vec::new(),
+            start: Instant::now(),
+            seen: 0,
+            adam_secs: 0.0,
+            lbfgs_secs: 0.0,
+            save_secs: 0.0,
+            device: format!("{device:?}"),
+        }
+    }
+
     /// Appends the next row of the curve (Adam epoch or L-BFGS round), keeps `weights` when their
     /// validation loss is the best so far, and tells the observer.
     fn push(
@@ -169,19 +185,7 @@ pub fn train_from(
             // Epoch 0 is the initial network: a run that diverges in its first epoch still keeps a checkpoint.
             let best_val = evaluate_loss(init, val, device, dtype)?;
             observer.on_start(init, best_val)?;
-            let log = Log {
-                best: init.clone(),
-                best_val,
-                best_epoch: 0,
-                curve: Vec::new(),
-                start: Instant::now(),
-                seen: 0,
-                adam_secs: 0.0,
-                lbfgs_secs: 0.0,
-                save_secs: 0.0,
-                device: format!("{device:?}"),
-            };
-            (Mlp::from_weights(init, &ad, dtype)?, log, 0)
+            (Mlp::from_weights(init, &ad, dtype)?, Log::new(init, best_val, device), 0)
         }
         Some(s) => {
             s.check(epochs, rounds)?;
