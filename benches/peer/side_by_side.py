@@ -9,7 +9,8 @@ measurements, never two separate sessions. A ratio above 1 means stiffx is faste
     python benches/peer/side_by_side.py --stiffx target/release/stiffx --parts models --models 1,3,12,48 --batch 1024
     python benches/peer/side_by_side.py --stiffx target/release/stiffx --parts main-job --main-epochs 20 --reps 3
 
-Needs `torch` (`pip install torch`); `--backend` passes through to `stiffx bench` (flex, the default; tch).
+Needs Python 3.11+ and `torch` (`pip install torch`); `--backend` passes through to `stiffx bench` (flex,
+the default; tch), by its canonical name (the rows are matched by it).
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
 import torch_peer  # noqa: E402
+
+
+def die(message: str) -> None:
+    """Bad input: the message on stderr, exit 2 (as stiffx does)."""
+    print(message, file=sys.stderr)
+    sys.exit(2)
 
 
 def stiffx_once(exe: str, args: list[str]) -> list[dict]:
@@ -98,7 +105,7 @@ def main_job(a) -> None:
             train = tomllib.loads((out / "config.toml").read_text())["train"]
         st.append(m["seconds"]["train"])
         recipe = torch_peer.Recipe(m["n_train"], m["n_val"], a.main_epochs, train["batch"], train["lr"],
-                                   train.get("lr_final", 1e-5))
+                                   train.get("lr_final", 1e-5), train.get("schedule", "constant") == "cosine")
         pt.append(recipe.run())
         print(f"repetition {r + 1}/{a.reps}: stiffx {st[-1]:.1f} s, PyTorch {pt[-1]:.1f} s", file=sys.stderr)
     s, p = statistics.median(st), statistics.median(pt)
@@ -126,15 +133,17 @@ def main() -> None:
     ap.add_argument("--main-epochs", type=int, default=20, help="the main-job part's epochs")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
+    if a.reps < 1:
+        die(f"error: --reps: {a.reps} (allowed: an integer >= 1)")
     for p in a.parts:
         if p not in ("train", "models", "jacobian", "main-job"):
-            sys.exit(f"error: --parts: unknown part {p!r} (allowed: train, models, jacobian, main-job)")
+            die(f"error: --parts: unknown part {p!r} (allowed: train, models, jacobian, main-job)")
     if not Path(a.stiffx).exists():
-        sys.exit(f"error: --stiffx: {a.stiffx} does not exist (build it: cargo build --release)")
+        die(f"error: --stiffx: {a.stiffx} does not exist (build it: cargo build --release)")
     torch.set_num_threads(a.threads)
     if "main-job" in a.parts:
         if len(a.parts) > 1:
-            sys.exit("error: --parts: main-job runs alone (it takes minutes)")
+            die("error: --parts: main-job runs alone (it takes minutes)")
         return main_job(a)
     vs = variants(a)
     peers = [torch_peer.make(*v["peer"], a.points) for v in vs]
@@ -145,7 +154,7 @@ def main() -> None:
         for v, peer in zip(vs, peers):
             rows = {row["what"]: row for row in stiffx_once(a.stiffx, v["args"])}
             if v["row"] not in rows:
-                sys.exit(f"error: stiffx bench printed no row {v['row']!r} (rows: {sorted(rows)})")
+                die(f"error: stiffx bench printed no row {v['row']!r} (rows: {sorted(rows)})")
             samples[v["name"]]["stiffx"].append(rows[v["row"]]["median"])
             samples[v["name"]]["pytorch"].append(peer())
         print(f"repetition {r + 1}/{a.reps} done", file=sys.stderr)

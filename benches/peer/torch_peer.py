@@ -114,14 +114,15 @@ class StackedTrainer:
 class Recipe:
     """A run's training recipe at its size (the `main-job` part): `n_train` training and `n_val`
     validation rows (synthetic: the speed does not depend on the values), `epochs` epochs of shuffled
-    batches with Adam and a cosine learning rate from `lr` to `lr_final` (`TrainConfig::learning_rate`),
+    batches with Adam and a cosine (or constant) learning rate from `lr` to `lr_final` (`TrainConfig::learning_rate`),
     the validation loss after every epoch and the best weights kept, as `stiffx run` trains."""
 
-    def __init__(self, n_train: int, n_val: int, epochs: int, batch: int, lr: float, lr_final: float):
+    def __init__(self, n_train: int, n_val: int, epochs: int, batch: int, lr: float, lr_final: float,
+                 cosine: bool = True):
         g = torch.Generator().manual_seed(7)
         self.x, self.y = torch.randn(n_train, D_IN, generator=g), torch.randn(n_train, D_OUT, generator=g)
         self.xv, self.yv = torch.randn(n_val, D_IN, generator=g), torch.randn(n_val, D_OUT, generator=g)
-        self.epochs, self.batch, self.lr, self.lr_final = epochs, batch, lr, lr_final
+        self.epochs, self.batch, self.lr, self.lr_final, self.cosine = epochs, batch, lr, lr_final, cosine
 
     def run(self) -> float:
         """Seconds of training: from the initial network to the last epoch's validation."""
@@ -136,7 +137,9 @@ class Recipe:
         for epoch in range(self.epochs):
             p = epoch / max(self.epochs - 1, 1)
             for group in opt.param_groups:
-                group["lr"] = self.lr_final + 0.5 * (self.lr - self.lr_final) * (1 + math.cos(math.pi * p))
+                group["lr"] = (
+                    self.lr_final + 0.5 * (self.lr - self.lr_final) * (1 + math.cos(math.pi * p)) if self.cosine else self.lr
+                )
             perm = torch.randperm(self.x.shape[0])
             for i in range(0, self.x.shape[0], self.batch):
                 idx = perm[i : i + self.batch]

@@ -83,7 +83,7 @@ pub struct RunJobArgs {
     pub out: Option<PathBuf>,
     /// Train up to N jobs of a sweep, compare or run-job together in one batched pass when they
     /// share a shape (the same `[model]`, `[train]` and system dimension; no difference or Jacobian
-    /// loss, L-BFGS or mass-action network): each keeps its own data, initialisation, batch order and best weights
+    /// loss, L-BFGS, mass-action network or `model.init`): each keeps its own data, initialisation, batch order and best weights
     /// (docs/many.md). 1: one by one. Stacked training saves no resumable state: a stopped group
     /// starts over.
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -221,7 +221,7 @@ pub struct CompareArgs {
     pub out: PathBuf,
     /// Train up to N jobs of a sweep, compare or run-job together in one batched pass when they
     /// share a shape (the same `[model]`, `[train]` and system dimension; no difference or Jacobian
-    /// loss, L-BFGS or mass-action network): each keeps its own data, initialisation, batch order and best weights
+    /// loss, L-BFGS, mass-action network or `model.init`): each keeps its own data, initialisation, batch order and best weights
     /// (docs/many.md). 1: one by one. Stacked training saves no resumable state: a stopped group
     /// starts over.
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -413,7 +413,7 @@ pub struct SweepArgs {
     pub out: Option<PathBuf>,
     /// Train up to N jobs of a sweep, compare or run-job together in one batched pass when they
     /// share a shape (the same `[model]`, `[train]` and system dimension; no difference or Jacobian
-    /// loss, L-BFGS or mass-action network): each keeps its own data, initialisation, batch order and best weights
+    /// loss, L-BFGS, mass-action network or `model.init`): each keeps its own data, initialisation, batch order and best weights
     /// (docs/many.md). 1: one by one. Stacked training saves no resumable state: a stopped group
     /// starts over.
     #[arg(long, value_name = "N", default_value_t = 1)]

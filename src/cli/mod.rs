@@ -6,4 +6,4 @@ mod args;
 mod resolve;
 
 pub use args::*;
-pub use resolve::{device_options, run_config, run_options, system_flag};
+pub use resolve::{device_options, run_config, run_options, system_flag, together};

@@ -33,6 +33,12 @@ pub fn device_options(a: &DeviceArgs) -> Result<(Backend, JacobianMode, Precisio
     Ok((backend, jacobian, precision))
 }
 
+/// `--together N`, checked: at least 1.
+pub fn together(n: usize) -> Result<usize> {
+    Error::at_least_one("--together", n.min(i64::MAX as usize) as i64)?;
+    Ok(n)
+}
+
 /// The run options of a computing command: its device options, progress unless `--quiet`, figures
 /// unless `--no-figures`, and no output directory (set per run).
 pub fn run_options(c: &ComputeArgs) -> Result<RunOptions> {

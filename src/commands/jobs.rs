@@ -5,6 +5,7 @@ use std::io::Write;
 
 use clap::ValueEnum;
 
+use crate::cli::together;
 use crate::cli::{CollectArgs, JobsArgs, RunJobArgs, run_options};
 use crate::engine::pipeline::RunOptions;
 use crate::engine::spec::run_indices;
@@ -88,7 +89,7 @@ pub fn jobs(a: &JobsArgs) -> Result<()> {
 
 /// `stiffx run-job`: runs the selected jobs one after the other in this process.
 pub fn run_job(a: &RunJobArgs) -> Result<()> {
-    let opts = RunOptions { together: a.together.max(1), ..run_options(&a.compute)? };
+    let opts = RunOptions { together: together(a.together)?, ..run_options(&a.compute)? };
     let spec = Spec::load(&a.spec, a.out.as_deref())?;
     let jobs = spec.jobs()?;
     let idx = parse_indices(&a.index, jobs.len())?;

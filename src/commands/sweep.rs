@@ -1,13 +1,14 @@
 //! `stiffx sweep`, `stiffx compare` and `stiffx diagnose`: the commands that run or examine a whole
 //! spec or config here (the engine does the work; these print its tables).
 
+use crate::cli::together;
 use crate::cli::{DiagnoseArgs, SweepArgs};
 use crate::engine::pipeline::RunOptions;
 use crate::error::Result;
 
 /// `stiffx sweep`: expands a spec, runs every job here and collects (a compare spec prints its table).
 pub fn sweep(a: &SweepArgs) -> Result<()> {
-    let opts = RunOptions { together: a.together.max(1), ..crate::cli::run_options(&a.compute)? };
+    let opts = RunOptions { together: together(a.together)?, ..crate::cli::run_options(&a.compute)? };
     let spec = crate::engine::Spec::load(&a.file, a.out.as_deref())?;
     if let crate::engine::spec::Kind::Compare { .. } = spec.kind {
         print!("{}", spec.collect(&spec.run_all(&opts)?, &opts)?);
@@ -56,7 +57,7 @@ pub fn compare(a: &crate::cli::CompareArgs) -> Result<()> {
         crate::Error::at_least_one("--epochs", e)?;
     }
     let bases = a.config.iter().map(|p| crate::config::Config::from_file(p)).collect::<Result<Vec<_>>>()?;
-    let opts = RunOptions { together: a.together.max(1), ..crate::cli::run_options(&a.compute)? };
+    let opts = RunOptions { together: together(a.together)?, ..crate::cli::run_options(&a.compute)? };
     let file = crate::engine::spec::CompareFile {
         kind: "compare".into(),
         out: a.out.clone(),

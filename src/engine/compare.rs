@@ -90,7 +90,7 @@ pub struct CompareRow {
     pub period_rel: Option<f64>,
     /// Seconds of data generation (sampling + labelling; shared datasets report their one generation).
     pub seconds_data: f64,
-    /// Training seconds.
+    /// Training seconds (this run's share of a pass of networks trained together, `--together`).
     pub seconds_train: f64,
     /// Evaluation seconds.
     pub seconds_eval: f64,
@@ -206,7 +206,8 @@ pub fn tables(
                 all_within: g.all_within,
                 period_rel: g.period_rel,
                 seconds_data: m.seconds.sample + m.seconds.label,
-                seconds_train: m.seconds.train,
+                // A pass of networks trained together counts once over its members (`--together`).
+                seconds_train: m.seconds.train / m.trained_together.max(1) as f64,
                 seconds_eval: m.seconds.eval,
             }
         })

@@ -194,30 +194,42 @@ fn open_dir(dir: &Path) -> Result<RunDir> {
 }
 
 /// Runs the training jobs `group` (none finished, none with a state to resume, all of one shape:
-/// [`crate::engine::pipeline::trains_together`]) together into `out`
-/// ([`crate::engine::pipeline::run_together`]), each in its own directory, all or nothing per job.
+/// [`crate::engine::together::trains_together`]) together into `out`
+/// ([`crate::engine::together::run_together`]), each in its own directory, all or nothing per job.
 /// A job that diverges fails alone: its error is in its place.
 pub fn run_together(group: &[&Job], out: &Path, opts: &RunOptions) -> Result<Vec<Result<Outcome>>> {
+    // What the group holds at once, against the memory limit, before anything is loaded.
+    let estimate: f64 = group.iter().flat_map(|j| j.config.memory_estimate()).map(|(_, b)| b).sum();
+    crate::resources::check(&[("--together", estimate)], crate::resources::limit())?;
     let mut dirs = Vec::with_capacity(group.len());
     for j in group {
         let rd = open_dir(&j.dir(out))?;
         rd.clear()?;
         dirs.push((rd, j.hash()?));
     }
-    let data: Vec<Data> = group.iter().map(|j| crate::engine::cache::dataset(out, &j.config)).collect::<Result<_>>()?;
+    // One copy of each dataset, whatever the number of jobs that share it.
+    let mut data: HashMap<String, Data> = HashMap::new();
+    for j in group {
+        let key = crate::engine::cache::data_key(&j.config);
+        if let std::collections::hash_map::Entry::Vacant(e) = data.entry(key) {
+            e.insert(crate::engine::cache::dataset(out, &j.config)?);
+        }
+    }
     let members: Vec<(&Config, RunOptions, &Data)> = group
         .iter()
         .zip(&dirs)
-        .zip(&data)
-        .map(|((j, (rd, _)), d)| {
+        .map(|(j, (rd, _))| {
             let label = j.dir(out).file_name().map(|n| n.to_string_lossy().into_owned());
+            let d = &data[&crate::engine::cache::data_key(&j.config)];
             (&j.config, RunOptions { out: Some(rd.work.clone()), progress: false, label, ..opts.clone() }, d)
         })
         .collect();
-    let results = match crate::engine::pipeline::run_together(&members) {
-        Ok(r) => r,
+    let together = match crate::engine::together::run_together(&members) {
+        Ok(t) => t,
         Err(e @ Error::Interrupted { .. }) => {
-            return Err(e.with_resume("the jobs trained together start over when the same command runs again"));
+            return Err(e.with_resume(
+                "the jobs trained together start over when the same command runs again (one that was alone in its data size resumes from its state)",
+            ));
         }
         Err(e) => {
             for (rd, _) in dirs {
@@ -227,7 +239,8 @@ pub fn run_together(group: &[&Job], out: &Path, opts: &RunOptions) -> Result<Vec
         }
     };
     let mut outcomes = Vec::with_capacity(group.len());
-    for ((j, (rd, hash)), r) in group.iter().zip(dirs).zip(results) {
+    // Members past a stop have no result: their directories stay, to be cleared by the next attempt.
+    for ((j, (rd, hash)), r) in group.iter().zip(dirs).zip(together.results) {
         outcomes.push(match r {
             Ok(m) => {
                 rd.commit(hash, &j.id)?;
@@ -239,7 +252,10 @@ pub fn run_together(group: &[&Job], out: &Path, opts: &RunOptions) -> Result<Vec
             }
         });
     }
-    Ok(outcomes)
+    match together.stopped {
+        Some(e) => Err(e.with_resume("the jobs evaluated are kept; the same command trains the others again")),
+        None => Ok(outcomes),
+    }
 }
 
 /// Evaluates the checkpoint at `path` with `config` (its own, with a spec's overrides) at `eps` into

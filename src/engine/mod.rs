@@ -36,6 +36,7 @@ pub mod rundir;
 pub mod slurm;
 pub mod spec;
 pub mod sweep;
+pub mod together;
 
 pub use job::{Job, parse_indices};
 pub use spec::Spec;

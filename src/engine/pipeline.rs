@@ -76,12 +76,12 @@ impl Default for RunOptions {
 
 /// Feeds the training loop's hooks to the run's observers, keeping the checkpoint of the best weights
 /// so far and the loss curve, and deciding when a resumable state is saved.
-struct Bridge<'a, 'b> {
+pub(super) struct Bridge<'a, 'b> {
     observers: &'a mut [&'b mut dyn Observer],
     best: Checkpoint,
     curve: Vec<EpochRecord>,
     rows: usize,
-    /// `None`: no state is saved (nothing is written).
+    /// `None`: no state is saved periodically (a stop signal still saves one).
     save_every: Option<SaveEvery>,
     last_save: Instant,
     rows_since_save: usize,
@@ -150,7 +150,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunMetrics> {
 
 /// The [`Files`] observer into `opts.out` (none without one), its figures labelled `opts.label` or
 /// the directory's name.
-fn files_for(opts: &RunOptions) -> Option<Files> {
+pub(super) fn files_for(opts: &RunOptions) -> Option<Files> {
     opts.out.as_ref().map(|o| Files {
         out: o.clone(),
         figures: opts.figures,
@@ -180,19 +180,24 @@ pub fn run_with_data(cfg: &Config, opts: &RunOptions, data: &Data, resume: Optio
 
 /// What a run has ready before training: the fitted data, the initial network, the checkpoint
 /// template and the resolved training recipe.
-struct Setup {
-    prep: crate::engine::prepare::Prepared,
-    init: Weights,
-    template: Checkpoint,
-    train_cfg: crate::train::config::TrainConfig,
-    rows: usize,
-    device: burn::tensor::Device,
+pub(super) struct Setup {
+    pub(super) prep: crate::engine::prepare::Prepared,
+    pub(super) init: Weights,
+    pub(super) template: Checkpoint,
+    pub(super) train_cfg: crate::train::config::TrainConfig,
+    pub(super) rows: usize,
+    pub(super) device: burn::tensor::Device,
 }
 
 /// The stages before training: validation, the observers told of the data, split, standardisation,
 /// transform, the initial network (`model.init`'s mechanism or a seeded one) and the training recipe
 /// with the backend's default shards.
-fn setup(cfg: &Config, opts: &RunOptions, data: &Data, observers: &mut [&mut dyn Observer]) -> Result<Setup> {
+pub(super) fn setup(
+    cfg: &Config,
+    opts: &RunOptions,
+    data: &Data,
+    observers: &mut [&mut dyn Observer],
+) -> Result<Setup> {
     cfg.validate()?;
     cfg.train.precision.check_training(opts.backend)?;
     let device = opts.backend.device()?;
@@ -234,7 +239,7 @@ fn setup(cfg: &Config, opts: &RunOptions, data: &Data, observers: &mut [&mut dyn
 
 impl<'a, 'b> Bridge<'a, 'b> {
     /// A bridge to `observers` starting from the run's checkpoint template.
-    fn new(observers: &'a mut [&'b mut dyn Observer], s: &Setup, save_every: Option<SaveEvery>) -> Self {
+    pub(super) fn new(observers: &'a mut [&'b mut dyn Observer], s: &Setup, save_every: Option<SaveEvery>) -> Self {
         Bridge {
             observers,
             best: s.template.clone(),
@@ -279,110 +284,10 @@ pub fn run_observed(
     finish(cfg, opts, data, &s, trained, bridge, train_secs, 1)
 }
 
-/// Whether runs of `cfg` can train together with others of its shape ([`crate::train::many`]): no
-/// difference or Jacobian loss term, no L-BFGS, no mass-action network, no starting mechanism.
-pub fn trains_together(cfg: &Config) -> bool {
-    let t = &cfg.train;
-    t.difference == 0.0 && t.jacobian == 0.0 && t.lbfgs == 0 && !cfg.model.mass_action() && cfg.model.init.is_none()
-}
-
-/// What runs must share to train together: the network (`model`), the training recipe (`train`) and
-/// the system's dimension. Data, transform and seed may differ (the training sets' sizes are checked
-/// once they are made).
-pub fn shape_key(cfg: &Config) -> String {
-    let json = |v: serde_json::Result<String>| v.unwrap_or_default();
-    format!(
-        "{}|{}|{}",
-        json(serde_json::to_string(&cfg.model)),
-        json(serde_json::to_string(&cfg.train)),
-        cfg.system.dim()
-    )
-}
-
-/// Several runs of one shape (configs that differ in their seed, or in anything but the network and
-/// the training recipe) with their data, trained together in one batched pass
-/// ([`crate::train::many::train_many`]) and evaluated one by one, each into its own `opts.out`; the
-/// result of each. Runs train together when their training and validation sets also have the same
-/// sizes (one pass per size; a run alone in its size trains alone). An error for the whole group (a
-/// stop signal, an output that cannot be written) is the outer one; a run that diverges fails alone.
-pub fn run_together(members: &[(&Config, RunOptions, &Data)]) -> Result<Vec<Result<RunMetrics>>> {
-    let mut files: Vec<Option<Files>> = members.iter().map(|(_, opts, _)| files_for(opts)).collect();
-    let mut lists: Vec<Vec<&mut dyn Observer>> =
-        files.iter_mut().map(|f| f.as_mut().map(|f| f as &mut dyn Observer).into_iter().collect()).collect();
-    let mut setups = Vec::with_capacity(members.len());
-    for ((cfg, opts, data), obs) in members.iter().zip(lists.iter_mut()) {
-        setups.push(setup(cfg, opts, data, obs)?);
-    }
-    crate::interrupt::check(|| "after sampling and labelling, before training (nothing to resume from)".into())?;
-    let mut bridges: Vec<Bridge> = lists.iter_mut().zip(&setups).map(|(obs, s)| Bridge::new(obs, s, None)).collect();
-    // Networks whose training and validation sets have the same sizes share batches: one pass per
-    // size, and a run alone in its size trains alone.
-    let mut parts: Vec<((usize, usize), Vec<usize>)> = Vec::new();
-    for (i, s) in setups.iter().enumerate() {
-        let key = (s.prep.train.len(), s.prep.val.len());
-        match parts.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => v.push(i),
-            None => parts.push((key, vec![i])),
-        }
-    }
-    let mut trained: Vec<Option<(Result<Trained>, f64, usize)>> = (0..members.len()).map(|_| None).collect();
-    for (_, part) in &parts {
-        let t0 = Instant::now();
-        let mut chosen: Vec<&mut Bridge> =
-            bridges.iter_mut().enumerate().filter(|(i, _)| part.contains(i)).map(|(_, b)| b).collect();
-        let results = if let [only] = part[..] {
-            let s = &setups[only];
-            let b: &mut Bridge = chosen.pop().expect("one bridge");
-            vec![train_from(
-                &s.init,
-                &s.prep.train,
-                &s.prep.val,
-                &s.train_cfg,
-                members[only].0.seed,
-                &s.device,
-                b,
-                None,
-            )]
-        } else {
-            let many: Vec<crate::train::many::Member> = part
-                .iter()
-                .map(|&i| crate::train::many::Member {
-                    init: &setups[i].init,
-                    train: &setups[i].prep.train,
-                    val: &setups[i].prep.val,
-                    seed: members[i].0.seed,
-                })
-                .collect();
-            let mut obs: Vec<&mut dyn TrainObserver> =
-                chosen.into_iter().map(|b| b as &mut dyn TrainObserver).collect();
-            let s = &setups[part[0]];
-            crate::train::many::train_many(&many, &s.train_cfg, &s.device, &mut obs)?
-        };
-        let secs = t0.elapsed().as_secs_f64();
-        for (&i, r) in part.iter().zip(results) {
-            // A stop signal during a lone run's training stops the group.
-            if let Err(e @ Error::Interrupted { .. }) = r {
-                return Err(e);
-            }
-            trained[i] = Some((r, secs, part.len()));
-        }
-    }
-    let mut out = Vec::with_capacity(members.len());
-    for ((((cfg, opts, data), s), t), bridge) in members.iter().zip(&setups).zip(trained).zip(bridges) {
-        let (t, secs, together) = t.expect("every member trained");
-        out.push(match t {
-            Ok(t) => finish(cfg, opts, data, s, t, bridge, secs, together),
-            Err(e) => Err(e),
-        });
-        crate::interrupt::check(|| EVAL_STOPPED.into())?;
-    }
-    Ok(out)
-}
-
 /// The stages after training: the best checkpoint to the observers, the evaluation, the metrics
 /// (`together`: the networks trained in the same pass, this one included).
 #[allow(clippy::too_many_arguments)]
-fn finish(
+pub(super) fn finish(
     cfg: &Config,
     opts: &RunOptions,
     data: &Data,

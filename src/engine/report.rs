@@ -66,7 +66,7 @@ pub struct Row {
     pub slow_rel_max: f64,
     /// Seconds: data, training, evaluation.
     pub seconds_data: f64,
-    /// Training seconds.
+    /// Training seconds (this run's share of a pass of networks trained together, `--together`).
     pub seconds_train: f64,
     /// Evaluation seconds.
     pub seconds_eval: f64,

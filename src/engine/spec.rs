@@ -230,7 +230,7 @@ pub fn train_runs(results: &Results) -> Vec<(String, Config, RunMetrics)> {
 
 /// Runs the jobs at `indices` (in that order) in this process, with one progress bar; returns their
 /// outcomes in the same order. With `opts.together > 1`, unfinished training jobs of one shape
-/// ([`crate::engine::pipeline::shape_key`]) train together first, up to that many at a time.
+/// ([`crate::engine::together::shape_key`]) train together first, up to that many at a time.
 pub fn run_indices(jobs: &[Job], indices: &[usize], out: &Path, opts: &RunOptions) -> Result<Vec<Outcome>> {
     let bar = crate::engine::pipeline::bar(opts.progress, indices.len() as u64, "jobs");
     let mut done: std::collections::HashMap<usize, Outcome> = std::collections::HashMap::new();
@@ -277,13 +277,13 @@ fn together_groups(jobs: &[Job], indices: &[usize], out: &Path, opts: &RunOption
     let mut by_shape: Vec<(String, Vec<usize>)> = Vec::new();
     for &i in indices {
         let j = &jobs[i];
-        if j.task != Task::Train || !crate::engine::pipeline::trains_together(&j.config) || j.finished(out)?.is_some() {
+        if j.task != Task::Train || !crate::engine::together::trains_together(&j.config) || j.finished(out)?.is_some() {
             continue;
         }
         if crate::engine::rundir::RunDir::work_of(&j.dir(out)).join(crate::engine::rundir::RESUME).exists() {
             continue;
         }
-        let key = crate::engine::pipeline::shape_key(&j.config);
+        let key = crate::engine::together::shape_key(&j.config);
         match by_shape.iter_mut().find(|(k, _)| *k == key) {
             Some((_, v)) => v.push(i),
             None => by_shape.push((key, vec![i])),
@@ -291,7 +291,16 @@ fn together_groups(jobs: &[Job], indices: &[usize], out: &Path, opts: &RunOption
     }
     Ok(by_shape
         .into_iter()
-        .flat_map(|(_, v)| v.chunks(opts.together).map(<[usize]>::to_vec).collect::<Vec<_>>())
+        .map(|(_, mut v)| {
+            // Jobs with the same data settings (whatever the seed) have datasets of one size: keep them
+            // next to each other, so that a chunk of `together` holds as few sizes as possible.
+            v.sort_by_cached_key(|&i| {
+                let c = &jobs[i].config;
+                serde_json::json!({"system": c.system, "sampler": c.sampler, "labeller": c.labeller}).to_string()
+            });
+            v
+        })
+        .flat_map(|v| v.chunks(opts.together).map(<[usize]>::to_vec).collect::<Vec<_>>())
         .filter(|g| g.len() > 1)
         .collect())
 }

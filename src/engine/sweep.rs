@@ -104,7 +104,8 @@ pub fn tables(
             fast_rel_max: m.eval.grid_mean.pointwise.as_ref().map_or(f64::NAN, |p| p.fast_rel.max),
             slow_rel_max: m.eval.grid_mean.pointwise.as_ref().map_or(f64::NAN, |p| p.slow_rel.max),
             seconds_data: m.seconds.sample + m.seconds.label,
-            seconds_train: m.seconds.train,
+            // A pass of networks trained together counts once over its members (`--together`).
+            seconds_train: m.seconds.train / m.trained_together.max(1) as f64,
             seconds_eval: m.seconds.eval,
         })
         .collect();

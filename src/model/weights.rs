@@ -97,7 +97,8 @@ impl Activation {
     /// `(σ(z), σ'(z))` on a tensor.
     pub fn with_derivative(self, z: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         match self {
-            // Two passes on flex (`model::silu`): the fused SiLU and its derivative.
+            // Two passes on flex (`model::silu`): the fused SiLU and its derivative (on an autodiff
+            // device the derivative is burn's composed one, differentiable for the Jacobian loss).
             #[cfg(feature = "flex")]
             Activation::Silu if super::silu::on_flex(&z.device()) => {
                 (super::silu::silu(z.clone()), super::silu::silu_derivative(z))

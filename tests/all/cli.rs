@@ -471,8 +471,6 @@ fn diagnose_writes_statistics_for_base_and_cloud() {
     }
 }
 
-/// Runs `stiffx bench --only <part> --reps 1 --batch 256` and returns the JSON rows it writes, with
-/// their `what` names.
 /// `stiffx bench --only models`: one network alone, then each `--models` M trained together, every
 /// rate positive; `--models 0` is refused naming the flag.
 #[test]
@@ -490,6 +488,8 @@ fn bench_models_measures_networks_trained_together() {
     assert_bad_input(&["bench", "--only", "models", "--models", "0"], &["--models", "positive integers"]);
 }
 
+/// Runs `stiffx bench --only <part> --reps 1 --batch 256` and returns the JSON rows it writes, with
+/// their `what` names.
 fn bench_rows(part: &str) -> (Vec<serde_json::Value>, Vec<String>) {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("bench.json");

@@ -261,3 +261,57 @@ fn an_interrupted_sweep_job_resumes_its_run_when_the_same_command_runs_again() {
     let id = ids[0].file_name();
     assert!(fingerprint(&whole.join(&id)) == fingerprint(&cut.join(&id)));
 }
+
+/// `--together`: SIGTERM during the second member's evaluation keeps the first member (committed,
+/// `done.json`) and says so; the same command then trains the others again and finishes all four,
+/// each equal to the uninterrupted group's. `--together 0` is refused naming the flag.
+#[test]
+fn a_group_stopped_during_its_evaluations_keeps_the_evaluated_jobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/tiny_sweep.toml");
+    let sweep = |out: &Path, kill: Option<&str>, together: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_stiffx"));
+        c.args(["sweep", spec, "--together", together, "--quiet", "--no-figures", "--out"]).arg(out);
+        if let Some(k) = kill {
+            c.env("STIFFX_KILL_AT", k);
+        }
+        c.output().unwrap()
+    };
+    let zero = sweep(&tmp.path().join("zero"), None, "0");
+    let err = String::from_utf8_lossy(&zero.stderr);
+    assert_eq!(zero.status.code(), Some(2), "{err}");
+    assert!(err.contains("--together") && !err.contains("panicked"), "{err}");
+    let whole = tmp.path().join("whole");
+    assert!(sweep(&whole, None, "4").status.success());
+    let cut = tmp.path().join("cut");
+    let stopped = sweep(&cut, Some("eval:2:term"), "4");
+    let err = String::from_utf8_lossy(&stopped.stderr);
+    assert_eq!(stopped.status.code(), Some(143), "{err}");
+    assert!(err.contains("the 1 evaluated are kept"), "{err}");
+    let done = |dir: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().join("done.json").is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(done(&cut).len(), 1, "{:?}", done(&cut));
+    let again = sweep(&cut, None, "4");
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(done(&cut), done(&whole));
+    assert_eq!(done(&whole).len(), 4);
+    for id in done(&whole) {
+        // The member kept from the first attempt trained in a group of 4, the others in a group of
+        // 3: equal losses to f32 rounding of the batched products, the same best epoch.
+        let m = |d: &Path| -> serde_json::Value {
+            serde_json::from_str(&std::fs::read_to_string(d.join(&id).join("metrics.json")).unwrap()).unwrap()
+        };
+        let (a, b) = (m(&whole), m(&cut));
+        assert_eq!(a["best_epoch"], b["best_epoch"], "{id}");
+        let (x, y) = (a["best_val_loss"].as_f64().unwrap(), b["best_val_loss"].as_f64().unwrap());
+        assert!((x - y).abs() <= 1e-4 * x, "{id}: {x} vs {y}");
+    }
+}

@@ -1,0 +1,156 @@
+//! Runs of one network shape trained together (`--together`, docs/many.md): the pipeline's stages
+//! before training (`pipeline::setup`) for every run, one batched training pass
+//! per dataset size ([`crate::train::many::train_many`]; a run alone in its size trains alone), then
+//! each run's evaluation and metrics as if it had trained alone.
+
+use std::time::Instant;
+
+use super::data::Data;
+use super::observe::{Files, Observer};
+use super::pipeline::{Bridge, RunOptions, files_for, finish, setup};
+use crate::config::Config;
+use crate::engine::outcome::RunMetrics;
+use crate::error::{Error, Result};
+use crate::train::{TrainObserver, Trained, train_from};
+
+/// Whether runs of `cfg` can train together with others of its shape ([`crate::train::many`]): no
+/// difference or Jacobian loss term, no L-BFGS, no mass-action network, no starting mechanism.
+pub fn trains_together(cfg: &Config) -> bool {
+    let t = &cfg.train;
+    t.difference == 0.0 && t.jacobian == 0.0 && t.lbfgs == 0 && !cfg.model.mass_action() && cfg.model.init.is_none()
+}
+
+/// What runs must share to train together: the network (`model`), the training recipe (`train`) and
+/// the system's dimension. Data, transform and seed may differ (the training sets' sizes are checked
+/// once they are made).
+pub fn shape_key(cfg: &Config) -> String {
+    let json = |v: serde_json::Result<String>| v.unwrap_or_default();
+    format!(
+        "{}|{}|{}",
+        json(serde_json::to_string(&cfg.model)),
+        json(serde_json::to_string(&cfg.train)),
+        cfg.system.dim()
+    )
+}
+
+/// Several runs of one shape (configs that differ in their seed, or in anything but the network and
+/// the training recipe) with their data, trained together in one batched pass
+/// ([`crate::train::many::train_many`]) and evaluated one by one, each into its own `opts.out`; the
+/// result of each. Runs train together when their training and validation sets also have the same
+/// sizes (one pass per size; a run alone in its size trains alone, saving its state every
+/// `--save-every`). A stop signal during the evaluations ends them: the members evaluated so far are
+/// in [`Together::results`], the signal in [`Together::stopped`]. An error for the whole group (a
+/// stop signal during training, an output that cannot be written) is the outer one; a run that
+/// diverges fails alone.
+pub fn run_together(members: &[(&Config, RunOptions, &Data)]) -> Result<Together> {
+    let mut files: Vec<Option<Files>> = members.iter().map(|(_, opts, _)| files_for(opts)).collect();
+    let mut lists: Vec<Vec<&mut dyn Observer>> =
+        files.iter_mut().map(|f| f.as_mut().map(|f| f as &mut dyn Observer).into_iter().collect()).collect();
+    let mut setups = Vec::with_capacity(members.len());
+    for ((cfg, opts, data), obs) in members.iter().zip(lists.iter_mut()) {
+        setups.push(setup(cfg, opts, data, obs)?);
+    }
+    crate::interrupt::check(|| "after sampling and labelling, before training (nothing to resume from)".into())?;
+    // Stacked training saves no resumable state; a run alone in its size trains as it would alone,
+    // saving its state every `--save-every`.
+    let alone_in_size = |i: usize| {
+        let key = (setups[i].prep.train.len(), setups[i].prep.val.len());
+        setups.iter().filter(|s| (s.prep.train.len(), s.prep.val.len()) == key).count() == 1
+    };
+    let mut bridges: Vec<Bridge> = lists
+        .iter_mut()
+        .zip(&setups)
+        .enumerate()
+        .map(|(i, (obs, s))| {
+            let opts = &members[i].1;
+            Bridge::new(obs, s, if alone_in_size(i) { opts.out.as_ref().and(opts.save_every) } else { None })
+        })
+        .collect();
+    // Networks whose training and validation sets have the same sizes share batches: one pass per
+    // size, and a run alone in its size trains alone.
+    let mut parts: Vec<((usize, usize), Vec<usize>)> = Vec::new();
+    for (i, s) in setups.iter().enumerate() {
+        let key = (s.prep.train.len(), s.prep.val.len());
+        match parts.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push(i),
+            None => parts.push((key, vec![i])),
+        }
+    }
+    let mut trained: Vec<Option<(Result<Trained>, f64, usize)>> = (0..members.len()).map(|_| None).collect();
+    for (_, part) in &parts {
+        let t0 = Instant::now();
+        let mut chosen: Vec<&mut Bridge> =
+            bridges.iter_mut().enumerate().filter(|(i, _)| part.contains(i)).map(|(_, b)| b).collect();
+        let results = if let [only] = part[..] {
+            let s = &setups[only];
+            let b: &mut Bridge = chosen.pop().expect("one bridge");
+            vec![train_from(
+                &s.init,
+                &s.prep.train,
+                &s.prep.val,
+                &s.train_cfg,
+                members[only].0.seed,
+                &s.device,
+                b,
+                None,
+            )]
+        } else {
+            let many: Vec<crate::train::many::Member> = part
+                .iter()
+                .map(|&i| crate::train::many::Member {
+                    init: &setups[i].init,
+                    train: &setups[i].prep.train,
+                    val: &setups[i].prep.val,
+                    seed: members[i].0.seed,
+                })
+                .collect();
+            let mut obs: Vec<&mut dyn TrainObserver> =
+                chosen.into_iter().map(|b| b as &mut dyn TrainObserver).collect();
+            let s = &setups[part[0]];
+            crate::train::many::train_many(&many, &s.train_cfg, &s.device, &mut obs)?
+        };
+        let secs = t0.elapsed().as_secs_f64();
+        for (&i, r) in part.iter().zip(results) {
+            // A stop signal during a lone run's training stops the group.
+            if let Err(e @ Error::Interrupted { .. }) = r {
+                return Err(e);
+            }
+            trained[i] = Some((r, secs, part.len()));
+        }
+    }
+    let mut out = Together { results: Vec::with_capacity(members.len()), stopped: None };
+    for ((((cfg, opts, data), s), t), bridge) in members.iter().zip(&setups).zip(trained).zip(bridges) {
+        let (t, secs, together) = t.expect("every member trained");
+        let r = match t {
+            Ok(t) => finish(cfg, opts, data, s, t, bridge, secs, together),
+            Err(e) => Err(e),
+        };
+        // A stop during an evaluation: the members evaluated so far stand, the rest train again.
+        let stop = match r {
+            Err(Error::Interrupted { signal, resume, .. }) => Some((signal, resume)),
+            r => {
+                out.results.push(r);
+                crate::interrupt::requested().map(|signal| (signal, String::new()))
+            }
+        };
+        if let Some((signal, resume)) = stop {
+            let at = format!(
+                "during the evaluation of {} networks trained together: the {} evaluated are kept, the others train again",
+                members.len(),
+                out.results.len()
+            );
+            out.stopped = Some(Error::Interrupted { signal, at, resume });
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// What [`run_together`] gives back: the result of each member in order, as far as the evaluation
+/// went, and the stop signal that ended it early (then `results` is shorter than the group).
+pub struct Together {
+    /// Each member's metrics, or the error that ended it alone (a divergence), in member order.
+    pub results: Vec<Result<RunMetrics>>,
+    /// A stop signal during the evaluations ([`Error::Interrupted`]).
+    pub stopped: Option<Error>,
+}
