@@ -54,7 +54,7 @@ pub struct RunOptions {
     /// How often training saves its resumable state into `out` (`--save-every`; `None`: never).
     pub save_every: Option<SaveEvery>,
     /// At most this many jobs of one shape train together in one batched pass (`--together`;
-    /// [`run_together`]); 1: one by one.
+    /// `engine::together::run_together`); 1: one by one.
     pub together: usize,
 }
 
