@@ -14,7 +14,8 @@ use crate::engine::checkpoint::Checkpoint;
 use crate::error::Result;
 use crate::eval::evaluate::learned_rhs;
 use crate::eval::holdout::{SpectrumRow, learned_rollouts, read_holdout, spectrum_rows};
-use crate::eval::spectral::{Ensemble, JacobianMode};
+use crate::eval::spectral::JacobianMode;
+use crate::eval::stacked::Ensemble;
 use crate::io::write_csv;
 
 /// Evaluates `cks` (read from `paths`) on the trajectories of `data` into `out`.

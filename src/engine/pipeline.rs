@@ -281,11 +281,28 @@ pub fn run_observed(
     let trained: Trained =
         train_from(&s.init, &s.prep.train, &s.prep.val, &s.train_cfg, cfg.seed, &s.device, &mut bridge, resume)?;
     let train_secs = earlier + t_train.elapsed().as_secs_f64();
-    finish(cfg, opts, data, &s, trained, bridge, train_secs, 1)
+    finish(cfg, opts, data, &s, trained, bridge, train_secs, Shared::alone())
+}
+
+/// What a run shares with the runs trained together with it (`--together`): the size of its training
+/// pass, and its spectral evaluation's reference and Jacobians prepared for the group
+/// ([`prepare_together`]).
+pub(super) struct Shared {
+    /// Networks trained in the run's pass, itself included.
+    pub together: usize,
+    /// The run's prepared share of the group's spectral evaluation.
+    pub prepared: Option<PreparedSpectra>,
+}
+
+impl Shared {
+    /// A run trained and evaluated alone.
+    pub(super) fn alone() -> Self {
+        Self { together: 1, prepared: None }
+    }
 }
 
 /// The stages after training: the best checkpoint to the observers, the evaluation, the metrics
-/// (`together`: the networks trained in the same pass, this one included).
+/// (`shared`: what the run shares with runs trained together with it).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn finish(
     cfg: &Config,
@@ -295,7 +312,7 @@ pub(super) fn finish(
     trained: Trained,
     bridge: Bridge,
     train_secs: f64,
-    together: usize,
+    shared: Shared,
 ) -> Result<RunMetrics> {
     let (prep, device) = (&s.prep, &s.device);
     let Bridge { observers, best: mut ck, curve, .. } = bridge;
@@ -315,7 +332,8 @@ pub(super) fn finish(
     };
     let reference = cfg.system.has_reference();
     let (eval, traces) = if reference {
-        evaluate(&ck, &cfg.eval_eps(), device, opts.eval_precision, opts.jacobian).map_err(stopped)?
+        evaluate_prepared(&ck, &cfg.eval_eps(), device, opts.eval_precision, opts.jacobian, shared.prepared)
+            .map_err(stopped)?
     } else {
         (Evaluation::default(), Traces::default())
     };
@@ -351,7 +369,7 @@ pub(super) fn finish(
         best_epoch: trained.best_epoch,
         epochs: trained.curve.len(),
         train_samples_per_sec: trained.samples_per_sec,
-        trained_together: together,
+        trained_together: shared.together,
         seconds: Timings {
             sample: data.sample_secs,
             label: data.label_secs,

@@ -1,16 +1,20 @@
 //! Runs of one network shape trained together (`--together`, docs/many.md): the pipeline's stages
 //! before training (`pipeline::setup`) for every run, one batched training pass
 //! per dataset size ([`crate::train::many::train_many`]; a run alone in its size trains alone), then
-//! each run's evaluation and metrics as if it had trained alone.
+//! each run's evaluation and metrics as if it had trained alone: runs of one system and `[eval]`
+//! settings share their reference trajectories, and their learned Jacobians along them come from one
+//! stacked pass (`eval::evaluate::prepare_together`), which gives each run the Jacobians it gets alone.
 
 use std::time::Instant;
 
 use super::data::Data;
 use super::observe::{Files, Observer};
-use super::pipeline::{Bridge, RunOptions, files_for, finish, setup};
+use super::pipeline::{Bridge, RunOptions, Shared, files_for, finish, setup};
 use crate::config::Config;
+use crate::engine::checkpoint::Checkpoint;
 use crate::engine::outcome::RunMetrics;
 use crate::error::{Error, Result};
+use crate::eval::evaluate::prepare_together;
 use crate::train::{TrainObserver, Trained, train_from};
 
 /// Whether runs of `cfg` can train together with others of its shape ([`crate::train::many`]): no
@@ -119,10 +123,45 @@ pub fn run_together(members: &[(&Config, RunOptions, &Data)]) -> Result<Together
         }
     }
     let mut out = Together { results: Vec::with_capacity(members.len()), stopped: None };
-    for ((((cfg, opts, data), s), t), bridge) in members.iter().zip(&setups).zip(trained).zip(bridges) {
+    // The members' spectral evaluations share their reference trajectories, and their Jacobians
+    // along them come from one stacked pass. A failure here is each member's own again when it
+    // evaluates alone; a stop signal stops the group before any member is evaluated.
+    let cks: Vec<Option<Checkpoint>> = trained
+        .iter()
+        .zip(&setups)
+        .map(|(t, s)| match t {
+            Some((Ok(t), _, _)) => {
+                let mut ck = s.template.clone();
+                ck.weights = t.best.clone();
+                Some(ck)
+            }
+            _ => None,
+        })
+        .collect();
+    let opts = &members[0].1;
+    let prepared = match prepare_together(
+        &cks.iter().map(Option::as_ref).collect::<Vec<_>>(),
+        &setups[0].device,
+        opts.eval_precision,
+        opts.jacobian,
+    ) {
+        Ok(p) => p,
+        Err(Error::Interrupted { signal, resume, .. }) => {
+            let at = format!(
+                "before the evaluations of {} networks trained together: none is kept, they train again",
+                members.len()
+            );
+            out.stopped = Some(Error::Interrupted { signal, at, resume });
+            return Ok(out);
+        }
+        Err(_) => vec![None; members.len()],
+    };
+    for (((((cfg, opts, data), s), t), bridge), prepared) in
+        members.iter().zip(&setups).zip(trained).zip(bridges).zip(prepared)
+    {
         let (t, secs, together) = t.expect("every member trained");
         let r = match t {
-            Ok(t) => finish(cfg, opts, data, s, t, bridge, secs, together),
+            Ok(t) => finish(cfg, opts, data, s, t, bridge, secs, Shared { together, prepared }),
             Err(e) => Err(e),
         };
         // A stop during an evaluation: the members evaluated so far stand, the rest train again.

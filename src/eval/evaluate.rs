@@ -3,7 +3,6 @@
 //! along the reference trajectories (eq. 18), period errors of oscillators, per-decade time windows,
 //! and the traces behind Figs. 7–8 (`traces.csv`).
 
-use std::path::Path;
 use std::time::Instant;
 
 use burn::tensor::Device;
@@ -12,12 +11,11 @@ use serde::{Deserialize, Serialize};
 use crate::backend::Precision;
 use crate::config::Config;
 use crate::engine::checkpoint::*;
-use crate::error::{Error, Result};
-use crate::eval::metrics::{
-    EigenErrors, EnsembleMetrics, EpsMetrics, Summary, WindowMetrics, period_rel, rollout_l2, rollout_rel,
-};
-use crate::eval::spectral::{Ensemble, JacobianMode, LearnedField, LearnedRhs, eigenvalues};
-use crate::io::write_csv;
+use crate::error::Result;
+use crate::eval::metrics::{EigenErrors, EnsembleMetrics, EpsMetrics, Summary, period_rel, rollout_l2, rollout_rel};
+use crate::eval::spectral::{JacobianMode, LearnedField, LearnedRhs, eigenvalues};
+use crate::eval::stacked::Ensemble;
+pub use crate::eval::traces::{Traces, read_traces, window_metrics, write_time_windows, write_traces};
 
 /// Per-eps metrics plus the two headline summaries (empty, the default, for a system without a
 /// reference: a `data` system is evaluated on trajectories instead, `eval::holdout`).
@@ -40,23 +38,6 @@ impl Evaluation {
     }
 }
 
-/// Reference trajectories, learned rollouts and learned/reference eigenvalues along them.
-#[derive(Debug, Clone, Default)]
-pub struct Traces {
-    /// Stiffness values (one per trajectory).
-    pub eps: Vec<f64>,
-    /// Output times.
-    pub times: Vec<f64>,
-    /// Reference states, `m × (N+1) × d`.
-    pub reference: Vec<f64>,
-    /// Learned rollouts, same layout.
-    pub learned: Vec<f64>,
-    /// Learned eigenvalues along the reference, `m × (N+1)` lists.
-    pub learned_eigs: Vec<Vec<nalgebra::Complex<f64>>>,
-    /// Reference eigenvalues, same layout.
-    pub reference_eigs: Vec<Vec<nalgebra::Complex<f64>>>,
-}
-
 /// Step 5: RK4 rollouts (eq. 17) from the system's test initial states and eigenvalue errors (eq. 18)
 /// along the reference trajectories, at each of `eps_list`.
 pub fn evaluate(
@@ -66,11 +47,96 @@ pub fn evaluate(
     precision: Precision,
     mode: JacobianMode,
 ) -> Result<(Evaluation, Traces)> {
+    evaluate_prepared(ck, eps_list, device, precision, mode, None)
+}
+
+/// [`evaluate`] with the reference and the network's Jacobians along it prepared beforehand for
+/// several checkpoints together ([`prepare_together`]); `None`, or a preparation for other settings:
+/// computed here. The result is the same either way (on flex, bit for bit); `seconds` counts this
+/// checkpoint's share of the preparation.
+pub fn evaluate_prepared(
+    ck: &Checkpoint,
+    eps_list: &[f64],
+    device: &Device,
+    precision: Precision,
+    mode: JacobianMode,
+    prepared: Option<PreparedSpectra>,
+) -> Result<(Evaluation, Traces)> {
     let t0 = Instant::now();
     let rhs = learned_rhs(ck, device, precision)?;
-    let (mut ev, tr) = evaluate_field(&ck.config, &rhs, eps_list, mode)?;
-    ev.seconds = t0.elapsed().as_secs_f64();
+    let cfg = &ck.config;
+    let (ev, tr) = match prepared.filter(|p| p.key == Reference::key(cfg, eps_list)) {
+        Some(p) => {
+            let (mut ev, tr) = evaluate_on(cfg, &rhs, eps_list, &p.reference, Some(p.jac), mode)?;
+            ev.seconds = t0.elapsed().as_secs_f64() + p.seconds;
+            (ev, tr)
+        }
+        None => {
+            let (mut ev, tr) = evaluate_field(cfg, &rhs, eps_list, mode)?;
+            ev.seconds = t0.elapsed().as_secs_f64();
+            (ev, tr)
+        }
+    };
     Ok((ev, tr))
+}
+
+/// A checkpoint's share of a spectral evaluation prepared together with others ([`prepare_together`]).
+#[derive(Debug, Clone)]
+pub struct PreparedSpectra {
+    /// The [`Reference::key`] it was prepared for.
+    pub key: String,
+    /// The reference, shared by the checkpoints of that key.
+    pub reference: std::sync::Arc<Reference>,
+    /// The checkpoint's physical Jacobians at `reference.states`.
+    pub jac: Vec<f64>,
+    /// This checkpoint's share of the seconds the preparation took.
+    pub seconds: f64,
+}
+
+/// Prepares the spectral evaluations of several checkpoints at once (runs trained together): those
+/// whose system, `[eval]` settings and evaluated eps agree ([`Reference::key`]) share one
+/// [`Reference`] (solved once), and their networks' Jacobians along it come from one stacked pass
+/// ([`crate::eval::stacked::jacobians`]; one by one when they do not stack or `mode` is reverse).
+/// Entry `i` is for `cks[i]`: `None` for a missing checkpoint, one without a reference system, or one
+/// alone in its key (it is evaluated as usual).
+pub fn prepare_together(
+    cks: &[Option<&Checkpoint>],
+    device: &Device,
+    precision: Precision,
+    mode: JacobianMode,
+) -> Result<Vec<Option<PreparedSpectra>>> {
+    let mut out: Vec<Option<PreparedSpectra>> = vec![None; cks.len()];
+    let keys: Vec<Option<String>> = cks
+        .iter()
+        .map(|ck| {
+            ck.filter(|ck| ck.config.system.has_reference()).map(|ck| Reference::key(&ck.config, &ck.config.eval_eps()))
+        })
+        .collect();
+    let mut done = vec![false; cks.len()];
+    for i in 0..cks.len() {
+        let Some(key) = keys[i].as_ref().filter(|_| !done[i]) else { continue };
+        let group: Vec<usize> = (i..cks.len()).filter(|&j| keys[j].as_ref() == Some(key)).collect();
+        group.iter().for_each(|&j| done[j] = true);
+        if group.len() < 2 {
+            continue;
+        }
+        let t0 = Instant::now();
+        let cfg = &cks[i].expect("a keyed checkpoint").config;
+        let reference = std::sync::Arc::new(Reference::solve(cfg, &cfg.eval_eps())?);
+        crate::interrupt::check(|| "solving the reference trajectories".into())?;
+        let members: Vec<LearnedRhs> = group
+            .iter()
+            .map(|&j| learned_rhs(cks[j].expect("a keyed checkpoint"), device, precision))
+            .collect::<Result<_>>()?;
+        let net = crate::eval::stacked::stack(&members);
+        let jacs =
+            crate::eval::stacked::jacobians(&members, net.as_ref(), &reference.states, &reference.point_eps, mode);
+        let share = t0.elapsed().as_secs_f64() / group.len() as f64;
+        for (&j, jac) in group.iter().zip(jacs) {
+            out[j] = Some(PreparedSpectra { key: key.clone(), reference: reference.clone(), jac, seconds: share });
+        }
+    }
+    Ok(out)
 }
 
 /// The trained network of a checkpoint as a [`LearnedRhs`] on `device`, with its config's eps input and
@@ -99,35 +165,104 @@ pub fn evaluate_field(
     mode: JacobianMode,
 ) -> Result<(Evaluation, Traces)> {
     let t0 = Instant::now();
-    cfg.require_reference("the spectral evaluation")?;
+    let reference = Reference::solve(cfg, eps_list)?;
+    let (mut ev, tr) = evaluate_on(cfg, field, eps_list, &reference, None, mode)?;
+    ev.seconds = t0.elapsed().as_secs_f64();
+    Ok((ev, tr))
+}
+
+/// The part of the spectral evaluation that depends on no network: the reference trajectories from
+/// the test initial states at every evaluated eps (the listed ones and `eval.reference_eps`) and the
+/// exact eigenvalues along them. Runs of one system and `[eval]` settings share it (`--together`).
+#[derive(Debug, Clone)]
+pub struct Reference {
+    /// The evaluated eps: the listed ones, then `eval.reference_eps` when it is not listed.
+    pub eps_all: Vec<f64>,
+    /// Test initial states (trajectories per eps).
+    pub trajectories: usize,
+    /// Output times.
+    pub times: Vec<f64>,
+    /// Reference states, `eps_all.len() · trajectories × times.len() × d`.
+    pub states: Vec<f64>,
+    /// The eps of each trajectory.
+    pub traj_eps: Vec<f64>,
+    /// The eps of each reference state.
+    pub point_eps: Vec<f64>,
+    /// Exact eigenvalues at each reference state.
+    pub eigs: Vec<Vec<nalgebra::Complex<f64>>>,
+    /// Seconds the reference solves took.
+    pub seconds: f64,
+}
+
+impl Reference {
+    /// Solves the reference trajectories of `cfg`'s system at `eps_list` (and `eval.reference_eps`).
+    pub fn solve(cfg: &Config, eps_list: &[f64]) -> Result<Self> {
+        let t0 = Instant::now();
+        cfg.require_reference("the spectral evaluation")?;
+        let sys = cfg.system.as_ref();
+        let d = sys.dim();
+        let mut eps_all: Vec<f64> = eps_list.to_vec();
+        if !eps_all.contains(&cfg.eval.reference_eps) {
+            eps_all.push(cfg.eval.reference_eps);
+        }
+        for &e in &eps_all {
+            sys.check_param(e)?;
+        }
+        let inits = cfg.test_states()?;
+        let times = cfg.eval.times();
+        let x0: Vec<f64> = inits.iter().flatten().copied().collect();
+        let (mut states, mut traj_eps) = (Vec::new(), Vec::new());
+        for &e in &eps_all {
+            let r = crate::ode::solve_at_with(
+                sys,
+                e,
+                &x0,
+                &times,
+                cfg.eval.reference_rtol,
+                cfg.eval.reference_atol,
+                false,
+                cfg.eval.reference_method,
+            )?;
+            states.extend(r);
+            traj_eps.extend(std::iter::repeat_n(e, inits.len()));
+        }
+        let point_eps: Vec<f64> = traj_eps.iter().flat_map(|&e| std::iter::repeat_n(e, times.len())).collect();
+        let eigs = (0..point_eps.len())
+            .map(|p| sys.reference_eigenvalues(&states[p * d..(p + 1) * d], point_eps[p]))
+            .collect();
+        Ok(Self {
+            eps_all,
+            trajectories: inits.len(),
+            times,
+            states,
+            traj_eps,
+            point_eps,
+            eigs,
+            seconds: t0.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// The key under which runs share a reference: their system, `[eval]` settings and eps list.
+    pub fn key(cfg: &Config, eps_list: &[f64]) -> String {
+        serde_json::to_string(&(&cfg.system, &cfg.eval, eps_list)).unwrap_or_default()
+    }
+}
+
+/// The spectral evaluation of `field` along `reference` ([`Reference::solve`] of `cfg` at `eps_list`):
+/// rollouts from the test states, learned eigenvalues along the reference trajectories (from `jac`, the
+/// field's Jacobians at `reference.states` computed beforehand, e.g. in one stacked pass for several
+/// networks; `None`: computed here), errors per eps.
+pub fn evaluate_on(
+    cfg: &Config,
+    field: &dyn LearnedField,
+    eps_list: &[f64],
+    reference: &Reference,
+    jac: Option<Vec<f64>>,
+    mode: JacobianMode,
+) -> Result<(Evaluation, Traces)> {
+    let t0 = Instant::now();
     let sys = cfg.system.as_ref();
     let d = sys.dim();
-    let mut eps_all: Vec<f64> = eps_list.to_vec();
-    if !eps_all.contains(&cfg.eval.reference_eps) {
-        eps_all.push(cfg.eval.reference_eps);
-    }
-    for &e in &eps_all {
-        sys.check_param(e)?;
-    }
-    let inits = cfg.test_states()?;
-    let times = cfg.eval.times();
-    let steps = times.len() - 1;
-    let x0: Vec<f64> = inits.iter().flatten().copied().collect();
-    let mut tr = Traces { times: times.clone(), ..Default::default() };
-    for &e in &eps_all {
-        let r = crate::ode::solve_at_with(
-            sys,
-            e,
-            &x0,
-            &times,
-            cfg.eval.reference_rtol,
-            cfg.eval.reference_atol,
-            false,
-            cfg.eval.reference_method,
-        )?;
-        tr.reference.extend(r);
-        tr.eps.extend(std::iter::repeat_n(e, inits.len()));
-    }
     if field.dim() != d {
         return Err(crate::Error::invalid(
             "checkpoint",
@@ -135,18 +270,29 @@ pub fn evaluate_field(
             format!("a network of the system's dimension {d}"),
         ));
     }
-    let x0_all: Vec<f64> = eps_all.iter().flat_map(|_| x0.iter().copied()).collect();
+    let (eps_all, times) = (&reference.eps_all, &reference.times);
+    let steps = times.len() - 1;
+    let inits = reference.trajectories;
+    let x0: Vec<f64> = reference.states.chunks(times.len() * d).flat_map(|t| t[..d].iter().copied()).collect();
+    let mut tr = Traces {
+        times: times.clone(),
+        eps: reference.traj_eps.clone(),
+        reference: reference.states.clone(),
+        reference_eigs: reference.eigs.clone(),
+        ..Default::default()
+    };
     tr.learned = match cfg.eval.integrator {
-        crate::config::Integrator::Rk4 => field.rollout_rk4(&x0_all, &tr.eps, cfg.eval.dt, steps),
+        crate::config::Integrator::Rk4 => field.rollout_rk4(&x0, &tr.eps, cfg.eval.dt, steps),
         crate::config::Integrator::Bdf => {
-            field.rollout_bdf(&x0_all, &tr.eps, &times, cfg.eval.rollout_rtol, cfg.eval.rollout_atol)
+            field.rollout_bdf(&x0, &tr.eps, times, cfg.eval.rollout_rtol, cfg.eval.rollout_atol)
         }
     };
-    let pts_eps: Vec<f64> = tr.eps.iter().flat_map(|&e| std::iter::repeat_n(e, steps + 1)).collect();
-    let jac = field.jacobian(&tr.reference, &pts_eps, mode);
+    let pts_eps = &reference.point_eps;
+    let jac = match jac {
+        Some(j) if j.len() == pts_eps.len() * d * d => j,
+        _ => field.jacobian(&tr.reference, pts_eps, mode),
+    };
     tr.learned_eigs = eigenvalues(&jac, d);
-    tr.reference_eigs =
-        (0..pts_eps.len()).map(|p| sys.reference_eigenvalues(&tr.reference[p * d..(p + 1) * d], pts_eps[p])).collect();
     let per_traj = (steps + 1) * d;
     let zeros = sys.invariants().len();
     let mut per_eps = Vec::new();
@@ -156,7 +302,7 @@ pub fn evaluate_field(
         let listed = eps_list.contains(&e);
         let mut errs = EigenErrors::default();
         let (mut rolls, mut rels, mut periods) = (Vec::new(), Vec::new(), Vec::new());
-        for t in ei * inits.len()..(ei + 1) * inits.len() {
+        for t in ei * inits..(ei + 1) * inits {
             let range = t * per_traj..(t + 1) * per_traj;
             let (learned, reference) = (&tr.learned[range.clone()], &tr.reference[range]);
             // A rollout that blew up (DIVERGED_SCALE) is `inf`, not a number to average.
@@ -165,7 +311,7 @@ pub fn evaluate_field(
             let l2 = rollout_l2(learned, reference, d);
             rolls.push(if blown || !l2.is_finite() { f64::INFINITY } else { l2 });
             rels.push(if blown { f64::INFINITY } else { rel });
-            periods.extend(period_rel(learned, reference, &times, d));
+            periods.extend(period_rel(learned, reference, times, d));
             for p in t * (steps + 1)..(t + 1) * (steps + 1) {
                 let (state, time) = (&tr.reference[p * d..(p + 1) * d], times[p % (steps + 1)]);
                 errs.add_at(&tr.learned_eigs[p], &tr.reference_eigs[p], zeros, e, time, state);
@@ -206,11 +352,14 @@ pub fn evaluate_ensemble(
     let t0 = Instant::now();
     let ens = Ensemble::new(cks.iter().map(|ck| learned_rhs(ck, device, precision)).collect::<Result<_>>()?)?;
     let cfg = &cks[0].config;
-    let (mut ev, tr) = evaluate_field(cfg, &ens, eps_list, mode)?;
+    let reference = Reference::solve(cfg, eps_list)?;
+    // The members' Jacobians once (in one stacked pass when they stack): their eigenvalues for the
+    // spread, their mean the ensemble's Jacobian.
+    let members = ens.member_jacobians(&reference.states, &reference.point_eps, mode);
+    let mean = crate::eval::stacked::mean_of(&members);
+    let (mut ev, tr) = evaluate_on(cfg, &ens, eps_list, &reference, Some(mean), mode)?;
     let n_t = tr.times.len();
-    let pts_eps: Vec<f64> = tr.eps.iter().flat_map(|&e| std::iter::repeat_n(e, n_t)).collect();
-    let member_eigs: Vec<_> =
-        ens.member_jacobians(&tr.reference, &pts_eps, mode).iter().map(|j| eigenvalues(j, ens.dim())).collect();
+    let member_eigs: Vec<_> = members.iter().map(|j| eigenvalues(j, ens.dim())).collect();
     let zeros = cfg.system.invariants().len();
     // The listed eps only (the evaluation adds the reference eps when it is not listed).
     let keep: Vec<usize> = (0..tr.eps.len()).filter(|&t| eps_list.contains(&tr.eps[t])).collect();
@@ -229,105 +378,4 @@ pub fn evaluate_ensemble(
     let windows = if cfg.eval.spacing == crate::ode::Spacing::Log { windows } else { Vec::new() };
     ev.seconds = t0.elapsed().as_secs_f64();
     Ok((ev, tr, spread, windows))
-}
-
-/// One row of `traces.csv`: a point of a test trajectory with the reference and learned states and
-/// the learned and reference eigenvalues (fastest first) along the reference (data of Figs. 7–8).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct TraceRow {
-    eps: f64,
-    trajectory: usize,
-    t: f64,
-    component: usize,
-    reference: f64,
-    learned: f64,
-    eig_index: usize,
-    eig_learned_re: f64,
-    eig_learned_im: f64,
-    eig_reference_re: f64,
-}
-
-/// Writes the evaluation traces as a long-format CSV (one row per point, component and eigenvalue).
-pub fn write_traces(path: &Path, tr: &Traces, d: usize) -> Result<()> {
-    let np = tr.times.len();
-    let mut rows = Vec::with_capacity(tr.eps.len() * np * d);
-    for (j, &e) in tr.eps.iter().enumerate() {
-        for (i, &t) in tr.times.iter().enumerate() {
-            let p = j * np + i;
-            for k in 0..d {
-                let (l, r) = (&tr.learned_eigs[p][k], &tr.reference_eigs[p][k]);
-                rows.push(TraceRow {
-                    eps: e,
-                    trajectory: j,
-                    t,
-                    component: k,
-                    reference: tr.reference[p * d + k],
-                    learned: tr.learned[p * d + k],
-                    eig_index: k,
-                    eig_learned_re: l.re,
-                    eig_learned_im: l.im,
-                    eig_reference_re: r.re,
-                });
-            }
-        }
-    }
-    write_csv(path, &rows)
-}
-
-/// Reads a `traces.csv` written by [`write_traces`] back (the imaginary parts of the reference
-/// eigenvalues are not stored and read as 0).
-pub fn read_traces(path: &Path, d: usize) -> Result<Traces> {
-    let bad = |m: String| Error::Checkpoint { path: path.into(), message: m };
-    let mut rd = csv::Reader::from_path(path).map_err(|e| bad(format!("cannot read traces: {e}")))?;
-    let rows: Vec<TraceRow> =
-        rd.deserialize().collect::<std::result::Result<_, _>>().map_err(|e| bad(format!("malformed traces: {e}")))?;
-    if d == 0 || rows.is_empty() || !rows.len().is_multiple_of(d) {
-        return Err(bad(format!("{} rows do not make whole points of dimension {d}", rows.len())));
-    }
-    let times: Vec<f64> = rows.iter().filter(|r| r.trajectory == 0 && r.component == 0).map(|r| r.t).collect();
-    let np = times.len();
-    let m = rows.len() / (np * d).max(1);
-    if np == 0 || m * np * d != rows.len() {
-        return Err(bad("trajectories of unequal length".into()));
-    }
-    let mut tr = Traces { times, ..Default::default() };
-    for (idx, r) in rows.iter().enumerate() {
-        let (p, k) = (idx / d, idx % d);
-        if r.trajectory != p / np || r.component != k {
-            return Err(bad(format!("row {} is out of order", idx + 2)));
-        }
-        if k == 0 {
-            if p % np == 0 {
-                tr.eps.push(r.eps);
-            }
-            tr.learned_eigs.push(Vec::with_capacity(d));
-            tr.reference_eigs.push(Vec::with_capacity(d));
-        }
-        tr.reference.push(r.reference);
-        tr.learned.push(r.learned);
-        tr.learned_eigs[p].push(nalgebra::Complex::new(r.eig_learned_re, r.eig_learned_im));
-        tr.reference_eigs[p].push(nalgebra::Complex::new(r.eig_reference_re, 0.0));
-    }
-    Ok(tr)
-}
-
-/// For log-spaced evaluations, writes `time_windows.csv`: the eigenvalue errors per decade of time and
-/// eps ([`time_windows`](crate::eval::metrics::time_windows)), and returns them (empty for uniform spacing,
-/// where nothing is written).
-pub fn write_time_windows(out: &Path, cfg: &Config, traces: &Traces) -> Result<Vec<WindowMetrics>> {
-    let w = window_metrics(cfg, traces);
-    if !w.is_empty() {
-        write_csv(&out.join("time_windows.csv"), &w)?;
-    }
-    Ok(w)
-}
-
-/// The eigenvalue errors per decade of time and eps ([`time_windows`](crate::eval::metrics::time_windows))
-/// of a log-spaced evaluation; empty for uniform spacing.
-pub fn window_metrics(cfg: &Config, traces: &Traces) -> Vec<WindowMetrics> {
-    if cfg.eval.spacing != crate::ode::Spacing::Log {
-        return Vec::new();
-    }
-    let zeros = cfg.system.invariants().len();
-    crate::eval::metrics::time_windows(&traces.times, &traces.eps, &traces.learned_eigs, &traces.reference_eigs, zeros)
 }

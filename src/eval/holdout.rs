@@ -37,7 +37,8 @@ use crate::engine::checkpoint::Checkpoint;
 use crate::error::Result;
 use crate::eval::evaluate::learned_rhs;
 use crate::eval::metrics::eigen::nonzero_count;
-use crate::eval::spectral::{Ensemble, JacobianMode, LearnedField, eigenvalues};
+use crate::eval::spectral::{JacobianMode, LearnedField, eigenvalues};
+use crate::eval::stacked::Ensemble;
 use crate::plugins::data::{DataFile, DataSampler};
 use crate::plugins::system::StiffSystem;
 

@@ -61,7 +61,7 @@ pub struct LearnedRhs {
 }
 
 /// Rows to push through the network at once.
-const CHUNK: usize = 32_768;
+pub(super) const CHUNK: usize = 32_768;
 
 /// The fewest points a thread of [`LearnedRhs`]'s sharded evaluation gets: below this, spawning a thread
 /// costs more than the single-threaded elementwise kernels it relieves.
@@ -113,7 +113,8 @@ impl LearnedRhs {
         rows
     }
 
-    fn standardised(&self, x: &[f64], eps: &[f64]) -> Vec<f64> {
+    /// The network's standardised inputs `h_0` at `n` points, `n × (d + 1)` row-major.
+    pub(super) fn standardised(&self, x: &[f64], eps: &[f64]) -> Vec<f64> {
         let c = self.dim + 1;
         self.inputs(x, eps)
             .iter()
@@ -141,7 +142,7 @@ impl LearnedRhs {
     /// (each part in `CHUNK`s inside `work`), and the parts' two outputs concatenated in order. Each
     /// point's result depends only on that point and on the fixed split, so repeated calls agree bit
     /// for bit. Batches under `2 · MIN_SHARD` points run on the calling thread.
-    fn sharded<W>(&self, x: &[f64], eps: &[f64], work: W) -> (Vec<f64>, Vec<f64>)
+    pub(super) fn sharded<W>(&self, x: &[f64], eps: &[f64], work: W) -> (Vec<f64>, Vec<f64>)
     where
         W: Fn(&[f64], &[f64]) -> (Vec<f64>, Vec<f64>) + Sync,
     {
@@ -166,7 +167,13 @@ impl LearnedRhs {
 
     /// The learned physical RHS `F_θ(x, eps) = T⁻¹(a)` at `n` points.
     pub fn rhs(&self, x: &[f64], eps: &[f64]) -> Vec<f64> {
-        let mut f = inverse_all(self.transform.as_ref(), &self.raw(x, eps), eps, self.dim);
+        self.physical_rhs(&self.raw(x, eps), eps)
+    }
+
+    /// The physical RHS from the network outputs `a` at `n` points: the inverse transform, then the
+    /// invariant projection.
+    pub(super) fn physical_rhs(&self, a: &[f64], eps: &[f64]) -> Vec<f64> {
+        let mut f = inverse_all(self.transform.as_ref(), a, eps, self.dim);
         if let Some(p) = &self.projector {
             f.chunks_mut(self.dim).for_each(|v| left_multiply(p, v, 1));
         }
@@ -189,6 +196,15 @@ impl LearnedRhs {
             }
             (a_all, jac)
         });
+        self.physical_jacobian(x, eps, &a_all, &mut jac);
+        jac
+    }
+
+    /// Turns the network's Jacobians `∂a/∂x` at `n` points (`jac`, in place; the outputs `a_all`) into
+    /// the physical ones: the state input map's slopes, the transform's chain rule, the invariant
+    /// projection.
+    pub(super) fn physical_jacobian(&self, x: &[f64], eps: &[f64], a_all: &[f64], jac: &mut [f64]) {
+        let d = self.dim;
         if !self.norm.state_scale.is_empty() {
             // The network saw φ(x): ∂a/∂x_i = ∂a/∂φ_i · φ_i'(x_i).
             for (p, block) in jac.chunks_mut(d * d).enumerate() {
@@ -198,11 +214,10 @@ impl LearnedRhs {
                 }
             }
         }
-        chain_rule(self.transform.as_ref(), &a_all, eps, &mut jac, d);
+        chain_rule(self.transform.as_ref(), a_all, eps, jac, d);
         if let Some(p) = &self.projector {
             jac.chunks_mut(d * d).for_each(|block| left_multiply(p, block, d));
         }
-        jac
     }
 
     /// `(a, ∂a/∂x)` by reverse mode; `∂a/∂x` in physical state coordinates.
@@ -269,7 +284,7 @@ impl LearnedRhs {
 
 /// A learned vector field `x' = F(x, eps)` with its Jacobian: everything rollouts and the spectral
 /// evaluation need. Implemented by one trained network ([`LearnedRhs`]) and by the mean of several
-/// ([`Ensemble`]).
+/// (`eval::stacked::Ensemble`).
 pub trait LearnedField {
     /// State dimension `d`.
     fn dim(&self) -> usize;
@@ -358,68 +373,6 @@ impl LearnedField for LearnedRhs {
 
     fn jacobian(&self, x: &[f64], eps: &[f64], mode: JacobianMode) -> Vec<f64> {
         LearnedRhs::jacobian(self, x, eps, mode)
-    }
-}
-
-/// A deep ensemble: the mean of `M` independently trained fields (e.g. one per seed),
-///
-/// ```text
-/// F̄(x, ε) = (1/M) Σ_i F_i(x, ε),   J̄ = ∂F̄/∂x = (1/M) Σ_i J_i
-/// ```
-///
-/// (the Jacobian of the mean is the mean of the Jacobians, so `J̄` is exact, not an approximation).
-/// Averaging cancels the part of each member's error that is independent across seeds; the spread of
-/// the members' eigenvalues around each other is the ensemble's own estimate of how far the learned
-/// spectrum can be trusted ([`crate::eval::metrics::EnsembleMetrics`]).
-#[derive(Debug)]
-pub struct Ensemble {
-    /// The members, all of one system (same `d`).
-    pub members: Vec<LearnedRhs>,
-}
-
-impl Ensemble {
-    /// An ensemble of `members`; an error when there are none or their dimensions differ.
-    pub fn new(members: Vec<LearnedRhs>) -> Result<Self> {
-        let Some(first) = members.first() else {
-            return Err(crate::Error::invalid("ensemble", "(no members)", "at least one trained network"));
-        };
-        if let Some(m) = members.iter().find(|m| m.dim != first.dim) {
-            return Err(crate::Error::invalid(
-                "ensemble",
-                format!("members of dimension {} and {}", first.dim, m.dim),
-                "members of one system (one state dimension)",
-            ));
-        }
-        Ok(Self { members })
-    }
-
-    /// Each member's Jacobians at the `n` points, `M` lists of `n` row-major `d × d` blocks.
-    pub fn member_jacobians(&self, x: &[f64], eps: &[f64], mode: JacobianMode) -> Vec<Vec<f64>> {
-        self.members.iter().map(|m| m.jacobian(x, eps, mode)).collect()
-    }
-}
-
-/// Element-wise mean of equally long vectors.
-fn mean_of(v: &[Vec<f64>]) -> Vec<f64> {
-    let scale = 1.0 / v.len() as f64;
-    let mut out = vec![0.0; v[0].len()];
-    for m in v {
-        out.iter_mut().zip(m).for_each(|(o, x)| *o += scale * x);
-    }
-    out
-}
-
-impl LearnedField for Ensemble {
-    fn dim(&self) -> usize {
-        self.members[0].dim
-    }
-
-    fn rhs(&self, x: &[f64], eps: &[f64]) -> Vec<f64> {
-        mean_of(&self.members.iter().map(|m| m.rhs(x, eps)).collect::<Vec<_>>())
-    }
-
-    fn jacobian(&self, x: &[f64], eps: &[f64], mode: JacobianMode) -> Vec<f64> {
-        mean_of(&self.member_jacobians(x, eps, mode))
     }
 }
 

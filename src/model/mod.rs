@@ -26,16 +26,19 @@
 //! standardisation and state input maps), [`weights`] (the host form [`Weights`], its layers and
 //! activation, and the reactions of a mass-action network), [`store`] (the weights as a safetensors
 //! file), [`mlp`] (the burn module [`Mlp`] and
-//! the host ↔ tensor helpers) and `silu` (SiLU fused into one pass on the flex backend).
+//! the host ↔ tensor helpers), [`stacked`] (`M` networks of one shape as one module, for training and
+//! evaluating them together) and `silu` (SiLU fused into one pass on the flex backend).
 
 pub mod config;
 pub mod mlp;
 pub mod normalizer;
 #[cfg(feature = "flex")]
 pub mod silu;
+pub mod stacked;
 pub mod store;
 pub mod weights;
 
 pub use mlp::{Mlp, tensor2, tensor2_as, to_f64};
 pub use normalizer::{LOG_OFFSET, Normalizer, StateMap, log_offsets, state_scales};
+pub use stacked::{StackedLinear, StackedMlp};
 pub use weights::{Activation, LayerWeights, Reaction, Weights};

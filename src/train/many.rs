@@ -25,118 +25,17 @@
 
 use std::time::Instant;
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::error::{Error, Result};
-use crate::model::{Activation, LayerWeights, Weights, to_f64};
+use crate::model::{StackedMlp, Weights, to_f64};
 use crate::train::config::TrainConfig;
 use crate::train::{Dataset, Log, Optimizer, TrainObserver, Trained, shards_for, validation_loss};
-
-/// One dense layer of `M` stacked networks.
-#[derive(Module, Debug)]
-pub struct StackedLinear {
-    /// `[M, d_in, d_out]`.
-    pub weight: Param<Tensor<3>>,
-    /// `[M, 1, d_out]`.
-    pub bias: Param<Tensor<3>>,
-}
-
-/// `M` MLPs of one shape, stacked along a leading axis.
-#[derive(Module, Debug)]
-pub struct StackedMlp {
-    /// Dense layers; the activation after every one but the last.
-    pub layers: Vec<StackedLinear>,
-    /// Hidden activation (not a parameter).
-    #[module(skip)]
-    pub activation: Activation,
-}
-
-impl StackedMlp {
-    /// Stacks `members` (same layer shapes and activation, none mass-action) onto `device` as `dtype`.
-    pub fn from_members(members: &[&Weights], device: &Device, dtype: DType) -> Result<Self> {
-        let first = members.first().ok_or_else(|| Error::Unsupported("stacking no networks".into()))?;
-        let m = members.len();
-        let shape = |w: &Weights| w.layers.iter().map(|l| (l.d_in, l.d_out)).collect::<Vec<_>>();
-        for (i, w) in members.iter().enumerate() {
-            w.check().map_err(|e| Error::Checkpoint { path: format!("<member {i}>").into(), message: e })?;
-            if shape(w) != shape(first) || w.activation != first.activation || w.mass_action {
-                return Err(Error::Unsupported(format!(
-                    "member {i} cannot be stacked with member 0: networks trained together need the same layers and activation, and no mass-action constraint"
-                )));
-            }
-        }
-        let layers = (0..first.layers.len())
-            .map(|l| {
-                let (d_in, d_out) = (first.layers[l].d_in, first.layers[l].d_out);
-                let w: Vec<f64> = members.iter().flat_map(|w| w.layers[l].w.iter().copied()).collect();
-                let b: Vec<f64> = members.iter().flat_map(|w| w.layers[l].b.iter().copied()).collect();
-                StackedLinear {
-                    weight: Param::from_tensor(Tensor::from_data(
-                        TensorData::new(w, [m, d_in, d_out]),
-                        (device, dtype),
-                    )),
-                    bias: Param::from_tensor(Tensor::from_data(TensorData::new(b, [m, 1, d_out]), (device, dtype))),
-                }
-            })
-            .collect();
-        Ok(Self { layers, activation: first.activation })
-    }
-
-    /// Number of stacked networks.
-    pub fn members(&self) -> usize {
-        self.layers[0].weight.val().dims()[0]
-    }
-
-    /// Copies every member's parameters back to the host (exactly).
-    pub fn weights(&self) -> Vec<Weights> {
-        let m = self.members();
-        let host: Vec<(usize, usize, Vec<f64>, Vec<f64>)> = self
-            .layers
-            .iter()
-            .map(|l| {
-                let [_, d_in, d_out] = l.weight.val().dims();
-                (d_in, d_out, to_f64(l.weight.val()), to_f64(l.bias.val()))
-            })
-            .collect();
-        (0..m)
-            .map(|i| Weights {
-                layers: host
-                    .iter()
-                    .map(|(d_in, d_out, w, b)| LayerWeights {
-                        d_in: *d_in,
-                        d_out: *d_out,
-                        w: w[i * d_in * d_out..(i + 1) * d_in * d_out].to_vec(),
-                        b: b[i * d_out..(i + 1) * d_out].to_vec(),
-                    })
-                    .collect(),
-                activation: self.activation,
-                mass_action: false,
-            })
-            .collect()
-    }
-
-    /// Every member's output for its own standardised inputs.
-    ///
-    /// # Shapes
-    /// - `h0`: `[M, n, d_in]`; output `[M, n, d_out]`
-    pub fn forward(&self, h0: Tensor<3>) -> Tensor<3> {
-        let last = self.layers.len() - 1;
-        let mut h = h0;
-        for (i, l) in self.layers.iter().enumerate() {
-            h = h.matmul(l.weight.val()).add(l.bias.val());
-            if i < last {
-                let [m, n, k] = h.dims();
-                h = self.activation.apply(h.reshape([m * n, k])).reshape([m, n, k]);
-            }
-        }
-        h
-    }
-}
 
 /// Why `cfg` and `data` cannot be trained stacked, or `None` when they can: the loss terms, optimiser
 /// phases and constraints that [`train_many`] does not carry.

@@ -1,6 +1,7 @@
 use burn::tensor::DType;
 use stiffx::backend::Backend;
-use stiffx::eval::spectral::{Ensemble, JacobianMode, LearnedField, LearnedRhs};
+use stiffx::eval::spectral::{JacobianMode, LearnedField, LearnedRhs};
+use stiffx::eval::stacked::Ensemble;
 use stiffx::model::{Normalizer, Weights};
 use stiffx::plugins::transform::{Asinh, Identity, TargetTransform};
 

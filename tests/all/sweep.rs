@@ -1,5 +1,7 @@
+use stiffx::engine::checkpoint::Checkpoint;
 use stiffx::engine::local::sweep;
 use stiffx::engine::pipeline::RunOptions;
+use stiffx::eval::evaluate::{evaluate, evaluate_prepared, prepare_together};
 
 #[test]
 fn tiny_sweep_writes_tables_resumes_and_is_snapshotted() {
@@ -93,6 +95,32 @@ fn jobs_of_one_shape_train_together_as_they_train_alone() {
         for f in ["checkpoint.json", "per_eps.csv", "config.toml"] {
             assert!(t.join(f).is_file(), "{id}/{f}");
         }
+    }
+    // The group's spectral evaluations were prepared together (one reference, the four networks'
+    // Jacobians in one stacked pass); each run's metrics are those of its checkpoint evaluated alone.
+    let device = opts.backend.device().unwrap();
+    let ids = ["tiny-s1", "tiny-s2", "tiny_identity-s1", "tiny_identity-s2"];
+    let cks: Vec<Checkpoint> =
+        ids.iter().map(|id| Checkpoint::load(&together.path().join(id).join("checkpoint.json")).unwrap()).collect();
+    let prepared =
+        prepare_together(&cks.iter().map(Some).collect::<Vec<_>>(), &device, opts.eval_precision, opts.jacobian)
+            .unwrap();
+    assert!(prepared.iter().all(Option::is_some), "one system and [eval]: all four share a reference");
+    for ((id, ck), p) in ids.iter().zip(&cks).zip(prepared) {
+        let eps = ck.config.eval_eps();
+        let (alone, tr) = evaluate(ck, &eps, &device, opts.eval_precision, opts.jacobian).unwrap();
+        let (shared, tr_shared) = evaluate_prepared(ck, &eps, &device, opts.eval_precision, opts.jacobian, p).unwrap();
+        assert_eq!(
+            serde_json::to_value(&alone.per_eps).unwrap(),
+            serde_json::to_value(&shared.per_eps).unwrap(),
+            "{id}"
+        );
+        assert_eq!(tr.learned_eigs, tr_shared.learned_eigs, "{id}");
+        assert_eq!(
+            serde_json::to_value(&alone.per_eps).unwrap(),
+            metrics(&together.path().join(id))["eval"]["per_eps"],
+            "{id}"
+        );
     }
     // Finished jobs are read back, not trained again.
     let stamp = std::fs::metadata(together.path().join("tiny-s1/checkpoint.json")).unwrap().modified().unwrap();
