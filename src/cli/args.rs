@@ -288,7 +288,8 @@ pub enum BenchPart {
     Crnn,
     /// Jacobian + eigenvalues.
     Jacobian,
-    /// Many networks of one shape trained together (`--models`), aggregate samples/s.
+    /// Many networks of one shape trained together (`--models`), aggregate samples/s, and their
+    /// Jacobians + eigenvalues in one stacked pass, aggregate points/s.
     Models,
     /// Burst labels per second.
     Burst,

@@ -89,6 +89,20 @@ struct Bench<'a> {
     reps: usize,
 }
 
+/// The Jacobian measurements' `n` points of a 2-state system (states, eps) and the standardisation
+/// of the networks evaluated at them.
+fn jacobian_points(n: usize) -> (Vec<f64>, Vec<f64>, Normalizer) {
+    let x: Vec<f64> = (0..n).flat_map(|i| [0.5 + 2.0 * (i as f64 / n as f64), 0.3 + (i % 7) as f64 * 0.1]).collect();
+    let eps: Vec<f64> = (0..n).map(|i| [0.01, 0.05, 0.1][i % 3]).collect();
+    let norm = Normalizer {
+        mean: vec![1.5, 0.6, 0.1],
+        std: vec![0.6, 0.4, 0.09],
+        state_scale: Vec::new(),
+        state_map: Default::default(),
+    };
+    (x, eps, norm)
+}
+
 /// The cost of the Jacobian (exact Sobolev) loss, `train.jacobian`: training samples/s at each `--batch`
 /// with the backend's default shards, without the term, with Jacobian labels on every 9th row (a
 /// K = 8 cloud around each trajectory point, as in `configs/robertson.toml`) and on every row,
@@ -359,19 +373,12 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     }
     if a.only.iter().any(|p| matches!(p, crate::cli::BenchPart::Models)) {
         rows.extend(models::bench_models(&ctx)?);
+        rows.extend(models::bench_models_jacobian(&ctx)?);
     }
 
     // Jacobian + eigenvalues at `--points` points, every backend × precision × mode, reps interleaved.
     let npts = a.points;
-    let x: Vec<f64> =
-        (0..npts).flat_map(|i| [0.5 + 2.0 * (i as f64 / npts as f64), 0.3 + (i % 7) as f64 * 0.1]).collect();
-    let eps: Vec<f64> = (0..npts).map(|i| [0.01, 0.05, 0.1][i % 3]).collect();
-    let norm = Normalizer {
-        mean: vec![1.5, 0.6, 0.1],
-        std: vec![0.6, 0.4, 0.09],
-        state_scale: Vec::new(),
-        state_map: Default::default(),
-    };
+    let (x, eps, norm) = jacobian_points(npts);
     let (mut combos, mut rhss) = (Vec::new(), Vec::new());
     for (b, backend) in backends.iter().enumerate().filter(|_| want("jacobian")) {
         for precision in [Precision::F32, Precision::F64] {

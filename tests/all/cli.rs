@@ -471,19 +471,38 @@ fn diagnose_writes_statistics_for_base_and_cloud() {
     }
 }
 
-/// `stiffx bench --only models`: one network alone, then each `--models` M trained together, every
-/// rate positive; `--models 0` is refused naming the flag.
+/// `stiffx bench --only models`: one network alone, then each `--models` M trained together, then
+/// M networks' Jacobians stacked and one by one, every rate positive; `--models 0` is refused naming
+/// the flag.
 #[test]
 fn bench_models_measures_networks_trained_together() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("bench.json");
-    let args = ["bench", "--only", "models", "--models", "1,3", "--batch", "256", "--shards", "1", "--reps", "1"];
+    let args = [
+        "bench", "--only", "models", "--models", "1,3", "--batch", "256", "--shards", "1", "--reps", "1", "--points",
+        "500",
+    ];
     let (code, _, err) = stiffx(&[&args[..], &["--out", out.to_str().unwrap()]].concat());
     assert_eq!(code, 0, "{err}");
     let rows: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let what: Vec<&str> = rows.iter().map(|r| r["what"].as_str().unwrap()).collect();
     let name = |m: usize, how: &str| format!("models {m} x 4x128 batch 256, 1 shard(s), {how} (flex)");
-    assert_eq!(what, [name(1, "alone"), name(1, "together"), name(3, "together")]);
+    let jac =
+        |m: usize, p: &str, how: &str| format!("models {m} x 4x128 jacobian+eig 500 points Forward {p}, {how} (flex)");
+    assert_eq!(
+        what,
+        [
+            name(1, "alone"),
+            name(1, "together"),
+            name(3, "together"),
+            jac(1, "F32", "one by one"),
+            jac(3, "F32", "stacked"),
+            jac(3, "F32", "one by one"),
+            jac(1, "F64", "one by one"),
+            jac(3, "F64", "stacked"),
+            jac(3, "F64", "one by one"),
+        ]
+    );
     assert!(rows.iter().all(|r| r["median"].as_f64().unwrap() > 0.0), "{rows:?}");
     assert_bad_input(&["bench", "--only", "models", "--models", "0"], &["--models", "positive integers"]);
 }

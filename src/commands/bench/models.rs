@@ -1,9 +1,16 @@
 //! `stiffx bench --only models`: M networks trained together ([`crate::train::many`]) against one
-//! alone, aggregate samples/s, repetitions interleaved.
+//! alone, aggregate samples/s; and M networks' Jacobians + eigenvalues in one stacked pass
+//! ([`crate::eval::stacked`]) against one by one, aggregate points/s; repetitions interleaved.
 
-use super::{Bench, BenchRow};
+use std::time::Instant;
+
+use super::{Bench, BenchRow, jacobian_points};
+use crate::backend::Precision;
 use crate::error::Result;
+use crate::eval::spectral::{JacobianMode, LearnedRhs, eigenvalues};
+use crate::eval::stacked::{jacobians, stack};
 use crate::model::Weights;
+use crate::plugins::transform::Identity;
 use crate::train::config::TrainConfig;
 use crate::train::many::{Member, train_many};
 use crate::train::{Dataset, Silent, TrainObserver, train};
@@ -63,6 +70,72 @@ pub(super) fn bench_models(ctx: &Bench) -> Result<Vec<BenchRow>> {
                     };
                     rows.push(BenchRow::new(what, "samples/s", s));
                 }
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Many networks' Jacobians + eigenvalues ([`crate::eval::stacked`]): for every `--models` M and
+/// precision, the forward-mode Jacobians of M different 4×128 networks at `--points` points and their
+/// eigenvalues, in one stacked pass and one network after another, aggregate points/s (M × points over
+/// the seconds), repetitions interleaved.
+pub(super) fn bench_models_jacobian(ctx: &Bench) -> Result<Vec<BenchRow>> {
+    let Bench { args: a, backends, devices, reps, .. } = *ctx;
+    let (x, eps, norm) = jacobian_points(a.points);
+    let most = a.models.iter().copied().max().unwrap_or(1);
+    let mut rows = Vec::new();
+    for (b, device) in devices.iter().enumerate() {
+        for precision in [Precision::F32, Precision::F64] {
+            if precision == Precision::F64 && !backends[b].supports_f64() {
+                continue;
+            }
+            let nets: Vec<LearnedRhs> = (0..most)
+                .map(|m| {
+                    let w = Weights::init(3, 4, 128, 2, 1 + m as u64);
+                    LearnedRhs::new(&w, norm.clone(), Box::new(Identity {}), 2, device.clone(), precision.dtype())
+                })
+                .collect::<Result<_>>()?;
+            // (M, stacked): the stacked networks are built once, as a group's or an ensemble's are.
+            let cases: Vec<(usize, bool)> = a
+                .models
+                .iter()
+                .flat_map(|&m| [(m, true), (m, false)])
+                .filter(|&(m, stacked)| m > 1 || !stacked)
+                .collect();
+            let stacks: Vec<_> =
+                cases.iter().map(|&(m, stacked)| if stacked { stack(&nets[..m]) } else { None }).collect();
+            let once = |i: usize| -> f64 {
+                let (m, net) = (cases[i].0, stacks[i].as_ref());
+                let t = Instant::now();
+                for j in jacobians(&nets[..m], net, &x, &eps, JacobianMode::Forward) {
+                    std::hint::black_box(eigenvalues(&j, 2));
+                }
+                (m * a.points) as f64 / t.elapsed().as_secs_f64()
+            };
+            let bar = crate::engine::pipeline::bar(true, (cases.len() * (reps + 1)) as u64, "models jacobian");
+            for i in 0..cases.len() {
+                once(i);
+                bar.inc(1);
+            }
+            let mut s = vec![Vec::new(); cases.len()];
+            for _ in 0..reps {
+                for (i, s) in s.iter_mut().enumerate() {
+                    s.push(once(i));
+                    bar.inc(1);
+                }
+            }
+            bar.finish_and_clear();
+            for ((m, stacked), s) in cases.into_iter().zip(s) {
+                let how = if stacked { "stacked" } else { "one by one" };
+                rows.push(BenchRow::new(
+                    format!(
+                        "models {m} x 4x128 jacobian+eig {} points Forward {precision:?}, {how} ({})",
+                        a.points, backends[b]
+                    ),
+                    "points/s",
+                    s,
+                ));
             }
         }
     }
