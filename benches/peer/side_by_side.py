@@ -8,6 +8,7 @@ measurements, never two separate sessions. A ratio above 1 means stiffx is faste
     python benches/peer/side_by_side.py --stiffx target/release/stiffx --reps 5 --out results/bench/peer.json
     python benches/peer/side_by_side.py --stiffx target/release/stiffx --parts models --models 1,3,12,48 --batch 1024
     python benches/peer/side_by_side.py --stiffx target/release/stiffx --parts main-job --main-epochs 20 --reps 3
+    python benches/peer/side_by_side.py --stiffx target/release/stiffx --parts models-jacobian --models 1,3,12,48
 
 Needs Python 3.11+ and `torch` (`pip install torch`); `--backend` passes through to `stiffx bench` (flex,
 the default; tch), by its canonical name (the rows are matched by it).
@@ -74,6 +75,19 @@ def variants(a) -> list[dict]:
                             peer=("models", b, m),
                         )
                     )
+        elif part == "models-jacobian":
+            for m in a.models:
+                how = "stacked" if m > 1 else "one by one"
+                v.append(
+                    dict(
+                        name=f"{m} models jacobian+eig {a.points} points f32 (aggregate; PyTorch vmap over stacked parameters)",
+                        unit="points/s",
+                        args=["--only", "models-jacobian", "--models", str(m), "--points", str(a.points),
+                              "--backend", a.backend],
+                        row=f"models {m} x 4x128 jacobian+eig {a.points} points Forward F32, {how} ({a.backend})",
+                        peer=("models-jacobian", 0, m),
+                    )
+                )
         elif part == "jacobian":
             v.append(
                 dict(
@@ -136,8 +150,8 @@ def main() -> None:
     if a.reps < 1:
         die(f"error: --reps: {a.reps} (allowed: an integer >= 1)")
     for p in a.parts:
-        if p not in ("train", "models", "jacobian", "main-job"):
-            die(f"error: --parts: unknown part {p!r} (allowed: train, models, jacobian, main-job)")
+        if p not in ("train", "models", "models-jacobian", "jacobian", "main-job"):
+            die(f"error: --parts: unknown part {p!r} (allowed: train, models, models-jacobian, jacobian, main-job)")
     if not Path(a.stiffx).exists():
         die(f"error: --stiffx: {a.stiffx} does not exist (build it: cargo build --release)")
     torch.set_num_threads(a.threads)
@@ -164,8 +178,9 @@ def main() -> None:
     for v in vs:
         s = samples[v["name"]]
         st, pt = statistics.median(s["stiffx"]), statistics.median(s["pytorch"])
-        ratio = st / pt if v["unit"] == "samples/s" else pt / st
-        fmt = (lambda x: f"{x / 1e3:.1f}k") if v["unit"] == "samples/s" else (lambda x: f"{x:.1f} ms")
+        rate = v["unit"].endswith("/s")
+        ratio = st / pt if rate else pt / st
+        fmt = (lambda x: f"{x / 1e3:.1f}k") if rate else (lambda x: f"{x:.1f} ms")
         print(f"| {v['name']} | {fmt(pt)} | {fmt(st)} | **{ratio:.2f}×** |")
         result.append(dict(what=v["name"], unit=v["unit"], stiffx=s["stiffx"], pytorch=s["pytorch"], ratio=ratio))
     if a.out:

@@ -12,6 +12,8 @@ Same as `stiffx bench` (src/commands/bench.rs):
   aggregate samples/s = M × 10 × batch / seconds;
 - Jacobian + eigenvalues at N points: `torch.func.vmap(jacrev)` (reverse, the PyTorch idiom) and
   `vmap(jacfwd)`, then `torch.linalg.eigvals` of the 2 × 2 state block, f32;
+- many models' Jacobians: M different networks at the same N points, `stack_module_state` and `vmap`
+  over the stacked parameters of `vmap(jacrev)`; aggregate points/s = M × N / seconds;
 - a run's training recipe at its size (`Recipe`): its epochs, batch, cosine learning rate, validation
   after every epoch and best weights kept, on as many rows as the run trained on.
 
@@ -177,6 +179,36 @@ class Jacobian:
         return (time.perf_counter() - t0) * 1e3
 
 
+class StackedJacobian:
+    """Jacobians + eigenvalues of M different networks at the same `points` points, the PyTorch idiom for
+    many models: `torch.func.stack_module_state` and `vmap` over the stacked parameters of
+    `vmap(jacrev)` over the points (the `models-jacobian` part). Returns aggregate points/s."""
+
+    def __init__(self, models: int, points: int):
+        torch.manual_seed(1)
+        nets = [mlp() for _ in range(models)]
+        self.params, self.buffers = torch.func.stack_module_state(nets)
+        base = mlp().to("meta")
+        i = torch.arange(points, dtype=torch.float32)
+        eps = torch.tensor([0.01, 0.05, 0.1])[(i % 3).long()]
+        self.x = torch.stack([0.5 + 2.0 * i / points, 0.3 + (i % 7) * 0.1, eps], 1)
+
+        def f(p, b, s, e):
+            return torch.func.functional_call(base, (p, b), (torch.cat([s, e.reshape(1)]),))
+
+        per_point = torch.func.vmap(torch.func.jacrev(f, argnums=2), in_dims=(None, None, 0, 0))
+        self.jac = torch.func.vmap(per_point, in_dims=(0, 0, None, None))
+        self.models, self.points = models, points
+
+    def run(self) -> float:
+        """Aggregate points/s (models × points over the seconds)."""
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            j = self.jac(self.params, self.buffers, self.x[:, :2], self.x[:, 2])
+            torch.linalg.eigvals(j)
+        return self.models * self.points / (time.perf_counter() - t0)
+
+
 def make(part: str, batch: int, models: int, points: int):
     """A callable returning one measurement (and a warm-up done)."""
     if part == "train":
@@ -185,6 +217,9 @@ def make(part: str, batch: int, models: int, points: int):
     elif part == "models":
         t = StackedTrainer(models, batch)
         fn = t.epoch
+    elif part == "models-jacobian":
+        t = StackedJacobian(models, points)
+        fn = t.run
     else:
         t = Jacobian(points, part.split("-")[1])
         fn = t.run
@@ -194,7 +229,9 @@ def make(part: str, batch: int, models: int, points: int):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--part", choices=["train", "models", "jacobian-reverse", "jacobian-forward"], default="train")
+    ap.add_argument(
+        "--part", choices=["train", "models", "models-jacobian", "jacobian-reverse", "jacobian-forward"], default="train"
+    )
     ap.add_argument("--batch", type=int, default=8192)
     ap.add_argument("--models", type=int, default=1)
     ap.add_argument("--points", type=int, default=10_000)

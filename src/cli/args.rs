@@ -288,9 +288,11 @@ pub enum BenchPart {
     Crnn,
     /// Jacobian + eigenvalues.
     Jacobian,
-    /// Many networks of one shape trained together (`--models`), aggregate samples/s, and their
-    /// Jacobians + eigenvalues in one stacked pass, aggregate points/s.
+    /// Many networks of one shape trained together (`--models`), aggregate samples/s.
     Models,
+    /// Many networks' Jacobians + eigenvalues (`--models`, `--points`) in one stacked pass and one by
+    /// one, aggregate points/s.
+    ModelsJacobian,
     /// Burst labels per second.
     Burst,
 }

@@ -310,7 +310,8 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     let parts = [
         ("--batch", rows * 5.0 * 8.0 * 2.0 + largest * 128.0 * 4.0 * 8.0 * 12.0),
         ("--points", a.points as f64 * 128.0 * 4.0 * 8.0 * 8.0),
-        // The `models` part: each network's data and its batch's activations.
+        // The `models` part: each network's data and its batch's activations; `models-jacobian`: each
+        // network's Jacobians.
         (
             "--models",
             match a.only.iter().any(|p| matches!(p, crate::cli::BenchPart::Models)) {
@@ -318,6 +319,10 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
                     let m = a.models.iter().copied().max().unwrap_or(1) as f64;
                     m * (10.0 * largest * 5.0 * 8.0 * 2.0 + largest * 128.0 * 4.0 * 8.0 * 12.0)
                 }
+                false => 0.0,
+            } + match a.only.iter().any(|p| matches!(p, crate::cli::BenchPart::ModelsJacobian)) {
+                // The stacked pass works in chunks; every network's Jacobians and outputs are kept.
+                true => a.models.iter().copied().max().unwrap_or(1) as f64 * a.points as f64 * 6.0 * 8.0 * 4.0,
                 false => 0.0,
             },
         ),
@@ -373,6 +378,8 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     }
     if a.only.iter().any(|p| matches!(p, crate::cli::BenchPart::Models)) {
         rows.extend(models::bench_models(&ctx)?);
+    }
+    if a.only.iter().any(|p| matches!(p, crate::cli::BenchPart::ModelsJacobian)) {
         rows.extend(models::bench_models_jacobian(&ctx)?);
     }
 

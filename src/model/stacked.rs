@@ -143,7 +143,7 @@ impl StackedMlp {
                 let (a, ds) = self.activation.with_derivative(z.reshape([m * n, k]));
                 h = a.reshape([m, n, k]);
                 // `[M, q, n, k] ⊙ [M, 1, n, k]`: σ'(z) broadcast over the q tangents.
-                t = t.reshape([m, q, n, k]).mul(ds.reshape([m, 1, n, k])).reshape([m, q * n, k]);
+                t = t.reshape([m, q, n * k]).mul(ds.reshape([m, 1, n * k])).reshape([m, q * n, k]);
             } else {
                 h = z;
             }

@@ -479,7 +479,18 @@ fn bench_models_measures_networks_trained_together() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("bench.json");
     let args = [
-        "bench", "--only", "models", "--models", "1,3", "--batch", "256", "--shards", "1", "--reps", "1", "--points",
+        "bench",
+        "--only",
+        "models,models-jacobian",
+        "--models",
+        "1,3",
+        "--batch",
+        "256",
+        "--shards",
+        "1",
+        "--reps",
+        "1",
+        "--points",
         "500",
     ];
     let (code, _, err) = stiffx(&[&args[..], &["--out", out.to_str().unwrap()]].concat());
