@@ -93,12 +93,16 @@ pub struct PreparedSpectra {
     pub seconds: f64,
 }
 
+/// The most memory [`prepare_together`] gives a group's Jacobians (512 MiB).
+const PREPARED_BYTES: usize = 512 << 20;
+
 /// Prepares the spectral evaluations of several checkpoints at once (runs trained together): those
 /// whose system, `[eval]` settings and evaluated eps agree ([`Reference::key`]) share one
 /// [`Reference`] (solved once), and their networks' Jacobians along it come from one stacked pass
 /// ([`crate::eval::stacked::jacobians`]; one by one when they do not stack or `mode` is reverse).
-/// Entry `i` is for `cks[i]`: `None` for a missing checkpoint, one without a reference system, or one
-/// alone in its key (it is evaluated as usual).
+/// Entry `i` is for `cks[i]`: `None` for a missing checkpoint, one without a reference system, one
+/// alone in its key, or a group whose Jacobians would take more than 512 MiB (it is evaluated as
+/// usual).
 pub fn prepare_together(
     cks: &[Option<&Checkpoint>],
     device: &Device,
@@ -123,6 +127,12 @@ pub fn prepare_together(
         let t0 = Instant::now();
         let cfg = &cks[i].expect("a keyed checkpoint").config;
         let reference = std::sync::Arc::new(Reference::solve(cfg, &cfg.eval_eps())?);
+        // The group's Jacobians are held at once (one by one, each member holds only its own): above
+        // PREPARED_BYTES the members are evaluated as usual.
+        let d = cfg.system.dim();
+        if group.len() * reference.point_eps.len() * d * d * 8 > PREPARED_BYTES {
+            continue;
+        }
         crate::interrupt::check(|| "solving the reference trajectories".into())?;
         let members: Vec<LearnedRhs> = group
             .iter()
