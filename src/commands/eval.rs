@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::cli::{EvalArgs, device_options};
 use crate::engine::checkpoint::Checkpoint;
 use crate::error::Result;
-use crate::eval::evaluate::evaluate;
+use crate::eval::evaluate::{evaluate_prepared, prepare_together};
 use crate::io::{write_csv, write_json};
 
 use super::{print_eval_table, time_label};
@@ -71,8 +71,18 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     let mut all = Vec::new();
     // Decade windows pooled over eps, one list per checkpoint (log-spaced evaluations only).
     let mut windows: Vec<(String, Vec<crate::eval::metrics::PooledWindow>)> = Vec::new();
+    // Checkpoints of one system and evaluation share the reference trajectories, and their
+    // Jacobians along them come from one stacked pass (the same results as one by one).
+    let mut prepared = prepare_together(
+        &cks.iter().map(Some).collect::<Vec<_>>(),
+        &cks.iter().map(eps_of).collect::<Vec<_>>(),
+        &device,
+        precision,
+        jacobian,
+    )?
+    .into_iter();
     for (i, ck) in cks.iter().enumerate() {
-        let (ev, traces) = evaluate(ck, &eps_of(ck), &device, precision, jacobian)?;
+        let (ev, traces) = evaluate_prepared(ck, &eps_of(ck), &device, precision, jacobian, prepared.next().flatten())?;
         // A learned rollout that a stop signal ended is a NaN row: write nothing of it.
         crate::interrupt::check(|| format!("evaluating {}; nothing of it is written", a.checkpoint[i].display()))?;
         let dir = if cks.len() == 1 { out.clone() } else { out.join(format!("checkpoint{}", i + 1)) };

@@ -141,6 +141,7 @@ pub fn run_together(members: &[(&Config, RunOptions, &Data)]) -> Result<Together
     let opts = &members[0].1;
     let prepared = match prepare_together(
         &cks.iter().map(Option::as_ref).collect::<Vec<_>>(),
+        &members.iter().map(|(cfg, _, _)| cfg.eval_eps()).collect::<Vec<_>>(),
         &setups[0].device,
         opts.eval_precision,
         opts.jacobian,

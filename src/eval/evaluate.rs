@@ -96,8 +96,9 @@ pub struct PreparedSpectra {
 /// The most memory [`prepare_together`] gives a group's Jacobians (512 MiB).
 const PREPARED_BYTES: usize = 512 << 20;
 
-/// Prepares the spectral evaluations of several checkpoints at once (runs trained together): those
-/// whose system, `[eval]` settings and evaluated eps agree ([`Reference::key`]) share one
+/// Prepares the spectral evaluations of several checkpoints at once (runs trained together, or the
+/// checkpoints of `stiffx eval`), `cks[i]` at `eps_lists[i]`: those whose system, `[eval]` settings
+/// and evaluated eps agree ([`Reference::key`]) share one
 /// [`Reference`] (solved once), and their networks' Jacobians along it come from one stacked pass
 /// ([`crate::eval::stacked::jacobians`]; one by one when they do not stack or `mode` is reverse).
 /// Entry `i` is for `cks[i]`: `None` for a missing checkpoint, one without a reference system, one
@@ -105,6 +106,7 @@ const PREPARED_BYTES: usize = 512 << 20;
 /// usual).
 pub fn prepare_together(
     cks: &[Option<&Checkpoint>],
+    eps_lists: &[Vec<f64>],
     device: &Device,
     precision: Precision,
     mode: JacobianMode,
@@ -112,9 +114,8 @@ pub fn prepare_together(
     let mut out: Vec<Option<PreparedSpectra>> = vec![None; cks.len()];
     let keys: Vec<Option<String>> = cks
         .iter()
-        .map(|ck| {
-            ck.filter(|ck| ck.config.system.has_reference()).map(|ck| Reference::key(&ck.config, &ck.config.eval_eps()))
-        })
+        .zip(eps_lists)
+        .map(|(ck, eps)| ck.filter(|ck| ck.config.system.has_reference()).map(|ck| Reference::key(&ck.config, eps)))
         .collect();
     let mut done = vec![false; cks.len()];
     for i in 0..cks.len() {
@@ -126,7 +127,7 @@ pub fn prepare_together(
         }
         let t0 = Instant::now();
         let cfg = &cks[i].expect("a keyed checkpoint").config;
-        let reference = std::sync::Arc::new(Reference::solve(cfg, &cfg.eval_eps())?);
+        let reference = std::sync::Arc::new(Reference::solve(cfg, &eps_lists[i])?);
         // The group's Jacobians are held at once (one by one, each member holds only its own): above
         // PREPARED_BYTES the members are evaluated as usual.
         let d = cfg.system.dim();

@@ -436,6 +436,22 @@ fn run_then_eval_end_to_end() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("mean of 2 checkpoints") && stdout.contains("ensemble of 2 checkpoints"), "{stdout}");
+    // Two checkpoints share the reference and a stacked Jacobian pass; each one's metrics are those of
+    // it evaluated alone.
+    for (i, c) in [&ck, &ck2].iter().enumerate() {
+        let alone = d.path().join(format!("alone{i}"));
+        let (code, _, err) =
+            stiffx(&["eval", "--checkpoint", c.to_str().unwrap(), "--unseen", "--out", alone.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        let read =
+            |p: std::path::PathBuf| std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert_eq!(
+            read(ev.join(format!("checkpoint{}", i + 1)).join("per_eps.csv")),
+            read(alone.join("per_eps.csv")),
+            "checkpoint {}",
+            i + 1
+        );
+    }
     // The ensemble (mean field): per-eps metrics and the members' spread, on the same 11 eps.
     for f in ["per_eps.csv", "ensemble.csv"] {
         let rows = std::fs::read_to_string(ev.join("ensemble").join(f)).unwrap();

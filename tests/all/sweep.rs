@@ -102,9 +102,14 @@ fn jobs_of_one_shape_train_together_as_they_train_alone() {
     let ids = ["tiny-s1", "tiny-s2", "tiny_identity-s1", "tiny_identity-s2"];
     let cks: Vec<Checkpoint> =
         ids.iter().map(|id| Checkpoint::load(&together.path().join(id).join("checkpoint.json")).unwrap()).collect();
-    let prepared =
-        prepare_together(&cks.iter().map(Some).collect::<Vec<_>>(), &device, opts.eval_precision, opts.jacobian)
-            .unwrap();
+    let prepared = prepare_together(
+        &cks.iter().map(Some).collect::<Vec<_>>(),
+        &cks.iter().map(|ck| ck.config.eval_eps()).collect::<Vec<_>>(),
+        &device,
+        opts.eval_precision,
+        opts.jacobian,
+    )
+    .unwrap();
     assert!(prepared.iter().all(Option::is_some), "one system and [eval]: all four share a reference");
     for ((id, ck), p) in ids.iter().zip(&cks).zip(prepared) {
         let eps = ck.config.eval_eps();
