@@ -191,6 +191,8 @@ pub struct Reference {
     pub eps_all: Vec<f64>,
     /// Test initial states (trajectories per eps).
     pub trajectories: usize,
+    /// The test initial states, `trajectories × d`.
+    pub x0: Vec<f64>,
     /// Output times.
     pub times: Vec<f64>,
     /// Reference states, `eps_all.len() · trajectories × times.len() × d`.
@@ -244,6 +246,7 @@ impl Reference {
         Ok(Self {
             eps_all,
             trajectories: inits.len(),
+            x0,
             times,
             states,
             traj_eps,
@@ -284,7 +287,7 @@ pub fn evaluate_on(
     let (eps_all, times) = (&reference.eps_all, &reference.times);
     let steps = times.len() - 1;
     let inits = reference.trajectories;
-    let x0: Vec<f64> = reference.states.chunks(times.len() * d).flat_map(|t| t[..d].iter().copied()).collect();
+    let x0: Vec<f64> = eps_all.iter().flat_map(|_| reference.x0.iter().copied()).collect();
     let mut tr = Traces {
         times: times.clone(),
         eps: reference.traj_eps.clone(),
