@@ -72,15 +72,20 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     // Decade windows pooled over eps, one list per checkpoint (log-spaced evaluations only).
     let mut windows: Vec<(String, Vec<crate::eval::metrics::PooledWindow>)> = Vec::new();
     // Checkpoints of one system and evaluation share the reference trajectories, and their
-    // Jacobians along them come from one stacked pass (the same results as one by one).
-    let mut prepared = prepare_together(
+    // Jacobians along them come from one stacked pass (the same results as one by one). A failure
+    // there is each checkpoint's own again when it is evaluated alone; a stop signal stops here.
+    let prepared = match prepare_together(
         &cks.iter().map(Some).collect::<Vec<_>>(),
         &cks.iter().map(eps_of).collect::<Vec<_>>(),
         &device,
         precision,
         jacobian,
-    )?
-    .into_iter();
+    ) {
+        Ok(p) => p,
+        Err(e @ crate::Error::Interrupted { .. }) => return Err(e),
+        Err(_) => vec![None; cks.len()],
+    };
+    let mut prepared = prepared.into_iter();
     for (i, ck) in cks.iter().enumerate() {
         let (ev, traces) = evaluate_prepared(ck, &eps_of(ck), &device, precision, jacobian, prepared.next().flatten())?;
         // A learned rollout that a stop signal ended is a NaN row: write nothing of it.

@@ -51,8 +51,8 @@ pub fn evaluate(
 }
 
 /// [`evaluate`] with the reference and the network's Jacobians along it prepared beforehand for
-/// several checkpoints together ([`prepare_together`]); `None`, or a preparation for other settings:
-/// computed here. The result is the same either way (on flex, bit for bit); `seconds` counts this
+/// several checkpoints together ([`prepare_together`]); `None`, or a preparation for other settings
+/// (system, `[eval]`, eps, device, precision or Jacobian mode): computed here. The result is the same either way (on flex, bit for bit); `seconds` counts this
 /// checkpoint's share of the preparation.
 pub fn evaluate_prepared(
     ck: &Checkpoint,
@@ -65,7 +65,8 @@ pub fn evaluate_prepared(
     let t0 = Instant::now();
     let rhs = learned_rhs(ck, device, precision)?;
     let cfg = &ck.config;
-    let (ev, tr) = match prepared.filter(|p| p.key == Reference::key(cfg, eps_list)) {
+    let key = prepared_key(cfg, eps_list, device, precision, mode);
+    let (ev, tr) = match prepared.filter(|p| key.as_ref() == Some(&p.key)) {
         Some(p) => {
             let (mut ev, tr) = evaluate_on(cfg, &rhs, eps_list, &p.reference, Some(p.jac), mode)?;
             ev.seconds = t0.elapsed().as_secs_f64() + p.seconds;
@@ -83,7 +84,8 @@ pub fn evaluate_prepared(
 /// A checkpoint's share of a spectral evaluation prepared together with others ([`prepare_together`]).
 #[derive(Debug, Clone)]
 pub struct PreparedSpectra {
-    /// The [`Reference::key`] it was prepared for.
+    /// The settings it was prepared for: the [`Reference::key`], the device, precision and Jacobian
+    /// mode.
     pub key: String,
     /// The reference, shared by the checkpoints of that key.
     pub reference: std::sync::Arc<Reference>,
@@ -93,8 +95,20 @@ pub struct PreparedSpectra {
     pub seconds: f64,
 }
 
-/// The most memory [`prepare_together`] gives a group's Jacobians (512 MiB).
+/// The most memory [`prepare_together`] gives the Jacobians it prepares, all groups together
+/// (512 MiB; the stacked pass briefly holds about twice that).
 const PREPARED_BYTES: usize = 512 << 20;
+
+/// What a preparation is valid for: the reference's key and how the Jacobians were computed.
+fn prepared_key(
+    cfg: &Config,
+    eps_list: &[f64],
+    device: &Device,
+    precision: Precision,
+    mode: JacobianMode,
+) -> Option<String> {
+    Reference::key(cfg, eps_list).map(|k| format!("{k}|{device:?}|{precision:?}|{mode:?}"))
+}
 
 /// Prepares the spectral evaluations of several checkpoints at once (runs trained together, or the
 /// checkpoints of `stiffx eval`), `cks[i]` at `eps_lists[i]`: those whose system, `[eval]` settings
@@ -111,12 +125,17 @@ pub fn prepare_together(
     precision: Precision,
     mode: JacobianMode,
 ) -> Result<Vec<Option<PreparedSpectra>>> {
+    assert_eq!(cks.len(), eps_lists.len(), "one eps list per checkpoint");
     let mut out: Vec<Option<PreparedSpectra>> = vec![None; cks.len()];
     let keys: Vec<Option<String>> = cks
         .iter()
         .zip(eps_lists)
-        .map(|(ck, eps)| ck.filter(|ck| ck.config.system.has_reference()).map(|ck| Reference::key(&ck.config, eps)))
+        .map(|(ck, eps)| {
+            ck.filter(|ck| ck.config.system.has_reference())
+                .and_then(|ck| prepared_key(&ck.config, eps, device, precision, mode))
+        })
         .collect();
+    let mut budget = PREPARED_BYTES;
     let mut done = vec![false; cks.len()];
     for i in 0..cks.len() {
         let Some(key) = keys[i].as_ref().filter(|_| !done[i]) else { continue };
@@ -127,13 +146,17 @@ pub fn prepare_together(
         }
         let t0 = Instant::now();
         let cfg = &cks[i].expect("a keyed checkpoint").config;
-        let reference = std::sync::Arc::new(Reference::solve(cfg, &eps_lists[i])?);
-        // The group's Jacobians are held at once (one by one, each member holds only its own): above
-        // PREPARED_BYTES the members are evaluated as usual.
+        // The prepared Jacobians are held until each member is evaluated (one by one, each member
+        // holds only its own): past PREPARED_BYTES, over all groups, members are evaluated as usual.
+        let eps_count = eps_lists[i].len() + usize::from(!eps_lists[i].contains(&cfg.eval.reference_eps));
+        let points = eps_count * cfg.test_states()?.len() * cfg.eval.times().len();
         let d = cfg.system.dim();
-        if group.len() * reference.point_eps.len() * d * d * 8 > PREPARED_BYTES {
+        let bytes = group.len().saturating_mul(points).saturating_mul(d * d * 8);
+        if bytes > budget {
             continue;
         }
+        budget -= bytes;
+        let reference = std::sync::Arc::new(Reference::solve(cfg, &eps_lists[i])?);
         crate::interrupt::check(|| "solving the reference trajectories".into())?;
         let members: Vec<LearnedRhs> = group
             .iter()
@@ -203,14 +226,11 @@ pub struct Reference {
     pub point_eps: Vec<f64>,
     /// Exact eigenvalues at each reference state.
     pub eigs: Vec<Vec<nalgebra::Complex<f64>>>,
-    /// Seconds the reference solves took.
-    pub seconds: f64,
 }
 
 impl Reference {
     /// Solves the reference trajectories of `cfg`'s system at `eps_list` (and `eval.reference_eps`).
     pub fn solve(cfg: &Config, eps_list: &[f64]) -> Result<Self> {
-        let t0 = Instant::now();
         cfg.require_reference("the spectral evaluation")?;
         let sys = cfg.system.as_ref();
         let d = sys.dim();
@@ -243,22 +263,13 @@ impl Reference {
         let eigs = (0..point_eps.len())
             .map(|p| sys.reference_eigenvalues(&states[p * d..(p + 1) * d], point_eps[p]))
             .collect();
-        Ok(Self {
-            eps_all,
-            trajectories: inits.len(),
-            x0,
-            times,
-            states,
-            traj_eps,
-            point_eps,
-            eigs,
-            seconds: t0.elapsed().as_secs_f64(),
-        })
+        Ok(Self { eps_all, trajectories: inits.len(), x0, times, states, traj_eps, point_eps, eigs })
     }
 
-    /// The key under which runs share a reference: their system, `[eval]` settings and eps list.
-    pub fn key(cfg: &Config, eps_list: &[f64]) -> String {
-        serde_json::to_string(&(&cfg.system, &cfg.eval, eps_list)).unwrap_or_default()
+    /// The key under which runs share a reference: their system, `[eval]` settings and eps list
+    /// (`None` when they cannot be written down: such a run shares nothing).
+    pub fn key(cfg: &Config, eps_list: &[f64]) -> Option<String> {
+        serde_json::to_string(&(&cfg.system, &cfg.eval, eps_list)).ok()
     }
 }
 

@@ -222,9 +222,8 @@ mod tests {
         if projected { rhs.with_invariants(vec![vec![1.0, 1.0, 1.0]], &[]).unwrap() } else { rhs }
     }
 
-    /// 3000 points (more than one shard of the sharded evaluation), several eps.
-    fn points() -> (Vec<f64>, Vec<f64>) {
-        let n = 3000;
+    /// `n` points, several eps.
+    fn points(n: usize) -> (Vec<f64>, Vec<f64>) {
         let x = (0..3 * n).map(|i| ((i as f64) * 0.37).sin() * 2.0).collect();
         let eps = (0..n).map(|j| 0.01 + 0.3 * (j % 7) as f64 / 7.0).collect();
         (x, eps)
@@ -242,7 +241,8 @@ mod tests {
             member(3, true, Box::new(Identity {}), false),
         ];
         let net = stack(&members).expect("three networks of one shape stack");
-        let (x, eps) = points();
+        // 3000 points: more than one shard of the sharded evaluation, each a single batch.
+        let (x, eps) = points(3000);
         let close = |a: &[f64], b: &[f64], tol: f64, what: &str| {
             assert_eq!(a.len(), b.len());
             let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
@@ -277,6 +277,18 @@ mod tests {
         // Reverse mode goes member by member, and agrees.
         let reverse = jacobians(&members, Some(&net), &x[..30], &eps[..10], JacobianMode::Reverse);
         close(&reverse[1], &stacked[1][..90], 1e-12, "reverse mode");
+        // 25,000 points: each shard's 12,500 are two stacked batches (CHUNK / 3 points each) but one
+        // batch alone, so the batch boundaries differ between the two paths.
+        let (x, eps) = points(25_000);
+        let stacked = jacobians(&members, Some(&net), &x, &eps, JacobianMode::Forward);
+        for (m, member) in members.iter().enumerate() {
+            close(
+                &stacked[m],
+                &member.jacobian(&x, &eps, JacobianMode::Forward),
+                tol,
+                &format!("member {m}, 25k points"),
+            );
+        }
     }
 
     /// Networks of different shapes, or a single one, are not stacked; the ensemble then evaluates
