@@ -62,15 +62,31 @@ fn interleaved_rates(
     reps: usize,
     name: &'static str,
 ) -> Result<Vec<Vec<f64>>> {
-    let bar = crate::engine::pipeline::bar(true, (jobs.len() * (reps + 1)) as u64, name);
-    for (ds, val, cfg, device, init) in jobs {
-        train(init, ds, val, cfg, 1, device, &mut Silent)?; // warm-up
+    interleaved(jobs.len(), reps, name, |i, rep| {
+        let (ds, val, cfg, device, init) = &jobs[i];
+        // The warm-up trains with seed 1, repetition r with seed r.
+        Ok(train(init, ds, val, cfg, rep.map_or(1, |r| r as u64), device, &mut Silent)?.samples_per_sec)
+    })
+}
+
+/// The figures of `cases` measurements, `once(i, rep)` for case `i`: a warm-up of each (`rep` is
+/// `None`, its figure dropped), then `reps` repetitions interleaved across the cases so that a noisy
+/// machine slows all alike, with a progress bar called `name`. Returns each case's repetitions.
+fn interleaved(
+    cases: usize,
+    reps: usize,
+    name: &str,
+    mut once: impl FnMut(usize, Option<usize>) -> Result<f64>,
+) -> Result<Vec<Vec<f64>>> {
+    let bar = crate::engine::pipeline::bar(true, (cases * (reps + 1)) as u64, name);
+    for i in 0..cases {
+        once(i, None)?;
         bar.inc(1);
     }
-    let mut s = vec![Vec::new(); jobs.len()];
+    let mut s = vec![Vec::new(); cases];
     for r in 0..reps {
-        for (i, (ds, val, cfg, device, init)) in jobs.iter().enumerate() {
-            s[i].push(train(init, ds, val, cfg, r as u64, device, &mut Silent)?.samples_per_sec);
+        for (i, s) in s.iter_mut().enumerate() {
+            s.push(once(i, Some(r))?);
             bar.inc(1);
         }
     }

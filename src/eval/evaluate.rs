@@ -68,7 +68,7 @@ pub fn evaluate_prepared(
     let key = prepared_key(cfg, eps_list, device, precision, mode);
     let (ev, tr) = match prepared.filter(|p| key.as_ref() == Some(&p.key)) {
         Some(p) => {
-            let (mut ev, tr) = evaluate_on(cfg, &rhs, eps_list, &p.reference, Some(p.jac), mode)?;
+            let (mut ev, tr) = evaluate_on(cfg, &rhs, eps_list, p.reference, Some(p.jac), mode)?;
             ev.seconds = t0.elapsed().as_secs_f64() + p.seconds;
             (ev, tr)
         }
@@ -148,15 +148,15 @@ pub fn prepare_together(
         let cfg = &cks[i].expect("a keyed checkpoint").config;
         // The prepared Jacobians are held until each member is evaluated (one by one, each member
         // holds only its own): past PREPARED_BYTES, over all groups, members are evaluated as usual.
-        let eps_count = eps_lists[i].len() + usize::from(!eps_lists[i].contains(&cfg.eval.reference_eps));
-        let points = eps_count * cfg.test_states()?.len() * cfg.eval.times().len();
+        let inits = cfg.test_states()?;
+        let points = Reference::eps_all(cfg, &eps_lists[i]).len() * inits.len() * cfg.eval.times().len();
         let d = cfg.system.dim();
         let bytes = group.len().saturating_mul(points).saturating_mul(d * d * 8);
         if bytes > budget {
             continue;
         }
         budget -= bytes;
-        let reference = std::sync::Arc::new(Reference::solve(cfg, &eps_lists[i])?);
+        let reference = std::sync::Arc::new(Reference::solve_from(cfg, &eps_lists[i], inits)?);
         crate::interrupt::check(|| "solving the reference trajectories".into())?;
         let members: Vec<LearnedRhs> = group
             .iter()
@@ -200,7 +200,7 @@ pub fn evaluate_field(
 ) -> Result<(Evaluation, Traces)> {
     let t0 = Instant::now();
     let reference = Reference::solve(cfg, eps_list)?;
-    let (mut ev, tr) = evaluate_on(cfg, field, eps_list, &reference, None, mode)?;
+    let (mut ev, tr) = evaluate_on(cfg, field, eps_list, std::sync::Arc::new(reference), None, mode)?;
     ev.seconds = t0.elapsed().as_secs_f64();
     Ok((ev, tr))
 }
@@ -212,9 +212,7 @@ pub fn evaluate_field(
 pub struct Reference {
     /// The evaluated eps: the listed ones, then `eval.reference_eps` when it is not listed.
     pub eps_all: Vec<f64>,
-    /// Test initial states (trajectories per eps).
-    pub trajectories: usize,
-    /// The test initial states, `trajectories × d`.
+    /// The test initial states (one trajectory per eps each), `trajectories × d`.
     pub x0: Vec<f64>,
     /// Output times.
     pub times: Vec<f64>,
@@ -231,17 +229,27 @@ pub struct Reference {
 impl Reference {
     /// Solves the reference trajectories of `cfg`'s system at `eps_list` (and `eval.reference_eps`).
     pub fn solve(cfg: &Config, eps_list: &[f64]) -> Result<Self> {
-        cfg.require_reference("the spectral evaluation")?;
-        let sys = cfg.system.as_ref();
-        let d = sys.dim();
+        Self::solve_from(cfg, eps_list, cfg.test_states()?)
+    }
+
+    /// The evaluated eps: `eps_list`, then `eval.reference_eps` when it is not listed.
+    pub fn eps_all(cfg: &Config, eps_list: &[f64]) -> Vec<f64> {
         let mut eps_all: Vec<f64> = eps_list.to_vec();
         if !eps_all.contains(&cfg.eval.reference_eps) {
             eps_all.push(cfg.eval.reference_eps);
         }
+        eps_all
+    }
+
+    /// [`Reference::solve`] from the test initial states `inits` (`cfg.test_states()`, read once).
+    fn solve_from(cfg: &Config, eps_list: &[f64], inits: Vec<Vec<f64>>) -> Result<Self> {
+        cfg.require_reference("the spectral evaluation")?;
+        let sys = cfg.system.as_ref();
+        let d = sys.dim();
+        let eps_all = Self::eps_all(cfg, eps_list);
         for &e in &eps_all {
             sys.check_param(e)?;
         }
-        let inits = cfg.test_states()?;
         let times = cfg.eval.times();
         let x0: Vec<f64> = inits.iter().flatten().copied().collect();
         let (mut states, mut traj_eps) = (Vec::new(), Vec::new());
@@ -263,7 +271,7 @@ impl Reference {
         let eigs = (0..point_eps.len())
             .map(|p| sys.reference_eigenvalues(&states[p * d..(p + 1) * d], point_eps[p]))
             .collect();
-        Ok(Self { eps_all, trajectories: inits.len(), x0, times, states, traj_eps, point_eps, eigs })
+        Ok(Self { eps_all, x0, times, states, traj_eps, point_eps, eigs })
     }
 
     /// The key under which runs share a reference: their system, `[eval]` settings and eps list
@@ -276,12 +284,13 @@ impl Reference {
 /// The spectral evaluation of `field` along `reference` ([`Reference::solve`] of `cfg` at `eps_list`):
 /// rollouts from the test states, learned eigenvalues along the reference trajectories (from `jac`, the
 /// field's Jacobians at `reference.states` computed beforehand, e.g. in one stacked pass for several
-/// networks; `None`: computed here), errors per eps.
+/// networks; `None`: computed here), errors per eps. The reference moves into the traces when this is
+/// its last holder, and is copied only while others still share it.
 pub fn evaluate_on(
     cfg: &Config,
     field: &dyn LearnedField,
     eps_list: &[f64],
-    reference: &Reference,
+    reference: std::sync::Arc<Reference>,
     jac: Option<Vec<f64>>,
     mode: JacobianMode,
 ) -> Result<(Evaluation, Traces)> {
@@ -295,27 +304,22 @@ pub fn evaluate_on(
             format!("a network of the system's dimension {d}"),
         ));
     }
-    let (eps_all, times) = (&reference.eps_all, &reference.times);
+    let Reference { eps_all, x0, times, states, traj_eps, point_eps, eigs } =
+        std::sync::Arc::unwrap_or_clone(reference);
     let steps = times.len() - 1;
-    let inits = reference.trajectories;
-    let x0: Vec<f64> = eps_all.iter().flat_map(|_| reference.x0.iter().copied()).collect();
-    let mut tr = Traces {
-        times: times.clone(),
-        eps: reference.traj_eps.clone(),
-        reference: reference.states.clone(),
-        reference_eigs: reference.eigs.clone(),
-        ..Default::default()
-    };
+    let inits = x0.len() / d;
+    let x0: Vec<f64> = eps_all.iter().flat_map(|_| x0.iter().copied()).collect();
+    let mut tr = Traces { times, eps: traj_eps, reference: states, reference_eigs: eigs, ..Default::default() };
+    let times = &tr.times;
     tr.learned = match cfg.eval.integrator {
         crate::config::Integrator::Rk4 => field.rollout_rk4(&x0, &tr.eps, cfg.eval.dt, steps),
         crate::config::Integrator::Bdf => {
             field.rollout_bdf(&x0, &tr.eps, times, cfg.eval.rollout_rtol, cfg.eval.rollout_atol)
         }
     };
-    let pts_eps = &reference.point_eps;
     let jac = match jac {
-        Some(j) if j.len() == pts_eps.len() * d * d => j,
-        _ => field.jacobian(&tr.reference, pts_eps, mode),
+        Some(j) if j.len() == point_eps.len() * d * d => j,
+        _ => field.jacobian(&tr.reference, &point_eps, mode),
     };
     tr.learned_eigs = eigenvalues(&jac, d);
     let per_traj = (steps + 1) * d;
@@ -382,7 +386,7 @@ pub fn evaluate_ensemble(
     // spread, their mean the ensemble's Jacobian.
     let members = ens.member_jacobians(&reference.states, &reference.point_eps, mode);
     let mean = crate::eval::stacked::mean_of(&members);
-    let (mut ev, tr) = evaluate_on(cfg, &ens, eps_list, &reference, Some(mean), mode)?;
+    let (mut ev, tr) = evaluate_on(cfg, &ens, eps_list, std::sync::Arc::new(reference), Some(mean), mode)?;
     let n_t = tr.times.len();
     let member_eigs: Vec<_> = members.iter().map(|j| eigenvalues(j, ens.dim())).collect();
     let zeros = cfg.system.invariants().len();

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::{Bench, BenchRow, jacobian_points};
+use super::{Bench, BenchRow, interleaved, jacobian_points};
 use crate::backend::Precision;
 use crate::error::Result;
 use crate::eval::spectral::{JacobianMode, LearnedRhs, eigenvalues};
@@ -50,19 +50,7 @@ pub(super) fn bench_models(ctx: &Bench) -> Result<Vec<BenchRow>> {
                 };
                 // 0: one network alone (the one-by-one rate); then each M together.
                 let ms: Vec<usize> = std::iter::once(0).chain(a.models.iter().copied()).collect();
-                let bar = crate::engine::pipeline::bar(true, (ms.len() * (reps + 1)) as u64, "models");
-                for &m in &ms {
-                    once(m)?;
-                    bar.inc(1);
-                }
-                let mut s = vec![Vec::new(); ms.len()];
-                for _ in 0..reps {
-                    for (i, &m) in ms.iter().enumerate() {
-                        s[i].push(once(m)?);
-                        bar.inc(1);
-                    }
-                }
-                bar.finish_and_clear();
+                let s = interleaved(ms.len(), reps, "models", |i, _| once(ms[i]))?;
                 for (m, s) in ms.into_iter().zip(s) {
                     let what = match m {
                         0 => format!("models 1 x 4x128 batch {batch}, {shards} shard(s), alone ({})", backends[b]),
@@ -105,27 +93,14 @@ pub(super) fn bench_models_jacobian(ctx: &Bench) -> Result<Vec<BenchRow>> {
                 .collect();
             let stacks: Vec<_> =
                 cases.iter().map(|&(m, stacked)| if stacked { stack(&nets[..m]) } else { None }).collect();
-            let once = |i: usize| -> f64 {
+            let s = interleaved(cases.len(), reps, "models jacobian", |i, _| {
                 let (m, net) = (cases[i].0, stacks[i].as_ref());
                 let t = Instant::now();
                 for j in jacobians(&nets[..m], net, &x, &eps, JacobianMode::Forward) {
                     std::hint::black_box(eigenvalues(&j, 2));
                 }
-                (m * a.points) as f64 / t.elapsed().as_secs_f64()
-            };
-            let bar = crate::engine::pipeline::bar(true, (cases.len() * (reps + 1)) as u64, "models jacobian");
-            for i in 0..cases.len() {
-                once(i);
-                bar.inc(1);
-            }
-            let mut s = vec![Vec::new(); cases.len()];
-            for _ in 0..reps {
-                for (i, s) in s.iter_mut().enumerate() {
-                    s.push(once(i));
-                    bar.inc(1);
-                }
-            }
-            bar.finish_and_clear();
+                Ok((m * a.points) as f64 / t.elapsed().as_secs_f64())
+            })?;
             for ((m, stacked), s) in cases.into_iter().zip(s) {
                 let how = if stacked { "stacked" } else { "one by one" };
                 rows.push(BenchRow::new(
