@@ -29,6 +29,7 @@ fn exit_code(e: &Error) -> ExitCode {
 fn main() -> ExitCode {
     stiffx::interrupt::default_sigpipe();
     stiffx::resources::keep_freed_memory();
+    stiffx::resources::one_malloc_arena();
     let cli = Cli::parse();
     match cli.max_memory.as_deref().map(stiffx::resources::parse_size).transpose() {
         Ok(limit) => stiffx::resources::set_max_memory(limit),

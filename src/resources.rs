@@ -35,6 +35,24 @@ pub fn keep_freed_memory() {
     }
 }
 
+/// Makes every thread allocate from glibc's one main arena (glibc only; elsewhere nothing). Called by
+/// the `stiffx` binary, which owns its process; the Python module leaves its host's allocator alone.
+///
+/// By default each thread that allocates (a training shard, a stacked shard) gets an arena of its
+/// own, made of heaps of at most 64 MiB that glibc unmaps as they empty, whatever the thresholds of
+/// [`keep_freed_memory`]. With 48 networks trained together a shard's activations are 12 MiB each:
+/// the heaps kept being unmapped and mapped again, and the first writes into them (the SiLU's output)
+/// took a copy-on-write fault with a TLB shootdown on the other core. That was 17 % of the samples in
+/// `perf` and 5.4 s of system time in 17 s; with one arena, 1.0 s, and M = 48 trains 1.3× faster
+/// (results/bench/README.md). A shard makes a few large allocations per layer, so the one arena's
+/// lock is not contended. Call once at start, before threads allocate.
+pub fn one_malloc_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
 use crate::error::{Error, Result};
 
 /// The `--max-memory` override in bytes (0: none).
