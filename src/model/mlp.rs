@@ -166,7 +166,7 @@ impl Mlp {
         let last = self.layers.len() - 1;
         let mut h = h0;
         for (i, l) in self.layers.iter().enumerate() {
-            h = l.forward(h);
+            h = dense(l, h);
             if i < last {
                 h = self.activation.apply(h);
             }
@@ -199,7 +199,7 @@ impl Mlp {
         let mut t = Tensor::cat(tangents, 0);
         for (i, l) in self.layers.iter().enumerate() {
             let w = l.weight.val();
-            let z = l.forward(h);
+            let z = dense(l, h);
             t = t.matmul(w);
             if i < last {
                 let (a, ds) = self.activation.with_derivative(z);
@@ -213,6 +213,20 @@ impl Mlp {
         }
         (h, t.chunk(m, 0))
     }
+}
+
+/// One dense layer `h W + b`: one fused operation on flex (`model::linear`), burn's `Linear`
+/// elsewhere and for a layer without bias (a mass-action network's output layer). Bit for bit the
+/// same either way on flex.
+fn dense(l: &Linear, h: Tensor<2>) -> Tensor<2> {
+    #[cfg(feature = "flex")]
+    if let Some(b) = &l.bias
+        && super::silu::on_flex(&h.device())
+    {
+        let d = b.dims()[0];
+        return super::linear::linear(h, l.weight.val(), b.val().reshape([1, d]));
+    }
+    l.forward(h)
 }
 
 #[cfg(test)]

@@ -27,9 +27,13 @@
 //! activation, and the reactions of a mass-action network), [`store`] (the weights as a safetensors
 //! file), [`mlp`] (the burn module [`Mlp`] and
 //! the host ↔ tensor helpers), [`stacked`] (`M` networks of one shape as one module, for training and
-//! evaluating them together) and `silu` (SiLU fused into one pass on the flex backend).
+//! evaluating them together), `linear` (a dense layer `X W + b` as one operation on the flex backend,
+//! its products written without flex's zeroing and copy) and `silu` (SiLU fused into one pass on
+//! the flex backend).
 
 pub mod config;
+#[cfg(feature = "flex")]
+pub mod linear;
 pub mod mlp;
 pub mod normalizer;
 #[cfg(feature = "flex")]

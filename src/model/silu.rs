@@ -96,7 +96,7 @@ impl SiluOps for Flex {
 }
 
 /// A flex tensor whose storage is exactly its elements in order (a copy only when it is a view).
-fn dense(t: FloatTensor<Flex>) -> FloatTensor<Flex> {
+pub(super) fn dense(t: FloatTensor<Flex>) -> FloatTensor<Flex> {
     let l = t.layout();
     if l.is_contiguous() && l.start_offset() == 0 && t.bytes().len() == l.num_elements() * t.dtype().size() {
         t

@@ -1,0 +1,387 @@
+//! A dense layer `Z = X W + b` as one operation on the flex CPU backend: a burn backend extension
+//! ([`LinearOps`]) with its own backward, used by [`crate::model::Mlp`] and
+//! [`crate::model::StackedMlp`] whenever a tensor lives on flex (plain or autodiff); every other
+//! backend keeps burn's `matmul` and `add`.
+//!
+//! ```text
+//! Z = X W + b                      X: [.., n, k],  W: [.., k, d],  b: [.., 1, d]  (one or M matrices)
+//! ∂L/∂X = G Wᵀ,   ∂L/∂W = Xᵀ G,   ∂L/∂b = Σ_rows G                     (G = ∂L/∂Z)
+//! ```
+//!
+//! flex allocates every matrix product's output zeroed (`vec![0u8; ..]`, a `memset`) and then copies
+//! it once more when it wraps it in `Bytes` (a `memmove`): 9–11 % of the CPU training time in `perf`,
+//! at batch 1024 as with 48 networks trained together (results/bench/README.md). Here the three
+//! products (the forward and the two of the backward) are written by the same `gemm` calls that
+//! flex makes, with the same strides and the same choice of parallelism, into uninitialised memory
+//! that becomes the tensor without a copy, and the bias is added in place. Each output element is
+//! the same sum in the same order, rounded the same way, and the bias gradient is flex's own
+//! `sum_dim`: the results are **bit for bit** those of `matmul` + `add` (asserted in the tests
+//! here, in f32 and f64, and by every snapshot).
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::Layout;
+use burn::backend::ops::FloatTensorOps;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::tensor::{Bytes, DType, Shape, Tensor};
+
+use super::silu::{dense, on_flex};
+
+/// The dense layer and its two backward products as one operation each.
+#[backend_extension(Flex: cfg(feature = "flex"), Autodiff)]
+pub trait LinearOps: Backend {
+    /// `x w + b`, `b` broadcast over the rows (`x`, `w`, `b` of one rank, 2 or 3).
+    fn fused_linear(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::float_add(Self::float_matmul(x, w), b)
+    }
+
+    /// `g wᵀ`: the gradient at `x` of a loss whose gradient at `x w + b` is `g`.
+    fn fused_linear_x_backward(w: FloatTensor<Self>, g: FloatTensor<Self>) -> FloatTensor<Self> {
+        let r = w.shape().num_dims();
+        Self::float_matmul(g, Self::float_swap_dims(w, r - 2, r - 1))
+    }
+
+    /// `xᵀ g` (one product per matrix of the batch): the gradient at `w`.
+    fn fused_linear_weight_backward(x: FloatTensor<Self>, g: FloatTensor<Self>) -> FloatTensor<Self> {
+        let r = x.shape().num_dims();
+        Self::float_matmul(Self::float_swap_dims(x, r - 2, r - 1), g)
+    }
+}
+
+impl LinearOps for Flex {
+    fn fused_linear(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        let supported = matches!(x.dtype(), DType::F32 | DType::F64)
+            && x.dtype() == w.dtype()
+            && x.dtype() == b.dtype()
+            && same_batches(&x, &w)
+            && bias_fits(&x, &w, &b);
+        if !supported {
+            return Self::float_add(Self::float_matmul(x, w), b);
+        }
+        let b = dense(b);
+        let r = w.layout().shape().num_dims();
+        let d = w.layout().shape()[r - 1];
+        match x.dtype() {
+            DType::F32 => {
+                let mut z = product::<f32>(&x, &w);
+                add_rows(z.storage_mut::<f32>(), b.storage::<f32>(), d);
+                z
+            }
+            _ => {
+                let mut z = product::<f64>(&x, &w);
+                add_rows(z.storage_mut::<f64>(), b.storage::<f64>(), d);
+                z
+            }
+        }
+    }
+
+    fn fused_linear_x_backward(w: FloatTensor<Self>, g: FloatTensor<Self>) -> FloatTensor<Self> {
+        let r = w.layout().shape().num_dims();
+        let wt = Self::float_swap_dims(w, r - 2, r - 1);
+        matmul(&g, &wt)
+    }
+
+    fn fused_linear_weight_backward(x: FloatTensor<Self>, g: FloatTensor<Self>) -> FloatTensor<Self> {
+        let r = x.layout().shape().num_dims();
+        let xt = Self::float_swap_dims(x, r - 2, r - 1);
+        matmul(&xt, &g)
+    }
+}
+
+/// `lhs rhs` by [`product`] when both are f32 or f64 with equal batch dimensions, else flex's matmul.
+fn matmul(lhs: &FloatTensor<Flex>, rhs: &FloatTensor<Flex>) -> FloatTensor<Flex> {
+    match lhs.dtype() {
+        DType::F32 if rhs.dtype() == DType::F32 && same_batches(lhs, rhs) => product::<f32>(lhs, rhs),
+        DType::F64 if rhs.dtype() == DType::F64 && same_batches(lhs, rhs) => product::<f64>(lhs, rhs),
+        _ => Flex::float_matmul(lhs.clone(), rhs.clone()),
+    }
+}
+
+/// Rank 2 or 3, the same rank, the same batch size, and inner dimensions that agree.
+fn same_batches(lhs: &FloatTensor<Flex>, rhs: &FloatTensor<Flex>) -> bool {
+    let (a, b) = (lhs.layout().shape(), rhs.layout().shape());
+    let r = a.num_dims();
+    (r == 2 || r == 3) && b.num_dims() == r && (r == 2 || a[0] == b[0]) && a[r - 1] == b[r - 2]
+}
+
+/// `b` is `[.., 1, d]` with `x w`'s batch and `d`.
+fn bias_fits(x: &FloatTensor<Flex>, w: &FloatTensor<Flex>, b: &FloatTensor<Flex>) -> bool {
+    let (xs, ws, bs) = (x.layout().shape(), w.layout().shape(), b.layout().shape());
+    let r = xs.num_dims();
+    bs.num_dims() == r && bs[r - 2] == 1 && bs[r - 1] == ws[r - 1] && (r == 2 || bs[0] == xs[0])
+}
+
+/// `z[.., i, :] += b[.., 0, :]` for every row `i` of every matrix (`z` contiguous with rows of `d`,
+/// `b` dense: one row of `d` per matrix).
+fn add_rows<T: Copy + std::ops::Add<Output = T>>(z: &mut [T], b: &[T], d: usize) {
+    let d = d.max(1);
+    let per_matrix = z.len() / (b.len() / d).max(1);
+    for (zm, bm) in z.chunks_mut(per_matrix.max(1)).zip(b.chunks(d)) {
+        for row in zm.chunks_mut(d) {
+            for (zi, &bi) in row.iter_mut().zip(bm) {
+                *zi = *zi + bi;
+            }
+        }
+    }
+}
+
+/// Below this many multiply-adds per matrix, flex runs `gemm` on one thread (`PARALLEL_THRESHOLD`
+/// in burn-flex 0.22's `ops/matmul.rs`).
+const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
+/// Above this many multiply-adds in all, flex spreads the matrices of a batch over rayon's threads
+/// (`BATCH_PARALLEL_THRESHOLD`).
+const BATCH_PARALLEL_THRESHOLD: usize = 128 * 128 * 128;
+
+/// The element types `gemm` multiplies here.
+trait Real: Copy + Send + Sync + bytemuck::Pod + burn::tensor::Element + 'static {
+    const ZERO: Self;
+    const ONE: Self;
+}
+impl Real for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+impl Real for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+/// The output and operand pointers, which rayon's threads share (each writes its own matrix).
+#[derive(Clone, Copy)]
+struct Ptrs<T> {
+    dst: *mut T,
+    lhs: *const T,
+    rhs: *const T,
+}
+// SAFETY: the operands are only read, and each matrix's output is written by one thread.
+unsafe impl<T> Send for Ptrs<T> {}
+unsafe impl<T> Sync for Ptrs<T> {}
+
+impl<T> Ptrs<T> {
+    /// Matrix `b`'s output and operands, `per` output elements and the batch strides apart (a
+    /// method, so that closures capture the whole `Sync` struct, not its raw-pointer fields).
+    ///
+    /// # Safety
+    /// The offsets must stay inside the allocations, as flex's batched matmul computes them.
+    unsafe fn at(&self, b: usize, per: usize, l_bs: isize, r_bs: isize) -> (*mut T, *const T, *const T) {
+        unsafe { (self.dst.add(b * per), self.lhs.offset(b as isize * l_bs), self.rhs.offset(b as isize * r_bs)) }
+    }
+}
+
+/// `lhs rhs` for rank-2 operands or rank-3 ones with equal batches, strided (views such as
+/// transposes are read in place), written into uninitialised memory by the `gemm` calls flex's
+/// `matmul` makes: the same dimensions, strides, `alpha = 0`, `beta = 1`, and the same parallelism.
+fn product<T: Real>(lhs: &FloatTensor<Flex>, rhs: &FloatTensor<Flex>) -> FloatTensor<Flex> {
+    let (ls, rs) = (lhs.layout(), rhs.layout());
+    let r = ls.shape().num_dims();
+    let (m, k, n) = (ls.shape()[r - 2], ls.shape()[r - 1], rs.shape()[r - 1]);
+    let batch = if r == 3 { ls.shape()[0] } else { 1 };
+    let (l_rs, l_cs) = (ls.strides()[r - 2], ls.strides()[r - 1]);
+    let (r_rs, r_cs) = (rs.strides()[r - 2], rs.strides()[r - 1]);
+    let (l_bs, r_bs) = if r == 3 { (ls.strides()[0], rs.strides()[0]) } else { (0, 0) };
+    let per = m * n;
+    let len = batch * per;
+    let mut out: Vec<T> = Vec::with_capacity(len);
+    let p = Ptrs {
+        dst: out.as_mut_ptr(),
+        lhs: lhs.storage::<T>()[ls.start_offset()..].as_ptr(),
+        rhs: rhs.storage::<T>()[rs.start_offset()..].as_ptr(),
+    };
+    let one = |b: usize, parallelism: gemm::Parallelism| {
+        // SAFETY: the operands' layouts address their storage (flex's own views); matrix `b`'s
+        // output is the `per` elements at `b · per` of the capacity, written by this call only.
+        unsafe {
+            let (dst, lhs, rhs) = p.at(b, per, l_bs, r_bs);
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst,
+                1,
+                n as isize,
+                false,
+                lhs,
+                l_cs,
+                l_rs,
+                rhs,
+                r_cs,
+                r_rs,
+                T::ZERO,
+                T::ONE,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+    };
+    let ops = m.saturating_mul(n).saturating_mul(k);
+    if k == 0 {
+        out.resize(len, T::ZERO);
+    } else if r == 2 {
+        one(0, if ops >= PARALLEL_THRESHOLD { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None });
+    } else {
+        let total = batch.saturating_mul(ops);
+        let batch_parallel = batch >= 4 && total >= BATCH_PARALLEL_THRESHOLD;
+        if ops >= PARALLEL_THRESHOLD && !batch_parallel {
+            (0..batch).for_each(|b| one(b, gemm::Parallelism::Rayon(0)));
+        } else if total >= BATCH_PARALLEL_THRESHOLD && batch > 1 {
+            use rayon::prelude::*;
+            (0..batch).into_par_iter().for_each(|b| one(b, gemm::Parallelism::None));
+        } else {
+            (0..batch).for_each(|b| one(b, gemm::Parallelism::None));
+        }
+    }
+    // SAFETY: every matrix's `m × n` outputs were written by its `gemm` call (`read_dst = false`
+    // overwrites the destination), or zero-filled above when `k = 0`.
+    unsafe { out.set_len(len) };
+    let dims: Vec<usize> = if r == 3 { vec![batch, m, n] } else { vec![m, n] };
+    <FloatTensor<Flex>>::new(Bytes::from_elems(out), Layout::contiguous(Shape::from(dims)), T::dtype())
+}
+
+impl<B: LinearOps, C: CheckpointStrategy> LinearOps for Autodiff<B, C> {
+    fn fused_linear(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct LinearBackward;
+
+        impl<B: LinearOps> Backward<B, 3> for LinearBackward {
+            /// `x` (for the weight's gradient) and `w` (for the input's), when those are tracked.
+            type State = (Option<B::FloatTensorPrimitive>, Option<B::FloatTensorPrimitive>);
+
+            fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+                let [node_x, node_w, node_b] = ops.parents;
+                let g = grads.consume::<B>(&ops.node);
+                let (x, w) = ops.state;
+                if let (Some(node), Some(w)) = (node_x, w) {
+                    grads.register::<B>(node.id, B::fused_linear_x_backward(w, g.clone()));
+                }
+                if let (Some(node), Some(x)) = (node_w, x) {
+                    grads.register::<B>(node.id, B::fused_linear_weight_backward(x, g.clone()));
+                }
+                if let Some(node) = node_b {
+                    // flex's own reduction over the rows, as autodiff's broadcast `add` makes it.
+                    let r = g.shape().num_dims();
+                    grads.register::<B>(node.id, B::float_sum_dim(g, r - 2));
+                }
+            }
+        }
+
+        let (x_tracked, w_tracked) = (x.is_tracked(), w.is_tracked());
+        match LinearBackward.prepare::<C>([x.node(), w.node(), b.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (x, w, b) = (x.into_primitive(), w.into_primitive(), b.into_primitive());
+                let state = (w_tracked.then(|| x.clone()), x_tracked.then(|| w.clone()));
+                prep.finish(state, B::fused_linear(x, w, b))
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::fused_linear(x.into_primitive(), w.into_primitive(), b.into_primitive()))
+            }
+        }
+    }
+}
+
+/// `x w + b` (`b` broadcast over the rows): fused on flex ([`LinearOps`]), `matmul` + `add` elsewhere.
+///
+/// # Shapes
+/// - `x`: `[.., n, k]`; `w`: `[.., k, d]`; `b`: `[.., 1, d]` (rank 2 or 3, one rank for all three)
+pub fn linear<const D: usize>(x: Tensor<D>, w: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
+    if on_flex(&x.device()) {
+        Tensor::from_dispatch(<Dispatch as LinearOps>::fused_linear(
+            x.into_dispatch(),
+            w.into_dispatch(),
+            b.into_dispatch(),
+        ))
+    } else {
+        x.matmul(w).add(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, TensorData};
+
+    use super::*;
+
+    fn host<const D: usize>(t: Tensor<D>) -> Vec<u64> {
+        t.into_data().try_into_vec_as::<f64>().expect("floats").into_iter().map(f64::to_bits).collect()
+    }
+
+    /// Values that exercise rounding: no two sums alike.
+    fn values(n: usize, seed: u64) -> Vec<f64> {
+        (0..n).map(|i| ((i as u64 * 2654435761 + seed * 97) % 1000) as f64 / 317.0 - 1.3).collect()
+    }
+
+    /// The fused layer, its input, weight and bias gradients equal `matmul` + `add` through burn's
+    /// autodiff bit for bit, in f32 and f64, for one network (rank 2) and for 5 stacked ones
+    /// (rank 3), at sizes on both sides of flex's parallel thresholds and with a transposed input.
+    #[test]
+    fn fused_linear_equals_matmul_and_add_bit_for_bit() {
+        let device = Device::flex().autodiff();
+        for dtype in [DType::F32, DType::F64] {
+            for (batch, n, k, d) in [(1, 7, 3, 5), (1, 600, 128, 128), (5, 64, 17, 9), (5, 520, 128, 128)] {
+                let make = |v: Vec<f64>, shape: Vec<usize>| {
+                    Tensor::<3>::from_data(TensorData::new(v, shape), (&device, dtype)).require_grad()
+                };
+                let xs = values(batch * n * k, 1);
+                let ws = values(batch * k * d, 2);
+                let bs = values(batch * d, 3);
+                let gs = values(batch * n * d, 4);
+                let up = Tensor::<3>::from_data(TensorData::new(gs, [batch, n, d]), (&device, dtype));
+                let run = |fused: bool| {
+                    // The input as a transposed view, as the backward's operands are.
+                    let x = make(xs.clone(), vec![batch, k, n]);
+                    let (w, b) = (make(ws.clone(), vec![batch, k, d]), make(bs.clone(), vec![batch, 1, d]));
+                    let xt = x.clone().swap_dims(1, 2);
+                    let z = if batch == 1 {
+                        let (x2, w2, b2) = (xt.reshape([n, k]), w.clone().reshape([k, d]), b.clone().reshape([1, d]));
+                        let z = if fused { linear(x2, w2, b2) } else { x2.matmul(w2).add(b2) };
+                        z.reshape([1, n, d])
+                    } else if fused {
+                        linear(xt, w.clone(), b.clone())
+                    } else {
+                        xt.matmul(w.clone()).add(b.clone())
+                    };
+                    let grads = z.clone().mul(up.clone()).sum().backward();
+                    [
+                        host(z),
+                        host(x.grad(&grads).unwrap()),
+                        host(w.grad(&grads).unwrap()),
+                        host(b.grad(&grads).unwrap()),
+                    ]
+                };
+                let (fused, plain) = (run(true), run(false));
+                if batch == 1 {
+                    // burn's `Linear` (the module op `linear`, with its own backward) as well.
+                    let x = make(xs.clone(), vec![1, k, n]);
+                    let (w, b) = (make(ws.clone(), vec![1, k, d]), make(bs.clone(), vec![1, 1, d]));
+                    let x2 = x.clone().swap_dims(1, 2).reshape([n, k]);
+                    let z = burn::tensor::module::linear(x2, w.clone().reshape([k, d]), Some(b.clone().reshape([d])));
+                    let grads = z.clone().reshape([1, n, d]).mul(up.clone()).sum().backward();
+                    let module = [
+                        host(z.reshape([1, n, d])),
+                        host(x.grad(&grads).unwrap()),
+                        host(w.grad(&grads).unwrap()),
+                        host(b.grad(&grads).unwrap()),
+                    ];
+                    assert_eq!(module, fused, "{dtype:?} [{n}, {k}]×[{k}, {d}]: burn's linear differs");
+                }
+                for (what, (f, p)) in ["value", "x grad", "w grad", "b grad"].iter().zip(fused.iter().zip(&plain)) {
+                    assert_eq!(f, p, "{dtype:?} {batch}×[{n}, {k}]×[{k}, {d}]: {what} differs");
+                }
+            }
+        }
+    }
+
+    /// Without autodiff (evaluation) too.
+    #[test]
+    fn plain_device_equals_matmul_and_add() {
+        let device = Device::flex();
+        let x = Tensor::<2>::from_data(TensorData::new(values(300 * 40, 5), [300, 40]), (&device, DType::F32));
+        let w = Tensor::<2>::from_data(TensorData::new(values(40 * 30, 6), [40, 30]), (&device, DType::F32));
+        let b = Tensor::<2>::from_data(TensorData::new(values(30, 7), [1, 30]), (&device, DType::F32));
+        assert_eq!(host(linear(x.clone(), w.clone(), b.clone())), host(x.matmul(w).add(b)));
+    }
+}
