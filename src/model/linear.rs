@@ -33,8 +33,11 @@ use super::silu::{dense, on_flex};
 /// The dense layer and its two backward products as one operation each.
 #[backend_extension(Flex: cfg(feature = "flex"), Autodiff)]
 pub trait LinearOps: Backend {
-    /// `x w + b`, `b` broadcast over the rows (`x`, `w`, `b` of one rank, 2 or 3).
+    /// `x w + b`, `b` broadcast over the rows (`x`, `w` of one rank, 2 or 3; `b` of that
+    /// rank with one row, or `[d]` for rank 2).
     fn fused_linear(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        let r = x.shape().num_dims();
+        let b = if b.shape().num_dims() < r { unsqueeze_bias::<Self>(b) } else { b };
         Self::float_add(Self::float_matmul(x, w), b)
     }
 
@@ -53,12 +56,8 @@ pub trait LinearOps: Backend {
 
 impl LinearOps for Flex {
     fn fused_linear(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
-        let supported = matches!(x.dtype(), DType::F32 | DType::F64)
-            && x.dtype() == w.dtype()
-            && x.dtype() == b.dtype()
-            && same_batches(&x, &w)
-            && bias_fits(&x, &w, &b);
-        if !supported {
+        if !fits(&x.shape(), &w.shape(), &b.shape(), [x.dtype(), w.dtype(), b.dtype()]) {
+            let b = if b.shape().num_dims() < x.shape().num_dims() { unsqueeze_bias::<Self>(b) } else { b };
             return Self::float_add(Self::float_matmul(x, w), b);
         }
         let b = dense(b);
@@ -94,24 +93,36 @@ impl LinearOps for Flex {
 /// `lhs rhs` by [`product`] when both are f32 or f64 with equal batch dimensions, else flex's matmul.
 fn matmul(lhs: &FloatTensor<Flex>, rhs: &FloatTensor<Flex>) -> FloatTensor<Flex> {
     match lhs.dtype() {
-        DType::F32 if rhs.dtype() == DType::F32 && same_batches(lhs, rhs) => product::<f32>(lhs, rhs),
-        DType::F64 if rhs.dtype() == DType::F64 && same_batches(lhs, rhs) => product::<f64>(lhs, rhs),
+        DType::F32 if rhs.dtype() == DType::F32 && same_batches(&lhs.shape(), &rhs.shape()) => product::<f32>(lhs, rhs),
+        DType::F64 if rhs.dtype() == DType::F64 && same_batches(&lhs.shape(), &rhs.shape()) => product::<f64>(lhs, rhs),
         _ => Flex::float_matmul(lhs.clone(), rhs.clone()),
     }
 }
 
-/// Rank 2 or 3, the same rank, the same batch size, and inner dimensions that agree.
-fn same_batches(lhs: &FloatTensor<Flex>, rhs: &FloatTensor<Flex>) -> bool {
-    let (a, b) = (lhs.layout().shape(), rhs.layout().shape());
+/// Rank 2 or 3, the same rank, the same batch size (no broadcast), and inner dimensions that agree.
+fn same_batches(a: &Shape, b: &Shape) -> bool {
     let r = a.num_dims();
     (r == 2 || r == 3) && b.num_dims() == r && (r == 2 || a[0] == b[0]) && a[r - 1] == b[r - 2]
 }
 
-/// `b` is `[.., 1, d]` with `x w`'s batch and `d`.
-fn bias_fits(x: &FloatTensor<Flex>, w: &FloatTensor<Flex>, b: &FloatTensor<Flex>) -> bool {
-    let (xs, ws, bs) = (x.layout().shape(), w.layout().shape(), b.layout().shape());
-    let r = xs.num_dims();
-    bs.num_dims() == r && bs[r - 2] == 1 && bs[r - 1] == ws[r - 1] && (r == 2 || bs[0] == xs[0])
+/// Whether the fused path takes `x`, `w`, `b` (else `matmul` + `add`, with burn's broadcasting and
+/// its reductions in the backward): one dtype, f32 or f64; `x`, `w` of one rank (2 or 3) with equal
+/// batches; `b` of `x`'s rank with one row and `x w`'s batch and width, or `[d]` for rank 2.
+fn fits(x: &Shape, w: &Shape, b: &Shape, dtypes: [DType; 3]) -> bool {
+    let r = x.num_dims();
+    let d = if w.num_dims() == r { w[r - 1] } else { return false };
+    let bias = match b.num_dims() {
+        1 => r == 2 && b[0] == d,
+        n if n == r => b[r - 2] == 1 && b[r - 1] == d && (r == 2 || b[0] == x[0]),
+        _ => false,
+    };
+    matches!(dtypes[0], DType::F32 | DType::F64) && dtypes.iter().all(|t| *t == dtypes[0]) && same_batches(x, w) && bias
+}
+
+/// A bias `[d]` as `[1, d]`.
+fn unsqueeze_bias<B: Backend>(b: FloatTensor<B>) -> FloatTensor<B> {
+    let d = b.shape()[0];
+    B::float_reshape(b, Shape::new([1, d]))
 }
 
 /// `z[.., i, :] += b[.., 0, :]` for every row `i` of every matrix (`z` contiguous with rows of `d`,
@@ -139,14 +150,20 @@ const BATCH_PARALLEL_THRESHOLD: usize = 128 * 128 * 128;
 trait Real: Copy + Send + Sync + bytemuck::Pod + burn::tensor::Element + 'static {
     const ZERO: Self;
     const ONE: Self;
+    #[cfg(test)]
+    const NAN: Self;
 }
 impl Real for f32 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+    #[cfg(test)]
+    const NAN: Self = f32::NAN;
 }
 impl Real for f64 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+    #[cfg(test)]
+    const NAN: Self = f64::NAN;
 }
 
 /// The output and operand pointers, which rayon's threads share (each writes its own matrix).
@@ -185,10 +202,16 @@ fn product<T: Real>(lhs: &FloatTensor<Flex>, rhs: &FloatTensor<Flex>) -> FloatTe
     let per = m * n;
     let len = batch * per;
     let mut out: Vec<T> = Vec::with_capacity(len);
+    // In the tests the capacity holds NaN first: a product that read its output instead of
+    // overwriting it would show (times `alpha = 0`, anything finite would vanish).
+    #[cfg(test)]
+    out.resize(len, T::NAN);
     let p = Ptrs {
         dst: out.as_mut_ptr(),
-        lhs: lhs.storage::<T>()[ls.start_offset()..].as_ptr(),
-        rhs: rhs.storage::<T>()[rs.start_offset()..].as_ptr(),
+        // From the whole storage, as flex does: a flipped view's negative strides reach below
+        // `start_offset`, inside the allocation.
+        lhs: lhs.storage::<T>().as_ptr().wrapping_add(ls.start_offset()),
+        rhs: rhs.storage::<T>().as_ptr().wrapping_add(rs.start_offset()),
     };
     let one = |b: usize, parallelism: gemm::Parallelism| {
         // SAFETY: the operands' layouts address their storage (flex's own views); matrix `b`'s
@@ -220,6 +243,7 @@ fn product<T: Real>(lhs: &FloatTensor<Flex>, rhs: &FloatTensor<Flex>) -> FloatTe
     };
     let ops = m.saturating_mul(n).saturating_mul(k);
     if k == 0 {
+        out.clear();
         out.resize(len, T::ZERO);
     } else if r == 2 {
         one(0, if ops >= PARALLEL_THRESHOLD { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None });
@@ -248,13 +272,14 @@ impl<B: LinearOps, C: CheckpointStrategy> LinearOps for Autodiff<B, C> {
         struct LinearBackward;
 
         impl<B: LinearOps> Backward<B, 3> for LinearBackward {
-            /// `x` (for the weight's gradient) and `w` (for the input's), when those are tracked.
-            type State = (Option<B::FloatTensorPrimitive>, Option<B::FloatTensorPrimitive>);
+            /// `x` (for the weight's gradient) and `w` (for the input's), when those are tracked, and
+            /// the bias's rank.
+            type State = (Option<B::FloatTensorPrimitive>, Option<B::FloatTensorPrimitive>, usize);
 
             fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
                 let [node_x, node_w, node_b] = ops.parents;
                 let g = grads.consume::<B>(&ops.node);
-                let (x, w) = ops.state;
+                let (x, w, bias_rank) = ops.state;
                 if let (Some(node), Some(w)) = (node_x, w) {
                     grads.register::<B>(node.id, B::fused_linear_x_backward(w, g.clone()));
                 }
@@ -262,18 +287,36 @@ impl<B: LinearOps, C: CheckpointStrategy> LinearOps for Autodiff<B, C> {
                     grads.register::<B>(node.id, B::fused_linear_weight_backward(x, g.clone()));
                 }
                 if let Some(node) = node_b {
-                    // flex's own reduction over the rows, as autodiff's broadcast `add` makes it.
-                    let r = g.shape().num_dims();
-                    grads.register::<B>(node.id, B::float_sum_dim(g, r - 2));
+                    // The backend's own reduction over the rows, as the operations replaced make it:
+                    // burn's `Linear` (bias `[d]`) always sums and reshapes to `[d]`; a broadcast
+                    // `add` (bias `[.., 1, d]`) sums only when there is more than one row.
+                    let shape = g.shape();
+                    let r = shape.num_dims();
+                    let grad = if bias_rank == 1 {
+                        let d = shape[r - 1];
+                        B::float_reshape(B::float_sum_dim(g, r - 2), Shape::new([d]))
+                    } else if shape[r - 2] == 1 {
+                        g
+                    } else {
+                        B::float_sum_dim(g, r - 2)
+                    };
+                    grads.register::<B>(node.id, grad);
                 }
             }
         }
 
+        let (xs, ws, bs) = (x.shape(), w.shape(), b.shape());
+        if !fits(&xs, &ws, &bs, [x.dtype(), w.dtype(), b.dtype()]) {
+            // Broadcast shapes: burn's operations, whose backward reduces the broadcast gradients.
+            let b = if bs.num_dims() < xs.num_dims() { unsqueeze_bias::<Self>(b) } else { b };
+            return Self::float_add(Self::float_matmul(x, w), b);
+        }
+        let bias_rank = bs.num_dims();
         let (x_tracked, w_tracked) = (x.is_tracked(), w.is_tracked());
         match LinearBackward.prepare::<C>([x.node(), w.node(), b.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let (x, w, b) = (x.into_primitive(), w.into_primitive(), b.into_primitive());
-                let state = (w_tracked.then(|| x.clone()), x_tracked.then(|| w.clone()));
+                let state = (w_tracked.then(|| x.clone()), x_tracked.then(|| w.clone()), bias_rank);
                 prep.finish(state, B::fused_linear(x, w, b))
             }
             OpsKind::UnTracked(prep) => {
@@ -284,10 +327,14 @@ impl<B: LinearOps, C: CheckpointStrategy> LinearOps for Autodiff<B, C> {
 }
 
 /// `x w + b` (`b` broadcast over the rows): fused on flex ([`LinearOps`]), `matmul` + `add` elsewhere.
+/// Shapes the fused path does not take (broadcast batches, another bias shape) go through `matmul`
+/// + `add` on flex too.
 ///
 /// # Shapes
-/// - `x`: `[.., n, k]`; `w`: `[.., k, d]`; `b`: `[.., 1, d]` (rank 2 or 3, one rank for all three)
-pub fn linear<const D: usize>(x: Tensor<D>, w: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
+/// - `x`: `[.., n, k]`; `w`: `[.., k, d]` (rank 2 or 3, one rank for both)
+/// - `b`: `[.., 1, d]` of that rank, or `[d]` (burn's `Linear`'s bias, summed in the backward as
+///   burn's `Linear` sums it)
+pub fn linear<const D: usize, const DB: usize>(x: Tensor<D>, w: Tensor<D>, b: Tensor<DB>) -> Tensor<D> {
     if on_flex(&x.device()) {
         Tensor::from_dispatch(<Dispatch as LinearOps>::fused_linear(
             x.into_dispatch(),
@@ -295,7 +342,7 @@ pub fn linear<const D: usize>(x: Tensor<D>, w: Tensor<D>, b: Tensor<D>) -> Tenso
             b.into_dispatch(),
         ))
     } else {
-        x.matmul(w).add(b)
+        x.matmul(w).add(b.unsqueeze())
     }
 }
 
@@ -309,70 +356,97 @@ mod tests {
         t.into_data().try_into_vec_as::<f64>().expect("floats").into_iter().map(f64::to_bits).collect()
     }
 
-    /// Values that exercise rounding: no two sums alike.
+    /// Values that exercise rounding: no two sums alike, both signs.
     fn values(n: usize, seed: u64) -> Vec<f64> {
         (0..n).map(|i| ((i as u64 * 2654435761 + seed * 97) % 1000) as f64 / 317.0 - 1.3).collect()
     }
 
-    /// The fused layer, its input, weight and bias gradients equal `matmul` + `add` through burn's
-    /// autodiff bit for bit, in f32 and f64, for one network (rank 2) and for 5 stacked ones
-    /// (rank 3), at sizes on both sides of flex's parallel thresholds and with a transposed input.
-    #[test]
-    fn fused_linear_equals_matmul_and_add_bit_for_bit() {
+    type Bits = Vec<Vec<u64>>;
+
+    /// `f(x, w, b)`'s value and the gradients of `Σ f ⊙ up` at `x`, `w` and `b`, as bits. `x` is made
+    /// `[.., k, n]` and handed over transposed (a strided view, as the backward's operands are).
+    fn value_and_grads<const D: usize, const DB: usize>(
+        dtype: DType,
+        shapes: ([usize; D], [usize; D], [usize; DB]),
+        f: impl Fn(Tensor<D>, Tensor<D>, Tensor<DB>) -> Tensor<D>,
+    ) -> Bits {
         let device = Device::flex().autodiff();
+        let (xs, ws, bs) = shapes;
+        let mut xt = xs;
+        xt.swap(D - 2, D - 1);
+        let make = |shape: Vec<usize>, seed: u64| {
+            let n = shape.iter().product();
+            TensorData::new(values(n, seed), shape)
+        };
+        let x = Tensor::<D>::from_data(make(xt.to_vec(), 1), (&device, dtype)).require_grad();
+        let w = Tensor::<D>::from_data(make(ws.to_vec(), 2), (&device, dtype)).require_grad();
+        let b = Tensor::<DB>::from_data(make(bs.to_vec(), 3), (&device, dtype)).require_grad();
+        let z = f(x.clone().swap_dims(D - 2, D - 1), w.clone(), b.clone());
+        let up = Tensor::<D>::from_data(make(z.dims().to_vec(), 4), (&device, dtype));
+        let grads = z.clone().mul(up).sum().backward();
+        vec![host(z), host(x.grad(&grads).unwrap()), host(w.grad(&grads).unwrap()), host(b.grad(&grads).unwrap())]
+    }
+
+    fn same(what: &str, fused: Bits, plain: Bits) {
+        for (part, (f, p)) in ["value", "x grad", "w grad", "b grad"].iter().zip(fused.iter().zip(&plain)) {
+            assert_eq!(f, p, "{what}: {part} differs");
+        }
+    }
+
+    /// The fused layer, its input, weight and bias gradients equal `matmul` + `add` through burn's
+    /// autodiff bit for bit, in f32 and f64: 1 to 5 stacked networks (rank 3) at sizes on both sides
+    /// of flex's parallel thresholds (one thread; rayon over the matrices; gemm's own threads within
+    /// each of 2 large matrices) and with one row (whose bias gradient is not reduced).
+    #[test]
+    fn stacked_fused_linear_equals_matmul_and_add_bit_for_bit() {
         for dtype in [DType::F32, DType::F64] {
-            for (batch, n, k, d) in [(1, 7, 3, 5), (1, 600, 128, 128), (5, 64, 17, 9), (5, 520, 128, 128)] {
-                let make = |v: Vec<f64>, shape: Vec<usize>| {
-                    Tensor::<3>::from_data(TensorData::new(v, shape), (&device, dtype)).require_grad()
-                };
-                let xs = values(batch * n * k, 1);
-                let ws = values(batch * k * d, 2);
-                let bs = values(batch * d, 3);
-                let gs = values(batch * n * d, 4);
-                let up = Tensor::<3>::from_data(TensorData::new(gs, [batch, n, d]), (&device, dtype));
-                let run = |fused: bool| {
-                    // The input as a transposed view, as the backward's operands are.
-                    let x = make(xs.clone(), vec![batch, k, n]);
-                    let (w, b) = (make(ws.clone(), vec![batch, k, d]), make(bs.clone(), vec![batch, 1, d]));
-                    let xt = x.clone().swap_dims(1, 2);
-                    let z = if batch == 1 {
-                        let (x2, w2, b2) = (xt.reshape([n, k]), w.clone().reshape([k, d]), b.clone().reshape([1, d]));
-                        let z = if fused { linear(x2, w2, b2) } else { x2.matmul(w2).add(b2) };
-                        z.reshape([1, n, d])
-                    } else if fused {
-                        linear(xt, w.clone(), b.clone())
-                    } else {
-                        xt.matmul(w.clone()).add(b.clone())
-                    };
-                    let grads = z.clone().mul(up.clone()).sum().backward();
-                    [
-                        host(z),
-                        host(x.grad(&grads).unwrap()),
-                        host(w.grad(&grads).unwrap()),
-                        host(b.grad(&grads).unwrap()),
-                    ]
-                };
-                let (fused, plain) = (run(true), run(false));
-                if batch == 1 {
-                    // burn's `Linear` (the module op `linear`, with its own backward) as well.
-                    let x = make(xs.clone(), vec![1, k, n]);
-                    let (w, b) = (make(ws.clone(), vec![1, k, d]), make(bs.clone(), vec![1, 1, d]));
-                    let x2 = x.clone().swap_dims(1, 2).reshape([n, k]);
-                    let z = burn::tensor::module::linear(x2, w.clone().reshape([k, d]), Some(b.clone().reshape([d])));
-                    let grads = z.clone().reshape([1, n, d]).mul(up.clone()).sum().backward();
-                    let module = [
-                        host(z.reshape([1, n, d])),
-                        host(x.grad(&grads).unwrap()),
-                        host(w.grad(&grads).unwrap()),
-                        host(b.grad(&grads).unwrap()),
-                    ];
-                    assert_eq!(module, fused, "{dtype:?} [{n}, {k}]×[{k}, {d}]: burn's linear differs");
-                }
-                for (what, (f, p)) in ["value", "x grad", "w grad", "b grad"].iter().zip(fused.iter().zip(&plain)) {
-                    assert_eq!(f, p, "{dtype:?} {batch}×[{n}, {k}]×[{k}, {d}]: {what} differs");
-                }
+            for (m, n, k, d) in [(1, 7, 3, 5), (5, 64, 17, 9), (5, 520, 128, 128), (2, 520, 128, 128), (3, 1, 16, 8)] {
+                let shapes = ([m, n, k], [m, k, d], [m, 1, d]);
+                let fused = value_and_grads(dtype, shapes, linear);
+                let plain = value_and_grads(dtype, shapes, |x, w, b| x.matmul(w).add(b));
+                same(&format!("{dtype:?} {m}×[{n}, {k}]×[{k}, {d}]"), fused, plain);
             }
         }
+    }
+
+    /// One network (rank 2) with burn's `Linear` bias `[d]` equals burn's module `linear` (which
+    /// `Mlp` used before), and with a bias `[1, d]` equals `matmul` + `add`, bit for bit.
+    #[test]
+    fn one_network_equals_burns_linear_bit_for_bit() {
+        for dtype in [DType::F32, DType::F64] {
+            for (n, k, d) in [(7, 3, 5), (1, 16, 8), (600, 128, 128), (300, 128, 2)] {
+                let what = format!("{dtype:?} [{n}, {k}]×[{k}, {d}]");
+                let fused = value_and_grads(dtype, ([n, k], [k, d], [d]), linear);
+                let module = value_and_grads(dtype, ([n, k], [k, d], [d]), |x, w, b| {
+                    burn::tensor::module::linear(x, w, Some(b))
+                });
+                same(&format!("{what}, bias [d] against burn's linear"), fused, module);
+                let fused = value_and_grads(dtype, ([n, k], [k, d], [1, d]), linear);
+                let plain = value_and_grads(dtype, ([n, k], [k, d], [1, d]), |x, w, b| x.matmul(w).add(b));
+                same(&format!("{what}, bias [1, d] against matmul + add"), fused, plain);
+            }
+        }
+    }
+
+    /// Shapes the fused path does not take (a weight or bias broadcast over the batch) give burn's
+    /// results, gradients reduced to the operands' shapes; and a weight that also feeds another
+    /// product (as in `Mlp::forward_tangents` under a Jacobian loss) gets the same summed gradient.
+    #[test]
+    fn broadcast_shapes_and_shared_weights_equal_burns_operations() {
+        let dtype = DType::F32;
+        let shapes = ([3, 40, 16], [1, 16, 8], [1, 1, 8]);
+        let fused = value_and_grads(dtype, shapes, linear);
+        let plain = value_and_grads(dtype, shapes, |x, w, b| x.matmul(w).add(b));
+        same("weight and bias broadcast over 3 matrices", fused, plain);
+        let shapes = ([50, 16], [16, 8], [8]);
+        let twice = |x: Tensor<2>, w: Tensor<2>, b: Tensor<1>, fused: bool| {
+            let tangent = x.clone().mul_scalar(0.5).matmul(w.clone());
+            let z = if fused { linear(x, w, b) } else { burn::tensor::module::linear(x, w, Some(b)) };
+            z.add(tangent)
+        };
+        let fused = value_and_grads(dtype, shapes, |x, w, b| twice(x, w, b, true));
+        let module = value_and_grads(dtype, shapes, |x, w, b| twice(x, w, b, false));
+        same("a weight used twice", fused, module);
     }
 
     /// Without autodiff (evaluation) too.

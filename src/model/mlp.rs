@@ -223,8 +223,7 @@ fn dense(l: &Linear, h: Tensor<2>) -> Tensor<2> {
     if let Some(b) = &l.bias
         && super::silu::on_flex(&h.device())
     {
-        let d = b.dims()[0];
-        return super::linear::linear(h, l.weight.val(), b.val().reshape([1, d]));
+        return super::linear::linear(h, l.weight.val(), b.val());
     }
     l.forward(h)
 }
