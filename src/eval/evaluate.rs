@@ -52,8 +52,9 @@ pub fn evaluate(
 
 /// [`evaluate`] with the reference and the network's Jacobians along it prepared beforehand for
 /// several checkpoints together ([`prepare_together`]); `None`, or a preparation for other settings
-/// (system, `[eval]`, eps, device, precision or Jacobian mode): computed here. The result is the same either way (on flex, bit for bit); `seconds` counts this
-/// checkpoint's share of the preparation.
+/// (system, `[eval]`, eps, device, precision or Jacobian mode): computed here. The result is the
+/// same either way (on flex, bit for bit); `seconds` counts this checkpoint's share of the
+/// preparation.
 pub fn evaluate_prepared(
     ck: &Checkpoint,
     eps_list: &[f64],

@@ -257,15 +257,18 @@ mod tests {
         } else {
             1e-12
         };
-        let stacked = jacobians(&members, Some(&net), &x, &eps, JacobianMode::Forward);
+        // Every member's stacked Jacobians against its own pass; the stacked ones are returned.
+        let jacobians_equal_alone = |x: &[f64], eps: &[f64], what: &str| {
+            let stacked = jacobians(&members, Some(&net), x, eps, JacobianMode::Forward);
+            for (m, member) in members.iter().enumerate() {
+                let alone = member.jacobian(x, eps, JacobianMode::Forward);
+                close(&stacked[m], &alone, tol, &format!("Jacobian of member {m}, {what}"));
+            }
+            stacked
+        };
+        let stacked = jacobians_equal_alone(&x, &eps, "3k points");
         let stacked_rhs = rhs(&members, Some(&net), &x, &eps);
         for (m, member) in members.iter().enumerate() {
-            close(
-                &stacked[m],
-                &member.jacobian(&x, &eps, JacobianMode::Forward),
-                tol,
-                &format!("Jacobian of member {m}"),
-            );
             close(&stacked_rhs[m], &member.rhs(&x, &eps), tol, &format!("RHS of member {m}"));
         }
         // The members differ, so the comparison is not of one network with itself.
@@ -280,15 +283,7 @@ mod tests {
         // 25,000 points: each shard's 12,500 are two stacked batches (CHUNK / 3 points each) but one
         // batch alone, so the batch boundaries differ between the two paths.
         let (x, eps) = points(25_000);
-        let stacked = jacobians(&members, Some(&net), &x, &eps, JacobianMode::Forward);
-        for (m, member) in members.iter().enumerate() {
-            close(
-                &stacked[m],
-                &member.jacobian(&x, &eps, JacobianMode::Forward),
-                tol,
-                &format!("member {m}, 25k points"),
-            );
-        }
+        jacobians_equal_alone(&x, &eps, "25k points");
     }
 
     /// Networks of different shapes, or a single one, are not stacked; the ensemble then evaluates

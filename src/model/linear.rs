@@ -36,9 +36,7 @@ pub trait LinearOps: Backend {
     /// `x w + b`, `b` broadcast over the rows (`x`, `w` of one rank, 2 or 3; `b` of that
     /// rank with one row, or `[d]` for rank 2).
     fn fused_linear(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
-        let r = x.shape().num_dims();
-        let b = if b.shape().num_dims() < r { unsqueeze_bias::<Self>(b) } else { b };
-        Self::float_add(Self::float_matmul(x, w), b)
+        matmul_add::<Self>(x, w, b)
     }
 
     /// `g wᵀ`: the gradient at `x` of a loss whose gradient at `x w + b` is `g`.
@@ -57,23 +55,11 @@ pub trait LinearOps: Backend {
 impl LinearOps for Flex {
     fn fused_linear(x: FloatTensor<Self>, w: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
         if !fits(&x.shape(), &w.shape(), &b.shape(), [x.dtype(), w.dtype(), b.dtype()]) {
-            let b = if b.shape().num_dims() < x.shape().num_dims() { unsqueeze_bias::<Self>(b) } else { b };
-            return Self::float_add(Self::float_matmul(x, w), b);
+            return matmul_add::<Self>(x, w, b);
         }
-        let b = dense(b);
-        let r = w.layout().shape().num_dims();
-        let d = w.layout().shape()[r - 1];
         match x.dtype() {
-            DType::F32 => {
-                let mut z = product::<f32>(&x, &w);
-                add_rows(z.storage_mut::<f32>(), b.storage::<f32>(), d);
-                z
-            }
-            _ => {
-                let mut z = product::<f64>(&x, &w);
-                add_rows(z.storage_mut::<f64>(), b.storage::<f64>(), d);
-                z
-            }
+            DType::F32 => biased::<f32>(&x, &w, dense(b)),
+            _ => biased::<f64>(&x, &w, dense(b)),
         }
     }
 
@@ -92,11 +78,19 @@ impl LinearOps for Flex {
 
 /// `lhs rhs` by [`product`] when both are f32 or f64 with equal batch dimensions, else flex's matmul.
 fn matmul(lhs: &FloatTensor<Flex>, rhs: &FloatTensor<Flex>) -> FloatTensor<Flex> {
-    match lhs.dtype() {
-        DType::F32 if rhs.dtype() == DType::F32 && same_batches(&lhs.shape(), &rhs.shape()) => product::<f32>(lhs, rhs),
-        DType::F64 if rhs.dtype() == DType::F64 && same_batches(&lhs.shape(), &rhs.shape()) => product::<f64>(lhs, rhs),
+    match (lhs.dtype(), rhs.dtype(), same_batches(&lhs.shape(), &rhs.shape())) {
+        (DType::F32, DType::F32, true) => product::<f32>(lhs, rhs),
+        (DType::F64, DType::F64, true) => product::<f64>(lhs, rhs),
         _ => Flex::float_matmul(lhs.clone(), rhs.clone()),
     }
+}
+
+/// `x w + b` by [`product`] and the bias added in place (`b` dense, one row of `d` per matrix).
+fn biased<T: Real>(x: &FloatTensor<Flex>, w: &FloatTensor<Flex>, b: FloatTensor<Flex>) -> FloatTensor<Flex> {
+    let d = w.layout().shape()[w.layout().shape().num_dims() - 1];
+    let mut z = product::<T>(x, w);
+    add_rows(z.storage_mut::<T>(), b.storage::<T>(), d);
+    z
 }
 
 /// Rank 2 or 3, the same rank, the same batch size (no broadcast), and inner dimensions that agree.
@@ -119,10 +113,16 @@ fn fits(x: &Shape, w: &Shape, b: &Shape, dtypes: [DType; 3]) -> bool {
     matches!(dtypes[0], DType::F32 | DType::F64) && dtypes.iter().all(|t| *t == dtypes[0]) && same_batches(x, w) && bias
 }
 
-/// A bias `[d]` as `[1, d]`.
-fn unsqueeze_bias<B: Backend>(b: FloatTensor<B>) -> FloatTensor<B> {
-    let d = b.shape()[0];
-    B::float_reshape(b, Shape::new([1, d]))
+/// `x w + b` by the backend's `matmul` and broadcasting `add` (a bias `[d]` taken as `[1, d]`): the
+/// operations the fused layer replaces, for the shapes it does not take and the other backends.
+fn matmul_add<B: Backend>(x: FloatTensor<B>, w: FloatTensor<B>, b: FloatTensor<B>) -> FloatTensor<B> {
+    let b = if b.shape().num_dims() < x.shape().num_dims() {
+        let d = b.shape()[0];
+        B::float_reshape(b, Shape::new([1, d]))
+    } else {
+        b
+    };
+    B::float_add(B::float_matmul(x, w), b)
 }
 
 /// `z[.., i, :] += b[.., 0, :]` for every row `i` of every matrix (`z` contiguous with rows of `d`,
@@ -147,7 +147,7 @@ const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
 const BATCH_PARALLEL_THRESHOLD: usize = 128 * 128 * 128;
 
 /// The element types `gemm` multiplies here.
-trait Real: Copy + Send + Sync + bytemuck::Pod + burn::tensor::Element + 'static {
+trait Real: Copy + Send + Sync + std::ops::Add<Output = Self> + bytemuck::Pod + burn::tensor::Element + 'static {
     const ZERO: Self;
     const ONE: Self;
     #[cfg(test)]
@@ -308,8 +308,7 @@ impl<B: LinearOps, C: CheckpointStrategy> LinearOps for Autodiff<B, C> {
         let (xs, ws, bs) = (x.shape(), w.shape(), b.shape());
         if !fits(&xs, &ws, &bs, [x.dtype(), w.dtype(), b.dtype()]) {
             // Broadcast shapes: burn's operations, whose backward reduces the broadcast gradients.
-            let b = if bs.num_dims() < xs.num_dims() { unsqueeze_bias::<Self>(b) } else { b };
-            return Self::float_add(Self::float_matmul(x, w), b);
+            return matmul_add::<Self>(x, w, b);
         }
         let bias_rank = bs.num_dims();
         let (x_tracked, w_tracked) = (x.is_tracked(), w.is_tracked());
@@ -335,15 +334,16 @@ impl<B: LinearOps, C: CheckpointStrategy> LinearOps for Autodiff<B, C> {
 /// - `b`: `[.., 1, d]` of that rank, or `[d]` (burn's `Linear`'s bias, summed in the backward as
 ///   burn's `Linear` sums it)
 pub fn linear<const D: usize, const DB: usize>(x: Tensor<D>, w: Tensor<D>, b: Tensor<DB>) -> Tensor<D> {
-    if on_flex(&x.device()) {
-        Tensor::from_dispatch(<Dispatch as LinearOps>::fused_linear(
-            x.into_dispatch(),
-            w.into_dispatch(),
-            b.into_dispatch(),
-        ))
-    } else {
-        x.matmul(w).add(b.unsqueeze())
-    }
+    if on_flex(&x.device()) { fused(x, w, b) } else { x.matmul(w).add(b.unsqueeze()) }
+}
+
+/// [`linear`] for tensors the caller knows to be on flex (plain or autodiff): no device check.
+pub fn fused<const D: usize, const DB: usize>(x: Tensor<D>, w: Tensor<D>, b: Tensor<DB>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as LinearOps>::fused_linear(
+        x.into_dispatch(),
+        w.into_dispatch(),
+        b.into_dispatch(),
+    ))
 }
 
 #[cfg(test)]

@@ -166,7 +166,7 @@ impl Mlp {
         let last = self.layers.len() - 1;
         let mut h = h0;
         for (i, l) in self.layers.iter().enumerate() {
-            h = dense(l, h);
+            h = layer(l, h);
             if i < last {
                 h = self.activation.apply(h);
             }
@@ -199,7 +199,7 @@ impl Mlp {
         let mut t = Tensor::cat(tangents, 0);
         for (i, l) in self.layers.iter().enumerate() {
             let w = l.weight.val();
-            let z = dense(l, h);
+            let z = layer(l, h);
             t = t.matmul(w);
             if i < last {
                 let (a, ds) = self.activation.with_derivative(z);
@@ -218,12 +218,12 @@ impl Mlp {
 /// One dense layer `h W + b`: one fused operation on flex (`model::linear`), burn's `Linear`
 /// elsewhere and for a layer without bias (a mass-action network's output layer). Bit for bit the
 /// same either way on flex.
-fn dense(l: &Linear, h: Tensor<2>) -> Tensor<2> {
+fn layer(l: &Linear, h: Tensor<2>) -> Tensor<2> {
     #[cfg(feature = "flex")]
     if let Some(b) = &l.bias
         && super::silu::on_flex(&h.device())
     {
-        return super::linear::linear(h, l.weight.val(), b.val());
+        return super::linear::fused(h, l.weight.val(), b.val());
     }
     l.forward(h)
 }

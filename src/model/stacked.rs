@@ -110,7 +110,7 @@ impl StackedMlp {
         let last = self.layers.len() - 1;
         let mut h = h0;
         for (i, l) in self.layers.iter().enumerate() {
-            h = dense(h, l.weight.val(), l.bias.val());
+            h = layer(h, l.weight.val(), l.bias.val());
             if i < last {
                 let [m, n, k] = h.dims();
                 h = self.activation.apply(h.reshape([m * n, k])).reshape([m, n, k]);
@@ -136,7 +136,7 @@ impl StackedMlp {
         let mut t = Tensor::cat(tangents, 1);
         for (i, l) in self.layers.iter().enumerate() {
             let w = l.weight.val();
-            let z = dense(h, w.clone(), l.bias.val());
+            let z = layer(h, w.clone(), l.bias.val());
             t = t.matmul(w);
             if i < last {
                 let [m, n, k] = z.dims();
@@ -154,7 +154,7 @@ impl StackedMlp {
 
 /// `X W + b` for every member: one fused operation on flex (`model::linear`, bit for bit the same),
 /// a batched `matmul` and `add` elsewhere.
-fn dense(x: Tensor<3>, w: Tensor<3>, b: Tensor<3>) -> Tensor<3> {
+fn layer(x: Tensor<3>, w: Tensor<3>, b: Tensor<3>) -> Tensor<3> {
     #[cfg(feature = "flex")]
     return super::linear::linear(x, w, b);
     #[cfg(not(feature = "flex"))]
