@@ -36,6 +36,14 @@
 //! `max_e ‖θ_·m(e) − v_m e^{β_m}‖ / ‖θ_·m(e)‖` is reported (a monomial that carries reactions with
 //! different powers of eps is no single power law). The reaction: rate constant `k_m = max_i |v_mi|`,
 //! stoichiometry `s_m = v_m / k_m`, orders `ν_m`, eps-power `β_m`.
+//! **Several eps powers on one monomial.** A monomial can carry reactions whose rates scale with
+//! different powers of eps (OREGO in its scaled form: `y2` enters `y1'` as `y2/eps` and `y2'` as
+//! `−eps·y2`). One power law of the whole column fits its largest species and misfits the others by
+//! orders of magnitude, while its norm-relative misfit stays small (here `eps²`). So each kept species'
+//! coefficient gets its own exponent `β_km` (the slope of `ln |θ_km(e)|`), the species are grouped where
+//! neighbouring exponents differ by at most `POWER_GAP` = 0.5, and each group is one reaction with
+//! the power law above on its species alone; a column whose species share one power is one reaction, as
+//! before.
 //!
 //! **Conservation laws.** Finite differences are linear, so a linear invariant of the data (`w·x`
 //! constant along every trajectory) holds in the labels to rounding: the right singular vectors of the
@@ -72,11 +80,24 @@ pub struct IdentifyConfig {
     pub power_law_tol: f64,
     /// Most thresholding rounds per fit.
     pub rounds: usize,
+    /// Robust trimming: a point whose relative residual under a robust (least-median) fit of the full
+    /// library exceeds `trim` times the median residual of its species and eps is left out; 0: off.
+    /// For finite-difference labels across fast jumps, wrong by orders of magnitude at a few points,
+    /// which least squares has no defence against.
+    pub trim: f64,
 }
 
 impl Default for IdentifyConfig {
     fn default() -> Self {
-        Self { max_order: 2, threshold: 1e-3, weight_floor: 1e-2, invariant_tol: 1e-5, power_law_tol: 0.05, rounds: 20 }
+        Self {
+            max_order: 2,
+            threshold: 1e-3,
+            weight_floor: 1e-2,
+            invariant_tol: 1e-5,
+            power_law_tol: 0.05,
+            rounds: 20,
+            trim: 0.0,
+        }
     }
 }
 
@@ -106,6 +127,13 @@ impl IdentifyConfig {
         if self.power_law_tol.is_nan() || self.power_law_tol <= 0.0 {
             return Err(Error::invalid("--power-law-tol", self.power_law_tol, "a number > 0 (inf: no pruning)"));
         }
+        if !(self.trim == 0.0 || (self.trim.is_finite() && self.trim >= 1.0)) {
+            return Err(Error::invalid(
+                "--trim",
+                self.trim,
+                "0 (off) or a finite number >= 1 (times the median residual)",
+            ));
+        }
         Ok(())
     }
 }
@@ -132,6 +160,8 @@ pub struct EpsFit {
     pub points: usize,
     /// Active terms (species × monomial pairs) after thresholding at this value alone.
     pub terms: usize,
+    /// Per species: points left out by the robust trimming (`trim`; all zero when it is off).
+    pub trimmed: Vec<usize>,
     /// Per species: the weighted RMS relative residual of the final fit.
     pub residual: Vec<f64>,
     /// Per species: the condition number of the final fit's design (unit-norm columns); above
@@ -149,7 +179,7 @@ pub struct Identified {
     pub eps: Vec<f64>,
     /// Library size.
     pub library: usize,
-    /// The reactions, one per active monomial, in library order.
+    /// The reactions, one per active monomial and eps power, in library order.
     pub reactions: Vec<ReactionFit>,
     /// Per stiffness value.
     pub per_eps: Vec<EpsFit>,
@@ -251,6 +281,59 @@ fn solve_cond(a: &DMatrix<f64>, b: &DVector<f64>, support: &[usize]) -> (Vec<f64
     (c, if min > 0.0 { max / min } else { f64::INFINITY })
 }
 
+/// The design `(a, b)` without the rows that a robust fit does not explain, and how many were left
+/// out; unchanged when `trim` is 0. Least squares has no defence against a few labels wrong by orders
+/// of magnitude (with relative weights, a label far too small is a row of huge weight that drags the
+/// fit to it), so the reference fit is a least-median-of-squares one (Rousseeuw 1984): the fit, on all
+/// columns with `norms > 0`, of 64 deterministic random subsets of `2 × columns` rows whose median
+/// residual over every row is smallest. A row is left out when its symmetric relative residual
+/// `|b − â| / max(|b|, |â|)` exceeds `trim` times that median (or `trim · 1e-9`: rounding is never
+/// trimmed); at least as many rows as columns always stay.
+fn trimmed(a: DMatrix<f64>, b: DVector<f64>, norms: &[f64], trim: f64) -> (DMatrix<f64>, DVector<f64>, usize) {
+    let (n, cols) = (b.len(), norms.iter().filter(|&&v| v > 0.0).count());
+    let m = (2 * cols).max(1);
+    if trim <= 0.0 || n <= m {
+        return (a, b, 0);
+    }
+    let all: Vec<usize> = (0..norms.len()).filter(|&j| norms[j] > 0.0).collect();
+    let residuals = |c: &[f64]| -> Vec<f64> {
+        let p = &a * DVector::from_column_slice(c);
+        b.iter().zip(p.iter()).map(|(y, q)| (y - q).abs() / y.abs().max(q.abs()).max(f64::MIN_POSITIVE)).collect()
+    };
+    let median = |r: &[f64]| {
+        let mut s = r.to_vec();
+        s.sort_by(f64::total_cmp);
+        s[s.len() / 2]
+    };
+    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ n as u64;
+    let mut next = |below: usize| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 33) as usize) % below
+    };
+    let mut best: Option<(f64, Vec<f64>)> = None;
+    let mut idx: Vec<usize> = (0..n).collect();
+    for _ in 0..64 {
+        for i in 0..m {
+            let j = i + next(n - i);
+            idx.swap(i, j);
+        }
+        let rows = &idx[..m];
+        let c = solve(&a.select_rows(rows), &b.select_rows(rows), &all);
+        let med = median(&residuals(&c));
+        if best.as_ref().is_none_or(|(bm, _)| med < *bm) {
+            best = Some((med, c));
+        }
+    }
+    let (med, c) = best.expect("64 trials");
+    let r = residuals(&c);
+    let keep: Vec<usize> = (0..n).filter(|&i| r[i] <= trim * med.max(1e-9)).collect();
+    if keep.len() == n || keep.len() < cols.max(1) {
+        return (a, b, 0);
+    }
+    let dropped = n - keep.len();
+    (a.select_rows(&keep), b.select_rows(&keep), dropped)
+}
+
 /// The weighted, column-normalised design matrix of species `k` at the points `idx`: returns
 /// `(A, b, column norms)`.
 fn design(
@@ -314,8 +397,11 @@ pub fn identify(set: &SampleSet, labels: &[f64], cfg: &IdentifyConfig) -> Result
         let phi: Vec<Vec<f64>> = g.iter().map(|&i| features(&lib, set.state(i))).collect();
         let mut terms = 0;
         let mut ds = Vec::new();
+        let mut trimmed_k = Vec::new();
         for (k, vote) in votes.iter_mut().enumerate() {
             let (a, b, norms) = design(&phi, labels, d, k, g, cfg.weight_floor);
+            let (a, b, dropped) = trimmed(a, b, &norms, cfg.trim);
+            trimmed_k.push(dropped);
             let bnorm = b.norm();
             let mut support: Vec<usize> = (0..lib.len()).filter(|&m| norms[m] > 0.0).collect();
             if bnorm > 0.0 {
@@ -340,7 +426,14 @@ pub fn identify(set: &SampleSet, labels: &[f64], cfg: &IdentifyConfig) -> Result
             }
             ds.push((a, b, norms));
         }
-        per_eps.push(EpsFit { eps: e, points: g.len(), terms, residual: Vec::new(), condition: Vec::new() });
+        per_eps.push(EpsFit {
+            eps: e,
+            points: g.len(),
+            terms,
+            trimmed: trimmed_k,
+            residual: Vec::new(),
+            condition: Vec::new(),
+        });
         designs.push(ds);
     }
 
@@ -422,7 +515,60 @@ fn refit(
     theta
 }
 
-/// One reaction per active monomial, its eps dependence as a power law.
+/// Gap between the eps powers of two species' coefficients on one monomial above which they belong to
+/// different reactions (eps powers of rate laws are integers or simple fractions).
+pub const POWER_GAP: f64 = 0.5;
+
+/// The least-squares slope of `ln |y|` over `ln e` (0 with one eps value).
+fn log_slope(ln_e: &[f64], y: &[f64]) -> f64 {
+    if ln_e.len() < 2 {
+        return 0.0;
+    }
+    let ln_y: Vec<f64> = y.iter().map(|v| v.abs().ln()).collect();
+    let (mx, my) = (crate::stats::mean_std(ln_e).0, crate::stats::mean_std(&ln_y).0);
+    let sxy: f64 = ln_e.iter().zip(&ln_y).map(|(x, y)| (x - mx) * (y - my)).sum();
+    let sxx: f64 = ln_e.iter().map(|x| (x - mx).powi(2)).sum();
+    sxy / sxx
+}
+
+/// The species of one monomial's column grouped by the eps power of their coefficients: the kept
+/// species (those the thresholded fits keep on this monomial), sorted by their own power law's exponent
+/// and cut where two neighbours differ by more than [`POWER_GAP`]; what the projection onto the
+/// conservation laws leaves in the other species goes with the group of the largest coefficient. One
+/// group (the whole column) when the species share a power; more when the monomial carries reactions
+/// that scale differently with eps (OREGO's `y2` speeds `y1` up as `1/eps` and slows `y2` down as
+/// `eps`), which one power law of the whole column would misfit in the smaller species.
+fn power_groups(cols: &[DVector<f64>], kept: &[bool], ln_e: &[f64]) -> Vec<Vec<usize>> {
+    let d = kept.len();
+    let mut betas: Vec<(usize, f64)> = (0..d)
+        .filter(|&k| kept[k] && cols.iter().all(|c| c[k] != 0.0 && c[k].is_finite()))
+        .map(|k| (k, log_slope(ln_e, &cols.iter().map(|c| c[k]).collect::<Vec<_>>())))
+        .collect();
+    betas.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut last = f64::NEG_INFINITY;
+    for (k, b) in betas {
+        match groups.last_mut() {
+            Some(g) if b - last <= POWER_GAP => g.push(k),
+            _ => groups.push(vec![k]),
+        }
+        last = b;
+    }
+    if groups.len() <= 1 {
+        return vec![(0..d).collect()];
+    }
+    let size = |k: usize| cols.iter().map(|c| c[k].abs()).fold(0.0, f64::max);
+    let top = (0..d).max_by(|&a, &b| size(a).total_cmp(&size(b))).unwrap_or(0);
+    let home = groups.iter().position(|g| g.contains(&top)).unwrap_or(0);
+    let rest: Vec<usize> = (0..d).filter(|k| !groups.iter().any(|g| g.contains(k))).collect();
+    groups[home].extend(rest);
+    for g in &mut groups {
+        g.sort_unstable();
+    }
+    groups
+}
+
+/// One reaction per active monomial and eps power, its eps dependence as a power law.
 fn power_laws(
     lib: &[Vec<u32>],
     kept: &[Vec<bool>],
@@ -436,39 +582,36 @@ fn power_laws(
         if !(0..d).any(|k| kept[k][m]) {
             continue;
         }
-        let cols: Vec<DVector<f64>> = (0..eps.len()).map(|ei| DVector::from_fn(d, |k, _| theta[ei][k][m])).collect();
-        let mags: Vec<f64> = cols.iter().map(|c| c.norm()).collect();
-        if mags.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
-            continue; // vanishes (after the projection) at some eps: nothing to write
+        let full: Vec<DVector<f64>> = (0..eps.len()).map(|ei| DVector::from_fn(d, |k, _| theta[ei][k][m])).collect();
+        let kept_m: Vec<bool> = (0..d).map(|k| kept[k][m]).collect();
+        for group in power_groups(&full, &kept_m, &ln_e) {
+            let cols: Vec<DVector<f64>> =
+                full.iter().map(|c| DVector::from_fn(d, |k, _| if group.contains(&k) { c[k] } else { 0.0 })).collect();
+            let mags: Vec<f64> = cols.iter().map(|c| c.norm()).collect();
+            if mags.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+                continue; // vanishes (after the projection) at some eps: nothing to write
+            }
+            let beta = log_slope(&ln_e, &mags);
+            let v =
+                cols.iter().zip(eps).fold(DVector::zeros(d), |acc, (c, e)| acc + c * e.powf(-beta)) / eps.len() as f64;
+            let misfit =
+                cols.iter().zip(eps).map(|(c, e)| (c - &v * e.powf(beta)).norm() / c.norm()).fold(0.0, f64::max);
+            let k = v.amax();
+            if !(k.is_finite() && k > 0.0) {
+                continue;
+            }
+            reactions.push(ReactionFit {
+                reaction: Reaction {
+                    rate_constant: k,
+                    orders: nu.iter().map(|e| *e as f64).collect(),
+                    eps_exponent: beta,
+                    stoichiometry: v.iter().map(|s| s / k).collect(),
+                },
+                monomial: nu.clone(),
+                power_law_misfit: misfit,
+                magnitude: mags,
+            });
         }
-        let beta = if eps.len() > 1 {
-            let (mx, my) = (
-                crate::stats::mean_std(&ln_e).0,
-                crate::stats::mean_std(&mags.iter().map(|v| v.ln()).collect::<Vec<_>>()).0,
-            );
-            let sxy: f64 = ln_e.iter().zip(&mags).map(|(x, y)| (x - mx) * (y.ln() - my)).sum();
-            let sxx: f64 = ln_e.iter().map(|x| (x - mx).powi(2)).sum();
-            sxy / sxx
-        } else {
-            0.0
-        };
-        let v = cols.iter().zip(eps).fold(DVector::zeros(d), |acc, (c, e)| acc + c * e.powf(-beta)) / eps.len() as f64;
-        let misfit = cols.iter().zip(eps).map(|(c, e)| (c - &v * e.powf(beta)).norm() / c.norm()).fold(0.0, f64::max);
-        let k = v.amax();
-        if !(k.is_finite() && k > 0.0) {
-            continue;
-        }
-        reactions.push(ReactionFit {
-            reaction: Reaction {
-                rate_constant: k,
-                orders: nu.iter().map(|e| *e as f64).collect(),
-                eps_exponent: beta,
-                stoichiometry: v.iter().map(|s| s / k).collect(),
-            },
-            monomial: nu.clone(),
-            power_law_misfit: misfit,
-            magnitude: mags,
-        });
     }
     reactions
 }

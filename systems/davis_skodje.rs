@@ -110,6 +110,16 @@ impl StiffSystem for DavisSkodje {
         vec![y0, h(y0) + dz]
     }
 
+    fn initial_unit_dims(&self) -> Option<usize> {
+        Some(2)
+    }
+
+    fn initial_from_unit(&self, u: &[f64]) -> Option<Vec<f64>> {
+        let &[a, b] = u else { return None };
+        let y0 = self.y0_min + a * (self.y0_max - self.y0_min);
+        Some(vec![y0, h(y0) + self.dz_min + b * (self.dz_max - self.dz_min)])
+    }
+
     fn test_initial_states(&self) -> Vec<Vec<f64>> {
         [(0.75, 0.5), (1.5, 1.0), (2.25, 0.35)].iter().map(|&(y, dz)| vec![y, h(y) + dz]).collect()
     }

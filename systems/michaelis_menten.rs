@@ -108,6 +108,15 @@ impl StiffSystem for MichaelisMenten {
         vec![rng.random_range(0.3..=1.5), rng.random_range(0.0..=0.2)]
     }
 
+    fn initial_unit_dims(&self) -> Option<usize> {
+        Some(2)
+    }
+
+    fn initial_from_unit(&self, u: &[f64]) -> Option<Vec<f64>> {
+        let &[a, b] = u else { return None };
+        Some(vec![0.3 + 1.2 * a, 0.2 * b])
+    }
+
     fn test_initial_states(&self) -> Vec<Vec<f64>> {
         vec![vec![1.0, 0.0], vec![0.6, 0.05], vec![1.4, 0.1]]
     }

@@ -104,6 +104,15 @@ impl StiffSystem for Oregonator {
         vec![log_u(4.0), log_u(3.0), log_u(4.0)]
     }
 
+    fn initial_unit_dims(&self) -> Option<usize> {
+        Some(3)
+    }
+
+    fn initial_from_unit(&self, u: &[f64]) -> Option<Vec<f64>> {
+        let &[a, b, c] = u else { return None };
+        Some(vec![10f64.powf(4.0 * a), 10f64.powf(3.0 * b), 10f64.powf(4.0 * c)])
+    }
+
     fn test_initial_states(&self) -> Vec<Vec<f64>> {
         vec![vec![1.0, 2.0, 3.0], vec![100.0, 10.0, 1000.0], vec![1e4, 1.0, 1e3]]
     }

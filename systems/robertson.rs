@@ -145,6 +145,29 @@ impl StiffSystem for Robertson {
         }
     }
 
+    fn initial_unit_dims(&self) -> Option<usize> {
+        Some(1)
+    }
+
+    /// `mixed`: `u` below one half spreads over the log-uniform `y3`, above it over the uniform `y1`.
+    fn initial_from_unit(&self, u: &[f64]) -> Option<Vec<f64>> {
+        let &[a] = u else { return None };
+        let log_y3 = |a: f64| {
+            let y3 = 10f64.powf(-6.0 + a * (0.8f64.log10() + 6.0));
+            vec![1.0 - y3, 0.0, y3]
+        };
+        let uniform_y1 = |a: f64| {
+            let y1 = 0.2 + 0.8 * a;
+            vec![y1, 0.0, 1.0 - y1]
+        };
+        Some(match self.initial {
+            RobertsonInitial::LogY3 => log_y3(a),
+            RobertsonInitial::UniformY1 => uniform_y1(a),
+            RobertsonInitial::Mixed if a < 0.5 => log_y3(2.0 * a),
+            RobertsonInitial::Mixed => uniform_y1(2.0 * a - 1.0),
+        })
+    }
+
     fn test_initial_states(&self) -> Vec<Vec<f64>> {
         vec![vec![1.0, 0.0, 0.0], vec![0.7, 0.0, 0.3], vec![0.4, 0.0, 0.6]]
     }

@@ -82,6 +82,17 @@ impl StiffSystem for VanDerPol {
         vec![y1, critical_manifold(y1) + rng.random_range(-1.0..=1.0)]
     }
 
+    fn initial_unit_dims(&self) -> Option<usize> {
+        Some(2)
+    }
+
+    /// `u[0]` below one half: the branch `y1 < 0`, above: `y1 > 0`, each spread over `|y1| ∈ [1.2, 2.4]`.
+    fn initial_from_unit(&self, u: &[f64]) -> Option<Vec<f64>> {
+        let &[a, b] = u else { return None };
+        let y1 = if a < 0.5 { -(1.2 + 2.4 * a) } else { 1.2 + 2.4 * (a - 0.5) };
+        Some(vec![y1, critical_manifold(y1) + (2.0 * b - 1.0)])
+    }
+
     fn test_initial_states(&self) -> Vec<Vec<f64>> {
         vec![vec![2.0, 0.0], vec![-1.5, 0.8], vec![1.3, -1.5]]
     }

@@ -350,6 +350,13 @@ impl StiffSystem for PySystem {
             }
         }
     }
+    fn initial_unit_dims(&self) -> Option<usize> {
+        self.ranges.as_ref().map(Vec::len)
+    }
+    fn initial_from_unit(&self, u: &[f64]) -> Option<Vec<f64>> {
+        let r: Vec<[f64; 2]> = self.ranges.as_ref()?.iter().map(|&(lo, hi)| [lo, hi]).collect();
+        stiffx::plugins::system::from_unit_box(&r, u)
+    }
     fn sample_initial(&self, rng: &mut StdRng) -> Vec<f64> {
         if let Some(r) = &self.ranges {
             return r.iter().map(|(lo, hi)| if lo == hi { *lo } else { rng.random_range(*lo..*hi) }).collect();

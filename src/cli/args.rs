@@ -139,6 +139,10 @@ pub struct IdentifyArgs {
     /// Power-law misfit in eps above which a monomial is pruned (≥ 3 eps values; `inf`: never).
     #[arg(long, default_value_t = 0.05)]
     pub power_law_tol: f64,
+    /// Leave out points whose relative residual under the full library's fit exceeds this many times
+    /// the median (robust to bad finite-difference labels across fast jumps; 0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub trim: f64,
     /// Evaluate the unseen stiffness values too (with `--config`).
     #[arg(long, conflicts_with = "data")]
     pub unseen: bool,

@@ -45,6 +45,7 @@ pub(super) fn settings(a: &IdentifyArgs) -> IdentifyConfig {
         weight_floor: a.weight_floor,
         invariant_tol: a.invariant_tol,
         power_law_tol: a.power_law_tol,
+        trim: a.trim,
         ..IdentifyConfig::default()
     }
 }
@@ -152,6 +153,14 @@ pub(super) fn fit_and_print(
         icfg.max_order,
         icfg.threshold
     );
+    if icfg.trim > 0.0 {
+        let per: Vec<String> = names
+            .iter()
+            .enumerate()
+            .map(|(k, n)| format!("{n} {}", id.per_eps.iter().map(|f| f.trimmed[k]).sum::<usize>()))
+            .collect();
+        println!("  trimmed (residual > {} × median) of {} points: {}", icfg.trim, set.len(), per.join(", "));
+    }
     let label = |nu: &[u32]| monomial_label(&nu.iter().map(|e| *e as i64).collect::<Vec<_>>(), names);
     for (nu, misfit) in &id.pruned {
         let law = label(nu);
@@ -197,6 +206,21 @@ pub(super) fn write_identified(
     icfg: &IdentifyConfig,
     source: &str,
 ) -> Result<MechanismSystem> {
+    write_json(&out.join("identification.json"), id)?;
+    if mech.reactions.is_empty() {
+        let pruned: Vec<String> = id.pruned.iter().map(|(m, misfit)| format!("{m:?} ({misfit:.1e})")).collect();
+        return Err(Error::Unsupported(format!(
+            "no reaction was identified, so no mechanism.yaml was written (what was fitted and pruned: {}): \
+             every rate law was thresholded away or pruned for its power-law misfit in eps{}; \
+             try --power-law-tol inf, a lower --threshold, or data that leave the slow manifold",
+            out.join("identification.json").display(),
+            if pruned.is_empty() {
+                String::new()
+            } else {
+                format!(" (pruned, exponents and misfit: {})", pruned.join(", "))
+            }
+        )));
+    }
     let path = out.join("mechanism.yaml");
     let header = format!(
         "The mechanism stiffx identify found in the data of {source} (sparse regression on mass-action monomials of\n\
@@ -206,7 +230,6 @@ pub(super) fn write_identified(
     );
     let yaml = to_yaml(mech, &header, &format!("identified from {source} ({} reactions)", mech.reactions.len()));
     write_atomic(&path, yaml.as_bytes())?;
-    write_json(&out.join("identification.json"), id)?;
     let identified = MechanismSystem::from_text(&yaml, &path.display().to_string())
         .map_err(|e| Error::Unsupported(format!("the identified mechanism does not read back: {e}")))?;
     println!("the identified mechanism → {}", path.display());

@@ -306,7 +306,7 @@ impl Sampler for CloudSampler {
                 "velocity for systems with d > 2 (the normal then samples the fast subspace, `fast_dim`)",
             ));
         }
-        let base = self.base.sample(system, eps_grid, rng)?;
+        let base = self.base.sample(system, eps_grid, rng).map_err(|e| e.moved("sampler.", "sampler.base."))?;
         let k = self.k as usize;
         let k_off = (self.r_off * k as f64).floor() as usize;
         let mut set = SampleSet { dim: d, trajectories: base.trajectories.clone(), ..Default::default() };

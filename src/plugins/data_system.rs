@@ -326,6 +326,14 @@ impl StiffSystem for DataSystem {
         self.initial.iter().map(|&[lo, hi]| if hi > lo { rng.random_range(lo..=hi) } else { lo }).collect()
     }
 
+    fn initial_unit_dims(&self) -> Option<usize> {
+        Some(self.initial.len())
+    }
+
+    fn initial_from_unit(&self, u: &[f64]) -> Option<Vec<f64>> {
+        crate::plugins::system::from_unit_box(&self.initial, u)
+    }
+
     fn test_initial_states(&self) -> Vec<Vec<f64>> {
         self.test_states.clone()
     }

@@ -6,6 +6,14 @@
 //! [`StiffSystem`]: `trajectory` integrates it, `cloud` uses its RHS (the trajectory velocity, the
 //! paper's tangent) or its Jacobian (CSP-style fast direction) to orient the perturbations.
 //!
+//! **Initial-state placement** (`placement`). The paper draws each trajectory's initial state
+//! independently; with a dozen trajectories per eps, whether a corner of the initial-state box gets
+//! one is left to chance. `placement = "sobol"` takes instead the first `n` points `u_i ∈ [0, 1)^k`
+//! of an Owen-scrambled Sobol sequence (Burley 2020, `sobol_burley`; one scramble per eps, seeded
+//! from the run's generator) and maps them through the system's inverse CDF,
+//! [`StiffSystem::initial_from_unit`]. For `n = 2^m` the points are a `(0, m, 2)`-net in two
+//! dimensions: every box `[a/2^p, (a+1)/2^p) × [b/2^q, (b+1)/2^q)` with `p + q = m` holds exactly one.
+//!
 //! # Example
 //! ```
 //! use stiffx::plugins::sampler::{Sampler, TrajectorySampler};
@@ -18,6 +26,7 @@
 
 use std::fmt::Debug;
 
+use rand::RngExt;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
@@ -130,8 +139,64 @@ pub trait Sampler: Debug + Send + Sync + dyn_clone::DynClone {
 // A plugin is `Clone` by contract (the supertrait `DynClone`): boxed ones clone field by field, losslessly.
 dyn_clone::clone_trait_object!(Sampler);
 
+/// Where a trajectory sampler puts its initial states (`sampler.placement`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// Independent draws from the system's distribution ([`StiffSystem::sample_initial`]): the paper's.
+    #[default]
+    Random,
+    /// Evenly spread: the first `per_eps` points of an Owen-scrambled Sobol sequence (one scramble per
+    /// stiffness value, seeded from the run's random stream) mapped through the system's
+    /// [`StiffSystem::initial_from_unit`]. With `per_eps = 2^m` points in two dimensions every cell of
+    /// a `2^a × 2^b` grid with `a + b = m` holds exactly one initial state, so no corner of the
+    /// initial-state box is left to chance.
+    Sobol,
+}
+
+impl Placement {
+    /// Whether this is the default (left out of written configs, which then stay as before).
+    pub fn is_random(&self) -> bool {
+        *self == Placement::Random
+    }
+}
+
+/// The most initial states per stiffness value that `placement = "sobol"` spreads (`sobol_burley`'s
+/// sequence length).
+pub const SOBOL_MAX_POINTS: i64 = 1 << 16;
+
+/// The `n` initial states of one stiffness value, placed as `placement` says; `rng` gives the
+/// random draws or the scramble's seed.
+pub fn initial_states(system: &dyn StiffSystem, placement: Placement, n: usize, rng: &mut StdRng) -> Result<Vec<f64>> {
+    match placement {
+        Placement::Random => Ok((0..n).flat_map(|_| system.sample_initial(rng)).collect()),
+        Placement::Sobol => {
+            let refuse = |why: &str| Error::invalid("sampler.placement", "sobol", format!("\"random\" ({why})"));
+            let k = system
+                .initial_unit_dims()
+                .ok_or_else(|| refuse("this system cannot place initial states from a unit cube"))?;
+            if k == 0 || k > sobol_burley::NUM_DIMENSIONS as usize {
+                return Err(refuse(&format!(
+                    "initial states of {k} numbers; Sobol placement takes 1 to {}",
+                    sobol_burley::NUM_DIMENSIONS
+                )));
+            }
+            let seed: u32 = rng.random();
+            let mut out = Vec::with_capacity(n * system.dim());
+            for i in 0..n as u32 {
+                let u: Vec<f64> = (0..k as u32).map(|j| f64::from(sobol_burley::sample(i, j, seed))).collect();
+                let x = system
+                    .initial_from_unit(&u)
+                    .ok_or_else(|| refuse("the system returned no state for a point of its unit cube"))?;
+                out.extend(x);
+            }
+            Ok(out)
+        }
+    }
+}
+
 /// Paper Alg. 2: `per_eps` trajectories per stiffness value from random initial states
-/// ([`StiffSystem::sample_initial`]), integrated to `horizon` with a high-accuracy solver (diffsol
+/// ([`StiffSystem::sample_initial`]; evenly spread ones with `placement = "sobol"`), integrated to `horizon` with a high-accuracy solver (diffsol
 /// Tsit5 by default, BDF with `method = "bdf"`; `rtol`/`atol`) and sampled every `dt`
 /// (`floor(horizon/dt) + 1` points each), or, with `spacing = "log"`, at `t = 0` and `points`
 /// log-spaced times from `t_first` to `horizon` (systems whose dynamics span decades of time).
@@ -156,6 +221,9 @@ pub struct TrajectorySampler {
     pub rtol: f64,
     /// Absolute tolerance of the reference integration.
     pub atol: f64,
+    /// Where the initial states go: `random` (the paper's) or `sobol` (evenly spread).
+    #[serde(skip_serializing_if = "Placement::is_random")]
+    pub placement: Placement,
 }
 
 impl Default for TrajectorySampler {
@@ -170,6 +238,7 @@ impl Default for TrajectorySampler {
             method: Method::Tsit45,
             rtol: 1e-10,
             atol: 1e-12,
+            placement: Placement::Random,
         }
     }
 }
@@ -187,7 +256,15 @@ impl Sampler for TrajectorySampler {
         Error::at_least_one("sampler.per_eps", self.per_eps)?;
         crate::ode::check_times("sampler", self.spacing, self.dt, self.horizon, self.t_first, self.points)?;
         Error::positive("sampler.rtol", self.rtol)?;
-        Error::positive("sampler.atol", self.atol)
+        Error::positive("sampler.atol", self.atol)?;
+        if self.placement == Placement::Sobol && self.per_eps > SOBOL_MAX_POINTS {
+            return Err(Error::invalid(
+                "sampler.per_eps",
+                self.per_eps,
+                format!("at most {SOBOL_MAX_POINTS} with placement = \"sobol\""),
+            ));
+        }
+        Ok(())
     }
 
     fn sample(&self, system: &dyn StiffSystem, eps_grid: &[f64], rng: &mut StdRng) -> Result<SampleSet> {
@@ -197,7 +274,7 @@ impl Sampler for TrajectorySampler {
         let mut set = SampleSet { dim: d, ..Default::default() };
         for &eps in eps_grid {
             system.check_param(eps)?;
-            let x0s: Vec<f64> = (0..self.per_eps).flat_map(|_| system.sample_initial(rng)).collect();
+            let x0s = initial_states(system, self.placement, self.per_eps as usize, rng)?;
             let all = crate::ode::solve_at_with(system, eps, &x0s, &times, self.rtol, self.atol, false, self.method)?;
             for states in all.chunks(times.len() * d) {
                 let traj = set.trajectories.len() as u32;
@@ -216,11 +293,79 @@ impl Sampler for TrajectorySampler {
             Spacing::Log => format!("{} log-spaced times from {}", self.points, self.t_first),
         };
         let method = if self.method == Method::Bdf { ", BDF" } else { "" };
-        format!("trajectory: {} per eps, T = {}, {grid}{method}", self.per_eps, self.horizon)
+        let placement = if self.placement == Placement::Sobol { ", Sobol-placed" } else { "" };
+        format!("trajectory: {} per eps{placement}, T = {}, {grid}{method}", self.per_eps, self.horizon)
     }
 
     fn expected_len(&self, n_eps: usize) -> Option<usize> {
         let times = crate::ode::count_times(self.spacing, self.dt, self.horizon, self.points.max(0) as usize);
         Some(n_eps.saturating_mul(self.per_eps.max(0) as usize).saturating_mul(times))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    /// The initial states of Davis–Skodje's box `[0.5, 2.5] × [0.25, 1.25]` (offsets from `h(y0)`)
+    /// in unit coordinates.
+    fn unit_points(x0s: &[f64]) -> Vec<[f64; 2]> {
+        x0s.chunks(2).map(|x| [(x[0] - 0.5) / 2.0, x[1] - x[0] / (1.0 + x[0]) - 0.25]).collect()
+    }
+
+    /// Cells of a `rows × cols` grid over the unit square and how many points each holds.
+    fn cell_counts(p: &[[f64; 2]], rows: usize, cols: usize) -> Vec<usize> {
+        let mut c = vec![0; rows * cols];
+        for [a, b] in p {
+            assert!((0.0..1.0).contains(a) && (0.0..1.0).contains(b), "outside the box: {a}, {b}");
+            c[(a * rows as f64) as usize * cols + (b * cols as f64) as usize] += 1;
+        }
+        c
+    }
+
+    #[test]
+    fn sobol_placement_puts_one_initial_state_in_every_cell() {
+        let ds = crate::plugins::registry::system("davis-skodje").unwrap();
+        let mut rng = StdRng::seed_from_u64(4);
+        for _ in 0..3 {
+            let p = unit_points(&initial_states(ds.as_ref(), Placement::Sobol, 16, &mut rng).unwrap());
+            // A (0, 4, 2)-net: every elementary cell of area 1/16 holds exactly one point.
+            for (rows, cols) in [(4, 4), (16, 1), (1, 16), (2, 8), (8, 2)] {
+                assert_eq!(cell_counts(&p, rows, cols), vec![1; 16], "{rows} x {cols}");
+            }
+        }
+        // Independent draws leave cells empty: seed 4's 16 draws miss at least one of the 4 × 4 cells.
+        let mut rng = StdRng::seed_from_u64(4);
+        let p = unit_points(&initial_states(ds.as_ref(), Placement::Random, 16, &mut rng).unwrap());
+        assert!(cell_counts(&p, 4, 4).contains(&0));
+    }
+
+    #[test]
+    fn sobol_placement_is_seeded_and_scrambled_per_call() {
+        let ds = crate::plugins::registry::system("davis-skodje").unwrap();
+        let draw = |seed| {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let a = initial_states(ds.as_ref(), Placement::Sobol, 12, &mut rng).unwrap();
+            (a, initial_states(ds.as_ref(), Placement::Sobol, 12, &mut rng).unwrap())
+        };
+        let (a, b) = draw(9);
+        assert_eq!((a.clone(), b.clone()), draw(9), "the same seed, the same states");
+        assert_ne!(a, b, "the second stiffness value gets its own scramble");
+        assert_ne!(a, draw(10).0, "another seed, other states");
+    }
+
+    #[test]
+    fn sobol_placement_is_spelled_in_the_config_and_kept_out_when_random() {
+        let s: TrajectorySampler = toml::from_str("placement = \"sobol\"").unwrap();
+        assert_eq!(s.placement, Placement::Sobol);
+        assert!(toml::to_string(&s).unwrap().contains("placement = \"sobol\""));
+        assert!(!toml::to_string(&TrajectorySampler::default()).unwrap().contains("placement"));
+        let e = toml::from_str::<TrajectorySampler>("placement = \"halton\"").unwrap_err().to_string();
+        assert!(e.contains("random") && e.contains("sobol"), "{e}");
+        let big =
+            TrajectorySampler { per_eps: SOBOL_MAX_POINTS + 1, placement: Placement::Sobol, ..Default::default() };
+        assert!(big.validate().unwrap_err().to_string().contains("sampler.per_eps"));
     }
 }

@@ -106,6 +106,23 @@ pub trait StiffSystem: Debug + Send + Sync + dyn_clone::DynClone {
     /// A fixed, documented set of initial states for rollouts and spectral evaluation.
     fn test_initial_states(&self) -> Vec<Vec<f64>>;
 
+    /// How many numbers in `[0, 1)` make one initial state through
+    /// [`initial_from_unit`](Self::initial_from_unit), when the system can place its initial states
+    /// from points of a unit cube (`sampler.placement = "sobol"`: evenly spread initial states instead
+    /// of independent draws). Default `None`: it cannot, and that placement is refused for it.
+    fn initial_unit_dims(&self) -> Option<usize> {
+        None
+    }
+
+    /// The initial state at the point `u` of the unit cube `[0, 1)^k`, `k` =
+    /// [`initial_unit_dims`](Self::initial_unit_dims): the map that turns independent uniforms into the
+    /// distribution [`sample_initial`](Self::sample_initial) draws from (its inverse CDF), so that
+    /// evenly spread points give evenly spread initial states. Default `None` (see `initial_unit_dims`).
+    fn initial_from_unit(&self, u: &[f64]) -> Option<Vec<f64>> {
+        let _ = u;
+        None
+    }
+
     /// Reference eigenvalues at `x`: eigenvalues of the true Jacobian, sorted by decreasing magnitude
     /// (fastest first). Systems with closed forms (Davis–Skodje: `-1/eps`, `-1`) override this.
     fn reference_eigenvalues(&self, x: &[f64], eps: f64) -> Vec<Complex<f64>> {
@@ -129,6 +146,14 @@ pub trait StiffSystem: Debug + Send + Sync + dyn_clone::DynClone {
 
 // A plugin is `Clone` by contract (the supertrait `DynClone`): boxed ones clone field by field, losslessly.
 dyn_clone::clone_trait_object!(StiffSystem);
+
+/// The point `u` of the unit cube mapped onto the box `ranges` (one `[lo, hi]` per component, `lo`
+/// for a fixed one): the `initial_from_unit` of systems that draw each component uniformly; `None`
+/// when `u` has not one number per component.
+pub fn from_unit_box(ranges: &[[f64; 2]], u: &[f64]) -> Option<Vec<f64>> {
+    (u.len() == ranges.len())
+        .then(|| ranges.iter().zip(u).map(|(&[lo, hi], a)| if hi > lo { lo + a * (hi - lo) } else { lo }).collect())
+}
 
 /// Central finite-difference Jacobian of `f: R^d -> R^d` at `x`, with `h_i = 1e-6 · max(1, |x_i|)`.
 pub fn fd_jacobian(f: impl Fn(&[f64], &mut [f64]), x: &[f64]) -> DMatrix<f64> {

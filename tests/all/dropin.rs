@@ -172,3 +172,17 @@ fn fast_subspace_finds_the_fast_eigenvector() {
     // Two fast directions span the eigenvectors of -100 and -10 (minus t).
     assert_eq!(fast_subspace(&j, 2, &slow).len(), 2);
 }
+
+#[test]
+fn sobol_placement_is_refused_for_a_system_that_cannot_place_from_a_unit_cube() {
+    use stiffx::plugins::sampler::Placement;
+    let sys = registry::system("test-three-scale").unwrap();
+    let base =
+        TrajectorySampler { per_eps: 2, horizon: 0.1, dt: 0.05, placement: Placement::Sobol, ..Default::default() };
+    let e = base.sample(sys.as_ref(), &[0.1], &mut StdRng::seed_from_u64(1)).unwrap_err().to_string();
+    assert!(e.contains("sampler.placement") && e.contains("random"), "{e}");
+    // Inside a cloud, the field is named where it is written.
+    let cloud = CloudSampler { base: Box::new(base), ..Default::default() };
+    let e = cloud.sample(sys.as_ref(), &[0.1], &mut StdRng::seed_from_u64(1)).unwrap_err().to_string();
+    assert!(e.contains("sampler.base.placement"), "{e}");
+}

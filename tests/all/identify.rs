@@ -432,3 +432,124 @@ fn collinear_terms_are_reported() {
     let cond = &id["per_eps"][0]["condition"];
     assert!(cond.as_array().unwrap().iter().any(|c| c.is_null() || c.as_f64().is_some_and(|v| v > 1e8)), "{cond}");
 }
+
+#[test]
+fn a_monomial_with_two_eps_powers_gives_two_reactions() {
+    // OREGO in its scaled form (the compiled-in `oregonator`, exact labels): y2 enters y1' as y2/eps
+    // and y2' as -eps·y2, y1·y2 likewise, y1 enters y1' as y1/eps and y3' as w·y1, y3 enters y2' as
+    // eps·y3 and y3' as -w·y3. One power law per monomial would misfit the smaller species by orders
+    // of magnitude; each (monomial, eps power) is one reaction.
+    let sys = stiffx::plugins::registry::system("oregonator").unwrap();
+    let mut set = stiffx::plugins::sampler::SampleSet { dim: 3, ..Default::default() };
+    let mut labels = Vec::new();
+    let mut s = 7u64;
+    let mut u = || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for e in [1.0 / 77.27, 0.02, 0.03, 0.05] {
+        for i in 0..300 {
+            let x = [10f64.powf(4.0 * u()), 10f64.powf(3.0 * u()), 10f64.powf(4.0 * u())];
+            let mut f = [0.0; 3];
+            sys.rhs(&x, e, &mut f);
+            set.push(&x, e, stiffx::plugins::sampler::Origin::Trajectory { traj: 0, index: i });
+            labels.extend(f);
+        }
+    }
+    let id = stiffx::identify::identify(&set, &labels, &stiffx::identify::IdentifyConfig::default()).unwrap();
+    let (q, w) = (8.375e-6, 0.161);
+    // (monomial, eps power, rate constant × stoichiometry)
+    let want = [
+        (vec![0, 0, 1], 0.0, [0.0, 0.0, -w]),
+        (vec![0, 0, 1], 1.0, [0.0, 1.0, 0.0]),
+        (vec![0, 1, 0], -1.0, [1.0, 0.0, 0.0]),
+        (vec![0, 1, 0], 1.0, [0.0, -1.0, 0.0]),
+        (vec![1, 0, 0], -1.0, [1.0, 0.0, 0.0]),
+        (vec![1, 0, 0], 0.0, [0.0, 0.0, w]),
+        (vec![1, 1, 0], -1.0, [-1.0, 0.0, 0.0]),
+        (vec![1, 1, 0], 1.0, [0.0, -1.0, 0.0]),
+        (vec![2, 0, 0], -1.0, [-q, 0.0, 0.0]),
+    ];
+    let mut got: Vec<_> = id
+        .reactions
+        .iter()
+        .map(|r| {
+            let k = r.reaction.rate_constant;
+            let ks: Vec<f64> = r.reaction.stoichiometry.iter().map(|s| s * k).collect();
+            (r.monomial.clone(), r.reaction.eps_exponent, ks, r.power_law_misfit)
+        })
+        .collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for ((m, b, ks, misfit), (wm, wb, wks)) in got.iter().zip(&want) {
+        assert_eq!(m, wm);
+        assert!((b - wb).abs() < 1e-6, "{m:?}: eps power {b}, want {wb}");
+        for (a, z) in ks.iter().zip(wks) {
+            assert!((a - z).abs() <= 1e-6 * z.abs().max(1e-12), "{m:?} eps^{wb}: {ks:?}, want {wks:?}");
+        }
+        assert!(*misfit < 1e-6, "{m:?}: misfit {misfit}");
+    }
+    assert!(id.pruned.is_empty(), "{:?}", id.pruned);
+}
+
+#[test]
+fn no_reaction_identified_is_bad_input_and_writes_no_mechanism() {
+    // A power-law tolerance no finite-difference fit meets prunes every rate law: exit 2 with a
+    // message that says so and what to try, `identification.json` (what was pruned) written, no
+    // `mechanism.yaml` (an empty one would not read back).
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("robertson.csv");
+    write_trajectories(&data, &[0.25, 0.5, 1.0, 2.0, 4.0], 2, 60, 0.5);
+    let cfg = config(dir.path(), &data);
+    let out = dir.path().join("id");
+    let (code, stdout, stderr) =
+        stiffx(&["identify", "--config", &cfg, "--out", out.to_str().unwrap(), "--power-law-tol", "1e-15"]);
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert!(stderr.contains("no reaction was identified") && stderr.contains("--power-law-tol"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.join("identification.json").exists() && !out.join("mechanism.yaml").exists());
+}
+
+#[test]
+fn trimming_leaves_out_labels_wrong_by_orders_of_magnitude() {
+    // A → B at 2/eps and 2B → C at 5, exact labels except every 50th point, whose labels are 1000×
+    // too small (what finite differences give at the peak of a fast jump; with relative weights such
+    // a row weighs 1e6 times the others). Without trimming the fit is dragged off; with `trim = 100`
+    // those points (and only those) are left out and the mechanism is exact.
+    let f = |x: &[f64], e: f64| {
+        let (r1, r2) = (2.0 / e * x[0], 5.0 * x[1] * x[1]);
+        [-r1, r1 - 2.0 * r2, r2]
+    };
+    let mut set = stiffx::plugins::sampler::SampleSet { dim: 3, ..Default::default() };
+    let mut labels = Vec::new();
+    let mut s = 3u64;
+    let mut u = || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for e in [0.5, 1.0, 2.0] {
+        for i in 0..500u32 {
+            let x = [0.1 + u(), 0.1 + u(), 0.1 + u()];
+            set.push(&x, e, stiffx::plugins::sampler::Origin::Trajectory { traj: 0, index: i });
+            let bad = if i % 50 == 7 { 1e-3 } else { 1.0 };
+            labels.extend(f(&x, e).map(|v| v * bad));
+        }
+    }
+    let worst = |cfg: &stiffx::identify::IdentifyConfig| {
+        let id = stiffx::identify::identify(&set, &labels, cfg).unwrap();
+        let k1 = id.reactions.iter().find(|r| r.monomial == [1, 0, 0]).map_or(0.0, |r| r.reaction.rate_constant);
+        let k2 = id.reactions.iter().find(|r| r.monomial == [0, 2, 0]).map_or(0.0, |r| r.reaction.rate_constant);
+        let err = ((k1 - 2.0).abs() / 2.0).max((k2 - 10.0).abs() / 10.0);
+        (
+            err.max(if id.reactions.len() == 2 { 0.0 } else { 1.0 }),
+            id.per_eps.iter().map(|p| p.trimmed.clone()).collect::<Vec<_>>(),
+        )
+    };
+    let (plain, none) = worst(&stiffx::identify::IdentifyConfig::default());
+    assert!(plain > 1e-3, "the bad labels pull the plain fit off: {plain}");
+    assert!(none.iter().flatten().all(|&t| t == 0));
+    let (robust, trimmed) = worst(&stiffx::identify::IdentifyConfig { trim: 100.0, ..Default::default() });
+    assert!(robust < 1e-9, "trimmed fit: worst relative rate-constant error {robust}");
+    // 10 bad points per eps; species A, B, C all see them.
+    assert_eq!(trimmed, vec![vec![10, 10, 10]; 3]);
+}

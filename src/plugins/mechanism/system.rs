@@ -231,6 +231,14 @@ impl StiffSystem for MechanismSystem {
         self.mechanism.initial.iter().map(|&[lo, hi]| if hi > lo { rng.random_range(lo..=hi) } else { lo }).collect()
     }
 
+    fn initial_unit_dims(&self) -> Option<usize> {
+        Some(self.mechanism.initial.len())
+    }
+
+    fn initial_from_unit(&self, u: &[f64]) -> Option<Vec<f64>> {
+        crate::plugins::system::from_unit_box(&self.mechanism.initial, u)
+    }
+
     fn test_initial_states(&self) -> Vec<Vec<f64>> {
         self.mechanism.test_states.clone()
     }
