@@ -148,3 +148,28 @@ def test_missing_attributes_are_named(tmp_path):
 
     with pytest.raises(stiffx.StiffxError, match="has no attribute `train_grid`"):
         stiffx.run(tiny(2), out=tmp_path / "n", system=NoGrid(), progress=False)
+
+
+def test_sobol_placement_needs_initial_ranges(tmp_path):
+    """``placement = "sobol"`` spreads a Python system's initial states over its ``initial_ranges``;
+    a system that only draws them (``sample_initial``) is refused, naming the field."""
+
+    class Ranged:
+        dim = 2
+        state_names = ["y", "z"]
+        train_grid = [0.1, 0.2]
+        unseen_grid = [0.15]
+        test_initial_states = [[1.0, 0.5 + 0.5]]
+        initial_ranges = [(0.5, 2.5), (0.75, 1.5)]
+
+        def rhs(self, x, eps):
+            y, z = x[:, 0], x[:, 1]
+            return np.stack([-y, -(z - y / (1 + y)) / eps], axis=1)
+
+    cfg = tiny(1)
+    cfg["sampler"]["base"]["placement"] = "sobol"
+    stiffx.run(cfg, out=tmp_path / "ranged", system=Ranged(), progress=False)
+    assert (tmp_path / "ranged" / "metrics.json").exists()
+    with pytest.raises(stiffx.StiffxError, match=r"sampler\.base\.placement"):
+        stiffx.run(cfg, out=tmp_path / "drawn", system=DavisSkodje(), progress=False)
+    assert not (tmp_path / "drawn" / "metrics.json").exists()
