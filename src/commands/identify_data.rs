@@ -262,9 +262,13 @@ fn from_data(a: &IdentifyArgs, path: &Path, icfg: &IdentifyConfig) -> Result<()>
 /// trajectory's duration as the horizon.
 fn frame(names: &[String], trs: &[Trajectory], train_eps: &[f64], holdout: Option<&DataFile>) -> Mechanism {
     let (box_, tests) = crate::plugins::data_system::first_states(trs, names.len());
-    // Concentrations: clamped at 0 (clamping commutes with the box's min and max).
-    let initial: Vec<[f64; 2]> = box_.iter().map(|[lo, hi]| [lo.max(0.0), hi.max(0.0)]).collect();
-    let test_states: Vec<Vec<f64>> = tests.iter().map(|x| x.iter().map(|v| v.max(0.0)).collect()).collect();
+    // Concentrations: clamped at 0 (clamping commutes with the box's min and max); signed state
+    // variables (a first state below 0 by more than rounding) stay as they are.
+    let scale = box_.iter().map(|[lo, hi]| lo.abs().max(hi.abs())).fold(0.0, f64::max);
+    let signed = box_.iter().any(|[lo, _]| *lo < -1e-9 * scale);
+    let clamp = |v: f64| if signed { v } else { v.max(0.0) };
+    let initial: Vec<[f64; 2]> = box_.iter().map(|[lo, hi]| [clamp(*lo), clamp(*hi)]).collect();
+    let test_states: Vec<Vec<f64>> = tests.iter().map(|x| x.iter().map(|v| clamp(*v)).collect()).collect();
     let horizon = trs.iter().map(|t| t.times[t.times.len() - 1] - t.times[0]).fold(0.0, f64::max);
     let mut unseen: Vec<f64> = holdout.map_or_else(Vec::new, |f| {
         let e: Vec<f64> = f.trajectories.iter().map(|t| t.eps).collect();
@@ -281,6 +285,7 @@ fn frame(names: &[String], trs: &[Trajectory], train_eps: &[f64], holdout: Optio
         initial,
         test_states,
         horizon: if horizon > 0.0 { horizon } else { 1.0 },
+        signed,
     }
 }
 

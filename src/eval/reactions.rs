@@ -48,10 +48,16 @@ const INITIAL_DRAWS: usize = 4096;
 pub fn learned_mechanism(learned: &[Learned], system: &dyn StiffSystem, horizon: f64, round: f64) -> Mechanism {
     let d = system.dim();
     let mut rng = StdRng::seed_from_u64(0);
+    let draws: Vec<Vec<f64>> = (0..INITIAL_DRAWS).map(|_| system.sample_initial(&mut rng)).collect();
+    let test_states = system.test_initial_states();
+    // Signed state variables (Van der Pol) stay as they are and the file says so; concentrations are
+    // clamped at 0.
+    let signed = draws.iter().chain(&test_states).flatten().any(|v| *v < 0.0);
+    let clamp = |v: f64| if signed { v } else { v.max(0.0) };
     let mut initial = vec![[f64::INFINITY, f64::NEG_INFINITY]; d];
-    for _ in 0..INITIAL_DRAWS {
-        for (b, x) in initial.iter_mut().zip(system.sample_initial(&mut rng)) {
-            *b = [b[0].min(x.max(0.0)), b[1].max(x.max(0.0))];
+    for x in &draws {
+        for (b, &v) in initial.iter_mut().zip(x) {
+            *b = [b[0].min(clamp(v)), b[1].max(clamp(v))];
         }
     }
     let names = system.state_names();
@@ -61,8 +67,9 @@ pub fn learned_mechanism(learned: &[Learned], system: &dyn StiffSystem, horizon:
         train_eps: system.train_grid(),
         unseen_eps: system.unseen_grid(),
         initial,
-        test_states: system.test_initial_states(),
+        test_states,
         horizon,
+        signed,
     }
 }
 

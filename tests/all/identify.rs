@@ -553,3 +553,26 @@ fn trimming_leaves_out_labels_wrong_by_orders_of_magnitude() {
     // 10 bad points per eps; species A, B, C all see them.
     assert_eq!(trimmed, vec![vec![10, 10, 10]; 3]);
 }
+
+#[test]
+fn van_der_pol_is_identified_as_a_signed_mechanism() {
+    // Signed states (y1, y2 < 0 half of the time): the four polynomial terms, written with
+    // `signed: true` (concentrations would be clamped at 0), read back and evaluated.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("vdp.toml");
+    std::fs::write(
+        &cfg,
+        "seed = 1\n[system]\ntype = \"van-der-pol\"\ntrain_eps = [0.05, 0.1, 0.2]\nunseen_eps = [0.075]\n\
+         [sampler]\ntype = \"trajectory\"\nper_eps = 2\nhorizon = 3.0\ndt = 0.05\n[labeller]\ntype = \"direct\"\n\
+         [eval]\nhorizon = 3.0\n",
+    )
+    .unwrap();
+    let out = dir.path().join("id");
+    let (code, stdout, stderr) =
+        stiffx(&["identify", "--config", cfg.to_str().unwrap(), "--max-order", "3", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let text = std::fs::read_to_string(out.join("mechanism.yaml")).unwrap();
+    assert!(text.contains("signed: true") && text.contains("(4 reactions)"), "{text}");
+    let within = column(&out.join("per_eps.csv"), "all_within");
+    assert!(within.len() == 3 && within.iter().all(|w| *w == 1.0), "{within:?}\n{stdout}");
+}

@@ -332,3 +332,56 @@ fn mechanism_learned_network_round_trips_and_matches_the_true_reactions() {
         .collect::<Vec<_>>());
     assert!(run.join("metrics.json").exists());
 }
+
+/// Van der Pol written as reactions, as `stiffx identify` writes it: `y1' = y2`,
+/// `y2' = (y2 − y1 − y1² y2)/eps`. The species are signed state variables.
+const VDP: &str = r#"species:
+- {name: y1}
+- {name: y2}
+reactions:
+- equation: y1 + y2 => y1
+  rate-constant: 1.0
+  eps-power: -1
+  orders: {y1: 1, y2: 0}
+- equation: y2 => 2 y2
+  rate-constant: 1.0
+  eps-power: -1
+- equation: y2 => y1 + y2
+  rate-constant: 1.0
+- equation: 2 y1 + y2 => 2 y1
+  rate-constant: 1.0
+  eps-power: -1
+stiffx:
+  train-eps: [0.05, 0.1]
+  unseen-eps: [0.075]
+  initial: {y1: [-2.4, 2.4], y2: [-3.5, 3.6]}
+  test-states:
+  - {y1: 2.0}
+  - {y1: -1.5, y2: 0.8}
+  horizon: 20
+  signed: true
+"#;
+
+#[test]
+fn signed_mechanisms_take_negative_states_and_only_whole_orders() {
+    let m = MechanismSystem::from_text(VDP, "vdp.yaml").unwrap();
+    assert!(m.mechanism.signed);
+    let truth = stiffx::plugins::registry::system("van-der-pol").unwrap();
+    for x in [[-1.5, 0.8], [2.0, 0.0], [0.3, -2.5]] {
+        let (mut a, mut b) = ([0.0; 2], [0.0; 2]);
+        m.rhs(&x, 0.1, &mut a);
+        truth.rhs(&x, 0.1, &mut b);
+        assert!(a.iter().zip(&b).all(|(p, q)| (p - q).abs() <= 1e-12 * q.abs().max(1.0)), "{x:?}: {a:?} vs {b:?}");
+    }
+    // Written and read back: the flag survives.
+    let text = stiffx::plugins::mechanism::write::to_yaml(&m.mechanism, "round trip", "vdp");
+    assert!(text.contains("signed: true"), "{text}");
+    assert_eq!(MechanismSystem::from_text(&text, "again.yaml").unwrap().mechanism, m.mechanism);
+    // Without the flag, a negative state is refused, and the message says what to write.
+    let err = MechanismSystem::from_text(&VDP.replace("  signed: true\n", ""), "c.yaml").unwrap_err();
+    assert!(err.contains("c.yaml") && err.contains("signed: true"), "{err}");
+    // Signed species need whole orders (x^0.5 of a negative x is not a number).
+    let err = MechanismSystem::from_text(&VDP.replace("orders: {y1: 1, y2: 0}", "orders: {y1: 0.5, y2: 0}"), "o.yaml")
+        .unwrap_err();
+    assert!(err.contains("a whole number"), "{err}");
+}

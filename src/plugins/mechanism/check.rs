@@ -12,6 +12,15 @@ fn bad(path: String, value: impl std::fmt::Display, allowed: &str) -> Result<(),
 }
 
 impl Mechanism {
+    /// What a state component may be: a concentration, or any finite number for a signed mechanism.
+    fn state_allowed(&self) -> &'static str {
+        if self.signed {
+            "a finite number"
+        } else {
+            "a finite concentration >= 0 (or `stiffx: signed: true` for signed state variables)"
+        }
+    }
+
     /// Checks every field; `prefix` is the path of the mechanism in its document (`""` for a file,
     /// `"system.mechanism."` for a stored copy) and starts every field path in the message.
     pub fn check(&self, prefix: &str) -> Result<(), String> {
@@ -37,6 +46,12 @@ impl Mechanism {
             terms("reactants", &r.reactants, false)?;
             terms("products", &r.products, false)?;
             terms("orders", &r.orders, true)?;
+            if self.signed
+                && let Some((i, t)) = r.orders.iter().enumerate().find(|(_, t)| t.coeff != t.coeff.round())
+            {
+                let path = format!("{at}.orders[{i}].coeff (`{}`)", r.equation);
+                return bad(path, t.coeff, "a whole number (the species are signed: `signed: true`)");
+            }
             if !(r.k.is_finite() && r.k >= 0.0) {
                 return bad(format!("{at}.k (`{}`)", r.equation), r.k, "a finite rate constant >= 0");
             }
@@ -65,9 +80,9 @@ impl Mechanism {
         }
         for (i, &[lo, hi]) in self.initial.iter().enumerate() {
             for (k, v) in [lo, hi].into_iter().enumerate() {
-                if !(v.is_finite() && v >= 0.0) {
+                if !(v.is_finite() && (self.signed || v >= 0.0)) {
                     let what = format!("{v} (`{}`)", self.species[i]);
-                    return bad(format!("{prefix}initial[{i}][{k}]"), what, "a finite concentration >= 0");
+                    return bad(format!("{prefix}initial[{i}][{k}]"), what, self.state_allowed());
                 }
             }
             if lo > hi {
@@ -86,8 +101,8 @@ impl Mechanism {
                     &format!("{d} components"),
                 );
             }
-            if let Some((i, v)) = x.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v >= 0.0)) {
-                return bad(format!("{prefix}test_states[{s}][{i}]"), v, "a finite concentration >= 0");
+            if let Some((i, v)) = x.iter().enumerate().find(|(_, v)| !(v.is_finite() && (self.signed || **v >= 0.0))) {
+                return bad(format!("{prefix}test_states[{s}][{i}]"), v, self.state_allowed());
             }
         }
         if !(self.horizon.is_finite() && self.horizon > 0.0) {

@@ -25,8 +25,9 @@
 //! `{equation, rate-constant, type?: elementary, duplicate?, note?, eps-power?, orders?}`) and `stiffx`
 //! (`temperature?`, `eps-power?` (map reaction number, 1-based, → power), `train-eps`, `unseen-eps`,
 //! `initial` (species → `[lo, hi]` uniform range or a fixed number; species left out are 0),
-//! `test-states` (a list of maps species → value, species left out are 0) and `horizon`, in the
-//! file's time unit). Every other key is refused with its file, line and column. Equations use `=>`
+//! `test-states` (a list of maps species → value, species left out are 0), `horizon`, in the
+//! file's time unit, and `signed?` (`true`: the species are signed state variables of a polynomial ODE,
+//! not concentrations; negative initial ranges and test states are allowed, orders must be whole). Every other key is refused with its file, line and column. Equations use `=>`
 //! only; `<=>` and `=` (reversible) are refused. A zero-order source is written `=> Y1` (empty left
 //! side).
 
@@ -90,6 +91,12 @@ pub struct Mechanism {
     pub test_states: Vec<Vec<f64>>,
     /// Time horizon of the problem (seconds).
     pub horizon: f64,
+    /// The species are signed state variables, not concentrations (`stiffx: signed: true`): a
+    /// polynomial ODE written as reactions, e.g. Van der Pol identified by `stiffx identify`. Initial
+    /// ranges and test states may then be negative, and every order must be a whole number (`x^ν` of a
+    /// negative `x`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub signed: bool,
 }
 
 #[derive(Deserialize)]
@@ -167,6 +174,8 @@ struct StiffxRaw {
     initial: Entries<Range>,
     test_states: Vec<Entries<f64>>,
     horizon: f64,
+    #[serde(default)]
+    signed: bool,
 }
 
 /// A number, or a Cantera `"value unit"` string.
@@ -451,9 +460,11 @@ pub fn parse(text: &str, file: &str) -> Result<Mechanism, String> {
     let mut initial = vec![[0.0, 0.0]; species.len()];
     for (key, Range([lo, hi])) in &raw.stiffx.initial.0 {
         let i = by_species(key, "stiffx initial")?;
-        if !(lo.is_finite() && hi.is_finite() && 0.0 <= *lo && lo <= hi) {
+        let floor_ok = raw.stiffx.signed || 0.0 <= *lo;
+        if !(lo.is_finite() && hi.is_finite() && floor_ok && lo <= hi) {
+            let need = if raw.stiffx.signed { "lo <= hi" } else { "0 <= lo <= hi (or `stiffx: signed: true`)" };
             return Err(format!(
-                "{}: stiffx initial `{}`: need 0 <= lo <= hi, got [{lo}, {hi}]",
+                "{}: stiffx initial `{}`: need {need}, got [{lo}, {hi}]",
                 at(&key.referenced),
                 key.value
             ));
@@ -476,6 +487,7 @@ pub fn parse(text: &str, file: &str) -> Result<Mechanism, String> {
         initial,
         test_states,
         horizon: raw.stiffx.horizon * units.time,
+        signed: raw.stiffx.signed,
     };
     m.check("").map_err(|e| format!("{file}: {e}"))?;
     Ok(m)

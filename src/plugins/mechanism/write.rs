@@ -82,6 +82,9 @@ pub fn to_yaml(m: &Mechanism, header: &str, description: &str) -> String {
         let _ = writeln!(out, "  - {{{}}}", entries.join(", "));
     }
     let _ = writeln!(out, "  horizon: {}", number(m.horizon));
+    if m.signed {
+        out.push_str("  signed: true\n");
+    }
     out
 }
 
