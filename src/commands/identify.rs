@@ -208,6 +208,16 @@ pub(super) fn write_identified(
 ) -> Result<MechanismSystem> {
     write_json(&out.join("identification.json"), id)?;
     if mech.reactions.is_empty() {
+        // An older run's mechanism in the same folder would read as this one's.
+        match std::fs::remove_file(out.join("mechanism.yaml")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::Unsupported(format!(
+                    "cannot remove the older {}: {e}",
+                    out.join("mechanism.yaml").display()
+                )));
+            }
+            _ => {}
+        }
         let pruned: Vec<String> = id.pruned.iter().map(|(m, misfit)| format!("{m:?} ({misfit:.1e})")).collect();
         return Err(Error::Unsupported(format!(
             "no reaction was identified, so no mechanism.yaml was written (what was fitted and pruned: {}): \

@@ -258,14 +258,13 @@ fn from_data(a: &IdentifyArgs, path: &Path, icfg: &IdentifyConfig) -> Result<()>
 
 /// Everything of the mechanism file but its reactions, from the data: the grids (unseen: the held-out
 /// file's other eps values, else half the smallest and twice the largest training value), the box of
-/// the first states (clamped at 0), up to `data_system::TEST_STATES` first states as test states, and the longest
+/// the first states (clamped at 0 unless some species' first states go below 0: signed), up to `data_system::TEST_STATES` first states as test states, and the longest
 /// trajectory's duration as the horizon.
 fn frame(names: &[String], trs: &[Trajectory], train_eps: &[f64], holdout: Option<&DataFile>) -> Mechanism {
     let (box_, tests) = crate::plugins::data_system::first_states(trs, names.len());
     // Concentrations: clamped at 0 (clamping commutes with the box's min and max); signed state
     // variables (a first state below 0 by more than rounding) stay as they are.
-    let scale = box_.iter().map(|[lo, hi]| lo.abs().max(hi.abs())).fold(0.0, f64::max);
-    let signed = box_.iter().any(|[lo, _]| *lo < -1e-9 * scale);
+    let signed = box_.iter().any(|[lo, hi]| *lo < -1e-9 * lo.abs().max(hi.abs()));
     let clamp = |v: f64| if signed { v } else { v.max(0.0) };
     let initial: Vec<[f64; 2]> = box_.iter().map(|[lo, hi]| [clamp(*lo), clamp(*hi)]).collect();
     let test_states: Vec<Vec<f64>> = tests.iter().map(|x| x.iter().map(|v| clamp(*v)).collect()).collect();

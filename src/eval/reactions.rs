@@ -152,6 +152,13 @@ pub fn network_from_mechanism(
     if let Some(why) = species_mismatch(mech, names) {
         return Err(why);
     }
+    if mech.signed {
+        return Err(
+            "the mechanism's species are signed (`signed: true`), and a reaction network takes the logarithm of \
+                    its species: start it from a mechanism of concentrations"
+                .into(),
+        );
+    }
     let n = mech.reactions.len();
     if n > width {
         return Err(format!(

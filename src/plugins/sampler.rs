@@ -171,6 +171,13 @@ pub fn initial_states(system: &dyn StiffSystem, placement: Placement, n: usize, 
     match placement {
         Placement::Random => Ok((0..n).flat_map(|_| system.sample_initial(rng)).collect()),
         Placement::Sobol => {
+            if n as i64 > SOBOL_MAX_POINTS {
+                return Err(Error::invalid(
+                    "sampler.per_eps",
+                    n,
+                    format!("at most {SOBOL_MAX_POINTS} with placement = \"sobol\""),
+                ));
+            }
             let refuse = |why: &str| Error::invalid("sampler.placement", "sobol", format!("\"random\" ({why})"));
             let k = system
                 .initial_unit_dims()

@@ -384,4 +384,9 @@ fn signed_mechanisms_take_negative_states_and_only_whole_orders() {
     let err = MechanismSystem::from_text(&VDP.replace("orders: {y1: 1, y2: 0}", "orders: {y1: 0.5, y2: 0}"), "o.yaml")
         .unwrap_err();
     assert!(err.contains("a whole number"), "{err}");
+    // Without `orders`, the reactants' coefficients are the rate law: `0.5 y1` is refused the same way.
+    let half = VDP.replace("- equation: y2 => y1 + y2\n", "- equation: 0.5 y1 => 0.5 y1 + y2\n");
+    assert!(half.contains("0.5 y1 =>"));
+    let err = MechanismSystem::from_text(&half, "h.yaml").unwrap_err();
+    assert!(err.contains("reactants") && err.contains("a whole number"), "{err}");
 }

@@ -228,6 +228,39 @@ fn every_unit_cube_placement_matches_the_systems_own_draws() {
                 );
             }
         }
+        // The joint distribution too: per pair of components, the sum and the difference of the two
+        // scaled by their ranges (a map that pairs the right marginals wrongly fails here).
+        let ranges: Vec<f64> = (0..d)
+            .map(|c| {
+                let (lo, hi) = draws.iter().fold((f64::MAX, f64::MIN), |(l, h), x| (l.min(x[c]), h.max(x[c])));
+                if hi > lo { hi - lo } else { 1.0 }
+            })
+            .collect();
+        for c1 in 0..d {
+            for c2 in c1 + 1..d {
+                for sign in [1.0, -1.0] {
+                    let f = |x: &Vec<f64>| x[c1] / ranges[c1] + sign * x[c2] / ranges[c2];
+                    let mut a: Vec<f64> = draws.iter().map(f).collect();
+                    let mut b: Vec<f64> = mapped.iter().map(f).collect();
+                    a.sort_by(f64::total_cmp);
+                    b.sort_by(f64::total_cmp);
+                    let tiny = 1e-9 * (a[0].abs() + a[n - 1].abs() + 1.0);
+                    if a[n - 1] - a[0] <= tiny {
+                        // A conserved combination (Robertson's y1 + y3): the same constant, to rounding.
+                        assert!(b[0] >= a[0] - tiny && b[n - 1] <= a[n - 1] + tiny, "{name}: {c1} {sign:+} {c2}");
+                        continue;
+                    }
+                    for q in [0.1, 0.5, 0.9] {
+                        let v = b[(q * n as f64) as usize];
+                        let p = a.partition_point(|x| *x <= v) as f64 / n as f64;
+                        assert!(
+                            (p - q).abs() < 0.04,
+                            "{name}, components {c1} {sign:+} {c2}: mapped {q}-quantile is the draws' {p}"
+                        );
+                    }
+                }
+            }
+        }
         checked += 1;
     }
     assert!(checked >= 5, "only {checked} systems place from a unit cube: the built-ins all do");

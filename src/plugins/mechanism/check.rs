@@ -46,10 +46,12 @@ impl Mechanism {
             terms("reactants", &r.reactants, false)?;
             terms("products", &r.products, false)?;
             terms("orders", &r.orders, true)?;
+            // The rate law is the orders, or the reactants' coefficients when no orders are given.
+            let (law, what) = if r.orders.is_empty() { (&r.reactants, "reactants") } else { (&r.orders, "orders") };
             if self.signed
-                && let Some((i, t)) = r.orders.iter().enumerate().find(|(_, t)| t.coeff != t.coeff.round())
+                && let Some((i, t)) = law.iter().enumerate().find(|(_, t)| t.coeff != t.coeff.round())
             {
-                let path = format!("{at}.orders[{i}].coeff (`{}`)", r.equation);
+                let path = format!("{at}.{what}[{i}].coeff (`{}`)", r.equation);
                 return bad(path, t.coeff, "a whole number (the species are signed: `signed: true`)");
             }
             if !(r.k.is_finite() && r.k >= 0.0) {
