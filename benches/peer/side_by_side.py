@@ -8,10 +8,16 @@ measurements, never two separate sessions. A ratio above 1 means stiffx is faste
     python benches/peer/side_by_side.py --stiffx target/release/stiffx --reps 5 --out results/bench/peer.json
     python benches/peer/side_by_side.py --stiffx target/release/stiffx --parts models --models 1,3,12,48 --batch 1024
     python benches/peer/side_by_side.py --stiffx target/release/stiffx --parts main-job --main-epochs 20 --reps 3
+    python benches/peer/side_by_side.py --stiffx target/release/stiffx --parts main-job-e2e --main-epochs 20 --reps 3
     python benches/peer/side_by_side.py --stiffx target/release/stiffx --parts models-jacobian --models 1,3,12,48
 
-Needs Python 3.11+ and `torch` (`pip install torch`); `--backend` passes through to `stiffx bench` (flex,
-the default; tch), by its canonical name (the rows are matched by it).
+`main-job-e2e` runs the whole main job on both sides, `stiffx run` against its PyTorch + NumPy + SciPy
+port (`main_job_torch.py`, in a process of its own like stiffx), and compares data, training, evaluation,
+total time and the metrics.
+
+Needs Python 3.11+ and `torch` (`pip install torch`; `scipy` and `numpy` for `main-job-e2e`); `--backend`
+passes through to `stiffx bench` and `stiffx run` (flex, the default; tch), by its canonical name (the
+rows are matched by it).
 """
 
 from __future__ import annotations
@@ -132,6 +138,98 @@ def main_job(a) -> None:
         a.out.write_text(json.dumps(dict(meta=meta, stiffx_seconds=st, pytorch_seconds=pt, ratio=p / s), indent=1) + "\n")
 
 
+def main_job_e2e(a) -> None:
+    """The main job end to end (`--main-config` at `--main-epochs`): `stiffx run` and the PyTorch port
+    `main_job_torch.py` of the same config, each in its own process, alternated `--reps` times (the side
+    that goes first alternates too). Per side and repetition: data (stiffx: `seconds.sample + label`;
+    the port: its `seconds.data`), training (`seconds.train`), evaluation (`seconds.eval`) from each
+    side's own `metrics.json`, and the total, the process's wall-clock time measured here (start-up,
+    imports, the unclocked preparation and writing the outputs included); and the metrics."""
+    import time
+
+    port = Path(__file__).resolve().parent / "main_job_torch.py"
+    phases = ("data", "train", "eval", "total")
+    keys = {  # what is compared: metrics.json paths (the same on both sides)
+        "grid-mean fast rel": ("eval", "grid_mean", "fast_rel"),
+        "grid-mean slow rel": ("eval", "grid_mean", "slow_rel"),
+        "grid-mean rollout L2": ("eval", "grid_mean", "rollout_l2"),
+        "fast rel at the reference eps": ("eval", "reference", "fast_rel"),
+        "rollout L2 at the reference eps": ("eval", "reference", "rollout_l2"),
+        "best validation loss": ("best_val_loss",),
+    }
+
+    def run(side: str, out: Path) -> dict:
+        if side == "stiffx":
+            cmd = [a.stiffx, "run", "--config", a.main_config, "--epochs", str(a.main_epochs), "--out", str(out),
+                   "--quiet", "--no-figures", "--backend", a.backend]
+        else:
+            cmd = [sys.executable, str(port), "--config", a.main_config, "--epochs", str(a.main_epochs), "--out",
+                   str(out), "--threads", str(a.threads), "--quiet"]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - t0
+        m = json.loads((out / "metrics.json").read_text())
+        sec = m["seconds"]
+        data = sec["data"] if "data" in sec else sec["sample"] + sec["label"]
+        metrics = {}
+        for name, path in keys.items():
+            v = m
+            for k in path:
+                v = v[k]
+            metrics[name] = float(v)
+        return dict(seconds=dict(data=data, train=sec["train"], eval=sec["eval"], total=wall),
+                    own_seconds=sec, n_train=m["n_train"], n_val=m["n_val"], metrics=metrics)
+
+    samples, load = {"stiffx": [], "pytorch": []}, [os.getloadavg()]
+    for r in range(a.reps):
+        for side in ("stiffx", "pytorch") if r % 2 == 0 else ("pytorch", "stiffx"):
+            with tempfile.TemporaryDirectory() as d:
+                samples[side].append(run(side, Path(d) / "run"))
+        s, p = samples["stiffx"][-1], samples["pytorch"][-1]
+        print(f"repetition {r + 1}/{a.reps}: stiffx {s['seconds']['total']:.1f} s, PyTorch port "
+              f"{p['seconds']['total']:.1f} s (wall)", file=sys.stderr)
+    for side in samples:
+        rows = {(x["n_train"], x["n_val"]) for x in samples[side]}
+        if len(rows) != 1:
+            die(f"error: {side} trained on different row counts across repetitions: {rows}")
+    if samples["stiffx"][0]["n_train"] != samples["pytorch"][0]["n_train"]:
+        print(f"warning: row counts differ: stiffx {samples['stiffx'][0]['n_train']}, PyTorch port "
+              f"{samples['pytorch'][0]['n_train']}", file=sys.stderr)
+    load.append(os.getloadavg())
+    med = {side: {ph: statistics.median(x["seconds"][ph] for x in v) for ph in phases} for side, v in samples.items()}
+    ratio = {ph: med["pytorch"][ph] / med["stiffx"][ph] for ph in phases}
+    # The fastest repetition of each side: on a shared machine, the one least disturbed by other work.
+    best = {side: {ph: min(x["seconds"][ph] for x in v) for ph in phases} for side, v in samples.items()}
+    n = samples["stiffx"][0]
+    print(f"main job end to end: {a.main_config}, {a.main_epochs} epochs, {n['n_train']} + {n['n_val']} rows, "
+          f"medians of {a.reps} alternated repetitions and the fastest of each side; ratio = PyTorch / stiffx "
+          "(above 1: stiffx faster); "
+          f"load average (1, 5, 15 min) {', '.join(f'{v:.2f}' for v in load[0])} at the start, "
+          f"{', '.join(f'{v:.2f}' for v in load[1])} at the end\n")
+    threads = f"{a.threads} thread{'s' if a.threads != 1 else ''}"
+    print(f"| phase | PyTorch {torch.__version__} port ({threads}) | stiffx ({a.backend}) | ratio | fastest reps: "
+          "PyTorch, stiffx, ratio |")
+    print("|---|---|---|---|---|")
+    names = dict(data="data (sampling + labels)", train="training", eval="evaluation",
+                 total="total (process wall clock)")
+    for ph in phases:
+        bp, bs = best["pytorch"][ph], best["stiffx"][ph]
+        print(f"| {names[ph]} | {med['pytorch'][ph]:.2f} s | {med['stiffx'][ph]:.2f} s | **{ratio[ph]:.2f}×** | "
+              f"{bp:.2f} s, {bs:.2f} s, {bp / bs:.2f}× |")
+    mm = {side: {k: statistics.median(x["metrics"][k] for x in v) for k in keys} for side, v in samples.items()}
+    print("\n| metric (median over repetitions) | PyTorch port | stiffx |")
+    print("|---|---|---|")
+    for k in keys:
+        print(f"| {k} | {mm['pytorch'][k]:.3e} | {mm['stiffx'][k]:.3e} |")
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        meta = dict(torch=torch.__version__, threads=a.threads, backend=a.backend, reps=a.reps, cores=os.cpu_count(),
+                    config=a.main_config, epochs=a.main_epochs, n_train=n["n_train"], n_val=n["n_val"],
+                    load_average_start=load[0], load_average_end=load[1])
+        a.out.write_text(json.dumps(dict(meta=meta, samples=samples, median_seconds=med, ratio=ratio,
+                                         fastest_seconds=best, median_metrics=mm), indent=1) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--stiffx", default="target/release/stiffx", help="the stiffx binary (a release build)")
@@ -143,22 +241,24 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=10_000)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="PyTorch's threads (default: every core)")
-    ap.add_argument("--main-config", default="configs/asinh_cloud.toml", help="the main-job part's config")
-    ap.add_argument("--main-epochs", type=int, default=20, help="the main-job part's epochs")
+    ap.add_argument("--main-config", default="configs/asinh_cloud.toml", help="the main-job parts' config")
+    ap.add_argument("--main-epochs", type=int, default=20, help="the main-job parts' epochs")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     if a.reps < 1:
         die(f"error: --reps: {a.reps} (allowed: an integer >= 1)")
     for p in a.parts:
-        if p not in ("train", "models", "models-jacobian", "jacobian", "main-job"):
-            die(f"error: --parts: unknown part {p!r} (allowed: train, models, models-jacobian, jacobian, main-job)")
+        if p not in ("train", "models", "models-jacobian", "jacobian", "main-job", "main-job-e2e"):
+            die(f"error: --parts: unknown part {p!r} (allowed: train, models, models-jacobian, jacobian, main-job, "
+                "main-job-e2e)")
     if not Path(a.stiffx).exists():
         die(f"error: --stiffx: {a.stiffx} does not exist (build it: cargo build --release)")
     torch.set_num_threads(a.threads)
-    if "main-job" in a.parts:
-        if len(a.parts) > 1:
-            die("error: --parts: main-job runs alone (it takes minutes)")
-        return main_job(a)
+    for part, run in (("main-job", main_job), ("main-job-e2e", main_job_e2e)):
+        if part in a.parts:
+            if len(a.parts) > 1:
+                die(f"error: --parts: {part} runs alone (it takes minutes)")
+            return run(a)
     vs = variants(a)
     peers = [torch_peer.make(*v["peer"], a.points) for v in vs]
     for v in vs:
