@@ -295,6 +295,7 @@ impl Config {
             Error::invalid("eval.reference_eps", self.eval.reference_eps, "an admissible stiffness value (> 0)")
         })?;
         self.sampler.validate()?;
+        self.sampler.validate_for(self.system.as_ref())?;
         self.labeller.validate()?;
         if !self.system.has_reference() {
             self.validate_without_reference()?;

@@ -403,6 +403,10 @@ impl Sampler for CloudSampler {
         self.keep_base && self.base.keeps_trajectory_points()
     }
 
+    fn validate_for(&self, system: &dyn StiffSystem) -> Result<()> {
+        self.base.validate_for(system).map_err(|e| e.moved("sampler.", "sampler.base."))
+    }
+
     fn expected_len(&self, n_eps: usize) -> Option<usize> {
         let base = self.base.expected_len(n_eps)?;
         Some(base.saturating_mul((self.k.max(0) as usize).saturating_add(usize::from(self.keep_base))))

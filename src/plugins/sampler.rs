@@ -108,6 +108,12 @@ impl SampleSet {
 pub trait Sampler: Debug + Send + Sync + dyn_clone::DynClone {
     /// Checks the parameters; errors name the field and the allowed values.
     fn validate(&self) -> Result<()>;
+    /// Checks what the sampler needs of `system` that its parameters alone do not say (a unit-cube map
+    /// for `placement = "sobol"`), before any work; errors name the field. Default: nothing.
+    fn validate_for(&self, system: &dyn StiffSystem) -> Result<()> {
+        let _ = system;
+        Ok(())
+    }
     /// Draws the sample states. Must be deterministic given `rng`'s state.
     fn sample(&self, system: &dyn StiffSystem, eps_grid: &[f64], rng: &mut StdRng) -> Result<SampleSet>;
     /// A one-line summary of the parameters, for reports.
@@ -165,6 +171,21 @@ impl Placement {
 /// sequence length).
 pub const SOBOL_MAX_POINTS: i64 = 1 << 16;
 
+/// The number of uniforms per initial state when `system` can be Sobol-placed; else the error naming
+/// `sampler.placement`.
+fn sobol_dims(system: &dyn StiffSystem) -> Result<usize> {
+    let refuse = |why: &str| Error::invalid("sampler.placement", "sobol", format!("\"random\" ({why})"));
+    let k =
+        system.initial_unit_dims().ok_or_else(|| refuse("this system cannot place initial states from a unit cube"))?;
+    if k == 0 || k > sobol_burley::NUM_DIMENSIONS as usize {
+        return Err(refuse(&format!(
+            "initial states of {k} numbers; Sobol placement takes 1 to {}",
+            sobol_burley::NUM_DIMENSIONS
+        )));
+    }
+    Ok(k)
+}
+
 /// The `n` initial states of one stiffness value, placed as `placement` says; `rng` gives the
 /// random draws or the scramble's seed.
 pub fn initial_states(system: &dyn StiffSystem, placement: Placement, n: usize, rng: &mut StdRng) -> Result<Vec<f64>> {
@@ -178,16 +199,8 @@ pub fn initial_states(system: &dyn StiffSystem, placement: Placement, n: usize, 
                     format!("at most {SOBOL_MAX_POINTS} with placement = \"sobol\""),
                 ));
             }
+            let k = sobol_dims(system)?;
             let refuse = |why: &str| Error::invalid("sampler.placement", "sobol", format!("\"random\" ({why})"));
-            let k = system
-                .initial_unit_dims()
-                .ok_or_else(|| refuse("this system cannot place initial states from a unit cube"))?;
-            if k == 0 || k > sobol_burley::NUM_DIMENSIONS as usize {
-                return Err(refuse(&format!(
-                    "initial states of {k} numbers; Sobol placement takes 1 to {}",
-                    sobol_burley::NUM_DIMENSIONS
-                )));
-            }
             let seed: u32 = rng.random();
             let mut out = Vec::with_capacity(n * system.dim());
             for i in 0..n as u32 {
@@ -292,6 +305,13 @@ impl Sampler for TrajectorySampler {
             }
         }
         Ok(set)
+    }
+
+    fn validate_for(&self, system: &dyn StiffSystem) -> Result<()> {
+        if self.placement == Placement::Sobol {
+            sobol_dims(system)?;
+        }
+        Ok(())
     }
 
     fn describe(&self) -> String {

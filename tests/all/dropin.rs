@@ -185,4 +185,10 @@ fn sobol_placement_is_refused_for_a_system_that_cannot_place_from_a_unit_cube() 
     let cloud = CloudSampler { base: Box::new(base), ..Default::default() };
     let e = cloud.sample(sys.as_ref(), &[0.1], &mut StdRng::seed_from_u64(1)).unwrap_err().to_string();
     assert!(e.contains("sampler.base.placement"), "{e}");
+    // And already when the config is validated, before any work (`jobs` and `sweep` validate first).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, CONFIG.replace("dt = 0.05\n", "dt = 0.05\nplacement = \"sobol\"\n")).unwrap();
+    let e = Config::from_file(&path).and_then(|c| c.validate()).unwrap_err().to_string();
+    assert!(e.contains("sampler.base.placement") && e.contains("unit cube"), "{e}");
 }
