@@ -1,6 +1,6 @@
 //! A dense layer `Z = X W + b` as one operation on the flex CPU backend: a burn backend extension
-//! ([`LinearOps`]) with its own backward, used by [`crate::model::Mlp`] and
-//! [`crate::model::StackedMlp`] whenever a tensor lives on flex (plain or autodiff); every other
+//! ([`LinearOps`]) with its own backward, used by `Mlp` and
+//! `StackedMlp` whenever a tensor lives on flex (plain or autodiff); every other
 //! backend keeps burn's `matmul` and `add`.
 //!
 //! ```text

@@ -358,6 +358,14 @@ fn the_library_holds_every_monomial_once() {
 
 /// Exact labels of a two-reaction mechanism with a source and eps powers 0 and −1: recovered to
 /// rounding, the conservation law of the second reaction found.
+/// Deterministic uniforms in [0, 1) from `seed` (a 64-bit LCG's top 53 bits).
+fn uniform(mut s: u64) -> impl FnMut() -> f64 {
+    move || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
 #[test]
 fn exact_mass_action_labels_give_back_the_mechanism() {
     // A → B at k1 = 2 (eps^-1), 2B → C at k2 = 5, source ∅ → A at 0.3.
@@ -367,11 +375,7 @@ fn exact_mass_action_labels_give_back_the_mechanism() {
     };
     let mut set = stiffx::plugins::sampler::SampleSet { dim: 3, ..Default::default() };
     let mut labels = Vec::new();
-    let mut s = 1u64;
-    let mut u = || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut u = uniform(1);
     for e in [0.5, 1.0, 2.0] {
         for i in 0..200 {
             let x = [u(), u(), u()];
@@ -442,11 +446,7 @@ fn a_monomial_with_two_eps_powers_gives_two_reactions() {
     let sys = stiffx::plugins::registry::system("oregonator").unwrap();
     let mut set = stiffx::plugins::sampler::SampleSet { dim: 3, ..Default::default() };
     let mut labels = Vec::new();
-    let mut s = 7u64;
-    let mut u = || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut u = uniform(7);
     for e in [1.0 / 77.27, 0.02, 0.03, 0.05] {
         for i in 0..300 {
             let x = [10f64.powf(4.0 * u()), 10f64.powf(3.0 * u()), 10f64.powf(4.0 * u())];
@@ -522,11 +522,7 @@ fn trimming_leaves_out_labels_wrong_by_orders_of_magnitude() {
     };
     let mut set = stiffx::plugins::sampler::SampleSet { dim: 3, ..Default::default() };
     let mut labels = Vec::new();
-    let mut s = 3u64;
-    let mut u = || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut u = uniform(3);
     for e in [0.5, 1.0, 2.0] {
         for i in 0..500u32 {
             let x = [0.1 + u(), 0.1 + u(), 0.1 + u()];

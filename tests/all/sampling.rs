@@ -336,3 +336,71 @@ fn bdf_and_tsit45_agree_with_the_exact_solution_on_a_very_stiff_problem() {
         assert!((a[2 * i + 1] - b[2 * i + 1]).abs() < 1e-6, "bdf and tsit45 z at t={t}");
     }
 }
+
+// Sobol placement of initial states (`sampler.placement`), through the public API.
+mod placement {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+    use stiffx::plugins::sampler::{Placement, SOBOL_MAX_POINTS, Sampler, TrajectorySampler, initial_states};
+    use stiffx::plugins::system::StiffSystem;
+
+    /// The initial states of Davis–Skodje's box `[0.5, 2.5] × [0.25, 1.25]` (offsets from `h(y0)`)
+    /// in unit coordinates.
+    fn unit_points(x0s: &[f64]) -> Vec<[f64; 2]> {
+        x0s.chunks(2).map(|x| [(x[0] - 0.5) / 2.0, x[1] - x[0] / (1.0 + x[0]) - 0.25]).collect()
+    }
+
+    /// Cells of a `rows × cols` grid over the unit square and how many points each holds.
+    fn cell_counts(p: &[[f64; 2]], rows: usize, cols: usize) -> Vec<usize> {
+        let mut c = vec![0; rows * cols];
+        for [a, b] in p {
+            assert!((0.0..1.0).contains(a) && (0.0..1.0).contains(b), "outside the box: {a}, {b}");
+            c[(a * rows as f64) as usize * cols + (b * cols as f64) as usize] += 1;
+        }
+        c
+    }
+
+    #[test]
+    fn sobol_placement_puts_one_initial_state_in_every_cell() {
+        let ds: Box<dyn StiffSystem> = Box::new(stiffx::systems::davis_skodje::DavisSkodje::default());
+        let mut rng = StdRng::seed_from_u64(4);
+        for _ in 0..3 {
+            let p = unit_points(&initial_states(ds.as_ref(), Placement::Sobol, 16, &mut rng).unwrap());
+            // A (0, 4, 2)-net: every elementary cell of area 1/16 holds exactly one point.
+            for (rows, cols) in [(4, 4), (16, 1), (1, 16), (2, 8), (8, 2)] {
+                assert_eq!(cell_counts(&p, rows, cols), vec![1; 16], "{rows} x {cols}");
+            }
+        }
+        // Independent draws leave cells empty: seed 4's 16 draws miss at least one of the 4 × 4 cells.
+        let mut rng = StdRng::seed_from_u64(4);
+        let p = unit_points(&initial_states(ds.as_ref(), Placement::Random, 16, &mut rng).unwrap());
+        assert!(cell_counts(&p, 4, 4).contains(&0));
+    }
+
+    #[test]
+    fn sobol_placement_is_seeded_and_scrambled_per_call() {
+        let ds: Box<dyn StiffSystem> = Box::new(stiffx::systems::davis_skodje::DavisSkodje::default());
+        let draw = |seed| {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let a = initial_states(ds.as_ref(), Placement::Sobol, 12, &mut rng).unwrap();
+            (a, initial_states(ds.as_ref(), Placement::Sobol, 12, &mut rng).unwrap())
+        };
+        let (a, b) = draw(9);
+        assert_eq!((a.clone(), b.clone()), draw(9), "the same seed, the same states");
+        assert_ne!(a, b, "the second stiffness value gets its own scramble");
+        assert_ne!(a, draw(10).0, "another seed, other states");
+    }
+
+    #[test]
+    fn sobol_placement_is_spelled_in_the_config_and_kept_out_when_random() {
+        let s: TrajectorySampler = toml::from_str("placement = \"sobol\"").unwrap();
+        assert_eq!(s.placement, Placement::Sobol);
+        assert!(toml::to_string(&s).unwrap().contains("placement = \"sobol\""));
+        assert!(!toml::to_string(&TrajectorySampler::default()).unwrap().contains("placement"));
+        let e = toml::from_str::<TrajectorySampler>("placement = \"halton\"").unwrap_err().to_string();
+        assert!(e.contains("random") && e.contains("sobol"), "{e}");
+        let big =
+            TrajectorySampler { per_eps: SOBOL_MAX_POINTS + 1, placement: Placement::Sobol, ..Default::default() };
+        assert!(big.validate().unwrap_err().to_string().contains("sampler.per_eps"));
+    }
+}

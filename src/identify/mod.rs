@@ -58,8 +58,14 @@
 use nalgebra::{DMatrix, DVector};
 use serde::Serialize;
 
+mod lsq;
+mod power;
+
+use lsq::{solve, solve_cond, trimmed};
+use power::power_laws;
+pub use power::{POWER_GAP, ReactionFit};
+
 use crate::error::{Error, Result};
-use crate::model::Reaction;
 use crate::plugins::sampler::SampleSet;
 
 /// Settings of the identification (`stiffx identify` flags).
@@ -137,20 +143,6 @@ impl IdentifyConfig {
         }
         Ok(())
     }
-}
-
-/// One identified reaction and how well its coefficients follow a power law of eps.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReactionFit {
-    /// The reaction (rate constant, orders, eps exponent, stoichiometry with largest entry 1).
-    pub reaction: Reaction,
-    /// The monomial's exponents `ν_m`.
-    pub monomial: Vec<u32>,
-    /// `max_e ‖θ(e) − v e^{β}‖ / ‖θ(e)‖` over the reaction's species of the monomial's column (the
-    /// whole column when one power law fits each kept species).
-    pub power_law_misfit: f64,
-    /// `‖θ(e)‖` of the reaction's part of the column at each stiffness value of [`Identified::eps`].
-    pub magnitude: Vec<f64>,
 }
 
 /// The fit at one stiffness value.
@@ -256,111 +248,6 @@ pub fn label_invariants(labels: &[f64], d: usize, tol: f64) -> Vec<Vec<f64>> {
         }
     }
     basis.into_iter().map(|b| b.iter().copied().collect()).collect()
-}
-
-/// Weighted least squares on the columns `support` of `a` (rows already weighted, columns unit norm):
-/// coefficients for every column (0 off the support).
-fn solve(a: &DMatrix<f64>, b: &DVector<f64>, support: &[usize]) -> Vec<f64> {
-    solve_cond(a, b, support).0
-}
-
-/// [`solve`] and the condition number `σ_max / σ_min` of the support's (unit-norm) columns: how well
-/// the data tell the kept terms apart (infinite when two are collinear on the data).
-fn solve_cond(a: &DMatrix<f64>, b: &DVector<f64>, support: &[usize]) -> (Vec<f64>, f64) {
-    let mut c = vec![0.0; a.ncols()];
-    if support.is_empty() {
-        return (c, 1.0);
-    }
-    let sub = a.select_columns(support);
-    let svd = sub.svd(true, true);
-    let (max, min) = (svd.singular_values.max(), svd.singular_values.min());
-    let tol = 1e-12 * max;
-    if let Ok(x) = svd.solve(b, tol) {
-        for (j, &m) in support.iter().enumerate() {
-            c[m] = x[j];
-        }
-    }
-    (c, if min > 0.0 { max / min } else { f64::INFINITY })
-}
-
-/// Trials of the least-median-of-squares fit in [`trimmed`].
-const LMEDS_TRIALS: usize = 200;
-
-/// The design `(a, b, norms)` without the rows that a robust fit does not explain, and how many were
-/// left out; unchanged when `trim` is 0 or there are at most `columns + 1` rows. Least squares has no
-/// defence against a few labels wrong by orders of magnitude (with relative weights, a label far too
-/// small is a row of huge weight that drags the fit to it), so the reference fit is a
-/// least-median-of-squares one (Rousseeuw 1984): of 200 deterministic random subsets of `columns + 1`
-/// rows (at a contamination of 30 % and 10 columns, 2 % of subsets are clean, so 98 % of the time at
-/// least one is), the fit whose median residual over every row is smallest. A row is left out when
-/// its symmetric relative residual `|b − â| / max(|b|, |â|)` (at most 2) exceeds `trim` times the
-/// median (or `trim · 1e-9`: rounding is never trimmed); at least as many rows as columns stay. The
-/// kept columns are scaled back to unit norm, `norms` with them, so that the thresholding and the
-/// condition numbers see the design they are documented for.
-fn trimmed(
-    a: DMatrix<f64>,
-    b: DVector<f64>,
-    norms: Vec<f64>,
-    trim: f64,
-) -> (DMatrix<f64>, DVector<f64>, Vec<f64>, usize) {
-    let n = b.len();
-    let all: Vec<usize> = (0..norms.len()).filter(|&j| norms[j] > 0.0).collect();
-    let m = all.len() + 1;
-    if trim <= 0.0 || n <= m {
-        return (a, b, norms, 0);
-    }
-    let residuals = |c: &[f64]| -> Vec<f64> {
-        let p = &a * DVector::from_column_slice(c);
-        b.iter()
-            .zip(p.iter())
-            .map(|(y, q)| {
-                let r = (y - q).abs() / y.abs().max(q.abs()).max(f64::MIN_POSITIVE);
-                if r.is_nan() { f64::INFINITY } else { r }
-            })
-            .collect()
-    };
-    let median = |r: &[f64]| {
-        let mut s = r.to_vec();
-        s.sort_by(f64::total_cmp);
-        s[s.len() / 2]
-    };
-    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ n as u64;
-    let mut next = |below: usize| {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((state >> 33) as usize) % below
-    };
-    let mut best: Option<(f64, Vec<f64>)> = None;
-    let mut idx: Vec<usize> = (0..n).collect();
-    for _ in 0..LMEDS_TRIALS {
-        for i in 0..m {
-            let j = i + next(n - i);
-            idx.swap(i, j);
-        }
-        let rows = &idx[..m];
-        let c = solve(&a.select_rows(rows), &b.select_rows(rows), &all);
-        let med = median(&residuals(&c));
-        if best.as_ref().is_none_or(|(bm, _)| med < *bm) {
-            best = Some((med, c));
-        }
-    }
-    // (A C-step, the refit on the half of the rows nearest to this fit, made OREGO's identification
-    // from trajectories worse: 99.97 → 98.2 % of the points within 5 %; left out.)
-    let (med, c) = best.expect("at least one trial");
-    let r = residuals(&c);
-    let keep: Vec<usize> = (0..n).filter(|&i| r[i] <= trim * med.max(1e-9)).collect();
-    if keep.len() == n || keep.len() < all.len().max(1) {
-        return (a, b, norms, 0);
-    }
-    let mut a = a.select_rows(&keep);
-    let mut norms = norms;
-    for (j, nm) in norms.iter_mut().enumerate() {
-        let c = a.column(j).norm();
-        if c > 0.0 {
-            a.column_mut(j).scale_mut(1.0 / c);
-            *nm *= c;
-        }
-    }
-    (a, b.select_rows(&keep), norms, n - keep.len())
 }
 
 /// The weighted, column-normalised design matrix of species `k` at the points `idx`: returns
@@ -542,141 +429,4 @@ fn refit(
         }
     }
     theta
-}
-
-/// Gap between the eps powers of two species' coefficients on one monomial above which they belong to
-/// different reactions (eps powers of rate laws are integers or simple fractions).
-pub const POWER_GAP: f64 = 0.5;
-
-/// The least-squares slope of `ln |y|` over `ln e` (0 with one eps value).
-fn log_slope(ln_e: &[f64], y: &[f64]) -> f64 {
-    if ln_e.len() < 2 {
-        return 0.0;
-    }
-    let ln_y: Vec<f64> = y.iter().map(|v| v.abs().ln()).collect();
-    let (mx, my) = (crate::stats::mean_std(ln_e).0, crate::stats::mean_std(&ln_y).0);
-    let sxy: f64 = ln_e.iter().zip(&ln_y).map(|(x, y)| (x - mx) * (y - my)).sum();
-    let sxx: f64 = ln_e.iter().map(|x| (x - mx).powi(2)).sum();
-    sxy / sxx
-}
-
-/// The species of one monomial's column grouped by the eps power of their coefficients: the kept
-/// species (those the thresholded fits keep on this monomial), sorted by their own power law's exponent
-/// and cut where two neighbours differ by more than [`POWER_GAP`]; what the projection onto the
-/// conservation laws leaves in the other species goes with the group of the largest coefficient. One
-/// group (the whole column) when the species share a power; more when the monomial carries reactions
-/// that scale differently with eps (OREGO's `y2` speeds `y1` up as `1/eps` and slows `y2` down as
-/// `eps`), which one power law of the whole column would misfit in the smaller species.
-fn power_groups(cols: &[DVector<f64>], kept: &[bool], ln_e: &[f64]) -> Vec<Vec<usize>> {
-    let d = kept.len();
-    let mut betas: Vec<(usize, f64)> = (0..d)
-        .filter(|&k| kept[k] && cols.iter().all(|c| c[k] != 0.0 && c[k].is_finite()))
-        .map(|k| (k, log_slope(ln_e, &cols.iter().map(|c| c[k]).collect::<Vec<_>>())))
-        .collect();
-    betas.sort_by(|a, b| a.1.total_cmp(&b.1));
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    let mut last = f64::NEG_INFINITY;
-    for (k, b) in betas {
-        match groups.last_mut() {
-            Some(g) if b - last <= POWER_GAP => g.push(k),
-            _ => groups.push(vec![k]),
-        }
-        last = b;
-    }
-    if groups.len() <= 1 {
-        return vec![(0..d).collect()];
-    }
-    let size = |k: usize| cols.iter().map(|c| c[k].abs()).fold(0.0, f64::max);
-    let top = (0..d).max_by(|&a, &b| size(a).total_cmp(&size(b))).unwrap_or(0);
-    // The largest coefficient's group; when that species is in none, the group of the largest kept one.
-    let home = groups.iter().position(|g| g.contains(&top)).unwrap_or_else(|| {
-        let size_of = |g: &Vec<usize>| g.iter().map(|&k| size(k)).fold(0.0, f64::max);
-        (0..groups.len()).max_by(|&a, &b| size_of(&groups[a]).total_cmp(&size_of(&groups[b]))).unwrap_or(0)
-    });
-    let rest: Vec<usize> = (0..d).filter(|k| !groups.iter().any(|g| g.contains(k))).collect();
-    groups[home].extend(rest);
-    for g in &mut groups {
-        g.sort_unstable();
-    }
-    groups
-}
-
-/// The power law `v e^β` of a whole column (β from its norms): `None` when it vanishes at some eps.
-fn column_law(cols: &[DVector<f64>], ln_e: &[f64], eps: &[f64], d: usize) -> Option<(f64, DVector<f64>)> {
-    let mags: Vec<f64> = cols.iter().map(|c| c.norm()).collect();
-    if mags.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
-        return None;
-    }
-    let beta = log_slope(ln_e, &mags);
-    Some((beta, cols.iter().zip(eps).fold(DVector::zeros(d), |acc, (c, e)| acc + c * e.powf(-beta)) / eps.len() as f64))
-}
-
-/// One reaction per active monomial and eps power, its eps dependence as a power law.
-fn power_laws(
-    lib: &[Vec<u32>],
-    kept: &[Vec<bool>],
-    theta: &[Vec<Vec<f64>>],
-    eps: &[f64],
-    invariants: &[Vec<f64>],
-    tol: f64,
-) -> Vec<ReactionFit> {
-    let d = kept.len();
-    let ln_e: Vec<f64> = eps.iter().map(|e| e.ln()).collect();
-    let mut reactions = Vec::new();
-    for (m, nu) in lib.iter().enumerate() {
-        if !(0..d).any(|k| kept[k][m]) {
-            continue;
-        }
-        let full: Vec<DVector<f64>> = (0..eps.len()).map(|ei| DVector::from_fn(d, |k, _| theta[ei][k][m])).collect();
-        let kept_m: Vec<bool> = (0..d).map(|k| kept[k][m]).collect();
-        // Split only where one power law of the whole column misses a kept species by more than the
-        // tolerance in that species' own coefficient (a noisy small coefficient that one law fits
-        // does not become a reaction of its own).
-        let whole = column_law(&full, &ln_e, eps, d);
-        let fits_each = whole.is_some_and(|(beta, v)| {
-            (0..d)
-                .filter(|&k| kept_m[k])
-                .all(|k| full.iter().zip(eps).all(|(c, e)| (c[k] - v[k] * e.powf(beta)).abs() <= tol * c[k].abs()))
-        });
-        let groups = if fits_each { vec![(0..d).collect()] } else { power_groups(&full, &kept_m, &ln_e) };
-        let split = groups.len() > 1;
-        for group in groups {
-            let mut cols: Vec<DVector<f64>> =
-                full.iter().map(|c| DVector::from_fn(d, |k, _| if group.contains(&k) { c[k] } else { 0.0 })).collect();
-            if split {
-                // Each part conserves what the data conserve, as the whole column did.
-                for c in &mut cols {
-                    for w in invariants {
-                        let w = DVector::from_column_slice(w);
-                        *c -= &w * w.dot(c);
-                    }
-                }
-            }
-            let mags: Vec<f64> = cols.iter().map(|c| c.norm()).collect();
-            if mags.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
-                continue; // vanishes (after the projection) at some eps: nothing to write
-            }
-            let beta = log_slope(&ln_e, &mags);
-            let v =
-                cols.iter().zip(eps).fold(DVector::zeros(d), |acc, (c, e)| acc + c * e.powf(-beta)) / eps.len() as f64;
-            let misfit =
-                cols.iter().zip(eps).map(|(c, e)| (c - &v * e.powf(beta)).norm() / c.norm()).fold(0.0, f64::max);
-            let k = v.amax();
-            if !(k.is_finite() && k > 0.0) {
-                continue;
-            }
-            reactions.push(ReactionFit {
-                reaction: Reaction {
-                    rate_constant: k,
-                    orders: nu.iter().map(|e| *e as f64).collect(),
-                    eps_exponent: beta,
-                    stoichiometry: v.iter().map(|s| s / k).collect(),
-                },
-                monomial: nu.clone(),
-                power_law_misfit: misfit,
-                magnitude: mags,
-            });
-        }
-    }
-    reactions
 }
