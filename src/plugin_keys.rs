@@ -52,6 +52,17 @@ fn culprit_in(table: &Table, path: &str, ok: fn(&Table) -> bool) -> Option<Strin
             {
                 return Some(deeper);
             }
+            // An array of samplers (the union's `parts`): the first that does not parse, then its key.
+            if let Value::Array(items) = &value {
+                for (i, item) in items.iter().enumerate() {
+                    if let Value::Table(inner) = item
+                        && !parses::<Box<dyn Sampler>>(inner)
+                    {
+                        let at = format!("{here}[{i}]");
+                        return Some(culprit_in(inner, &at, parses::<Box<dyn Sampler>>).unwrap_or(at));
+                    }
+                }
+            }
             return Some(here);
         }
     }
@@ -59,15 +70,24 @@ fn culprit_in(table: &Table, path: &str, ok: fn(&Table) -> bool) -> Option<Strin
 }
 
 /// The 1-based line of `path` (`sampler.base.dt`) in `text`: the first `dt = …` after the header
-/// `[sampler.base]`, before the next header.
+/// `[sampler.base]`, before the next header; for `sampler.parts[1].dt`, after the second header
+/// `[[sampler.parts]]`.
 fn line_of(text: &str, path: &str) -> Option<usize> {
     let (table, key) = path.rsplit_once('.')?;
-    let header = format!("[{table}]");
+    let (header, nth) = match table.strip_suffix(']').and_then(|t| t.rsplit_once('[')) {
+        Some((array, n)) => (format!("[[{array}]]"), n.parse::<usize>().ok()?),
+        None => (format!("[{table}]"), 0),
+    };
     let mut inside = false;
+    let mut seen = 0;
     for (i, line) in text.lines().enumerate() {
         let l = line.trim();
         if l.starts_with('[') {
-            inside = l.split('#').next().map(str::trim) == Some(header.as_str());
+            inside = false;
+            if l.split('#').next().map(str::trim) == Some(header.as_str()) {
+                inside = seen == nth;
+                seen += 1;
+            }
         } else if inside && l.split('=').next().map(str::trim) == Some(key) && l.contains('=') {
             return Some(i + 1);
         }
@@ -88,5 +108,10 @@ mod tests {
         let text = "[transform]\ntype = \"asinh\"\nquantile = \"half\"\n";
         assert_eq!(culprit(text), Some(("transform.quantile".into(), Some(3))));
         assert_eq!(culprit("[system]\ntype = \"davis-skodje\"\n"), None);
+        // The second part of a union inside a cloud: the part's index and the key's line.
+        let text = "[sampler]\ntype = \"cloud\"\n[sampler.base]\ntype = \"union\"\n[[sampler.base.parts]]\ntype = \"trajectory\"\ndt = 0.1\n[[sampler.base.parts]]\ntype = \"trajectory\"\ndt = \"small\"\n";
+        assert_eq!(culprit(text), Some(("sampler.base.parts[1].dt".into(), Some(10))));
+        let text = "[sampler]\ntype = \"union\"\n[[sampler.parts]]\ntype = \"trajectory\"\nper_eps = 2\nhorizon = []\n";
+        assert_eq!(culprit(text), Some(("sampler.parts[0].horizon".into(), Some(6))));
     }
 }

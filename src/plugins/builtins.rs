@@ -2,7 +2,7 @@
 //! built-in systems register themselves in their own files under `systems/`). Registration lives
 //! here, not next to each trait, so that the trait files do not depend on the registry.
 
-use super::{cloud, data, data_system, labeller, sampler, transform};
+use super::{cloud, data, data_system, labeller, sampler, transform, union};
 
 crate::register!(transform, transform::Identity, "no target transform: regress the raw RHS");
 
@@ -28,6 +28,12 @@ crate::register!(
     sampler,
     data::DataSampler,
     "trajectories read from a CSV file (trajectory, t, [eps], one column per state): learn from data"
+);
+
+crate::register!(
+    sampler,
+    union::UnionSampler,
+    "the samples of several samplers together (long trajectories for the slow manifold + short ones for the fast transients)"
 );
 
 crate::register!(

@@ -3,7 +3,7 @@
 //! | trait | built-ins | role |
 //! |---|---|---|
 //! | [`system::StiffSystem`] | in `systems/`, `mechanism`, `data` | the exact ODE `x' = F(x, eps)`, its grids and reference spectrum (none for a [`data_system`]: a trajectory file) |
-//! | [`sampler::Sampler`] | `trajectory`, `cloud`, `data` | states of the dataset (Alg. 2, 3; trajectories from a CSV or NPZ file, [`data`] via [`columns`]) |
+//! | [`sampler::Sampler`] | `trajectory`, `cloud`, `data`, `union` | states of the dataset (Alg. 2, 3; trajectories from a CSV or NPZ file, [`data`] via [`columns`]; several samplers' states together, [`union`]) |
 //! | [`labeller::Labeller`] | `direct`, `burst`, `finite-difference` | regression targets (eqs. 14, 15, Alg. 4) |
 //! | [`transform::TargetTransform`] | `identity`, `asinh` | target scaling `G = T(F)` (eq. 28) |
 //!
@@ -22,3 +22,4 @@ pub mod registry;
 pub mod sampler;
 pub mod system;
 pub mod transform;
+pub mod union;

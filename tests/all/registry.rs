@@ -26,6 +26,7 @@ fn listing_has_every_builtin_sorted() {
         ("transform", "asinh"),
         ("sampler", "trajectory"),
         ("sampler", "cloud"),
+        ("sampler", "union"),
         ("labeller", "direct"),
         ("labeller", "burst"),
         ("labeller", "finite-difference"),
@@ -56,7 +57,7 @@ fn unknown_names_list_the_known_ones() {
     }
     assert!(err.to_string().contains("asinh, identity"), "{err}");
     assert!(registry::system("robertsen").unwrap_err().to_string().contains("davis-skodje"));
-    assert!(registry::sampler("grid").unwrap_err().to_string().contains("cloud, data, trajectory"));
+    assert!(registry::sampler("grid").unwrap_err().to_string().contains("cloud, data, trajectory, union"));
     assert!(registry::labeller("oracle").unwrap_err().to_string().contains("burst, direct, finite-difference"));
 }
 

@@ -404,3 +404,100 @@ mod placement {
         assert!(big.validate().unwrap_err().to_string().contains("sampler.per_eps"));
     }
 }
+
+/// The `union` sampler (`src/plugins/union.rs`): several samplers' states together.
+mod union {
+    use super::*;
+    use stiffx::plugins::union::UnionSampler;
+
+    fn long() -> TrajectorySampler {
+        TrajectorySampler { per_eps: 2, horizon: 2.0, dt: 0.1, ..Default::default() }
+    }
+    fn short() -> TrajectorySampler {
+        TrajectorySampler { per_eps: 5, horizon: 0.2, dt: 0.05, ..Default::default() }
+    }
+
+    /// The union is its parts drawn one after the other from the one random stream: the same states,
+    /// eps and trajectories as sampling them in turn, the later part's trajectory indices shifted past
+    /// the earlier part's, and `expected_len` the sum.
+    #[test]
+    fn union_is_its_parts_in_turn_with_shifted_trajectory_indices() {
+        let grid = [0.02, 0.1];
+        let u = UnionSampler { parts: vec![Box::new(long()), Box::new(short())] };
+        let set = u.sample(ds().as_ref(), &grid, &mut StdRng::seed_from_u64(7)).unwrap();
+        let mut rng = StdRng::seed_from_u64(7);
+        let a = long().sample(ds().as_ref(), &grid, &mut rng).unwrap();
+        let b = short().sample(ds().as_ref(), &grid, &mut rng).unwrap();
+        assert_eq!(set.len(), a.len() + b.len());
+        assert_eq!(u.expected_len(grid.len()), Some(set.len()));
+        assert_eq!(set.x, [a.x.clone(), b.x.clone()].concat());
+        assert_eq!(set.eps, [a.eps.clone(), b.eps.clone()].concat());
+        assert_eq!(set.trajectories, [a.trajectories.clone(), b.trajectories.clone()].concat());
+        let shift = a.trajectories.len() as u32;
+        assert_eq!(shift, 4);
+        for (i, o) in set.origin.iter().enumerate() {
+            let Origin::Trajectory { traj, index } = *o else { panic!("row {i}: {o:?}") };
+            // Every row is the stored state of the trajectory and time its origin names.
+            let tr = &set.trajectories[traj as usize];
+            assert_eq!(&tr.states[index as usize * 2..index as usize * 2 + 2], set.state(i), "row {i}");
+            assert_eq!(tr.eps, set.eps[i]);
+            assert_eq!(traj >= shift, i >= a.len(), "row {i}: trajectory {traj}");
+        }
+        // The short part's 20 starts are new initial states, not the long part's.
+        let starts: Vec<f64> = set.trajectories.iter().map(|t| t.states[0]).collect();
+        let mut unique = starts.clone();
+        unique.sort_by(f64::total_cmp);
+        unique.dedup();
+        assert_eq!(unique.len(), 4 + 10);
+    }
+
+    /// Inside a cloud, the cloud's points around the short trajectories name those trajectories.
+    #[test]
+    fn a_cloud_around_a_union_keeps_every_origin() {
+        let cloud = CloudSampler {
+            base: Box::new(UnionSampler { parts: vec![Box::new(long()), Box::new(short())] }),
+            k: 2,
+            ..Default::default()
+        };
+        let set = cloud.sample(ds().as_ref(), &[0.05], &mut StdRng::seed_from_u64(3)).unwrap();
+        assert_eq!(cloud.expected_len(1), Some(set.len()));
+        assert_eq!(set.trajectories.len(), 2 + 5);
+        let mut around_short = 0;
+        for (i, o) in set.origin.iter().enumerate() {
+            let Origin::Cloud { traj, index, .. } = *o else { continue };
+            let tr = &set.trajectories[traj as usize];
+            let base = &tr.states[index as usize * 2..index as usize * 2 + 2];
+            let x = set.state(i);
+            assert!((x[0] - base[0]).hypot(x[1] - base[1]) < 2.0, "row {i} far from its base point");
+            around_short += usize::from(traj >= 2);
+        }
+        assert_eq!(around_short, 2 * 5 * 5, "K = 2 copies of each of the 5 short trajectories' 5 points");
+    }
+
+    /// A union is written in a config as `[[sampler.base.parts]]` tables and reads back; a bad part is
+    /// named by its index, through the cloud; an empty union is refused.
+    #[test]
+    fn union_parts_are_spelled_in_the_config_and_named_in_errors() {
+        let cfg = crate::tiny_config();
+        let mut text = cfg.to_toml();
+        let at = text.find("[sampler.base]").expect("tiny config has a cloud");
+        let rest = text[at..].find("\n[").map_or(text.len(), |n| at + n + 1);
+        text.replace_range(
+            at..rest,
+            "[sampler.base]\ntype = \"union\"\n\n[[sampler.base.parts]]\ntype = \"trajectory\"\nper_eps = 2\nhorizon = 1.0\n\n[[sampler.base.parts]]\ntype = \"trajectory\"\nper_eps = 0\nhorizon = 0.2\n\n",
+        );
+        let c = stiffx::config::Config::from_toml(&text).expect("a union parses");
+        let back = stiffx::config::Config::from_toml(&c.to_toml()).unwrap();
+        assert_eq!(back.to_toml(), c.to_toml(), "round trip");
+        assert!(c.sampler.describe().contains("union of [trajectory: 2 per eps"), "{}", c.sampler.describe());
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("sampler.base.parts[1].per_eps"), "{e}");
+        let empty = UnionSampler { parts: vec![] };
+        let e = empty.validate().unwrap_err().to_string();
+        assert!(e.contains("sampler.parts") && e.contains("trajectory"), "{e}");
+        // A wrong type inside a part: the parser's error names the part's key and line.
+        let bad = text.replace("per_eps = 0", "per_eps = \"many\"");
+        let e = stiffx::config::Config::from_toml(&bad).unwrap_err().to_string();
+        assert!(e.contains("`sampler.base.parts[1].per_eps`"), "{e}");
+    }
+}
