@@ -162,9 +162,13 @@ pub(super) fn fit_and_print(
         println!("  trimmed (residual > {} × median) of {} points: {}", icfg.trim, set.len(), per.join(", "));
     }
     let label = |nu: &[u32]| monomial_label(&nu.iter().map(|e| *e as i64).collect::<Vec<_>>(), names);
-    for (nu, misfit) in &id.pruned {
-        let law = label(nu);
-        println!("  pruned: rate law {law} (power-law misfit {misfit:.2e} > {:e})", icfg.power_law_tol);
+    for p in &id.pruned {
+        let law = label(&p.monomial);
+        let part = p.species.as_ref().map_or(String::new(), |ks| {
+            let ks: Vec<&str> = ks.iter().map(|&k| names[k].as_str()).collect();
+            format!(", its terms in {} only", ks.join(", "))
+        });
+        println!("  pruned: rate law {law}{part} (power-law misfit {:.2e} > {:e})", p.misfit, icfg.power_law_tol);
     }
     for w in &id.invariants {
         let terms: Vec<String> =
@@ -218,7 +222,7 @@ pub(super) fn write_identified(
             }
             _ => {}
         }
-        let pruned: Vec<String> = id.pruned.iter().map(|(m, misfit)| format!("{m:?} ({misfit:.1e})")).collect();
+        let pruned: Vec<String> = id.pruned.iter().map(|p| format!("{:?} ({:.1e})", p.monomial, p.misfit)).collect();
         return Err(Error::Unsupported(format!(
             "no reaction was identified, so no mechanism.yaml was written (what was fitted and pruned: {}): \
              every rate law was thresholded away or pruned for its power-law misfit in eps{}; \

@@ -44,7 +44,8 @@
 //! neighbouring exponents differ by at most `POWER_GAP` = 0.5, and each group is one reaction with
 //! the power law above on its species alone (projected off the conservation laws again). This happens
 //! only where one power law of the whole column misses some kept species' own coefficient by more than
-//! `power_law_tol`; otherwise the column is one reaction, as before.
+//! `power_law_tol`; otherwise the column is one reaction, as before. A split part that misfits its own
+//! power law is pruned alone (its species' terms on the monomial), not the whole monomial.
 //!
 //! **Conservation laws.** Finite differences are linear, so a linear invariant of the data (`w·x`
 //! constant along every trajectory) holds in the labels to rounding: the right singular vectors of the
@@ -179,9 +180,20 @@ pub struct Identified {
     pub per_eps: Vec<EpsFit>,
     /// Conservation laws found in the labels (physical units, unit norm).
     pub invariants: Vec<Vec<f64>>,
-    /// Monomials pruned for their power-law misfit, in the order they were dropped, with the misfit
-    /// they had then.
-    pub pruned: Vec<(Vec<u32>, f64)>,
+    /// Rate laws pruned for their power-law misfit, in the order they were dropped.
+    pub pruned: Vec<Pruned>,
+}
+
+/// A rate law pruned for its power-law misfit in eps.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pruned {
+    /// The monomial's exponents.
+    pub monomial: Vec<u32>,
+    /// The species whose terms on it were dropped, when the monomial was split by eps power and only
+    /// this part misfit; `None`: the whole monomial.
+    pub species: Option<Vec<usize>>,
+    /// Its misfit when it was dropped.
+    pub misfit: f64,
 }
 
 /// Number of monomials of total order `≤ p` in `d` variables, `C(d + p, p)` (saturating).
@@ -380,9 +392,17 @@ pub fn identify(set: &SampleSet, labels: &[f64], cfg: &IdentifyConfig) -> Result
         match worst {
             Some(r) if eps.len() >= 3 => {
                 let m = lib.iter().position(|nu| *nu == r.monomial).expect("a library monomial");
-                pruned.push((r.monomial.clone(), r.power_law_misfit));
-                for row in kept.iter_mut() {
-                    row[m] = false;
+                pruned.push(Pruned {
+                    monomial: r.monomial.clone(),
+                    species: r.part.clone(),
+                    misfit: r.power_law_misfit,
+                });
+                // A split part (its kept species, at least one) goes alone; the monomial's other
+                // parts stay. Either way a kept term is dropped each pass, so the loop ends.
+                for (k, row) in kept.iter_mut().enumerate() {
+                    if r.part.as_ref().is_none_or(|p| p.contains(&k)) {
+                        row[m] = false;
+                    }
                 }
             }
             _ => return Ok(Identified { eps, library: lib.len(), reactions, per_eps, invariants, pruned }),

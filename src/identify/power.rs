@@ -21,6 +21,9 @@ pub struct ReactionFit {
     pub power_law_misfit: f64,
     /// `‖θ(e)‖` of the reaction's part of the column at each stiffness value of `Identified::eps`.
     pub magnitude: Vec<f64>,
+    /// The kept species (indices) of the monomial this reaction carries when the monomial is split
+    /// by eps power; `None` when it is the whole column. Pruning drops these species' terms only.
+    pub part: Option<Vec<usize>>,
 }
 
 /// Gap between the eps powers of two species' coefficients on one monomial above which they belong to
@@ -120,6 +123,7 @@ pub(super) fn power_laws(
         let groups = if fits_each { vec![(0..d).collect()] } else { power_groups(&full, &kept_m, &ln_e) };
         let split = groups.len() > 1;
         for group in groups {
+            let part = split.then(|| group.iter().copied().filter(|&k| kept_m[k]).collect::<Vec<usize>>());
             let mut cols: Vec<DVector<f64>> =
                 full.iter().map(|c| DVector::from_fn(d, |k, _| if group.contains(&k) { c[k] } else { 0.0 })).collect();
             if split {
@@ -154,6 +158,7 @@ pub(super) fn power_laws(
                 monomial: nu.clone(),
                 power_law_misfit: misfit,
                 magnitude: mags,
+                part,
             });
         }
     }

@@ -493,6 +493,37 @@ fn a_monomial_with_two_eps_powers_gives_two_reactions() {
 }
 
 #[test]
+fn a_misfitting_part_of_a_split_monomial_is_pruned_alone() {
+    // y1' = −2 y1/eps (a power law), y2' = c(eps) y1 with c following no power law of eps. The monomial
+    // y1 splits into the y1 part (eps^-1) and the y2 part; only the y2 part misfits, so only it is
+    // pruned and the y1 reaction stays (pruning the whole monomial left nothing to identify).
+    let c = [1.0, 3.0, 0.5, 2.0];
+    let eps = [0.1, 0.2, 0.4, 0.8];
+    let mut set = stiffx::plugins::sampler::SampleSet { dim: 2, ..Default::default() };
+    let mut labels = Vec::new();
+    let mut u = uniform(11);
+    for (&e, &ce) in eps.iter().zip(&c) {
+        for i in 0..200 {
+            let x = [0.1 + 1.9 * u(), 0.1 + 1.9 * u()];
+            set.push(&x, e, stiffx::plugins::sampler::Origin::Trajectory { traj: 0, index: i });
+            labels.extend([-2.0 * x[0] / e, ce * x[0]]);
+        }
+    }
+    let id = stiffx::identify::identify(&set, &labels, &stiffx::identify::IdentifyConfig::default()).unwrap();
+    assert_eq!(id.pruned.len(), 1, "{:?}", id.pruned);
+    assert_eq!(id.pruned[0].monomial, vec![1, 0]);
+    assert_eq!(id.pruned[0].species, Some(vec![1]), "only y2's term on y1");
+    assert!(id.pruned[0].misfit > 0.05);
+    assert_eq!(id.reactions.len(), 1, "{:?}", id.reactions);
+    let r = &id.reactions[0];
+    let k = r.reaction.rate_constant;
+    assert_eq!(r.monomial, vec![1, 0]);
+    assert!((r.reaction.eps_exponent + 1.0).abs() < 1e-9, "{r:?}");
+    assert!((r.reaction.stoichiometry[0] * k + 2.0).abs() < 1e-9 && r.reaction.stoichiometry[1].abs() < 1e-9, "{r:?}");
+    assert!(r.power_law_misfit < 1e-9 && r.part.is_none(), "{r:?}");
+}
+
+#[test]
 fn no_reaction_identified_is_bad_input_and_writes_no_mechanism() {
     // A power-law tolerance no finite-difference fit meets prunes every rate law: exit 2 with a
     // message that says so and what to try, `identification.json` (what was pruned) written, no
