@@ -402,11 +402,11 @@ impl Config {
     /// A system without a RHS (a `data` system) can only be learned from its file, labelled without
     /// the RHS, and evaluated on trajectories.
     fn validate_without_reference(&self) -> Result<()> {
-        if self.sampler.data_file().is_none() {
+        if self.sampler.data_file().is_none() || self.sampler.uses_rhs() {
             return Err(Error::invalid(
                 "sampler.type",
                 crate::plugins::registry::name_of(&self.sampler),
-                "\"data\" when the system is a data file (the other samplers integrate the system, which has no RHS)",
+                "\"data\" when the system is a data file (the other samplers, a cloud around a data sampler and a union with a part that integrates among them, call the system's RHS, which it has not)",
             ));
         }
         if self.labeller.uses_rhs() {

@@ -56,6 +56,7 @@ fn culprit_in(table: &Table, path: &str, ok: fn(&Table) -> bool) -> Option<Strin
             if let Value::Array(items) = &value {
                 for (i, item) in items.iter().enumerate() {
                     if let Value::Table(inner) = item
+                        && inner.contains_key("type")
                         && !parses::<Box<dyn Sampler>>(inner)
                     {
                         let at = format!("{here}[{i}]");
@@ -71,7 +72,8 @@ fn culprit_in(table: &Table, path: &str, ok: fn(&Table) -> bool) -> Option<Strin
 
 /// The 1-based line of `path` (`sampler.base.dt`) in `text`: the first `dt = …` after the header
 /// `[sampler.base]`, before the next header; for `sampler.parts[1].dt`, after the second header
-/// `[[sampler.parts]]`.
+/// `[[sampler.parts]]`. A table nested inside an array element (`sampler.parts[0].base.dt`) gets no
+/// line (`None`): the key is still named.
 fn line_of(text: &str, path: &str) -> Option<usize> {
     let (table, key) = path.rsplit_once('.')?;
     let (header, nth) = match table.strip_suffix(']').and_then(|t| t.rsplit_once('[')) {

@@ -407,6 +407,21 @@ impl Sampler for CloudSampler {
         self.base.validate_for(system).map_err(|e| e.moved("sampler.", "sampler.base."))
     }
 
+    /// The base's file, when it reads one (a cloud around a `data` sampler).
+    fn data_file(&self) -> Option<(String, Option<f64>)> {
+        self.base.data_file()
+    }
+
+    /// The base's: a cloud around a file's trajectories changes when the file does.
+    fn fingerprint(&self) -> String {
+        self.base.fingerprint()
+    }
+
+    /// Always: the cloud's directions come from the system's RHS or Jacobian.
+    fn uses_rhs(&self) -> bool {
+        true
+    }
+
     fn expected_len(&self, n_eps: usize) -> Option<usize> {
         let base = self.base.expected_len(n_eps)?;
         Some(base.saturating_mul((self.k.max(0) as usize).saturating_add(usize::from(self.keep_base))))

@@ -140,6 +140,12 @@ pub trait Sampler: Debug + Send + Sync + dyn_clone::DynClone {
     fn fingerprint(&self) -> String {
         String::new()
     }
+    /// Whether sampling calls the system's right-hand side (integrates it, or orients a cloud by it),
+    /// which a `data` system has not. Default: unless the samples are read from a file
+    /// ([`data_file`](Sampler::data_file)).
+    fn uses_rhs(&self) -> bool {
+        self.data_file().is_none()
+    }
 }
 
 // A plugin is `Clone` by contract (the supertrait `DynClone`): boxed ones clone field by field, losslessly.

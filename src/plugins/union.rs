@@ -32,20 +32,17 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::plugins::system::StiffSystem;
 
-use super::sampler::{Origin, SampleSet, Sampler, TrajectorySampler};
+use super::sampler::{Origin, SampleSet, Sampler};
 
 /// The samples of every sampler in `parts`, in order (`D_1 ∪ … ∪ D_m`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// The default has no parts, which [`validate`](Sampler::validate) refuses: a union is spelled out
+/// (`--sampler union` alone is an error, not a silent default trajectory sampler).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UnionSampler {
     /// The samplers whose samples are joined; at least one.
     pub parts: Vec<Box<dyn Sampler>>,
-}
-
-impl Default for UnionSampler {
-    fn default() -> Self {
-        Self { parts: vec![Box::new(TrajectorySampler::default())] }
-    }
 }
 
 /// The error of part `i` under its own path.
@@ -70,7 +67,7 @@ impl Sampler for UnionSampler {
             return Err(Error::invalid(
                 "sampler.parts",
                 "several `data` parts",
-                "at most one part that reads a file (a `data` system is bound to one file)",
+                "at most one part that reads a file, a `data` sampler or a cloud around one (a `data` system is bound to one file)",
             ));
         }
         Ok(())
@@ -115,6 +112,10 @@ impl Sampler for UnionSampler {
 
     fn data_file(&self) -> Option<(String, Option<f64>)> {
         self.parts.iter().find_map(|p| p.data_file())
+    }
+
+    fn uses_rhs(&self) -> bool {
+        self.parts.iter().any(|p| p.uses_rhs())
     }
 
     fn fingerprint(&self) -> String {

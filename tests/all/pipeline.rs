@@ -207,7 +207,12 @@ fn every_shipped_config_parses_and_validates() {
         if let Some(init) = init.filter(|f| !std::path::Path::new(f).exists()) {
             let e = stiffx::config::Config::from_file(&path).unwrap_err().to_string();
             assert!(e.contains(init) && e.contains("model"), "{}: {e}", path.display());
-            let system = table["system"]["file"].as_str().expect("a mechanism system");
+            // A config without a mechanism file of its own (a data system whose file exists here,
+            // e.g. after `examples/robertson_trajectories.py`) has nothing to put in its place.
+            let Some(system) = table.get("system").and_then(|s| s.get("file")).and_then(|f| f.as_str()) else {
+                checked += 1;
+                continue;
+            };
             text = text.replace(init, system);
         }
         if table.contains_key("configs") {

@@ -495,9 +495,52 @@ mod union {
         let empty = UnionSampler { parts: vec![] };
         let e = empty.validate().unwrap_err().to_string();
         assert!(e.contains("sampler.parts") && e.contains("trajectory"), "{e}");
+        // `--sampler union` alone is the registry's default: refused, not a silent trajectory sampler.
+        let e = stiffx::plugins::registry::sampler("union").unwrap().validate().unwrap_err().to_string();
+        assert!(e.contains("sampler.parts"), "{e}");
         // A wrong type inside a part: the parser's error names the part's key and line.
         let bad = text.replace("per_eps = 0", "per_eps = \"many\"");
         let e = stiffx::config::Config::from_toml(&bad).unwrap_err().to_string();
         assert!(e.contains("`sampler.base.parts[1].per_eps`"), "{e}");
+    }
+
+    /// A file's trajectories in a union: a `data` system (no `[system]` table) takes a union of `data`
+    /// parts only; one with a part that integrates the system is refused when the config is validated,
+    /// naming `sampler.type`. A cloud around a `data` sampler carries the file's fingerprint, so a
+    /// cached dataset follows the file.
+    #[test]
+    fn a_data_system_takes_no_union_part_that_calls_its_rhs() {
+        use std::fmt::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ds.csv");
+        let mut text = String::from("trajectory,t,eps,y,z\n");
+        for k in 0..4 {
+            for i in 0..5 {
+                let (t, eps) = (0.1 * i as f64, [0.05, 0.1][k % 2]);
+                writeln!(text, "tr{k},{t},{eps},{},{}", 1.0 + k as f64 - t, 0.5 - t * t).unwrap();
+            }
+        }
+        std::fs::write(&path, text).unwrap();
+        let data = format!("[[sampler.parts]]\ntype = \"data\"\npath = \"{}\"\n", path.display());
+        let labeller = "[labeller]\ntype = \"finite-difference\"\n";
+        let only_data = format!("[sampler]\ntype = \"union\"\n{data}{labeller}");
+        let cfg = stiffx::config::Config::from_toml(&only_data).expect("a union of one data part");
+        assert_eq!(stiffx::plugins::registry::name_of(&cfg.system), "data");
+        cfg.validate().expect("a union of data parts learns from the file");
+        let mixed = format!(
+            "[sampler]\ntype = \"union\"\n{data}[[sampler.parts]]\ntype = \"trajectory\"\nper_eps = 2\n{labeller}"
+        );
+        let e = stiffx::config::Config::from_toml(&mixed).and_then(|c| c.validate()).unwrap_err().to_string();
+        assert!(e.contains("sampler.type") && e.contains("union") && e.contains("RHS"), "{e}");
+        let cloud = format!(
+            "[sampler]\ntype = \"cloud\"\n[sampler.base]\ntype = \"data\"\npath = \"{}\"\n{labeller}",
+            path.display()
+        );
+        let c = stiffx::config::Config::from_toml(&cloud).unwrap();
+        assert_eq!(stiffx::plugins::registry::name_of(&c.system), "data");
+        assert!(c.validate().unwrap_err().to_string().contains("sampler.type"));
+        let print = c.sampler.fingerprint();
+        assert!(!print.is_empty(), "a cloud around a data file has the file's fingerprint");
+        assert_eq!(print, stiffx::config::Config::from_toml(&only_data).unwrap().sampler.fingerprint());
     }
 }
