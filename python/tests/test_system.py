@@ -173,3 +173,21 @@ def test_sobol_placement_needs_initial_ranges(tmp_path):
     with pytest.raises(stiffx.StiffxError, match=r"sampler\.base\.placement"):
         stiffx.run(cfg, out=tmp_path / "drawn", system=DavisSkodje(), progress=False)
     assert not (tmp_path / "drawn" / "metrics.json").exists()
+
+
+def test_union_sampler_from_a_dict(tmp_path):
+    # Long and short trajectories together (`union`, src/plugins/union.rs) around a Python system: every
+    # part's states are in the data, and a bad part is named by its index.
+    cfg = tiny(epochs=2)
+    parts = [
+        {"type": "trajectory", "per_eps": 2, "horizon": 2.0, "dt": 0.05},
+        {"type": "trajectory", "per_eps": 4, "horizon": 0.2, "dt": 0.05},
+    ]
+    cfg["sampler"] = {"type": "cloud", "k": 2, "base": {"type": "union", "parts": parts}}
+    run = stiffx.run(cfg, out=tmp_path / "union", system=DavisSkodje(), progress=False)
+    n = run.metrics["n_train"] + run.metrics["n_val"]
+    per_eps = 2 * 41 + 4 * 5  # points of the long and the short trajectories
+    assert n == 3 * per_eps * len(DavisSkodje.train_grid), n  # each with K = 2 cloud copies
+    parts[1]["per_eps"] = 0
+    with pytest.raises(stiffx.StiffxError, match=r"sampler\.base\.parts\[1\]\.per_eps"):
+        stiffx.run(cfg, out=tmp_path / "bad", system=DavisSkodje(), progress=False)
