@@ -83,14 +83,16 @@ fn power_groups(cols: &[DVector<f64>], kept: &[bool], ln_e: &[f64]) -> Vec<Vec<u
     groups
 }
 
-/// The power law `v e^β` of a whole column (β from its norms): `None` when it vanishes at some eps.
-fn column_law(cols: &[DVector<f64>], ln_e: &[f64], eps: &[f64], d: usize) -> Option<(f64, DVector<f64>)> {
+/// The power law `v e^β` of a column over the eps values (β from its norms), with the norms
+/// `‖θ(e)‖`: `None` when it vanishes at some eps.
+fn column_law(cols: &[DVector<f64>], ln_e: &[f64], eps: &[f64], d: usize) -> Option<(Vec<f64>, f64, DVector<f64>)> {
     let mags: Vec<f64> = cols.iter().map(|c| c.norm()).collect();
     if mags.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
         return None;
     }
     let beta = log_slope(ln_e, &mags);
-    Some((beta, cols.iter().zip(eps).fold(DVector::zeros(d), |acc, (c, e)| acc + c * e.powf(-beta)) / eps.len() as f64))
+    let v = cols.iter().zip(eps).fold(DVector::zeros(d), |acc, (c, e)| acc + c * e.powf(-beta)) / eps.len() as f64;
+    Some((mags, beta, v))
 }
 
 /// One reaction per active monomial and eps power, its eps dependence as a power law.
@@ -115,7 +117,7 @@ pub(super) fn power_laws(
         // tolerance in that species' own coefficient (a noisy small coefficient that one law fits
         // does not become a reaction of its own).
         let whole = column_law(&full, &ln_e, eps, d);
-        let fits_each = whole.is_some_and(|(beta, v)| {
+        let fits_each = whole.is_some_and(|(_, beta, v)| {
             (0..d)
                 .filter(|&k| kept_m[k])
                 .all(|k| full.iter().zip(eps).all(|(c, e)| (c[k] - v[k] * e.powf(beta)).abs() <= tol * c[k].abs()))
@@ -135,13 +137,9 @@ pub(super) fn power_laws(
                     }
                 }
             }
-            let mags: Vec<f64> = cols.iter().map(|c| c.norm()).collect();
-            if mags.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+            let Some((mags, beta, v)) = column_law(&cols, &ln_e, eps, d) else {
                 continue; // vanishes (after the projection) at some eps: nothing to write
-            }
-            let beta = log_slope(&ln_e, &mags);
-            let v =
-                cols.iter().zip(eps).fold(DVector::zeros(d), |acc, (c, e)| acc + c * e.powf(-beta)) / eps.len() as f64;
+            };
             let misfit =
                 cols.iter().zip(eps).map(|(c, e)| (c - &v * e.powf(beta)).norm() / c.norm()).fold(0.0, f64::max);
             let k = v.amax();

@@ -177,14 +177,31 @@ impl Placement {
 /// sequence length).
 pub const SOBOL_MAX_POINTS: i64 = 1 << 16;
 
+/// The error naming `sampler.placement = "sobol"`, and why.
+fn refuse_sobol(why: &str) -> Error {
+    Error::invalid("sampler.placement", "sobol", format!("\"random\" ({why})"))
+}
+
+/// `n` initial states per eps, or the error naming `sampler.per_eps` beyond the Sobol sequence.
+fn check_sobol_points(n: i64) -> Result<()> {
+    if n > SOBOL_MAX_POINTS {
+        return Err(Error::invalid(
+            "sampler.per_eps",
+            n,
+            format!("at most {SOBOL_MAX_POINTS} with placement = \"sobol\""),
+        ));
+    }
+    Ok(())
+}
+
 /// The number of uniforms per initial state when `system` can be Sobol-placed; else the error naming
 /// `sampler.placement`.
 fn sobol_dims(system: &dyn StiffSystem) -> Result<usize> {
-    let refuse = |why: &str| Error::invalid("sampler.placement", "sobol", format!("\"random\" ({why})"));
-    let k =
-        system.initial_unit_dims().ok_or_else(|| refuse("this system cannot place initial states from a unit cube"))?;
+    let k = system
+        .initial_unit_dims()
+        .ok_or_else(|| refuse_sobol("this system cannot place initial states from a unit cube"))?;
     if k == 0 || k > sobol_burley::NUM_DIMENSIONS as usize {
-        return Err(refuse(&format!(
+        return Err(refuse_sobol(&format!(
             "initial states of {k} numbers; Sobol placement takes 1 to {}",
             sobol_burley::NUM_DIMENSIONS
         )));
@@ -198,22 +215,15 @@ pub fn initial_states(system: &dyn StiffSystem, placement: Placement, n: usize, 
     match placement {
         Placement::Random => Ok((0..n).flat_map(|_| system.sample_initial(rng)).collect()),
         Placement::Sobol => {
-            if n as i64 > SOBOL_MAX_POINTS {
-                return Err(Error::invalid(
-                    "sampler.per_eps",
-                    n,
-                    format!("at most {SOBOL_MAX_POINTS} with placement = \"sobol\""),
-                ));
-            }
+            check_sobol_points(n as i64)?;
             let k = sobol_dims(system)?;
-            let refuse = |why: &str| Error::invalid("sampler.placement", "sobol", format!("\"random\" ({why})"));
             let seed: u32 = rng.random();
             let mut out = Vec::with_capacity(n * system.dim());
             for i in 0..n as u32 {
                 let u: Vec<f64> = (0..k as u32).map(|j| f64::from(sobol_burley::sample(i, j, seed))).collect();
                 let x = system
                     .initial_from_unit(&u)
-                    .ok_or_else(|| refuse("the system returned no state for a point of its unit cube"))?;
+                    .ok_or_else(|| refuse_sobol("the system returned no state for a point of its unit cube"))?;
                 out.extend(x);
             }
             Ok(out)
@@ -283,12 +293,8 @@ impl Sampler for TrajectorySampler {
         crate::ode::check_times("sampler", self.spacing, self.dt, self.horizon, self.t_first, self.points)?;
         Error::positive("sampler.rtol", self.rtol)?;
         Error::positive("sampler.atol", self.atol)?;
-        if self.placement == Placement::Sobol && self.per_eps > SOBOL_MAX_POINTS {
-            return Err(Error::invalid(
-                "sampler.per_eps",
-                self.per_eps,
-                format!("at most {SOBOL_MAX_POINTS} with placement = \"sobol\""),
-            ));
+        if self.placement == Placement::Sobol {
+            check_sobol_points(self.per_eps)?;
         }
         Ok(())
     }

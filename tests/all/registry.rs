@@ -194,6 +194,15 @@ fn registry_names_are_the_typetag_names() {
 fn every_unit_cube_placement_matches_the_systems_own_draws() {
     use rand::RngExt;
     let (mut checked, n) = (0, 4000);
+    // The draws' sorted values `a` and the mapped ones `b`: each `q`-quantile of `b` is within 0.04 of
+    // the `q`-quantile of `a` in probability.
+    let same_quantiles = |a: &[f64], b: &[f64], qs: &[f64], what: &str| {
+        for &q in qs {
+            let v = b[(q * n as f64) as usize];
+            let p = a.partition_point(|x| *x <= v) as f64 / n as f64;
+            assert!((p - q).abs() < 0.04, "{what}: the mapped {q}-quantile {v} is the draws' {p}-quantile");
+        }
+    };
     for name in registry::system_names() {
         let sys = registry::system(&name).unwrap();
         let Some(k) = sys.initial_unit_dims().filter(|&k| k > 0) else { continue };
@@ -220,14 +229,7 @@ fn every_unit_cube_placement_matches_the_systems_own_draws() {
                 assert!(b.iter().all(|v| *v == a[0]), "{name}: component {c} is fixed at {} in the draws", a[0]);
                 continue;
             }
-            for q in [0.05, 0.25, 0.5, 0.75, 0.95] {
-                let v = b[(q * n as f64) as usize];
-                let p = a.partition_point(|x| *x <= v) as f64 / n as f64;
-                assert!(
-                    (p - q).abs() < 0.04,
-                    "{name}, component {c}: the mapped {q}-quantile {v} is the draws' {p}-quantile"
-                );
-            }
+            same_quantiles(&a, &b, &[0.05, 0.25, 0.5, 0.75, 0.95], &format!("{name}, component {c}"));
         }
         // The joint distribution too: per pair of components, the sum and the difference of the two
         // scaled by their ranges (a map that pairs the right marginals wrongly fails here).
@@ -251,14 +253,7 @@ fn every_unit_cube_placement_matches_the_systems_own_draws() {
                         assert!(b[0] >= a[0] - tiny && b[n - 1] <= a[n - 1] + tiny, "{name}: {c1} {sign:+} {c2}");
                         continue;
                     }
-                    for q in [0.1, 0.5, 0.9] {
-                        let v = b[(q * n as f64) as usize];
-                        let p = a.partition_point(|x| *x <= v) as f64 / n as f64;
-                        assert!(
-                            (p - q).abs() < 0.04,
-                            "{name}, components {c1} {sign:+} {c2}: mapped {q}-quantile is the draws' {p}"
-                        );
-                    }
+                    same_quantiles(&a, &b, &[0.1, 0.5, 0.9], &format!("{name}, components {c1} {sign:+} {c2}"));
                 }
             }
         }

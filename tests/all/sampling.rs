@@ -510,17 +510,9 @@ mod union {
     /// cached dataset follows the file.
     #[test]
     fn a_data_system_takes_no_union_part_that_calls_its_rhs() {
-        use std::fmt::Write;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ds.csv");
-        let mut text = String::from("trajectory,t,eps,y,z\n");
-        for k in 0..4 {
-            for i in 0..5 {
-                let (t, eps) = (0.1 * i as f64, [0.05, 0.1][k % 2]);
-                writeln!(text, "tr{k},{t},{eps},{},{}", 1.0 + k as f64 - t, 0.5 - t * t).unwrap();
-            }
-        }
-        std::fs::write(&path, text).unwrap();
+        crate::write_small_csv(&path);
         let data = format!("[[sampler.parts]]\ntype = \"data\"\npath = \"{}\"\n", path.display());
         let labeller = "[labeller]\ntype = \"finite-difference\"\n";
         let only_data = format!("[sampler]\ntype = \"union\"\n{data}{labeller}");

@@ -130,17 +130,9 @@ fn shipped() -> Vec<(String, Value)> {
 /// generated file: the fields it resolves (species, grid, initial box, test states) are edited like
 /// any other. The file is gone before the edits; a resolved config does not read it again.
 fn data_only() -> (String, Value) {
-    use std::fmt::Write;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ds.csv");
-    let mut text = String::from("trajectory,t,eps,y,z\n");
-    for k in 0..4 {
-        for i in 0..5 {
-            let (t, eps) = (0.1 * i as f64, [0.05, 0.1][k % 2]);
-            writeln!(text, "tr{k},{t},{eps},{},{}", 1.0 + k as f64 - t, 0.5 - t * t).unwrap();
-        }
-    }
-    std::fs::write(&path, text).unwrap();
+    crate::write_small_csv(&path);
     let cfg = format!(
         "[sampler]\ntype = \"data\"\npath = \"{}\"\n[labeller]\ntype = \"finite-difference\"\n",
         path.display()
