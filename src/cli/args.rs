@@ -84,8 +84,8 @@ pub struct RunJobArgs {
     /// Train up to N jobs of a sweep, compare or run-job together in one batched pass when they
     /// share a shape (the same `[model]`, `[train]` and system dimension; no difference or Jacobian
     /// loss, L-BFGS, mass-action network or `model.init`): each keeps its own data, initialisation, batch order and best weights
-    /// (docs/many.md). 1: one by one. Stacked training saves no resumable state: a stopped group
-    /// starts over.
+    /// (docs/many.md). 1: one by one. Each job saves its own resumable state (`--save-every`, and
+    /// on a stop signal); a stopped group continues from them.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub together: usize,
     #[command(flatten)]
@@ -226,8 +226,8 @@ pub struct CompareArgs {
     /// Train up to N jobs of a sweep, compare or run-job together in one batched pass when they
     /// share a shape (the same `[model]`, `[train]` and system dimension; no difference or Jacobian
     /// loss, L-BFGS, mass-action network or `model.init`): each keeps its own data, initialisation, batch order and best weights
-    /// (docs/many.md). 1: one by one. Stacked training saves no resumable state: a stopped group
-    /// starts over.
+    /// (docs/many.md). 1: one by one. Each job saves its own resumable state (`--save-every`, and
+    /// on a stop signal); a stopped group continues from them.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub together: usize,
     #[command(flatten)]
@@ -421,8 +421,8 @@ pub struct SweepArgs {
     /// Train up to N jobs of a sweep, compare or run-job together in one batched pass when they
     /// share a shape (the same `[model]`, `[train]` and system dimension; no difference or Jacobian
     /// loss, L-BFGS, mass-action network or `model.init`): each keeps its own data, initialisation, batch order and best weights
-    /// (docs/many.md). 1: one by one. Stacked training saves no resumable state: a stopped group
-    /// starts over.
+    /// (docs/many.md). 1: one by one. Each job saves its own resumable state (`--save-every`, and
+    /// on a stop signal); a stopped group continues from them.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub together: usize,
     #[command(flatten)]

@@ -193,19 +193,30 @@ fn open_dir(dir: &Path) -> Result<RunDir> {
     RunDir::open(dir)
 }
 
-/// Runs the training jobs `group` (none finished, none with a state to resume, all of one shape:
+/// Runs the training jobs `group` (none finished, all of one shape:
 /// [`crate::engine::together::trains_together`]) together into `out`
 /// ([`crate::engine::together::run_together`]), each in its own directory, all or nothing per job.
-/// A job that diverges fails alone: its error is in its place.
+/// A job stopped earlier continues from the state it saved (when it belongs to the same config),
+/// together with the jobs saved at the same epoch. A job that diverges fails alone: its error is in
+/// its place.
 pub fn run_together(group: &[&Job], out: &Path, opts: &RunOptions) -> Result<Vec<Result<Outcome>>> {
     // What the group holds at once, against the memory limit, before anything is loaded.
     let estimate: f64 = group.iter().flat_map(|j| j.config.memory_estimate()).map(|(_, b)| b).sum();
     crate::resources::check(&[("--together", estimate)], crate::resources::limit())?;
     let mut dirs = Vec::with_capacity(group.len());
+    let mut resume = Vec::with_capacity(group.len());
     for j in group {
         let rd = open_dir(&j.dir(out))?;
-        rd.clear()?;
-        dirs.push((rd, j.hash()?));
+        let hash = j.hash()?;
+        let state = match rd.resumable() {
+            Ok(Some(r)) if r.config_sha256 == hash => Some(r.train_state),
+            _ => None,
+        };
+        if state.is_none() {
+            rd.clear()?;
+        }
+        resume.push(state);
+        dirs.push((rd, hash));
     }
     // One copy of each dataset, whatever the number of jobs that share it.
     let mut data: HashMap<String, Data> = HashMap::new();
@@ -224,11 +235,11 @@ pub fn run_together(group: &[&Job], out: &Path, opts: &RunOptions) -> Result<Vec
             (&j.config, RunOptions { out: Some(rd.work.clone()), progress: false, label, ..opts.clone() }, d)
         })
         .collect();
-    let together = match crate::engine::together::run_together(&members) {
+    let together = match crate::engine::together::run_together(&members, resume) {
         Ok(t) => t,
         Err(e @ Error::Interrupted { .. }) => {
             return Err(e.with_resume(
-                "the jobs trained together start over when the same command runs again (one that was alone in its data size resumes from its state)",
+                "the jobs trained together continue from their saved states when the same command runs again",
             ));
         }
         Err(e) => {
@@ -239,7 +250,7 @@ pub fn run_together(group: &[&Job], out: &Path, opts: &RunOptions) -> Result<Vec
         }
     };
     let mut outcomes = Vec::with_capacity(group.len());
-    // Members past a stop have no result: their directories stay, to be cleared by the next attempt.
+    // Members past a stop have no result: their directories stay, with their states, for the next attempt.
     for ((j, (rd, hash)), r) in group.iter().zip(dirs).zip(together.results) {
         outcomes.push(match r {
             Ok(m) => {
@@ -253,7 +264,9 @@ pub fn run_together(group: &[&Job], out: &Path, opts: &RunOptions) -> Result<Vec
         });
     }
     match together.stopped {
-        Some(e) => Err(e.with_resume("the jobs evaluated are kept; the same command trains the others again")),
+        Some(e) => Err(
+            e.with_resume("the jobs evaluated are kept; the same command continues the others from their saved states")
+        ),
         None => Ok(outcomes),
     }
 }

@@ -268,8 +268,8 @@ pub fn run_indices(jobs: &[Job], indices: &[usize], out: &Path, opts: &RunOption
 }
 
 /// The groups (two jobs or more, at most `opts.together`, in `indices`' order) of unfinished training
-/// jobs at `indices` that can train together: one shape, and no saved state to resume (a job that
-/// has one continues alone).
+/// jobs at `indices` that can train together: one shape (a job with a saved state continues from it,
+/// with the others saved at the same epoch: [`super::job::run_together`]).
 fn together_groups(jobs: &[Job], indices: &[usize], out: &Path, opts: &RunOptions) -> Result<Vec<Vec<usize>>> {
     if opts.together < 2 {
         return Ok(Vec::new());
@@ -278,9 +278,6 @@ fn together_groups(jobs: &[Job], indices: &[usize], out: &Path, opts: &RunOption
     for &i in indices {
         let j = &jobs[i];
         if j.task != Task::Train || !crate::engine::together::trains_together(&j.config) || j.finished(out)?.is_some() {
-            continue;
-        }
-        if crate::engine::rundir::RunDir::work_of(&j.dir(out)).join(crate::engine::rundir::RESUME).exists() {
             continue;
         }
         let key = crate::engine::together::shape_key(&j.config);

@@ -15,7 +15,7 @@ use crate::engine::checkpoint::Checkpoint;
 use crate::engine::outcome::RunMetrics;
 use crate::error::{Error, Result};
 use crate::eval::evaluate::prepare_together;
-use crate::train::{TrainObserver, Trained, train_from};
+use crate::train::{TrainObserver, TrainState, Trained, train_from};
 
 /// Whether runs of `cfg` can train together with others of its shape ([`crate::train::many`]): no
 /// difference or Jacobian loss term, no L-BFGS, no mass-action network, no starting mechanism.
@@ -41,12 +41,14 @@ pub fn shape_key(cfg: &Config) -> String {
 /// the training recipe) with their data, trained together in one batched pass
 /// ([`crate::train::many::train_many`]) and evaluated one by one, each into its own `opts.out`; the
 /// result of each. Runs train together when their training and validation sets also have the same
-/// sizes (one pass per size; a run alone in its size trains alone, saving its state every
-/// `--save-every`). A stop signal during the evaluations ends them: the members evaluated so far are
-/// in [`Together::results`], the signal in [`Together::stopped`]. An error for the whole group (a
-/// stop signal during training, an output that cannot be written) is the outer one; a run that
-/// diverges fails alone.
-pub fn run_together(members: &[(&Config, RunOptions, &Data)]) -> Result<Together> {
+/// sizes and they continue from the same epoch (`resume`: each run's saved state, if any); one pass
+/// per such part, and a run alone in its part trains alone. Every run saves its resumable state every
+/// `--save-every` and on a stop signal. A stop signal during the evaluations ends them: the members
+/// evaluated so far are in [`Together::results`], the signal in [`Together::stopped`]. An error for
+/// the whole group (a stop signal during training, an output that cannot be written) is the outer
+/// one; a run that diverges fails alone.
+pub fn run_together(members: &[(&Config, RunOptions, &Data)], resume: Vec<Option<TrainState>>) -> Result<Together> {
+    assert_eq!(resume.len(), members.len(), "one state or none per member");
     let mut files: Vec<Option<Files>> = members.iter().map(|(_, opts, _)| files_for(opts)).collect();
     let mut lists: Vec<Vec<&mut dyn Observer>> =
         files.iter_mut().map(|f| f.as_mut().map(|f| f as &mut dyn Observer).into_iter().collect()).collect();
@@ -54,27 +56,20 @@ pub fn run_together(members: &[(&Config, RunOptions, &Data)]) -> Result<Together
     for ((cfg, opts, data), obs) in members.iter().zip(lists.iter_mut()) {
         setups.push(setup(cfg, opts, data, obs)?);
     }
-    crate::interrupt::check(|| "after sampling and labelling, before training (nothing to resume from)".into())?;
-    // Stacked training saves no resumable state; a run alone in its size trains as it would alone,
-    // saving its state every `--save-every`.
-    let alone_in_size = |i: usize| {
-        let key = (setups[i].prep.train.len(), setups[i].prep.val.len());
-        setups.iter().filter(|s| (s.prep.train.len(), s.prep.val.len()) == key).count() == 1
-    };
+    crate::interrupt::check(|| "after sampling and labelling, before training (nothing saved yet)".into())?;
     let mut bridges: Vec<Bridge> = lists
         .iter_mut()
         .zip(&setups)
-        .enumerate()
-        .map(|(i, (obs, s))| {
-            let opts = &members[i].1;
-            Bridge::new(obs, s, if alone_in_size(i) { opts.out.as_ref().and(opts.save_every) } else { None })
-        })
+        .zip(members)
+        .map(|((obs, s), (_, opts, _))| Bridge::new(obs, s, opts.out.as_ref().and(opts.save_every)))
         .collect();
-    // Networks whose training and validation sets have the same sizes share batches: one pass per
-    // size, and a run alone in its size trains alone.
-    let mut parts: Vec<((usize, usize), Vec<usize>)> = Vec::new();
+    // Networks whose training and validation sets have the same sizes, continuing from the same
+    // epoch, share batches: one pass per part, and a run alone in its part trains alone.
+    // (training rows, validation rows, epochs done when continuing) → members.
+    type Key = (usize, usize, Option<usize>);
+    let mut parts: Vec<(Key, Vec<usize>)> = Vec::new();
     for (i, s) in setups.iter().enumerate() {
-        let key = (s.prep.train.len(), s.prep.val.len());
+        let key = (s.prep.train.len(), s.prep.val.len(), resume[i].as_ref().map(TrainState::adam_epochs));
         match parts.iter_mut().find(|(k, _)| *k == key) {
             Some((_, v)) => v.push(i),
             None => parts.push((key, vec![i])),
@@ -96,7 +91,7 @@ pub fn run_together(members: &[(&Config, RunOptions, &Data)]) -> Result<Together
                 members[only].0.seed,
                 &s.device,
                 b,
-                None,
+                resume[only].clone(),
             )]
         } else {
             let many: Vec<crate::train::many::Member> = part
@@ -106,6 +101,7 @@ pub fn run_together(members: &[(&Config, RunOptions, &Data)]) -> Result<Together
                     train: &setups[i].prep.train,
                     val: &setups[i].prep.val,
                     seed: members[i].0.seed,
+                    resume: resume[i].as_ref(),
                 })
                 .collect();
             let mut obs: Vec<&mut dyn TrainObserver> =
@@ -119,7 +115,9 @@ pub fn run_together(members: &[(&Config, RunOptions, &Data)]) -> Result<Together
             if let Err(e @ Error::Interrupted { .. }) = r {
                 return Err(e);
             }
-            trained[i] = Some((r, secs, part.len()));
+            // A continued run's training time: the rows it keeps (the curve's clock) plus this pass.
+            let earlier = resume[i].as_ref().and_then(|s| s.curve.last()).map_or(0.0, |r| r.seconds.max(0.0));
+            trained[i] = Some((r, earlier + secs, part.len()));
         }
     }
     let mut out = Together { results: Vec::with_capacity(members.len()), stopped: None };
@@ -149,7 +147,7 @@ pub fn run_together(members: &[(&Config, RunOptions, &Data)]) -> Result<Together
         Ok(p) => p,
         Err(Error::Interrupted { signal, resume, .. }) => {
             let at = format!(
-                "before the evaluations of {} networks trained together: none is kept, they train again",
+                "before the evaluations of {} networks trained together: none is kept, they continue from their saved states",
                 members.len()
             );
             out.stopped = Some(Error::Interrupted { signal, at, resume });
@@ -165,7 +163,8 @@ pub fn run_together(members: &[(&Config, RunOptions, &Data)]) -> Result<Together
             Ok(t) => finish(cfg, opts, data, s, t, bridge, secs, Shared { together, prepared }),
             Err(e) => Err(e),
         };
-        // A stop during an evaluation: the members evaluated so far stand, the rest train again.
+        // A stop during an evaluation: the members evaluated so far stand, the rest continue from their
+        // states (saved at their last epoch).
         let stop = match r {
             Err(Error::Interrupted { signal, resume, .. }) => Some((signal, resume)),
             r => {
@@ -175,7 +174,7 @@ pub fn run_together(members: &[(&Config, RunOptions, &Data)]) -> Result<Together
         };
         if let Some((signal, resume)) = stop {
             let at = format!(
-                "during the evaluation of {} networks trained together: the {} evaluated are kept, the others train again",
+                "during the evaluation of {} networks trained together: the {} evaluated are kept, the others continue from their saved states",
                 members.len(),
                 out.results.len()
             );

@@ -69,6 +69,12 @@ impl StackedMlp {
         Ok(Self { layers, activation: first.activation })
     }
 
+    /// The parameters' ids in layer order (weight, then bias): what the optimiser's state of the
+    /// networks trained together is keyed by (`train::stacked_adam`).
+    pub fn param_ids(&self) -> Vec<u64> {
+        self.layers.iter().flat_map(|l| [l.weight.id.val(), l.bias.id.val()]).collect()
+    }
+
     /// Number of stacked networks.
     pub fn members(&self) -> usize {
         self.layers[0].weight.val().dims()[0]

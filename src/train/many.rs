@@ -20,8 +20,14 @@
 //! (`tests::stacked_training_equals_one_by_one` asserts the first 10 epochs' losses to 1e-4 relative
 //! in f32, 1e-9 in f64).
 //!
-//! What it does not do ([`stackable`] says which): the difference and Jacobian loss terms, L-BFGS,
-//! mass-action networks, and resumable states (a group that is stopped starts over).
+//! Each member saves resumable states as a network trained alone does ([`TrainObserver::save_due`],
+//! and on a stop signal): its curve, weights and its own slice of the group's Adam state in the
+//! layout of a network alone ([`crate::train::stacked_adam`]). Members given states of the same epoch
+//! ([`Member::resume`]) continue together from them, taking the steps the uninterrupted group takes,
+//! bit for bit on the CPU; a member's state also continues alone ([`crate::train::train_from`]).
+//!
+//! What it does not do ([`stackable`] says which): the difference and Jacobian loss terms, L-BFGS and
+//! mass-action networks.
 
 use std::time::Instant;
 
@@ -35,7 +41,8 @@ use rand::seq::SliceRandom;
 use crate::error::{Error, Result};
 use crate::model::{StackedMlp, Weights, to_f64};
 use crate::train::config::TrainConfig;
-use crate::train::{Dataset, Log, Optimizer, TrainObserver, Trained, shards_for, validation_loss};
+use crate::train::stacked_adam::{self, ParamShape};
+use crate::train::{Dataset, Log, Optimizer, Phase, TrainObserver, TrainState, Trained, shards_for, validation_loss};
 
 /// Why `cfg` and `data` cannot be trained stacked, or `None` when they can: the loss terms, optimiser
 /// phases and constraints that [`train_many`] does not carry.
@@ -63,6 +70,8 @@ pub struct Member<'a> {
     pub val: &'a Dataset,
     /// The member's seed: its batch order, as [`crate::train::train`] draws it.
     pub seed: u64,
+    /// A state to continue from (every member of a group has one, of the same epoch, or none has).
+    pub resume: Option<&'a TrainState>,
 }
 
 /// Trains `members` together (see the module docs) with the shared recipe `cfg`, each reporting to
@@ -100,21 +109,77 @@ pub fn train_many(
     }
     let ad = device.clone().autodiff();
     let dtype = cfg.precision.dtype();
-    let mut model = StackedMlp::from_members(&members.iter().map(|mb| mb.init).collect::<Vec<_>>(), &ad, dtype)?;
+    let epochs = cfg.epochs as usize;
+    let states: Vec<&TrainState> = members.iter().filter_map(|mb| mb.resume).collect();
+    let first = match states.first() {
+        None => 0,
+        Some(s0) => {
+            let first = s0.adam_epochs();
+            if states.len() != m || states.iter().any(|s| s.adam_epochs() != first) {
+                return Err(Error::Unsupported(format!(
+                    "networks continue together only from states of one epoch (members' states: {:?})",
+                    members.iter().map(|mb| mb.resume.map(TrainState::adam_epochs)).collect::<Vec<_>>()
+                )));
+            }
+            for s in &states {
+                s.check(epochs, 0)?;
+            }
+            first
+        }
+    };
+    let starts: Vec<&Weights> = members.iter().map(|mb| mb.resume.map_or(mb.init, |s| &s.current)).collect();
+    let mut model = StackedMlp::from_members(&starts, &ad, dtype)?;
+    let ids = model.param_ids();
+    let shapes = ParamShape::of_layers(&members[0].init.layers.iter().map(|l| (l.d_in, l.d_out)).collect::<Vec<_>>());
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    if !states.is_empty() {
+        let mut records = Vec::with_capacity(m);
+        let mut member_ids = Vec::with_capacity(m);
+        for s in &states {
+            match &s.phase {
+                Phase::Adam { param_ids, state } => {
+                    records.push(crate::train::state::decode(state)?);
+                    member_ids.push(param_ids.clone());
+                }
+                Phase::Lbfgs { .. } => {
+                    return Err(Error::Unsupported(
+                        "networks trained together have no L-BFGS phase to continue".into(),
+                    ));
+                }
+            }
+        }
+        let bytes = stacked_adam::stack(records, &member_ids, &ids, &shapes)?;
+        optim = optim.from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes)).map_err(|e| Error::Checkpoint {
+            path: "resume.json".into(),
+            message: format!("unreadable Adam state: {e}"),
+        })?;
+    }
     let mut logs = Vec::with_capacity(m);
     for (mb, o) in members.iter().zip(observers.iter_mut()) {
-        let best_val = validation_loss(mb.init, mb.val, device, dtype)?;
-        o.on_start(mb.init, best_val)?;
-        logs.push(Log::new(mb.init, best_val, device));
+        match mb.resume {
+            None => {
+                let best_val = validation_loss(mb.init, mb.val, device, dtype)?;
+                o.on_start(mb.init, best_val)?;
+                logs.push(Log::new(mb.init, best_val, device));
+            }
+            Some(s) => {
+                o.on_resume(s)?;
+                logs.push(Log::resumed(s, device));
+            }
+        }
     }
-    // The same draws as `train`: a member's batches are those it would have alone.
+    // The same draws as `train`: a member's batches are those it would have alone, the epochs done
+    // replayed.
     let mut rngs: Vec<StdRng> = members.iter().map(|mb| StdRng::seed_from_u64(mb.seed ^ 0xBA7C_0DE5)).collect();
     let mut orders: Vec<Vec<usize>> = vec![(0..n).collect(); m];
+    for (order, rng) in orders.iter_mut().zip(&mut rngs) {
+        for _ in 0..first {
+            order.shuffle(rng);
+        }
+    }
     let mut failed: Vec<Option<Error>> = (0..m).map(|_| None).collect();
     let batch = (cfg.batch as usize).max(1);
-    let epochs = cfg.epochs as usize;
-    for epoch in 0..epochs {
+    for epoch in first..epochs {
         let lr = cfg.learning_rate(epoch);
         for (order, rng) in orders.iter_mut().zip(&mut rngs) {
             order.shuffle(rng);
@@ -133,7 +198,7 @@ pub fn train_many(
         }
         let secs = t0.elapsed().as_secs_f64();
         let weights = model.weights();
-        for (i, (w, mb)) in weights.into_iter().zip(members).enumerate() {
+        for (i, (w, mb)) in weights.iter().zip(members).enumerate() {
             let log = &mut logs[i];
             log.seen += n;
             // Every member trained for the whole pass: its rate is its own rows over the group's time.
@@ -142,20 +207,41 @@ pub fn train_many(
                 continue;
             }
             let train_loss = sums[i] / batches.max(1) as f64;
-            let val_loss = if train_loss.is_finite() { validation_loss(&w, mb.val, device, dtype)? } else { f64::NAN };
+            let val_loss = if train_loss.is_finite() { validation_loss(w, mb.val, device, dtype)? } else { f64::NAN };
             if !val_loss.is_finite() {
                 let loss = if train_loss.is_finite() { val_loss } else { train_loss };
                 failed[i] = Some(Error::Diverged { epoch: epoch + 1, loss, best_epoch: log.best_epoch });
                 continue;
             }
-            log.push(w, train_loss, val_loss, lr, Optimizer::Adam, &mut *observers[i])?;
+            log.push(w.clone(), train_loss, val_loss, lr, Optimizer::Adam, &mut *observers[i])?;
         }
         if failed.iter().all(Option::is_some) {
             break;
         }
+        crate::interrupt::kill_point("adam");
+        // Each member's state when its observer asks for one (or a stop signal came): the group's
+        // Adam state is split once, for all of them.
+        let mut split: Option<Vec<Vec<u8>>> = None;
+        let last = epoch + 1 == epochs;
+        for (i, w) in weights.iter().enumerate() {
+            if failed[i].is_some() {
+                continue;
+            }
+            let mut snapshot = || -> Result<(Weights, Phase)> {
+                if split.is_none() {
+                    let bytes = optim
+                        .into_bytes()
+                        .map_err(|e| Error::io("resume.json", std::io::Error::other(e.to_string())))?;
+                    split = Some(stacked_adam::split(bytes.to_vec(), &ids, &shapes, m)?);
+                }
+                let state = crate::train::state::encode(&split.as_ref().expect("just split")[i]);
+                Ok((w.clone(), Phase::Adam { param_ids: ids.clone(), state }))
+            };
+            logs[i].offer_state(last, &mut *observers[i], &mut snapshot)?;
+        }
         let done = epoch + 1;
         crate::interrupt::check(|| {
-            format!("after epoch {done} of {epochs} of {m} networks trained together (they start over)")
+            format!("after epoch {done} of {epochs} of {m} networks trained together; each one's state is saved")
         })?;
     }
     Ok(logs
@@ -262,7 +348,13 @@ mod tests {
         {
             let cfg = TrainConfig { epochs: 10, batch: 256, lr: 3e-3, shards, precision, ..Default::default() };
             let members: Vec<Member> = (0..3)
-                .map(|i| Member { init: &inits[i], train: &sets[i].0, val: &sets[i].1, seed: 5 + i as u64 })
+                .map(|i| Member {
+                    init: &inits[i],
+                    train: &sets[i].0,
+                    val: &sets[i].1,
+                    seed: 5 + i as u64,
+                    resume: None,
+                })
                 .collect();
             let mut silents = [Silent, Silent, Silent];
             let mut obs: Vec<&mut dyn TrainObserver> =
@@ -288,8 +380,8 @@ mod tests {
         bad.0.targets[7] = f64::NAN;
         let cfg = TrainConfig { epochs: 3, batch: 256, lr: 3e-3, ..Default::default() };
         let members = [
-            Member { init: &inits[0], train: &sets[0].0, val: &sets[0].1, seed: 5 },
-            Member { init: &inits[1], train: &bad.0, val: &bad.1, seed: 6 },
+            Member { init: &inits[0], train: &sets[0].0, val: &sets[0].1, seed: 5, resume: None },
+            Member { init: &inits[1], train: &bad.0, val: &bad.1, seed: 6, resume: None },
         ];
         let mut silents = [Silent, Silent];
         let mut obs: Vec<&mut dyn TrainObserver> = silents.iter_mut().map(|s| s as &mut dyn TrainObserver).collect();
@@ -303,8 +395,8 @@ mod tests {
         // Data of another length cannot share the batches.
         let short = Dataset::synthetic_smooth(500, 3);
         let members = [
-            Member { init: &inits[0], train: &sets[0].0, val: &sets[0].1, seed: 1 },
-            Member { init: &inits[1], train: &short.0, val: &short.1, seed: 2 },
+            Member { init: &inits[0], train: &sets[0].0, val: &sets[0].1, seed: 1, resume: None },
+            Member { init: &inits[1], train: &short.0, val: &short.1, seed: 2, resume: None },
         ];
         let mut silents = [Silent, Silent];
         let mut obs: Vec<&mut dyn TrainObserver> = silents.iter_mut().map(|s| s as &mut dyn TrainObserver).collect();

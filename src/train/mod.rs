@@ -15,6 +15,7 @@ pub mod config;
 pub mod dataset;
 mod lbfgs;
 pub mod many;
+pub mod stacked_adam;
 pub mod state;
 pub mod weights;
 
@@ -93,6 +94,28 @@ impl Log {
         Ok(())
     }
 
+    /// The log of a run continued from the state `s` on `device`: its curve, best weights, counters,
+    /// and a clock that goes on from the curve's last row.
+    fn resumed(s: &TrainState, device: &Device) -> Self {
+        let elapsed = std::time::Duration::from_secs_f64(s.curve.last().map_or(0.0, |r| r.seconds.max(0.0)));
+        Log {
+            best: s.best.clone(),
+            best_val: s.best_val,
+            best_epoch: s.best_epoch,
+            curve: s.curve.clone(),
+            start: Instant::now().checked_sub(elapsed).unwrap_or_else(Instant::now),
+            seen: s.samples_seen,
+            adam_secs: s.adam_seconds,
+            lbfgs_secs: s.lbfgs_seconds,
+            save_secs: s.save_seconds,
+            // A run continued on another device keeps saying so in its later states.
+            device: match format!("{device:?}") {
+                now if s.device.is_empty() || s.device == now => now,
+                now => format!("{} then {now}", s.device),
+            },
+        }
+    }
+
     /// After a row: saves a resumable state when the observer asks for one (`last`: the last row of
     /// training) or a stop signal has come, and then stops. `snapshot` gives the current weights and
     /// the optimiser's phase; it is only called when a state is saved.
@@ -100,6 +123,19 @@ impl Log {
         &mut self,
         last: bool,
         total: usize,
+        observer: &mut dyn TrainObserver,
+        snapshot: &mut dyn FnMut() -> Result<(Weights, Phase)>,
+    ) -> Result<()> {
+        self.offer_state(last, observer, snapshot)?;
+        let done = self.curve.len();
+        crate::interrupt::check(|| format!("after row {done} of {total} of the loss curve; its state is saved"))
+    }
+
+    /// The saving half of [`after_row`](Self::after_row): a state to the observer when it asks for one
+    /// or a stop signal has come; does not stop.
+    fn offer_state(
+        &mut self,
+        last: bool,
         observer: &mut dyn TrainObserver,
         snapshot: &mut dyn FnMut() -> Result<(Weights, Phase)>,
     ) -> Result<()> {
@@ -125,8 +161,7 @@ impl Log {
             observer.on_state(&state)?;
             self.save_secs += t0.elapsed().as_secs_f64();
         }
-        let done = self.curve.len();
-        crate::interrupt::check(|| format!("after row {done} of {total} of the loss curve; its state is saved"))
+        Ok(())
     }
 }
 
@@ -190,8 +225,8 @@ pub fn train_from(
         Some(s) => {
             s.check(epochs, rounds)?;
             observer.on_resume(&s)?;
-            let elapsed = std::time::Duration::from_secs_f64(s.curve.last().map_or(0.0, |r| r.seconds.max(0.0)));
             let first = s.adam_epochs();
+            let log = Log::resumed(&s, device);
             let mut model = Mlp::from_weights(&s.current, &ad, dtype)?;
             match s.phase {
                 Phase::Adam { param_ids, state } => {
@@ -204,22 +239,6 @@ pub fn train_from(
                 }
                 Phase::Lbfgs { progress, state } => lbfgs_resume = Some((progress, state::decode(&state)?)),
             }
-            let log = Log {
-                best: s.best,
-                best_val: s.best_val,
-                best_epoch: s.best_epoch,
-                curve: s.curve,
-                start: Instant::now().checked_sub(elapsed).unwrap_or_else(Instant::now),
-                seen: s.samples_seen,
-                adam_secs: s.adam_seconds,
-                lbfgs_secs: s.lbfgs_seconds,
-                save_secs: s.save_seconds,
-                // A run continued on another device keeps saying so in its later states.
-                device: match format!("{device:?}") {
-                    now if s.device.is_empty() || s.device == now => now,
-                    now => format!("{} then {now}", s.device),
-                },
-            };
             (model, log, first)
         }
     };

@@ -263,8 +263,9 @@ fn an_interrupted_sweep_job_resumes_its_run_when_the_same_command_runs_again() {
 }
 
 /// `--together`: SIGTERM during the second member's evaluation keeps the first member (committed,
-/// `done.json`) and says so; the same command then trains the others again and finishes all four,
-/// each equal to the uninterrupted group's. `--together 0` is refused naming the flag.
+/// `done.json`) and says so; the same command then continues the others from the states they saved
+/// at their last epoch and finishes all four, each equal to the uninterrupted group's. `--together 0`
+/// is refused naming the flag.
 #[test]
 fn a_group_stopped_during_its_evaluations_keeps_the_evaluated_jobs() {
     let tmp = tempfile::tempdir().unwrap();
@@ -299,6 +300,8 @@ fn a_group_stopped_during_its_evaluations_keeps_the_evaluated_jobs() {
         v
     };
     assert_eq!(done(&cut).len(), 1, "{:?}", done(&cut));
+    // The others saved their states at their last epoch: they continue from them, not from scratch.
+    assert_eq!(saved_epochs(&cut), vec![30; 3]);
     let again = sweep(&cut, None, "4");
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     assert_eq!(done(&cut), done(&whole));
@@ -313,5 +316,108 @@ fn a_group_stopped_during_its_evaluations_keeps_the_evaluated_jobs() {
         assert_eq!(a["best_epoch"], b["best_epoch"], "{id}");
         let (x, y) = (a["best_val_loss"].as_f64().unwrap(), b["best_val_loss"].as_f64().unwrap());
         assert!((x - y).abs() <= 1e-4 * x, "{id}: {x} vs {y}");
+    }
+}
+
+/// The Adam epochs of the states saved in the working directories under `out`, sorted.
+fn saved_epochs(out: &Path) -> Vec<usize> {
+    let mut v: Vec<usize> = std::fs::read_dir(out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("resume.json"))
+        .filter(|p| p.is_file())
+        .map(|p| stiffx::engine::rundir::Resumable::load(&p).unwrap().train_state.adam_epochs())
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// `--together` stopped during training: SIGTERM after the group's 3rd epoch saves every member's
+/// state (its own slice of the group's Adam state); SIGKILL after the 7th leaves the states of epoch
+/// 5 (`--save-every 5e`). The same command continues the four together from them — a second process
+/// that trained from scratch would pass the kill point `adam:28` (`adam:26`) and die — and every job
+/// equals the uninterrupted group's bit for bit. One member's state also continues alone (`run-job`),
+/// to the group's best epoch and validation loss within the rounding of batched products.
+#[test]
+fn a_group_stopped_during_training_continues_from_its_members_states() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/tiny_sweep.toml");
+    let cmd = |args: &[&str], out: &Path, kill: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_stiffx"));
+        c.args(args).args(["--quiet", "--no-figures", "--save-every", "5e", "--out"]).arg(out);
+        if let Some(k) = kill {
+            c.env("STIFFX_KILL_AT", k);
+        }
+        c.output().unwrap()
+    };
+    let sweep = |out: &Path, kill: Option<&str>| cmd(&["sweep", spec, "--together", "4"], out, kill);
+    let done = |dir: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().join("done.json").is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let whole = tmp.path().join("whole");
+    let o = sweep(&whole, None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ids = done(&whole);
+    assert_eq!(ids.len(), 4);
+    for (kill, saved, check) in [("adam:3:term", 3, "adam:28:kill"), ("adam:7:kill", 5, "adam:26:kill")] {
+        let cut = tmp.path().join(kill.replace(':', "_"));
+        let stopped = sweep(&cut, Some(kill));
+        let err = String::from_utf8_lossy(&stopped.stderr);
+        if kill.ends_with("term") {
+            assert_eq!(stopped.status.code(), Some(143), "{err}");
+            assert!(err.contains("continue from their saved states"), "{err}");
+        } else {
+            assert_eq!(stopped.status.code(), None, "{kill}: killed by SIGKILL");
+        }
+        assert!(done(&cut).is_empty(), "{kill}: {:?}", done(&cut));
+        assert_eq!(saved_epochs(&cut), vec![saved; 4], "{kill}");
+        if kill.ends_with("term") {
+            // A copy of the stopped sweep: one member continues alone (`run-job --index 0`) from its
+            // share of the group's state.
+            let copy = tmp.path().join("alone");
+            assert!(Command::new("cp").arg("-r").arg(&cut).arg(&copy).status().unwrap().success());
+            let alone = cmd(&["run-job", spec, "--index", "0"], &copy, Some(check));
+            assert!(alone.status.success(), "{}", String::from_utf8_lossy(&alone.stderr));
+            let first = done(&copy);
+            assert_eq!(first.len(), 1);
+            let m = |d: &Path| -> serde_json::Value {
+                serde_json::from_str(&std::fs::read_to_string(d.join(&first[0]).join("metrics.json")).unwrap()).unwrap()
+            };
+            let (a, b) = (m(&whole), m(&copy));
+            assert_eq!(a["best_epoch"], b["best_epoch"]);
+            let (x, y) = (a["best_val_loss"].as_f64().unwrap(), b["best_val_loss"].as_f64().unwrap());
+            assert!((x - y).abs() <= 1e-4 * x, "{x} vs {y}");
+            // The rows trained in the group before the stop are the group's, bit for bit.
+            let rows = |d: &Path| -> Vec<Vec<String>> {
+                let text = std::fs::read_to_string(d.join(&first[0]).join("loss_curve.csv")).unwrap();
+                let secs = text.lines().next().unwrap().split(',').position(|h| h == "seconds").unwrap();
+                text.lines()
+                    .take(1 + saved)
+                    .map(|l| l.split(',').enumerate().filter(|(i, _)| *i != secs).map(|(_, v)| v.to_string()).collect())
+                    .collect()
+            };
+            assert_eq!(rows(&copy), rows(&whole));
+        }
+        let again = sweep(&cut, Some(check));
+        assert!(
+            again.status.success(),
+            "{kill}: the group did not continue: {}",
+            String::from_utf8_lossy(&again.stderr)
+        );
+        assert_eq!(done(&cut), ids, "{kill}");
+        for id in &ids {
+            assert_complete(&cut.join(id));
+            assert!(
+                fingerprint(&cut.join(id)) == fingerprint(&whole.join(id)),
+                "{kill}: {id} differs from the uninterrupted group's"
+            );
+        }
     }
 }

@@ -36,7 +36,13 @@ pub(super) fn bench_models(ctx: &Bench) -> Result<Vec<BenchRow>> {
                         return Ok(train(init, &data[0].0, &data[0].1, &cfg, 1, device, &mut Silent)?.samples_per_sec);
                     }
                     let members: Vec<Member> = (0..m)
-                        .map(|i| Member { init: &inits[i], train: &data[i].0, val: &data[i].1, seed: i as u64 })
+                        .map(|i| Member {
+                            init: &inits[i],
+                            train: &data[i].0,
+                            val: &data[i].1,
+                            seed: i as u64,
+                            resume: None,
+                        })
                         .collect();
                     let mut silents: Vec<Silent> = (0..m).map(|_| Silent).collect();
                     let mut obs: Vec<&mut dyn TrainObserver> =
