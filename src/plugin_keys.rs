@@ -70,31 +70,56 @@ fn culprit_in(table: &Table, path: &str, ok: fn(&Table) -> bool) -> Option<Strin
     None
 }
 
-/// The 1-based line of `path` (`sampler.base.dt`) in `text`: the first `dt = …` after the header
-/// `[sampler.base]`, before the next header; for `sampler.parts[1].dt`, after the second header
-/// `[[sampler.parts]]`. A table nested inside an array element (`sampler.parts[0].base.dt`) gets no
-/// line (`None`): the key is still named.
+/// The 1-based line of `path` (`sampler.base.dt`) in `text`: the first `dt = …` in the table that
+/// path names, before the next header. Headers are resolved as TOML reads them: the n-th
+/// `[[sampler.parts]]` opens `sampler.parts[n]`, and a later `[sampler.parts.base]` is the `base`
+/// of that element (`sampler.parts[n].base`). `None` when the key is not on a line of its own (an
+/// inline table): the key is still named.
 fn line_of(text: &str, path: &str) -> Option<usize> {
     let (table, key) = path.rsplit_once('.')?;
-    let (header, nth) = match table.strip_suffix(']').and_then(|t| t.rsplit_once('[')) {
-        Some((array, n)) => (format!("[[{array}]]"), n.parse::<usize>().ok()?),
-        None => (format!("[{table}]"), 0),
-    };
-    let mut inside = false;
-    let mut seen = 0;
+    // Arrays of tables seen so far (their resolved paths) and how many elements each has.
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut current: Option<String> = None;
     for (i, line) in text.lines().enumerate() {
         let l = line.trim();
         if l.starts_with('[') {
-            inside = false;
-            if l.split('#').next().map(str::trim) == Some(header.as_str()) {
-                inside = seen == nth;
-                seen += 1;
-            }
-        } else if inside && l.split('=').next().map(str::trim) == Some(key) && l.contains('=') {
+            let header = l.split('#').next().map(str::trim).unwrap_or_default();
+            current = if let Some(name) = header.strip_prefix("[[").and_then(|h| h.strip_suffix("]]")) {
+                let array = resolve(name, &counts);
+                let n = counts.entry(array.clone()).or_insert(0);
+                *n += 1;
+                Some(format!("{array}[{}]", *n - 1))
+            } else {
+                header.strip_prefix('[').and_then(|h| h.strip_suffix(']')).map(|name| resolve(name, &counts))
+            };
+        } else if current.as_deref() == Some(table)
+            && l.split('=').next().map(str::trim) == Some(key)
+            && l.contains('=')
+        {
             return Some(i + 1);
         }
     }
     None
+}
+
+/// A header's dotted name with the current element's index after every array of tables it passes
+/// through (`sampler.parts.base` → `sampler.parts[1].base` after two `[[sampler.parts]]`); the last
+/// segment gets none (a new element's index is the caller's).
+fn resolve(name: &str, counts: &std::collections::HashMap<String, usize>) -> String {
+    let segments: Vec<&str> = name.split('.').map(str::trim).collect();
+    let mut out = String::new();
+    for (k, seg) in segments.iter().enumerate() {
+        if k > 0 {
+            out.push('.');
+        }
+        out.push_str(seg);
+        if k + 1 < segments.len()
+            && let Some(&n) = counts.get(&out)
+        {
+            out.push_str(&format!("[{}]", n - 1));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -115,5 +140,13 @@ mod tests {
         assert_eq!(culprit(text), Some(("sampler.base.parts[1].dt".into(), Some(10))));
         let text = "[sampler]\ntype = \"union\"\n[[sampler.parts]]\ntype = \"trajectory\"\nper_eps = 2\nhorizon = []\n";
         assert_eq!(culprit(text), Some(("sampler.parts[0].horizon".into(), Some(6))));
+        // A table inside an array element: a cloud as a union's second part, its base's key.
+        let text = "[sampler]\ntype = \"union\"\n[[sampler.parts]]\ntype = \"cloud\"\nk = 2\n[sampler.parts.base]\ntype = \"trajectory\"\ndt = 0.2\n[[sampler.parts]]\ntype = \"cloud\"\n[sampler.parts.base]\ntype = \"trajectory\"\ndt = \"small\"\n";
+        assert_eq!(culprit(text), Some(("sampler.parts[1].base.dt".into(), Some(13))));
+        assert_eq!(line_of(text, "sampler.parts[0].base.dt"), Some(8));
+        assert_eq!(line_of(text, "sampler.parts[0].k"), Some(5));
+        // An inline table has no line of its own for the key.
+        let text = "[sampler]\ntype = \"cloud\"\nbase = { type = \"trajectory\", dt = \"small\" }\n";
+        assert_eq!(culprit(text), Some(("sampler.base.dt".into(), None)));
     }
 }

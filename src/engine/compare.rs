@@ -6,7 +6,8 @@
 //! one of them uses that one as its base, the others use the first): the system is the base's when the names
 //! match and the registry default of the named system otherwise; a transform or sampler whose name matches the base config's keeps the
 //! base's settings (so `asinh` keeps its per-eps scales, `cloud` its K and spreads), `trajectory` is the
-//! base cloud's own base sampler when the base config uses a cloud, and `cloud` wraps the base
+//! base cloud's own base sampler when the base config uses a cloud (or the base's union of
+//! trajectory samplers, with or without a cloud around it), and `cloud` wraps the base
 //! trajectory sampler with the default cloud otherwise. Runs go to `out/<system>/<transform>-<sampler>-s<seed>/`,
 //! share datasets (same system, sampler, labeller and seed), and resume like a sweep. Writes
 //! `compare.csv`, `compare.md` and `compare.png`.
@@ -112,6 +113,19 @@ fn sampler_for(base: &Box<dyn Sampler>, name: &str) -> Result<Box<dyn Sampler>> 
     };
     if b["base"]["type"] == name {
         return from(b["base"].clone());
+    }
+    // A union of trajectory samplers (long and short trajectories, `union`) is the base's
+    // `trajectory` variant: the same trajectories without the cloud.
+    let trajectories = |v: &serde_json::Value| {
+        v["type"] == "union"
+            && v["parts"].as_array().is_some_and(|p| !p.is_empty() && p.iter().all(|x| x["type"] == "trajectory"))
+    };
+    if name == "trajectory" {
+        for v in [&b, &b["base"]] {
+            if trajectories(v) {
+                return from(v.clone());
+            }
+        }
     }
     if name == "cloud" {
         return from(serde_json::json!({"type": "cloud", "base": b}));
@@ -399,6 +413,31 @@ mod tests {
             seconds_train: 2.0,
             seconds_eval: 3.0,
         }
+    }
+
+    /// The `trajectory` and `cloud` variants of a base whose trajectories are a union (long and
+    /// short): `trajectory` is the union itself, `cloud` keeps the base's cloud around it; a plain
+    /// trajectory base is its own `trajectory`; a union with a non-trajectory part is not one.
+    #[test]
+    fn a_union_of_trajectories_is_the_trajectory_variant() {
+        let cfg = Config::from_toml(
+            &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/davis_skodje_pointwise.toml"))
+                .unwrap(),
+        )
+        .unwrap();
+        let json = |s: Box<dyn Sampler>| plugin_json(&s).unwrap();
+        let base = json(cfg.sampler.clone());
+        let traj = json(sampler_for(&cfg.sampler, "trajectory").unwrap());
+        assert_eq!(traj, base["base"]);
+        assert_eq!(traj["parts"][1]["per_eps"], 96);
+        assert_eq!(json(sampler_for(&cfg.sampler, "cloud").unwrap()), base);
+        let union = sampler_for(&cfg.sampler, "trajectory").unwrap();
+        assert_eq!(json(sampler_for(&union, "trajectory").unwrap()), traj);
+        assert_eq!(json(sampler_for(&union, "cloud").unwrap())["base"], traj);
+        let mut mixed = traj.clone();
+        mixed["parts"][1] = json(registry::sampler("data").unwrap());
+        let mixed: Box<dyn Sampler> = serde_json::from_value(mixed).unwrap();
+        assert_eq!(json(sampler_for(&mixed, "trajectory").unwrap()), json(registry::sampler("trajectory").unwrap()));
     }
 
     /// The period column: mean ± std over the seeds that kept oscillating, how many stopped, and `—`

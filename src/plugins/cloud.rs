@@ -423,8 +423,15 @@ impl Sampler for CloudSampler {
     }
 
     fn expected_len(&self, n_eps: usize) -> Option<usize> {
-        let base = self.base.expected_len(n_eps)?;
-        Some(base.saturating_mul((self.k.max(0) as usize).saturating_add(usize::from(self.keep_base))))
+        // K points around each of the base's trajectory points (not around its cloud points, when it
+        // holds a cloud of its own), plus the base's samples when kept.
+        let around = self.base.expected_trajectory_points(n_eps)?.saturating_mul(self.k.max(0) as usize);
+        let kept = if self.keep_base { self.base.expected_len(n_eps)? } else { 0 };
+        Some(around.saturating_add(kept))
+    }
+
+    fn expected_trajectory_points(&self, n_eps: usize) -> Option<usize> {
+        if self.keep_base { self.base.expected_trajectory_points(n_eps) } else { Some(0) }
     }
 }
 

@@ -124,6 +124,12 @@ pub trait Sampler: Debug + Send + Sync + dyn_clone::DynClone {
         let _ = n_eps;
         None
     }
+    /// How many of those samples are trajectory points (`Origin::Trajectory`: what a cloud around this
+    /// sampler perturbs), when known before sampling. Default: all of them when
+    /// [`keeps_trajectory_points`](Sampler::keeps_trajectory_points), else none.
+    fn expected_trajectory_points(&self, n_eps: usize) -> Option<usize> {
+        if self.keeps_trajectory_points() { self.expected_len(n_eps) } else { Some(0) }
+    }
     /// Whether the samples include trajectory points (which the Jacobian loss, `train.jacobian`,
     /// labels), known before sampling. Default: yes.
     fn keeps_trajectory_points(&self) -> bool {

@@ -106,6 +106,10 @@ impl Sampler for UnionSampler {
         self.parts.iter().try_fold(0usize, |n, p| Some(n.saturating_add(p.expected_len(n_eps)?)))
     }
 
+    fn expected_trajectory_points(&self, n_eps: usize) -> Option<usize> {
+        self.parts.iter().try_fold(0usize, |n, p| Some(n.saturating_add(p.expected_trajectory_points(n_eps)?)))
+    }
+
     fn keeps_trajectory_points(&self) -> bool {
         self.parts.iter().any(|p| p.keeps_trajectory_points())
     }

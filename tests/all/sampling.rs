@@ -474,6 +474,26 @@ mod union {
         assert_eq!(around_short, 2 * 5 * 5, "K = 2 copies of each of the 5 short trajectories' 5 points");
     }
 
+    /// A cloud around a union that holds a cloud of its own perturbs only the trajectory points
+    /// (not the inner cloud's points), and `expected_len` counts exactly that, with and without the
+    /// base's samples kept.
+    #[test]
+    fn expected_len_counts_a_cloud_around_trajectory_points_only() {
+        for keep_base in [true, false] {
+            let inner = CloudSampler { base: Box::new(short()), k: 3, ..Default::default() };
+            let cloud = CloudSampler {
+                base: Box::new(UnionSampler { parts: vec![Box::new(long()), Box::new(inner)] }),
+                k: 2,
+                keep_base,
+                ..Default::default()
+            };
+            let set = cloud.sample(ds().as_ref(), &[0.05], &mut StdRng::seed_from_u64(3)).unwrap();
+            assert_eq!(cloud.expected_len(1), Some(set.len()), "keep_base {keep_base}");
+            let on_trajectories = set.origin.iter().filter(|o| matches!(o, Origin::Trajectory { .. })).count();
+            assert_eq!(cloud.expected_trajectory_points(1), Some(on_trajectories), "keep_base {keep_base}");
+        }
+    }
+
     /// A union is written in a config as `[[sampler.base.parts]]` tables and reads back; a bad part is
     /// named by its index, through the cloud; an empty union is refused.
     #[test]
