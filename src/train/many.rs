@@ -257,7 +257,7 @@ pub fn train_many(
                 samples_per_sec: log.seen as f64 / log.adam_secs.max(1e-9),
                 lbfgs_evaluations: 0,
                 lbfgs_seconds: 0.0,
-                save_seconds: 0.0,
+                save_seconds: log.save_secs,
             }),
         })
         .collect())

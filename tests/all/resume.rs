@@ -366,6 +366,12 @@ fn a_group_stopped_during_training_continues_from_its_members_states() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let ids = done(&whole);
     assert_eq!(ids.len(), 4);
+    for id in &ids {
+        // Each member saved its states (every 5 epochs) and counts their time.
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(whole.join(id).join("metrics.json")).unwrap()).unwrap();
+        assert!(m["seconds"]["save"].as_f64().unwrap() > 0.0, "{id}: {}", m["seconds"]);
+    }
     for (kill, saved, check) in [("adam:3:term", 3, "adam:28:kill"), ("adam:7:kill", 5, "adam:26:kill")] {
         let cut = tmp.path().join(kill.replace(':', "_"));
         let stopped = sweep(&cut, Some(kill));
