@@ -209,7 +209,17 @@ pub fn run_together(group: &[&Job], out: &Path, opts: &RunOptions) -> Result<Vec
         let rd = open_dir(&j.dir(out))?;
         let hash = j.hash()?;
         let state = match rd.resumable() {
-            Ok(Some(r)) if r.config_sha256 == hash => Some(r.train_state),
+            Ok(Some(r)) if r.config_sha256 == hash => {
+                // A state that cannot join the group is this job's loss alone: it starts over.
+                match crate::train::many::check_state(&r.train_state, j.config.train.epochs as usize) {
+                    Ok(()) => Some(r.train_state),
+                    Err(e) => {
+                        let file = rd.work.join(crate::engine::rundir::RESUME);
+                        eprintln!("warning: {}: {e}; job {} starts over", file.display(), j.id);
+                        None
+                    }
+                }
+            }
             _ => None,
         };
         if state.is_none() {

@@ -267,7 +267,7 @@ pub fn run_observed(
     let save_every = opts.out.as_ref().and(opts.save_every);
     let mut bridge = Bridge::new(observers, &s, save_every);
     // A resumed run's training time: the rows it keeps (the curve's clock) plus this process's.
-    let earlier = resume.as_ref().and_then(|s| s.curve.last()).map_or(0.0, |r| r.seconds.max(0.0));
+    let earlier = resume.as_ref().map_or(0.0, TrainState::share);
     if let Some(r) = &resume
         && !r.device.is_empty()
         && r.device != format!("{:?}", s.device)

@@ -1,6 +1,7 @@
 //! Runs of one network shape trained together (`--together`, docs/many.md): the pipeline's stages
 //! before training (`pipeline::setup`) for every run, one batched training pass
-//! per dataset size ([`crate::train::many::train_many`]; a run alone in its size trains alone), then
+//! per dataset size and epochs done ([`crate::train::many::train_many`]; a run alone in its part trains
+//! alone), then
 //! each run's evaluation and metrics as if it had trained alone: runs of one system and `[eval]`
 //! settings share their reference trajectories, and their learned Jacobians along them come from one
 //! stacked pass (`eval::evaluate::prepare_together`), which gives each run the Jacobians it gets alone.
@@ -56,7 +57,9 @@ pub fn run_together(members: &[(&Config, RunOptions, &Data)], resume: Vec<Option
     for ((cfg, opts, data), obs) in members.iter().zip(lists.iter_mut()) {
         setups.push(setup(cfg, opts, data, obs)?);
     }
-    crate::interrupt::check(|| "after sampling and labelling, before training (nothing saved yet)".into())?;
+    crate::interrupt::check(|| {
+        "after sampling and labelling, before training (the states saved so far are kept)".into()
+    })?;
     let mut bridges: Vec<Bridge> = lists
         .iter_mut()
         .zip(&setups)
@@ -115,9 +118,17 @@ pub fn run_together(members: &[(&Config, RunOptions, &Data)], resume: Vec<Option
             if let Err(e @ Error::Interrupted { .. }) = r {
                 return Err(e);
             }
-            // A continued run's training time: the rows it keeps (the curve's clock) plus this pass.
-            let earlier = resume[i].as_ref().and_then(|s| s.curve.last()).map_or(0.0, |r| r.seconds.max(0.0));
-            trained[i] = Some((r, earlier + secs, part.len()));
+            // A pass's time counts once over its members (`trained_together`: the pass that trained
+            // the run's last epoch, the earlier one's when nothing was left to train); a continued
+            // run's earlier share of training (`TrainState::share`) is scaled to that size, so that
+            // the time over it is the run's own share.
+            let epochs = setups[i].train_cfg.epochs as usize;
+            let size = match &resume[i] {
+                Some(s) if s.adam_epochs() >= epochs => s.pass.unwrap_or(1),
+                _ => part.len(),
+            };
+            let earlier = resume[i].as_ref().map_or(0.0, |s| s.share() * size as f64);
+            trained[i] = Some((r, earlier + secs, size));
         }
     }
     let mut out = Together { results: Vec::with_capacity(members.len()), stopped: None };

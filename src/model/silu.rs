@@ -238,8 +238,27 @@ pub mod kernels {
         silu_backward_generic(z, g)
     }
 
+    /// The same loops with 16 lanes where the CPU has AVX-512 (the same operations in the same order:
+    /// Rust does not contract `a * b + c` into a fused multiply-add, so the bits are the AVX2 path's).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn silu_avx512(z: &[f32]) -> Vec<f32> {
+        silu_generic(z)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn silu_backward_avx512(z: &[f32], g: &mut [f32]) {
+        silu_backward_generic(z, g)
+    }
+
     /// `SiLU(z)`, elementwise.
     pub fn silu_f32(z: &[f32]) -> Vec<f32> {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked above).
+            return unsafe { silu_avx512(z) };
+        }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked above).
@@ -251,6 +270,11 @@ pub mod kernels {
     /// `g ← g · SiLU'(z)`, elementwise.
     pub fn silu_backward_f32(z: &[f32], g: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked above).
+            return unsafe { silu_backward_avx512(z, g) };
+        }
+        #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked above).
             return unsafe { silu_backward_avx2(z, g) };
@@ -258,14 +282,37 @@ pub mod kernels {
         silu_backward_generic(z, g)
     }
 
-    /// The AVX2 and the baseline paths, for the test that they agree bit for bit.
+    /// Every path this CPU can run (AVX-512, AVX2, baseline), each as `(name, SiLU(z), g · SiLU'(z))`
+    /// with the baseline last, for the test that they agree bit for bit.
     #[cfg(test)]
-    pub(super) fn both(z: &[f32]) -> [Vec<f32>; 4] {
+    pub(super) fn every_path(z: &[f32]) -> Vec<(&'static str, Vec<f32>, Vec<f32>)> {
         let g: Vec<f32> = z.iter().map(|x| 0.3 - x * 0.01).collect();
-        let (mut ga, mut gb) = (g.clone(), g);
-        silu_backward_f32(z, &mut ga);
+        let mut out = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                let mut gb = g.clone();
+                // SAFETY: the CPU has AVX-512F (checked above).
+                let a = unsafe {
+                    silu_backward_avx512(z, &mut gb);
+                    silu_avx512(z)
+                };
+                out.push(("avx512", a, gb));
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let mut gb = g.clone();
+                // SAFETY: the CPU has AVX2 (checked above).
+                let a = unsafe {
+                    silu_backward_avx2(z, &mut gb);
+                    silu_avx2(z)
+                };
+                out.push(("avx2", a, gb));
+            }
+        }
+        let mut gb = g;
         silu_backward_generic(z, &mut gb);
-        [silu_f32(z), silu_generic(z), ga, gb]
+        out.push(("baseline", silu_generic(z), gb));
+        out
     }
 }
 
@@ -296,13 +343,27 @@ mod tests {
         assert!(exp_f32(f32::INFINITY).is_finite() && exp_f32(f32::NEG_INFINITY) > 0.0);
     }
 
-    /// The vectorised (AVX2) and baseline kernels give the same bits (no contraction into FMA).
+    /// The vectorised (AVX-512, AVX2) and baseline kernels give the same bits (no contraction into
+    /// FMA), and the public entry points take one of them; says which paths it compared.
     #[test]
     fn vector_and_scalar_paths_agree_bit_for_bit() {
         let z: Vec<f32> = (0..10_001).map(|i| (i as f32 - 5000.0) * 0.0173).collect();
-        let [a, b, ga, gb] = kernels::both(&z);
-        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
-        assert!(ga.iter().zip(&gb).all(|(x, y)| x.to_bits() == y.to_bits()));
+        let paths = kernels::every_path(&z);
+        let (_, b, gb) = paths.last().expect("the baseline");
+        let same =
+            |x: &[f32], y: &[f32]| x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits());
+        for (name, a, ga) in &paths {
+            assert!(same(a, b) && same(ga, gb), "{name} differs from the baseline");
+        }
+        let mut g: Vec<f32> = z.iter().map(|x| 0.3 - x * 0.01).collect();
+        kernels::silu_backward_f32(&z, &mut g);
+        assert!(same(&kernels::silu_f32(&z), b) && same(&g, gb));
+        let names: Vec<&str> = paths.iter().map(|p| p.0).collect();
+        if names.len() == 1 {
+            eprintln!("note: this CPU has neither AVX-512F nor AVX2: only the baseline path was run");
+        } else {
+            eprintln!("compared {names:?}");
+        }
     }
 
     /// On flex the fused SiLU and its gradient match burn's composed `z · sigmoid(z)` through

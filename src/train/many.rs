@@ -60,6 +60,28 @@ pub fn stackable(cfg: &TrainConfig, data: &Dataset, mass_action: bool) -> Option
     }
 }
 
+/// Checks a saved state before it joins a group: at most `epochs` Adam epochs and no L-BFGS row, an
+/// Adam phase whose record reads and fits the state's own network (what [`train_many`] would refuse
+/// for the whole group otherwise). The error says what is wrong; the caller names the file.
+pub fn check_state(state: &TrainState, epochs: usize) -> Result<()> {
+    state.check(epochs, 0)?;
+    let Phase::Adam { param_ids, state: record } = &state.phase else {
+        return Err(Error::Unsupported(
+            "the state is in an L-BFGS phase, which networks trained together have not".into(),
+        ));
+    };
+    let shapes = ParamShape::of_layers(&state.current.layers.iter().map(|l| (l.d_in, l.d_out)).collect::<Vec<_>>());
+    if param_ids.len() != shapes.len() {
+        return Err(Error::Unsupported(format!(
+            "the state has {} parameter ids for a network of {} parameters",
+            param_ids.len(),
+            shapes.len()
+        )));
+    }
+    stacked_adam::stack(vec![crate::train::state::decode(record)?], std::slice::from_ref(param_ids), param_ids, &shapes)
+        .map(drop)
+}
+
 /// One network of a stacked training: where it starts, its data and its seed (the batch order).
 pub struct Member<'a> {
     /// Initial weights.
@@ -130,7 +152,7 @@ pub fn train_many(
     let starts: Vec<&Weights> = members.iter().map(|mb| mb.resume.map_or(mb.init, |s| &s.current)).collect();
     let mut model = StackedMlp::from_members(&starts, &ad, dtype)?;
     let ids = model.param_ids();
-    let shapes = ParamShape::of_layers(&members[0].init.layers.iter().map(|l| (l.d_in, l.d_out)).collect::<Vec<_>>());
+    let shapes = ParamShape::of_layers(&starts[0].layers.iter().map(|l| (l.d_in, l.d_out)).collect::<Vec<_>>());
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
     if !states.is_empty() {
         let mut records = Vec::with_capacity(m);
@@ -167,6 +189,9 @@ pub fn train_many(
                 logs.push(Log::resumed(s, device));
             }
         }
+    }
+    for log in &mut logs {
+        log.pass = m;
     }
     // The same draws as `train`: a member's batches are those it would have alone, the epochs done
     // replayed.
@@ -219,10 +244,20 @@ pub fn train_many(
             break;
         }
         crate::interrupt::kill_point("adam");
-        // Each member's state when its observer asks for one (or a stop signal came): the group's
-        // Adam state is split once, for all of them.
-        let mut split: Option<Vec<Vec<u8>>> = None;
+        // Every member's state when any member's observer asks for one or a stop signal has come,
+        // decided once for the group, so that the members' states are always of one epoch; the
+        // group's Adam state is split once, for all of them.
         let last = epoch + 1 == epochs;
+        let live: Vec<usize> = (0..m).filter(|&i| failed[i].is_none()).collect();
+        let asked = live.iter().fold(false, |any, &i| observers[i].save_due(last) | any);
+        if !(asked || crate::interrupt::requested().is_some()) {
+            let done = epoch + 1;
+            crate::interrupt::check(|| {
+                format!("after epoch {done} of {epochs} of {m} networks trained together; their last states are kept")
+            })?;
+            continue;
+        }
+        let mut split: Option<Vec<Vec<u8>>> = None;
         for (i, w) in weights.iter().enumerate() {
             if failed[i].is_some() {
                 continue;
@@ -237,7 +272,7 @@ pub fn train_many(
                 let state = crate::train::state::encode(&split.as_ref().expect("just split")[i]);
                 Ok((w.clone(), Phase::Adam { param_ids: ids.clone(), state }))
             };
-            logs[i].offer_state(last, &mut *observers[i], &mut snapshot)?;
+            logs[i].save_state(&mut *observers[i], &mut snapshot)?;
         }
         let done = epoch + 1;
         crate::interrupt::check(|| {

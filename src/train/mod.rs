@@ -50,6 +50,10 @@ struct Log {
     lbfgs_secs: f64,
     save_secs: f64,
     device: String,
+    /// The network's share of the training time so far (each row's time over `pass`).
+    share: f64,
+    /// Networks in the pass that trains it (`train::many`); 1 alone.
+    pass: usize,
 }
 
 impl Log {
@@ -66,6 +70,8 @@ impl Log {
             lbfgs_secs: 0.0,
             save_secs: 0.0,
             device: format!("{device:?}"),
+            share: 0.0,
+            pass: 1,
         }
     }
 
@@ -89,6 +95,8 @@ impl Log {
         }
         let rec =
             EpochRecord { epoch, train_loss, val_loss, lr, seconds: self.start.elapsed().as_secs_f64(), optimizer };
+        let before = self.curve.last().map_or(0.0, |r| r.seconds);
+        self.share += (rec.seconds - before).max(0.0) / self.pass.max(1) as f64;
         observer.on_epoch(&rec, improved, &self.best)?;
         self.curve.push(rec);
         Ok(())
@@ -113,6 +121,8 @@ impl Log {
                 now if s.device.is_empty() || s.device == now => now,
                 now => format!("{} then {now}", s.device),
             },
+            share: s.share(),
+            pass: 1,
         }
     }
 
@@ -141,6 +151,18 @@ impl Log {
     ) -> Result<()> {
         let stop = crate::interrupt::requested().is_some();
         if stop || observer.save_due(last) {
+            self.save_state(observer, snapshot)?;
+        }
+        Ok(())
+    }
+
+    /// Builds the resumable state at the end of the last row and hands it to the observer.
+    fn save_state(
+        &mut self,
+        observer: &mut dyn TrainObserver,
+        snapshot: &mut dyn FnMut() -> Result<(Weights, Phase)>,
+    ) -> Result<()> {
+        {
             let t0 = Instant::now();
             let (current, phase) = snapshot()?;
             let mut state = TrainState {
@@ -156,6 +178,8 @@ impl Log {
                 lbfgs_seconds: self.lbfgs_secs,
                 save_seconds: self.save_secs,
                 device: self.device.clone(),
+                share_seconds: Some(self.share),
+                pass: (self.pass > 1).then_some(self.pass),
             };
             state.save_seconds += t0.elapsed().as_secs_f64();
             observer.on_state(&state)?;

@@ -136,6 +136,14 @@ pub struct TrainState {
     /// resume on another one continues, but not bit for bit.
     #[serde(default)]
     pub device: String,
+    /// This network's share of the training time so far, when it trained in a pass with others
+    /// (`--together`: each epoch's time over the pass's networks); `None` in older states, where it
+    /// is the curve's clock.
+    #[serde(default)]
+    pub share_seconds: Option<f64>,
+    /// Networks in the pass that trained its last row (`--together`); `None` alone or in older states.
+    #[serde(default)]
+    pub pass: Option<usize>,
 }
 
 /// The optimiser at the end of a row.
@@ -174,6 +182,12 @@ pub struct LbfgsProgress {
 }
 
 impl TrainState {
+    /// This network's share of the training time so far ([`TrainState::share_seconds`], else the
+    /// curve's clock at its last row).
+    pub fn share(&self) -> f64 {
+        self.share_seconds.unwrap_or_else(|| self.curve.last().map_or(0.0, |r| r.seconds.max(0.0)))
+    }
+
     /// Adam epochs done.
     pub fn adam_epochs(&self) -> usize {
         self.curve.iter().filter(|r| r.optimizer == Optimizer::Adam).count()

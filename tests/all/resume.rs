@@ -302,20 +302,17 @@ fn a_group_stopped_during_its_evaluations_keeps_the_evaluated_jobs() {
     assert_eq!(done(&cut).len(), 1, "{:?}", done(&cut));
     // The others saved their states at their last epoch: they continue from them, not from scratch.
     assert_eq!(saved_epochs(&cut), vec![30; 3]);
-    let again = sweep(&cut, None, "4");
+    // A second process that trained them again would pass the kill point `adam:1`.
+    let again = sweep(&cut, Some("adam:1:kill"), "4");
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     assert_eq!(done(&cut), done(&whole));
     assert_eq!(done(&whole).len(), 4);
     for id in done(&whole) {
-        // The member kept from the first attempt trained in a group of 4, the others in a group of
-        // 3: equal losses to f32 rounding of the batched products, the same best epoch.
-        let m = |d: &Path| -> serde_json::Value {
-            serde_json::from_str(&std::fs::read_to_string(d.join(&id).join("metrics.json")).unwrap()).unwrap()
-        };
-        let (a, b) = (m(&whole), m(&cut));
-        assert_eq!(a["best_epoch"], b["best_epoch"], "{id}");
-        let (x, y) = (a["best_val_loss"].as_f64().unwrap(), b["best_val_loss"].as_f64().unwrap());
-        assert!((x - y).abs() <= 1e-4 * x, "{id}: {x} vs {y}");
+        assert_complete(&cut.join(&id));
+        assert!(
+            fingerprint(&cut.join(&id)) == fingerprint(&whole.join(&id)),
+            "{id} differs from the uninterrupted group's"
+        );
     }
 }
 
@@ -385,6 +382,32 @@ fn a_group_stopped_during_training_continues_from_its_members_states() {
         assert!(done(&cut).is_empty(), "{kill}: {:?}", done(&cut));
         assert_eq!(saved_epochs(&cut), vec![saved; 4], "{kill}");
         if kill.ends_with("term") {
+            // A copy whose first member's Adam state is damaged: a warning names its file, that job
+            // starts over (alone, in a pass of its own), and the other three continue together.
+            let bad = tmp.path().join("bad");
+            assert!(Command::new("cp").arg("-r").arg(&cut).arg(&bad).status().unwrap().success());
+            let file = bad.join(format!(".{}.partial", ids[0])).join("resume.json");
+            let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            v["train_state"]["phase"]["state"] = "AAAA".into();
+            std::fs::write(&file, v.to_string()).unwrap();
+            let o = sweep(&bad, None);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(o.status.success(), "{err}");
+            assert!(
+                err.contains("warning") && err.contains(&file.display().to_string()) && err.contains("starts over"),
+                "{err}"
+            );
+            assert_eq!(done(&bad), ids);
+            for id in &ids {
+                // In passes of 1 and 3 instead of 4: equal to the rounding of the batched products.
+                let m = |d: &Path| -> serde_json::Value {
+                    serde_json::from_str(&std::fs::read_to_string(d.join(id).join("metrics.json")).unwrap()).unwrap()
+                };
+                let (a, b) = (m(&whole), m(&bad));
+                assert_eq!(a["best_epoch"], b["best_epoch"], "{id}");
+                let (x, y) = (a["best_val_loss"].as_f64().unwrap(), b["best_val_loss"].as_f64().unwrap());
+                assert!((x - y).abs() <= 1e-4 * x, "{id}: {x} vs {y}");
+            }
             // A copy of the stopped sweep: one member continues alone (`run-job --index 0`) from its
             // share of the group's state.
             let copy = tmp.path().join("alone");
