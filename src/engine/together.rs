@@ -60,6 +60,19 @@ pub fn run_together(members: &[(&Config, RunOptions, &Data)], resume: Vec<Option
     crate::interrupt::check(|| {
         "after sampling and labelling, before training (the states saved so far are kept)".into()
     })?;
+    for (((_, opts, _), s), r) in members.iter().zip(&setups).zip(&resume) {
+        if let Some(r) = r
+            && !r.device.is_empty()
+            && r.device != format!("{:?}", s.device)
+        {
+            eprintln!(
+                "note: {}: the state was saved on {} and continues on {:?}: the result will not be bit-identical to an uninterrupted run",
+                opts.label.as_deref().unwrap_or("a job"),
+                r.device,
+                s.device
+            );
+        }
+    }
     let mut bridges: Vec<Bridge> = lists
         .iter_mut()
         .zip(&setups)
