@@ -289,16 +289,6 @@ fn a_group_stopped_during_its_evaluations_keeps_the_evaluated_jobs() {
     let err = String::from_utf8_lossy(&stopped.stderr);
     assert_eq!(stopped.status.code(), Some(143), "{err}");
     assert!(err.contains("the 1 evaluated are kept"), "{err}");
-    let done = |dir: &Path| -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .flatten()
-            .filter(|e| e.path().join("done.json").is_file())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    };
     assert_eq!(done(&cut).len(), 1, "{:?}", done(&cut));
     // The others saved their states at their last epoch: they continue from them, not from scratch.
     assert_eq!(saved_epochs(&cut), vec![30; 3]);
@@ -314,6 +304,18 @@ fn a_group_stopped_during_its_evaluations_keeps_the_evaluated_jobs() {
             "{id} differs from the uninterrupted group's"
         );
     }
+}
+
+/// The finished jobs (a directory with the completion marker) under `dir`, sorted.
+fn done(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("done.json").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
 }
 
 /// The Adam epochs of the states saved in the working directories under `out`, sorted.
@@ -348,16 +350,6 @@ fn a_group_stopped_during_training_continues_from_its_members_states() {
         c.output().unwrap()
     };
     let sweep = |out: &Path, kill: Option<&str>| cmd(&["sweep", spec, "--together", "4"], out, kill);
-    let done = |dir: &Path| -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .flatten()
-            .filter(|e| e.path().join("done.json").is_file())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    };
     let whole = tmp.path().join("whole");
     let o = sweep(&whole, None);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
