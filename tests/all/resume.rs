@@ -336,7 +336,9 @@ fn saved_epochs(out: &Path) -> Vec<usize> {
 /// 5 (`--save-every 5e`). The same command continues the four together from them — a second process
 /// that trained from scratch would pass the kill point `adam:28` (`adam:26`) and die — and every job
 /// equals the uninterrupted group's bit for bit. One member's state also continues alone (`run-job`),
-/// to the group's best epoch and validation loss within the rounding of batched products.
+/// to the group's best epoch and validation loss within the rounding of batched products. Members
+/// with states of different epochs, or none, continue in one pass per epoch; a member whose state is
+/// damaged starts over alone.
 #[test]
 fn a_group_stopped_during_training_continues_from_its_members_states() {
     let tmp = tempfile::tempdir().unwrap();
@@ -396,6 +398,33 @@ fn a_group_stopped_during_training_continues_from_its_members_states() {
                     serde_json::from_str(&std::fs::read_to_string(d.join(id).join("metrics.json")).unwrap()).unwrap()
                 };
                 let (a, b) = (m(&whole), m(&bad));
+                assert_eq!(a["best_epoch"], b["best_epoch"], "{id}");
+                let (x, y) = (a["best_val_loss"].as_f64().unwrap(), b["best_val_loss"].as_f64().unwrap());
+                assert!((x - y).abs() <= 1e-4 * x, "{id}: {x} vs {y}");
+            }
+            // A copy whose members hold states of three kinds: the first continued alone to epoch 5
+            // and stopped again, the second's state removed (it starts over), the others at epoch 3.
+            // The same command trains them in one pass per (size, epochs done) and finishes all four.
+            let mixed = tmp.path().join("mixed");
+            assert!(Command::new("cp").arg("-r").arg(&cut).arg(&mixed).status().unwrap().success());
+            let o = cmd(&["run-job", spec, "--index", "0"], &mixed, Some("adam:2:term"));
+            assert_eq!(o.status.code(), Some(143), "{}", String::from_utf8_lossy(&o.stderr));
+            assert_eq!(saved_epochs(&mixed), vec![3, 3, 3, 5]);
+            let state = |id: &String| mixed.join(format!(".{id}.partial")).join("resume.json");
+            let at3 = ids
+                .iter()
+                .find(|id| stiffx::engine::rundir::Resumable::load(&state(id)).unwrap().train_state.adam_epochs() == 3)
+                .unwrap();
+            std::fs::remove_file(state(at3)).unwrap();
+            assert_eq!(saved_epochs(&mixed), vec![3, 3, 5]);
+            let o = sweep(&mixed, None);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            assert_eq!(done(&mixed).len(), 4);
+            for id in &ids {
+                let m = |d: &Path| -> serde_json::Value {
+                    serde_json::from_str(&std::fs::read_to_string(d.join(id).join("metrics.json")).unwrap()).unwrap()
+                };
+                let (a, b) = (m(&whole), m(&mixed));
                 assert_eq!(a["best_epoch"], b["best_epoch"], "{id}");
                 let (x, y) = (a["best_val_loss"].as_f64().unwrap(), b["best_val_loss"].as_f64().unwrap());
                 assert!((x - y).abs() <= 1e-4 * x, "{id}: {x} vs {y}");
