@@ -186,6 +186,13 @@ fn resume(dir: &Path, a: &RunArgs) -> Result<()> {
         // Stopped before its first save (during sampling and labelling): it starts over.
         None => None,
     };
+    if state.is_some() && cfg.train.precision == crate::backend::Precision::F64 {
+        return Err(Error::Unsupported(format!(
+            "{}; its best weights so far are in {} (`stiffx eval --checkpoint` reads it); `stiffx run --force` starts it again",
+            crate::train::state::F64_RESUME,
+            rd.work.join(RESUME).display()
+        )));
+    }
     execute(&cfg, hash, RunOptions { out: Some(dir.to_path_buf()), ..opts }, rd, state)
 }
 

@@ -144,7 +144,20 @@ impl Job {
         // An interrupted attempt of this very config continues from its saved state; anything else in
         // the working directory is stale.
         let resume = match rd.resumable() {
-            Ok(Some(r)) if self.task == Task::Train && r.config_sha256 == hash => Some(r.train_state),
+            Ok(Some(r)) if self.task == Task::Train && r.config_sha256 == hash => {
+                if self.config.train.precision == crate::backend::Precision::F64 {
+                    let file = rd.work.join(crate::engine::rundir::RESUME);
+                    eprintln!(
+                        "warning: {}: {}; job {} starts over",
+                        file.display(),
+                        crate::train::state::F64_RESUME,
+                        self.id
+                    );
+                    None
+                } else {
+                    Some(r.train_state)
+                }
+            }
             _ => None,
         };
         if resume.is_none() {
@@ -211,7 +224,11 @@ pub fn run_together(group: &[&Job], out: &Path, opts: &RunOptions) -> Result<Vec
         let state = match rd.resumable() {
             Ok(Some(r)) if r.config_sha256 == hash => {
                 // A state that cannot join the group is this job's loss alone: it starts over.
-                match crate::train::many::check_state(&r.train_state, j.config.train.epochs as usize) {
+                match crate::train::many::check_state(
+                    &r.train_state,
+                    j.config.train.epochs as usize,
+                    j.config.train.precision,
+                ) {
                     Ok(()) => Some(r.train_state),
                     Err(e) => {
                         let file = rd.work.join(crate::engine::rundir::RESUME);

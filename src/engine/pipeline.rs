@@ -266,8 +266,14 @@ pub fn run_observed(
     crate::interrupt::check(|| "after sampling and labelling, before training (nothing to resume from)".into())?;
     let save_every = opts.out.as_ref().and(opts.save_every);
     let mut bridge = Bridge::new(observers, &s, save_every);
-    // A resumed run's training time: the rows it keeps (the curve's clock) plus this process's.
-    let earlier = resume.as_ref().map_or(0.0, TrainState::share);
+    // A resumed run's training time: its share of the rows it keeps plus this process's. A state
+    // saved in a pass of networks trained together whose training is complete keeps that pass as
+    // its `trained_together` (the earlier share scaled to it, as a pass counts once over its members).
+    let complete = |r: &TrainState| {
+        r.adam_epochs() >= s.train_cfg.epochs as usize && r.curve.len() - r.adam_epochs() >= s.train_cfg.lbfgs_rounds()
+    };
+    let together = resume.as_ref().filter(|r| complete(r)).and_then(|r| r.pass).unwrap_or(1);
+    let earlier = resume.as_ref().map_or(0.0, |r| r.share() * together as f64);
     if let Some(r) = &resume
         && !r.device.is_empty()
         && r.device != format!("{:?}", s.device)
@@ -281,7 +287,7 @@ pub fn run_observed(
     let trained: Trained =
         train_from(&s.init, &s.prep.train, &s.prep.val, &s.train_cfg, cfg.seed, &s.device, &mut bridge, resume)?;
     let train_secs = earlier + t_train.elapsed().as_secs_f64();
-    finish(cfg, opts, data, &s, trained, bridge, train_secs, Shared::alone())
+    finish(cfg, opts, data, &s, trained, bridge, train_secs, Shared { together, ..Shared::alone() })
 }
 
 /// What a run shares with the runs trained together with it (`--together`): the size of its training

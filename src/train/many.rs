@@ -63,7 +63,10 @@ pub fn stackable(cfg: &TrainConfig, data: &Dataset, mass_action: bool) -> Option
 /// Checks a saved state before it joins a group: at most `epochs` Adam epochs and no L-BFGS row, an
 /// Adam phase whose record reads and fits the state's own network (what [`train_many`] would refuse
 /// for the whole group otherwise). The error says what is wrong; the caller names the file.
-pub fn check_state(state: &TrainState, epochs: usize) -> Result<()> {
+pub fn check_state(state: &TrainState, epochs: usize, precision: crate::backend::Precision) -> Result<()> {
+    if precision == crate::backend::Precision::F64 {
+        return Err(Error::Unsupported(crate::train::state::F64_RESUME.into()));
+    }
     state.check(epochs, 0)?;
     let Phase::Adam { param_ids, state: record } = &state.phase else {
         return Err(Error::Unsupported(

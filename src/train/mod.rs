@@ -97,6 +97,12 @@ pub fn train_from(
             (Mlp::from_weights(init, &ad, dtype)?, Log::new(init, best_val, device), 0)
         }
         Some(s) => {
+            if dtype == DType::F64 {
+                return Err(Error::Unsupported(format!(
+                    "{}; start it again (`stiffx run --force`)",
+                    state::F64_RESUME
+                )));
+            }
             s.check(epochs, rounds)?;
             observer.on_resume(&s)?;
             let first = s.adam_epochs();

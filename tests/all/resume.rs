@@ -292,6 +292,20 @@ fn a_group_stopped_during_its_evaluations_keeps_the_evaluated_jobs() {
     assert_eq!(done(&cut).len(), 1, "{:?}", done(&cut));
     // The others saved their states at their last epoch: they continue from them, not from scratch.
     assert_eq!(saved_epochs(&cut), vec![30; 3]);
+    // A copy continued job by job (`run-job`, not together): each is only evaluated, from the state
+    // of its last epoch, and equals the uninterrupted group's, `trained_together` (4) included.
+    let alone = tmp.path().join("alone");
+    assert!(Command::new("cp").arg("-r").arg(&cut).arg(&alone).status().unwrap().success());
+    let o = Command::new(env!("CARGO_BIN_EXE_stiffx"))
+        .args(["run-job", spec, "--index", "0-3", "--quiet", "--no-figures", "--out"])
+        .arg(&alone)
+        .env("STIFFX_KILL_AT", "adam:1:kill")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for id in done(&whole) {
+        assert!(fingerprint(&alone.join(&id)) == fingerprint(&whole.join(&id)), "{id}: continued alone");
+    }
     // A second process that trained them again would pass the kill point `adam:1`.
     let again = sweep(&cut, Some("adam:1:kill"), "4");
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
@@ -470,4 +484,40 @@ fn a_group_stopped_during_training_continues_from_its_members_states() {
             );
         }
     }
+}
+
+/// An f64 run stopped mid-training keeps its state (its best weights so far), but `--resume` refuses
+/// to continue it — burn 0.22 loads an optimiser state in f32 — with exit 2, no panic, the file named
+/// and `--force` offered, leaving the directory as it was.
+#[test]
+fn an_f64_run_is_not_continued_from_a_state_and_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("f64");
+    let o = Command::new(env!("CARGO_BIN_EXE_stiffx"))
+        .args([
+            "run",
+            "--config",
+            TINY,
+            "--train-precision",
+            "f64",
+            "--save-every",
+            "5e",
+            "--quiet",
+            "--no-figures",
+            "--out",
+        ])
+        .arg(&out)
+        .env("STIFFX_KILL_AT", "adam:12:term")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(143), "{}", String::from_utf8_lossy(&o.stderr));
+    let work = stiffx::engine::rundir::RunDir::work_of(&out);
+    let before = std::fs::read(work.join("resume.json")).unwrap();
+    let (code, _, err) = resume(&out);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("f64") && err.contains("resume.json") && err.contains("--force") && !err.contains("panicked"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(work.join("resume.json")).unwrap(), before, "the state is left as it was");
 }
