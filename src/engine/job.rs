@@ -145,7 +145,9 @@ impl Job {
         // the working directory is stale.
         let resume = match rd.resumable() {
             Ok(Some(r)) if self.task == Task::Train && r.config_sha256 == hash => {
-                if self.config.train.precision == crate::backend::Precision::F64 {
+                if self.config.train.precision == crate::backend::Precision::F64
+                    && matches!(r.train_state.phase, crate::train::Phase::Lbfgs { .. })
+                {
                     let file = rd.work.join(crate::engine::rundir::RESUME);
                     eprintln!(
                         "warning: {}: {}; job {} starts over",
@@ -224,11 +226,7 @@ pub fn run_together(group: &[&Job], out: &Path, opts: &RunOptions) -> Result<Vec
         let state = match rd.resumable() {
             Ok(Some(r)) if r.config_sha256 == hash => {
                 // A state that cannot join the group is this job's loss alone: it starts over.
-                match crate::train::many::check_state(
-                    &r.train_state,
-                    j.config.train.epochs as usize,
-                    j.config.train.precision,
-                ) {
+                match crate::train::many::check_state(&r.train_state, j.config.train.epochs as usize) {
                     Ok(()) => Some(r.train_state),
                     Err(e) => {
                         let file = rd.work.join(crate::engine::rundir::RESUME);

@@ -32,7 +32,7 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -63,10 +63,7 @@ pub fn stackable(cfg: &TrainConfig, data: &Dataset, mass_action: bool) -> Option
 /// Checks a saved state before it joins a group: at most `epochs` Adam epochs and no L-BFGS row, an
 /// Adam phase whose record reads and fits the state's own network (what [`train_many`] would refuse
 /// for the whole group otherwise). The error says what is wrong; the caller names the file.
-pub fn check_state(state: &TrainState, epochs: usize, precision: crate::backend::Precision) -> Result<()> {
-    if precision == crate::backend::Precision::F64 {
-        return Err(Error::Unsupported(crate::train::state::F64_RESUME.into()));
-    }
+pub fn check_state(state: &TrainState, epochs: usize) -> Result<()> {
     state.check(epochs, 0)?;
     let Phase::Adam { param_ids, state: record } = &state.phase else {
         return Err(Error::Unsupported(
@@ -156,7 +153,7 @@ pub fn train_many(
     let mut model = StackedMlp::from_members(&starts, &ad, dtype)?;
     let ids = model.param_ids();
     let shapes = ParamShape::of_layers(&starts[0].layers.iter().map(|l| (l.d_in, l.d_out)).collect::<Vec<_>>());
-    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut optim = crate::train::adam::adam();
     if !states.is_empty() {
         let mut records = Vec::with_capacity(m);
         let mut member_ids = Vec::with_capacity(m);

@@ -11,6 +11,7 @@
 //! off it), in the spirit of argmin's observers: the loop owns iteration and termination, hooks only
 //! watch.
 
+pub mod adam;
 pub mod config;
 pub mod dataset;
 mod lbfgs;
@@ -26,7 +27,6 @@ pub use state::{EpochRecord, LbfgsProgress, Optimizer, Phase, Silent, TrainObser
 
 use std::time::Instant;
 
-use burn::optim::AdamConfig;
 use burn::tensor::{DType, Device};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -71,8 +71,7 @@ pub fn train_from(
     let epochs = cfg.epochs as usize;
     let rounds = if train.is_empty() { 0 } else { cfg.lbfgs_rounds() };
     let total = epochs + rounds;
-    // PyTorch's Adam epsilon (burn defaults to 1e-5, which limits how far the loss can go down).
-    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut optim = adam::adam();
     let mut rng = StdRng::seed_from_u64(seed ^ 0xBA7C_0DE5);
     let mut order: Vec<usize> = (0..train.len()).collect();
     // With a difference term, batches are cut from shuffled groups (a row and its partners), so that
@@ -97,7 +96,7 @@ pub fn train_from(
             (Mlp::from_weights(init, &ad, dtype)?, Log::new(init, best_val, device), 0)
         }
         Some(s) => {
-            if dtype == DType::F64 {
+            if dtype == DType::F64 && matches!(s.phase, Phase::Lbfgs { .. }) {
                 return Err(Error::Unsupported(format!(
                     "{}; start it again (`stiffx run --force`)",
                     state::F64_RESUME

@@ -181,11 +181,10 @@ pub struct LbfgsProgress {
     pub finished: bool,
 }
 
-/// Why a saved state cannot continue f64 training: burn 0.22 materialises a loaded optimiser state
-/// in the device's default float type (f32), so Adam's moments and L-BFGS's history would come back
-/// rounded and the next step mixes f32 and f64. A run in f64 saves states (they hold its best weights)
-/// but does not continue from them.
-pub const F64_RESUME: &str = "continuing f64 training (train.precision = \"f64\") from a saved state: burn 0.22 loads an optimiser's state in f32, so the run could not continue exactly";
+/// Why a saved state in the L-BFGS phase cannot continue f64 training: burn 0.22 rebuilds a loaded
+/// optimiser state in the device's default float type (f32), so L-BFGS's history would come back
+/// rounded and the next step mixes f32 and f64. (Adam's state keeps its type: `train::adam`.)
+pub const F64_RESUME: &str = "continuing f64 training (train.precision = \"f64\") in its L-BFGS phase from a saved state: burn 0.22 loads L-BFGS's history in f32, so the run could not continue exactly";
 
 impl TrainState {
     /// This network's share of the training time so far ([`TrainState::share_seconds`], else the

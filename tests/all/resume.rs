@@ -486,37 +486,47 @@ fn a_group_stopped_during_training_continues_from_its_members_states() {
     }
 }
 
-/// An f64 run stopped mid-training keeps its state (its best weights so far), but `--resume` refuses
-/// to continue it — burn 0.22 loads an optimiser state in f32 — with exit 2, no panic, the file named
-/// and `--force` offered, leaving the directory as it was.
+/// f64 training (`--train-precision f64`) stopped in its Adam phase continues exactly: Adam's moments
+/// come back in f64 (`train::adam`; burn alone restores them in f32, and the next step panicked), so
+/// the resumed run equals the uninterrupted one bit for bit. Stopped in its L-BFGS phase, whose history
+/// burn restores in f32, `--resume` refuses with exit 2, naming the file and `--force`, no panic, and
+/// leaves the state as it was.
 #[test]
-fn an_f64_run_is_not_continued_from_a_state_and_says_why() {
+fn an_f64_run_resumes_exactly_from_adam_and_refuses_from_lbfgs() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("f64");
-    let o = Command::new(env!("CARGO_BIN_EXE_stiffx"))
-        .args([
-            "run",
-            "--config",
-            TINY,
-            "--train-precision",
-            "f64",
-            "--save-every",
-            "5e",
-            "--quiet",
-            "--no-figures",
-            "--out",
-        ])
-        .arg(&out)
-        .env("STIFFX_KILL_AT", "adam:12:term")
-        .output()
-        .unwrap();
+    let f64run = |out: &Path, kill: Option<&str>, lbfgs: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_stiffx"));
+        c.args(["run", "--config", TINY, "--train-precision", "f64", "--lbfgs", lbfgs, "--save-every", "5e"])
+            .args(["--quiet", "--no-figures", "--out"])
+            .arg(out);
+        if let Some(k) = kill {
+            c.env("STIFFX_KILL_AT", k);
+        }
+        c.output().unwrap()
+    };
+    let whole = tmp.path().join("whole");
+    assert!(f64run(&whole, None, "0").status.success());
+    let cut = tmp.path().join("cut");
+    let o = f64run(&cut, Some("adam:12:term"), "0");
     assert_eq!(o.status.code(), Some(143), "{}", String::from_utf8_lossy(&o.stderr));
-    let work = stiffx::engine::rundir::RunDir::work_of(&out);
+    let (code, _, err) = resume(&cut);
+    assert_eq!(code, 0, "{err}");
+    assert_complete(&cut);
+    assert!(fingerprint(&cut) == fingerprint(&whole), "the resumed f64 run differs from the uninterrupted one");
+
+    let lb = tmp.path().join("lbfgs");
+    let o = f64run(&lb, Some("lbfgs:2:term"), "40");
+    assert_eq!(o.status.code(), Some(143), "{}", String::from_utf8_lossy(&o.stderr));
+    let work = stiffx::engine::rundir::RunDir::work_of(&lb);
     let before = std::fs::read(work.join("resume.json")).unwrap();
-    let (code, _, err) = resume(&out);
+    let (code, _, err) = resume(&lb);
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.contains("f64") && err.contains("resume.json") && err.contains("--force") && !err.contains("panicked"),
+        err.contains("f64")
+            && err.contains("L-BFGS")
+            && err.contains("resume.json")
+            && err.contains("--force")
+            && !err.contains("panicked"),
         "{err}"
     );
     assert_eq!(std::fs::read(work.join("resume.json")).unwrap(), before, "the state is left as it was");
