@@ -186,12 +186,9 @@ fn resume(dir: &Path, a: &RunArgs) -> Result<()> {
         // Stopped before its first save (during sampling and labelling): it starts over.
         None => None,
     };
-    if cfg.train.precision == crate::backend::Precision::F64
-        && state.as_ref().is_some_and(|s| matches!(s.phase, crate::train::Phase::Lbfgs { .. }))
-    {
+    if let Some(Err(e)) = state.as_ref().map(|s| s.continues_in(cfg.train.precision)) {
         return Err(Error::Unsupported(format!(
-            "{}; its best weights so far are in {} (`stiffx eval --checkpoint` reads it); `stiffx run --force` starts it again",
-            crate::train::state::F64_RESUME,
+            "{e}; its best weights so far are in {} (`stiffx eval --checkpoint` reads it); `stiffx run --force` starts it again",
             rd.work.join(RESUME).display()
         )));
     }

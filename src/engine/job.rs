@@ -143,24 +143,9 @@ impl Job {
         let rd = open_dir(&dir)?;
         // An interrupted attempt of this very config continues from its saved state; anything else in
         // the working directory is stale.
-        let resume = match rd.resumable() {
-            Ok(Some(r)) if self.task == Task::Train && r.config_sha256 == hash => {
-                if self.config.train.precision == crate::backend::Precision::F64
-                    && matches!(r.train_state.phase, crate::train::Phase::Lbfgs { .. })
-                {
-                    let file = rd.work.join(crate::engine::rundir::RESUME);
-                    eprintln!(
-                        "warning: {}: {}; job {} starts over",
-                        file.display(),
-                        crate::train::state::F64_RESUME,
-                        self.id
-                    );
-                    None
-                } else {
-                    Some(r.train_state)
-                }
-            }
-            _ => None,
+        let resume = match self.task {
+            Task::Train => saved_state(&rd, &hash, self, |s| s.continues_in(self.config.train.precision)),
+            Task::Eval { .. } => None,
         };
         if resume.is_none() {
             rd.clear()?;
@@ -197,6 +182,26 @@ impl Job {
     }
 }
 
+/// The state an interrupted attempt of `job` left in `rd`, when it belongs to the job's config (`hash`)
+/// and `usable` accepts it; one that `usable` refuses gets a warning naming its file, and the job
+/// starts over.
+fn saved_state(
+    rd: &RunDir,
+    hash: &str,
+    job: &Job,
+    usable: impl Fn(&crate::train::TrainState) -> Result<()>,
+) -> Option<crate::train::TrainState> {
+    let r = rd.resumable().ok().flatten().filter(|r| r.config_sha256 == hash)?;
+    match usable(&r.train_state) {
+        Ok(()) => Some(r.train_state),
+        Err(e) => {
+            let file = rd.work.join(crate::engine::rundir::RESUME);
+            eprintln!("warning: {}: {e}; job {} starts over", file.display(), job.id);
+            None
+        }
+    }
+}
+
 /// The job directory `dir`'s working directory, opened (locked), after its parent is made and what
 /// killed attempts of older versions left there (`.<id>.partial-<pid>`) is removed.
 fn open_dir(dir: &Path) -> Result<RunDir> {
@@ -223,20 +228,8 @@ pub fn run_together(group: &[&Job], out: &Path, opts: &RunOptions) -> Result<Vec
     for j in group {
         let rd = open_dir(&j.dir(out))?;
         let hash = j.hash()?;
-        let state = match rd.resumable() {
-            Ok(Some(r)) if r.config_sha256 == hash => {
-                // A state that cannot join the group is this job's loss alone: it starts over.
-                match crate::train::many::check_state(&r.train_state, j.config.train.epochs as usize) {
-                    Ok(()) => Some(r.train_state),
-                    Err(e) => {
-                        let file = rd.work.join(crate::engine::rundir::RESUME);
-                        eprintln!("warning: {}: {e}; job {} starts over", file.display(), j.id);
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
+        // A state that cannot join the group is this job's loss alone: it starts over.
+        let state = saved_state(&rd, &hash, j, |s| crate::train::many::check_state(s, j.config.train.epochs as usize));
         if state.is_none() {
             rd.clear()?;
         }

@@ -266,28 +266,41 @@ pub fn run_observed(
     crate::interrupt::check(|| "after sampling and labelling, before training (nothing to resume from)".into())?;
     let save_every = opts.out.as_ref().and(opts.save_every);
     let mut bridge = Bridge::new(observers, &s, save_every);
-    // A resumed run's training time: its share of the rows it keeps plus this process's. A state
-    // saved in a pass of networks trained together whose training is complete keeps that pass as
-    // its `trained_together` (the earlier share scaled to it, as a pass counts once over its members).
-    let complete = |r: &TrainState| {
-        r.adam_epochs() >= s.train_cfg.epochs as usize && r.curve.len() - r.adam_epochs() >= s.train_cfg.lbfgs_rounds()
-    };
-    let together = resume.as_ref().filter(|r| complete(r)).and_then(|r| r.pass).unwrap_or(1);
-    let earlier = resume.as_ref().map_or(0.0, |r| r.share() * together as f64);
-    if let Some(r) = &resume
-        && !r.device.is_empty()
-        && r.device != format!("{:?}", s.device)
-    {
-        eprintln!(
-            "note: the state was saved on {} and resumes on {:?}: the result will not be bit-identical to an uninterrupted run",
-            r.device, s.device
-        );
+    let (earlier, together) = earlier_training(resume.as_ref(), &s.train_cfg, 1);
+    if let Some(r) = &resume {
+        note_device(r, &s.device, None);
     }
     let t_train = Instant::now();
     let trained: Trained =
         train_from(&s.init, &s.prep.train, &s.prep.val, &s.train_cfg, cfg.seed, &s.device, &mut bridge, resume)?;
     let train_secs = earlier + t_train.elapsed().as_secs_f64();
     finish(cfg, opts, data, &s, trained, bridge, train_secs, Shared { together, ..Shared::alone() })
+}
+
+/// A continued run's training time before this process and its `trained_together`: the share of
+/// the rows it keeps (`TrainState::share`), scaled to the pass it is reported with — `pass_now`, the
+/// pass that continues it, or the one that trained its last row when nothing was left to train — as a
+/// pass's time counts once over its members. `(0, pass_now)` for a run that starts afresh.
+pub(super) fn earlier_training(
+    state: Option<&TrainState>,
+    cfg: &crate::train::config::TrainConfig,
+    pass_now: usize,
+) -> (f64, usize) {
+    let Some(r) = state else { return (0.0, pass_now) };
+    let complete = r.adam_epochs() >= cfg.epochs as usize && r.curve.len() - r.adam_epochs() >= cfg.lbfgs_rounds();
+    let size = if complete { r.pass.unwrap_or(1) } else { pass_now };
+    (r.share() * size as f64, size)
+}
+
+/// Says so when the state `r` was saved on another device than `device` (`who`: the job, in a group).
+pub(super) fn note_device(r: &TrainState, device: &burn::tensor::Device, who: Option<&str>) {
+    if !r.device.is_empty() && r.device != format!("{device:?}") {
+        eprintln!(
+            "note: {}the state was saved on {} and continues on {device:?}: the result will not be bit-identical to an uninterrupted run",
+            who.map_or(String::new(), |w| format!("{w}: ")),
+            r.device
+        );
+    }
 }
 
 /// What a run shares with the runs trained together with it (`--together`): the size of its training

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use super::data::Data;
 use super::observe::{Files, Observer};
-use super::pipeline::{Bridge, RunOptions, Shared, files_for, finish, setup};
+use super::pipeline::{Bridge, RunOptions, Shared, earlier_training, files_for, finish, note_device, setup};
 use crate::config::Config;
 use crate::engine::checkpoint::Checkpoint;
 use crate::engine::outcome::RunMetrics;
@@ -61,16 +61,8 @@ pub fn run_together(members: &[(&Config, RunOptions, &Data)], resume: Vec<Option
         "after sampling and labelling, before training (the states saved so far are kept)".into()
     })?;
     for (((_, opts, _), s), r) in members.iter().zip(&setups).zip(&resume) {
-        if let Some(r) = r
-            && !r.device.is_empty()
-            && r.device != format!("{:?}", s.device)
-        {
-            eprintln!(
-                "note: {}: the state was saved on {} and continues on {:?}: the result will not be bit-identical to an uninterrupted run",
-                opts.label.as_deref().unwrap_or("a job"),
-                r.device,
-                s.device
-            );
+        if let Some(r) = r {
+            note_device(r, &s.device, Some(opts.label.as_deref().unwrap_or("a job")));
         }
     }
     let mut bridges: Vec<Bridge> = lists
@@ -131,16 +123,7 @@ pub fn run_together(members: &[(&Config, RunOptions, &Data)], resume: Vec<Option
             if let Err(e @ Error::Interrupted { .. }) = r {
                 return Err(e);
             }
-            // A pass's time counts once over its members (`trained_together`: the pass that trained
-            // the run's last epoch, the earlier one's when nothing was left to train); a continued
-            // run's earlier share of training (`TrainState::share`) is scaled to that size, so that
-            // the time over it is the run's own share.
-            let epochs = setups[i].train_cfg.epochs as usize;
-            let size = match &resume[i] {
-                Some(s) if s.adam_epochs() >= epochs => s.pass.unwrap_or(1),
-                _ => part.len(),
-            };
-            let earlier = resume[i].as_ref().map_or(0.0, |s| s.share() * size as f64);
+            let (earlier, size) = earlier_training(resume[i].as_ref(), &setups[i].train_cfg, part.len());
             trained[i] = Some((r, earlier + secs, size));
         }
     }

@@ -12,7 +12,9 @@ use burn::optim::{
     Adam, AdamConfig, AdamState, AdaptiveMomentumState, LearningRate, ModuleOptimizer, Optimizer, RecordState,
     StateSink, StateSource, join_path,
 };
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Bytes, Device, Tensor};
+
+use crate::error::{Error, Result};
 
 /// burn's Adam with a state restored in its saved float type (see the module docs).
 #[derive(Clone)]
@@ -26,6 +28,19 @@ pub struct ExactAdamState<const D: usize>(AdamState<D>);
 /// loss can go down), as a module optimiser.
 pub fn adam() -> ModuleOptimizer {
     ModuleOptimizer::from(ExactAdam(AdamConfig::new().with_epsilon(1e-8).build()))
+}
+
+/// [`adam`] continued from a saved state (burn's optimiser record, burnpack bytes).
+pub fn restore(record: Vec<u8>) -> Result<ModuleOptimizer> {
+    adam()
+        .from_bytes(Bytes::from_bytes_vec(record))
+        .map_err(|e| Error::Checkpoint { path: "resume.json".into(), message: format!("unreadable Adam state: {e}") })
+}
+
+/// The optimiser's state as burn's record (burnpack bytes), for a resumable state.
+pub fn record(optim: &ModuleOptimizer) -> Result<Vec<u8>> {
+    let bytes = optim.into_bytes().map_err(|e| Error::io("resume.json", std::io::Error::other(e.to_string())))?;
+    Ok(bytes.to_vec())
 }
 
 impl<const D: usize> RecordState for ExactAdamState<D> {

@@ -70,14 +70,7 @@ pub fn check_state(state: &TrainState, epochs: usize) -> Result<()> {
             "the state is in an L-BFGS phase, which networks trained together have not".into(),
         ));
     };
-    let shapes = ParamShape::of_layers(&state.current.layers.iter().map(|l| (l.d_in, l.d_out)).collect::<Vec<_>>());
-    if param_ids.len() != shapes.len() {
-        return Err(Error::Unsupported(format!(
-            "the state has {} parameter ids for a network of {} parameters",
-            param_ids.len(),
-            shapes.len()
-        )));
-    }
+    let shapes = ParamShape::of(&state.current);
     stacked_adam::stack(vec![crate::train::state::decode(record)?], std::slice::from_ref(param_ids), param_ids, &shapes)
         .map(drop)
 }
@@ -152,7 +145,7 @@ pub fn train_many(
     let starts: Vec<&Weights> = members.iter().map(|mb| mb.resume.map_or(mb.init, |s| &s.current)).collect();
     let mut model = StackedMlp::from_members(&starts, &ad, dtype)?;
     let ids = model.param_ids();
-    let shapes = ParamShape::of_layers(&starts[0].layers.iter().map(|l| (l.d_in, l.d_out)).collect::<Vec<_>>());
+    let shapes = ParamShape::of(starts[0]);
     let mut optim = crate::train::adam::adam();
     if !states.is_empty() {
         let mut records = Vec::with_capacity(m);
@@ -170,11 +163,7 @@ pub fn train_many(
                 }
             }
         }
-        let bytes = stacked_adam::stack(records, &member_ids, &ids, &shapes)?;
-        optim = optim.from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes)).map_err(|e| Error::Checkpoint {
-            path: "resume.json".into(),
-            message: format!("unreadable Adam state: {e}"),
-        })?;
+        optim = crate::train::adam::restore(stacked_adam::stack(records, &member_ids, &ids, &shapes)?)?;
     }
     let mut logs = Vec::with_capacity(m);
     for (mb, o) in members.iter().zip(observers.iter_mut()) {
@@ -248,8 +237,8 @@ pub fn train_many(
         // decided once for the group, so that the members' states are always of one epoch; the
         // group's Adam state is split once, for all of them.
         let last = epoch + 1 == epochs;
-        let live: Vec<usize> = (0..m).filter(|&i| failed[i].is_none()).collect();
-        let asked = live.iter().fold(false, |any, &i| observers[i].save_due(last) | any);
+        // Every live member's observer is asked (no short circuit: each keeps its own clock).
+        let asked = (0..m).filter(|&i| failed[i].is_none()).fold(false, |any, i| observers[i].save_due(last) | any);
         if !(asked || crate::interrupt::requested().is_some()) {
             let done = epoch + 1;
             crate::interrupt::check(|| {
@@ -264,10 +253,7 @@ pub fn train_many(
             }
             let mut snapshot = || -> Result<(Weights, Phase)> {
                 if split.is_none() {
-                    let bytes = optim
-                        .into_bytes()
-                        .map_err(|e| Error::io("resume.json", std::io::Error::other(e.to_string())))?;
-                    split = Some(stacked_adam::split(bytes.to_vec(), &ids, &shapes, m)?);
+                    split = Some(stacked_adam::split(crate::train::adam::record(&optim)?, &ids, &shapes, m)?);
                 }
                 let state = crate::train::state::encode(&split.as_ref().expect("just split")[i]);
                 Ok((w.clone(), Phase::Adam { param_ids: ids.clone(), state }))

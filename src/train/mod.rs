@@ -96,12 +96,8 @@ pub fn train_from(
             (Mlp::from_weights(init, &ad, dtype)?, Log::new(init, best_val, device), 0)
         }
         Some(s) => {
-            if dtype == DType::F64 && matches!(s.phase, Phase::Lbfgs { .. }) {
-                return Err(Error::Unsupported(format!(
-                    "{}; start it again (`stiffx run --force`)",
-                    state::F64_RESUME
-                )));
-            }
+            s.continues_in(cfg.precision)
+                .map_err(|e| Error::Unsupported(format!("{e}; start it again (`stiffx run --force`)")))?;
             s.check(epochs, rounds)?;
             observer.on_resume(&s)?;
             let first = s.adam_epochs();
@@ -110,11 +106,7 @@ pub fn train_from(
             match s.phase {
                 Phase::Adam { param_ids, state } => {
                     model = model.with_param_ids(&param_ids)?;
-                    let bytes = burn::tensor::Bytes::from_bytes_vec(state::decode(&state)?);
-                    optim = optim.from_bytes(bytes).map_err(|e| Error::Checkpoint {
-                        path: "resume.json".into(),
-                        message: format!("unreadable Adam state: {e}"),
-                    })?;
+                    optim = adam::restore(state::decode(&state)?)?;
                 }
                 Phase::Lbfgs { progress, state } => lbfgs_resume = Some((progress, state::decode(&state)?)),
             }
@@ -150,9 +142,7 @@ pub fn train_from(
         log.push(weights, loss_sum / batches.max(1) as f64, val_loss, lr, Optimizer::Adam, observer)?;
         crate::interrupt::kill_point("adam");
         let mut snapshot = || -> Result<(Weights, Phase)> {
-            let bytes =
-                optim.into_bytes().map_err(|e| Error::io("resume.json", std::io::Error::other(e.to_string())))?;
-            let phase = Phase::Adam { param_ids: model.param_ids(), state: state::encode(&bytes) };
+            let phase = Phase::Adam { param_ids: model.param_ids(), state: state::encode(&adam::record(&optim)?) };
             Ok((model.weights(), phase))
         };
         log.after_row(epoch + 1 == epochs && rounds == 0, total, observer, &mut snapshot)?;

@@ -49,6 +49,11 @@ impl ParamShape {
             .collect()
     }
 
+    /// The parameters of the network `w` ([`of_layers`](Self::of_layers) of its layers).
+    pub fn of(w: &crate::model::Weights) -> Vec<ParamShape> {
+        Self::of_layers(&w.layers.iter().map(|l| (l.d_in, l.d_out)).collect::<Vec<_>>())
+    }
+
     fn len(&self) -> usize {
         self.alone.iter().product()
     }
@@ -111,6 +116,15 @@ fn write(tensors: Vec<PackTensor>, scalars: Vec<(String, Scalar)>, paths: Vec<(u
     Ok(bytes.to_vec())
 }
 
+/// One parameter id per parameter shape (the records are indexed by both).
+fn check_ids(ids: &[u64], shapes: &[ParamShape]) -> Result<()> {
+    if ids.len() == shapes.len() {
+        Ok(())
+    } else {
+        Err(bad(format!("{} parameter ids for a network of {} parameters", ids.len(), shapes.len())))
+    }
+}
+
 /// Index of parameter `id` in `ids`, or an error naming the record.
 fn position(ids: &[u64], id: u64, what: &str) -> Result<usize> {
     ids.iter()
@@ -122,6 +136,7 @@ fn position(ids: &[u64], id: u64, what: &str) -> Result<usize> {
 /// ids `ids`, of shapes `shapes`) into one state per member, keyed by the same ids, each parameter
 /// of its shape alone (see the module docs).
 pub fn split(bytes: Vec<u8>, ids: &[u64], shapes: &[ParamShape], m: usize) -> Result<Vec<Vec<u8>>> {
+    check_ids(ids, shapes)?;
     let parts = read(bytes)?;
     let mut tensors: Vec<Vec<PackTensor>> = vec![Vec::new(); m];
     for (id, field, dtype, shape, bytes) in parts.tensors {
@@ -153,6 +168,7 @@ pub fn split(bytes: Vec<u8>, ids: &[u64], shapes: &[ParamShape], m: usize) -> Re
 /// networks keyed by `ids`: the inverse of [`split`]. The members must be at the same step (equal
 /// scalars) and hold the same fields; an error names the first that is not.
 pub fn stack(states: Vec<Vec<u8>>, member_ids: &[Vec<u64>], ids: &[u64], shapes: &[ParamShape]) -> Result<Vec<u8>> {
+    check_ids(ids, shapes)?;
     let m = states.len();
     let mut fields: Vec<(u64, String, burn::tensor::DType, Vec<u8>)> = Vec::new();
     let mut scalars: Vec<(String, Scalar)> = Vec::new();

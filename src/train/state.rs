@@ -187,6 +187,15 @@ pub struct LbfgsProgress {
 pub const F64_RESUME: &str = "continuing f64 training (train.precision = \"f64\") in its L-BFGS phase from a saved state: burn 0.22 loads L-BFGS's history in f32, so the run could not continue exactly";
 
 impl TrainState {
+    /// Whether training in `precision` can continue from this state: not an f64 run in its L-BFGS
+    /// phase ([`F64_RESUME`]); the error says why.
+    pub fn continues_in(&self, precision: crate::backend::Precision) -> Result<()> {
+        if precision == crate::backend::Precision::F64 && matches!(self.phase, Phase::Lbfgs { .. }) {
+            return Err(Error::Unsupported(F64_RESUME.into()));
+        }
+        Ok(())
+    }
+
     /// This network's share of the training time so far ([`TrainState::share_seconds`], else the
     /// curve's clock at its last row).
     pub fn share(&self) -> f64 {

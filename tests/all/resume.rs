@@ -295,7 +295,7 @@ fn a_group_stopped_during_its_evaluations_keeps_the_evaluated_jobs() {
     // A copy continued job by job (`run-job`, not together): each is only evaluated, from the state
     // of its last epoch, and equals the uninterrupted group's, `trained_together` (4) included.
     let alone = tmp.path().join("alone");
-    assert!(Command::new("cp").arg("-r").arg(&cut).arg(&alone).status().unwrap().success());
+    copy_dir(&cut, &alone);
     let o = Command::new(env!("CARGO_BIN_EXE_stiffx"))
         .args(["run-job", spec, "--index", "0-3", "--quiet", "--no-figures", "--out"])
         .arg(&alone)
@@ -318,6 +318,23 @@ fn a_group_stopped_during_its_evaluations_keeps_the_evaluated_jobs() {
             "{id} differs from the uninterrupted group's"
         );
     }
+}
+
+/// Two runs of one job that trained in passes of different sizes: the same best epoch, and best
+/// validation losses equal to the rounding of the batched products (1e-4).
+fn assert_same_fit(a: &Path, b: &Path) {
+    let m = |d: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join("metrics.json")).unwrap()).unwrap()
+    };
+    let (ma, mb) = (m(a), m(b));
+    assert_eq!(ma["best_epoch"], mb["best_epoch"], "{}", b.display());
+    let (x, y) = (ma["best_val_loss"].as_f64().unwrap(), mb["best_val_loss"].as_f64().unwrap());
+    assert!((x - y).abs() <= 1e-4 * x, "{}: {x} vs {y}", b.display());
+}
+
+/// A copy of the directory `from` (an interrupted sweep, hidden working directories included) at `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    assert!(Command::new("cp").arg("-r").arg(from).arg(to).status().unwrap().success());
 }
 
 /// The finished jobs (a directory with the completion marker) under `dir`, sorted.
@@ -393,7 +410,7 @@ fn a_group_stopped_during_training_continues_from_its_members_states() {
             // A copy whose first member's Adam state is damaged: a warning names its file, that job
             // starts over (alone, in a pass of its own), and the other three continue together.
             let bad = tmp.path().join("bad");
-            assert!(Command::new("cp").arg("-r").arg(&cut).arg(&bad).status().unwrap().success());
+            copy_dir(&cut, &bad);
             let file = bad.join(format!(".{}.partial", ids[0])).join("resume.json");
             let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
             v["train_state"]["phase"]["state"] = "AAAA".into();
@@ -408,19 +425,13 @@ fn a_group_stopped_during_training_continues_from_its_members_states() {
             assert_eq!(done(&bad), ids);
             for id in &ids {
                 // In passes of 1 and 3 instead of 4: equal to the rounding of the batched products.
-                let m = |d: &Path| -> serde_json::Value {
-                    serde_json::from_str(&std::fs::read_to_string(d.join(id).join("metrics.json")).unwrap()).unwrap()
-                };
-                let (a, b) = (m(&whole), m(&bad));
-                assert_eq!(a["best_epoch"], b["best_epoch"], "{id}");
-                let (x, y) = (a["best_val_loss"].as_f64().unwrap(), b["best_val_loss"].as_f64().unwrap());
-                assert!((x - y).abs() <= 1e-4 * x, "{id}: {x} vs {y}");
+                assert_same_fit(&whole.join(id), &bad.join(id));
             }
             // A copy whose members hold states of three kinds: the first continued alone to epoch 5
             // and stopped again, the second's state removed (it starts over), the others at epoch 3.
             // The same command trains them in one pass per (size, epochs done) and finishes all four.
             let mixed = tmp.path().join("mixed");
-            assert!(Command::new("cp").arg("-r").arg(&cut).arg(&mixed).status().unwrap().success());
+            copy_dir(&cut, &mixed);
             let o = cmd(&["run-job", spec, "--index", "0"], &mixed, Some("adam:2:term"));
             assert_eq!(o.status.code(), Some(143), "{}", String::from_utf8_lossy(&o.stderr));
             assert_eq!(saved_epochs(&mixed), vec![3, 3, 3, 5]);
@@ -435,29 +446,17 @@ fn a_group_stopped_during_training_continues_from_its_members_states() {
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
             assert_eq!(done(&mixed).len(), 4);
             for id in &ids {
-                let m = |d: &Path| -> serde_json::Value {
-                    serde_json::from_str(&std::fs::read_to_string(d.join(id).join("metrics.json")).unwrap()).unwrap()
-                };
-                let (a, b) = (m(&whole), m(&mixed));
-                assert_eq!(a["best_epoch"], b["best_epoch"], "{id}");
-                let (x, y) = (a["best_val_loss"].as_f64().unwrap(), b["best_val_loss"].as_f64().unwrap());
-                assert!((x - y).abs() <= 1e-4 * x, "{id}: {x} vs {y}");
+                assert_same_fit(&whole.join(id), &mixed.join(id));
             }
             // A copy of the stopped sweep: one member continues alone (`run-job --index 0`) from its
             // share of the group's state.
             let copy = tmp.path().join("alone");
-            assert!(Command::new("cp").arg("-r").arg(&cut).arg(&copy).status().unwrap().success());
+            copy_dir(&cut, &copy);
             let alone = cmd(&["run-job", spec, "--index", "0"], &copy, Some(check));
             assert!(alone.status.success(), "{}", String::from_utf8_lossy(&alone.stderr));
             let first = done(&copy);
             assert_eq!(first.len(), 1);
-            let m = |d: &Path| -> serde_json::Value {
-                serde_json::from_str(&std::fs::read_to_string(d.join(&first[0]).join("metrics.json")).unwrap()).unwrap()
-            };
-            let (a, b) = (m(&whole), m(&copy));
-            assert_eq!(a["best_epoch"], b["best_epoch"]);
-            let (x, y) = (a["best_val_loss"].as_f64().unwrap(), b["best_val_loss"].as_f64().unwrap());
-            assert!((x - y).abs() <= 1e-4 * x, "{x} vs {y}");
+            assert_same_fit(&whole.join(&first[0]), &copy.join(&first[0]));
             // The rows trained in the group before the stop are the group's, bit for bit.
             let rows = |d: &Path| -> Vec<Vec<String>> {
                 let text = std::fs::read_to_string(d.join(&first[0]).join("loss_curve.csv")).unwrap();
